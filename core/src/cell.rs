@@ -1,0 +1,796 @@
+//! A cell document: the automerge document that is the truth about one cell,
+//! with typed reads and fine-grained edits.
+//!
+//! Layout (see doc/merge-rules.md):
+//! `{schema, cell{id,name,path[],lead}, households{id→{address,door,phone,
+//! members{id→member}}}, visits{id→visit}, reports{date→report}, tasks{id→task}}`.
+//! Collections are maps keyed by UUIDv7 (reports by date) so concurrent
+//! appends never interleave and re-applying the same change is a no-op.
+//! Every edit touches only the keys it changes, so concurrent edits of
+//! different fields merge cleanly and edits of the same field keep the
+//! losing values visible as conflicts.
+
+use crate::error::{Error, Result};
+use crate::model::*;
+use automerge::transaction::{CommitOptions, Transactable};
+use automerge::{ActorId, AutoCommit, ChangeHash, ObjId, ObjType, ReadDoc, ScalarValue, Value, ROOT};
+use chrono::NaiveDate;
+
+/// Version of the document layout this build writes.
+pub const SCHEMA: i64 = 1;
+
+const HOUSEHOLDS: &str = "households";
+const MEMBERS: &str = "members";
+const VISITS: &str = "visits";
+const REPORTS: &str = "reports";
+const TASKS: &str = "tasks";
+
+pub struct CellDoc {
+    doc: AutoCommit,
+}
+
+impl std::fmt::Debug for CellDoc {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CellDoc").finish_non_exhaustive()
+    }
+}
+
+/// What an edit touched, so the store can update just those projection rows.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Touched {
+    Cell,
+    Household(String),
+    Member(String),
+    Visit(String),
+    Report(NaiveDate),
+    Task(String),
+    /// Anything may have changed (merge, migration): recompute the cell.
+    All,
+}
+
+impl CellDoc {
+    /// A new cell. `actor` identifies the writing device in the change log.
+    pub fn create(info: &CellInfo, actor: &ActorId, at: i64) -> Result<CellDoc> {
+        crate::model::check_id("cell", &info.id)?;
+        let name = check_text("name", &info.name, 64, true)?;
+        let mut doc = AutoCommit::new().with_actor(actor.clone());
+        doc.put(ROOT, "schema", SCHEMA)?;
+        let cell = doc.put_object(ROOT, "cell", ObjType::Map)?;
+        doc.put(&cell, "id", info.id.as_str())?;
+        doc.put(&cell, "name", name)?;
+        let path = doc.put_object(&cell, "path", ObjType::List)?;
+        for (i, p) in info.path.parts().iter().enumerate() {
+            doc.insert(&path, i, p.as_str())?;
+        }
+        if let Some(lead) = &info.lead {
+            doc.put(&cell, "lead", check_text("lead", lead, 64, false)?)?;
+        }
+        for key in [HOUSEHOLDS, VISITS, REPORTS, TASKS] {
+            doc.put_object(ROOT, key, ObjType::Map)?;
+        }
+        doc.commit_with(CommitOptions::default().with_message("create cell").with_time(at));
+        Ok(CellDoc { doc })
+    }
+
+    /// Loads a saved document (snapshot followed by any number of chunks),
+    /// migrating an older layout forward in a change of its own.
+    pub fn load(bytes: &[u8], actor: &ActorId) -> Result<CellDoc> {
+        let doc = AutoCommit::load(bytes)?.with_actor(actor.clone());
+        let mut cell = CellDoc { doc };
+        cell.check_layout()?;
+        Ok(cell)
+    }
+
+    /// Adds more saved bytes (incremental chunks, or another replica's whole
+    /// document) to this one. Returns the number of new changes applied.
+    pub fn apply_bytes(&mut self, bytes: &[u8]) -> Result<usize> {
+        let n = self.doc.load_incremental(bytes)?;
+        Ok(n)
+    }
+
+    /// Merges another replica of the same cell into this one.
+    pub fn merge(&mut self, other: &mut CellDoc) -> Result<Vec<ChangeHash>> {
+        Ok(self.doc.merge(&mut other.doc)?)
+    }
+
+    fn check_layout(&mut self) -> Result<()> {
+        let schema = self.get_i64(&ROOT, "schema").unwrap_or(0);
+        if schema > SCHEMA {
+            return Err(Error::Incompatible(format!(
+                "cell document has layout {schema}, newer than this app understands ({SCHEMA}); update the app"
+            )));
+        }
+        if self.map(&ROOT, "cell").is_none() {
+            return Err(Error::Damaged {
+                doc: "?".into(),
+                reason: "not a cell document (no `cell` map)".into(),
+            });
+        }
+        Ok(())
+    }
+
+    /// Brings an older layout up to [`SCHEMA`]. Returns true if it changed
+    /// anything (the store then persists the migration change).
+    pub fn migrate(&mut self, at: i64) -> Result<bool> {
+        let schema = self.get_i64(&ROOT, "schema").unwrap_or(0);
+        if schema >= SCHEMA {
+            return Ok(false);
+        }
+        // Layout 0 (pre-release) lacked the schema key and possibly the tasks
+        // map; everything else is the same.
+        if self.map(&ROOT, TASKS).is_none() {
+            self.doc.put_object(ROOT, TASKS, ObjType::Map)?;
+        }
+        self.doc.put(ROOT, "schema", SCHEMA)?;
+        self.commit("migrate layout", at);
+        Ok(true)
+    }
+
+    pub fn heads(&mut self) -> Vec<ChangeHash> {
+        self.doc.get_heads()
+    }
+
+    /// The whole document in automerge's standard compressed format.
+    pub fn save(&mut self) -> Vec<u8> {
+        self.doc.save()
+    }
+
+    /// Changes since the last `save`/`save_incremental` (or load).
+    pub fn save_incremental(&mut self) -> Vec<u8> {
+        self.doc.save_incremental()
+    }
+
+    /// Changes made after `heads`, for a peer that has those heads.
+    pub fn save_after(&mut self, heads: &[ChangeHash]) -> Vec<u8> {
+        self.doc.save_after(heads)
+    }
+
+    /// Drops an edit that failed half-way, so nothing of it is kept.
+    pub fn rollback(&mut self) {
+        self.doc.rollback();
+    }
+
+    pub fn automerge(&mut self) -> &mut AutoCommit {
+        &mut self.doc
+    }
+
+    fn commit(&mut self, message: &str, at: i64) {
+        self.doc
+            .commit_with(CommitOptions::default().with_message(message.to_string()).with_time(at));
+    }
+
+    // ---- reads ---------------------------------------------------------
+
+    fn map(&self, obj: &ObjId, key: &str) -> Option<ObjId> {
+        match self.doc.get(obj, key) {
+            Ok(Some((Value::Object(ObjType::Map), id))) => Some(id),
+            _ => None,
+        }
+    }
+
+    fn scalar(&self, obj: &ObjId, key: &str) -> Option<ScalarValue> {
+        match self.doc.get(obj, key) {
+            Ok(Some((Value::Scalar(s), _))) => Some(s.into_owned()),
+            _ => None,
+        }
+    }
+
+    fn get_str(&self, obj: &ObjId, key: &str) -> Option<String> {
+        match self.scalar(obj, key)? {
+            ScalarValue::Str(s) => Some(s.to_string()),
+            _ => None,
+        }
+    }
+
+    fn get_i64(&self, obj: &ObjId, key: &str) -> Option<i64> {
+        match self.scalar(obj, key)? {
+            ScalarValue::Int(i) => Some(i),
+            ScalarValue::Uint(u) => i64::try_from(u).ok(),
+            ScalarValue::F64(f) => Some(f as i64),
+            _ => None,
+        }
+    }
+
+    fn get_f64(&self, obj: &ObjId, key: &str) -> Option<f64> {
+        match self.scalar(obj, key)? {
+            ScalarValue::F64(f) => Some(f),
+            ScalarValue::Int(i) => Some(i as f64),
+            _ => None,
+        }
+    }
+
+    fn get_bool(&self, obj: &ObjId, key: &str) -> bool {
+        matches!(self.scalar(obj, key), Some(ScalarValue::Boolean(true)))
+    }
+
+    fn get_date(&self, obj: &ObjId, key: &str) -> Option<NaiveDate> {
+        self.get_str(obj, key)
+            .and_then(|s| NaiveDate::parse_from_str(&s, "%Y-%m-%d").ok())
+    }
+
+    fn get_choice<T: std::str::FromStr>(&self, obj: &ObjId, key: &str) -> Option<T> {
+        self.get_str(obj, key).and_then(|s| s.parse().ok())
+    }
+
+    fn root_map(&self, key: &str) -> Result<ObjId> {
+        self.map(&ROOT, key).ok_or_else(|| Error::Damaged {
+            doc: self.id(),
+            reason: format!("missing `{key}` map"),
+        })
+    }
+
+    pub fn id(&self) -> String {
+        self.map(&ROOT, "cell")
+            .and_then(|c| self.get_str(&c, "id"))
+            .unwrap_or_default()
+    }
+
+    pub fn schema(&self) -> i64 {
+        self.get_i64(&ROOT, "schema").unwrap_or(0)
+    }
+
+    pub fn info(&self) -> Result<CellInfo> {
+        let cell = self.root_map("cell")?;
+        let parts: Vec<String> = match self.doc.get(&cell, "path")? {
+            Some((Value::Object(ObjType::List), list)) => (0..self.doc.length(&list))
+                .filter_map(|i| match self.doc.get(&list, i) {
+                    Ok(Some((Value::Scalar(s), _))) => match s.as_ref() {
+                        ScalarValue::Str(s) => Some(s.to_string()),
+                        _ => None,
+                    },
+                    _ => None,
+                })
+                .collect(),
+            _ => Vec::new(),
+        };
+        let path = RegionPath::from_parts(parts).map_err(|e| Error::Damaged {
+            doc: self.id(),
+            reason: e.to_string(),
+        })?;
+        Ok(CellInfo {
+            id: self.get_str(&cell, "id").unwrap_or_default(),
+            name: self.get_str(&cell, "name").unwrap_or_default(),
+            path,
+            lead: self.get_str(&cell, "lead"),
+        })
+    }
+
+    fn keys(&self, obj: &ObjId) -> Vec<String> {
+        self.doc.keys(obj).collect()
+    }
+
+    fn household_obj(&self, id: &str) -> Result<ObjId> {
+        self.map(&self.root_map(HOUSEHOLDS)?, id)
+            .ok_or_else(|| Error::not_found("household", id))
+    }
+
+    /// The household holding member `id`, and the member's object.
+    fn member_obj(&self, id: &str) -> Result<(String, ObjId)> {
+        let hhs = self.root_map(HOUSEHOLDS)?;
+        for hh in self.keys(&hhs) {
+            if let Some(members) = self.map(&hhs, &hh).and_then(|h| self.map(&h, MEMBERS)) {
+                if let Some(m) = self.map(&members, id) {
+                    return Ok((hh, m));
+                }
+            }
+        }
+        Err(Error::not_found("member", id))
+    }
+
+    pub fn has_household(&self, id: &str) -> bool {
+        self.household_obj(id).is_ok()
+    }
+
+    pub fn has_member(&self, id: &str) -> bool {
+        self.member_obj(id).is_ok()
+    }
+
+    pub fn household_ids(&self) -> Result<Vec<String>> {
+        Ok(self.keys(&self.root_map(HOUSEHOLDS)?))
+    }
+
+    pub fn household(&self, id: &str) -> Result<Household> {
+        let h = self.household_obj(id)?;
+        let mut members = Vec::new();
+        if let Some(ms) = self.map(&h, MEMBERS) {
+            for mid in self.keys(&ms) {
+                if let Some(m) = self.map(&ms, &mid) {
+                    members.push(self.read_member(&mid, id, &m));
+                }
+            }
+        }
+        Ok(Household {
+            id: id.to_string(),
+            address: self.get_str(&h, "address"),
+            door: self.get_str(&h, "door"),
+            phone: self.get_str(&h, "phone"),
+            members,
+        })
+    }
+
+    pub fn households(&self) -> Result<Vec<Household>> {
+        self.household_ids()?.iter().map(|id| self.household(id)).collect()
+    }
+
+    pub fn member(&self, id: &str) -> Result<Member> {
+        let (hh, m) = self.member_obj(id)?;
+        Ok(self.read_member(id, &hh, &m))
+    }
+
+    fn read_member(&self, id: &str, household_id: &str, m: &ObjId) -> Member {
+        let sub = |k: &str| self.map(m, k);
+        let arrival = sub("arrival")
+            .map(|a| Arrival {
+                from: self.get_str(&a, "from"),
+                risk_area: self.get_bool(&a, "risk_area"),
+                date: self.get_date(&a, "date"),
+            })
+            .unwrap_or_default();
+        let monitoring = sub("monitoring")
+            .map(|o| Monitoring {
+                since: self.get_date(&o, "since"),
+                until: self.get_date(&o, "until"),
+            })
+            .unwrap_or_default();
+        let vaccination = sub("vaccination")
+            .map(|o| Vaccination {
+                doses: self.get_i64(&o, "doses").unwrap_or(0),
+                last: self.get_date(&o, "last"),
+            })
+            .unwrap_or_default();
+        let test = sub("test")
+            .map(|o| LastTest {
+                date: self.get_date(&o, "date"),
+                result: self.get_choice(&o, "result"),
+            })
+            .unwrap_or_default();
+        let vulnerable = sub("vulnerable")
+            .map(|o| {
+                Vulnerability::ALL
+                    .iter()
+                    .copied()
+                    .filter(|v| self.get_bool(&o, v.as_str()))
+                    .collect()
+            })
+            .unwrap_or_default();
+        Member {
+            id: id.to_string(),
+            household_id: household_id.to_string(),
+            name: self.get_str(m, "name").unwrap_or_default(),
+            sex: self.get_choice(m, "sex").unwrap_or(Sex::Unknown),
+            birth_year: self.get_i64(m, "birth_year"),
+            id_number: self.get_str(m, "id_number"),
+            phone: self.get_str(m, "phone"),
+            relation: self.get_str(m, "relation"),
+            residence: self.get_choice(m, "residence").unwrap_or(Residence::Resident),
+            arrival,
+            monitoring,
+            vaccination,
+            test,
+            vulnerable,
+        }
+    }
+
+    pub fn visit_ids(&self) -> Result<Vec<String>> {
+        Ok(self.keys(&self.root_map(VISITS)?))
+    }
+
+    pub fn visit(&self, id: &str) -> Result<Visit> {
+        let v = self
+            .map(&self.root_map(VISITS)?, id)
+            .ok_or_else(|| Error::not_found("visit", id))?;
+        Ok(Visit {
+            id: id.to_string(),
+            kind: self.get_choice(&v, "kind").unwrap_or(VisitKind::DoorKnock),
+            household_id: self.get_str(&v, "household"),
+            member_id: self.get_str(&v, "member"),
+            at: self.get_str(&v, "at").unwrap_or_default(),
+            by: self.get_str(&v, "by").unwrap_or_default(),
+            temperature: self.get_f64(&v, "temperature"),
+            symptoms: self.get_str(&v, "symptoms"),
+            outcome: self.get_str(&v, "outcome"),
+            note: self.get_str(&v, "note"),
+            task_id: self.get_str(&v, "task"),
+        })
+    }
+
+    pub fn visits(&self) -> Result<Vec<Visit>> {
+        let mut out: Vec<Visit> = self
+            .visit_ids()?
+            .iter()
+            .map(|id| self.visit(id))
+            .collect::<Result<_>>()?;
+        out.sort_by(|a, b| a.at.cmp(&b.at).then(a.id.cmp(&b.id)));
+        Ok(out)
+    }
+
+    pub fn report(&self, date: NaiveDate) -> Result<Option<Report>> {
+        let key = date.to_string();
+        let Some(r) = self.map(&self.root_map(REPORTS)?, &key) else {
+            return Ok(None);
+        };
+        Ok(Some(Report {
+            date,
+            by: self.get_str(&r, "by").unwrap_or_default(),
+            at: self.get_str(&r, "at").unwrap_or_default(),
+            arrivals: self.get_i64(&r, "arrivals").unwrap_or(0),
+            under_monitoring: self.get_i64(&r, "under_monitoring").unwrap_or(0),
+            abnormal: self.get_i64(&r, "abnormal").unwrap_or(0),
+            errands: self.get_i64(&r, "errands").unwrap_or(0),
+            note: self.get_str(&r, "note"),
+        }))
+    }
+
+    pub fn reports(&self) -> Result<Vec<Report>> {
+        let mut out = Vec::new();
+        for key in self.keys(&self.root_map(REPORTS)?) {
+            if let Ok(d) = NaiveDate::parse_from_str(&key, "%Y-%m-%d") {
+                out.extend(self.report(d)?);
+            }
+        }
+        Ok(out)
+    }
+
+    pub fn task(&self, id: &str) -> Result<Task> {
+        let t = self
+            .map(&self.root_map(TASKS)?, id)
+            .ok_or_else(|| Error::not_found("task", id))?;
+        Ok(Task {
+            id: id.to_string(),
+            title: self.get_str(&t, "title").unwrap_or_default(),
+            household_id: self.get_str(&t, "household"),
+            member_id: self.get_str(&t, "member"),
+            due: self.get_date(&t, "due"),
+            status: self.get_choice(&t, "status").unwrap_or(TaskStatus::Open),
+            created: self.get_str(&t, "created").unwrap_or_default(),
+        })
+    }
+
+    pub fn tasks(&self) -> Result<Vec<Task>> {
+        self.keys(&self.root_map(TASKS)?)
+            .iter()
+            .map(|id| self.task(id))
+            .collect()
+    }
+
+    /// Every key that holds more than one concurrent value, with the winning
+    /// value first. Walks the whole document.
+    pub fn conflicts(&self) -> Result<Vec<Conflict>> {
+        let mut out = Vec::new();
+        self.collect_conflicts(&ROOT, String::new(), &mut out)?;
+        Ok(out)
+    }
+
+    fn collect_conflicts(&self, obj: &ObjId, prefix: String, out: &mut Vec<Conflict>) -> Result<()> {
+        for key in self.keys(obj) {
+            let path = if prefix.is_empty() {
+                key.clone()
+            } else {
+                format!("{prefix}/{key}")
+            };
+            let all = self.doc.get_all(obj, key.as_str())?;
+            if all.len() > 1 {
+                out.push(Conflict {
+                    path: path.clone(),
+                    values: all.iter().map(|(v, _)| value_text(v)).collect(),
+                });
+            }
+            if let Some((Value::Object(ObjType::Map), child)) = self.doc.get(obj, key.as_str())? {
+                self.collect_conflicts(&child, path, out)?;
+            }
+        }
+        Ok(())
+    }
+
+    pub fn view(&self) -> Result<CellView> {
+        Ok(CellView {
+            cell: self.info()?,
+            schema: self.schema(),
+            households: self.households()?,
+            visits: self.visits()?,
+            reports: self.reports()?,
+            tasks: self.tasks()?,
+            conflicts: self.conflicts()?,
+        })
+    }
+
+    // ---- edits ---------------------------------------------------------
+    // Each validates first, writes only the keys it changes, and commits one
+    // change. On error nothing is left pending.
+
+    pub fn rename(&mut self, name: &str, at: i64) -> Result<Touched> {
+        let name = check_text("name", name, 64, true)?;
+        let cell = self.root_map("cell")?;
+        self.doc.put(&cell, "name", name)?;
+        self.commit("rename cell", at);
+        Ok(Touched::Cell)
+    }
+
+    pub fn set_lead(&mut self, lead: &str, at: i64) -> Result<Touched> {
+        let lead = check_text("lead", lead, 64, true)?;
+        let cell = self.root_map("cell")?;
+        self.doc.put(&cell, "lead", lead)?;
+        self.commit("set lead", at);
+        Ok(Touched::Cell)
+    }
+
+    pub fn add_household(&mut self, id: &str, h: NewHousehold, at: i64) -> Result<Touched> {
+        let h = h.validated()?;
+        let hhs = self.root_map(HOUSEHOLDS)?;
+        if self.map(&hhs, id).is_some() {
+            return Err(ValidationError::new("household", "a household with this id exists").into());
+        }
+        let obj = self.doc.put_object(&hhs, id, ObjType::Map)?;
+        for (k, v) in [("address", h.address), ("door", h.door), ("phone", h.phone)] {
+            if let Some(v) = v {
+                self.doc.put(&obj, k, v)?;
+            }
+        }
+        self.doc.put_object(&obj, MEMBERS, ObjType::Map)?;
+        self.commit("add household", at);
+        Ok(Touched::Household(id.to_string()))
+    }
+
+    pub fn add_member(
+        &mut self,
+        household_id: &str,
+        id: &str,
+        m: NewMember,
+        today: NaiveDate,
+        at: i64,
+    ) -> Result<Touched> {
+        let m = m.validated(today)?;
+        let h = self.household_obj(household_id)?;
+        let members = match self.map(&h, MEMBERS) {
+            Some(ms) => ms,
+            None => self.doc.put_object(&h, MEMBERS, ObjType::Map)?,
+        };
+        let obj = self.doc.put_object(&members, id, ObjType::Map)?;
+        self.doc.put(&obj, "name", m.name)?;
+        self.doc.put(&obj, "sex", m.sex.unwrap_or(Sex::Unknown).as_str())?;
+        self.doc.put(&obj, "residence", m.residence.unwrap_or(Residence::Resident).as_str())?;
+        if let Some(y) = m.birth_year {
+            self.doc.put(&obj, "birth_year", y)?;
+        }
+        for (k, v) in [("id_number", m.id_number), ("phone", m.phone), ("relation", m.relation)] {
+            if let Some(v) = v {
+                self.doc.put(&obj, k, v)?;
+            }
+        }
+        // Sub-maps exist from the start so that later concurrent edits of
+        // different sub-fields land in the same object instead of racing to
+        // create it.
+        for sub in ["arrival", "monitoring", "vaccination", "test"] {
+            self.doc.put_object(&obj, sub, ObjType::Map)?;
+        }
+        let vul = self.doc.put_object(&obj, "vulnerable", ObjType::Map)?;
+        for v in &m.vulnerable {
+            self.doc.put(&vul, v.as_str(), true)?;
+        }
+        self.commit("add member", at);
+        Ok(Touched::Member(id.to_string()))
+    }
+
+    /// Applies validated field edits to one member in one change.
+    pub fn edit_member(&mut self, id: &str, edits: &[MemberEdit], at: i64) -> Result<Touched> {
+        let (_, m) = self.member_obj(id)?;
+        for e in edits {
+            self.apply_member_edit(&m, e)?;
+        }
+        self.commit("edit member", at);
+        Ok(Touched::Member(id.to_string()))
+    }
+
+    fn sub_map(&mut self, m: &ObjId, key: &str) -> Result<ObjId> {
+        match self.map(m, key) {
+            Some(o) => Ok(o),
+            None => Ok(self.doc.put_object(m, key, ObjType::Map)?),
+        }
+    }
+
+    fn put_opt<V: Into<ScalarValue>>(&mut self, obj: &ObjId, key: &str, v: Option<V>) -> Result<()> {
+        match v {
+            Some(v) => self.doc.put(obj, key, v)?,
+            None => {
+                if self.doc.get(obj, key)?.is_some() {
+                    self.doc.delete(obj, key)?
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn apply_member_edit(&mut self, m: &ObjId, e: &MemberEdit) -> Result<()> {
+        let date = |d: &Option<NaiveDate>| d.map(|d| d.to_string());
+        match e {
+            MemberEdit::Name(v) => self.doc.put(m, "name", v.as_str())?,
+            MemberEdit::Sex(v) => self.doc.put(m, "sex", v.as_str())?,
+            MemberEdit::BirthYear(v) => self.put_opt(m, "birth_year", *v)?,
+            MemberEdit::IdNumber(v) => self.put_opt(m, "id_number", v.clone())?,
+            MemberEdit::Phone(v) => self.put_opt(m, "phone", v.clone())?,
+            MemberEdit::Relation(v) => self.put_opt(m, "relation", v.clone())?,
+            MemberEdit::Residence(v) => self.doc.put(m, "residence", v.as_str())?,
+            MemberEdit::ArrivalFrom(v) => {
+                let o = self.sub_map(m, "arrival")?;
+                self.put_opt(&o, "from", v.clone())?
+            }
+            MemberEdit::ArrivalRiskArea(v) => {
+                let o = self.sub_map(m, "arrival")?;
+                self.doc.put(&o, "risk_area", *v)?
+            }
+            MemberEdit::ArrivalDate(v) => {
+                let o = self.sub_map(m, "arrival")?;
+                self.put_opt(&o, "date", date(v))?
+            }
+            MemberEdit::MonitoringSince(v) => {
+                let o = self.sub_map(m, "monitoring")?;
+                self.put_opt(&o, "since", date(v))?
+            }
+            MemberEdit::MonitoringUntil(v) => {
+                let o = self.sub_map(m, "monitoring")?;
+                self.put_opt(&o, "until", date(v))?
+            }
+            MemberEdit::VaccinationDoses(v) => {
+                let o = self.sub_map(m, "vaccination")?;
+                self.doc.put(&o, "doses", *v)?
+            }
+            MemberEdit::VaccinationLast(v) => {
+                let o = self.sub_map(m, "vaccination")?;
+                self.put_opt(&o, "last", date(v))?
+            }
+            MemberEdit::TestDate(v) => {
+                let o = self.sub_map(m, "test")?;
+                self.put_opt(&o, "date", date(v))?
+            }
+            MemberEdit::TestResult(v) => {
+                let o = self.sub_map(m, "test")?;
+                self.put_opt(&o, "result", v.map(|r| r.as_str()))?
+            }
+            MemberEdit::Vulnerable(flag, on) => {
+                let o = self.sub_map(m, "vulnerable")?;
+                // Only write when it changes, so setting the same flags again
+                // costs nothing and cannot conflict.
+                if self.get_bool(&o, flag.as_str()) != *on {
+                    self.doc.put(&o, flag.as_str(), *on)?
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Records a visit. Household and member, when given, must be in this cell.
+    pub fn record_visit(&mut self, id: &str, v: NewVisit) -> Result<Touched> {
+        let v = v.validated()?;
+        if let Some(h) = &v.household_id {
+            self.household_obj(h)?;
+        }
+        if let Some(mid) = &v.member_id {
+            let (hh, _) = self.member_obj(mid)?;
+            if v.household_id.as_ref().is_some_and(|h| *h != hh) {
+                return Err(ValidationError::new("member", "this member is not in the household given").into());
+            }
+        }
+        if let Some(t) = &v.task_id {
+            self.task(t)?;
+        }
+        let visits = self.root_map(VISITS)?;
+        let obj = self.doc.put_object(&visits, id, ObjType::Map)?;
+        self.doc.put(&obj, "kind", v.kind.as_str())?;
+        self.doc.put(&obj, "at", v.at.to_rfc3339())?;
+        self.doc.put(&obj, "by", v.by.as_str())?;
+        // The member implies the household; store it so day queries need no join.
+        let household = match (&v.household_id, &v.member_id) {
+            (Some(h), _) => Some(h.clone()),
+            (None, Some(m)) => Some(self.member_obj(m)?.0),
+            _ => None,
+        };
+        for (k, val) in [
+            ("household", household),
+            ("member", v.member_id),
+            ("symptoms", v.symptoms),
+            ("outcome", v.outcome),
+            ("note", v.note),
+            ("task", v.task_id),
+        ] {
+            if let Some(val) = val {
+                self.doc.put(&obj, k, val)?;
+            }
+        }
+        if let Some(t) = v.temperature {
+            self.doc.put(&obj, "temperature", t)?;
+        }
+        self.commit("record visit", v.at.timestamp());
+        Ok(Touched::Visit(id.to_string()))
+    }
+
+    /// Files (or re-files) the report for a date. Counts left as None are
+    /// taken from the register and the visit log.
+    pub fn submit_report(&mut self, r: NewReport) -> Result<Touched> {
+        let r = r.validated()?;
+        let under = match r.under_monitoring {
+            Some(n) => n,
+            None => self.count_under_monitoring(r.date)?,
+        };
+        let errands = match r.errands {
+            Some(n) => n,
+            None => {
+                let day = r.date.to_string();
+                self.visits()?
+                    .iter()
+                    .filter(|v| v.kind == VisitKind::Errand && v.day() == day)
+                    .count() as i64
+            }
+        };
+        let reports = self.root_map(REPORTS)?;
+        let key = r.date.to_string();
+        let obj = match self.map(&reports, &key) {
+            Some(o) => o,
+            None => self.doc.put_object(&reports, key.as_str(), ObjType::Map)?,
+        };
+        self.doc.put(&obj, "by", r.by.as_str())?;
+        self.doc.put(&obj, "at", r.at.to_rfc3339())?;
+        self.doc.put(&obj, "arrivals", r.arrivals)?;
+        self.doc.put(&obj, "under_monitoring", under)?;
+        self.doc.put(&obj, "abnormal", r.abnormal)?;
+        self.doc.put(&obj, "errands", errands)?;
+        self.put_opt(&obj, "note", r.note)?;
+        self.commit("submit report", r.at.timestamp());
+        Ok(Touched::Report(r.date))
+    }
+
+    fn count_under_monitoring(&self, day: NaiveDate) -> Result<i64> {
+        Ok(self
+            .households()?
+            .iter()
+            .flat_map(|h| &h.members)
+            .filter(|m| m.monitoring.active_on(day))
+            .count() as i64)
+    }
+
+    pub fn add_task(
+        &mut self,
+        id: &str,
+        title: &str,
+        household_id: Option<&str>,
+        member_id: Option<&str>,
+        due: Option<NaiveDate>,
+        at: chrono::DateTime<chrono::FixedOffset>,
+    ) -> Result<Touched> {
+        let title = check_text("title", title, 200, true)?;
+        if let Some(h) = household_id {
+            self.household_obj(h)?;
+        }
+        if let Some(m) = member_id {
+            self.member_obj(m)?;
+        }
+        let tasks = self.root_map(TASKS)?;
+        let obj = self.doc.put_object(&tasks, id, ObjType::Map)?;
+        self.doc.put(&obj, "title", title)?;
+        self.doc.put(&obj, "status", TaskStatus::Open.as_str())?;
+        self.doc.put(&obj, "created", at.to_rfc3339())?;
+        self.put_opt(&obj, "household", household_id)?;
+        self.put_opt(&obj, "member", member_id)?;
+        self.put_opt(&obj, "due", due.map(|d| d.to_string()))?;
+        self.commit("add task", at.timestamp());
+        Ok(Touched::Task(id.to_string()))
+    }
+
+    pub fn set_task_status(&mut self, id: &str, status: TaskStatus, at: i64) -> Result<Touched> {
+        let t = self
+            .map(&self.root_map(TASKS)?, id)
+            .ok_or_else(|| Error::not_found("task", id))?;
+        self.doc.put(&t, "status", status.as_str())?;
+        self.commit("set task status", at);
+        Ok(Touched::Task(id.to_string()))
+    }
+}
+
+fn value_text(v: &Value<'_>) -> String {
+    match v {
+        Value::Object(t) => format!("<{t:?}>"),
+        Value::Scalar(s) => match s.as_ref() {
+            ScalarValue::Str(s) => s.to_string(),
+            other => other.to_string(),
+        },
+    }
+}

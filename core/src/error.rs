@@ -1,0 +1,63 @@
+//! The crate's error type. Variants are grouped by what the caller can do
+//! about them: fix the input, name something that exists, supply the right
+//! key, or report a fault of the device or file.
+
+use crate::model::ValidationError;
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// A value broke a field's rule; nothing was written.
+    #[error(transparent)]
+    Invalid(#[from] ValidationError),
+
+    /// An id that names nothing in this store.
+    #[error("no {what} with id {id} in this store; list them with `silin cells` or `silin cell show`")]
+    NotFound { what: &'static str, id: String },
+
+    /// The store file is encrypted and the key given does not open it, or a
+    /// key was given for a plaintext store. The file is left untouched.
+    #[error("the store could not be opened with the key given (wrong key, or a key given for an unencrypted store / none for an encrypted one); nothing was changed")]
+    WrongKey,
+
+    /// A key was given but this build cannot encrypt; we refuse rather than
+    /// write plaintext.
+    #[error("encryption at rest was requested but this build has no SQLCipher; refusing to store plaintext")]
+    EncryptionUnavailable,
+
+    /// The file is not a silin store, or was written by a newer version.
+    #[error("{0}")]
+    Incompatible(String),
+
+    /// A document's bytes do not decode, or contradict what the store recorded.
+    #[error("document {doc} is damaged: {reason}")]
+    Damaged { doc: String, reason: String },
+
+    #[error("document error: {0}")]
+    Automerge(#[from] automerge::AutomergeError),
+
+    #[error("storage error: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+
+    #[error("file error: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+impl Error {
+    pub fn not_found(what: &'static str, id: &str) -> Error {
+        Error::NotFound {
+            what,
+            id: id.to_string(),
+        }
+    }
+
+    /// True when the caller gave something wrong (bad value, unknown id,
+    /// wrong key), as opposed to a failure of the device or file.
+    pub fn is_user_error(&self) -> bool {
+        matches!(
+            self,
+            Error::Invalid(_) | Error::NotFound { .. } | Error::WrongKey | Error::EncryptionUnavailable
+        )
+    }
+}

@@ -1,0 +1,20 @@
+//! silin-core: the offline-first heart of silin, a register for
+//! neighbourhood micro-grid cells (3–5 households under a lead householder).
+//!
+//! Each cell is one automerge document ([`cell::CellDoc`]) — households,
+//! members, visits, daily reports, tasks — kept in a local SQLite file
+//! ([`store::Store`]) together with query projections derived from the
+//! documents. Replicas of a cell on the lead's phone, a grid worker's phone
+//! and the township hub edit offline and merge without loss; concurrent
+//! edits of one field surface as conflicts. [`model`] holds the domain types
+//! and their validation; [`rollup`] the five-level daily zero-report rollup.
+//! Nothing here knows about FFI, HTTP or the command line.
+
+pub mod cell;
+pub mod error;
+pub mod model;
+pub mod rollup;
+pub mod store;
+
+pub use error::{Error, Result};
+pub use store::{Durability, Observer, Store, StoreKey, StoreOptions};

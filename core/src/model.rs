@@ -1,0 +1,899 @@
+//! Domain types of a cell register and the rules their fields obey.
+//!
+//! Everything that enters a cell document passes through a constructor or
+//! parser here first, so a bad value is refused with a [`ValidationError`]
+//! naming the field and the rule before anything is written.
+
+use chrono::{Datelike, NaiveDate};
+use serde::{Deserialize, Serialize};
+use std::fmt;
+use std::str::FromStr;
+
+/// A value that broke a field's rule. `field` is the name the user typed or
+/// the API parameter; `rule` says what a valid value looks like.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("invalid {field}: {rule}")]
+pub struct ValidationError {
+    pub field: String,
+    pub rule: String,
+}
+
+impl ValidationError {
+    pub fn new(field: impl Into<String>, rule: impl Into<String>) -> Self {
+        ValidationError {
+            field: field.into(),
+            rule: rule.into(),
+        }
+    }
+}
+
+type VResult<T> = Result<T, ValidationError>;
+
+/// Lowest and highest body temperature (°C) a thermometer reading may have;
+/// outside this range the reading is a typo, not a fever.
+pub const TEMPERATURE_MIN: f64 = 34.0;
+pub const TEMPERATURE_MAX: f64 = 43.0;
+/// Temperature at or above which a health check counts as abnormal.
+pub const FEVER_THRESHOLD: f64 = 37.3;
+/// Depth of a cell's region path: county/township/village/group.
+pub const REGION_DEPTH: usize = 4;
+
+/// Checks an 18-character resident ID number: 17 digits, a check character
+/// computed with ISO 7064 MOD 11-2 ('X' stands for 10), and a real birth date
+/// in positions 7–14 that is not in the future.
+pub fn check_resident_id(id: &str, today: NaiveDate) -> VResult<String> {
+    let field = "id_number";
+    let id = id.trim().to_ascii_uppercase();
+    if id.len() != 18 || !id.is_ascii() {
+        return Err(ValidationError::new(
+            field,
+            "a resident ID number has 18 characters (17 digits and a check digit or X)",
+        ));
+    }
+    let bytes = id.as_bytes();
+    if !bytes[..17].iter().all(u8::is_ascii_digit) {
+        return Err(ValidationError::new(
+            field,
+            "the first 17 characters of a resident ID number are digits",
+        ));
+    }
+    let expected = resident_id_check_char(&id[..17]);
+    if bytes[17] as char != expected {
+        return Err(ValidationError::new(
+            field,
+            format!("check digit is wrong (expected {expected}); re-read the number from the card"),
+        ));
+    }
+    let birth = NaiveDate::parse_from_str(&id[6..14], "%Y%m%d").map_err(|_| {
+        ValidationError::new(field, "digits 7–14 must be a real birth date (YYYYMMDD)")
+    })?;
+    if birth > today || birth.year() < 1880 {
+        return Err(ValidationError::new(
+            field,
+            "the birth date in digits 7–14 is in the future or before 1880",
+        ));
+    }
+    Ok(id)
+}
+
+/// The ISO 7064 MOD 11-2 check character for the first 17 digits of a
+/// resident ID number. `body` must be 17 ASCII digits.
+pub fn resident_id_check_char(body: &str) -> char {
+    const WEIGHTS: [u32; 17] = [7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2];
+    const CHECK: [char; 11] = ['1', '0', 'X', '9', '8', '7', '6', '5', '4', '3', '2'];
+    let sum: u32 = body
+        .bytes()
+        .zip(WEIGHTS)
+        .map(|(b, w)| u32::from(b.wrapping_sub(b'0')) * w)
+        .sum();
+    CHECK[(sum % 11) as usize]
+}
+
+/// Checks an 11-digit mainland mobile number (starts with 1, second digit 3–9).
+pub fn check_phone(phone: &str) -> VResult<String> {
+    let p: String = phone
+        .chars()
+        .filter(|c| !matches!(c, ' ' | '-'))
+        .collect();
+    let ok = p.len() == 11
+        && p.bytes().all(|b| b.is_ascii_digit())
+        && p.starts_with('1')
+        && matches!(p.as_bytes()[1], b'3'..=b'9');
+    if ok {
+        Ok(p)
+    } else {
+        Err(ValidationError::new(
+            "phone",
+            "a mobile number has 11 digits and starts with 13–19",
+        ))
+    }
+}
+
+pub fn check_temperature(t: f64) -> VResult<f64> {
+    if t.is_finite() && (TEMPERATURE_MIN..=TEMPERATURE_MAX).contains(&t) {
+        Ok((t * 10.0).round() / 10.0)
+    } else {
+        Err(ValidationError::new(
+            "temperature",
+            format!("a body temperature is between {TEMPERATURE_MIN} and {TEMPERATURE_MAX} °C"),
+        ))
+    }
+}
+
+pub fn check_birth_year(year: i64, today: NaiveDate) -> VResult<i64> {
+    if (1880..=i64::from(today.year())).contains(&year) {
+        Ok(year)
+    } else {
+        Err(ValidationError::new(
+            "birth_year",
+            format!("a birth year is between 1880 and {}", today.year()),
+        ))
+    }
+}
+
+pub fn parse_date(field: &str, s: &str) -> VResult<NaiveDate> {
+    NaiveDate::parse_from_str(s.trim(), "%Y-%m-%d")
+        .map_err(|_| ValidationError::new(field, "a date is written YYYY-MM-DD"))
+}
+
+pub fn check_count(field: &str, n: i64) -> VResult<i64> {
+    if (0..=100_000).contains(&n) {
+        Ok(n)
+    } else {
+        Err(ValidationError::new(field, "a count is between 0 and 100000"))
+    }
+}
+
+/// Free text (names, notes, addresses): trimmed, bounded, no control characters.
+pub fn check_text(field: &str, s: &str, max_chars: usize, required: bool) -> VResult<String> {
+    let t = s.trim();
+    if required && t.is_empty() {
+        return Err(ValidationError::new(field, "must not be empty"));
+    }
+    if t.chars().count() > max_chars {
+        return Err(ValidationError::new(
+            field,
+            format!("at most {max_chars} characters"),
+        ));
+    }
+    if t.chars().any(|c| c.is_control() && c != '\n') {
+        return Err(ValidationError::new(field, "must not contain control characters"));
+    }
+    Ok(t.to_string())
+}
+
+/// A cell's place in the five-level hierarchy: county/township/village/group.
+/// The cell itself is the fifth level.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct RegionPath(Vec<String>);
+
+impl RegionPath {
+    pub fn parse(s: &str) -> VResult<RegionPath> {
+        let parts: Vec<String> = s.trim().split('/').map(|p| p.trim().to_string()).collect();
+        if parts.len() != REGION_DEPTH || parts.iter().any(String::is_empty) {
+            return Err(ValidationError::new(
+                "path",
+                "a region path has four non-empty parts: county/township/village/group",
+            ));
+        }
+        for p in &parts {
+            check_text("path", p, 64, true)?;
+        }
+        Ok(RegionPath(parts))
+    }
+
+    pub fn from_parts(parts: Vec<String>) -> VResult<RegionPath> {
+        RegionPath::parse(&parts.join("/"))
+    }
+
+    pub fn parts(&self) -> &[String] {
+        &self.0
+    }
+
+    /// The path cut to `level` (1 = county … 4 = group).
+    pub fn prefix(&self, level: Level) -> String {
+        self.0[..level.depth()].join("/")
+    }
+}
+
+impl fmt::Display for RegionPath {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0.join("/"))
+    }
+}
+
+/// Rollup levels above the cell.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Level {
+    County,
+    Township,
+    Village,
+    Group,
+}
+
+impl Level {
+    pub const ALL: [Level; 4] = [Level::County, Level::Township, Level::Village, Level::Group];
+    pub fn depth(self) -> usize {
+        match self {
+            Level::County => 1,
+            Level::Township => 2,
+            Level::Village => 3,
+            Level::Group => 4,
+        }
+    }
+}
+
+/// Declares a closed set of string-valued choices, with parsing that names
+/// the allowed values on failure.
+macro_rules! choice {
+    ($(#[$m:meta])* $name:ident, $field:literal { $($variant:ident => $text:literal),+ $(,)? }) => {
+        $(#[$m])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+        #[serde(rename_all = "snake_case")]
+        pub enum $name { $($variant),+ }
+
+        impl $name {
+            pub const ALL: &'static [$name] = &[$($name::$variant),+];
+            pub fn as_str(self) -> &'static str {
+                match self { $($name::$variant => $text),+ }
+            }
+        }
+
+        impl FromStr for $name {
+            type Err = ValidationError;
+            fn from_str(s: &str) -> VResult<Self> {
+                match s.trim() {
+                    $($text => Ok($name::$variant),)+
+                    _ => Err(ValidationError::new(
+                        $field,
+                        format!("one of {}", [$($text),+].join(", ")),
+                    )),
+                }
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+    };
+}
+
+choice!(
+    /// Kinds of contact a lead or grid worker logs.
+    VisitKind, "kind" {
+        DoorKnock => "door_knock",
+        HealthCheck => "health_check",
+        Call => "call",
+        Errand => "errand",
+        Notify => "notify",
+    }
+);
+
+choice!(Residence, "residence" {
+    Resident => "resident",
+    Away => "away",
+    Returned => "returned",
+});
+
+choice!(Sex, "sex" {
+    Male => "male",
+    Female => "female",
+    Unknown => "unknown",
+});
+
+choice!(TestResult, "test_result" {
+    Negative => "negative",
+    Positive => "positive",
+    Pending => "pending",
+});
+
+choice!(TaskStatus, "status" {
+    Open => "open",
+    Done => "done",
+    Cancelled => "cancelled",
+});
+
+choice!(
+    /// Reasons a member needs errands run or closer watching.
+    Vulnerability, "vulnerable" {
+        Elderly => "elderly",
+        Disabled => "disabled",
+        Mobility => "mobility",
+        Alone => "alone",
+        Chronic => "chronic",
+    }
+);
+
+/// Parses a comma-separated list of vulnerability flags ("elderly,alone").
+pub fn parse_vulnerabilities(s: &str) -> VResult<Vec<Vulnerability>> {
+    let mut out = Vec::new();
+    for part in s.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+        let v: Vulnerability = part.parse()?;
+        if !out.contains(&v) {
+            out.push(v);
+        }
+    }
+    out.sort_by_key(|v| v.as_str());
+    Ok(out)
+}
+
+/// Where a returnee came from.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Arrival {
+    pub from: Option<String>,
+    pub risk_area: bool,
+    pub date: Option<NaiveDate>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Monitoring {
+    pub since: Option<NaiveDate>,
+    pub until: Option<NaiveDate>,
+}
+
+impl Monitoring {
+    pub fn active_on(&self, day: NaiveDate) -> bool {
+        match (self.since, self.until) {
+            (Some(s), Some(u)) => s <= day && day <= u,
+            (None, Some(u)) => day <= u,
+            _ => false,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Vaccination {
+    pub doses: i64,
+    pub last: Option<NaiveDate>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct LastTest {
+    pub date: Option<NaiveDate>,
+    pub result: Option<TestResult>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Member {
+    pub id: String,
+    pub household_id: String,
+    pub name: String,
+    pub sex: Sex,
+    pub birth_year: Option<i64>,
+    /// Sensitive: shown only to roles that may see it.
+    pub id_number: Option<String>,
+    pub phone: Option<String>,
+    pub relation: Option<String>,
+    pub residence: Residence,
+    pub arrival: Arrival,
+    pub monitoring: Monitoring,
+    pub vaccination: Vaccination,
+    pub test: LastTest,
+    pub vulnerable: Vec<Vulnerability>,
+}
+
+/// Fields of a new member; everything but the name may be left out.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct NewMember {
+    pub name: String,
+    pub sex: Option<Sex>,
+    pub birth_year: Option<i64>,
+    pub id_number: Option<String>,
+    pub phone: Option<String>,
+    pub relation: Option<String>,
+    pub residence: Option<Residence>,
+    pub vulnerable: Vec<Vulnerability>,
+}
+
+impl NewMember {
+    /// Validates and normalises every field; the first bad one is reported.
+    pub fn validated(mut self, today: NaiveDate) -> VResult<NewMember> {
+        self.name = check_text("name", &self.name, 64, true)?;
+        if let Some(y) = self.birth_year {
+            check_birth_year(y, today)?;
+        }
+        if let Some(id) = self.id_number.take().filter(|s| !s.trim().is_empty()) {
+            let id = check_resident_id(&id, today)?;
+            // The card is the authority on the birth year.
+            let card_year: i64 = id[6..10].parse().unwrap_or_default(); // ok: digits checked above
+            if let Some(y) = self.birth_year {
+                if y != card_year {
+                    return Err(ValidationError::new(
+                        "birth_year",
+                        format!("does not match the resident ID number ({card_year})"),
+                    ));
+                }
+            }
+            self.birth_year = Some(card_year);
+            if self.sex.is_none() {
+                // The 17th digit is odd for men and even for women.
+                let d = id.as_bytes()[16] - b'0';
+                self.sex = Some(if d % 2 == 1 { Sex::Male } else { Sex::Female });
+            }
+            self.id_number = Some(id);
+        }
+        if let Some(p) = self.phone.take().filter(|s| !s.trim().is_empty()) {
+            self.phone = Some(check_phone(&p)?);
+        }
+        if let Some(r) = self.relation.take() {
+            self.relation = Some(check_text("relation", &r, 32, false)?).filter(|s| !s.is_empty());
+        }
+        Ok(self)
+    }
+}
+
+/// One settable member field and its new value, already validated. Each maps
+/// to exactly one key in the document, so concurrent edits of different
+/// fields never conflict.
+#[derive(Debug, Clone, PartialEq)]
+pub enum MemberEdit {
+    Name(String),
+    Sex(Sex),
+    BirthYear(Option<i64>),
+    IdNumber(Option<String>),
+    Phone(Option<String>),
+    Relation(Option<String>),
+    Residence(Residence),
+    ArrivalFrom(Option<String>),
+    ArrivalRiskArea(bool),
+    ArrivalDate(Option<NaiveDate>),
+    MonitoringSince(Option<NaiveDate>),
+    MonitoringUntil(Option<NaiveDate>),
+    VaccinationDoses(i64),
+    VaccinationLast(Option<NaiveDate>),
+    TestDate(Option<NaiveDate>),
+    TestResult(Option<TestResult>),
+    Vulnerable(Vulnerability, bool),
+}
+
+/// Names accepted by [`MemberEdit::parse`], for help text and errors.
+pub const MEMBER_FIELDS: &[&str] = &[
+    "name",
+    "sex",
+    "birth_year",
+    "id_number",
+    "phone",
+    "relation",
+    "residence",
+    "arrival_from",
+    "arrival_risk_area",
+    "arrival_date",
+    "monitoring_since",
+    "monitoring_until",
+    "vaccination_doses",
+    "vaccination_last",
+    "test_date",
+    "test_result",
+    "vulnerable",
+];
+
+impl MemberEdit {
+    /// Parses `FIELD=VALUE` as typed at the command line or sent by an app.
+    /// An empty value clears an optional field. `vulnerable=elderly,alone`
+    /// sets exactly those flags (and clears the others).
+    pub fn parse_assignment(s: &str, today: NaiveDate) -> VResult<Vec<MemberEdit>> {
+        let (field, value) = s.split_once('=').ok_or_else(|| {
+            ValidationError::new(s, "write edits as FIELD=VALUE, e.g. residence=returned")
+        })?;
+        let field = field.trim();
+        let value = value.trim();
+        let opt = |v: &str| (!v.is_empty()).then(|| v.to_string());
+        let opt_date = |f: &str| -> VResult<Option<NaiveDate>> {
+            if value.is_empty() {
+                Ok(None)
+            } else {
+                parse_date(f, value).map(Some)
+            }
+        };
+        let edit = match field {
+            "name" => MemberEdit::Name(check_text("name", value, 64, true)?),
+            "sex" => MemberEdit::Sex(value.parse()?),
+            "birth_year" => MemberEdit::BirthYear(match value {
+                "" => None,
+                v => Some(check_birth_year(
+                    v.parse()
+                        .map_err(|_| ValidationError::new("birth_year", "a year like 1956"))?,
+                    today,
+                )?),
+            }),
+            "id_number" => MemberEdit::IdNumber(match value {
+                "" => None,
+                v => Some(check_resident_id(v, today)?),
+            }),
+            "phone" => MemberEdit::Phone(match value {
+                "" => None,
+                v => Some(check_phone(v)?),
+            }),
+            "relation" => MemberEdit::Relation(opt(&check_text("relation", value, 32, false)?)),
+            "residence" => MemberEdit::Residence(value.parse()?),
+            "arrival_from" => {
+                MemberEdit::ArrivalFrom(opt(&check_text("arrival_from", value, 128, false)?))
+            }
+            "arrival_risk_area" => MemberEdit::ArrivalRiskArea(parse_bool(field, value)?),
+            "arrival_date" => MemberEdit::ArrivalDate(opt_date(field)?),
+            "monitoring_since" => MemberEdit::MonitoringSince(opt_date(field)?),
+            "monitoring_until" => MemberEdit::MonitoringUntil(opt_date(field)?),
+            "vaccination_doses" => MemberEdit::VaccinationDoses(
+                value
+                    .parse::<i64>()
+                    .ok()
+                    .filter(|d| (0..=10).contains(d))
+                    .ok_or_else(|| ValidationError::new(field, "a number of doses, 0–10"))?,
+            ),
+            "vaccination_last" => MemberEdit::VaccinationLast(opt_date(field)?),
+            "test_date" => MemberEdit::TestDate(opt_date(field)?),
+            "test_result" => MemberEdit::TestResult(match value {
+                "" => None,
+                v => Some(v.parse()?),
+            }),
+            "vulnerable" => {
+                let set = parse_vulnerabilities(value)?;
+                return Ok(Vulnerability::ALL
+                    .iter()
+                    .map(|v| MemberEdit::Vulnerable(*v, set.contains(v)))
+                    .collect());
+            }
+            other => {
+                return Err(ValidationError::new(
+                    other,
+                    format!("unknown member field; use one of {}", MEMBER_FIELDS.join(", ")),
+                ))
+            }
+        };
+        Ok(vec![edit])
+    }
+}
+
+fn parse_bool(field: &str, v: &str) -> VResult<bool> {
+    match v {
+        "true" | "yes" | "1" => Ok(true),
+        "false" | "no" | "0" | "" => Ok(false),
+        _ => Err(ValidationError::new(field, "true or false")),
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Household {
+    pub id: String,
+    pub address: Option<String>,
+    pub door: Option<String>,
+    pub phone: Option<String>,
+    pub members: Vec<Member>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct NewHousehold {
+    pub address: Option<String>,
+    pub door: Option<String>,
+    pub phone: Option<String>,
+}
+
+impl NewHousehold {
+    pub fn validated(self) -> VResult<NewHousehold> {
+        Ok(NewHousehold {
+            address: self
+                .address
+                .map(|a| check_text("address", &a, 128, false))
+                .transpose()?
+                .filter(|s| !s.is_empty()),
+            door: self
+                .door
+                .map(|a| check_text("door", &a, 32, false))
+                .transpose()?
+                .filter(|s| !s.is_empty()),
+            phone: self
+                .phone
+                .filter(|p| !p.trim().is_empty())
+                .map(|p| check_phone(&p))
+                .transpose()?,
+        })
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Visit {
+    pub id: String,
+    pub kind: VisitKind,
+    pub household_id: Option<String>,
+    pub member_id: Option<String>,
+    /// RFC 3339 timestamp with offset.
+    pub at: String,
+    pub by: String,
+    pub temperature: Option<f64>,
+    pub symptoms: Option<String>,
+    pub outcome: Option<String>,
+    pub note: Option<String>,
+    pub task_id: Option<String>,
+}
+
+impl Visit {
+    /// The calendar day of `at`, as written (the recorder's local day).
+    pub fn day(&self) -> &str {
+        self.at.get(..10).unwrap_or("")
+    }
+
+    pub fn is_abnormal(&self) -> bool {
+        self.temperature.is_some_and(|t| t >= FEVER_THRESHOLD)
+            || self.symptoms.as_deref().is_some_and(|s| !s.is_empty())
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewVisit {
+    pub kind: VisitKind,
+    pub household_id: Option<String>,
+    pub member_id: Option<String>,
+    pub at: chrono::DateTime<chrono::FixedOffset>,
+    pub by: String,
+    pub temperature: Option<f64>,
+    pub symptoms: Option<String>,
+    pub outcome: Option<String>,
+    pub note: Option<String>,
+    pub task_id: Option<String>,
+}
+
+impl NewVisit {
+    pub fn new(kind: VisitKind, at: chrono::DateTime<chrono::FixedOffset>, by: &str) -> NewVisit {
+        NewVisit {
+            kind,
+            household_id: None,
+            member_id: None,
+            at,
+            by: by.to_string(),
+            temperature: None,
+            symptoms: None,
+            outcome: None,
+            note: None,
+            task_id: None,
+        }
+    }
+
+    pub fn validated(mut self) -> VResult<NewVisit> {
+        self.by = check_text("by", &self.by, 64, false)?;
+        if let Some(t) = self.temperature {
+            self.temperature = Some(check_temperature(t)?);
+        }
+        if self.kind == VisitKind::HealthCheck && self.member_id.is_none() {
+            return Err(ValidationError::new(
+                "member",
+                "a health check is of one member; give --member",
+            ));
+        }
+        for (field, v) in [
+            ("symptoms", &mut self.symptoms),
+            ("outcome", &mut self.outcome),
+            ("note", &mut self.note),
+        ] {
+            if let Some(s) = v.take() {
+                *v = Some(check_text(field, &s, 500, false)?).filter(|s| !s.is_empty());
+            }
+        }
+        for (field, v) in [
+            ("household", &self.household_id),
+            ("member", &self.member_id),
+            ("task", &self.task_id),
+        ] {
+            if let Some(id) = v {
+                check_id(field, id)?;
+            }
+        }
+        Ok(self)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Report {
+    pub date: NaiveDate,
+    pub by: String,
+    pub at: String,
+    pub arrivals: i64,
+    pub under_monitoring: i64,
+    pub abnormal: i64,
+    pub errands: i64,
+    pub note: Option<String>,
+}
+
+impl Report {
+    /// A zero report: nobody arrived and nothing abnormal.
+    pub fn is_zero(&self) -> bool {
+        self.arrivals == 0 && self.abnormal == 0
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewReport {
+    pub date: NaiveDate,
+    pub by: String,
+    pub at: chrono::DateTime<chrono::FixedOffset>,
+    pub arrivals: i64,
+    /// None: count from the register (members whose monitoring covers the date).
+    pub under_monitoring: Option<i64>,
+    pub abnormal: i64,
+    /// None: count errand visits recorded that day.
+    pub errands: Option<i64>,
+    pub note: Option<String>,
+}
+
+impl NewReport {
+    pub fn validated(mut self) -> VResult<NewReport> {
+        check_count("arrivals", self.arrivals)?;
+        check_count("abnormal", self.abnormal)?;
+        if let Some(n) = self.under_monitoring {
+            check_count("under_monitoring", n)?;
+        }
+        if let Some(n) = self.errands {
+            check_count("errands", n)?;
+        }
+        self.by = check_text("by", &self.by, 64, false)?;
+        if let Some(n) = self.note.take() {
+            self.note = Some(check_text("note", &n, 500, false)?).filter(|s| !s.is_empty());
+        }
+        Ok(self)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Task {
+    pub id: String,
+    pub title: String,
+    pub household_id: Option<String>,
+    pub member_id: Option<String>,
+    pub due: Option<NaiveDate>,
+    pub status: TaskStatus,
+    pub created: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CellInfo {
+    pub id: String,
+    pub name: String,
+    pub path: RegionPath,
+    pub lead: Option<String>,
+}
+
+/// A key with more than one concurrent value after a merge. `values` holds
+/// every value, the one the document shows (the winner) first.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Conflict {
+    pub path: String,
+    pub values: Vec<String>,
+}
+
+/// The whole register of a cell, as read from its document.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CellView {
+    pub cell: CellInfo,
+    pub schema: i64,
+    pub households: Vec<Household>,
+    pub visits: Vec<Visit>,
+    pub reports: Vec<Report>,
+    pub tasks: Vec<Task>,
+    pub conflicts: Vec<Conflict>,
+}
+
+/// Ids are UUIDs (v7 for the ones we make); anything else is refused before a
+/// lookup so a typo reads as a typo, not as "not found".
+pub fn check_id(field: &str, id: &str) -> VResult<()> {
+    uuid::Uuid::parse_str(id)
+        .map(|_| ())
+        .map_err(|_| ValidationError::new(field, "an id looks like 0190f1c4-7e8a-7c3b-9d2e-5a1b2c3d4e5f"))
+}
+
+pub fn new_id() -> String {
+    uuid::Uuid::now_v7().to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn today() -> NaiveDate {
+        NaiveDate::from_ymd_opt(2026, 11, 29).unwrap()
+    }
+
+    #[test]
+    fn resident_ids_are_checked_by_mod_11_2_and_birth_date() {
+        let good = ["11010519491231002X", "440524188001010014", "110101199003074477"];
+        for id in good {
+            assert!(check_resident_id(id, today()).is_ok(), "{id} should pass");
+        }
+        let lower_x = "11010519491231002x";
+        assert_eq!(check_resident_id(lower_x, today()).unwrap(), "11010519491231002X");
+        let bad = [
+            ("110105194912310021", "check digit"),
+            ("11010519491231002", "18 characters"),
+            ("1101051949123100211", "18 characters"),
+            ("11010519491331002X", "check digit"),
+            ("11010A19491231002X", "digits"),
+            ("110105194913310021", "birth date"),
+            ("11010520300101001X", "future"),
+            ("", "18 characters"),
+        ];
+        for (id, why) in bad {
+            let e = check_resident_id(id, today()).expect_err(id);
+            assert_eq!(e.field, "id_number");
+            assert!(e.rule.contains(why), "{id}: {} should mention {why}", e.rule);
+        }
+    }
+
+    #[test]
+    fn phones_have_eleven_digits_starting_13_to_19() {
+        for p in ["13812345678", "199 1234 5678", "150-1234-5678"] {
+            assert!(check_phone(p).is_ok(), "{p}");
+        }
+        for p in ["12812345678", "1381234567", "138123456789", "1381234567a", "", "+8613812345678"] {
+            assert_eq!(check_phone(p).unwrap_err().field, "phone", "{p}");
+        }
+    }
+
+    #[test]
+    fn temperatures_outside_34_to_43_are_refused() {
+        for t in [34.0, 36.5, 37.3, 43.0] {
+            assert!(check_temperature(t).is_ok(), "{t}");
+        }
+        for t in [33.9, 43.1, -1.0, 98.6, f64::NAN, f64::INFINITY] {
+            assert_eq!(check_temperature(t).unwrap_err().field, "temperature", "{t}");
+        }
+        assert_eq!(check_temperature(36.54).unwrap(), 36.5);
+    }
+
+    #[test]
+    fn region_paths_have_four_parts() {
+        assert!(RegionPath::parse("两当县/城关镇/东关村/一组").is_ok());
+        for p in ["a/b/c", "a/b/c/d/e", "a//c/d", "", "a/b/c/ "] {
+            assert_eq!(RegionPath::parse(p).unwrap_err().field, "path", "{p:?}");
+        }
+        let p = RegionPath::parse("c/t/v/g").unwrap();
+        assert_eq!(p.prefix(Level::Township), "c/t");
+        assert_eq!(p.prefix(Level::Group), "c/t/v/g");
+    }
+
+    #[test]
+    fn member_id_number_sets_birth_year_and_sex() {
+        let m = NewMember {
+            name: "王芳".into(),
+            id_number: Some("11010519491231002X".into()),
+            ..Default::default()
+        }
+        .validated(today())
+        .unwrap();
+        assert_eq!(m.birth_year, Some(1949));
+        assert_eq!(m.sex, Some(Sex::Female));
+        let clash = NewMember {
+            name: "王芳".into(),
+            id_number: Some("11010519491231002X".into()),
+            birth_year: Some(1950),
+            ..Default::default()
+        }
+        .validated(today());
+        assert_eq!(clash.unwrap_err().field, "birth_year");
+    }
+
+    #[test]
+    fn member_assignments_parse_or_name_the_field() {
+        let e = MemberEdit::parse_assignment("residence=returned", today()).unwrap();
+        assert_eq!(e, vec![MemberEdit::Residence(Residence::Returned)]);
+        let e = MemberEdit::parse_assignment("monitoring_until=", today()).unwrap();
+        assert_eq!(e, vec![MemberEdit::MonitoringUntil(None)]);
+        assert_eq!(
+            MemberEdit::parse_assignment("residence=gone", today()).unwrap_err().field,
+            "residence"
+        );
+        assert_eq!(
+            MemberEdit::parse_assignment("colour=red", today()).unwrap_err().field,
+            "colour"
+        );
+        assert!(MemberEdit::parse_assignment("phone", today()).is_err());
+        assert_eq!(
+            MemberEdit::parse_assignment("vulnerable=elderly,alone", today())
+                .unwrap()
+                .iter()
+                .filter(|e| matches!(e, MemberEdit::Vulnerable(_, true)))
+                .count(),
+            2
+        );
+    }
+}

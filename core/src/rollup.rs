@@ -1,0 +1,94 @@
+//! The daily zero-report rollup: cells grouped by a prefix of their region
+//! path (county → township → village → group), counting who reported and
+//! what they reported.
+
+use crate::model::{Level, RegionPath};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RollupRow {
+    pub path: String,
+    pub cells: i64,
+    pub reported: i64,
+    pub missing: i64,
+    /// Reports with no arrivals and nothing abnormal.
+    pub zero: i64,
+    pub arrivals: i64,
+    pub abnormal: i64,
+    pub under_monitoring: i64,
+}
+
+/// One cell's report for the day, if it filed one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CellDay {
+    pub path: RegionPath,
+    pub report: Option<ReportCounts>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct ReportCounts {
+    pub arrivals: i64,
+    pub abnormal: i64,
+    pub under_monitoring: i64,
+}
+
+/// Groups cells at `level`; rows come out sorted by path.
+pub fn roll_up<'a>(level: Level, cells: impl IntoIterator<Item = &'a CellDay>) -> Vec<RollupRow> {
+    let mut by_path: BTreeMap<String, RollupRow> = BTreeMap::new();
+    for c in cells {
+        let key = c.path.prefix(level);
+        let row = by_path.entry(key.clone()).or_insert_with(|| RollupRow {
+            path: key,
+            ..Default::default()
+        });
+        row.cells += 1;
+        match &c.report {
+            Some(r) => {
+                row.reported += 1;
+                row.arrivals += r.arrivals;
+                row.abnormal += r.abnormal;
+                row.under_monitoring += r.under_monitoring;
+                if r.arrivals == 0 && r.abnormal == 0 {
+                    row.zero += 1;
+                }
+            }
+            None => row.missing += 1,
+        }
+    }
+    by_path.into_values().collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rollup_groups_by_path_prefix_and_counts_missing() {
+        let day = |p: &str, r: Option<(i64, i64)>| CellDay {
+            path: RegionPath::parse(p).unwrap(),
+            report: r.map(|(a, b)| ReportCounts {
+                arrivals: a,
+                abnormal: b,
+                under_monitoring: a,
+            }),
+        };
+        let cells = [
+            day("c/t1/v1/g1", Some((0, 0))),
+            day("c/t1/v1/g2", Some((2, 1))),
+            day("c/t1/v2/g1", None),
+            day("c/t2/v1/g1", Some((0, 0))),
+        ];
+        let county = roll_up(Level::County, &cells);
+        assert_eq!(county.len(), 1);
+        assert_eq!(
+            (county[0].cells, county[0].reported, county[0].missing, county[0].zero),
+            (4, 3, 1, 2)
+        );
+        assert_eq!((county[0].arrivals, county[0].abnormal), (2, 1));
+        let towns = roll_up(Level::Township, &cells);
+        assert_eq!(towns.iter().map(|r| r.path.as_str()).collect::<Vec<_>>(), ["c/t1", "c/t2"]);
+        assert_eq!(towns[0].missing, 1);
+        assert_eq!(roll_up(Level::Group, &cells).len(), 4);
+    }
+}

@@ -1,0 +1,912 @@
+//! The store: one SQLite file holding every cell document a device carries,
+//! their incremental chunks, and query projections.
+//!
+//! Each user action is one write transaction holding the document's new
+//! chunk and the projection rows it touched, committed before the call
+//! returns (with [`Durability::Full`], fsynced). Opening a store reads no
+//! document; documents load on first use into a bounded cache. See
+//! core/doc/store.md.
+
+mod cache;
+mod projection;
+mod schema;
+
+pub use schema::{Durability, StoreKey, LAYOUT};
+
+use crate::cell::{CellDoc, Touched};
+use crate::error::{Error, Result};
+use crate::model::*;
+use crate::rollup::{roll_up, CellDay, ReportCounts, RollupRow};
+use automerge::{ActorId, ChangeHash};
+use cache::{Cached, DocCache};
+use chrono::NaiveDate;
+use projection::CellRows;
+use rusqlite::{params, Connection, OptionalExtension};
+use serde::Serialize;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+/// Told which cells changed, after the change is committed.
+pub trait Observer: Send + Sync {
+    fn cells_changed(&self, cell_ids: &[String]);
+}
+
+#[derive(Debug, Clone)]
+pub struct StoreOptions {
+    pub key: Option<StoreKey>,
+    pub durability: Durability,
+    /// Documents kept decoded in memory; others are reloaded on use.
+    pub cache_docs: usize,
+    /// Compact a document once this many chunks have piled up on its snapshot.
+    pub compact_after_chunks: i64,
+}
+
+impl Default for StoreOptions {
+    fn default() -> Self {
+        StoreOptions {
+            key: None,
+            durability: Durability::Full,
+            cache_docs: 64,
+            compact_after_chunks: 128,
+        }
+    }
+}
+
+/// A member as the query tables know it (no document load needed).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct MemberSummary {
+    pub cell_id: String,
+    pub household_id: String,
+    pub member_id: String,
+    pub name: String,
+    pub phone: Option<String>,
+    pub residence: String,
+    pub monitoring_since: Option<String>,
+    pub monitoring_until: Option<String>,
+    pub vulnerable: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct VisitSummary {
+    pub cell_id: String,
+    pub visit_id: String,
+    pub day: String,
+    pub kind: String,
+    pub member_id: Option<String>,
+    pub abnormal: bool,
+}
+
+/// What `check` found. `ok` is true when nothing needed repair.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct CheckReport {
+    pub ok: bool,
+    pub docs: usize,
+    pub file_ok: bool,
+    pub problems: Vec<String>,
+    /// Cells whose projections disagreed with their document and were rebuilt.
+    pub repaired: Vec<String>,
+}
+
+/// Sizes, for `silin check` and the benchmarks.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct StoreStats {
+    pub docs: i64,
+    pub chunks: i64,
+    pub snapshot_bytes: i64,
+    pub chunk_bytes: i64,
+}
+
+struct Inner {
+    conn: Connection,
+    cache: DocCache,
+    actor: ActorId,
+    device_id: String,
+    compact_after: i64,
+}
+
+pub struct Store {
+    inner: Mutex<Inner>,
+    observers: Mutex<Vec<(u64, Arc<dyn Observer>)>>,
+    next_observer: std::sync::atomic::AtomicU64,
+    path: PathBuf,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store").field("path", &self.path).finish_non_exhaustive()
+    }
+}
+
+fn heads_to_bytes(heads: &[ChangeHash]) -> Vec<u8> {
+    let mut sorted = heads.to_vec();
+    sorted.sort();
+    sorted.iter().flat_map(|h| h.0).collect()
+}
+
+fn heads_from_bytes(bytes: &[u8]) -> Option<Vec<ChangeHash>> {
+    if bytes.len() % 32 != 0 {
+        return None;
+    }
+    bytes
+        .chunks(32)
+        .map(|c| ChangeHash::try_from(c).ok())
+        .collect()
+}
+
+fn now_ts() -> i64 {
+    chrono::Utc::now().timestamp()
+}
+
+impl Store {
+    /// Opens (creating if needed) the store at `path`. Reads no document.
+    pub fn open(path: impl AsRef<Path>, options: StoreOptions) -> Result<Store> {
+        let path = path.as_ref().to_path_buf();
+        let conn = schema::open(&path, options.key.as_ref(), options.durability)?;
+        let (device_id, actor) = load_or_create_identity(&conn)?;
+        Ok(Store {
+            inner: Mutex::new(Inner {
+                conn,
+                cache: DocCache::new(options.cache_docs.max(1)),
+                actor,
+                device_id,
+                compact_after: options.compact_after_chunks.max(1),
+            }),
+            observers: Mutex::new(Vec::new()),
+            next_observer: std::sync::atomic::AtomicU64::new(1),
+            path,
+        })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Inner> {
+        // A panic while holding the lock leaves at worst a stale cache entry;
+        // the database itself is transactional, so carry on.
+        self.inner.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    pub fn device_id(&self) -> String {
+        self.lock().device_id.clone()
+    }
+
+    pub fn set_device_name(&self, name: &str) -> Result<()> {
+        let name = check_text("name", name, 64, false)?;
+        self.lock().conn.execute(
+            "INSERT OR REPLACE INTO meta (key, value) VALUES ('device_name', ?1)",
+            [name],
+        )?;
+        Ok(())
+    }
+
+    pub fn device_name(&self) -> Result<Option<String>> {
+        Ok(self
+            .lock()
+            .conn
+            .query_row("SELECT value FROM meta WHERE key = 'device_name'", [], |r| r.get(0))
+            .optional()?)
+    }
+
+    // ---- observers -----------------------------------------------------
+
+    pub fn subscribe(&self, observer: Arc<dyn Observer>) -> u64 {
+        let id = self.next_observer.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        self.observers
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push((id, observer));
+        id
+    }
+
+    pub fn unsubscribe(&self, id: u64) {
+        self.observers
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .retain(|(i, _)| *i != id);
+    }
+
+    fn notify(&self, cells: &[String]) {
+        if cells.is_empty() {
+            return;
+        }
+        let observers: Vec<_> = self
+            .observers
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+            .map(|(_, o)| o.clone())
+            .collect();
+        for o in observers {
+            o.cells_changed(cells);
+        }
+    }
+
+    // ---- writes --------------------------------------------------------
+
+    /// Creates a new cell document. `lead` is the lead householder's name.
+    pub fn create_cell(&self, name: &str, path: &RegionPath, lead: Option<&str>) -> Result<String> {
+        let info = CellInfo {
+            id: new_id(),
+            name: name.to_string(),
+            path: path.clone(),
+            lead: lead.map(str::to_string),
+        };
+        let mut inner = self.lock();
+        let doc = CellDoc::create(&info, &inner.actor, now_ts())?;
+        inner.insert_new_doc(&info.id, doc)?;
+        drop(inner);
+        self.notify(std::slice::from_ref(&info.id));
+        Ok(info.id)
+    }
+
+    /// Runs one edit on a cell and commits it with its projections.
+    fn edit<T>(
+        &self,
+        cell_id: &str,
+        f: impl FnOnce(&mut CellDoc) -> Result<(T, Touched)>,
+    ) -> Result<T> {
+        check_id("cell", cell_id)?;
+        let mut inner = self.lock();
+        let out = inner.edit(cell_id, f)?;
+        drop(inner);
+        self.notify(&[cell_id.to_string()]);
+        Ok(out)
+    }
+
+    pub fn rename_cell(&self, cell_id: &str, name: &str) -> Result<()> {
+        self.edit(cell_id, |d| Ok(((), d.rename(name, now_ts())?)))
+    }
+
+    pub fn set_lead(&self, cell_id: &str, lead: &str) -> Result<()> {
+        self.edit(cell_id, |d| Ok(((), d.set_lead(lead, now_ts())?)))
+    }
+
+    pub fn add_household(&self, cell_id: &str, h: NewHousehold) -> Result<String> {
+        let id = new_id();
+        self.edit(cell_id, |d| Ok((id.clone(), d.add_household(&id, h, now_ts())?)))
+    }
+
+    pub fn add_member(&self, household_id: &str, m: NewMember, today: NaiveDate) -> Result<String> {
+        let cell_id = self.cell_of_household(household_id)?;
+        let id = new_id();
+        self.edit(&cell_id, |d| {
+            Ok((id.clone(), d.add_member(household_id, &id, m, today, now_ts())?))
+        })
+    }
+
+    pub fn edit_member(&self, member_id: &str, edits: &[MemberEdit]) -> Result<()> {
+        let (cell_id, _) = self.cell_of_member(member_id)?;
+        self.edit(&cell_id, |d| Ok(((), d.edit_member(member_id, edits, now_ts())?)))
+    }
+
+    pub fn record_visit(&self, cell_id: &str, v: NewVisit) -> Result<String> {
+        let id = new_id();
+        self.edit(cell_id, |d| Ok((id.clone(), d.record_visit(&id, v)?)))
+    }
+
+    pub fn submit_report(&self, cell_id: &str, r: NewReport) -> Result<()> {
+        self.edit(cell_id, |d| Ok(((), d.submit_report(r)?)))
+    }
+
+    pub fn add_task(
+        &self,
+        cell_id: &str,
+        title: &str,
+        household_id: Option<&str>,
+        member_id: Option<&str>,
+        due: Option<NaiveDate>,
+        at: chrono::DateTime<chrono::FixedOffset>,
+    ) -> Result<String> {
+        let id = new_id();
+        self.edit(cell_id, |d| {
+            Ok((id.clone(), d.add_task(&id, title, household_id, member_id, due, at)?))
+        })
+    }
+
+    pub fn set_task_status(&self, cell_id: &str, task_id: &str, status: TaskStatus) -> Result<()> {
+        self.edit(cell_id, |d| Ok(((), d.set_task_status(task_id, status, now_ts())?)))
+    }
+
+    /// Applies another replica's bytes (a saved document, or changes) for a
+    /// cell. A cell new to this store is created from them. Returns the cell
+    /// id and whether anything changed. Idempotent.
+    pub fn merge_bytes(&self, bytes: &[u8]) -> Result<(String, bool)> {
+        let mut inner = self.lock();
+        let (cell_id, changed) = inner.merge_bytes(bytes)?;
+        drop(inner);
+        if changed {
+            self.notify(std::slice::from_ref(&cell_id));
+        }
+        Ok((cell_id, changed))
+    }
+
+    /// Applies `bytes` to a cell this store already holds (changes only).
+    pub fn apply_changes(&self, cell_id: &str, bytes: &[u8]) -> Result<bool> {
+        check_id("cell", cell_id)?;
+        let mut inner = self.lock();
+        let changed = inner.apply_changes(cell_id, bytes)?;
+        drop(inner);
+        if changed {
+            self.notify(&[cell_id.to_string()]);
+        }
+        Ok(changed)
+    }
+
+    /// Rewrites every document as a single snapshot (dropping its chunks).
+    pub fn compact_all(&self) -> Result<()> {
+        let mut inner = self.lock();
+        for id in inner.doc_ids()? {
+            inner.compact(&id)?;
+        }
+        inner.conn.execute_batch("PRAGMA wal_checkpoint(TRUNCATE);")?;
+        Ok(())
+    }
+
+    /// Reclaims free pages after compaction.
+    pub fn vacuum(&self) -> Result<()> {
+        let inner = self.lock();
+        inner.conn.execute_batch("VACUUM; PRAGMA wal_checkpoint(TRUNCATE);")?;
+        Ok(())
+    }
+
+    // ---- document reads ------------------------------------------------
+
+    /// Runs `f` on the (cached or loaded) document of `cell_id`.
+    pub fn with_doc<T>(&self, cell_id: &str, f: impl FnOnce(&mut CellDoc) -> Result<T>) -> Result<T> {
+        check_id("cell", cell_id)?;
+        let mut inner = self.lock();
+        let entry = inner.doc(cell_id)?;
+        f(&mut entry.doc)
+    }
+
+    pub fn cell(&self, cell_id: &str) -> Result<CellView> {
+        self.with_doc(cell_id, |d| d.view())
+    }
+
+    pub fn conflicts(&self, cell_id: &str) -> Result<Vec<Conflict>> {
+        self.with_doc(cell_id, |d| d.conflicts())
+    }
+
+    pub fn member(&self, member_id: &str) -> Result<Member> {
+        let (cell_id, _) = self.cell_of_member(member_id)?;
+        self.with_doc(&cell_id, |d| d.member(member_id))
+    }
+
+    /// The whole document in automerge's standard binary format.
+    pub fn save_doc(&self, cell_id: &str) -> Result<Vec<u8>> {
+        self.with_doc(cell_id, |d| Ok(d.save()))
+    }
+
+    pub fn heads(&self, cell_id: &str) -> Result<Vec<ChangeHash>> {
+        self.with_doc(cell_id, |d| Ok(d.heads()))
+    }
+
+    /// Changes a peer with `heads` lacks.
+    pub fn changes_after(&self, cell_id: &str, heads: &[ChangeHash]) -> Result<Vec<u8>> {
+        self.with_doc(cell_id, |d| Ok(d.save_after(heads)))
+    }
+
+    // ---- queries (projections only) -------------------------------------
+
+    pub fn has_cell(&self, cell_id: &str) -> Result<bool> {
+        Ok(self
+            .lock()
+            .conn
+            .query_row("SELECT 1 FROM docs WHERE id = ?1", [cell_id], |_| Ok(()))
+            .optional()?
+            .is_some())
+    }
+
+    /// Cells whose region path starts with one of `scope` (all when empty).
+    pub fn cells(&self, scope: &[String]) -> Result<Vec<CellInfo>> {
+        let inner = self.lock();
+        let mut s = inner
+            .conn
+            .prepare_cached("SELECT id, name, path, lead FROM cells ORDER BY path, name, id")?;
+        let rows = s.query_map([], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, String>(2)?,
+                r.get::<_, Option<String>>(3)?,
+            ))
+        })?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (id, name, path, lead) = row?;
+            if !in_scope(&path, scope) {
+                continue;
+            }
+            let path = RegionPath::parse(&path).map_err(|e| Error::Damaged {
+                doc: id.clone(),
+                reason: e.to_string(),
+            })?;
+            out.push(CellInfo { id, name, path, lead });
+        }
+        Ok(out)
+    }
+
+    pub fn cell_of_household(&self, household_id: &str) -> Result<String> {
+        check_id("household", household_id)?;
+        self.lock()
+            .conn
+            .query_row("SELECT cell_id FROM households WHERE id = ?1", [household_id], |r| r.get(0))
+            .optional()?
+            .ok_or_else(|| Error::not_found("household", household_id))
+    }
+
+    /// (cell id, household id) of a member.
+    pub fn cell_of_member(&self, member_id: &str) -> Result<(String, String)> {
+        check_id("member", member_id)?;
+        self.lock()
+            .conn
+            .query_row(
+                "SELECT cell_id, household_id FROM members WHERE id = ?1",
+                [member_id],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .optional()?
+            .ok_or_else(|| Error::not_found("member", member_id))
+    }
+
+    fn member_query(&self, where_clause: &str, args: &[&dyn rusqlite::ToSql]) -> Result<Vec<MemberSummary>> {
+        let inner = self.lock();
+        let mut s = inner.conn.prepare(&format!(
+            "SELECT cell_id, household_id, id, name, phone, residence, monitoring_since, monitoring_until, vulnerable
+             FROM members WHERE {where_clause} ORDER BY cell_id, name, id"
+        ))?;
+        let rows = s.query_map(args, |r| {
+            let vul: String = r.get(8)?;
+            Ok(MemberSummary {
+                cell_id: r.get(0)?,
+                household_id: r.get(1)?,
+                member_id: r.get(2)?,
+                name: r.get(3)?,
+                phone: r.get(4)?,
+                residence: r.get(5)?,
+                monitoring_since: r.get(6)?,
+                monitoring_until: r.get(7)?,
+                vulnerable: vul
+                    .split(',')
+                    .filter(|s| !s.is_empty())
+                    .map(str::to_string)
+                    .collect(),
+            })
+        })?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    /// Members under home monitoring on `day`.
+    pub fn under_monitoring(&self, day: NaiveDate) -> Result<Vec<MemberSummary>> {
+        let d = day.to_string();
+        self.member_query(
+            "monitoring_until IS NOT NULL AND monitoring_until >= ?1
+             AND (monitoring_since IS NULL OR monitoring_since <= ?1)",
+            &[&d],
+        )
+    }
+
+    /// Members whose monitoring ends on `day` (to be released today).
+    pub fn monitoring_ends(&self, day: NaiveDate) -> Result<Vec<MemberSummary>> {
+        let d = day.to_string();
+        self.member_query("monitoring_until = ?1", &[&d])
+    }
+
+    /// Members with any vulnerability flag (errands, closer watching).
+    pub fn vulnerable_members(&self) -> Result<Vec<MemberSummary>> {
+        self.member_query("vulnerable != ''", &[])
+    }
+
+    /// Cells that have not filed the report for `day`.
+    pub fn cells_missing_report(&self, day: NaiveDate) -> Result<Vec<CellInfo>> {
+        let reported: std::collections::HashSet<String> = {
+            let inner = self.lock();
+            let mut s = inner.conn.prepare_cached("SELECT cell_id FROM reports WHERE date = ?1")?;
+            let ids = s
+                .query_map([day.to_string()], |r| r.get(0))?
+                .collect::<rusqlite::Result<_>>()?;
+            ids
+        };
+        Ok(self
+            .cells(&[])?
+            .into_iter()
+            .filter(|c| !reported.contains(&c.id))
+            .collect())
+    }
+
+    /// Visits recorded on `day` (the recorder's local date), in every cell.
+    pub fn visits_on(&self, day: NaiveDate) -> Result<Vec<VisitSummary>> {
+        let inner = self.lock();
+        let mut s = inner.conn.prepare_cached(
+            "SELECT cell_id, id, day, kind, member_id, abnormal FROM visits WHERE day = ?1 ORDER BY cell_id, id",
+        )?;
+        let rows = s.query_map([day.to_string()], |r| {
+            Ok(VisitSummary {
+                cell_id: r.get(0)?,
+                visit_id: r.get(1)?,
+                day: r.get(2)?,
+                kind: r.get(3)?,
+                member_id: r.get(4)?,
+                abnormal: r.get(5)?,
+            })
+        })?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    /// Report status of every cell for `day`, the input of a rollup.
+    pub fn cell_days(&self, day: NaiveDate) -> Result<Vec<CellDay>> {
+        let inner = self.lock();
+        let mut s = inner.conn.prepare_cached(
+            "SELECT c.id, c.path, r.arrivals, r.abnormal, r.under_monitoring
+             FROM cells c LEFT JOIN reports r ON r.cell_id = c.id AND r.date = ?1",
+        )?;
+        let rows = s.query_map([day.to_string()], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, Option<i64>>(2)?,
+                r.get::<_, Option<i64>>(3)?,
+                r.get::<_, Option<i64>>(4)?,
+            ))
+        })?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (id, path, arrivals, abnormal, under) = row?;
+            let path = RegionPath::parse(&path).map_err(|e| Error::Damaged {
+                doc: id,
+                reason: e.to_string(),
+            })?;
+            out.push(CellDay {
+                path,
+                report: arrivals.map(|a| ReportCounts {
+                    arrivals: a,
+                    abnormal: abnormal.unwrap_or(0),
+                    under_monitoring: under.unwrap_or(0),
+                }),
+            });
+        }
+        Ok(out)
+    }
+
+    pub fn rollup(&self, day: NaiveDate, level: Level) -> Result<Vec<RollupRow>> {
+        Ok(roll_up(level, &self.cell_days(day)?))
+    }
+
+    pub fn stats(&self) -> Result<StoreStats> {
+        let inner = self.lock();
+        Ok(inner.conn.query_row(
+            "SELECT count(*), coalesce(sum(chunk_count),0), coalesce(sum(snapshot_bytes),0), coalesce(sum(chunk_bytes),0) FROM docs",
+            [],
+            |r| {
+                Ok(StoreStats {
+                    docs: r.get(0)?,
+                    chunks: r.get(1)?,
+                    snapshot_bytes: r.get(2)?,
+                    chunk_bytes: r.get(3)?,
+                })
+            },
+        )?)
+    }
+
+    // ---- integrity -----------------------------------------------------
+
+    /// Rebuilds every projection from the documents, in one transaction.
+    pub fn rebuild_projections(&self) -> Result<()> {
+        let mut inner = self.lock();
+        let mut all = Vec::new();
+        for id in inner.doc_ids()? {
+            let rows = CellRows::from_doc(&inner.doc(&id)?.doc)?;
+            all.push((id, rows));
+        }
+        let tx = inner.conn.unchecked_transaction()?;
+        for table in ["cells", "households", "members", "visits", "reports", "tasks"] {
+            tx.execute(&format!("DELETE FROM {table}"), [])?;
+        }
+        for (id, rows) in &all {
+            projection::write_rows(&tx, id, rows)?;
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// Checks the file, every document and every projection. Projections
+    /// that disagree with their document are rebuilt (and reported).
+    pub fn check(&self) -> Result<CheckReport> {
+        let mut report = CheckReport::default();
+        let mut inner = self.lock();
+        let quick: String = inner.conn.query_row("PRAGMA quick_check", [], |r| r.get(0))?;
+        report.file_ok = quick == "ok";
+        if !report.file_ok {
+            report.problems.push(format!("file: {quick}"));
+        }
+        let ids = inner.doc_ids()?;
+        report.docs = ids.len();
+        for id in &ids {
+            // Load fresh from disk, not from the cache: we check the file.
+            inner.cache.remove(id);
+            let expected = match inner.doc(id) {
+                Ok(entry) => CellRows::from_doc(&entry.doc),
+                Err(e) => Err(e),
+            };
+            let expected = match expected {
+                Ok(rows) => rows,
+                Err(e) => {
+                    report.problems.push(format!("document {id}: {e}"));
+                    continue;
+                }
+            };
+            let actual = CellRows::read(&inner.conn, id)?;
+            if actual != expected {
+                report.problems.push(format!("projections of {id} disagreed with its document"));
+                let tx = inner.conn.unchecked_transaction()?;
+                projection::write_rows(&tx, id, &expected)?;
+                tx.commit()?;
+                report.repaired.push(id.clone());
+            }
+        }
+        // Projection rows of cells that have no document.
+        let orphans: i64 = inner.conn.query_row(
+            "SELECT count(*) FROM cells WHERE id NOT IN (SELECT id FROM docs)",
+            [],
+            |r| r.get(0),
+        )?;
+        if orphans > 0 {
+            report.problems.push(format!("{orphans} projected cells have no document"));
+        }
+        report.ok = report.problems.is_empty();
+        Ok(report)
+    }
+
+    /// True when every projection row equals a rebuild from the documents.
+    pub fn projections_match_docs(&self) -> Result<bool> {
+        let mut inner = self.lock();
+        for id in inner.doc_ids()? {
+            let expected = CellRows::from_doc(&inner.doc(&id)?.doc)?;
+            if CellRows::read(&inner.conn, &id)? != expected {
+                return Ok(false);
+            }
+        }
+        Ok(true)
+    }
+}
+
+fn in_scope(path: &str, scope: &[String]) -> bool {
+    scope.is_empty()
+        || scope.iter().any(|s| {
+            let s = s.trim_end_matches('/');
+            path == s || path.starts_with(&format!("{s}/"))
+        })
+}
+
+fn load_or_create_identity(conn: &Connection) -> Result<(String, ActorId)> {
+    let get = |key: &str| -> Result<Option<Vec<u8>>> {
+        Ok(conn
+            .query_row("SELECT value FROM meta WHERE key = ?1", [key], |r| r.get(0))
+            .optional()?)
+    };
+    if let (Some(id), Some(actor)) = (get("device_id")?, get("actor")?) {
+        let id = String::from_utf8(id).map_err(|_| Error::Incompatible("device id is not text".into()))?;
+        return Ok((id, ActorId::from(actor)));
+    }
+    let id = new_id();
+    // A fresh random actor per device: two devices must never share one,
+    // or their concurrent changes would collide.
+    let actor = ActorId::random();
+    let tx = conn.unchecked_transaction()?;
+    tx.execute(
+        "INSERT OR REPLACE INTO meta (key, value) VALUES ('device_id', ?1), ('actor', ?2)",
+        params![id.as_bytes(), actor.to_bytes()],
+    )?;
+    tx.commit()?;
+    Ok((id, actor))
+}
+
+impl Inner {
+    fn doc_ids(&self) -> Result<Vec<String>> {
+        let mut s = self.conn.prepare_cached("SELECT id FROM docs ORDER BY id")?;
+        let ids = s.query_map([], |r| r.get(0))?.collect::<rusqlite::Result<_>>()?;
+        Ok(ids)
+    }
+
+    /// The cached document, loading it from snapshot + chunks if needed.
+    fn doc(&mut self, id: &str) -> Result<&mut Cached> {
+        if self.cache.get(id).is_none() {
+            let loaded = self.load(id)?;
+            self.cache.insert(id.to_string(), loaded);
+        }
+        self.cache.get(id).ok_or_else(|| Error::not_found("cell", id))
+    }
+
+    fn load(&mut self, id: &str) -> Result<Cached> {
+        let row: Option<(Vec<u8>, Vec<u8>, i64, i64)> = self
+            .conn
+            .query_row(
+                "SELECT snapshot, heads, chunk_count, chunk_bytes FROM docs WHERE id = ?1",
+                [id],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+            )
+            .optional()?;
+        let (snapshot, heads, chunk_count, chunk_bytes) = row.ok_or_else(|| Error::not_found("cell", id))?;
+        let damaged = |reason: String| Error::Damaged {
+            doc: id.to_string(),
+            reason,
+        };
+        let mut doc = CellDoc::load(&snapshot, &self.actor).map_err(|e| damaged(e.to_string()))?;
+        {
+            let mut s = self
+                .conn
+                .prepare_cached("SELECT bytes FROM chunks WHERE doc_id = ?1 ORDER BY seq")?;
+            let chunks = s.query_map([id], |r| r.get::<_, Vec<u8>>(0))?;
+            for chunk in chunks {
+                doc.apply_bytes(&chunk?).map_err(|e| damaged(e.to_string()))?;
+            }
+        }
+        let mut now = doc.heads();
+        now.sort();
+        let recorded = heads_from_bytes(&heads).ok_or_else(|| damaged("stored heads are malformed".into()))?;
+        if now != recorded {
+            return Err(damaged(
+                "its changes do not reach the heads the store recorded".into(),
+            ));
+        }
+        let mut cached = Cached {
+            doc,
+            persisted: now,
+            chunk_count,
+            chunk_bytes,
+        };
+        if cached.doc.migrate(now_ts())? {
+            self.persist(id, &mut cached, &Touched::All)?;
+        }
+        Ok(cached)
+    }
+
+    fn insert_new_doc(&mut self, id: &str, mut doc: CellDoc) -> Result<()> {
+        let snapshot = doc.save();
+        let heads = doc.heads();
+        let tx = self.conn.unchecked_transaction()?;
+        tx.execute(
+            "INSERT INTO docs (id, snapshot, heads, snapshot_bytes) VALUES (?1, ?2, ?3, ?4)",
+            params![id, snapshot, heads_to_bytes(&heads), snapshot.len() as i64],
+        )?;
+        projection::write_cell(&tx, id, &doc)?;
+        tx.commit()?;
+        let mut persisted = heads;
+        persisted.sort();
+        self.cache.insert(
+            id.to_string(),
+            Cached {
+                doc,
+                persisted,
+                chunk_count: 0,
+                chunk_bytes: 0,
+            },
+        );
+        Ok(())
+    }
+
+    fn edit<T>(&mut self, id: &str, f: impl FnOnce(&mut CellDoc) -> Result<(T, Touched)>) -> Result<T> {
+        let entry = self.doc(id)?;
+        let (out, touched) = match f(&mut entry.doc) {
+            Ok(v) => v,
+            Err(e) => {
+                entry.doc.rollback();
+                return Err(e);
+            }
+        };
+        let mut entry = self.cache.take(id).ok_or_else(|| Error::not_found("cell", id))?;
+        match self.persist(id, &mut entry, &touched) {
+            Ok(()) => {
+                self.cache.insert(id.to_string(), entry);
+                Ok(out)
+            }
+            // The document in memory is ahead of the file: drop it so the
+            // next use reloads what was really committed.
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Writes the document's unsaved changes as one chunk, with the touched
+    /// projections, in one transaction; compacts when chunks pile up.
+    fn persist(&mut self, id: &str, entry: &mut Cached, touched: &Touched) -> Result<()> {
+        let bytes = entry.doc.save_after(&entry.persisted);
+        if bytes.is_empty() {
+            return Ok(());
+        }
+        let mut heads = entry.doc.heads();
+        heads.sort();
+        let compact = entry.chunk_count + 1 >= self.compact_after;
+        let tx = self.conn.unchecked_transaction()?;
+        if compact {
+            let snapshot = entry.doc.save();
+            tx.execute("DELETE FROM chunks WHERE doc_id = ?1", [id])?;
+            tx.execute(
+                "UPDATE docs SET snapshot = ?2, heads = ?3, snapshot_bytes = ?4, chunk_count = 0, chunk_bytes = 0 WHERE id = ?1",
+                params![id, snapshot, heads_to_bytes(&heads), snapshot.len() as i64],
+            )?;
+        } else {
+            tx.prepare_cached("INSERT INTO chunks (doc_id, seq, bytes) VALUES (?1, ?2, ?3)")?
+                .execute(params![id, entry.chunk_count, bytes])?;
+            tx.prepare_cached(
+                "UPDATE docs SET heads = ?2, chunk_count = chunk_count + 1, chunk_bytes = chunk_bytes + ?3 WHERE id = ?1",
+            )?
+            .execute(params![id, heads_to_bytes(&heads), bytes.len() as i64])?;
+        }
+        projection::apply(&tx, id, &entry.doc, touched)?;
+        tx.commit()?;
+        entry.persisted = heads;
+        if compact {
+            entry.chunk_count = 0;
+            entry.chunk_bytes = 0;
+        } else {
+            entry.chunk_count += 1;
+            entry.chunk_bytes += bytes.len() as i64;
+        }
+        Ok(())
+    }
+
+    fn compact(&mut self, id: &str) -> Result<()> {
+        let mut entry = match self.cache.take(id) {
+            Some(e) => e,
+            None => self.load(id)?,
+        };
+        let snapshot = entry.doc.save();
+        let mut heads = entry.doc.heads();
+        heads.sort();
+        let tx = self.conn.unchecked_transaction()?;
+        tx.execute("DELETE FROM chunks WHERE doc_id = ?1", [id])?;
+        tx.execute(
+            "UPDATE docs SET snapshot = ?2, heads = ?3, snapshot_bytes = ?4, chunk_count = 0, chunk_bytes = 0 WHERE id = ?1",
+            params![id, snapshot, heads_to_bytes(&heads), snapshot.len() as i64],
+        )?;
+        tx.commit()?;
+        entry.persisted = heads;
+        entry.chunk_count = 0;
+        entry.chunk_bytes = 0;
+        self.cache.insert(id.to_string(), entry);
+        Ok(())
+    }
+
+    fn apply_changes(&mut self, id: &str, bytes: &[u8]) -> Result<bool> {
+        let entry = self.doc(id)?;
+        let before = entry.persisted.clone();
+        if let Err(e) = entry.doc.apply_bytes(bytes) {
+            // Partially applied input must not linger in memory.
+            self.cache.remove(id);
+            return Err(e);
+        }
+        let mut after = entry.doc.heads();
+        after.sort();
+        if after == before {
+            return Ok(false);
+        }
+        let mut entry = self.cache.take(id).ok_or_else(|| Error::not_found("cell", id))?;
+        if let Err(e) = entry.doc.migrate(now_ts()) {
+            return Err(e);
+        }
+        self.persist(id, &mut entry, &Touched::All)?;
+        self.cache.insert(id.to_string(), entry);
+        Ok(true)
+    }
+
+    fn merge_bytes(&mut self, bytes: &[u8]) -> Result<(String, bool)> {
+        // Decode on its own first: we need the cell id, and bad bytes must
+        // be refused before they touch a stored document.
+        let mut incoming = CellDoc::load(bytes, &self.actor)?;
+        let info = incoming.info()?;
+        check_id("cell", &info.id)?;
+        let exists = self
+            .conn
+            .query_row("SELECT 1 FROM docs WHERE id = ?1", [&info.id], |_| Ok(()))
+            .optional()?
+            .is_some();
+        if !exists {
+            incoming.migrate(now_ts())?;
+            self.insert_new_doc(&info.id, incoming)?;
+            return Ok((info.id, true));
+        }
+        let changed = self.apply_changes(&info.id, bytes)?;
+        Ok((info.id, changed))
+    }
+}

@@ -1,0 +1,410 @@
+//! Query tables derived from cell documents. Rows are computed from a
+//! [`CellDoc`] only, so the tables can be rebuilt at any time and checked
+//! against a rebuild (see `Store::check`).
+
+use crate::cell::{CellDoc, Touched};
+use crate::error::Result;
+use crate::model::{Member, Visit};
+use rusqlite::{params, Connection, OptionalExtension};
+
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) struct CellRow {
+    pub id: String,
+    pub name: String,
+    pub path: String,
+    pub lead: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) struct HouseholdRow {
+    pub id: String,
+    pub address: Option<String>,
+    pub phone: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) struct MemberRow {
+    pub id: String,
+    pub household_id: String,
+    pub name: String,
+    pub phone: Option<String>,
+    pub residence: String,
+    pub monitoring_since: Option<String>,
+    pub monitoring_until: Option<String>,
+    pub vulnerable: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) struct VisitRow {
+    pub day: String,
+    pub id: String,
+    pub kind: String,
+    pub member_id: Option<String>,
+    pub abnormal: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) struct ReportRow {
+    pub date: String,
+    pub arrivals: i64,
+    pub under_monitoring: i64,
+    pub abnormal: i64,
+    pub errands: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) struct TaskRow {
+    pub id: String,
+    pub title: String,
+    pub status: String,
+    pub due: Option<String>,
+    pub member_id: Option<String>,
+}
+
+/// Every projection row of one cell, sorted, so two sets compare equal
+/// exactly when the tables agree with the document.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub(crate) struct CellRows {
+    pub cell: Option<CellRow>,
+    pub households: Vec<HouseholdRow>,
+    pub members: Vec<MemberRow>,
+    pub visits: Vec<VisitRow>,
+    pub reports: Vec<ReportRow>,
+    pub tasks: Vec<TaskRow>,
+}
+
+fn member_row(m: &Member) -> MemberRow {
+    MemberRow {
+        id: m.id.clone(),
+        household_id: m.household_id.clone(),
+        name: m.name.clone(),
+        phone: m.phone.clone(),
+        residence: m.residence.as_str().to_string(),
+        monitoring_since: m.monitoring.since.map(|d| d.to_string()),
+        monitoring_until: m.monitoring.until.map(|d| d.to_string()),
+        vulnerable: m
+            .vulnerable
+            .iter()
+            .map(|v| v.as_str())
+            .collect::<Vec<_>>()
+            .join(","),
+    }
+}
+
+fn visit_row(v: &Visit) -> VisitRow {
+    VisitRow {
+        day: v.day().to_string(),
+        id: v.id.clone(),
+        kind: v.kind.as_str().to_string(),
+        member_id: v.member_id.clone(),
+        abnormal: v.is_abnormal(),
+    }
+}
+
+impl CellRows {
+    pub fn from_doc(doc: &CellDoc) -> Result<CellRows> {
+        let info = doc.info()?;
+        let hhs = doc.households()?;
+        let mut rows = CellRows {
+            cell: Some(CellRow {
+                id: info.id,
+                name: info.name,
+                path: info.path.to_string(),
+                lead: info.lead,
+            }),
+            households: hhs
+                .iter()
+                .map(|h| HouseholdRow {
+                    id: h.id.clone(),
+                    address: h.address.clone(),
+                    phone: h.phone.clone(),
+                })
+                .collect(),
+            members: hhs.iter().flat_map(|h| &h.members).map(member_row).collect(),
+            visits: doc.visits()?.iter().map(visit_row).collect(),
+            reports: doc
+                .reports()?
+                .iter()
+                .map(|r| ReportRow {
+                    date: r.date.to_string(),
+                    arrivals: r.arrivals,
+                    under_monitoring: r.under_monitoring,
+                    abnormal: r.abnormal,
+                    errands: r.errands,
+                })
+                .collect(),
+            tasks: doc
+                .tasks()?
+                .iter()
+                .map(|t| TaskRow {
+                    id: t.id.clone(),
+                    title: t.title.clone(),
+                    status: t.status.as_str().to_string(),
+                    due: t.due.map(|d| d.to_string()),
+                    member_id: t.member_id.clone(),
+                })
+                .collect(),
+        };
+        rows.sort();
+        Ok(rows)
+    }
+
+    fn sort(&mut self) {
+        self.households.sort();
+        self.members.sort();
+        self.visits.sort();
+        self.reports.sort();
+        self.tasks.sort();
+    }
+
+    /// What the tables hold now for `cell_id`.
+    pub fn read(conn: &Connection, cell_id: &str) -> Result<CellRows> {
+        let cell = conn
+            .query_row(
+                "SELECT id, name, path, lead FROM cells WHERE id = ?1",
+                [cell_id],
+                |r| {
+                    Ok(CellRow {
+                        id: r.get(0)?,
+                        name: r.get(1)?,
+                        path: r.get(2)?,
+                        lead: r.get(3)?,
+                    })
+                },
+            )
+            .optional()?;
+        let mut s = conn.prepare_cached("SELECT id, address, phone FROM households WHERE cell_id = ?1")?;
+        let households = s
+            .query_map([cell_id], |r| {
+                Ok(HouseholdRow {
+                    id: r.get(0)?,
+                    address: r.get(1)?,
+                    phone: r.get(2)?,
+                })
+            })?
+            .collect::<rusqlite::Result<_>>()?;
+        let mut s = conn.prepare_cached(
+            "SELECT id, household_id, name, phone, residence, monitoring_since, monitoring_until, vulnerable
+             FROM members WHERE cell_id = ?1",
+        )?;
+        let members = s
+            .query_map([cell_id], |r| {
+                Ok(MemberRow {
+                    id: r.get(0)?,
+                    household_id: r.get(1)?,
+                    name: r.get(2)?,
+                    phone: r.get(3)?,
+                    residence: r.get(4)?,
+                    monitoring_since: r.get(5)?,
+                    monitoring_until: r.get(6)?,
+                    vulnerable: r.get(7)?,
+                })
+            })?
+            .collect::<rusqlite::Result<_>>()?;
+        let mut s = conn.prepare_cached("SELECT day, id, kind, member_id, abnormal FROM visits WHERE cell_id = ?1")?;
+        let visits = s
+            .query_map([cell_id], |r| {
+                Ok(VisitRow {
+                    day: r.get(0)?,
+                    id: r.get(1)?,
+                    kind: r.get(2)?,
+                    member_id: r.get(3)?,
+                    abnormal: r.get(4)?,
+                })
+            })?
+            .collect::<rusqlite::Result<_>>()?;
+        let mut s = conn.prepare_cached(
+            "SELECT date, arrivals, under_monitoring, abnormal, errands FROM reports WHERE cell_id = ?1",
+        )?;
+        let reports = s
+            .query_map([cell_id], |r| {
+                Ok(ReportRow {
+                    date: r.get(0)?,
+                    arrivals: r.get(1)?,
+                    under_monitoring: r.get(2)?,
+                    abnormal: r.get(3)?,
+                    errands: r.get(4)?,
+                })
+            })?
+            .collect::<rusqlite::Result<_>>()?;
+        let mut s = conn.prepare_cached("SELECT id, title, status, due, member_id FROM tasks WHERE cell_id = ?1")?;
+        let tasks = s
+            .query_map([cell_id], |r| {
+                Ok(TaskRow {
+                    id: r.get(0)?,
+                    title: r.get(1)?,
+                    status: r.get(2)?,
+                    due: r.get(3)?,
+                    member_id: r.get(4)?,
+                })
+            })?
+            .collect::<rusqlite::Result<_>>()?;
+        let mut rows = CellRows {
+            cell,
+            households,
+            members,
+            visits,
+            reports,
+            tasks,
+        };
+        rows.sort();
+        Ok(rows)
+    }
+}
+
+pub(crate) fn delete_cell(conn: &Connection, cell_id: &str) -> Result<()> {
+    for table in ["cells", "households", "members", "visits", "reports", "tasks"] {
+        let col = if table == "cells" { "id" } else { "cell_id" };
+        conn.execute(&format!("DELETE FROM {table} WHERE {col} = ?1"), [cell_id])?;
+    }
+    Ok(())
+}
+
+/// Replaces every projection row of the cell with rows computed from `doc`.
+pub(crate) fn write_cell(conn: &Connection, cell_id: &str, doc: &CellDoc) -> Result<()> {
+    write_rows(conn, cell_id, &CellRows::from_doc(doc)?)
+}
+
+pub(crate) fn write_rows(conn: &Connection, cell_id: &str, rows: &CellRows) -> Result<()> {
+    delete_cell(conn, cell_id)?;
+    if let Some(c) = &rows.cell {
+        upsert_cell(conn, c)?;
+    }
+    for h in &rows.households {
+        upsert_household(conn, cell_id, h)?;
+    }
+    for m in &rows.members {
+        upsert_member(conn, cell_id, m)?;
+    }
+    for v in &rows.visits {
+        upsert_visit(conn, cell_id, v)?;
+    }
+    for r in &rows.reports {
+        upsert_report(conn, cell_id, r)?;
+    }
+    for t in &rows.tasks {
+        upsert_task(conn, cell_id, t)?;
+    }
+    Ok(())
+}
+
+/// Updates only the rows an edit touched: one row for most edits, so a
+/// write costs the same in a cell with a year of history as in a new one.
+pub(crate) fn apply(conn: &Connection, cell_id: &str, doc: &CellDoc, touched: &Touched) -> Result<()> {
+    match touched {
+        Touched::All => write_cell(conn, cell_id, doc),
+        Touched::Cell => {
+            let info = doc.info()?;
+            upsert_cell(
+                conn,
+                &CellRow {
+                    id: info.id,
+                    name: info.name,
+                    path: info.path.to_string(),
+                    lead: info.lead,
+                },
+            )
+        }
+        Touched::Household(id) => {
+            let h = doc.household(id)?;
+            upsert_household(
+                conn,
+                cell_id,
+                &HouseholdRow {
+                    id: h.id,
+                    address: h.address,
+                    phone: h.phone,
+                },
+            )
+        }
+        Touched::Member(id) => upsert_member(conn, cell_id, &member_row(&doc.member(id)?)),
+        Touched::Visit(id) => upsert_visit(conn, cell_id, &visit_row(&doc.visit(id)?)),
+        Touched::Report(date) => match doc.report(*date)? {
+            Some(r) => upsert_report(
+                conn,
+                cell_id,
+                &ReportRow {
+                    date: r.date.to_string(),
+                    arrivals: r.arrivals,
+                    under_monitoring: r.under_monitoring,
+                    abnormal: r.abnormal,
+                    errands: r.errands,
+                },
+            ),
+            None => Ok(()),
+        },
+        Touched::Task(id) => {
+            let t = doc.task(id)?;
+            upsert_task(
+                conn,
+                cell_id,
+                &TaskRow {
+                    id: t.id,
+                    title: t.title,
+                    status: t.status.as_str().to_string(),
+                    due: t.due.map(|d| d.to_string()),
+                    member_id: t.member_id,
+                },
+            )
+        }
+    }
+}
+
+fn upsert_cell(conn: &Connection, c: &CellRow) -> Result<()> {
+    conn.prepare_cached("INSERT OR REPLACE INTO cells (id, name, path, lead) VALUES (?1, ?2, ?3, ?4)")?
+        .execute(params![c.id, c.name, c.path, c.lead])?;
+    Ok(())
+}
+
+fn upsert_household(conn: &Connection, cell_id: &str, h: &HouseholdRow) -> Result<()> {
+    conn.prepare_cached(
+        "INSERT OR REPLACE INTO households (id, cell_id, address, phone) VALUES (?1, ?2, ?3, ?4)",
+    )?
+    .execute(params![h.id, cell_id, h.address, h.phone])?;
+    Ok(())
+}
+
+fn upsert_member(conn: &Connection, cell_id: &str, m: &MemberRow) -> Result<()> {
+    conn.prepare_cached(
+        "INSERT OR REPLACE INTO members
+         (id, cell_id, household_id, name, phone, residence, monitoring_since, monitoring_until, vulnerable)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+    )?
+    .execute(params![
+        m.id,
+        cell_id,
+        m.household_id,
+        m.name,
+        m.phone,
+        m.residence,
+        m.monitoring_since,
+        m.monitoring_until,
+        m.vulnerable
+    ])?;
+    Ok(())
+}
+
+fn upsert_visit(conn: &Connection, cell_id: &str, v: &VisitRow) -> Result<()> {
+    conn.prepare_cached(
+        "INSERT OR REPLACE INTO visits (cell_id, day, id, kind, member_id, abnormal) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+    )?
+    .execute(params![cell_id, v.day, v.id, v.kind, v.member_id, v.abnormal])?;
+    Ok(())
+}
+
+fn upsert_report(conn: &Connection, cell_id: &str, r: &ReportRow) -> Result<()> {
+    conn.prepare_cached(
+        "INSERT OR REPLACE INTO reports (cell_id, date, arrivals, under_monitoring, abnormal, errands)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+    )?
+    .execute(params![cell_id, r.date, r.arrivals, r.under_monitoring, r.abnormal, r.errands])?;
+    Ok(())
+}
+
+fn upsert_task(conn: &Connection, cell_id: &str, t: &TaskRow) -> Result<()> {
+    conn.prepare_cached(
+        "INSERT OR REPLACE INTO tasks (id, cell_id, title, status, due, member_id) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+    )?
+    .execute(params![t.id, cell_id, t.title, t.status, t.due, t.member_id])?;
+    Ok(())
+}
