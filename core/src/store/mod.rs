@@ -240,6 +240,38 @@ impl Store {
         Ok(info.id)
     }
 
+    /// Creates a cell and fills it in one transaction: `fill` runs on the
+    /// new document (e.g. registering its households and members) before
+    /// anything is written, so an error in it leaves no trace. For office
+    /// imports and for the demo's county set-up.
+    pub fn create_cell_with<T>(
+        &self,
+        name: &str,
+        path: &RegionPath,
+        lead: Option<&str>,
+        fill: impl FnOnce(&mut CellDoc) -> Result<T>,
+    ) -> Result<(String, T)> {
+        let info = CellInfo {
+            id: new_id(),
+            name: name.to_string(),
+            path: path.clone(),
+            lead: lead.map(str::to_string),
+        };
+        let mut inner = self.lock();
+        let mut doc = CellDoc::create(&info, &inner.actor, now_ts())?;
+        let out = fill(&mut doc)?;
+        inner.insert_new_doc(&info.id, doc)?;
+        drop(inner);
+        self.notify(std::slice::from_ref(&info.id));
+        Ok((info.id, out))
+    }
+
+    /// Several edits of one cell as one user action: one transaction, all
+    /// or nothing (e.g. a household registered with its members).
+    pub fn edit_batch<T>(&self, cell_id: &str, f: impl FnOnce(&mut CellDoc) -> Result<T>) -> Result<T> {
+        self.edit(cell_id, |d| Ok((f(d)?, Touched::All)))
+    }
+
     /// Runs one edit on a cell and commits it with its projections.
     fn edit<T>(
         &self,
@@ -791,7 +823,11 @@ impl Inner {
         let (out, touched) = match f(&mut entry.doc) {
             Ok(v) => v,
             Err(e) => {
+                // A failed edit may have committed part of a batch in
+                // memory; drop the decoded document so the next use reloads
+                // exactly what the file holds.
                 entry.doc.rollback();
+                self.cache.remove(id);
                 return Err(e);
             }
         };
