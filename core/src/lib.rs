@@ -10,6 +10,7 @@
 //! and their validation; [`rollup`] the five-level daily zero-report rollup.
 //! Nothing here knows about FFI, HTTP or the command line.
 
+pub mod bundle;
 pub mod cell;
 pub mod error;
 pub mod model;
