@@ -1,1 +1,642 @@
-fn main(){}
+//! `silin`: the command-line tool for township offices, app developers
+//! inspecting a phone's store, and scripts. The commands, flags and `--json`
+//! fields are a public contract (shared/CLI.md): add, never change.
+//!
+//! Exit codes: 0 ok, 2 bad input or usage (nothing written), 1 anything else.
+
+mod demo;
+mod output;
+
+use chrono::{Local, NaiveDate};
+use clap::{Args, Parser, Subcommand};
+use output::{fail, CliError, Out};
+use silin_core::model::*;
+use silin_core::store::{Store, StoreKey, StoreOptions};
+use std::path::{Path, PathBuf};
+
+#[derive(Parser)]
+#[command(
+    name = "silin",
+    version,
+    about = "Offline-first registers for neighbourhood micro-grid cells"
+)]
+struct Cli {
+    /// The store file.
+    #[arg(long, global = true, default_value = "silin.db")]
+    store: PathBuf,
+    /// Name of an environment variable holding the SQLCipher key (never the key itself).
+    #[arg(long, global = true, value_name = "VAR")]
+    key_env: Option<String>,
+    /// Print exactly one JSON value on stdout.
+    #[arg(long, global = true)]
+    json: bool,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Simulate a county: offline edits on lead and grid-worker phones, merges, and the rollup.
+    Demo {
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        #[arg(long, default_value_t = 2903)]
+        cells: usize,
+        #[arg(long, default_value_t = 1)]
+        days: u32,
+    },
+    /// Create a store and this device's identity.
+    Init {
+        /// A name for this device (shown as `by` on visits it records).
+        #[arg(long)]
+        name: Option<String>,
+    },
+    /// Cells: create, show, save.
+    #[command(subcommand)]
+    Cell(CellCmd),
+    /// Cells in the store.
+    Cells,
+    #[command(subcommand)]
+    Household(HouseholdCmd),
+    #[command(subcommand)]
+    Member(MemberCmd),
+    #[command(subcommand)]
+    Visit(VisitCmd),
+    #[command(subcommand)]
+    Report(ReportCmd),
+    /// Zero-report rollup per region at a level.
+    Rollup {
+        #[arg(long)]
+        date: String,
+        #[arg(long, default_value = "county")]
+        level: String,
+    },
+    /// Lists an office or a lead works from, without loading documents.
+    #[command(subcommand)]
+    List(ListCmd),
+    #[command(subcommand)]
+    Bundle(BundleCmd),
+    /// Check the file, every document and every projection (repairs projections).
+    Check,
+}
+
+#[derive(Subcommand)]
+enum CellCmd {
+    Create {
+        #[arg(long)]
+        name: String,
+        /// county/township/village/group
+        #[arg(long)]
+        path: String,
+        /// The lead householder's name.
+        #[arg(long)]
+        lead: Option<String>,
+    },
+    Show {
+        #[arg(long)]
+        cell: String,
+    },
+    /// Write the cell's automerge document in automerge's standard binary format.
+    Save {
+        #[arg(long)]
+        cell: String,
+        #[arg(long)]
+        out: PathBuf,
+    },
+}
+
+#[derive(Subcommand)]
+enum HouseholdCmd {
+    Add {
+        #[arg(long)]
+        cell: String,
+        #[arg(long)]
+        address: Option<String>,
+        #[arg(long)]
+        door: Option<String>,
+        #[arg(long)]
+        phone: Option<String>,
+    },
+}
+
+#[derive(Subcommand)]
+enum MemberCmd {
+    Add(MemberAdd),
+    /// Edit fields: FIELD=VALUE (empty VALUE clears).
+    Set {
+        #[arg(long)]
+        member: String,
+        #[arg(required = true, value_name = "FIELD=VALUE")]
+        assignments: Vec<String>,
+    },
+}
+
+#[derive(Args)]
+struct MemberAdd {
+    #[arg(long)]
+    household: String,
+    #[arg(long)]
+    name: String,
+    #[arg(long)]
+    id_number: Option<String>,
+    #[arg(long)]
+    phone: Option<String>,
+    #[arg(long)]
+    birth_year: Option<String>,
+    #[arg(long)]
+    sex: Option<String>,
+    #[arg(long)]
+    relation: Option<String>,
+    #[arg(long)]
+    residence: Option<String>,
+    /// Comma-separated: elderly, disabled, mobility, alone, chronic.
+    #[arg(long)]
+    vulnerable: Option<String>,
+}
+
+#[derive(Subcommand)]
+enum VisitCmd {
+    Record {
+        #[arg(long)]
+        cell: String,
+        /// door_knock, health_check, call, errand, notify
+        #[arg(long)]
+        kind: String,
+        #[arg(long)]
+        household: Option<String>,
+        #[arg(long)]
+        member: Option<String>,
+        /// Body temperature in °C (34.0–43.0).
+        #[arg(long)]
+        temperature: Option<String>,
+        #[arg(long)]
+        symptoms: Option<String>,
+        #[arg(long)]
+        outcome: Option<String>,
+        #[arg(long)]
+        note: Option<String>,
+    },
+}
+
+#[derive(Subcommand)]
+enum ReportCmd {
+    Submit {
+        #[arg(long)]
+        cell: String,
+        #[arg(long)]
+        date: String,
+        #[arg(long, default_value = "0")]
+        arrivals: String,
+        #[arg(long, default_value = "0")]
+        abnormal: String,
+        #[arg(long)]
+        note: Option<String>,
+    },
+}
+
+#[derive(Subcommand)]
+enum ListCmd {
+    /// Members under home monitoring on a date (default today).
+    Monitoring {
+        #[arg(long)]
+        date: Option<String>,
+    },
+    /// Members whose monitoring ends on a date (default today).
+    Ending {
+        #[arg(long)]
+        date: Option<String>,
+    },
+    /// Elderly, disabled and other members who need errands run.
+    Vulnerable,
+    /// Cells that have not filed the report for a date (default today).
+    Missing {
+        #[arg(long)]
+        date: Option<String>,
+    },
+    /// Visits recorded on a date (default today).
+    Visits {
+        #[arg(long)]
+        date: Option<String>,
+    },
+}
+
+#[derive(Subcommand)]
+enum BundleCmd {
+    /// Write cells (all, or those named) to a bundle file.
+    Export {
+        #[arg(long)]
+        out: PathBuf,
+        #[arg(long = "cell")]
+        cells: Vec<String>,
+    },
+    /// Apply a bundle file; importing twice changes nothing.
+    Import { file: PathBuf },
+}
+
+fn main() {
+    output::install_panic_hook();
+    let cli = match Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) => output::usage_error(e),
+    };
+    let out = Out::new(cli.json);
+    if let Err(e) = run(&cli, &out) {
+        fail(e);
+    }
+}
+
+fn today() -> NaiveDate {
+    Local::now().date_naive()
+}
+
+fn now() -> chrono::DateTime<chrono::FixedOffset> {
+    Local::now().fixed_offset()
+}
+
+fn date_arg(field: &str, s: &Option<String>) -> Result<NaiveDate, CliError> {
+    match s {
+        Some(s) => Ok(parse_date(field, s)?),
+        None => Ok(today()),
+    }
+}
+
+fn int_arg(field: &str, s: &str) -> Result<i64, CliError> {
+    s.trim()
+        .parse()
+        .map_err(|_| ValidationError::new(field, "a whole number").into())
+}
+
+fn options(cli: &Cli) -> Result<StoreOptions, CliError> {
+    let key = match &cli.key_env {
+        None => None,
+        Some(var) => match std::env::var(var) {
+            Ok(k) if !k.is_empty() => Some(StoreKey::new(k)),
+            _ => {
+                return Err(CliError::Usage(format!(
+                    "environment variable {var} (from --key-env) is not set or empty; export it with the store key"
+                )))
+            }
+        },
+    };
+    Ok(StoreOptions {
+        key,
+        ..Default::default()
+    })
+}
+
+/// Opens an existing store; only `init` creates one, so a mistyped path
+/// does not silently start an empty register.
+fn open_existing(cli: &Cli) -> Result<Store, CliError> {
+    if !Path::new(&cli.store).exists() {
+        return Err(CliError::Usage(format!(
+            "no store at {}; create one with `silin init` or pass --store PATH",
+            cli.store.display()
+        )));
+    }
+    Ok(Store::open(&cli.store, options(cli)?)?)
+}
+
+fn device_label(store: &Store) -> String {
+    match store.device_name() {
+        Ok(Some(n)) if !n.is_empty() => n,
+        _ => store.device_id().chars().take(8).collect(),
+    }
+}
+
+fn run(cli: &Cli, out: &Out) -> Result<(), CliError> {
+    match &cli.command {
+        Command::Demo { seed, cells, days } => {
+            if *cells == 0 || *days == 0 {
+                return Err(CliError::Usage(
+                    "--cells and --days must be at least 1".into(),
+                ));
+            }
+            let report = demo::run(
+                &demo::DemoArgs {
+                    seed: *seed,
+                    cells: *cells,
+                    days: *days,
+                },
+                out.progress_allowed(),
+            )?;
+            out.print(&report, || report.human())
+        }
+        Command::Init { name } => {
+            let existed = cli.store.exists();
+            let store = Store::open(&cli.store, options(cli)?)?;
+            if let Some(n) = name {
+                store.set_device_name(n)?;
+            }
+            let id = store.device_id();
+            out.print(&serde_json::json!({ "device_id": id }), || {
+                if existed {
+                    format!("store {} already exists; device {id}", cli.store.display())
+                } else {
+                    format!("created store {}; device {id}", cli.store.display())
+                }
+            })
+        }
+        Command::Cells => {
+            let store = open_existing(cli)?;
+            let cells = store.cells(&[])?;
+            let rows: Vec<_> = cells
+                .iter()
+                .map(|c| serde_json::json!({"cell_id": c.id, "name": c.name, "path": c.path.to_string()}))
+                .collect();
+            out.print(&rows, || {
+                cells
+                    .iter()
+                    .map(|c| format!("{}  {}  {}", c.id, c.path, c.name))
+                    .collect::<Vec<_>>()
+                    .join("\n")
+            })
+        }
+        Command::Cell(cmd) => run_cell(cli, out, cmd),
+        Command::Household(HouseholdCmd::Add {
+            cell,
+            address,
+            door,
+            phone,
+        }) => {
+            let store = open_existing(cli)?;
+            let id = store.add_household(
+                cell,
+                NewHousehold {
+                    address: address.clone(),
+                    door: door.clone(),
+                    phone: phone.clone(),
+                },
+            )?;
+            out.print(&serde_json::json!({ "household_id": id }), || id.clone())
+        }
+        Command::Member(MemberCmd::Add(a)) => {
+            let store = open_existing(cli)?;
+            let m = NewMember {
+                name: a.name.clone(),
+                sex: a.sex.as_deref().map(str::parse).transpose()?,
+                birth_year: a
+                    .birth_year
+                    .as_deref()
+                    .map(|y| int_arg("birth_year", y))
+                    .transpose()?,
+                id_number: a.id_number.clone(),
+                phone: a.phone.clone(),
+                relation: a.relation.clone(),
+                residence: a.residence.as_deref().map(str::parse).transpose()?,
+                vulnerable: a
+                    .vulnerable
+                    .as_deref()
+                    .map(parse_vulnerabilities)
+                    .transpose()?
+                    .unwrap_or_default(),
+            };
+            let id = store.add_member(&a.household, m, today())?;
+            out.print(&serde_json::json!({ "member_id": id }), || id.clone())
+        }
+        Command::Member(MemberCmd::Set {
+            member,
+            assignments,
+        }) => {
+            let store = open_existing(cli)?;
+            let mut edits = Vec::new();
+            for a in assignments {
+                edits.extend(MemberEdit::parse_assignment(a, today())?);
+            }
+            store.edit_member(member, &edits)?;
+            out.print(&serde_json::json!({ "member_id": member }), || {
+                format!("updated {member}")
+            })
+        }
+        Command::Visit(VisitCmd::Record {
+            cell,
+            kind,
+            household,
+            member,
+            temperature,
+            symptoms,
+            outcome,
+            note,
+        }) => {
+            let store = open_existing(cli)?;
+            let mut v = NewVisit::new(kind.parse()?, now(), &device_label(&store));
+            v.household_id = household.clone();
+            v.member_id = member.clone();
+            v.temperature = temperature
+                .as_deref()
+                .map(|t| {
+                    t.trim().parse::<f64>().map_err(|_| {
+                        ValidationError::new("temperature", "a number of °C like 36.6")
+                    })
+                })
+                .transpose()?;
+            v.symptoms = symptoms.clone();
+            v.outcome = outcome.clone();
+            v.note = note.clone();
+            let id = store.record_visit(cell, v)?;
+            out.print(&serde_json::json!({ "visit_id": id }), || id.clone())
+        }
+        Command::Report(ReportCmd::Submit {
+            cell,
+            date,
+            arrivals,
+            abnormal,
+            note,
+        }) => {
+            let store = open_existing(cli)?;
+            let date = parse_date("date", date)?;
+            let r = NewReport {
+                date,
+                by: device_label(&store),
+                at: now(),
+                arrivals: int_arg("arrivals", arrivals)?,
+                under_monitoring: None,
+                abnormal: int_arg("abnormal", abnormal)?,
+                errands: None,
+                note: note.clone(),
+            };
+            let zero = r.arrivals == 0 && r.abnormal == 0;
+            store.submit_report(cell, r)?;
+            out.print(
+                &serde_json::json!({ "cell_id": cell, "date": date.to_string(), "zero": zero }),
+                || {
+                    format!(
+                        "{} report for {date} filed",
+                        if zero { "zero" } else { "non-zero" }
+                    )
+                },
+            )
+        }
+        Command::Rollup { date, level } => {
+            let store = open_existing(cli)?;
+            let date = parse_date("date", date)?;
+            let level = parse_level(level)?;
+            let rows = store.rollup(date, level)?;
+            out.print(&rows, || {
+                let mut s = format!(
+                    "{:<40} {:>6} {:>8} {:>7} {:>8} {:>8}\n",
+                    "region", "cells", "reported", "missing", "arrivals", "abnormal"
+                );
+                for r in &rows {
+                    s.push_str(&format!(
+                        "{:<40} {:>6} {:>8} {:>7} {:>8} {:>8}\n",
+                        r.path, r.cells, r.reported, r.missing, r.arrivals, r.abnormal
+                    ));
+                }
+                s.trim_end().to_string()
+            })
+        }
+        Command::List(cmd) => run_list(cli, out, cmd),
+        Command::Bundle(BundleCmd::Export { out: file, cells }) => {
+            let store = open_existing(cli)?;
+            let bytes = silin_core::bundle::export(&store, cells)?;
+            let docs = silin_core::bundle::decode(&bytes)
+                .map(|d| d.len())
+                .unwrap_or(0);
+            output::write_file_atomically(file, &bytes)?;
+            out.print(
+                &serde_json::json!({ "docs": docs, "bytes": bytes.len() }),
+                || {
+                    format!(
+                        "wrote {docs} cells, {} bytes, to {}",
+                        bytes.len(),
+                        file.display()
+                    )
+                },
+            )
+        }
+        Command::Bundle(BundleCmd::Import { file }) => {
+            let store = open_existing(cli)?;
+            let bytes = std::fs::read(file).map_err(|e| {
+                CliError::Usage(format!("cannot read bundle {}: {e}", file.display()))
+            })?;
+            let outcome = silin_core::bundle::import(&store, &bytes)?;
+            out.print(&outcome, || {
+                format!(
+                    "{} cells in bundle, {} changed",
+                    outcome.docs, outcome.changed
+                )
+            })
+        }
+        Command::Check => {
+            let store = open_existing(cli)?;
+            let report = store.check()?;
+            let stats = store.stats()?;
+            let json = serde_json::json!({
+                "ok": report.ok, "docs": report.docs, "file_ok": report.file_ok,
+                "problems": report.problems, "repaired": report.repaired,
+                "chunks": stats.chunks, "snapshot_bytes": stats.snapshot_bytes, "chunk_bytes": stats.chunk_bytes,
+            });
+            out.print(&json, || {
+                if report.ok {
+                    format!(
+                        "ok: {} documents, file and projections consistent",
+                        report.docs
+                    )
+                } else {
+                    format!("problems:\n  {}", report.problems.join("\n  "))
+                }
+            })?;
+            if report.ok {
+                Ok(())
+            } else {
+                Err(CliError::Silent)
+            }
+        }
+    }
+}
+
+fn parse_level(s: &str) -> Result<Level, CliError> {
+    Ok(match s {
+        "county" => Level::County,
+        "township" => Level::Township,
+        "village" => Level::Village,
+        "group" => Level::Group,
+        _ => {
+            return Err(
+                ValidationError::new("level", "one of county, township, village, group").into(),
+            )
+        }
+    })
+}
+
+fn run_cell(cli: &Cli, out: &Out, cmd: &CellCmd) -> Result<(), CliError> {
+    match cmd {
+        CellCmd::Create { name, path, lead } => {
+            let path = RegionPath::parse(path)?;
+            let store = open_existing(cli)?;
+            let id = store.create_cell(name, &path, lead.as_deref())?;
+            out.print(&serde_json::json!({ "cell_id": id }), || id.clone())
+        }
+        CellCmd::Show { cell } => {
+            let store = open_existing(cli)?;
+            let view = store.cell(cell)?;
+            out.print(&view, || output::cell_text(&view))
+        }
+        CellCmd::Save { cell, out: file } => {
+            let store = open_existing(cli)?;
+            let bytes = store.save_doc(cell)?;
+            output::write_file_atomically(file, &bytes)?;
+            out.print(
+                &serde_json::json!({ "cell_id": cell, "bytes": bytes.len() }),
+                || format!("wrote {} bytes to {}", bytes.len(), file.display()),
+            )
+        }
+    }
+}
+
+fn run_list(cli: &Cli, out: &Out, cmd: &ListCmd) -> Result<(), CliError> {
+    let store = open_existing(cli)?;
+    let members = |ms: Vec<silin_core::store::MemberSummary>| {
+        let text = ms
+            .iter()
+            .map(|m| {
+                format!(
+                    "{}  {}  {}  {}",
+                    m.member_id,
+                    m.name,
+                    m.monitoring_until.as_deref().unwrap_or("-"),
+                    m.vulnerable.join(",")
+                )
+            })
+            .collect::<Vec<_>>()
+            .join("\n");
+        out.print(&ms, || text)
+    };
+    match cmd {
+        ListCmd::Monitoring { date } => members(store.under_monitoring(date_arg("date", date)?)?),
+        ListCmd::Ending { date } => members(store.monitoring_ends(date_arg("date", date)?)?),
+        ListCmd::Vulnerable => members(store.vulnerable_members()?),
+        ListCmd::Missing { date } => {
+            let cells = store.cells_missing_report(date_arg("date", date)?)?;
+            let rows: Vec<_> = cells
+                .iter()
+                .map(|c| serde_json::json!({"cell_id": c.id, "name": c.name, "path": c.path.to_string()}))
+                .collect();
+            out.print(&rows, || {
+                cells
+                    .iter()
+                    .map(|c| format!("{}  {}  {}", c.id, c.path, c.name))
+                    .collect::<Vec<_>>()
+                    .join("\n")
+            })
+        }
+        ListCmd::Visits { date } => {
+            let visits = store.visits_on(date_arg("date", date)?)?;
+            out.print(&visits, || {
+                visits
+                    .iter()
+                    .map(|v| {
+                        format!(
+                            "{}  {}  {}{}",
+                            v.cell_id,
+                            v.kind,
+                            v.visit_id,
+                            if v.abnormal { "  ABNORMAL" } else { "" }
+                        )
+                    })
+                    .collect::<Vec<_>>()
+                    .join("\n")
+            })
+        }
+    }
+}

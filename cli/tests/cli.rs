@@ -42,7 +42,10 @@ impl Silin {
             String::from_utf8_lossy(&out.stderr)
         );
         serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
-            panic!("not one JSON value ({e}): {}", String::from_utf8_lossy(&out.stdout))
+            panic!(
+                "not one JSON value ({e}): {}",
+                String::from_utf8_lossy(&out.stdout)
+            )
         })
     }
 
@@ -51,8 +54,15 @@ impl Silin {
         let out = self.raw(args);
         let err = String::from_utf8_lossy(&out.stderr).to_string();
         assert_eq!(out.status.code(), Some(code), "silin {args:?}: {err}");
-        assert_eq!(err.trim_end().lines().count(), 1, "error must be one line: {err:?}");
-        assert!(!err.contains("panicked") && !err.contains("backtrace"), "{err}");
+        assert_eq!(
+            err.trim_end().lines().count(),
+            1,
+            "error must be one line: {err:?}"
+        );
+        assert!(
+            !err.contains("panicked") && !err.contains("backtrace"),
+            "{err}"
+        );
         err
     }
 
@@ -66,15 +76,44 @@ fn registered() -> (Silin, String, String, String) {
     let s = Silin::new();
     s.json(&["init", "--name", "东关村网格员"]);
     let cell = s.str(
-        &["cell", "create", "--name", "三组第5联户", "--path", "两当县/城关镇/东关村/三组", "--lead", "王建国"],
+        &[
+            "cell",
+            "create",
+            "--name",
+            "三组第5联户",
+            "--path",
+            "两当县/城关镇/东关村/三组",
+            "--lead",
+            "王建国",
+        ],
         "cell_id",
     );
     let hh = s.str(
-        &["household", "add", "--cell", &cell, "--address", "东关村三组12号", "--phone", "13912345678"],
+        &[
+            "household",
+            "add",
+            "--cell",
+            &cell,
+            "--address",
+            "东关村三组12号",
+            "--phone",
+            "13912345678",
+        ],
         "household_id",
     );
     let m = s.str(
-        &["member", "add", "--household", &hh, "--name", "王芳", "--id-number", "11010519491231002X", "--vulnerable", "elderly,alone"],
+        &[
+            "member",
+            "add",
+            "--household",
+            &hh,
+            "--name",
+            "王芳",
+            "--id-number",
+            "11010519491231002X",
+            "--vulnerable",
+            "elderly,alone",
+        ],
         "member_id",
     );
     (s, cell, hh, m)
@@ -83,9 +122,45 @@ fn registered() -> (Silin, String, String, String) {
 #[test]
 fn a_day_of_office_work_through_the_command() {
     let (s, cell, hh, m) = registered();
-    s.json(&["member", "set", "--member", &m, "residence=returned", "monitoring_until=2026-12-10", "monitoring_since=2026-11-26"]);
-    s.str(&["visit", "record", "--cell", &cell, "--kind", "health_check", "--member", &m, "--temperature", "36.6"], "visit_id");
-    s.str(&["visit", "record", "--cell", &cell, "--kind", "errand", "--household", &hh, "--note", "买药"], "visit_id");
+    s.json(&[
+        "member",
+        "set",
+        "--member",
+        &m,
+        "residence=returned",
+        "monitoring_until=2026-12-10",
+        "monitoring_since=2026-11-26",
+    ]);
+    s.str(
+        &[
+            "visit",
+            "record",
+            "--cell",
+            &cell,
+            "--kind",
+            "health_check",
+            "--member",
+            &m,
+            "--temperature",
+            "36.6",
+        ],
+        "visit_id",
+    );
+    s.str(
+        &[
+            "visit",
+            "record",
+            "--cell",
+            &cell,
+            "--kind",
+            "errand",
+            "--household",
+            &hh,
+            "--note",
+            "买药",
+        ],
+        "visit_id",
+    );
     let r = s.json(&["report", "submit", "--cell", &cell, "--date", "2026-11-29"]);
     assert_eq!(r["cell_id"], cell.as_str());
     assert_eq!(r["date"], "2026-11-29");
@@ -107,13 +182,23 @@ fn a_day_of_office_work_through_the_command() {
 
     let rollup = s.json(&["rollup", "--date", "2026-11-29", "--level", "village"]);
     assert_eq!(rollup[0]["path"], "两当县/城关镇/东关村");
-    assert_eq!((rollup[0]["cells"].as_i64(), rollup[0]["reported"].as_i64(), rollup[0]["missing"].as_i64()), (Some(1), Some(1), Some(0)));
+    assert_eq!(
+        (
+            rollup[0]["cells"].as_i64(),
+            rollup[0]["reported"].as_i64(),
+            rollup[0]["missing"].as_i64()
+        ),
+        (Some(1), Some(1), Some(0))
+    );
     let next_day = s.json(&["rollup", "--date", "2026-11-30"]);
     assert_eq!(next_day[0]["missing"], 1);
 
     let monitored = s.json(&["list", "monitoring", "--date", "2026-12-01"]);
     assert_eq!(monitored[0]["member_id"], m.as_str());
-    assert_eq!(s.json(&["list", "vulnerable"])[0]["vulnerable"], serde_json::json!(["alone", "elderly"]));
+    assert_eq!(
+        s.json(&["list", "vulnerable"])[0]["vulnerable"],
+        serde_json::json!(["elderly", "alone"])
+    );
 
     let check = s.json(&["check"]);
     assert_eq!(check["ok"], true);
@@ -123,7 +208,14 @@ fn a_day_of_office_work_through_the_command() {
 fn saved_cell_is_a_standard_automerge_document() {
     let (s, cell, _, _) = registered();
     let file = s.dir().join("cell.automerge");
-    let out = s.json(&["cell", "save", "--cell", &cell, "--out", file.to_str().unwrap()]);
+    let out = s.json(&[
+        "cell",
+        "save",
+        "--cell",
+        &cell,
+        "--out",
+        file.to_str().unwrap(),
+    ]);
     let bytes = std::fs::read(&file).unwrap();
     assert_eq!(out["bytes"].as_u64(), Some(bytes.len() as u64));
     let doc = silin_core::cell::CellDoc::load(&bytes, &automerge_actor()).unwrap();
@@ -145,10 +237,19 @@ fn bundle_carries_cells_and_reimport_changes_nothing() {
     let phone = Silin::new();
     phone.json(&["init"]);
     let first = phone.json(&["bundle", "import", file.to_str().unwrap()]);
-    assert_eq!((first["docs"].as_i64(), first["changed"].as_i64()), (Some(1), Some(1)));
+    assert_eq!(
+        (first["docs"].as_i64(), first["changed"].as_i64()),
+        (Some(1), Some(1))
+    );
     let again = phone.json(&["bundle", "import", file.to_str().unwrap()]);
-    assert_eq!((again["docs"].as_i64(), again["changed"].as_i64()), (Some(1), Some(0)));
-    assert_eq!(phone.json(&["cell", "show", "--cell", &cell]), s.json(&["cell", "show", "--cell", &cell]));
+    assert_eq!(
+        (again["docs"].as_i64(), again["changed"].as_i64()),
+        (Some(1), Some(0))
+    );
+    assert_eq!(
+        phone.json(&["cell", "show", "--cell", &cell]),
+        s.json(&["cell", "show", "--cell", &cell])
+    );
 
     let junk = s.dir().join("junk.bundle");
     std::fs::write(&junk, b"SILINBDL\x01\x00\xff\xff").unwrap();
@@ -161,26 +262,95 @@ fn bad_input_exits_2_names_the_problem_and_writes_nothing() {
     let (s, cell, hh, m) = registered();
     let before = s.json(&["cell", "show", "--cell", &cell]);
 
-    let e = s.fails(2, &["member", "add", "--household", &hh, "--name", "李四", "--id-number", "110105194912310021"]);
+    let e = s.fails(
+        2,
+        &[
+            "member",
+            "add",
+            "--household",
+            &hh,
+            "--name",
+            "李四",
+            "--id-number",
+            "110105194912310021",
+        ],
+    );
     assert!(e.contains("id_number") && e.contains("check digit"), "{e}");
-    let e = s.fails(2, &["member", "add", "--household", &hh, "--name", "李四", "--phone", "1234"]);
+    let e = s.fails(
+        2,
+        &[
+            "member",
+            "add",
+            "--household",
+            &hh,
+            "--name",
+            "李四",
+            "--phone",
+            "1234",
+        ],
+    );
     assert!(e.contains("phone"), "{e}");
-    let e = s.fails(2, &["member", "add", "--household", &hh, "--name", "李四", "--birth-year", "1700"]);
+    let e = s.fails(
+        2,
+        &[
+            "member",
+            "add",
+            "--household",
+            &hh,
+            "--name",
+            "李四",
+            "--birth-year",
+            "1700",
+        ],
+    );
     assert!(e.contains("birth_year"), "{e}");
-    let e = s.fails(2, &["visit", "record", "--cell", &cell, "--kind", "health_check", "--member", &m, "--temperature", "45"]);
+    let e = s.fails(
+        2,
+        &[
+            "visit",
+            "record",
+            "--cell",
+            &cell,
+            "--kind",
+            "health_check",
+            "--member",
+            &m,
+            "--temperature",
+            "45",
+        ],
+    );
     assert!(e.contains("temperature"), "{e}");
     let e = s.fails(2, &["visit", "record", "--cell", &cell, "--kind", "party"]);
     assert!(e.contains("door_knock"), "{e}");
     let e = s.fails(2, &["member", "set", "--member", &m, "residence=moon"]);
     assert!(e.contains("residence"), "{e}");
-    let e = s.fails(2, &["report", "submit", "--cell", &cell, "--date", "2026-13-01"]);
+    let e = s.fails(
+        2,
+        &["report", "submit", "--cell", &cell, "--date", "2026-13-01"],
+    );
     assert!(e.contains("date"), "{e}");
-    let e = s.fails(2, &["report", "submit", "--cell", &cell, "--date", "2026-11-29", "--arrivals", "-1"]);
+    let e = s.fails(
+        2,
+        &[
+            "report",
+            "submit",
+            "--cell",
+            &cell,
+            "--date",
+            "2026-11-29",
+            "--arrivals",
+            "-1",
+        ],
+    );
     assert!(e.contains("arrivals"), "{e}");
     let e = s.fails(2, &["cell", "create", "--name", "x", "--path", "only/two"]);
     assert!(e.contains("path"), "{e}");
 
-    assert_eq!(s.json(&["cell", "show", "--cell", &cell]), before, "a refused command wrote something");
+    assert_eq!(
+        s.json(&["cell", "show", "--cell", &cell]),
+        before,
+        "a refused command wrote something"
+    );
 }
 
 #[test]
@@ -191,7 +361,10 @@ fn unknown_ids_and_missing_things_exit_2() {
     assert!(e.contains("no cell"), "{e}");
     s.fails(2, &["household", "add", "--cell", nobody]);
     s.fails(2, &["member", "add", "--household", nobody, "--name", "x"]);
-    s.fails(2, &["member", "set", "--member", nobody, "phone=13912345678"]);
+    s.fails(
+        2,
+        &["member", "set", "--member", nobody, "phone=13912345678"],
+    );
     let e = s.fails(2, &["cell", "show", "--cell", "not-an-id"]);
     assert!(e.contains("cell"), "{e}");
     s.fails(2, &["frobnicate"]);
@@ -214,8 +387,16 @@ fn encrypted_store_needs_its_key() {
         }
         c.output().unwrap()
     };
-    assert!(run(&["--key-env", "SILIN_TEST_KEY", "init"], Some("correct horse")).status.success());
-    let wrong = run(&["--key-env", "SILIN_TEST_KEY", "cells"], Some("battery staple"));
+    assert!(run(
+        &["--key-env", "SILIN_TEST_KEY", "init"],
+        Some("correct horse")
+    )
+    .status
+    .success());
+    let wrong = run(
+        &["--key-env", "SILIN_TEST_KEY", "cells"],
+        Some("battery staple"),
+    );
     assert_eq!(wrong.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&wrong.stderr).contains("key"));
     let none = run(&["cells"], None);
@@ -223,7 +404,12 @@ fn encrypted_store_needs_its_key() {
     let unset = run(&["--key-env", "SILIN_TEST_KEY", "cells"], None);
     assert_eq!(unset.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&unset.stderr).contains("SILIN_TEST_KEY"));
-    assert!(run(&["--key-env", "SILIN_TEST_KEY", "cells"], Some("correct horse")).status.success());
+    assert!(run(
+        &["--key-env", "SILIN_TEST_KEY", "cells"],
+        Some("correct horse")
+    )
+    .status
+    .success());
 }
 
 #[test]

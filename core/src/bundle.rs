@@ -64,8 +64,14 @@ struct Reader<'a> {
 
 impl<'a> Reader<'a> {
     fn take(&mut self, n: usize) -> Result<&'a [u8], BundleError> {
-        let end = self.pos.checked_add(n).ok_or(BundleError::Truncated(self.pos))?;
-        let s = self.buf.get(self.pos..end).ok_or(BundleError::Truncated(self.pos))?;
+        let end = self
+            .pos
+            .checked_add(n)
+            .ok_or(BundleError::Truncated(self.pos))?;
+        let s = self
+            .buf
+            .get(self.pos..end)
+            .ok_or(BundleError::Truncated(self.pos))?;
         self.pos = end;
         Ok(s)
     }

@@ -13,7 +13,10 @@
 use crate::error::{Error, Result};
 use crate::model::*;
 use automerge::transaction::{CommitOptions, Transactable};
-use automerge::{ActorId, AutoCommit, ChangeHash, ObjId, ObjType, ReadDoc, ScalarValue, Value, ROOT};
+use automerge::{
+    ActorId, AutoCommit, ChangeHash, ObjId, ObjType, ReadDoc, ScalarValue, ScalarValueRef, Value,
+    ValueRef, ROOT,
+};
 use chrono::NaiveDate;
 
 /// Version of the document layout this build writes.
@@ -68,7 +71,11 @@ impl CellDoc {
         for key in [HOUSEHOLDS, VISITS, REPORTS, TASKS] {
             doc.put_object(ROOT, key, ObjType::Map)?;
         }
-        doc.commit_with(CommitOptions::default().with_message("create cell").with_time(at));
+        doc.commit_with(
+            CommitOptions::default()
+                .with_message("create cell")
+                .with_time(at),
+        );
         Ok(CellDoc { doc })
     }
 
@@ -155,8 +162,11 @@ impl CellDoc {
     }
 
     fn commit(&mut self, message: &str, at: i64) {
-        self.doc
-            .commit_with(CommitOptions::default().with_message(message.to_string()).with_time(at));
+        self.doc.commit_with(
+            CommitOptions::default()
+                .with_message(message.to_string())
+                .with_time(at),
+        );
     }
 
     // ---- reads ---------------------------------------------------------
@@ -187,14 +197,6 @@ impl CellDoc {
             ScalarValue::Int(i) => Some(i),
             ScalarValue::Uint(u) => i64::try_from(u).ok(),
             ScalarValue::F64(f) => Some(f as i64),
-            _ => None,
-        }
-    }
-
-    fn get_f64(&self, obj: &ObjId, key: &str) -> Option<f64> {
-        match self.scalar(obj, key)? {
-            ScalarValue::F64(f) => Some(f),
-            ScalarValue::Int(i) => Some(i as f64),
             _ => None,
         }
     }
@@ -309,7 +311,10 @@ impl CellDoc {
     }
 
     pub fn households(&self) -> Result<Vec<Household>> {
-        self.household_ids()?.iter().map(|id| self.household(id)).collect()
+        self.household_ids()?
+            .iter()
+            .map(|id| self.household(id))
+            .collect()
     }
 
     pub fn member(&self, id: &str) -> Result<Member> {
@@ -362,7 +367,9 @@ impl CellDoc {
             id_number: self.get_str(m, "id_number"),
             phone: self.get_str(m, "phone"),
             relation: self.get_str(m, "relation"),
-            residence: self.get_choice(m, "residence").unwrap_or(Residence::Resident),
+            residence: self
+                .get_choice(m, "residence")
+                .unwrap_or(Residence::Resident),
             arrival,
             monitoring,
             vaccination,
@@ -379,19 +386,56 @@ impl CellDoc {
         let v = self
             .map(&self.root_map(VISITS)?, id)
             .ok_or_else(|| Error::not_found("visit", id))?;
-        Ok(Visit {
+        let mut out = Visit {
             id: id.to_string(),
-            kind: self.get_choice(&v, "kind").unwrap_or(VisitKind::DoorKnock),
-            household_id: self.get_str(&v, "household"),
-            member_id: self.get_str(&v, "member"),
-            at: self.get_str(&v, "at").unwrap_or_default(),
-            by: self.get_str(&v, "by").unwrap_or_default(),
-            temperature: self.get_f64(&v, "temperature"),
-            symptoms: self.get_str(&v, "symptoms"),
-            outcome: self.get_str(&v, "outcome"),
-            note: self.get_str(&v, "note"),
-            task_id: self.get_str(&v, "task"),
-        })
+            kind: VisitKind::DoorKnock,
+            household_id: None,
+            member_id: None,
+            at: String::new(),
+            by: String::new(),
+            temperature: None,
+            symptoms: None,
+            outcome: None,
+            note: None,
+            task_id: None,
+        };
+        // One pass over the visit's map: a lookup per field costs a seek
+        // each, and this runs on every recorded visit (projection row) and
+        // for every visit of a cell when its projections are rebuilt. Same
+        // reading rules as `get_str` / `get_f64` / `get_choice`.
+        for item in self.doc.map_range(&v, ..) {
+            let ValueRef::Scalar(value) = item.value else {
+                continue;
+            };
+            let text = match &value {
+                ScalarValueRef::Str(s) => Some(s.to_string()),
+                _ => None,
+            };
+            match item.key.as_ref() {
+                "kind" => {
+                    out.kind = text
+                        .and_then(|s| s.parse().ok())
+                        .unwrap_or(VisitKind::DoorKnock)
+                }
+                "household" => out.household_id = text,
+                "member" => out.member_id = text,
+                "at" => out.at = text.unwrap_or_default(),
+                "by" => out.by = text.unwrap_or_default(),
+                "symptoms" => out.symptoms = text,
+                "outcome" => out.outcome = text,
+                "note" => out.note = text,
+                "task" => out.task_id = text,
+                "temperature" => {
+                    out.temperature = match value {
+                        ScalarValueRef::F64(f) => Some(f),
+                        ScalarValueRef::Int(i) => Some(i as f64),
+                        _ => None,
+                    }
+                }
+                _ => {}
+            }
+        }
+        Ok(out)
     }
 
     pub fn visits(&self) -> Result<Vec<Visit>> {
@@ -461,7 +505,12 @@ impl CellDoc {
         Ok(out)
     }
 
-    fn collect_conflicts(&self, obj: &ObjId, prefix: String, out: &mut Vec<Conflict>) -> Result<()> {
+    fn collect_conflicts(
+        &self,
+        obj: &ObjId,
+        prefix: String,
+        out: &mut Vec<Conflict>,
+    ) -> Result<()> {
         for key in self.keys(obj) {
             let path = if prefix.is_empty() {
                 key.clone()
@@ -472,7 +521,8 @@ impl CellDoc {
             if all.len() > 1 {
                 out.push(Conflict {
                     path: path.clone(),
-                    values: all.iter().map(|(v, _)| value_text(v)).collect(),
+                    // automerge lists the winner (what `get` returns) last.
+                    values: all.iter().rev().map(|(v, _)| value_text(v)).collect(),
                 });
             }
             if let Some((Value::Object(ObjType::Map), child)) = self.doc.get(obj, key.as_str())? {
@@ -518,7 +568,9 @@ impl CellDoc {
         let h = h.validated()?;
         let hhs = self.root_map(HOUSEHOLDS)?;
         if self.map(&hhs, id).is_some() {
-            return Err(ValidationError::new("household", "a household with this id exists").into());
+            return Err(
+                ValidationError::new("household", "a household with this id exists").into(),
+            );
         }
         let obj = self.doc.put_object(&hhs, id, ObjType::Map)?;
         for (k, v) in [("address", h.address), ("door", h.door), ("phone", h.phone)] {
@@ -547,12 +599,21 @@ impl CellDoc {
         };
         let obj = self.doc.put_object(&members, id, ObjType::Map)?;
         self.doc.put(&obj, "name", m.name)?;
-        self.doc.put(&obj, "sex", m.sex.unwrap_or(Sex::Unknown).as_str())?;
-        self.doc.put(&obj, "residence", m.residence.unwrap_or(Residence::Resident).as_str())?;
+        self.doc
+            .put(&obj, "sex", m.sex.unwrap_or(Sex::Unknown).as_str())?;
+        self.doc.put(
+            &obj,
+            "residence",
+            m.residence.unwrap_or(Residence::Resident).as_str(),
+        )?;
         if let Some(y) = m.birth_year {
             self.doc.put(&obj, "birth_year", y)?;
         }
-        for (k, v) in [("id_number", m.id_number), ("phone", m.phone), ("relation", m.relation)] {
+        for (k, v) in [
+            ("id_number", m.id_number),
+            ("phone", m.phone),
+            ("relation", m.relation),
+        ] {
             if let Some(v) = v {
                 self.doc.put(&obj, k, v)?;
             }
@@ -574,7 +635,15 @@ impl CellDoc {
     /// Applies validated field edits to one member in one change.
     pub fn edit_member(&mut self, id: &str, edits: &[MemberEdit], at: i64) -> Result<Touched> {
         let (_, m) = self.member_obj(id)?;
-        for e in edits {
+        // Validate every edit before writing any of them.
+        let today = chrono::DateTime::from_timestamp(at, 0)
+            .map(|t| t.date_naive())
+            .unwrap_or(NaiveDate::MAX);
+        let edits = edits
+            .iter()
+            .map(|e| e.clone().validated(today))
+            .collect::<Result<Vec<_>, _>>()?;
+        for e in &edits {
             self.apply_member_edit(&m, e)?;
         }
         self.commit("edit member", at);
@@ -588,7 +657,12 @@ impl CellDoc {
         }
     }
 
-    fn put_opt<V: Into<ScalarValue>>(&mut self, obj: &ObjId, key: &str, v: Option<V>) -> Result<()> {
+    fn put_opt<V: Into<ScalarValue>>(
+        &mut self,
+        obj: &ObjId,
+        key: &str,
+        v: Option<V>,
+    ) -> Result<()> {
         match v {
             Some(v) => self.doc.put(obj, key, v)?,
             None => {
@@ -664,11 +738,18 @@ impl CellDoc {
         if let Some(h) = &v.household_id {
             self.household_obj(h)?;
         }
+        // The member implies the household; store it so day queries need no join.
+        let mut household = v.household_id.clone();
         if let Some(mid) = &v.member_id {
             let (hh, _) = self.member_obj(mid)?;
             if v.household_id.as_ref().is_some_and(|h| *h != hh) {
-                return Err(ValidationError::new("member", "this member is not in the household given").into());
+                return Err(ValidationError::new(
+                    "member",
+                    "this member is not in the household given",
+                )
+                .into());
             }
+            household = Some(hh);
         }
         if let Some(t) = &v.task_id {
             self.task(t)?;
@@ -678,12 +759,6 @@ impl CellDoc {
         self.doc.put(&obj, "kind", v.kind.as_str())?;
         self.doc.put(&obj, "at", v.at.to_rfc3339())?;
         self.doc.put(&obj, "by", v.by.as_str())?;
-        // The member implies the household; store it so day queries need no join.
-        let household = match (&v.household_id, &v.member_id) {
-            (Some(h), _) => Some(h.clone()),
-            (None, Some(m)) => Some(self.member_obj(m)?.0),
-            _ => None,
-        };
         for (k, val) in [
             ("household", household),
             ("member", v.member_id),
@@ -792,5 +867,91 @@ fn value_text(v: &Value<'_>) -> String {
             ScalarValue::Str(s) => s.to_string(),
             other => other.to_string(),
         },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn visit_by_lookups(d: &CellDoc, id: &str) -> Visit {
+        let v = d.map(&d.root_map(VISITS).unwrap(), id).unwrap();
+        let temperature = match d.scalar(&v, "temperature") {
+            Some(ScalarValue::F64(f)) => Some(f),
+            Some(ScalarValue::Int(i)) => Some(i as f64),
+            _ => None,
+        };
+        Visit {
+            id: id.to_string(),
+            kind: d.get_choice(&v, "kind").unwrap_or(VisitKind::DoorKnock),
+            household_id: d.get_str(&v, "household"),
+            member_id: d.get_str(&v, "member"),
+            at: d.get_str(&v, "at").unwrap_or_default(),
+            by: d.get_str(&v, "by").unwrap_or_default(),
+            temperature,
+            symptoms: d.get_str(&v, "symptoms"),
+            outcome: d.get_str(&v, "outcome"),
+            note: d.get_str(&v, "note"),
+            task_id: d.get_str(&v, "task"),
+        }
+    }
+
+    /// `visit` reads a visit in one pass; it must agree with reading each
+    /// field by lookup, conflicts (winner shown) included.
+    #[test]
+    fn one_pass_visit_read_agrees_with_lookups() {
+        let info = CellInfo {
+            id: new_id(),
+            name: "第一联户".into(),
+            path: RegionPath::parse("两当县/城关镇/广香村/一组").unwrap(),
+            lead: Some("王伟".into()),
+        };
+        let mut a = CellDoc::create(&info, &ActorId::random(), 0).unwrap();
+        let hh = new_id();
+        a.add_household(&hh, NewHousehold::default(), 0).unwrap();
+        let m = new_id();
+        let member = NewMember {
+            name: "李娜".into(),
+            ..NewMember::default()
+        };
+        a.add_member(
+            &hh,
+            &m,
+            member,
+            NaiveDate::from_ymd_opt(2025, 1, 1).unwrap(),
+            0,
+        )
+        .unwrap();
+        let at = chrono::DateTime::parse_from_rfc3339("2025-03-01T09:30:00+08:00").unwrap();
+        let mut v = NewVisit::new(VisitKind::HealthCheck, at, "王伟");
+        v.member_id = Some(m.clone());
+        v.temperature = Some(37.8);
+        v.symptoms = Some("咳嗽".into());
+        v.note = Some("复查".into());
+        let vid = new_id();
+        a.record_visit(&vid, v).unwrap();
+        let plain_id = new_id();
+        a.record_visit(&plain_id, NewVisit::new(VisitKind::Notify, at, "王伟"))
+            .unwrap();
+
+        // A concurrent edit of the same visit on another replica.
+        let mut b = CellDoc::load(&a.save(), &ActorId::random()).unwrap();
+        let obj = b.map(&b.root_map(VISITS).unwrap(), &vid).unwrap();
+        b.doc.put(&obj, "temperature", 36i64).unwrap();
+        b.doc.put(&obj, "outcome", "已就医").unwrap();
+        b.commit("edit", 1);
+        let obj = a.map(&a.root_map(VISITS).unwrap(), &vid).unwrap();
+        a.doc.put(&obj, "outcome", "居家观察").unwrap();
+        a.commit("edit", 1);
+        a.merge(&mut b).unwrap();
+
+        for id in [&vid, &plain_id] {
+            assert_eq!(a.visit(id).unwrap(), visit_by_lookups(&a, id));
+        }
+        let read = a.visit(&vid).unwrap();
+        assert_eq!(read.member_id.as_deref(), Some(m.as_str()));
+        assert_eq!(read.household_id.as_deref(), Some(hh.as_str()));
+        assert_eq!(read.temperature, Some(36.0));
+        assert!(a.visit(&new_id()).is_err());
     }
 }

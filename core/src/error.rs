@@ -13,7 +13,9 @@ pub enum Error {
     Invalid(#[from] ValidationError),
 
     /// An id that names nothing in this store.
-    #[error("no {what} with id {id} in this store; list them with `silin cells` or `silin cell show`")]
+    #[error(
+        "no {what} with id {id} in this store; list them with `silin cells` or `silin cell show`"
+    )]
     NotFound { what: &'static str, id: String },
 
     /// The store file is encrypted and the key given does not open it, or a
@@ -57,7 +59,10 @@ impl Error {
     pub fn is_user_error(&self) -> bool {
         matches!(
             self,
-            Error::Invalid(_) | Error::NotFound { .. } | Error::WrongKey | Error::EncryptionUnavailable
+            Error::Invalid(_)
+                | Error::NotFound { .. }
+                | Error::WrongKey
+                | Error::EncryptionUnavailable
         )
     }
 }

@@ -91,10 +91,7 @@ pub fn resident_id_check_char(body: &str) -> char {
 
 /// Checks an 11-digit mainland mobile number (starts with 1, second digit 3–9).
 pub fn check_phone(phone: &str) -> VResult<String> {
-    let p: String = phone
-        .chars()
-        .filter(|c| !matches!(c, ' ' | '-'))
-        .collect();
+    let p: String = phone.chars().filter(|c| !matches!(c, ' ' | '-')).collect();
     let ok = p.len() == 11
         && p.bytes().all(|b| b.is_ascii_digit())
         && p.starts_with('1')
@@ -140,7 +137,10 @@ pub fn check_count(field: &str, n: i64) -> VResult<i64> {
     if (0..=100_000).contains(&n) {
         Ok(n)
     } else {
-        Err(ValidationError::new(field, "a count is between 0 and 100000"))
+        Err(ValidationError::new(
+            field,
+            "a count is between 0 and 100000",
+        ))
     }
 }
 
@@ -157,7 +157,10 @@ pub fn check_text(field: &str, s: &str, max_chars: usize, required: bool) -> VRe
         ));
     }
     if t.chars().any(|c| c.is_control() && c != '\n') {
-        return Err(ValidationError::new(field, "must not contain control characters"));
+        return Err(ValidationError::new(
+            field,
+            "must not contain control characters",
+        ));
     }
     Ok(t.to_string())
 }
@@ -471,6 +474,36 @@ pub const MEMBER_FIELDS: &[&str] = &[
 ];
 
 impl MemberEdit {
+    /// Checks (and normalises) an edit built by hand rather than parsed, so
+    /// `edit_member` cannot write a value its parser would refuse.
+    pub fn validated(self, today: NaiveDate) -> VResult<MemberEdit> {
+        let text = |field: &str, v: Option<String>, max: usize| -> VResult<Option<String>> {
+            Ok(match v {
+                Some(s) => Some(check_text(field, &s, max, false)?).filter(|s| !s.is_empty()),
+                None => None,
+            })
+        };
+        Ok(match self {
+            MemberEdit::Name(n) => MemberEdit::Name(check_text("name", &n, 64, true)?),
+            MemberEdit::BirthYear(Some(y)) => {
+                MemberEdit::BirthYear(Some(check_birth_year(y, today)?))
+            }
+            MemberEdit::IdNumber(Some(id)) => {
+                MemberEdit::IdNumber(Some(check_resident_id(&id, today)?))
+            }
+            MemberEdit::Phone(Some(p)) => MemberEdit::Phone(Some(check_phone(&p)?)),
+            MemberEdit::Relation(r) => MemberEdit::Relation(text("relation", r, 32)?),
+            MemberEdit::ArrivalFrom(f) => MemberEdit::ArrivalFrom(text("arrival_from", f, 128)?),
+            MemberEdit::VaccinationDoses(d) if !(0..=10).contains(&d) => {
+                return Err(ValidationError::new(
+                    "vaccination_doses",
+                    "a number of doses, 0–10",
+                ))
+            }
+            other => other,
+        })
+    }
+
     /// Parses `FIELD=VALUE` as typed at the command line or sent by an app.
     /// An empty value clears an optional field. `vulnerable=elderly,alone`
     /// sets exactly those flags (and clears the others).
@@ -539,7 +572,10 @@ impl MemberEdit {
             other => {
                 return Err(ValidationError::new(
                     other,
-                    format!("unknown member field; use one of {}", MEMBER_FIELDS.join(", ")),
+                    format!(
+                        "unknown member field; use one of {}",
+                        MEMBER_FIELDS.join(", ")
+                    ),
                 ))
             }
         };
@@ -777,9 +813,12 @@ pub struct CellView {
 /// Ids are UUIDs (v7 for the ones we make); anything else is refused before a
 /// lookup so a typo reads as a typo, not as "not found".
 pub fn check_id(field: &str, id: &str) -> VResult<()> {
-    uuid::Uuid::parse_str(id)
-        .map(|_| ())
-        .map_err(|_| ValidationError::new(field, "an id looks like 0190f1c4-7e8a-7c3b-9d2e-5a1b2c3d4e5f"))
+    uuid::Uuid::parse_str(id).map(|_| ()).map_err(|_| {
+        ValidationError::new(
+            field,
+            "an id looks like 0190f1c4-7e8a-7c3b-9d2e-5a1b2c3d4e5f",
+        )
+    })
 }
 
 pub fn new_id() -> String {
@@ -796,12 +835,19 @@ mod tests {
 
     #[test]
     fn resident_ids_are_checked_by_mod_11_2_and_birth_date() {
-        let good = ["11010519491231002X", "440524188001010014", "110101199003074477"];
+        let good = [
+            "11010519491231002X",
+            "440524188001010014",
+            "110101199003074477",
+        ];
         for id in good {
             assert!(check_resident_id(id, today()).is_ok(), "{id} should pass");
         }
         let lower_x = "11010519491231002x";
-        assert_eq!(check_resident_id(lower_x, today()).unwrap(), "11010519491231002X");
+        assert_eq!(
+            check_resident_id(lower_x, today()).unwrap(),
+            "11010519491231002X"
+        );
         let bad = [
             ("110105194912310021", "check digit"),
             ("11010519491231002", "18 characters"),
@@ -815,7 +861,11 @@ mod tests {
         for (id, why) in bad {
             let e = check_resident_id(id, today()).expect_err(id);
             assert_eq!(e.field, "id_number");
-            assert!(e.rule.contains(why), "{id}: {} should mention {why}", e.rule);
+            assert!(
+                e.rule.contains(why),
+                "{id}: {} should mention {why}",
+                e.rule
+            );
         }
     }
 
@@ -824,7 +874,14 @@ mod tests {
         for p in ["13812345678", "199 1234 5678", "150-1234-5678"] {
             assert!(check_phone(p).is_ok(), "{p}");
         }
-        for p in ["12812345678", "1381234567", "138123456789", "1381234567a", "", "+8613812345678"] {
+        for p in [
+            "12812345678",
+            "1381234567",
+            "138123456789",
+            "1381234567a",
+            "",
+            "+8613812345678",
+        ] {
             assert_eq!(check_phone(p).unwrap_err().field, "phone", "{p}");
         }
     }
@@ -835,7 +892,11 @@ mod tests {
             assert!(check_temperature(t).is_ok(), "{t}");
         }
         for t in [33.9, 43.1, -1.0, 98.6, f64::NAN, f64::INFINITY] {
-            assert_eq!(check_temperature(t).unwrap_err().field, "temperature", "{t}");
+            assert_eq!(
+                check_temperature(t).unwrap_err().field,
+                "temperature",
+                "{t}"
+            );
         }
         assert_eq!(check_temperature(36.54).unwrap(), 36.5);
     }
@@ -879,11 +940,15 @@ mod tests {
         let e = MemberEdit::parse_assignment("monitoring_until=", today()).unwrap();
         assert_eq!(e, vec![MemberEdit::MonitoringUntil(None)]);
         assert_eq!(
-            MemberEdit::parse_assignment("residence=gone", today()).unwrap_err().field,
+            MemberEdit::parse_assignment("residence=gone", today())
+                .unwrap_err()
+                .field,
             "residence"
         );
         assert_eq!(
-            MemberEdit::parse_assignment("colour=red", today()).unwrap_err().field,
+            MemberEdit::parse_assignment("colour=red", today())
+                .unwrap_err()
+                .field,
             "colour"
         );
         assert!(MemberEdit::parse_assignment("phone", today()).is_err());

@@ -82,12 +82,20 @@ mod tests {
         let county = roll_up(Level::County, &cells);
         assert_eq!(county.len(), 1);
         assert_eq!(
-            (county[0].cells, county[0].reported, county[0].missing, county[0].zero),
+            (
+                county[0].cells,
+                county[0].reported,
+                county[0].missing,
+                county[0].zero
+            ),
             (4, 3, 1, 2)
         );
         assert_eq!((county[0].arrivals, county[0].abnormal), (2, 1));
         let towns = roll_up(Level::Township, &cells);
-        assert_eq!(towns.iter().map(|r| r.path.as_str()).collect::<Vec<_>>(), ["c/t1", "c/t2"]);
+        assert_eq!(
+            towns.iter().map(|r| r.path.as_str()).collect::<Vec<_>>(),
+            ["c/t1", "c/t2"]
+        );
         assert_eq!(towns[0].missing, 1);
         assert_eq!(roll_up(Level::Group, &cells).len(), 4);
     }

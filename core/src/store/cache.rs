@@ -62,9 +62,4 @@ impl DocCache {
         self.tick += 1;
         self.entries.insert(id, (self.tick, doc));
     }
-
-    #[cfg(test)]
-    pub fn len(&self) -> usize {
-        self.entries.len()
-    }
 }

@@ -113,7 +113,9 @@ pub struct Store {
 
 impl std::fmt::Debug for Store {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Store").field("path", &self.path).finish_non_exhaustive()
+        f.debug_struct("Store")
+            .field("path", &self.path)
+            .finish_non_exhaustive()
     }
 }
 
@@ -184,14 +186,20 @@ impl Store {
         Ok(self
             .lock()
             .conn
-            .query_row("SELECT value FROM meta WHERE key = 'device_name'", [], |r| r.get(0))
+            .query_row(
+                "SELECT value FROM meta WHERE key = 'device_name'",
+                [],
+                |r| r.get(0),
+            )
             .optional()?)
     }
 
     // ---- observers -----------------------------------------------------
 
     pub fn subscribe(&self, observer: Arc<dyn Observer>) -> u64 {
-        let id = self.next_observer.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let id = self
+            .next_observer
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         self.observers
             .lock()
             .unwrap_or_else(|p| p.into_inner())
@@ -268,7 +276,11 @@ impl Store {
 
     /// Several edits of one cell as one user action: one transaction, all
     /// or nothing (e.g. a household registered with its members).
-    pub fn edit_batch<T>(&self, cell_id: &str, f: impl FnOnce(&mut CellDoc) -> Result<T>) -> Result<T> {
+    pub fn edit_batch<T>(
+        &self,
+        cell_id: &str,
+        f: impl FnOnce(&mut CellDoc) -> Result<T>,
+    ) -> Result<T> {
         self.edit(cell_id, |d| Ok((f(d)?, Touched::All)))
     }
 
@@ -296,20 +308,27 @@ impl Store {
 
     pub fn add_household(&self, cell_id: &str, h: NewHousehold) -> Result<String> {
         let id = new_id();
-        self.edit(cell_id, |d| Ok((id.clone(), d.add_household(&id, h, now_ts())?)))
+        self.edit(cell_id, |d| {
+            Ok((id.clone(), d.add_household(&id, h, now_ts())?))
+        })
     }
 
     pub fn add_member(&self, household_id: &str, m: NewMember, today: NaiveDate) -> Result<String> {
         let cell_id = self.cell_of_household(household_id)?;
         let id = new_id();
         self.edit(&cell_id, |d| {
-            Ok((id.clone(), d.add_member(household_id, &id, m, today, now_ts())?))
+            Ok((
+                id.clone(),
+                d.add_member(household_id, &id, m, today, now_ts())?,
+            ))
         })
     }
 
     pub fn edit_member(&self, member_id: &str, edits: &[MemberEdit]) -> Result<()> {
         let (cell_id, _) = self.cell_of_member(member_id)?;
-        self.edit(&cell_id, |d| Ok(((), d.edit_member(member_id, edits, now_ts())?)))
+        self.edit(&cell_id, |d| {
+            Ok(((), d.edit_member(member_id, edits, now_ts())?))
+        })
     }
 
     pub fn record_visit(&self, cell_id: &str, v: NewVisit) -> Result<String> {
@@ -332,12 +351,17 @@ impl Store {
     ) -> Result<String> {
         let id = new_id();
         self.edit(cell_id, |d| {
-            Ok((id.clone(), d.add_task(&id, title, household_id, member_id, due, at)?))
+            Ok((
+                id.clone(),
+                d.add_task(&id, title, household_id, member_id, due, at)?,
+            ))
         })
     }
 
     pub fn set_task_status(&self, cell_id: &str, task_id: &str, status: TaskStatus) -> Result<()> {
-        self.edit(cell_id, |d| Ok(((), d.set_task_status(task_id, status, now_ts())?)))
+        self.edit(cell_id, |d| {
+            Ok(((), d.set_task_status(task_id, status, now_ts())?))
+        })
     }
 
     /// Applies another replica's bytes (a saved document, or changes) for a
@@ -371,21 +395,29 @@ impl Store {
         for id in inner.doc_ids()? {
             inner.compact(&id)?;
         }
-        inner.conn.execute_batch("PRAGMA wal_checkpoint(TRUNCATE);")?;
+        inner
+            .conn
+            .execute_batch("PRAGMA wal_checkpoint(TRUNCATE);")?;
         Ok(())
     }
 
     /// Reclaims free pages after compaction.
     pub fn vacuum(&self) -> Result<()> {
         let inner = self.lock();
-        inner.conn.execute_batch("VACUUM; PRAGMA wal_checkpoint(TRUNCATE);")?;
+        inner
+            .conn
+            .execute_batch("VACUUM; PRAGMA wal_checkpoint(TRUNCATE);")?;
         Ok(())
     }
 
     // ---- document reads ------------------------------------------------
 
     /// Runs `f` on the (cached or loaded) document of `cell_id`.
-    pub fn with_doc<T>(&self, cell_id: &str, f: impl FnOnce(&mut CellDoc) -> Result<T>) -> Result<T> {
+    pub fn with_doc<T>(
+        &self,
+        cell_id: &str,
+        f: impl FnOnce(&mut CellDoc) -> Result<T>,
+    ) -> Result<T> {
         check_id("cell", cell_id)?;
         let mut inner = self.lock();
         let entry = inner.doc(cell_id)?;
@@ -454,7 +486,12 @@ impl Store {
                 doc: id.clone(),
                 reason: e.to_string(),
             })?;
-            out.push(CellInfo { id, name, path, lead });
+            out.push(CellInfo {
+                id,
+                name,
+                path,
+                lead,
+            });
         }
         Ok(out)
     }
@@ -463,7 +500,11 @@ impl Store {
         check_id("household", household_id)?;
         self.lock()
             .conn
-            .query_row("SELECT cell_id FROM households WHERE id = ?1", [household_id], |r| r.get(0))
+            .query_row(
+                "SELECT cell_id FROM households WHERE id = ?1",
+                [household_id],
+                |r| r.get(0),
+            )
             .optional()?
             .ok_or_else(|| Error::not_found("household", household_id))
     }
@@ -482,7 +523,11 @@ impl Store {
             .ok_or_else(|| Error::not_found("member", member_id))
     }
 
-    fn member_query(&self, where_clause: &str, args: &[&dyn rusqlite::ToSql]) -> Result<Vec<MemberSummary>> {
+    fn member_query(
+        &self,
+        where_clause: &str,
+        args: &[&dyn rusqlite::ToSql],
+    ) -> Result<Vec<MemberSummary>> {
         let inner = self.lock();
         let mut s = inner.conn.prepare(&format!(
             "SELECT cell_id, household_id, id, name, phone, residence, monitoring_since, monitoring_until, vulnerable
@@ -534,7 +579,9 @@ impl Store {
     pub fn cells_missing_report(&self, day: NaiveDate) -> Result<Vec<CellInfo>> {
         let reported: std::collections::HashSet<String> = {
             let inner = self.lock();
-            let mut s = inner.conn.prepare_cached("SELECT cell_id FROM reports WHERE date = ?1")?;
+            let mut s = inner
+                .conn
+                .prepare_cached("SELECT cell_id FROM reports WHERE date = ?1")?;
             let ids = s
                 .query_map([day.to_string()], |r| r.get(0))?
                 .collect::<rusqlite::Result<_>>()?;
@@ -632,7 +679,14 @@ impl Store {
             all.push((id, rows));
         }
         let tx = inner.conn.unchecked_transaction()?;
-        for table in ["cells", "households", "members", "visits", "reports", "tasks"] {
+        for table in [
+            "cells",
+            "households",
+            "members",
+            "visits",
+            "reports",
+            "tasks",
+        ] {
             tx.execute(&format!("DELETE FROM {table}"), [])?;
         }
         for (id, rows) in &all {
@@ -647,7 +701,9 @@ impl Store {
     pub fn check(&self) -> Result<CheckReport> {
         let mut report = CheckReport::default();
         let mut inner = self.lock();
-        let quick: String = inner.conn.query_row("PRAGMA quick_check", [], |r| r.get(0))?;
+        let quick: String = inner
+            .conn
+            .query_row("PRAGMA quick_check", [], |r| r.get(0))?;
         report.file_ok = quick == "ok";
         if !report.file_ok {
             report.problems.push(format!("file: {quick}"));
@@ -670,7 +726,9 @@ impl Store {
             };
             let actual = CellRows::read(&inner.conn, id)?;
             if actual != expected {
-                report.problems.push(format!("projections of {id} disagreed with its document"));
+                report
+                    .problems
+                    .push(format!("projections of {id} disagreed with its document"));
                 let tx = inner.conn.unchecked_transaction()?;
                 projection::write_rows(&tx, id, &expected)?;
                 tx.commit()?;
@@ -684,7 +742,9 @@ impl Store {
             |r| r.get(0),
         )?;
         if orphans > 0 {
-            report.problems.push(format!("{orphans} projected cells have no document"));
+            report
+                .problems
+                .push(format!("{orphans} projected cells have no document"));
         }
         report.ok = report.problems.is_empty();
         Ok(report)
@@ -711,6 +771,22 @@ fn in_scope(path: &str, scope: &[String]) -> bool {
         })
 }
 
+/// Replaces a document's snapshot and drops its chunks (compaction). The
+/// snapshot has a table of its own so that the per-write update of `docs`
+/// (heads, counters) never rewrites it.
+fn write_snapshot(tx: &Connection, id: &str, snapshot: &[u8], heads: &[ChangeHash]) -> Result<()> {
+    tx.execute("DELETE FROM chunks WHERE doc_id = ?1", [id])?;
+    tx.execute(
+        "UPDATE snapshots SET snapshot = ?2 WHERE id = ?1",
+        params![id, snapshot],
+    )?;
+    tx.execute(
+        "UPDATE docs SET heads = ?2, snapshot_bytes = ?3, chunk_count = 0, chunk_bytes = 0 WHERE id = ?1",
+        params![id, heads_to_bytes(heads), snapshot.len() as i64],
+    )?;
+    Ok(())
+}
+
 fn load_or_create_identity(conn: &Connection) -> Result<(String, ActorId)> {
     let get = |key: &str| -> Result<Option<Vec<u8>>> {
         Ok(conn
@@ -718,7 +794,8 @@ fn load_or_create_identity(conn: &Connection) -> Result<(String, ActorId)> {
             .optional()?)
     };
     if let (Some(id), Some(actor)) = (get("device_id")?, get("actor")?) {
-        let id = String::from_utf8(id).map_err(|_| Error::Incompatible("device id is not text".into()))?;
+        let id = String::from_utf8(id)
+            .map_err(|_| Error::Incompatible("device id is not text".into()))?;
         return Ok((id, ActorId::from(actor)));
     }
     let id = new_id();
@@ -736,8 +813,12 @@ fn load_or_create_identity(conn: &Connection) -> Result<(String, ActorId)> {
 
 impl Inner {
     fn doc_ids(&self) -> Result<Vec<String>> {
-        let mut s = self.conn.prepare_cached("SELECT id FROM docs ORDER BY id")?;
-        let ids = s.query_map([], |r| r.get(0))?.collect::<rusqlite::Result<_>>()?;
+        let mut s = self
+            .conn
+            .prepare_cached("SELECT id FROM docs ORDER BY id")?;
+        let ids = s
+            .query_map([], |r| r.get(0))?
+            .collect::<rusqlite::Result<_>>()?;
         Ok(ids)
     }
 
@@ -747,19 +828,23 @@ impl Inner {
             let loaded = self.load(id)?;
             self.cache.insert(id.to_string(), loaded);
         }
-        self.cache.get(id).ok_or_else(|| Error::not_found("cell", id))
+        self.cache
+            .get(id)
+            .ok_or_else(|| Error::not_found("cell", id))
     }
 
     fn load(&mut self, id: &str) -> Result<Cached> {
         let row: Option<(Vec<u8>, Vec<u8>, i64, i64)> = self
             .conn
             .query_row(
-                "SELECT snapshot, heads, chunk_count, chunk_bytes FROM docs WHERE id = ?1",
+                "SELECT s.snapshot, d.heads, d.chunk_count, d.chunk_bytes
+                 FROM docs d JOIN snapshots s ON s.id = d.id WHERE d.id = ?1",
                 [id],
                 |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
             )
             .optional()?;
-        let (snapshot, heads, chunk_count, chunk_bytes) = row.ok_or_else(|| Error::not_found("cell", id))?;
+        let (snapshot, heads, chunk_count, chunk_bytes) =
+            row.ok_or_else(|| Error::not_found("cell", id))?;
         let damaged = |reason: String| Error::Damaged {
             doc: id.to_string(),
             reason,
@@ -771,12 +856,14 @@ impl Inner {
                 .prepare_cached("SELECT bytes FROM chunks WHERE doc_id = ?1 ORDER BY seq")?;
             let chunks = s.query_map([id], |r| r.get::<_, Vec<u8>>(0))?;
             for chunk in chunks {
-                doc.apply_bytes(&chunk?).map_err(|e| damaged(e.to_string()))?;
+                doc.apply_bytes(&chunk?)
+                    .map_err(|e| damaged(e.to_string()))?;
             }
         }
         let mut now = doc.heads();
         now.sort();
-        let recorded = heads_from_bytes(&heads).ok_or_else(|| damaged("stored heads are malformed".into()))?;
+        let recorded =
+            heads_from_bytes(&heads).ok_or_else(|| damaged("stored heads are malformed".into()))?;
         if now != recorded {
             return Err(damaged(
                 "its changes do not reach the heads the store recorded".into(),
@@ -799,8 +886,12 @@ impl Inner {
         let heads = doc.heads();
         let tx = self.conn.unchecked_transaction()?;
         tx.execute(
-            "INSERT INTO docs (id, snapshot, heads, snapshot_bytes) VALUES (?1, ?2, ?3, ?4)",
-            params![id, snapshot, heads_to_bytes(&heads), snapshot.len() as i64],
+            "INSERT INTO docs (id, heads, snapshot_bytes) VALUES (?1, ?2, ?3)",
+            params![id, heads_to_bytes(&heads), snapshot.len() as i64],
+        )?;
+        tx.execute(
+            "INSERT INTO snapshots (id, snapshot) VALUES (?1, ?2)",
+            params![id, snapshot],
         )?;
         projection::write_cell(&tx, id, &doc)?;
         tx.commit()?;
@@ -818,7 +909,11 @@ impl Inner {
         Ok(())
     }
 
-    fn edit<T>(&mut self, id: &str, f: impl FnOnce(&mut CellDoc) -> Result<(T, Touched)>) -> Result<T> {
+    fn edit<T>(
+        &mut self,
+        id: &str,
+        f: impl FnOnce(&mut CellDoc) -> Result<(T, Touched)>,
+    ) -> Result<T> {
         let entry = self.doc(id)?;
         let (out, touched) = match f(&mut entry.doc) {
             Ok(v) => v,
@@ -831,7 +926,10 @@ impl Inner {
                 return Err(e);
             }
         };
-        let mut entry = self.cache.take(id).ok_or_else(|| Error::not_found("cell", id))?;
+        let mut entry = self
+            .cache
+            .take(id)
+            .ok_or_else(|| Error::not_found("cell", id))?;
         match self.persist(id, &mut entry, &touched) {
             Ok(()) => {
                 self.cache.insert(id.to_string(), entry);
@@ -856,11 +954,7 @@ impl Inner {
         let tx = self.conn.unchecked_transaction()?;
         if compact {
             let snapshot = entry.doc.save();
-            tx.execute("DELETE FROM chunks WHERE doc_id = ?1", [id])?;
-            tx.execute(
-                "UPDATE docs SET snapshot = ?2, heads = ?3, snapshot_bytes = ?4, chunk_count = 0, chunk_bytes = 0 WHERE id = ?1",
-                params![id, snapshot, heads_to_bytes(&heads), snapshot.len() as i64],
-            )?;
+            write_snapshot(&tx, id, &snapshot, &heads)?;
         } else {
             tx.prepare_cached("INSERT INTO chunks (doc_id, seq, bytes) VALUES (?1, ?2, ?3)")?
                 .execute(params![id, entry.chunk_count, bytes])?;
@@ -891,11 +985,7 @@ impl Inner {
         let mut heads = entry.doc.heads();
         heads.sort();
         let tx = self.conn.unchecked_transaction()?;
-        tx.execute("DELETE FROM chunks WHERE doc_id = ?1", [id])?;
-        tx.execute(
-            "UPDATE docs SET snapshot = ?2, heads = ?3, snapshot_bytes = ?4, chunk_count = 0, chunk_bytes = 0 WHERE id = ?1",
-            params![id, snapshot, heads_to_bytes(&heads), snapshot.len() as i64],
-        )?;
+        write_snapshot(&tx, id, &snapshot, &heads)?;
         tx.commit()?;
         entry.persisted = heads;
         entry.chunk_count = 0;
@@ -917,10 +1007,11 @@ impl Inner {
         if after == before {
             return Ok(false);
         }
-        let mut entry = self.cache.take(id).ok_or_else(|| Error::not_found("cell", id))?;
-        if let Err(e) = entry.doc.migrate(now_ts()) {
-            return Err(e);
-        }
+        let mut entry = self
+            .cache
+            .take(id)
+            .ok_or_else(|| Error::not_found("cell", id))?;
+        entry.doc.migrate(now_ts())?;
         self.persist(id, &mut entry, &Touched::All)?;
         self.cache.insert(id.to_string(), entry);
         Ok(true)

@@ -120,7 +120,11 @@ impl CellRows {
                     phone: h.phone.clone(),
                 })
                 .collect(),
-            members: hhs.iter().flat_map(|h| &h.members).map(member_row).collect(),
+            members: hhs
+                .iter()
+                .flat_map(|h| &h.members)
+                .map(member_row)
+                .collect(),
             visits: doc.visits()?.iter().map(visit_row).collect(),
             reports: doc
                 .reports()?
@@ -173,7 +177,8 @@ impl CellRows {
                 },
             )
             .optional()?;
-        let mut s = conn.prepare_cached("SELECT id, address, phone FROM households WHERE cell_id = ?1")?;
+        let mut s =
+            conn.prepare_cached("SELECT id, address, phone FROM households WHERE cell_id = ?1")?;
         let households = s
             .query_map([cell_id], |r| {
                 Ok(HouseholdRow {
@@ -201,7 +206,9 @@ impl CellRows {
                 })
             })?
             .collect::<rusqlite::Result<_>>()?;
-        let mut s = conn.prepare_cached("SELECT day, id, kind, member_id, abnormal FROM visits WHERE cell_id = ?1")?;
+        let mut s = conn.prepare_cached(
+            "SELECT day, id, kind, member_id, abnormal FROM visits WHERE cell_id = ?1",
+        )?;
         let visits = s
             .query_map([cell_id], |r| {
                 Ok(VisitRow {
@@ -227,7 +234,9 @@ impl CellRows {
                 })
             })?
             .collect::<rusqlite::Result<_>>()?;
-        let mut s = conn.prepare_cached("SELECT id, title, status, due, member_id FROM tasks WHERE cell_id = ?1")?;
+        let mut s = conn.prepare_cached(
+            "SELECT id, title, status, due, member_id FROM tasks WHERE cell_id = ?1",
+        )?;
         let tasks = s
             .query_map([cell_id], |r| {
                 Ok(TaskRow {
@@ -253,7 +262,14 @@ impl CellRows {
 }
 
 pub(crate) fn delete_cell(conn: &Connection, cell_id: &str) -> Result<()> {
-    for table in ["cells", "households", "members", "visits", "reports", "tasks"] {
+    for table in [
+        "cells",
+        "households",
+        "members",
+        "visits",
+        "reports",
+        "tasks",
+    ] {
         let col = if table == "cells" { "id" } else { "cell_id" };
         conn.execute(&format!("DELETE FROM {table} WHERE {col} = ?1"), [cell_id])?;
     }
@@ -290,7 +306,12 @@ pub(crate) fn write_rows(conn: &Connection, cell_id: &str, rows: &CellRows) -> R
 
 /// Updates only the rows an edit touched: one row for most edits, so a
 /// write costs the same in a cell with a year of history as in a new one.
-pub(crate) fn apply(conn: &Connection, cell_id: &str, doc: &CellDoc, touched: &Touched) -> Result<()> {
+pub(crate) fn apply(
+    conn: &Connection,
+    cell_id: &str,
+    doc: &CellDoc,
+    touched: &Touched,
+) -> Result<()> {
     match touched {
         Touched::All => write_cell(conn, cell_id, doc),
         Touched::Cell => {
@@ -351,8 +372,10 @@ pub(crate) fn apply(conn: &Connection, cell_id: &str, doc: &CellDoc, touched: &T
 }
 
 fn upsert_cell(conn: &Connection, c: &CellRow) -> Result<()> {
-    conn.prepare_cached("INSERT OR REPLACE INTO cells (id, name, path, lead) VALUES (?1, ?2, ?3, ?4)")?
-        .execute(params![c.id, c.name, c.path, c.lead])?;
+    conn.prepare_cached(
+        "INSERT OR REPLACE INTO cells (id, name, path, lead) VALUES (?1, ?2, ?3, ?4)",
+    )?
+    .execute(params![c.id, c.name, c.path, c.lead])?;
     Ok(())
 }
 

@@ -6,7 +6,10 @@ use std::path::Path;
 
 /// Numbered migrations; entry i takes the file from layout i to i+1.
 /// Append only: a shipped migration never changes.
-const MIGRATIONS: &[&str] = &[include_str!("../../sql/001_init.sql")];
+const MIGRATIONS: &[&str] = &[
+    include_str!("../../sql/001_init.sql"),
+    include_str!("../../sql/002_snapshots.sql"),
+];
 
 /// The layout this build writes.
 pub const LAYOUT: i64 = MIGRATIONS.len() as i64;
@@ -50,10 +53,19 @@ impl std::fmt::Debug for StoreKey {
     }
 }
 
-pub(crate) fn open(path: &Path, key: Option<&StoreKey>, durability: Durability) -> Result<Connection> {
+pub(crate) fn open(
+    path: &Path,
+    key: Option<&StoreKey>,
+    durability: Durability,
+) -> Result<Connection> {
     let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
         | OpenFlags::SQLITE_OPEN_CREATE
         | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+    // SQLCipher refuses an empty key with a generic error; it opens no
+    // store, so say so in the typed way (and touch no file).
+    if key.is_some_and(|k| k.0.is_empty()) {
+        return Err(Error::WrongKey);
+    }
     let conn = Connection::open_with_flags(path, flags)?;
     if let Some(key) = key {
         conn.execute_batch(&format!("PRAGMA key = {};", key.pragma_value()))?;
@@ -68,7 +80,9 @@ pub(crate) fn open(path: &Path, key: Option<&StoreKey>, durability: Durability) 
     }
     // The first read decrypts page 1: a wrong key (or a key for a plaintext
     // file, or none for an encrypted one) fails here, before anything writes.
-    match conn.query_row("SELECT count(*) FROM sqlite_master", [], |r| r.get::<_, i64>(0)) {
+    match conn.query_row("SELECT count(*) FROM sqlite_master", [], |r| {
+        r.get::<_, i64>(0)
+    }) {
         Ok(_) => {}
         Err(rusqlite::Error::SqliteFailure(e, _)) if e.code == ErrorCode::NotADatabase => {
             return Err(Error::WrongKey)
@@ -117,8 +131,54 @@ mod tests {
         let p = dir.path().join("s.db");
         drop(open(&p, None, Durability::Full).unwrap());
         let c = open(&p, None, Durability::Full).unwrap();
-        let v: i64 = c.query_row("PRAGMA user_version", [], |r| r.get(0)).unwrap();
+        let v: i64 = c
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .unwrap();
         assert_eq!(v, LAYOUT);
+    }
+
+    #[test]
+    fn layout_1_documents_survive_the_move_of_snapshots() {
+        use crate::cell::CellDoc;
+        use crate::model::{CellInfo, RegionPath};
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("s.db");
+        let info = CellInfo {
+            id: crate::model::new_id(),
+            name: "第一联户".into(),
+            path: RegionPath::parse("两当县/城关镇/广香村/一组").unwrap(),
+            lead: None,
+        };
+        let snapshot = CellDoc::create(&info, &automerge::ActorId::random(), 0)
+            .unwrap()
+            .save();
+        {
+            let c = Connection::open(&p).unwrap();
+            c.execute_batch(MIGRATIONS[0]).unwrap();
+            c.execute_batch("PRAGMA user_version = 1;").unwrap();
+            c.execute(
+                "INSERT INTO docs (id, snapshot, heads, snapshot_bytes, chunk_count) VALUES (?1, ?2, x'', ?3, 0)",
+                rusqlite::params![info.id, snapshot, snapshot.len() as i64],
+            )
+            .unwrap();
+        }
+        let c = open(&p, None, Durability::Full).unwrap();
+        let moved: Vec<u8> = c
+            .query_row(
+                "SELECT snapshot FROM snapshots WHERE id = ?1",
+                [&info.id],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(moved, snapshot);
+        let has_column: i64 = c
+            .query_row(
+                "SELECT count(*) FROM pragma_table_info('docs') WHERE name = 'snapshot'",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(has_column, 0);
     }
 
     #[test]
@@ -128,6 +188,9 @@ mod tests {
         let c = open(&p, None, Durability::Full).unwrap();
         c.execute_batch("PRAGMA user_version = 99;").unwrap();
         drop(c);
-        assert!(matches!(open(&p, None, Durability::Full), Err(Error::Incompatible(_))));
+        assert!(matches!(
+            open(&p, None, Durability::Full),
+            Err(Error::Incompatible(_))
+        ));
     }
 }
