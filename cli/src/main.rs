@@ -167,7 +167,7 @@ enum VisitCmd {
         #[arg(long)]
         member: Option<String>,
         /// Body temperature in °C (34.0–43.0).
-        #[arg(long)]
+        #[arg(long, allow_hyphen_values = true)]
         temperature: Option<String>,
         #[arg(long)]
         symptoms: Option<String>,
@@ -185,9 +185,9 @@ enum ReportCmd {
         cell: String,
         #[arg(long)]
         date: String,
-        #[arg(long, default_value = "0")]
+        #[arg(long, default_value = "0", allow_hyphen_values = true)]
         arrivals: String,
-        #[arg(long, default_value = "0")]
+        #[arg(long, default_value = "0", allow_hyphen_values = true)]
         abnormal: String,
         #[arg(long)]
         note: Option<String>,
