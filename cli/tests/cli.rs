@@ -398,7 +398,13 @@ fn encrypted_store_needs_its_key() {
         Some("battery staple"),
     );
     assert_eq!(wrong.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&wrong.stderr).contains("key"));
+    let err = String::from_utf8_lossy(&wrong.stderr);
+    assert!(err.contains("key"), "{err}");
+    assert_eq!(
+        err.trim_end().lines().count(),
+        1,
+        "one line, no library noise: {err:?}"
+    );
     let none = run(&["cells"], None);
     assert_eq!(none.status.code(), Some(2));
     let unset = run(&["--key-env", "SILIN_TEST_KEY", "cells"], None);

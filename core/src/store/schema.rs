@@ -67,8 +67,13 @@ pub(crate) fn open(
         return Err(Error::WrongKey);
     }
     let conn = Connection::open_with_flags(path, flags)?;
+    // SQLCipher logs a wrong key to stderr by itself; the typed error
+    // below is the one message the caller should see.
+    let _ = conn.execute_batch("PRAGMA cipher_log_level = NONE;");
     if let Some(key) = key {
         conn.execute_batch(&format!("PRAGMA key = {};", key.pragma_value()))?;
+        // Keying the connection resets the log level; silence it again.
+        let _ = conn.execute_batch("PRAGMA cipher_log_level = NONE;");
         // Fail closed: a build without SQLCipher ignores PRAGMA key silently
         // and would write plaintext.
         let cipher: Option<String> = conn
