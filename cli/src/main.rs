@@ -338,18 +338,7 @@ fn run(cli: &Cli, out: &Out) -> Result<(), CliError> {
         }
         Command::Cells => {
             let store = open_existing(cli)?;
-            let cells = store.cells(&[])?;
-            let rows: Vec<_> = cells
-                .iter()
-                .map(|c| serde_json::json!({"cell_id": c.id, "name": c.name, "path": c.path.to_string()}))
-                .collect();
-            out.print(&rows, || {
-                cells
-                    .iter()
-                    .map(|c| format!("{}  {}  {}", c.id, c.path, c.name))
-                    .collect::<Vec<_>>()
-                    .join("\n")
-            })
+            print_cells(out, &store.cells(&[])?)
         }
         Command::Cell(cmd) => run_cell(cli, out, cmd),
         Command::Household(HouseholdCmd::Add {
@@ -545,6 +534,21 @@ fn run(cli: &Cli, out: &Out) -> Result<(), CliError> {
     }
 }
 
+/// A list of cells, as `silin cells` prints it (the contract's JSON shape).
+fn print_cells(out: &Out, cells: &[CellInfo]) -> Result<(), CliError> {
+    let rows: Vec<_> = cells
+        .iter()
+        .map(|c| serde_json::json!({"cell_id": c.id, "name": c.name, "path": c.path.to_string()}))
+        .collect();
+    out.print(&rows, || {
+        cells
+            .iter()
+            .map(|c| format!("{}  {}  {}", c.id, c.path, c.name))
+            .collect::<Vec<_>>()
+            .join("\n")
+    })
+}
+
 fn parse_level(s: &str) -> Result<Level, CliError> {
     Ok(match s {
         "county" => Level::County,
@@ -607,18 +611,7 @@ fn run_list(cli: &Cli, out: &Out, cmd: &ListCmd) -> Result<(), CliError> {
         ListCmd::Ending { date } => members(store.monitoring_ends(date_arg("date", date)?)?),
         ListCmd::Vulnerable => members(store.vulnerable_members()?),
         ListCmd::Missing { date } => {
-            let cells = store.cells_missing_report(date_arg("date", date)?)?;
-            let rows: Vec<_> = cells
-                .iter()
-                .map(|c| serde_json::json!({"cell_id": c.id, "name": c.name, "path": c.path.to_string()}))
-                .collect();
-            out.print(&rows, || {
-                cells
-                    .iter()
-                    .map(|c| format!("{}  {}  {}", c.id, c.path, c.name))
-                    .collect::<Vec<_>>()
-                    .join("\n")
-            })
+            print_cells(out, &store.cells_missing_report(date_arg("date", date)?)?)
         }
         ListCmd::Visits { date } => {
             let visits = store.visits_on(date_arg("date", date)?)?;

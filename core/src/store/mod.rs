@@ -679,14 +679,7 @@ impl Store {
             all.push((id, rows));
         }
         let tx = inner.conn.unchecked_transaction()?;
-        for table in [
-            "cells",
-            "households",
-            "members",
-            "visits",
-            "reports",
-            "tasks",
-        ] {
+        for table in projection::TABLES {
             tx.execute(&format!("DELETE FROM {table}"), [])?;
         }
         for (id, rows) in &all {

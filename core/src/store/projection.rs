@@ -261,15 +261,19 @@ impl CellRows {
     }
 }
 
+/// Every projection table: one place, so a new one is cleared and rebuilt
+/// with the rest.
+pub(crate) const TABLES: [&str; 6] = [
+    "cells",
+    "households",
+    "members",
+    "visits",
+    "reports",
+    "tasks",
+];
+
 pub(crate) fn delete_cell(conn: &Connection, cell_id: &str) -> Result<()> {
-    for table in [
-        "cells",
-        "households",
-        "members",
-        "visits",
-        "reports",
-        "tasks",
-    ] {
+    for table in TABLES {
         let col = if table == "cells" { "id" } else { "cell_id" };
         conn.execute(&format!("DELETE FROM {table} WHERE {col} = ?1"), [cell_id])?;
     }
