@@ -234,18 +234,8 @@ impl Store {
 
     /// Creates a new cell document. `lead` is the lead householder's name.
     pub fn create_cell(&self, name: &str, path: &RegionPath, lead: Option<&str>) -> Result<String> {
-        let info = CellInfo {
-            id: new_id(),
-            name: name.to_string(),
-            path: path.clone(),
-            lead: lead.map(str::to_string),
-        };
-        let mut inner = self.lock();
-        let doc = CellDoc::create(&info, &inner.actor, now_ts())?;
-        inner.insert_new_doc(&info.id, doc)?;
-        drop(inner);
-        self.notify(std::slice::from_ref(&info.id));
-        Ok(info.id)
+        self.create_cell_with(name, path, lead, |_| Ok(()))
+            .map(|(id, ())| id)
     }
 
     /// Creates a cell and fills it in one transaction: `fill` runs on the
