@@ -228,6 +228,9 @@ enum BundleCmd {
         out: PathBuf,
         #[arg(long = "cell")]
         cells: Vec<String>,
+        /// Only what this device (id) lacks, from earlier syncs with it.
+        #[arg(long = "for-peer")]
+        for_peer: Option<String>,
     },
     /// Apply a bundle file; importing twice changes nothing.
     Import { file: PathBuf },
@@ -475,12 +478,19 @@ fn run(cli: &Cli, out: &Out) -> Result<(), CliError> {
             })
         }
         Command::List(cmd) => run_list(cli, out, cmd),
-        Command::Bundle(BundleCmd::Export { out: file, cells }) => {
+        Command::Bundle(BundleCmd::Export {
+            out: file,
+            cells,
+            for_peer,
+        }) => {
             let store = open_existing(cli)?;
-            let bytes = silin_core::bundle::export(&store, cells)?;
-            let docs = silin_core::bundle::decode(&bytes)
-                .map(|d| d.len())
-                .unwrap_or(0);
+            let (bytes, docs) = silin_core::bundle::export(
+                &store,
+                &silin_core::bundle::ExportOptions {
+                    cells: cells.clone(),
+                    for_peer: for_peer.clone(),
+                },
+            )?;
             output::write_file_atomically(file, &bytes)?;
             out.print(
                 &serde_json::json!({ "docs": docs, "bytes": bytes.len() }),

@@ -3,8 +3,8 @@
 //! on a terminal.
 
 use serde::Serialize;
-use silin_core::bundle::ImportError;
 use silin_core::model::{CellView, ValidationError};
+use silin_core::sync::SyncError;
 use std::io::{IsTerminal, Write};
 use std::path::Path;
 
@@ -16,7 +16,7 @@ pub enum CliError {
     #[error(transparent)]
     Core(#[from] silin_core::Error),
     #[error(transparent)]
-    Import(#[from] ImportError),
+    Sync(#[from] SyncError),
     #[error("{0}")]
     Io(#[from] std::io::Error),
     /// The failure was already reported on stdout (e.g. `check` found problems).
@@ -35,8 +35,9 @@ impl CliError {
         match self {
             CliError::Usage(_) => 2,
             CliError::Core(e) => user_or_fault(e),
-            CliError::Import(ImportError::Store(e)) => user_or_fault(e),
-            CliError::Import(_) => 2,
+            CliError::Sync(SyncError::Store(e)) => user_or_fault(e),
+            // A file or peer we refused is bad input, not a fault here.
+            CliError::Sync(_) => 2,
             CliError::Io(_) | CliError::Silent => 1,
         }
     }

@@ -10,12 +10,15 @@
 //! and their validation; [`rollup`] the five-level daily zero-report rollup.
 //! Nothing here knows about FFI, HTTP or the command line.
 
-pub mod bundle;
 pub mod cell;
 pub mod error;
+pub mod identity;
 pub mod model;
 pub mod rollup;
 pub mod store;
+pub mod sync;
+pub mod wire;
 
 pub use error::{Error, Result};
 pub use store::{Durability, Observer, Store, StoreKey, StoreOptions};
+pub use sync::bundle;

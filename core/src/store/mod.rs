@@ -10,8 +10,10 @@
 mod cache;
 mod projection;
 mod schema;
+mod trust;
 
 pub use schema::{Durability, StoreKey, LAYOUT};
+pub use trust::{DocHeadsRow, TokenGrant};
 
 use crate::cell::{CellDoc, Touched};
 use crate::error::{Error, Result};
@@ -372,6 +374,25 @@ impl Store {
         check_id("cell", cell_id)?;
         let mut inner = self.lock();
         let changed = inner.apply_changes(cell_id, bytes)?;
+        drop(inner);
+        if changed {
+            self.notify(&[cell_id.to_string()]);
+        }
+        Ok(changed)
+    }
+
+    /// Runs `f` (which applies a peer's changes, e.g. an automerge sync
+    /// message) on a cell's document and persists what it added, with the
+    /// projections, in one transaction. Returns whether anything changed. If
+    /// `f` fails, nothing it did stays in memory or reaches the file.
+    pub fn absorb(
+        &self,
+        cell_id: &str,
+        f: impl FnOnce(&mut CellDoc) -> Result<()>,
+    ) -> Result<bool> {
+        check_id("cell", cell_id)?;
+        let mut inner = self.lock();
+        let changed = inner.absorb(cell_id, f)?;
         drop(inner);
         if changed {
             self.notify(&[cell_id.to_string()]);
@@ -978,9 +999,13 @@ impl Inner {
     }
 
     fn apply_changes(&mut self, id: &str, bytes: &[u8]) -> Result<bool> {
+        self.absorb(id, |d| d.apply_bytes(bytes).map(|_| ()))
+    }
+
+    fn absorb(&mut self, id: &str, f: impl FnOnce(&mut CellDoc) -> Result<()>) -> Result<bool> {
         let entry = self.doc(id)?;
         let before = entry.persisted.clone();
-        if let Err(e) = entry.doc.apply_bytes(bytes) {
+        if let Err(e) = f(&mut entry.doc) {
             // Partially applied input must not linger in memory.
             self.cache.remove(id);
             return Err(e);

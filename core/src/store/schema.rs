@@ -9,6 +9,7 @@ use std::path::Path;
 const MIGRATIONS: &[&str] = &[
     include_str!("../../sql/001_init.sql"),
     include_str!("../../sql/002_snapshots.sql"),
+    include_str!("../../sql/003_sync.sql"),
 ];
 
 /// The layout this build writes.

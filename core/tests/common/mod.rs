@@ -79,3 +79,43 @@ pub fn dump_tables(p: &Path) -> Vec<(String, Vec<Vec<Value>>)> {
 pub fn members(v: &CellView) -> Vec<&Member> {
     v.households.iter().flat_map(|h| &h.members).collect()
 }
+
+/// A township office for tests: one fixed key.
+pub fn office() -> silin_core::identity::Office {
+    silin_core::identity::Office {
+        key: silin_core::identity::KeyPair::from_seed(&[42; 32]),
+    }
+}
+
+pub fn now() -> i64 {
+    chrono::Utc::now().timestamp()
+}
+
+/// Enrols `store` with `office` as `role` over `scope` for 30 days.
+pub fn enrol(
+    store: &Store,
+    office: &silin_core::identity::Office,
+    role: silin_core::identity::Role,
+    scope: &[&str],
+) -> silin_core::identity::Certificate {
+    let scope: Vec<String> = scope.iter().map(|s| s.to_string()).collect();
+    let cert = office.issue(
+        &store.device_id(),
+        store.device_key().unwrap().public_key(),
+        role,
+        silin_core::identity::Scope::parse(&scope).unwrap(),
+        now(),
+        now() + 30 * 86400,
+    );
+    store
+        .install_certificate(&cert, &office.public_key())
+        .unwrap();
+    cert
+}
+
+/// A visit of `kind` at 09:00 today.
+pub fn visit(kind: VisitKind, note: &str) -> NewVisit {
+    let mut v = NewVisit::new(kind, at(today(), 9, 0), "王建国");
+    v.note = Some(note.to_string());
+    v
+}

@@ -1,0 +1,45 @@
+-- Layout 3: sync and identity.
+--
+-- The device key, certificate, pinned office key and (on a hub) the office
+-- signing key live in `meta`. These tables hold what sync needs to remember
+-- between sessions.
+
+-- Peers this device has synced with, by device id, with the certificate
+-- they last showed.
+CREATE TABLE peers (
+    device_id   TEXT PRIMARY KEY,
+    certificate BLOB NOT NULL,
+    last_seen   INTEGER NOT NULL
+) WITHOUT ROWID;
+
+-- automerge sync state per (peer, document): what both sides are known to
+-- share, so the next session sends only what is new.
+CREATE TABLE sync_states (
+    peer   TEXT NOT NULL,
+    doc_id TEXT NOT NULL,
+    state  BLOB NOT NULL,
+    PRIMARY KEY (peer, doc_id)
+) WITHOUT ROWID;
+
+-- Session ids (and bundle ids) already seen, so a recorded session opening
+-- cannot be replayed. Pruned past the clock-skew window.
+CREATE TABLE seen_sessions (
+    session BLOB PRIMARY KEY,
+    seen_at INTEGER NOT NULL
+) WITHOUT ROWID;
+
+-- Hub: one-time enrolment tokens issued by the office (only a hash is kept).
+CREATE TABLE enrol_tokens (
+    token_hash BLOB PRIMARY KEY,
+    role       TEXT NOT NULL,
+    scope      TEXT NOT NULL,
+    valid_days INTEGER NOT NULL,
+    expires    INTEGER NOT NULL,
+    used_by    TEXT
+) WITHOUT ROWID;
+
+-- Devices the office has revoked.
+CREATE TABLE revoked (
+    device_id  TEXT PRIMARY KEY,
+    revoked_at INTEGER NOT NULL
+) WITHOUT ROWID;

@@ -1,0 +1,437 @@
+//! Who a device is and what it may see: ed25519 device keys, certificates
+//! signed by the township office, and scopes.
+//!
+//! The office key signs a certificate binding a device id and public key to
+//! a role and a scope (region path prefixes or cell ids) until an expiry.
+//! Devices pin the office's public key when they enrol, so two phones in a
+//! village can check each other with no network at all. A device proves it
+//! holds the key in its certificate by signing every sync envelope it sends.
+
+use crate::wire::{self, Reader, WireError, Writer};
+use ed25519_dalek::{Signature, Signer, SigningKey, Verifier, VerifyingKey};
+
+/// Clock drift tolerated between devices that have been offline for days.
+pub const CLOCK_SKEW_SECS: i64 = 24 * 3600;
+const MAGIC: &[u8; 4] = b"SLCT";
+const VERSION: u8 = 1;
+pub const MAX_SCOPE_ENTRIES: usize = 4096;
+const MAX_SCOPE_ENTRY: usize = 256;
+/// The scope entry that covers every cell (a county hub).
+pub const SCOPE_ALL: &str = "*";
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum IdentityError {
+    #[error("certificate is malformed: {0}")]
+    Malformed(#[from] WireError),
+    #[error("certificate of device {device} was not issued by the pinned office key; it is forged or from another office — enrol again with this office")]
+    WrongIssuer { device: String },
+    #[error("certificate of device {device} has a bad signature; it was altered or forged")]
+    BadSignature { device: String },
+    #[error("certificate of device {device} expired at {expires}; enrol the device again")]
+    Expired { device: String, expires: String },
+    #[error("certificate of device {device} is not valid until {issued}; check the device clock")]
+    NotYetValid { device: String, issued: String },
+    #[error("device {device} has been revoked by the office")]
+    Revoked { device: String },
+    #[error("device {device} did not prove it holds the key in its certificate")]
+    NoProofOfKey { device: String },
+    #[error(
+        "this device is not enrolled (no certificate); run `silin enroll --hub URL --token T`"
+    )]
+    NotEnrolled,
+    #[error("the certificate offered is for another device or key")]
+    NotOurs,
+    #[error("role {0:?} is not one of lead, grid_worker, office, county")]
+    UnknownRole(String),
+    #[error("scope entry {0:?} is neither a region path (county/township/...) nor a cell id")]
+    BadScope(String),
+    #[error("enrolment token is not known to this hub; ask the office for a new one")]
+    UnknownToken,
+    #[error("enrolment token was already used; ask the office for a new one")]
+    TokenUsed,
+    #[error("enrolment token expired; ask the office for a new one")]
+    TokenExpired,
+    #[error("the hub's office key does not match the one named in the token; this is not your township's hub")]
+    OfficeMismatch,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    Lead,
+    GridWorker,
+    Office,
+    County,
+}
+
+impl Role {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Lead => "lead",
+            Role::GridWorker => "grid_worker",
+            Role::Office => "office",
+            Role::County => "county",
+        }
+    }
+
+    pub fn parse(s: &str) -> Result<Role, IdentityError> {
+        Ok(match s {
+            "lead" => Role::Lead,
+            "grid_worker" => Role::GridWorker,
+            "office" => Role::Office,
+            "county" => Role::County,
+            _ => return Err(IdentityError::UnknownRole(s.to_string())),
+        })
+    }
+
+    fn code(self) -> u8 {
+        self as u8
+    }
+
+    fn from_code(c: u8) -> Option<Role> {
+        [Role::Lead, Role::GridWorker, Role::Office, Role::County]
+            .get(c as usize)
+            .copied()
+    }
+}
+
+/// Cells a device may receive and change: region path prefixes
+/// (`county/township`, down to a full four-part path), cell ids, or `*`.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Scope(pub Vec<String>);
+
+impl Scope {
+    /// Checks each entry's shape (a path prefix of 1–4 non-empty parts, a
+    /// cell id, or `*`).
+    pub fn parse(entries: &[String]) -> Result<Scope, IdentityError> {
+        let mut out = Vec::with_capacity(entries.len());
+        for e in entries {
+            let e = e.trim().trim_end_matches('/');
+            let ok = e == SCOPE_ALL
+                || uuid::Uuid::parse_str(e).is_ok()
+                || (!e.is_empty()
+                    && e.len() <= MAX_SCOPE_ENTRY
+                    && e.split('/').count() <= crate::model::REGION_DEPTH
+                    && e.split('/').all(|p| !p.trim().is_empty()));
+            if !ok {
+                return Err(IdentityError::BadScope(e.to_string()));
+            }
+            out.push(e.to_string());
+        }
+        Ok(Scope(out))
+    }
+
+    pub fn everything() -> Scope {
+        Scope(vec![SCOPE_ALL.to_string()])
+    }
+
+    pub fn covers(&self, cell_id: &str, path: &str) -> bool {
+        self.0.iter().any(|s| {
+            s == SCOPE_ALL
+                || s == cell_id
+                || path == s
+                || (path.starts_with(s.as_str()) && path.as_bytes().get(s.len()) == Some(&b'/'))
+        })
+    }
+}
+
+/// A device's signed credential.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Certificate {
+    pub device_id: String,
+    pub public_key: [u8; 32],
+    pub role: Role,
+    pub scope: Scope,
+    /// Unix seconds.
+    pub issued: i64,
+    pub expires: i64,
+    /// The office public key that signed it.
+    pub issuer: [u8; 32],
+    pub signature: [u8; 64],
+}
+
+fn ts(secs: i64) -> String {
+    chrono::DateTime::from_timestamp(secs, 0)
+        .map(|t| t.format("%Y-%m-%dT%H:%M:%SZ").to_string())
+        .unwrap_or_else(|| secs.to_string())
+}
+
+impl Certificate {
+    fn body(&self) -> Writer {
+        let mut w =
+            Writer::with_capacity(160 + self.scope.0.iter().map(|s| s.len() + 2).sum::<usize>());
+        w.raw(MAGIC).u8(VERSION);
+        wire::put_id(&mut w, &self.device_id);
+        w.raw(&self.public_key).u8(self.role.code());
+        w.uint(self.scope.0.len() as u64);
+        for s in &self.scope.0 {
+            w.str(s);
+        }
+        w.int(self.issued).int(self.expires).raw(&self.issuer);
+        w
+    }
+
+    pub fn encode(&self) -> Vec<u8> {
+        let mut w = self.body();
+        w.raw(&self.signature);
+        w.into_inner()
+    }
+
+    pub fn decode(bytes: &[u8]) -> Result<Certificate, IdentityError> {
+        let mut r = Reader::new(bytes);
+        Self::read(&mut r).and_then(|c| {
+            r.finish()?;
+            Ok(c)
+        })
+    }
+
+    /// Reads one certificate from inside a larger message.
+    pub fn read(r: &mut Reader<'_>) -> Result<Certificate, IdentityError> {
+        if r.raw(4, "certificate magic")? != MAGIC {
+            return Err(r.invalid("certificate magic").into());
+        }
+        if r.u8("certificate version")? != VERSION {
+            return Err(r.invalid("certificate version").into());
+        }
+        let device_id = wire::get_id(r, "device id")?;
+        let public_key = r.array::<32>("public key")?;
+        let role = Role::from_code(r.u8("role")?).ok_or_else(|| r.invalid("role"))?;
+        let n = r.len("scope entries", MAX_SCOPE_ENTRIES)?;
+        let mut scope = Vec::with_capacity(n.min(64));
+        for _ in 0..n {
+            scope.push(r.str("scope entry", MAX_SCOPE_ENTRY)?.to_string());
+        }
+        let scope = Scope::parse(&scope)?;
+        let issued = r.int("issued")?;
+        let expires = r.int("expires")?;
+        let issuer = r.array::<32>("issuer")?;
+        let signature = r.array::<64>("signature")?;
+        Ok(Certificate {
+            device_id,
+            public_key,
+            role,
+            scope,
+            issued,
+            expires,
+            issuer,
+            signature,
+        })
+    }
+
+    /// Checks the certificate against the pinned office key at time `now`.
+    pub fn verify(&self, office: &[u8; 32], now: i64) -> Result<(), IdentityError> {
+        let device = self.device_id.clone();
+        if &self.issuer != office {
+            return Err(IdentityError::WrongIssuer { device });
+        }
+        if !verify_signature(office, &self.body().buf, &self.signature) {
+            return Err(IdentityError::BadSignature { device });
+        }
+        if now > self.expires {
+            return Err(IdentityError::Expired {
+                device,
+                expires: ts(self.expires),
+            });
+        }
+        if now + CLOCK_SKEW_SECS < self.issued {
+            return Err(IdentityError::NotYetValid {
+                device,
+                issued: ts(self.issued),
+            });
+        }
+        Ok(())
+    }
+
+    pub fn expires_text(&self) -> String {
+        ts(self.expires)
+    }
+}
+
+/// Fresh bytes from the operating system's generator (keys, nonces, tokens).
+pub fn random_bytes<const N: usize>() -> [u8; N] {
+    use rand::{RngCore, SeedableRng};
+    let mut b = [0u8; N];
+    rand::rngs::StdRng::from_os_rng().fill_bytes(&mut b);
+    b
+}
+
+pub fn verify_signature(public_key: &[u8; 32], msg: &[u8], sig: &[u8; 64]) -> bool {
+    let Ok(key) = VerifyingKey::from_bytes(public_key) else {
+        return false;
+    };
+    key.verify(msg, &Signature::from_bytes(sig)).is_ok()
+}
+
+/// A device's (or the office's) ed25519 signing key.
+#[derive(Clone)]
+pub struct KeyPair(SigningKey);
+
+impl std::fmt::Debug for KeyPair {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "KeyPair({})", hex::encode(self.public_key()))
+    }
+}
+
+impl KeyPair {
+    pub fn generate() -> KeyPair {
+        let seed: [u8; 32] = random_bytes();
+        KeyPair(SigningKey::from_bytes(&seed))
+    }
+
+    pub fn from_seed(seed: &[u8; 32]) -> KeyPair {
+        KeyPair(SigningKey::from_bytes(seed))
+    }
+
+    pub fn seed(&self) -> [u8; 32] {
+        self.0.to_bytes()
+    }
+
+    pub fn public_key(&self) -> [u8; 32] {
+        self.0.verifying_key().to_bytes()
+    }
+
+    pub fn sign(&self, msg: &[u8]) -> [u8; 64] {
+        self.0.sign(msg).to_bytes()
+    }
+}
+
+/// The township office: the key that signs certificates.
+#[derive(Debug, Clone)]
+pub struct Office {
+    pub key: KeyPair,
+}
+
+impl Office {
+    pub fn public_key(&self) -> [u8; 32] {
+        self.key.public_key()
+    }
+
+    pub fn issue(
+        &self,
+        device_id: &str,
+        public_key: [u8; 32],
+        role: Role,
+        scope: Scope,
+        issued: i64,
+        expires: i64,
+    ) -> Certificate {
+        let mut cert = Certificate {
+            device_id: device_id.to_string(),
+            public_key,
+            role,
+            scope,
+            issued,
+            expires,
+            issuer: self.public_key(),
+            signature: [0; 64],
+        };
+        cert.signature = self.key.sign(&cert.body().buf);
+        cert
+    }
+}
+
+/// A short fingerprint of an office key, carried in enrolment tokens so a
+/// device can tell its own township's hub from any other.
+pub fn fingerprint(public_key: &[u8; 32]) -> String {
+    use sha2::Digest;
+    hex::encode(&sha2::Sha256::digest(public_key)[..8])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn office() -> Office {
+        Office {
+            key: KeyPair::from_seed(&[7; 32]),
+        }
+    }
+
+    fn cert(now: i64) -> Certificate {
+        let dev = KeyPair::from_seed(&[9; 32]);
+        office().issue(
+            "0190f1c4-7e8a-7c3b-9d2e-5a1b2c3d4e5f",
+            dev.public_key(),
+            Role::GridWorker,
+            Scope::parse(&["Liangdang/Chengguan".into()]).unwrap(),
+            now,
+            now + 86400 * 30,
+        )
+    }
+
+    #[test]
+    fn certificate_round_trips_and_verifies() {
+        let now = 1_790_000_000;
+        let c = cert(now);
+        let back = Certificate::decode(&c.encode()).unwrap();
+        assert_eq!(back, c);
+        back.verify(&office().public_key(), now + 10).unwrap();
+    }
+
+    #[test]
+    fn forged_expired_and_foreign_certificates_are_refused() {
+        let now = 1_790_000_000;
+        let c = cert(now);
+        let office_key = office().public_key();
+        assert!(matches!(
+            c.verify(&office_key, now + 86400 * 31),
+            Err(IdentityError::Expired { .. })
+        ));
+        let other = Office {
+            key: KeyPair::from_seed(&[8; 32]),
+        };
+        assert!(matches!(
+            c.verify(&other.public_key(), now),
+            Err(IdentityError::WrongIssuer { .. })
+        ));
+        // Widen the scope after signing: the signature no longer matches.
+        let mut widened = c.clone();
+        widened.scope = Scope::everything();
+        assert!(matches!(
+            widened.verify(&office_key, now),
+            Err(IdentityError::BadSignature { .. })
+        ));
+        // A certificate signed by another key but claiming our issuer.
+        let mut forged = other.issue(
+            &c.device_id,
+            c.public_key,
+            Role::County,
+            Scope::everything(),
+            now,
+            now + 100,
+        );
+        forged.issuer = office_key;
+        assert!(matches!(
+            forged.verify(&office_key, now),
+            Err(IdentityError::BadSignature { .. })
+        ));
+    }
+
+    #[test]
+    fn every_truncation_of_a_certificate_is_a_typed_error() {
+        let b = cert(0).encode();
+        for n in 0..b.len() {
+            assert!(Certificate::decode(&b[..n]).is_err());
+        }
+        let mut extra = b.clone();
+        extra.push(1);
+        assert!(matches!(
+            Certificate::decode(&extra),
+            Err(IdentityError::Malformed(WireError::Trailing(1)))
+        ));
+    }
+
+    #[test]
+    fn scope_covers_prefixes_on_part_boundaries_only() {
+        let s =
+            Scope::parse(&["A/B".into(), "0190f1c4-7e8a-7c3b-9d2e-5a1b2c3d4e5f".into()]).unwrap();
+        assert!(s.covers("x", "A/B/C/D"));
+        assert!(s.covers("x", "A/B"));
+        assert!(!s.covers("x", "A/BB/C/D"));
+        assert!(!s.covers("x", "A/C/C/D"));
+        assert!(s.covers("0190f1c4-7e8a-7c3b-9d2e-5a1b2c3d4e5f", "Z/Z/Z/Z"));
+        assert!(Scope::everything().covers("x", "Q/W/E/R"));
+        assert!(Scope::parse(&["a//b".into()]).is_err());
+        assert!(Scope::parse(&["a/b/c/d/e".into()]).is_err());
+    }
+}

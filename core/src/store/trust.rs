@@ -1,0 +1,343 @@
+//! What the store keeps for identity and sync: the device key, its
+//! certificate and the pinned office key; on a hub, the office key, enrolment
+//! tokens and revocations; and per-peer sync state. Kept next to the
+//! documents so one backup, one encryption key and one transaction cover
+//! both.
+
+use super::{heads_from_bytes, now_ts, Store};
+use crate::error::{Error, Result};
+use crate::identity::{self, Certificate, IdentityError, KeyPair, Office, Role, Scope};
+use automerge::ChangeHash;
+use rusqlite::{params, Connection, OptionalExtension};
+use sha2::{Digest, Sha256};
+
+fn get_meta(conn: &Connection, key: &str) -> Result<Option<Vec<u8>>> {
+    Ok(conn
+        .query_row("SELECT value FROM meta WHERE key = ?1", [key], |r| r.get(0))
+        .optional()?)
+}
+
+fn put_meta(conn: &Connection, key: &str, value: &[u8]) -> Result<()> {
+    conn.execute(
+        "INSERT OR REPLACE INTO meta (key, value) VALUES (?1, ?2)",
+        params![key, value],
+    )?;
+    Ok(())
+}
+
+fn seed(bytes: Vec<u8>, what: &str) -> Result<[u8; 32]> {
+    bytes
+        .try_into()
+        .map_err(|_| Error::Incompatible(format!("the stored {what} is not 32 bytes")))
+}
+
+/// A document as sync sees it without loading it: id, region path, heads.
+#[derive(Debug, Clone)]
+pub struct DocHeadsRow {
+    pub id: String,
+    pub path: String,
+    pub heads: Vec<ChangeHash>,
+}
+
+impl DocHeadsRow {
+    /// 8 bytes of the hash of the sorted heads.
+    pub fn heads_hash(&self) -> [u8; 8] {
+        let mut h = Sha256::new();
+        for head in &self.heads {
+            h.update(head.0);
+        }
+        let d = h.finalize();
+        let mut out = [0u8; 8];
+        out.copy_from_slice(&d[..8]);
+        out
+    }
+}
+
+/// An enrolment token's grant, as the office issued it.
+#[derive(Debug, Clone)]
+pub struct TokenGrant {
+    pub role: Role,
+    pub scope: Scope,
+    pub valid_days: i64,
+}
+
+fn token_hash(token: &str) -> Vec<u8> {
+    // Only the hash is stored, so a copy of the hub's file does not hand out
+    // enrolments.
+    let secret = token.split('.').next().unwrap_or_default();
+    Sha256::digest(secret.as_bytes()).to_vec()
+}
+
+impl Store {
+    /// This device's signing key, created on first use.
+    pub fn device_key(&self) -> Result<KeyPair> {
+        let inner = self.lock();
+        if let Some(s) = get_meta(&inner.conn, "device_key")? {
+            return Ok(KeyPair::from_seed(&seed(s, "device key")?));
+        }
+        let key = KeyPair::generate();
+        put_meta(&inner.conn, "device_key", &key.seed())?;
+        Ok(key)
+    }
+
+    /// The certificate this device enrolled with, if any.
+    pub fn certificate(&self) -> Result<Option<Certificate>> {
+        let inner = self.lock();
+        match get_meta(&inner.conn, "certificate")? {
+            None => Ok(None),
+            Some(b) => Certificate::decode(&b).map(Some).map_err(|e| {
+                Error::Incompatible(format!("the stored certificate does not decode: {e}"))
+            }),
+        }
+    }
+
+    /// The office key this device trusts, pinned at enrolment.
+    pub fn office_public_key(&self) -> Result<Option<[u8; 32]>> {
+        let inner = self.lock();
+        get_meta(&inner.conn, "office_public_key")?
+            .map(|b| seed(b, "office public key"))
+            .transpose()
+    }
+
+    /// Stores a certificate issued for this device and pins the office key
+    /// that signed it. Refuses one that is not ours or does not verify.
+    pub fn install_certificate(
+        &self,
+        cert: &Certificate,
+        office: &[u8; 32],
+    ) -> Result<(), IdentityError> {
+        let key = self.device_key().map_err(|_| IdentityError::NotOurs)?;
+        if cert.public_key != key.public_key() || cert.device_id != self.device_id() {
+            return Err(IdentityError::NotOurs);
+        }
+        cert.verify(office, now_ts())?;
+        let inner = self.lock();
+        let write = || -> Result<()> {
+            let tx = inner.conn.unchecked_transaction()?;
+            put_meta(&tx, "certificate", &cert.encode())?;
+            put_meta(&tx, "office_public_key", office)?;
+            tx.commit()?;
+            Ok(())
+        };
+        write().map_err(|_| IdentityError::NotOurs)
+    }
+
+    /// The office signing key (a hub's store), created on first use. The
+    /// hub's own device is enrolled by it as an office device covering
+    /// `scope`.
+    pub fn office(&self, scope: &Scope) -> Result<Office> {
+        let office = {
+            let inner = self.lock();
+            match get_meta(&inner.conn, "office_key")? {
+                Some(s) => Office {
+                    key: KeyPair::from_seed(&seed(s, "office key")?),
+                },
+                None => {
+                    let o = Office {
+                        key: KeyPair::generate(),
+                    };
+                    put_meta(&inner.conn, "office_key", &o.key.seed())?;
+                    o
+                }
+            }
+        };
+        let current = self.certificate()?;
+        let now = now_ts();
+        let fresh = current.as_ref().is_some_and(|c| {
+            c.issuer == office.public_key() && &c.scope == scope && c.expires > now + 86400
+        });
+        if !fresh {
+            let key = self.device_key()?;
+            let cert = office.issue(
+                &self.device_id(),
+                key.public_key(),
+                Role::Office,
+                scope.clone(),
+                now,
+                now + 365 * 86400,
+            );
+            self.install_certificate(&cert, &office.public_key())
+                .map_err(|e| Error::Incompatible(e.to_string()))?;
+        }
+        Ok(office)
+    }
+
+    /// Issues a one-time enrolment token (hub side). The token text carries
+    /// the office key's fingerprint so the device can check the hub.
+    pub fn issue_token(
+        &self,
+        office: &Office,
+        grant: &TokenGrant,
+        valid_for_secs: i64,
+    ) -> Result<String> {
+        let secret: [u8; 16] = identity::random_bytes();
+        let token = format!(
+            "{}.{}",
+            hex::encode(secret),
+            identity::fingerprint(&office.public_key())
+        );
+        let inner = self.lock();
+        inner.conn.execute(
+            "INSERT INTO enrol_tokens (token_hash, role, scope, valid_days, expires) VALUES (?1, ?2, ?3, ?4, ?5)",
+            params![
+                token_hash(&token),
+                grant.role.as_str(),
+                grant.scope.0.join("\n"),
+                grant.valid_days,
+                now_ts() + valid_for_secs
+            ],
+        )?;
+        Ok(token)
+    }
+
+    /// Spends a token for `device_id` (hub side): marks it used and returns
+    /// its grant, in one transaction, so a token enrols exactly one device.
+    pub fn redeem_token(&self, token: &str, device_id: &str) -> Result<TokenGrant, IdentityError> {
+        let inner = self.lock();
+        let run = || -> Result<Result<TokenGrant, IdentityError>> {
+            let tx = inner.conn.unchecked_transaction()?;
+            let row: Option<(String, String, i64, i64, Option<String>)> = tx
+                .query_row(
+                    "SELECT role, scope, valid_days, expires, used_by FROM enrol_tokens WHERE token_hash = ?1",
+                    [token_hash(token)],
+                    |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)),
+                )
+                .optional()?;
+            let Some((role, scope, valid_days, expires, used_by)) = row else {
+                return Ok(Err(IdentityError::UnknownToken));
+            };
+            if used_by.is_some_and(|d| d != device_id) {
+                return Ok(Err(IdentityError::TokenUsed));
+            }
+            if now_ts() > expires {
+                return Ok(Err(IdentityError::TokenExpired));
+            }
+            tx.execute(
+                "UPDATE enrol_tokens SET used_by = ?2 WHERE token_hash = ?1",
+                params![token_hash(token), device_id],
+            )?;
+            tx.commit()?;
+            let entries: Vec<String> = scope.lines().map(str::to_string).collect();
+            Ok(Role::parse(&role).and_then(|role| {
+                Ok(TokenGrant {
+                    role,
+                    scope: Scope::parse(&entries)?,
+                    valid_days,
+                })
+            }))
+        };
+        run().unwrap_or(Err(IdentityError::UnknownToken))
+    }
+
+    pub fn revoke(&self, device_id: &str) -> Result<()> {
+        self.lock().conn.execute(
+            "INSERT OR REPLACE INTO revoked (device_id, revoked_at) VALUES (?1, ?2)",
+            params![device_id, now_ts()],
+        )?;
+        Ok(())
+    }
+
+    pub fn is_revoked(&self, device_id: &str) -> Result<bool> {
+        Ok(self
+            .lock()
+            .conn
+            .query_row(
+                "SELECT 1 FROM revoked WHERE device_id = ?1",
+                [device_id],
+                |_| Ok(()),
+            )
+            .optional()?
+            .is_some())
+    }
+
+    /// Records a session (or bundle) id; false if it was seen before.
+    pub fn first_sighting(&self, session: &[u8; 16]) -> Result<bool> {
+        let inner = self.lock();
+        let now = now_ts();
+        inner.conn.execute(
+            "DELETE FROM seen_sessions WHERE seen_at < ?1",
+            [now - 2 * identity::CLOCK_SKEW_SECS],
+        )?;
+        let n = inner.conn.execute(
+            "INSERT OR IGNORE INTO seen_sessions (session, seen_at) VALUES (?1, ?2)",
+            params![&session[..], now],
+        )?;
+        Ok(n == 1)
+    }
+
+    pub fn remember_peer(&self, cert: &Certificate) -> Result<()> {
+        self.lock().conn.execute(
+            "INSERT OR REPLACE INTO peers (device_id, certificate, last_seen) VALUES (?1, ?2, ?3)",
+            params![cert.device_id, cert.encode(), now_ts()],
+        )?;
+        Ok(())
+    }
+
+    /// Ids, paths and heads of the documents `scope` covers, from the
+    /// tables alone (no document is loaded), ordered by id.
+    pub fn scope_heads(&self, scope: &Scope) -> Result<Vec<DocHeadsRow>> {
+        let inner = self.lock();
+        let mut s = inner.conn.prepare_cached(
+            "SELECT d.id, c.path, d.heads FROM docs d JOIN cells c ON c.id = d.id ORDER BY d.id",
+        )?;
+        let rows = s.query_map([], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, Vec<u8>>(2)?,
+            ))
+        })?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (id, path, heads) = row?;
+            if !scope.covers(&id, &path) {
+                continue;
+            }
+            let heads = heads_from_bytes(&heads).ok_or_else(|| Error::Damaged {
+                doc: id.clone(),
+                reason: "stored heads are malformed".into(),
+            })?;
+            out.push(DocHeadsRow { id, path, heads });
+        }
+        Ok(out)
+    }
+
+    /// The region path of a cell this store holds.
+    pub fn cell_path(&self, cell_id: &str) -> Result<Option<String>> {
+        Ok(self
+            .lock()
+            .conn
+            .query_row("SELECT path FROM cells WHERE id = ?1", [cell_id], |r| {
+                r.get(0)
+            })
+            .optional()?)
+    }
+
+    pub fn sync_state(&self, peer: &str, doc: &str) -> Result<Option<Vec<u8>>> {
+        Ok(self
+            .lock()
+            .conn
+            .prepare_cached("SELECT state FROM sync_states WHERE peer = ?1 AND doc_id = ?2")?
+            .query_row([peer, doc], |r| r.get(0))
+            .optional()?)
+    }
+
+    /// Saves several documents' sync states with one peer in one transaction.
+    pub fn save_sync_states(&self, peer: &str, states: &[(String, Vec<u8>)]) -> Result<()> {
+        if states.is_empty() {
+            return Ok(());
+        }
+        let inner = self.lock();
+        let tx = inner.conn.unchecked_transaction()?;
+        {
+            let mut s = tx.prepare_cached(
+                "INSERT OR REPLACE INTO sync_states (peer, doc_id, state) VALUES (?1, ?2, ?3)",
+            )?;
+            for (doc, state) in states {
+                s.execute(params![peer, doc, state])?;
+            }
+        }
+        tx.commit()?;
+        Ok(())
+    }
+}

@@ -1,0 +1,118 @@
+//! Bundles: sync where no link reaches. A bundle is one signed envelope in a
+//! file (a memory card, a chat attachment) carrying whole cells, or only the
+//! changes a known peer lacks. Import checks it exactly like a session
+//! message (format, certificate, signature, scope) before applying anything,
+//! and merging makes it idempotent and order-free.
+
+use super::envelope::{Body, Envelope, Item};
+use super::{check_items, random16, SyncError, SyncResult, Trust};
+use crate::model::check_id;
+use crate::store::Store;
+use automerge::sync::State;
+
+/// What goes into a bundle.
+#[derive(Debug, Clone, Default)]
+pub struct ExportOptions {
+    /// Cells to export; all cells in this device's scope when empty.
+    pub cells: Vec<String>,
+    /// Export only what this peer (device id) is known to lack, using the
+    /// sync state kept from earlier sessions; cells never shared with it go
+    /// whole.
+    pub for_peer: Option<String>,
+}
+
+/// Writes a bundle. Returns its bytes and how many cells it carries.
+pub fn export(store: &Store, options: &ExportOptions) -> SyncResult<(Vec<u8>, usize)> {
+    let trust = Trust::load(store)?;
+    let ids: Vec<String> = if options.cells.is_empty() {
+        store
+            .scope_heads(&trust.scope)?
+            .into_iter()
+            .map(|r| r.id)
+            .collect()
+    } else {
+        for id in &options.cells {
+            check_id("cell", id).map_err(crate::Error::from)?;
+            if !store.has_cell(id)? {
+                return Err(crate::Error::not_found("cell", id).into());
+            }
+        }
+        options.cells.clone()
+    };
+    let mut items = Vec::with_capacity(ids.len());
+    for id in ids {
+        let shared = match &options.for_peer {
+            Some(peer) => store
+                .sync_state(peer, &id)?
+                .and_then(|b| State::decode(&b).ok())
+                .map(|s| s.shared_heads)
+                .filter(|h| !h.is_empty()),
+            None => None,
+        };
+        match shared {
+            Some(heads) => {
+                let bytes = store.changes_after(&id, &heads)?;
+                if !bytes.is_empty() {
+                    items.push(Item::Changes { doc: id, bytes });
+                }
+            }
+            None => items.push(Item::Whole {
+                bytes: store.save_doc(&id)?,
+                doc: id,
+            }),
+        }
+    }
+    let count = items.len();
+    let env = Envelope {
+        session: random16(),
+        challenge: [0; 16],
+        round: 0,
+        time: chrono::Utc::now().timestamp(),
+        sender: trust.cert.clone(),
+        body: Body::Bundle { items },
+        signature: None,
+    };
+    Ok((trust.seal(env), count))
+}
+
+/// What an import did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize)]
+pub struct ImportOutcome {
+    pub docs: usize,
+    pub changed: usize,
+}
+
+/// Applies a bundle. The whole file is checked before the first cell is
+/// applied, so a bad or foreign file writes nothing.
+pub fn import(store: &Store, bytes: &[u8]) -> SyncResult<ImportOutcome> {
+    let trust = Trust::load(store)?;
+    let (env, signed_len) = Envelope::decode(bytes)?;
+    let Body::Bundle { items } = &env.body else {
+        return Err(SyncError::Unexpected("session"));
+    };
+    let peer = trust.admit(store, &env, bytes, signed_len)?;
+    check_items(store, &trust.scope, &peer.scope, items)?;
+    let mut outcome = ImportOutcome::default();
+    for item in items {
+        let changed = match item {
+            Item::Whole { bytes, .. } => store.merge_bytes(bytes)?.1,
+            Item::Changes { doc, bytes } => store.apply_changes(doc, bytes)?,
+            // A bundle is one-way: sync messages and requests need a peer
+            // that answers.
+            Item::Sync { .. } | Item::Want { .. } => {
+                return Err(SyncError::Unexpected("session item in a bundle"))
+            }
+        };
+        outcome.docs += 1;
+        outcome.changed += usize::from(changed);
+    }
+    Ok(outcome)
+}
+
+/// Decodes a bundle file without applying it (inspection, fuzzing).
+pub fn decode(bytes: &[u8]) -> SyncResult<Vec<Item>> {
+    match super::envelope::decode(bytes)?.body {
+        Body::Bundle { items } => Ok(items),
+        _ => Err(SyncError::Unexpected("session")),
+    }
+}

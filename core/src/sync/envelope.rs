@@ -1,0 +1,408 @@
+//! The envelope: the one message format of every sync path — a session over
+//! HTTP to the hub, bytes carried by an app between two phones, and bundle
+//! files. Versioned, length-checked, and signed by the sender's device key.
+//!
+//! Layout: `"SLNS" | version u8 | kind u8 | session [16] | challenge [16] |
+//! round varint | time zigzag | has-cert u8 [certificate] | body |
+//! has-signature u8 [signature 64]`. The signature covers every byte before
+//! it, so nothing in an envelope can be altered without detection.
+
+use crate::identity::{Certificate, IdentityError};
+use crate::wire::{self, Reader, WireError, Writer};
+
+const MAGIC: &[u8; 4] = b"SLNS";
+pub const VERSION: u8 = 1;
+/// Largest envelope accepted; a phone must not be made to allocate more.
+pub const MAX_ENVELOPE_BYTES: usize = 64 << 20;
+/// Most documents named in one envelope.
+pub const MAX_ITEMS: usize = 4096;
+/// Largest single document or sync message inside an envelope.
+pub const MAX_ITEM_BYTES: usize = 32 << 20;
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum EnvelopeError {
+    #[error("not a silin sync message or bundle (bad magic)")]
+    NotAnEnvelope,
+    #[error("sync message version {0} is newer than this silin understands; update silin")]
+    UnsupportedVersion(u8),
+    #[error("sync message of {0} bytes is over the limit of {MAX_ENVELOPE_BYTES}")]
+    TooLarge(usize),
+    #[error("sync message is malformed: {0}")]
+    Malformed(#[from] WireError),
+    #[error("sync message carries a bad certificate: {0}")]
+    Certificate(IdentityError),
+}
+
+impl From<IdentityError> for EnvelopeError {
+    fn from(e: IdentityError) -> Self {
+        match e {
+            IdentityError::Malformed(w) => EnvelopeError::Malformed(w),
+            other => EnvelopeError::Certificate(other),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    Hello = 1,
+    Reply = 2,
+    Round = 3,
+    Bundle = 4,
+}
+
+/// One document's heads, shortened to 8 bytes of their hash: enough to
+/// tell "same" from "different" without sending 32 bytes per head.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DocHeads {
+    pub doc: String,
+    pub heads_hash: [u8; 8],
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Item {
+    /// An automerge sync protocol message for a document both sides hold.
+    Sync { doc: String, message: Vec<u8> },
+    /// A whole document (automerge save format) the receiver lacks.
+    Whole { doc: String, bytes: Vec<u8> },
+    /// Changes in automerge's format (bundles: what the peer lacks).
+    Changes { doc: String, bytes: Vec<u8> },
+    /// "Send me this document whole."
+    Want { doc: String },
+}
+
+impl Item {
+    pub fn doc(&self) -> &str {
+        match self {
+            Item::Sync { doc, .. }
+            | Item::Whole { doc, .. }
+            | Item::Changes { doc, .. }
+            | Item::Want { doc } => doc,
+        }
+    }
+
+    /// Payload bytes, for batching.
+    pub fn size(&self) -> usize {
+        match self {
+            Item::Sync { message: b, .. }
+            | Item::Whole { bytes: b, .. }
+            | Item::Changes { bytes: b, .. } => b.len() + 20,
+            Item::Want { .. } => 17,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Body {
+    /// Round 1 from the initiator: a digest of (doc id, heads) over the
+    /// documents in its scope.
+    Hello { digest: [u8; 32], docs: u32 },
+    /// The responder's answer: `equal` ends the session; otherwise the
+    /// short heads of every document it holds in the shared scope.
+    Reply { equal: bool, heads: Vec<DocHeads> },
+    /// Later rounds, either way.
+    Round { items: Vec<Item> },
+    /// A bundle file's content.
+    Bundle { items: Vec<Item> },
+}
+
+impl Body {
+    fn kind(&self) -> Kind {
+        match self {
+            Body::Hello { .. } => Kind::Hello,
+            Body::Reply { .. } => Kind::Reply,
+            Body::Round { .. } => Kind::Round,
+            Body::Bundle { .. } => Kind::Bundle,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Envelope {
+    /// Chosen at random by the initiator (or the bundle's exporter).
+    pub session: [u8; 16],
+    /// Chosen at random by the responder in its Reply; echoed in every later
+    /// message so a recorded message cannot be replayed into a new session.
+    pub challenge: [u8; 16],
+    pub round: u32,
+    /// Sender's clock, unix seconds.
+    pub time: i64,
+    pub sender: Option<Certificate>,
+    pub body: Body,
+    pub signature: Option<[u8; 64]>,
+}
+
+impl Envelope {
+    /// The bytes the signature covers.
+    pub fn signed_part(&self) -> Vec<u8> {
+        let mut w = Writer::with_capacity(256);
+        w.raw(MAGIC).u8(VERSION).u8(self.body.kind() as u8);
+        w.raw(&self.session).raw(&self.challenge);
+        w.uint(u64::from(self.round)).int(self.time);
+        match &self.sender {
+            Some(c) => {
+                w.u8(1).raw(&c.encode());
+            }
+            None => {
+                w.u8(0);
+            }
+        }
+        write_body(&mut w, &self.body);
+        w.into_inner()
+    }
+
+    pub fn encode(&self) -> Vec<u8> {
+        let mut out = self.signed_part();
+        match &self.signature {
+            Some(s) => {
+                out.push(1);
+                out.extend_from_slice(s);
+            }
+            None => out.push(0),
+        }
+        out
+    }
+
+    /// Decodes and bounds-checks an envelope. Checks no signature: that
+    /// needs the trust anchor, see `sync::verify`.
+    pub fn decode(bytes: &[u8]) -> Result<(Envelope, usize), EnvelopeError> {
+        if bytes.len() > MAX_ENVELOPE_BYTES {
+            return Err(EnvelopeError::TooLarge(bytes.len()));
+        }
+        if bytes.len() < 4 || &bytes[..4] != MAGIC {
+            return Err(EnvelopeError::NotAnEnvelope);
+        }
+        let mut r = Reader::new(&bytes[4..]);
+        let version = r.u8("version")?;
+        if version != VERSION {
+            return Err(EnvelopeError::UnsupportedVersion(version));
+        }
+        let kind = r.u8("kind")?;
+        let session = r.array::<16>("session")?;
+        let challenge = r.array::<16>("challenge")?;
+        let round = u32::try_from(r.uint("round")?).map_err(|_| r.invalid("round"))?;
+        let time = r.int("time")?;
+        let sender = match r.u8("certificate flag")? {
+            0 => None,
+            1 => Some(Certificate::read(&mut r)?),
+            _ => return Err(r.invalid("certificate flag").into()),
+        };
+        let body = read_body(&mut r, kind)?;
+        let signed_len = 4 + r.pos();
+        let signature = match r.u8("signature flag")? {
+            0 => None,
+            1 => Some(r.array::<64>("signature")?),
+            _ => return Err(r.invalid("signature flag").into()),
+        };
+        r.finish()?;
+        Ok((
+            Envelope {
+                session,
+                challenge,
+                round,
+                time,
+                sender,
+                body,
+                signature,
+            },
+            signed_len,
+        ))
+    }
+}
+
+/// Decodes an envelope (see [`Envelope::decode`]).
+pub fn decode(bytes: &[u8]) -> Result<Envelope, EnvelopeError> {
+    Envelope::decode(bytes).map(|(e, _)| e)
+}
+
+fn write_items(w: &mut Writer, items: &[Item]) {
+    w.uint(items.len() as u64);
+    for it in items {
+        let (tag, payload): (u8, Option<&[u8]>) = match it {
+            Item::Sync { message, .. } => (1, Some(message)),
+            Item::Whole { bytes, .. } => (2, Some(bytes)),
+            Item::Changes { bytes, .. } => (3, Some(bytes)),
+            Item::Want { .. } => (4, None),
+        };
+        w.u8(tag);
+        wire::put_id(w, it.doc());
+        if let Some(p) = payload {
+            w.bytes(p);
+        }
+    }
+}
+
+fn read_items(r: &mut Reader<'_>) -> Result<Vec<Item>, WireError> {
+    let n = r.len("item count", MAX_ITEMS)?;
+    let mut items = Vec::with_capacity(n.min(256));
+    for _ in 0..n {
+        let tag = r.u8("item kind")?;
+        let doc = wire::get_id(r, "document id")?;
+        let mut payload = || -> Result<Vec<u8>, WireError> {
+            Ok(r.bytes("item payload", MAX_ITEM_BYTES)?.to_vec())
+        };
+        items.push(match tag {
+            1 => Item::Sync {
+                doc,
+                message: payload()?,
+            },
+            2 => Item::Whole {
+                doc,
+                bytes: payload()?,
+            },
+            3 => Item::Changes {
+                doc,
+                bytes: payload()?,
+            },
+            4 => Item::Want { doc },
+            _ => return Err(r.invalid("item kind")),
+        });
+    }
+    Ok(items)
+}
+
+fn write_body(w: &mut Writer, body: &Body) {
+    match body {
+        Body::Hello { digest, docs } => {
+            w.raw(digest).uint(u64::from(*docs));
+        }
+        Body::Reply { equal, heads } => {
+            w.u8(u8::from(*equal)).uint(heads.len() as u64);
+            for h in heads {
+                wire::put_id(w, &h.doc);
+                w.raw(&h.heads_hash);
+            }
+        }
+        Body::Round { items } | Body::Bundle { items } => write_items(w, items),
+    }
+}
+
+fn read_body(r: &mut Reader<'_>, kind: u8) -> Result<Body, WireError> {
+    Ok(match kind {
+        1 => Body::Hello {
+            digest: r.array::<32>("digest")?,
+            docs: u32::try_from(r.uint("doc count")?).map_err(|_| r.invalid("doc count"))?,
+        },
+        2 => {
+            let equal = match r.u8("equal flag")? {
+                0 => false,
+                1 => true,
+                _ => return Err(r.invalid("equal flag")),
+            };
+            let n = r.len("heads count", super::MAX_SCOPE_DOCS)?;
+            let mut heads = Vec::with_capacity(n.min(1024));
+            for _ in 0..n {
+                heads.push(DocHeads {
+                    doc: wire::get_id(r, "document id")?,
+                    heads_hash: r.array::<8>("heads hash")?,
+                });
+            }
+            Body::Reply { equal, heads }
+        }
+        3 => Body::Round {
+            items: read_items(r)?,
+        },
+        4 => Body::Bundle {
+            items: read_items(r)?,
+        },
+        _ => return Err(r.invalid("envelope kind")),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const DOC: &str = "0190f1c4-7e8a-7c3b-9d2e-5a1b2c3d4e5f";
+
+    fn samples() -> Vec<Envelope> {
+        let base = Envelope {
+            session: [1; 16],
+            challenge: [2; 16],
+            round: 3,
+            time: 1_790_000_000,
+            sender: None,
+            body: Body::Hello {
+                digest: [4; 32],
+                docs: 120,
+            },
+            signature: Some([5; 64]),
+        };
+        let bodies = vec![
+            base.body.clone(),
+            Body::Reply {
+                equal: false,
+                heads: vec![DocHeads {
+                    doc: DOC.into(),
+                    heads_hash: [6; 8],
+                }],
+            },
+            Body::Round {
+                items: vec![
+                    Item::Sync {
+                        doc: DOC.into(),
+                        message: vec![0x42, 0],
+                    },
+                    Item::Want { doc: DOC.into() },
+                ],
+            },
+            Body::Bundle {
+                items: vec![
+                    Item::Whole {
+                        doc: DOC.into(),
+                        bytes: vec![1, 2, 3],
+                    },
+                    Item::Changes {
+                        doc: DOC.into(),
+                        bytes: vec![],
+                    },
+                ],
+            },
+        ];
+        bodies
+            .into_iter()
+            .map(|body| Envelope {
+                body,
+                ..base.clone()
+            })
+            .collect()
+    }
+
+    #[test]
+    fn every_kind_round_trips() {
+        for e in samples() {
+            assert_eq!(decode(&e.encode()).unwrap(), e);
+        }
+    }
+
+    #[test]
+    fn every_truncation_and_extension_is_a_typed_error() {
+        for e in samples() {
+            let b = e.encode();
+            for n in 0..b.len() {
+                assert!(decode(&b[..n]).is_err(), "prefix {n} decoded");
+            }
+            let mut long = b.clone();
+            long.push(0);
+            assert!(matches!(
+                decode(&long),
+                Err(EnvelopeError::Malformed(WireError::Trailing(1)))
+            ));
+        }
+        let mut v = samples()[0].encode();
+        v[4] = 99;
+        assert_eq!(decode(&v), Err(EnvelopeError::UnsupportedVersion(99)));
+        assert_eq!(decode(b"SILINBDL"), Err(EnvelopeError::NotAnEnvelope));
+    }
+
+    #[test]
+    fn oversized_counts_are_refused_before_allocating() {
+        let mut w = Writer::default();
+        w.raw(MAGIC).u8(VERSION).u8(Kind::Round as u8);
+        w.raw(&[0; 32]).uint(0).int(0).u8(0);
+        w.uint(u64::MAX >> 1);
+        assert!(matches!(
+            decode(&w.buf),
+            Err(EnvelopeError::Malformed(WireError::TooLong { .. }))
+        ));
+    }
+}

@@ -1,0 +1,771 @@
+//! Sync: bring two stores' cells to the same state over any link.
+//!
+//! A [`Session`] turns bytes in into bytes out; it knows nothing of the
+//! transport (HTTP to the hub, Bluetooth between phones carried by the app,
+//! or a bundle file). The initiator opens with a digest of (doc id, heads)
+//! over its scope; equal digests end the session after one round trip.
+//! Otherwise the responder lists short per-document heads, and the documents
+//! that differ run automerge's sync protocol, batched one envelope per round
+//! trip; documents one side lacks travel whole. automerge's sync state per
+//! (peer, document) is kept in the store so the next session starts from
+//! what both sides are known to share.
+//!
+//! Every envelope is checked whole before anything in it is applied: its
+//! format and limits, the sender's certificate against the pinned office key,
+//! the signature proving the sender holds its key, the session and challenge
+//! it must echo, and the scope of every document it names.
+
+pub mod bundle;
+pub mod envelope;
+
+use crate::identity::{Certificate, IdentityError, KeyPair, Scope, CLOCK_SKEW_SECS};
+use crate::store::{DocHeadsRow, Store};
+use automerge::sync::{Message, State, SyncDoc};
+use envelope::{Body, DocHeads, Envelope, EnvelopeError, Item};
+use sha2::{Digest, Sha256};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+
+/// Most documents one scope may name in a Reply.
+pub const MAX_SCOPE_DOCS: usize = 100_000;
+/// A round carries at most this many documents' items and about this many
+/// bytes; the rest wait for the next round trip.
+pub const BATCH_DOCS: usize = 256;
+pub const BATCH_BYTES: usize = 8 << 20;
+/// A session that has not settled after this many round trips is cut.
+pub const MAX_ROUNDS: u32 = 10_000;
+
+#[derive(Debug, thiserror::Error)]
+pub enum SyncError {
+    #[error(transparent)]
+    Envelope(#[from] EnvelopeError),
+    #[error(transparent)]
+    Identity(#[from] IdentityError),
+    #[error("this session was seen before: a recorded sync was replayed; refused")]
+    Replayed,
+    #[error("the peer's clock ({peer}) is more than a day from this device's ({ours}); set the clock and sync again")]
+    ClockSkew { peer: i64, ours: i64 },
+    #[error("message does not belong to this session (wrong session, challenge or round); start a new sync")]
+    WrongSession,
+    #[error("unexpected {0} message at this point of the session; start a new sync")]
+    Unexpected(&'static str),
+    #[error("the peer named cell {doc}, which is outside its scope; refused, nothing applied")]
+    OutOfScope { doc: String },
+    #[error("cell {doc} from the peer is damaged: {reason}; nothing applied")]
+    BadDocument { doc: String, reason: String },
+    #[error("the peer has no certificate but this device only syncs with enrolled devices")]
+    PeerNotEnrolled,
+    #[error("the session has already finished")]
+    Finished,
+    #[error("the session did not settle within {MAX_ROUNDS} round trips")]
+    TooManyRounds,
+    #[error(transparent)]
+    Store(#[from] crate::Error),
+}
+
+impl SyncError {
+    /// True when the peer (or a forger) sent something this device must
+    /// refuse, as opposed to a local failure.
+    pub fn is_refusal(&self) -> bool {
+        !matches!(self, SyncError::Store(_) | SyncError::Finished)
+    }
+}
+
+pub type SyncResult<T> = Result<T, SyncError>;
+
+/// What a session moved, for the caller to show or log.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct SyncStats {
+    pub docs_sent: usize,
+    pub docs_received: usize,
+    pub bytes_up: usize,
+    pub bytes_down: usize,
+    pub round_trips: usize,
+}
+
+/// This device's side of trust: its key, certificate and pinned office key.
+#[derive(Debug, Clone)]
+pub(crate) struct Trust {
+    key: KeyPair,
+    cert: Option<Certificate>,
+    office: Option<[u8; 32]>,
+    scope: Scope,
+}
+
+impl Trust {
+    pub(crate) fn load(store: &Store) -> SyncResult<Trust> {
+        let cert = store.certificate()?;
+        let scope = cert
+            .as_ref()
+            .map(|c| c.scope.clone())
+            .unwrap_or_else(Scope::everything);
+        Ok(Trust {
+            key: store.device_key()?,
+            cert,
+            office: store.office_public_key()?,
+            scope,
+        })
+    }
+
+    fn seal(&self, mut env: Envelope) -> Vec<u8> {
+        // An unenrolled device has nothing binding its key to an identity,
+        // so a signature would prove nothing; it sends none.
+        if self.cert.is_some() {
+            env.signature = Some(self.key.sign(&env.signed_part()));
+        }
+        env.encode()
+    }
+
+    /// Checks the first message from a peer: certificate, revocation and
+    /// proof of key. Returns who the peer is.
+    fn admit(
+        &self,
+        store: &Store,
+        env: &Envelope,
+        bytes: &[u8],
+        signed_len: usize,
+    ) -> SyncResult<Peer> {
+        let now = chrono::Utc::now().timestamp();
+        let Some(office) = self.office else {
+            // Open mode: an unenrolled store (an office tool on local files)
+            // has no trust anchor and so accepts any peer.
+            let id = env.sender.as_ref().map(|c| c.device_id.clone());
+            return Ok(Peer {
+                id,
+                key: None,
+                scope: Scope::everything(),
+            });
+        };
+        let cert = env.sender.as_ref().ok_or(SyncError::PeerNotEnrolled)?;
+        cert.verify(&office, now)?;
+        if store.is_revoked(&cert.device_id)? {
+            return Err(IdentityError::Revoked {
+                device: cert.device_id.clone(),
+            }
+            .into());
+        }
+        let peer = Peer {
+            id: Some(cert.device_id.clone()),
+            key: Some(cert.public_key),
+            scope: cert.scope.clone(),
+        };
+        peer.check_signature(env, bytes, signed_len)?;
+        Ok(peer)
+    }
+}
+
+/// The other side as this session knows it.
+#[derive(Debug, Clone)]
+struct Peer {
+    /// Device id; `None` for an anonymous peer of an unenrolled store, whose
+    /// sync state is not kept.
+    id: Option<String>,
+    key: Option<[u8; 32]>,
+    scope: Scope,
+}
+
+impl Peer {
+    fn check_signature(&self, env: &Envelope, bytes: &[u8], signed_len: usize) -> SyncResult<()> {
+        let Some(key) = self.key else {
+            return Ok(());
+        };
+        let device = self.id.clone().unwrap_or_default();
+        let sig = env.signature.ok_or(IdentityError::NoProofOfKey {
+            device: device.clone(),
+        })?;
+        if !crate::identity::verify_signature(&key, &bytes[..signed_len], &sig) {
+            return Err(IdentityError::NoProofOfKey { device }.into());
+        }
+        Ok(())
+    }
+}
+
+/// The digest of a set of documents' heads, in id order.
+pub fn digest(rows: &[DocHeadsRow]) -> [u8; 32] {
+    let mut h = Sha256::new();
+    for r in rows {
+        h.update(uuid::Uuid::parse_str(&r.id).unwrap_or_default().as_bytes());
+        h.update((r.heads.len() as u32).to_le_bytes());
+        for head in &r.heads {
+            h.update(head.0);
+        }
+    }
+    h.finalize().into()
+}
+
+fn random16() -> [u8; 16] {
+    crate::identity::random_bytes()
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Side {
+    Initiator,
+    Responder,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Phase {
+    /// Initiator: Hello sent, waiting for the Reply. Responder: waiting for Hello.
+    Opening,
+    Running,
+    Done,
+}
+
+/// One sync session with one peer. Feed it what the peer sent with
+/// [`Session::receive`]; send what it returns; stop when it returns `None`.
+#[derive(Debug)]
+pub struct Session {
+    side: Side,
+    phase: Phase,
+    trust: Trust,
+    session: [u8; 16],
+    challenge: [u8; 16],
+    round: u32,
+    peer: Option<Peer>,
+    states: BTreeMap<String, State>,
+    /// Documents under automerge sync in this session.
+    active: BTreeSet<String>,
+    /// Initiator: items not yet sent for lack of room in a round.
+    pending: VecDeque<Item>,
+    sent: BTreeSet<String>,
+    received: BTreeSet<String>,
+    stats: SyncStats,
+}
+
+impl Session {
+    fn new(side: Side, trust: Trust) -> Session {
+        Session {
+            side,
+            phase: Phase::Opening,
+            trust,
+            session: [0; 16],
+            challenge: [0; 16],
+            round: 0,
+            peer: None,
+            states: BTreeMap::new(),
+            active: BTreeSet::new(),
+            pending: VecDeque::new(),
+            sent: BTreeSet::new(),
+            received: BTreeSet::new(),
+            stats: SyncStats::default(),
+        }
+    }
+
+    /// Starts a session as the side that speaks first. Returns the opening
+    /// message to send.
+    pub fn initiate(store: &Store) -> SyncResult<(Session, Vec<u8>)> {
+        let trust = Trust::load(store)?;
+        let mut s = Session::new(Side::Initiator, trust);
+        s.session = random16();
+        let rows = store.scope_heads(&s.trust.scope)?;
+        let env = Envelope {
+            session: s.session,
+            challenge: [0; 16],
+            round: 0,
+            time: chrono::Utc::now().timestamp(),
+            sender: s.trust.cert.clone(),
+            body: Body::Hello {
+                digest: digest(&rows),
+                docs: rows.len() as u32,
+            },
+            signature: None,
+        };
+        let bytes = s.trust.seal(env);
+        s.stats.bytes_up += bytes.len();
+        s.stats.round_trips = 1;
+        Ok((s, bytes))
+    }
+
+    /// Prepares to answer a peer that will speak first.
+    pub fn accept(store: &Store) -> SyncResult<Session> {
+        Ok(Session::new(Side::Responder, Trust::load(store)?))
+    }
+
+    pub fn is_done(&self) -> bool {
+        self.phase == Phase::Done
+    }
+
+    pub fn stats(&self) -> SyncStats {
+        let mut s = self.stats.clone();
+        s.docs_sent = self.sent.len();
+        s.docs_received = self.received.len();
+        s
+    }
+
+    /// The peer's device id, once known.
+    pub fn peer_id(&self) -> Option<&str> {
+        self.peer.as_ref().and_then(|p| p.id.as_deref())
+    }
+
+    /// The session id (set by the initiator's opening message).
+    pub fn id(&self) -> [u8; 16] {
+        self.session
+    }
+
+    /// Takes the peer's message; returns the message to send back, or `None`
+    /// when the session is over. A refused message changes nothing, and the
+    /// session cannot continue after it.
+    pub fn receive(&mut self, store: &Store, bytes: &[u8]) -> SyncResult<Option<Vec<u8>>> {
+        if self.phase == Phase::Done {
+            return Err(SyncError::Finished);
+        }
+        let (env, signed_len) = Envelope::decode(bytes)?;
+        self.stats.bytes_down += bytes.len();
+        let out = match self.side {
+            Side::Initiator => self.initiator_receive(store, env, bytes, signed_len),
+            Side::Responder => self
+                .responder_receive(store, env, bytes, signed_len)
+                .map(Some),
+        };
+        match out {
+            Ok(Some(reply)) => {
+                self.stats.bytes_up += reply.len();
+                if self.side == Side::Initiator {
+                    self.stats.round_trips += 1;
+                }
+                Ok(Some(reply))
+            }
+            Ok(None) => {
+                self.phase = Phase::Done;
+                Ok(None)
+            }
+            Err(e) => {
+                self.phase = Phase::Done;
+                Err(e)
+            }
+        }
+    }
+
+    fn initiator_receive(
+        &mut self,
+        store: &Store,
+        env: Envelope,
+        bytes: &[u8],
+        signed_len: usize,
+    ) -> SyncResult<Option<Vec<u8>>> {
+        if env.session != self.session {
+            return Err(SyncError::WrongSession);
+        }
+        match (self.phase, &env.body) {
+            (Phase::Opening, Body::Reply { equal, heads }) => {
+                let peer = self.trust.admit(store, &env, bytes, signed_len)?;
+                if let (Some(id), Some(cert)) = (&peer.id, &env.sender) {
+                    if self.trust.office.is_some() {
+                        store.remember_peer(cert)?;
+                    }
+                    let _ = id;
+                }
+                self.challenge = env.challenge;
+                self.peer = Some(peer);
+                if *equal {
+                    return Ok(None);
+                }
+                self.plan(store, heads)?;
+                self.phase = Phase::Running;
+                self.next_round(store)
+            }
+            (Phase::Running, Body::Round { items }) => {
+                self.check_round(&env, bytes, signed_len)?;
+                let wants = self.absorb_items(store, items)?;
+                debug_assert!(wants.is_empty());
+                self.next_round(store)
+            }
+            (_, body) => Err(SyncError::Unexpected(body_name(body))),
+        }
+    }
+
+    fn responder_receive(
+        &mut self,
+        store: &Store,
+        env: Envelope,
+        bytes: &[u8],
+        signed_len: usize,
+    ) -> SyncResult<Vec<u8>> {
+        match (self.phase, &env.body) {
+            (Phase::Opening, Body::Hello { digest: theirs, .. }) => {
+                let peer = self.trust.admit(store, &env, bytes, signed_len)?;
+                let now = chrono::Utc::now().timestamp();
+                if (env.time - now).abs() > CLOCK_SKEW_SECS {
+                    return Err(SyncError::ClockSkew {
+                        peer: env.time,
+                        ours: now,
+                    });
+                }
+                if peer.key.is_some() && !store.first_sighting(&env.session)? {
+                    return Err(SyncError::Replayed);
+                }
+                if let Some(cert) = env.sender.as_ref().filter(|_| peer.key.is_some()) {
+                    store.remember_peer(cert)?;
+                }
+                self.session = env.session;
+                self.challenge = random16();
+                let rows = self.shared_rows(store, &peer.scope)?;
+                self.peer = Some(peer);
+                self.phase = Phase::Running;
+                let equal = &digest(&rows) == theirs;
+                let heads = if equal {
+                    Vec::new()
+                } else {
+                    rows.iter()
+                        .map(|r| DocHeads {
+                            doc: r.id.clone(),
+                            heads_hash: r.heads_hash(),
+                        })
+                        .collect()
+                };
+                if equal {
+                    self.phase = Phase::Done;
+                }
+                Ok(self.seal(Body::Reply { equal, heads }))
+            }
+            (Phase::Running, Body::Round { items }) => {
+                if env.session != self.session {
+                    return Err(SyncError::WrongSession);
+                }
+                self.check_round(&env, bytes, signed_len)?;
+                let wants = self.absorb_items(store, items)?;
+                let mut out = Vec::new();
+                for doc in wants {
+                    out.push(Item::Whole {
+                        bytes: store.save_doc(&doc)?,
+                        doc,
+                    });
+                }
+                let docs: Vec<String> = self.active.iter().cloned().collect();
+                for doc in docs {
+                    if let Some(item) = self.generate(store, &doc)? {
+                        out.push(item);
+                    }
+                }
+                self.note_sent(&out);
+                self.save_states(store)?;
+                Ok(self.seal(Body::Round { items: out }))
+            }
+            (_, body) => Err(SyncError::Unexpected(body_name(body))),
+        }
+    }
+
+    /// Documents this store holds that both its own scope and the peer's
+    /// cover.
+    fn shared_rows(&self, store: &Store, peer_scope: &Scope) -> SyncResult<Vec<DocHeadsRow>> {
+        Ok(store
+            .scope_heads(&self.trust.scope)?
+            .into_iter()
+            .filter(|r| peer_scope.covers(&r.id, &r.path))
+            .collect())
+    }
+
+    /// Initiator, after a Reply that differs: decide per document.
+    fn plan(&mut self, store: &Store, theirs: &[DocHeads]) -> SyncResult<()> {
+        let peer_scope = self
+            .peer
+            .as_ref()
+            .map(|p| p.scope.clone())
+            .unwrap_or_default();
+        let mine = self.shared_rows(store, &peer_scope)?;
+        let theirs: BTreeMap<&str, [u8; 8]> = theirs
+            .iter()
+            .map(|h| (h.doc.as_str(), h.heads_hash))
+            .collect();
+        let mut ours = BTreeSet::new();
+        for row in &mine {
+            ours.insert(row.id.as_str());
+            match theirs.get(row.id.as_str()) {
+                None => self.pending.push_back(Item::Whole {
+                    doc: row.id.clone(),
+                    bytes: Vec::new(),
+                }),
+                Some(h) if *h != row.heads_hash() => self.pending.push_back(Item::Sync {
+                    doc: row.id.clone(),
+                    message: Vec::new(),
+                }),
+                Some(_) => {}
+            }
+        }
+        for doc in theirs.keys() {
+            if !ours.contains(doc) {
+                // The Reply only lists documents inside our scope, but check:
+                // it came from the peer.
+                if uuid::Uuid::parse_str(doc).is_err() {
+                    return Err(SyncError::Unexpected("reply"));
+                }
+                self.pending.push_back(Item::Want {
+                    doc: doc.to_string(),
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// Initiator: the next round's message, or `None` when nothing is left.
+    fn next_round(&mut self, store: &Store) -> SyncResult<Option<Vec<u8>>> {
+        let mut items = Vec::new();
+        let mut size = 0;
+        let docs: Vec<String> = self.active.iter().cloned().collect();
+        for doc in docs {
+            if let Some(item) = self.generate(store, &doc)? {
+                size += item.size();
+                items.push(item);
+            }
+        }
+        // Pending placeholders become real items only when they fit, so a
+        // county's worth of whole documents is never held in memory at once.
+        while items.len() < BATCH_DOCS && size < BATCH_BYTES {
+            let Some(next) = self.pending.pop_front() else {
+                break;
+            };
+            let item = match next {
+                Item::Whole { doc, .. } => Some(Item::Whole {
+                    bytes: store.save_doc(&doc)?,
+                    doc,
+                }),
+                Item::Sync { doc, .. } => {
+                    self.active.insert(doc.clone());
+                    self.generate(store, &doc)?
+                }
+                other => Some(other),
+            };
+            if let Some(item) = item {
+                size += item.size();
+                items.push(item);
+            }
+        }
+        self.save_states(store)?;
+        if items.is_empty() {
+            return Ok(None);
+        }
+        if self.round >= MAX_ROUNDS {
+            return Err(SyncError::TooManyRounds);
+        }
+        self.round += 1;
+        self.note_sent(&items);
+        Ok(Some(self.seal(Body::Round { items })))
+    }
+
+    fn note_sent(&mut self, items: &[Item]) {
+        for it in items {
+            let carries = match it {
+                Item::Whole { .. } | Item::Changes { .. } => true,
+                Item::Sync { message, .. } => Message::decode(message)
+                    .map(|m| !m.changes.is_empty())
+                    .unwrap_or(false),
+                Item::Want { .. } => false,
+            };
+            if carries {
+                self.sent.insert(it.doc().to_string());
+            }
+        }
+    }
+
+    fn seal(&self, body: Body) -> Vec<u8> {
+        // Certificates travel in the opening exchange only; later rounds are
+        // bound to it by the session, challenge and signature.
+        let sender = match body {
+            Body::Hello { .. } | Body::Reply { .. } => self.trust.cert.clone(),
+            _ => None,
+        };
+        self.trust.seal(Envelope {
+            session: self.session,
+            challenge: self.challenge,
+            round: self.round,
+            time: chrono::Utc::now().timestamp(),
+            sender,
+            body,
+            signature: None,
+        })
+    }
+
+    fn check_round(&mut self, env: &Envelope, bytes: &[u8], signed_len: usize) -> SyncResult<()> {
+        let expected = match self.side {
+            // The responder's answer carries the round it answers.
+            Side::Initiator => self.round,
+            Side::Responder => self.round + 1,
+        };
+        if env.challenge != self.challenge || env.round != expected {
+            return Err(SyncError::WrongSession);
+        }
+        let peer = self.peer.as_ref().ok_or(SyncError::WrongSession)?;
+        peer.check_signature(env, bytes, signed_len)?;
+        if self.side == Side::Responder {
+            self.round = expected;
+        }
+        Ok(())
+    }
+
+    fn state(&mut self, store: &Store, doc: &str) -> SyncResult<&mut State> {
+        if !self.states.contains_key(doc) {
+            let saved = match self.peer.as_ref().and_then(|p| p.id.as_deref()) {
+                Some(peer) => store.sync_state(peer, doc)?,
+                None => None,
+            };
+            // A state that does not decode only costs a longer sync.
+            let state = saved
+                .and_then(|b| State::decode(&b).ok())
+                .unwrap_or_default();
+            self.states.insert(doc.to_string(), state);
+        }
+        Ok(self.states.get_mut(doc).expect("inserted above"))
+    }
+
+    fn generate(&mut self, store: &Store, doc: &str) -> SyncResult<Option<Item>> {
+        let mut state = std::mem::take(self.state(store, doc)?);
+        let msg = store.with_doc(doc, |d| {
+            Ok(d.automerge().sync().generate_sync_message(&mut state))
+        });
+        self.states.insert(doc.to_string(), state);
+        Ok(msg?.map(|m| Item::Sync {
+            doc: doc.to_string(),
+            message: m.encode(),
+        }))
+    }
+
+    fn save_states(&self, store: &Store) -> SyncResult<()> {
+        let Some(peer) = self.peer.as_ref().and_then(|p| p.id.as_deref()) else {
+            return Ok(());
+        };
+        let encoded: Vec<(String, Vec<u8>)> = self
+            .states
+            .iter()
+            .map(|(d, s)| (d.clone(), s.encode()))
+            .collect();
+        store.save_sync_states(peer, &encoded)?;
+        Ok(())
+    }
+
+    /// Checks every item, then applies them. Returns the documents the peer
+    /// wants whole.
+    fn absorb_items(&mut self, store: &Store, items: &[Item]) -> SyncResult<Vec<String>> {
+        let peer = self.peer.clone().ok_or(SyncError::WrongSession)?;
+        let checked = check_items(store, &self.trust.scope, &peer.scope, items)?;
+        let mut wants = Vec::new();
+        for (item, msg) in items.iter().zip(checked) {
+            match item {
+                Item::Sync { doc, .. } => {
+                    let msg = msg.expect("checked sync items carry their message");
+                    let mut state = std::mem::take(self.state(store, doc)?);
+                    let changed = store.absorb(doc, |d| {
+                        d.automerge()
+                            .sync()
+                            .receive_sync_message(&mut state, msg)
+                            .map_err(crate::Error::from)
+                    });
+                    self.states.insert(doc.clone(), state);
+                    if changed? {
+                        self.received.insert(doc.clone());
+                    }
+                    self.active.insert(doc.clone());
+                }
+                Item::Whole { doc, bytes } => {
+                    if store.merge_bytes(bytes)?.1 {
+                        self.received.insert(doc.clone());
+                    }
+                    // The sender holds at least what it sent: record that as
+                    // shared, so the next session (or a bundle for this
+                    // peer) starts from there instead of from nothing.
+                    let heads = automerge::Automerge::load(bytes)
+                        .map(|d| d.get_heads())
+                        .unwrap_or_default();
+                    let state = self.state(store, doc)?;
+                    if state.shared_heads.is_empty() {
+                        state.shared_heads = heads;
+                    }
+                }
+                Item::Changes { doc, bytes } => {
+                    if store.apply_changes(doc, bytes)? {
+                        self.received.insert(doc.clone());
+                    }
+                }
+                Item::Want { doc } => wants.push(doc.clone()),
+            }
+        }
+        Ok(wants)
+    }
+}
+
+fn body_name(b: &Body) -> &'static str {
+    match b {
+        Body::Hello { .. } => "opening",
+        Body::Reply { .. } => "reply",
+        Body::Round { .. } => "round",
+        Body::Bundle { .. } => "bundle",
+    }
+}
+
+/// Validates items from a peer before any is applied: each names a
+/// document inside both scopes, and its bytes decode. Returns the decoded
+/// sync messages in item order.
+pub(crate) fn check_items(
+    store: &Store,
+    own_scope: &Scope,
+    peer_scope: &Scope,
+    items: &[Item],
+) -> SyncResult<Vec<Option<Message>>> {
+    let mut out = Vec::with_capacity(items.len());
+    for item in items {
+        let doc = item.doc();
+        let bad = |reason: String| SyncError::BadDocument {
+            doc: doc.to_string(),
+            reason,
+        };
+        let out_of_scope = || SyncError::OutOfScope {
+            doc: doc.to_string(),
+        };
+        let path = match item {
+            Item::Whole { bytes, .. } => {
+                let cell = crate::cell::CellDoc::load(bytes, &automerge::ActorId::random())
+                    .map_err(|e| bad(e.to_string()))?;
+                let info = cell.info().map_err(|e| bad(e.to_string()))?;
+                if info.id != doc {
+                    return Err(bad("the document inside is of another cell".into()));
+                }
+                info.path.to_string()
+            }
+            _ => match store.cell_path(doc)? {
+                Some(p) => p,
+                None if matches!(item, Item::Want { .. }) => return Err(out_of_scope()),
+                None => {
+                    return Err(bad(
+                        "this device does not hold the cell; it must be sent whole".into(),
+                    ))
+                }
+            },
+        };
+        if !peer_scope.covers(doc, &path) || !own_scope.covers(doc, &path) {
+            return Err(out_of_scope());
+        }
+        out.push(match item {
+            Item::Sync { message, .. } => {
+                let m = Message::decode(message).map_err(|e| bad(e.to_string()))?;
+                for chunk in m.changes.iter() {
+                    automerge::Automerge::new()
+                        .load_incremental(chunk)
+                        .map_err(|e| bad(e.to_string()))?;
+                }
+                Some(m)
+            }
+            Item::Changes { bytes, .. } => {
+                automerge::Automerge::new()
+                    .load_incremental(bytes)
+                    .map_err(|e| bad(e.to_string()))?;
+                None
+            }
+            _ => None,
+        });
+    }
+    Ok(out)
+}
+
+/// Runs a whole session between two stores in this process (phone to phone
+/// when both are local, tests, the demo). Returns the initiator's figures.
+pub fn sync_local(initiator: &Store, responder: &Store) -> SyncResult<SyncStats> {
+    let (mut a, mut msg) = Session::initiate(initiator)?;
+    let mut b = Session::accept(responder)?;
+    loop {
+        let reply = b
+            .receive(responder, &msg)?
+            .ok_or(SyncError::Unexpected("empty reply"))?;
+        match a.receive(initiator, &reply)? {
+            Some(next) => msg = next,
+            None => return Ok(a.stats()),
+        }
+    }
+}
