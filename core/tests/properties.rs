@@ -680,3 +680,160 @@ proptest! {
         converge(n, &steps, seed)?;
     }
 }
+
+// ---- (c) sync sessions --------------------------------------------------
+//
+// 3–6 enrolled replicas of two cells — a hub over everything, grid workers
+// over the village, leads over one cell each — make random edits and run
+// sync sessions in random pairs, some cut after a random message (the
+// message lost, the session abandoned). Once every replica has synced with
+// the hub twice (a connected schedule), every replica that may hold a cell
+// holds it, with the same heads, view and conflicts as the hub; no replica
+// holds a cell outside its scope.
+//
+// Case count: PROPTEST_CASES_SYNC, else PROPTEST_CASES (default 300).
+
+#[derive(Debug, Clone)]
+enum SyncStep {
+    Edit { r: usize, cell: u8, e: Edit },
+    Session { a: usize, b: usize, cut: Option<u8> },
+}
+
+/// Replica roles: 0 is the hub; then a mix of grid workers and leads.
+fn sync_plan() -> impl Strategy<Value = (Vec<u8>, Vec<SyncStep>)> {
+    (3..=6usize).prop_flat_map(|n| {
+        let step = prop_oneof![
+            5 => (0..n, 0..2u8, edit()).prop_map(|(r, cell, e)| SyncStep::Edit { r, cell, e }),
+            2 => (0..n, 0..n, proptest::option::weighted(0.3, 0..6u8))
+                .prop_map(|(a, b, cut)| SyncStep::Session { a, b, cut }),
+        ];
+        (
+            proptest::collection::vec(0..3u8, n - 1),
+            proptest::collection::vec(step, 1..40),
+        )
+    })
+}
+
+/// Runs a session from `a` to `b`; with `cut`, drops the message at that
+/// index and abandons the session. Refusals must not happen between
+/// enrolled peers of one office.
+fn session(a: &Store, b: &Store, cut: Option<u8>) -> Result<(), TestCaseError> {
+    use silin_core::sync::Session;
+    let (mut sa, mut msg) = Session::initiate(a).unwrap();
+    let mut sb = Session::accept(b).unwrap();
+    let mut sent = 0u8;
+    loop {
+        if cut == Some(sent) {
+            return Ok(());
+        }
+        let reply = sb.receive(b, &msg).map_err(|e| TestCaseError::fail(e.to_string()))?;
+        let reply = reply.expect("a responder always answers");
+        sent += 1;
+        if cut == Some(sent) {
+            return Ok(());
+        }
+        match sa.receive(a, &reply).map_err(|e| TestCaseError::fail(e.to_string()))? {
+            Some(next) => msg = next,
+            None => return Ok(()),
+        }
+        sent += 1;
+    }
+}
+
+fn sessions_converge(roles: &[u8], steps: &[SyncStep]) -> Result<(), TestCaseError> {
+    use silin_core::identity::Role;
+    let dir = tempfile::tempdir().unwrap();
+    let open = |i: usize| {
+        Store::open(
+            dir.path().join(format!("r{i}.db")),
+            StoreOptions {
+                durability: Durability::Normal,
+                ..Default::default()
+            },
+        )
+        .unwrap()
+    };
+    let o = office();
+    let hub = open(0);
+    enrol(&hub, &o, Role::Office, &["*"]);
+    let mut cells = Vec::new();
+    for name in ["一组", "二组"] {
+        let cell = hub.create_cell(name, &path("c/t/v/g"), Some("王建国")).unwrap();
+        let hh = hub.add_household(&cell, NewHousehold::default()).unwrap();
+        for m in ["王芳", "李强"] {
+            hub.add_member(&hh, NewMember { name: m.into(), ..Default::default() }, today())
+                .unwrap();
+        }
+        hub.add_task(&cell, "送药", Some(&hh), None, None, at(d(0), 8, 0)).unwrap();
+        cells.push(cell);
+    }
+    let mut stores = vec![hub];
+    // Which cells each replica may hold.
+    let mut covers: Vec<Vec<bool>> = vec![vec![true, true]];
+    for (i, role) in roles.iter().enumerate() {
+        let s = open(i + 1);
+        match role {
+            0 => {
+                enrol(&s, &o, Role::GridWorker, &["c/t/v"]);
+                covers.push(vec![true, true]);
+            }
+            r => {
+                let c = usize::from(*r - 1);
+                enrol(&s, &o, Role::Lead, &[&cells[c]]);
+                covers.push(vec![c == 0, c == 1]);
+            }
+        }
+        stores.push(s);
+    }
+    for step in steps {
+        match step {
+            SyncStep::Edit { r, cell, e } => {
+                let cell = &cells[usize::from(*cell)];
+                if stores[*r].has_cell(cell).unwrap() {
+                    apply(&stores[*r], cell, e).unwrap();
+                }
+            }
+            SyncStep::Session { a, b, cut } => {
+                if a != b {
+                    session(&stores[*a], &stores[*b], *cut)?;
+                }
+            }
+        }
+    }
+    // A connected schedule: everyone to the hub, twice round.
+    for _ in 0..2 {
+        for i in 1..stores.len() {
+            session(&stores[i], &stores[0], None)?;
+        }
+    }
+    for (c, cell) in cells.iter().enumerate() {
+        let heads = sorted_heads(&stores[0], cell);
+        let view = stores[0].cell(cell).unwrap();
+        let conflicts = stores[0].conflicts(cell).unwrap();
+        for (i, s) in stores.iter().enumerate().skip(1) {
+            prop_assert_eq!(s.has_cell(cell).unwrap(), covers[i][c], "replica {} cell {}", i, c);
+            if covers[i][c] {
+                prop_assert_eq!(sorted_heads(s, cell), heads.clone(), "replica {} cell {}", i, c);
+                prop_assert_eq!(&s.cell(cell).unwrap(), &view);
+                prop_assert_eq!(&s.conflicts(cell).unwrap(), &conflicts);
+            }
+        }
+    }
+    for s in &stores {
+        prop_assert!(s.projections_match_docs().unwrap());
+    }
+    Ok(())
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig {
+        cases: cases(&["PROPTEST_CASES_SYNC", "PROPTEST_CASES"], 300),
+        max_shrink_iters: 1000,
+        ..ProptestConfig::default()
+    })]
+
+    #[test]
+    fn sessions_converge_whatever_the_topology_and_interruptions((roles, steps) in sync_plan()) {
+        sessions_converge(&roles, &steps)?;
+    }
+}
