@@ -20,7 +20,7 @@ use serde::Serialize;
 use silin_core::model::Level;
 use silin_core::rollup::RollupRow;
 use silin_core::{Durability, Error, Result, Store, StoreOptions};
-use silin_workload::{Action, DayPlan, DayTotals, GridWorker, Workload};
+use silin_workload::{DayPlan, DayTotals, GridWorker, Workload};
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -190,18 +190,6 @@ fn exchange(
     Ok(())
 }
 
-fn apply(store: &Store, cell: &str, actions: &[Action]) -> Result<()> {
-    for a in actions {
-        match a {
-            Action::Visit(v) => {
-                store.record_visit(cell, v.clone())?;
-            }
-            Action::Edit { member_id, edits } => store.edit_member(member_id, edits)?,
-        }
-    }
-    Ok(())
-}
-
 /// Set-up for one grid worker: its phone takes its cells from the office,
 /// and hands each lead's phone its one cell.
 fn hand_out(
@@ -267,9 +255,9 @@ fn run_day(
     for link in &mut phone.cells {
         let p = &plan.cells[link.cell];
         let lead = Store::open(&link.lead_path, options(4))?;
-        apply(&lead, &link.id, &p.lead)?;
-        apply(&phone.store, &link.id, &p.grid_worker)?;
-        apply(office, &link.id, &p.office)?;
+        silin_workload::apply_actions(&lead, &link.id, &p.lead)?;
+        silin_workload::apply_actions(&phone.store, &link.id, &p.grid_worker)?;
+        silin_workload::apply_actions(office, &link.id, &p.office)?;
         if p.report.lead_files() {
             lead.submit_report(
                 &link.id,

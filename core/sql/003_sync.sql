@@ -5,12 +5,17 @@
 -- between sessions.
 
 -- Peers this device has synced with, by device id, with the certificate
--- they last showed.
+-- they last showed and its 16-byte reference; `ours_sent` is the reference
+-- of our own certificate once the peer is known to hold it, so later
+-- sessions send the reference instead of the certificate.
 CREATE TABLE peers (
     device_id   TEXT PRIMARY KEY,
     certificate BLOB NOT NULL,
+    cert_ref    BLOB NOT NULL,
+    ours_sent   BLOB,
     last_seen   INTEGER NOT NULL
 ) WITHOUT ROWID;
+CREATE INDEX peers_by_cert ON peers (cert_ref);
 
 -- automerge sync state per (peer, document): what both sides are known to
 -- share, so the next session sends only what is new.

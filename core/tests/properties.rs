@@ -726,13 +726,18 @@ fn session(a: &Store, b: &Store, cut: Option<u8>) -> Result<(), TestCaseError> {
         if cut == Some(sent) {
             return Ok(());
         }
-        let reply = sb.receive(b, &msg).map_err(|e| TestCaseError::fail(e.to_string()))?;
+        let reply = sb
+            .receive(b, &msg)
+            .map_err(|e| TestCaseError::fail(e.to_string()))?;
         let reply = reply.expect("a responder always answers");
         sent += 1;
         if cut == Some(sent) {
             return Ok(());
         }
-        match sa.receive(a, &reply).map_err(|e| TestCaseError::fail(e.to_string()))? {
+        match sa
+            .receive(a, &reply)
+            .map_err(|e| TestCaseError::fail(e.to_string()))?
+        {
             Some(next) => msg = next,
             None => return Ok(()),
         }
@@ -758,13 +763,23 @@ fn sessions_converge(roles: &[u8], steps: &[SyncStep]) -> Result<(), TestCaseErr
     enrol(&hub, &o, Role::Office, &["*"]);
     let mut cells = Vec::new();
     for name in ["一组", "二组"] {
-        let cell = hub.create_cell(name, &path("c/t/v/g"), Some("王建国")).unwrap();
+        let cell = hub
+            .create_cell(name, &path("c/t/v/g"), Some("王建国"))
+            .unwrap();
         let hh = hub.add_household(&cell, NewHousehold::default()).unwrap();
         for m in ["王芳", "李强"] {
-            hub.add_member(&hh, NewMember { name: m.into(), ..Default::default() }, today())
-                .unwrap();
+            hub.add_member(
+                &hh,
+                NewMember {
+                    name: m.into(),
+                    ..Default::default()
+                },
+                today(),
+            )
+            .unwrap();
         }
-        hub.add_task(&cell, "送药", Some(&hh), None, None, at(d(0), 8, 0)).unwrap();
+        hub.add_task(&cell, "送药", Some(&hh), None, None, at(d(0), 8, 0))
+            .unwrap();
         cells.push(cell);
     }
     let mut stores = vec![hub];
@@ -811,9 +826,21 @@ fn sessions_converge(roles: &[u8], steps: &[SyncStep]) -> Result<(), TestCaseErr
         let view = stores[0].cell(cell).unwrap();
         let conflicts = stores[0].conflicts(cell).unwrap();
         for (i, s) in stores.iter().enumerate().skip(1) {
-            prop_assert_eq!(s.has_cell(cell).unwrap(), covers[i][c], "replica {} cell {}", i, c);
+            prop_assert_eq!(
+                s.has_cell(cell).unwrap(),
+                covers[i][c],
+                "replica {} cell {}",
+                i,
+                c
+            );
             if covers[i][c] {
-                prop_assert_eq!(sorted_heads(s, cell), heads.clone(), "replica {} cell {}", i, c);
+                prop_assert_eq!(
+                    sorted_heads(s, cell),
+                    heads.clone(),
+                    "replica {} cell {}",
+                    i,
+                    c
+                );
                 prop_assert_eq!(&s.cell(cell).unwrap(), &view);
                 prop_assert_eq!(&s.conflicts(cell).unwrap(), &conflicts);
             }

@@ -8,7 +8,7 @@ mod common;
 use common::*;
 use silin_core::identity::{Certificate, IdentityError, KeyPair, Office, Role};
 use silin_core::model::*;
-use silin_core::sync::envelope::{self, Body, Envelope, Item};
+use silin_core::sync::envelope::{self, Body, Envelope, Item, Sender};
 use silin_core::sync::{bundle, sync_local, Session, SyncError};
 use silin_core::Store;
 use tempfile::TempDir;
@@ -141,10 +141,48 @@ fn nothing_changed_costs_one_round_trip_and_a_few_hundred_bytes() {
     let s = sync_local(&c.worker, &c.hub).unwrap();
     assert_eq!(s.round_trips, 1);
     assert_eq!((s.docs_sent, s.docs_received), (0, 0));
+    // Both sides hold each other's certificates from the first session and
+    // refer to them by reference: the whole exchange fits in 512 bytes.
+    let total = s.bytes_up + s.bytes_down;
+    assert!(total <= 512, "{total} bytes");
+
+    // Opening without naming the peer sends both certificates, and still
+    // costs one round trip.
+    let (mut a, hello) = Session::initiate(&c.worker).unwrap();
+    let mut b = Session::accept(&c.hub).unwrap();
+    let reply = b.receive(&c.hub, &hello).unwrap().unwrap();
+    assert!(a.receive(&c.worker, &reply).unwrap().is_none());
     let certs = c.worker.certificate().unwrap().unwrap().encode().len()
         + c.hub.certificate().unwrap().unwrap().encode().len();
-    let besides = s.bytes_up + s.bytes_down - certs;
+    let besides = hello.len() + reply.len() - certs;
     assert!(besides <= 512, "{besides} bytes besides the certificates");
+}
+
+#[test]
+fn a_peer_that_lost_our_certificate_gets_it_again() {
+    let c = county();
+    sync_local(&c.worker, &c.hub).unwrap();
+    // The hub is rebuilt from nothing and no longer holds the worker's
+    // certificate.
+    let rebuilt = open_fast(&c._dir.path().join("hub3.db"));
+    enrol(
+        &rebuilt,
+        &office(),
+        silin_core::identity::Role::Office,
+        &["县/镇"],
+    );
+    // Pretend it is the same hub the worker knows: name it as the peer.
+    let (_, hello) = Session::initiate_to(&c.worker, Some(&c.hub.device_id())).unwrap();
+    let mut b = Session::accept(&rebuilt).unwrap();
+    assert!(matches!(
+        b.receive(&rebuilt, &hello),
+        Err(SyncError::UnknownCertificate)
+    ));
+    // Starting again without naming the peer sends the certificate whole.
+    let (mut a, hello) = Session::initiate(&c.worker).unwrap();
+    let mut b = Session::accept(&rebuilt).unwrap();
+    let reply = b.receive(&rebuilt, &hello).unwrap().unwrap();
+    a.receive(&c.worker, &reply).unwrap();
 }
 
 #[test]
@@ -192,7 +230,7 @@ fn changes_to_a_cell_outside_the_senders_scope_are_refused_before_applying() {
         challenge: reply.challenge,
         round: 1,
         time: now(),
-        sender: None,
+        sender: Sender::Anonymous,
         body: Body::Round {
             items: vec![Item::Whole {
                 doc: c.other.clone(),
@@ -256,10 +294,11 @@ fn forged_expired_revoked_and_unenrolled_peers_are_refused() {
             challenge: [0; 16],
             round: 0,
             time: now(),
-            sender: Some(cert),
+            sender: Sender::Certificate(cert),
             body: Body::Hello {
                 digest: [0; 32],
                 docs: 0,
+                known_peer: None,
             },
             signature: None,
         },
@@ -278,10 +317,11 @@ fn forged_expired_revoked_and_unenrolled_peers_are_refused() {
             challenge: [0; 16],
             round: 0,
             time: now(),
-            sender: Some(worker_cert),
+            sender: Sender::Certificate(worker_cert),
             body: Body::Hello {
                 digest: [0; 32],
                 docs: 0,
+                known_peer: None,
             },
             signature: None,
         },

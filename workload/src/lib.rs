@@ -15,7 +15,9 @@
 mod names;
 pub mod plan;
 
-pub use plan::{Action, CellDayPlan, DayPlan, DayTotals, Planner, ReportPlan, Reporter};
+pub use plan::{
+    apply_actions, Action, CellDayPlan, DayPlan, DayTotals, Planner, ReportPlan, Reporter,
+};
 
 use chrono::{Datelike, Days, NaiveDate};
 use rand::rngs::StdRng;

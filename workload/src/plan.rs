@@ -40,6 +40,23 @@ pub enum Action {
     },
 }
 
+/// Applies a phone's or the office's actions of the day to `cell`, in order.
+pub fn apply_actions(
+    store: &silin_core::Store,
+    cell: &str,
+    actions: &[Action],
+) -> silin_core::Result<()> {
+    for a in actions {
+        match a {
+            Action::Visit(v) => {
+                store.record_visit(cell, v.clone())?;
+            }
+            Action::Edit { member_id, edits } => store.edit_member(member_id, edits)?,
+        }
+    }
+    Ok(())
+}
+
 /// Who files the day's report.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]

@@ -13,7 +13,7 @@ mod schema;
 mod trust;
 
 pub use schema::{Durability, StoreKey, LAYOUT};
-pub use trust::{DocHeadsRow, TokenGrant};
+pub use trust::{heads_hash, DocHeadsRow, TokenGrant};
 
 use crate::cell::{CellDoc, Touched};
 use crate::error::{Error, Result};

@@ -40,18 +40,27 @@ pub struct DocHeadsRow {
 }
 
 impl DocHeadsRow {
-    /// 8 bytes of the hash of the sorted heads.
     pub fn heads_hash(&self) -> [u8; 8] {
-        let mut h = Sha256::new();
-        for head in &self.heads {
-            h.update(head.0);
-        }
-        let d = h.finalize();
-        let mut out = [0u8; 8];
-        out.copy_from_slice(&d[..8]);
-        out
+        heads_hash(&self.heads)
     }
 }
+
+/// 8 bytes of the hash of a set of heads (in any order).
+pub fn heads_hash(heads: &[ChangeHash]) -> [u8; 8] {
+    let mut sorted = heads.to_vec();
+    sorted.sort();
+    let mut h = Sha256::new();
+    for head in &sorted {
+        h.update(head.0);
+    }
+    let d = h.finalize();
+    let mut out = [0u8; 8];
+    out.copy_from_slice(&d[..8]);
+    out
+}
+
+/// A known peer's certificate reference, and ours if the peer holds it.
+pub type PeerRefs = ([u8; 16], Option<[u8; 16]>);
 
 /// An enrolment token's grant, as the office issued it.
 #[derive(Debug, Clone)]
@@ -265,12 +274,50 @@ impl Store {
         Ok(n == 1)
     }
 
-    pub fn remember_peer(&self, cert: &Certificate) -> Result<()> {
+    /// Records a peer's certificate; with `ours`, also that the peer holds
+    /// our certificate of that reference.
+    pub fn remember_peer(&self, cert: &Certificate, ours: Option<[u8; 16]>) -> Result<()> {
+        let r = crate::sync::envelope::certificate_ref(cert);
         self.lock().conn.execute(
-            "INSERT OR REPLACE INTO peers (device_id, certificate, last_seen) VALUES (?1, ?2, ?3)",
-            params![cert.device_id, cert.encode(), now_ts()],
+            "INSERT INTO peers (device_id, certificate, cert_ref, ours_sent, last_seen)
+             VALUES (?1, ?2, ?3, ?4, ?5)
+             ON CONFLICT (device_id) DO UPDATE SET certificate = ?2, cert_ref = ?3,
+                 ours_sent = coalesce(?4, ours_sent), last_seen = ?5",
+            params![
+                cert.device_id,
+                cert.encode(),
+                &r[..],
+                ours.map(|o| o.to_vec()),
+                now_ts()
+            ],
         )?;
         Ok(())
+    }
+
+    /// A peer's certificate by its reference, if this device has seen it.
+    pub fn peer_certificate(&self, cert_ref: &[u8; 16]) -> Result<Option<Certificate>> {
+        let bytes: Option<Vec<u8>> = self
+            .lock()
+            .conn
+            .prepare_cached("SELECT certificate FROM peers WHERE cert_ref = ?1")?
+            .query_row([&cert_ref[..]], |r| r.get(0))
+            .optional()?;
+        Ok(bytes.and_then(|b| Certificate::decode(&b).ok()))
+    }
+
+    /// For a known peer: the reference of its certificate, and of ours if
+    /// it holds it.
+    pub fn peer_refs(&self, device_id: &str) -> Result<Option<PeerRefs>> {
+        let row: Option<(Vec<u8>, Option<Vec<u8>>)> = self
+            .lock()
+            .conn
+            .prepare_cached("SELECT cert_ref, ours_sent FROM peers WHERE device_id = ?1")?
+            .query_row([device_id], |r| Ok((r.get(0)?, r.get(1)?)))
+            .optional()?;
+        Ok(row.and_then(|(theirs, ours)| {
+            let theirs: [u8; 16] = theirs.try_into().ok()?;
+            Some((theirs, ours.and_then(|o| o.try_into().ok())))
+        }))
     }
 
     /// Ids, paths and heads of the documents `scope` covers, from the

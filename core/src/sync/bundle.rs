@@ -68,7 +68,7 @@ pub fn export(store: &Store, options: &ExportOptions) -> SyncResult<(Vec<u8>, us
         challenge: [0; 16],
         round: 0,
         time: chrono::Utc::now().timestamp(),
-        sender: trust.cert.clone(),
+        sender: trust.sender(None),
         body: Body::Bundle { items },
         signature: None,
     };
@@ -99,7 +99,7 @@ pub fn import(store: &Store, bytes: &[u8]) -> SyncResult<ImportOutcome> {
             Item::Changes { doc, bytes } => store.apply_changes(doc, bytes)?,
             // A bundle is one-way: sync messages and requests need a peer
             // that answers.
-            Item::Sync { .. } | Item::Want { .. } => {
+            Item::Sync { .. } | Item::Want { .. } | Item::Since { .. } => {
                 return Err(SyncError::Unexpected("session item in a bundle"))
             }
         };

@@ -3,8 +3,8 @@
 //! files. Versioned, length-checked, and signed by the sender's device key.
 //!
 //! Layout: `"SLNS" | version u8 | kind u8 | session [16] | challenge [16] |
-//! round varint | time zigzag | has-cert u8 [certificate] | body |
-//! has-signature u8 [signature 64]`. The signature covers every byte before
+//! round varint | time zigzag | sender (0 | 1 certificate | 2 certificate
+//! reference [16]) | body | has-signature u8 [signature 64]`. The signature covers every byte before
 //! it, so nothing in an envelope can be altered without detection.
 
 use crate::identity::{Certificate, IdentityError};
@@ -18,6 +18,8 @@ pub const MAX_ENVELOPE_BYTES: usize = 64 << 20;
 pub const MAX_ITEMS: usize = 4096;
 /// Largest single document or sync message inside an envelope.
 pub const MAX_ITEM_BYTES: usize = 32 << 20;
+/// Most heads one document may name (concurrent branches not yet merged).
+pub const MAX_HEADS: usize = 1024;
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum EnvelopeError {
@@ -42,6 +44,26 @@ impl From<IdentityError> for EnvelopeError {
     }
 }
 
+/// Who sent an envelope. A peer that already holds the sender's
+/// certificate (from an earlier session) is sent a 16-byte reference to it
+/// instead of the whole certificate.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Sender {
+    /// An unenrolled device.
+    Anonymous,
+    Certificate(Certificate),
+    Known([u8; 16]),
+}
+
+/// The reference by which a peer that holds `cert` can find it.
+pub fn certificate_ref(cert: &Certificate) -> [u8; 16] {
+    use sha2::Digest;
+    let d = sha2::Sha256::digest(cert.encode());
+    let mut r = [0u8; 16];
+    r.copy_from_slice(&d[..16]);
+    r
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kind {
     Hello = 1,
@@ -64,8 +86,15 @@ pub enum Item {
     Sync { doc: String, message: Vec<u8> },
     /// A whole document (automerge save format) the receiver lacks.
     Whole { doc: String, bytes: Vec<u8> },
-    /// Changes in automerge's format (bundles: what the peer lacks).
+    /// Changes in automerge's format: what the peer is known to lack, from
+    /// the sync state kept with it (sessions and bundles).
     Changes { doc: String, bytes: Vec<u8> },
+    /// "Send me your changes after these heads" (the sender's own heads,
+    /// when it is known to hold nothing the receiver lacks).
+    Since {
+        doc: String,
+        heads: Vec<automerge::ChangeHash>,
+    },
     /// "Send me this document whole."
     Want { doc: String },
 }
@@ -76,6 +105,7 @@ impl Item {
             Item::Sync { doc, .. }
             | Item::Whole { doc, .. }
             | Item::Changes { doc, .. }
+            | Item::Since { doc, .. }
             | Item::Want { doc } => doc,
         }
     }
@@ -87,6 +117,7 @@ impl Item {
             | Item::Whole { bytes: b, .. }
             | Item::Changes { bytes: b, .. } => b.len() + 20,
             Item::Want { .. } => 17,
+            Item::Since { heads, .. } => 18 + 32 * heads.len(),
         }
     }
 }
@@ -95,7 +126,13 @@ impl Item {
 pub enum Body {
     /// Round 1 from the initiator: a digest of (doc id, heads) over the
     /// documents in its scope.
-    Hello { digest: [u8; 32], docs: u32 },
+    /// `known_peer` references the responder's certificate when the
+    /// initiator holds it, so the responder need not send it again.
+    Hello {
+        digest: [u8; 32],
+        docs: u32,
+        known_peer: Option<[u8; 16]>,
+    },
     /// The responder's answer: `equal` ends the session; otherwise the
     /// short heads of every document it holds in the shared scope.
     Reply { equal: bool, heads: Vec<DocHeads> },
@@ -126,7 +163,7 @@ pub struct Envelope {
     pub round: u32,
     /// Sender's clock, unix seconds.
     pub time: i64,
-    pub sender: Option<Certificate>,
+    pub sender: Sender,
     pub body: Body,
     pub signature: Option<[u8; 64]>,
 }
@@ -139,11 +176,14 @@ impl Envelope {
         w.raw(&self.session).raw(&self.challenge);
         w.uint(u64::from(self.round)).int(self.time);
         match &self.sender {
-            Some(c) => {
+            Sender::Anonymous => {
+                w.u8(0);
+            }
+            Sender::Certificate(c) => {
                 w.u8(1).raw(&c.encode());
             }
-            None => {
-                w.u8(0);
+            Sender::Known(r) => {
+                w.u8(2).raw(r);
             }
         }
         write_body(&mut w, &self.body);
@@ -181,10 +221,11 @@ impl Envelope {
         let challenge = r.array::<16>("challenge")?;
         let round = u32::try_from(r.uint("round")?).map_err(|_| r.invalid("round"))?;
         let time = r.int("time")?;
-        let sender = match r.u8("certificate flag")? {
-            0 => None,
-            1 => Some(Certificate::read(&mut r)?),
-            _ => return Err(r.invalid("certificate flag").into()),
+        let sender = match r.u8("sender flag")? {
+            0 => Sender::Anonymous,
+            1 => Sender::Certificate(Certificate::read(&mut r)?),
+            2 => Sender::Known(r.array::<16>("certificate reference")?),
+            _ => return Err(r.invalid("sender flag").into()),
         };
         let body = read_body(&mut r, kind)?;
         let signed_len = 4 + r.pos();
@@ -222,11 +263,18 @@ fn write_items(w: &mut Writer, items: &[Item]) {
             Item::Whole { bytes, .. } => (2, Some(bytes)),
             Item::Changes { bytes, .. } => (3, Some(bytes)),
             Item::Want { .. } => (4, None),
+            Item::Since { .. } => (5, None),
         };
         w.u8(tag);
         wire::put_id(w, it.doc());
         if let Some(p) = payload {
             w.bytes(p);
+        }
+        if let Item::Since { heads, .. } = it {
+            w.uint(heads.len() as u64);
+            for h in heads {
+                w.raw(&h.0);
+            }
         }
     }
 }
@@ -254,6 +302,14 @@ fn read_items(r: &mut Reader<'_>) -> Result<Vec<Item>, WireError> {
                 bytes: payload()?,
             },
             4 => Item::Want { doc },
+            5 => {
+                let n = r.len("heads count", MAX_HEADS)?;
+                let mut heads = Vec::with_capacity(n);
+                for _ in 0..n {
+                    heads.push(automerge::ChangeHash(r.array::<32>("head")?));
+                }
+                Item::Since { doc, heads }
+            }
             _ => return Err(r.invalid("item kind")),
         });
     }
@@ -262,8 +318,16 @@ fn read_items(r: &mut Reader<'_>) -> Result<Vec<Item>, WireError> {
 
 fn write_body(w: &mut Writer, body: &Body) {
     match body {
-        Body::Hello { digest, docs } => {
+        Body::Hello {
+            digest,
+            docs,
+            known_peer,
+        } => {
             w.raw(digest).uint(u64::from(*docs));
+            match known_peer {
+                Some(r) => w.u8(1).raw(r),
+                None => w.u8(0),
+            };
         }
         Body::Reply { equal, heads } => {
             w.u8(u8::from(*equal)).uint(heads.len() as u64);
@@ -281,6 +345,11 @@ fn read_body(r: &mut Reader<'_>, kind: u8) -> Result<Body, WireError> {
         1 => Body::Hello {
             digest: r.array::<32>("digest")?,
             docs: u32::try_from(r.uint("doc count")?).map_err(|_| r.invalid("doc count"))?,
+            known_peer: match r.u8("known peer flag")? {
+                0 => None,
+                1 => Some(r.array::<16>("known peer")?),
+                _ => return Err(r.invalid("known peer flag")),
+            },
         },
         2 => {
             let equal = match r.u8("equal flag")? {
@@ -320,10 +389,11 @@ mod tests {
             challenge: [2; 16],
             round: 3,
             time: 1_790_000_000,
-            sender: None,
+            sender: Sender::Known([3; 16]),
             body: Body::Hello {
                 digest: [4; 32],
                 docs: 120,
+                known_peer: Some([7; 16]),
             },
             signature: Some([5; 64]),
         };
@@ -343,6 +413,10 @@ mod tests {
                         message: vec![0x42, 0],
                     },
                     Item::Want { doc: DOC.into() },
+                    Item::Since {
+                        doc: DOC.into(),
+                        heads: vec![automerge::ChangeHash([8; 32])],
+                    },
                 ],
             },
             Body::Bundle {

@@ -19,9 +19,10 @@ pub mod bundle;
 pub mod envelope;
 
 use crate::identity::{Certificate, IdentityError, KeyPair, Scope, CLOCK_SKEW_SECS};
-use crate::store::{DocHeadsRow, Store};
+use crate::store::{heads_hash, DocHeadsRow, Store};
 use automerge::sync::{Message, State, SyncDoc};
-use envelope::{Body, DocHeads, Envelope, EnvelopeError, Item};
+use automerge::ChangeHash;
+use envelope::{certificate_ref, Body, DocHeads, Envelope, EnvelopeError, Item, Sender};
 use sha2::{Digest, Sha256};
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
@@ -54,6 +55,8 @@ pub enum SyncError {
     BadDocument { doc: String, reason: String },
     #[error("the peer has no certificate but this device only syncs with enrolled devices")]
     PeerNotEnrolled,
+    #[error("the peer referred to a certificate this device does not hold; sync again (the certificate is then sent whole)")]
+    UnknownCertificate,
     #[error("the session has already finished")]
     Finished,
     #[error("the session did not settle within {MAX_ROUNDS} round trips")]
@@ -106,6 +109,20 @@ impl Trust {
         })
     }
 
+    fn own_ref(&self) -> Option<[u8; 16]> {
+        self.cert.as_ref().map(certificate_ref)
+    }
+
+    /// How to name ourselves to a peer that holds our certificate of
+    /// reference `peer_holds` (if any).
+    fn sender(&self, peer_holds: Option<[u8; 16]>) -> Sender {
+        match (&self.cert, self.own_ref()) {
+            (Some(_), Some(r)) if peer_holds == Some(r) => Sender::Known(r),
+            (Some(c), _) => Sender::Certificate(c.clone()),
+            (None, _) => Sender::Anonymous,
+        }
+    }
+
     fn seal(&self, mut env: Envelope) -> Vec<u8> {
         // An unenrolled device has nothing binding its key to an identity,
         // so a signature would prove nothing; it sends none.
@@ -125,17 +142,26 @@ impl Trust {
         signed_len: usize,
     ) -> SyncResult<Peer> {
         let now = chrono::Utc::now().timestamp();
+        let cert = match &env.sender {
+            Sender::Anonymous => None,
+            Sender::Certificate(c) => Some(c.clone()),
+            Sender::Known(r) => Some(
+                store
+                    .peer_certificate(r)?
+                    .ok_or(SyncError::UnknownCertificate)?,
+            ),
+        };
         let Some(office) = self.office else {
             // Open mode: an unenrolled store (an office tool on local files)
             // has no trust anchor and so accepts any peer.
-            let id = env.sender.as_ref().map(|c| c.device_id.clone());
             return Ok(Peer {
-                id,
+                id: cert.as_ref().map(|c| c.device_id.clone()),
                 key: None,
                 scope: Scope::everything(),
+                cert: None,
             });
         };
-        let cert = env.sender.as_ref().ok_or(SyncError::PeerNotEnrolled)?;
+        let cert = cert.ok_or(SyncError::PeerNotEnrolled)?;
         cert.verify(&office, now)?;
         if store.is_revoked(&cert.device_id)? {
             return Err(IdentityError::Revoked {
@@ -147,6 +173,7 @@ impl Trust {
             id: Some(cert.device_id.clone()),
             key: Some(cert.public_key),
             scope: cert.scope.clone(),
+            cert: Some(cert),
         };
         peer.check_signature(env, bytes, signed_len)?;
         Ok(peer)
@@ -161,6 +188,8 @@ struct Peer {
     id: Option<String>,
     key: Option<[u8; 32]>,
     scope: Scope,
+    /// The verified certificate (enrolled peers only).
+    cert: Option<Certificate>,
 }
 
 impl Peer {
@@ -226,6 +255,11 @@ pub struct Session {
     active: BTreeSet<String>,
     /// Initiator: items not yet sent for lack of room in a round.
     pending: VecDeque<Item>,
+    /// Initiator: documents pushed as changes, with the heads pushed; they
+    /// become shared once the responder answers the round.
+    pushed: BTreeMap<String, Vec<ChangeHash>>,
+    /// Responder: the reference of our certificate the initiator holds.
+    peer_holds_ours: Option<[u8; 16]>,
     sent: BTreeSet<String>,
     received: BTreeSet<String>,
     stats: SyncStats,
@@ -244,6 +278,8 @@ impl Session {
             states: BTreeMap::new(),
             active: BTreeSet::new(),
             pending: VecDeque::new(),
+            pushed: BTreeMap::new(),
+            peer_holds_ours: None,
             sent: BTreeSet::new(),
             received: BTreeSet::new(),
             stats: SyncStats::default(),
@@ -253,7 +289,20 @@ impl Session {
     /// Starts a session as the side that speaks first. Returns the opening
     /// message to send.
     pub fn initiate(store: &Store) -> SyncResult<(Session, Vec<u8>)> {
+        Session::initiate_to(store, None)
+    }
+
+    /// Like [`Session::initiate`], naming the peer expected (its device id,
+    /// from an earlier session) so that certificates both sides already
+    /// hold are referred to, not sent. If the peer has lost ours, the
+    /// session fails with [`SyncError::UnknownCertificate`]; start again
+    /// with [`Session::initiate`].
+    pub fn initiate_to(store: &Store, peer: Option<&str>) -> SyncResult<(Session, Vec<u8>)> {
         let trust = Trust::load(store)?;
+        let refs = match peer {
+            Some(p) => store.peer_refs(p)?,
+            None => None,
+        };
         let mut s = Session::new(Side::Initiator, trust);
         s.session = random16();
         let rows = store.scope_heads(&s.trust.scope)?;
@@ -262,10 +311,11 @@ impl Session {
             challenge: [0; 16],
             round: 0,
             time: chrono::Utc::now().timestamp(),
-            sender: s.trust.cert.clone(),
+            sender: s.trust.sender(refs.and_then(|(_, ours)| ours)),
             body: Body::Hello {
                 digest: digest(&rows),
                 docs: rows.len() as u32,
+                known_peer: refs.map(|(theirs, _)| theirs),
             },
             signature: None,
         };
@@ -348,11 +398,10 @@ impl Session {
         match (self.phase, &env.body) {
             (Phase::Opening, Body::Reply { equal, heads }) => {
                 let peer = self.trust.admit(store, &env, bytes, signed_len)?;
-                if let (Some(id), Some(cert)) = (&peer.id, &env.sender) {
-                    if self.trust.office.is_some() {
-                        store.remember_peer(cert)?;
-                    }
-                    let _ = id;
+                if let Some(cert) = &peer.cert {
+                    // The responder accepted our opening, so it holds our
+                    // certificate from now on.
+                    store.remember_peer(cert, self.trust.own_ref())?;
                 }
                 self.challenge = env.challenge;
                 self.peer = Some(peer);
@@ -365,8 +414,14 @@ impl Session {
             }
             (Phase::Running, Body::Round { items }) => {
                 self.check_round(&env, bytes, signed_len)?;
-                let wants = self.absorb_items(store, items)?;
-                debug_assert!(wants.is_empty());
+                // The responder answered: what we pushed is now shared.
+                for (doc, heads) in std::mem::take(&mut self.pushed) {
+                    self.state(store, &doc)?.shared_heads = heads;
+                }
+                let requests = self.absorb_items(store, items)?;
+                if !requests.is_empty() {
+                    return Err(SyncError::Unexpected("request from the responder"));
+                }
                 self.next_round(store)
             }
             (_, body) => Err(SyncError::Unexpected(body_name(body))),
@@ -381,7 +436,14 @@ impl Session {
         signed_len: usize,
     ) -> SyncResult<Vec<u8>> {
         match (self.phase, &env.body) {
-            (Phase::Opening, Body::Hello { digest: theirs, .. }) => {
+            (
+                Phase::Opening,
+                Body::Hello {
+                    digest: theirs,
+                    known_peer,
+                    ..
+                },
+            ) => {
                 let peer = self.trust.admit(store, &env, bytes, signed_len)?;
                 let now = chrono::Utc::now().timestamp();
                 if (env.time - now).abs() > CLOCK_SKEW_SECS {
@@ -393,9 +455,10 @@ impl Session {
                 if peer.key.is_some() && !store.first_sighting(&env.session)? {
                     return Err(SyncError::Replayed);
                 }
-                if let Some(cert) = env.sender.as_ref().filter(|_| peer.key.is_some()) {
-                    store.remember_peer(cert)?;
+                if let Some(cert) = &peer.cert {
+                    store.remember_peer(cert, None)?;
                 }
+                self.peer_holds_ours = *known_peer;
                 self.session = env.session;
                 self.challenge = random16();
                 let rows = self.shared_rows(store, &peer.scope)?;
@@ -422,13 +485,18 @@ impl Session {
                     return Err(SyncError::WrongSession);
                 }
                 self.check_round(&env, bytes, signed_len)?;
-                let wants = self.absorb_items(store, items)?;
+                let requests = self.absorb_items(store, items)?;
                 let mut out = Vec::new();
-                for doc in wants {
-                    out.push(Item::Whole {
-                        bytes: store.save_doc(&doc)?,
-                        doc,
-                    });
+                for item in requests {
+                    match item {
+                        Item::Want { doc } => out.push(self.whole(store, doc)?),
+                        Item::Since { doc, heads } => {
+                            if let Some(item) = self.since(store, doc, &heads)? {
+                                out.push(item);
+                            }
+                        }
+                        _ => {}
+                    }
                 }
                 let docs: Vec<String> = self.active.iter().cloned().collect();
                 for doc in docs {
@@ -474,10 +542,10 @@ impl Session {
                     doc: row.id.clone(),
                     bytes: Vec::new(),
                 }),
-                Some(h) if *h != row.heads_hash() => self.pending.push_back(Item::Sync {
-                    doc: row.id.clone(),
-                    message: Vec::new(),
-                }),
+                Some(h) if *h != row.heads_hash() => {
+                    let item = self.fast_path(store, row, *h)?;
+                    self.pending.push_back(item);
+                }
                 Some(_) => {}
             }
         }
@@ -494,6 +562,63 @@ impl Session {
             }
         }
         Ok(())
+    }
+
+    /// Initiator, for a document both sides hold with different heads: when
+    /// the sync state kept with this peer says one side holds exactly what
+    /// both last shared, the other side's changes since then are all that
+    /// is missing — push them (or ask for them) without automerge's
+    /// heads-and-bloom exchange. Otherwise run automerge's sync protocol.
+    fn fast_path(&mut self, store: &Store, row: &DocHeadsRow, theirs: [u8; 8]) -> SyncResult<Item> {
+        let doc = row.id.clone();
+        let shared = self.state(store, &doc)?.shared_heads.clone();
+        let usable = !shared.is_empty()
+            && store.with_doc(&doc, |d| {
+                Ok(shared
+                    .iter()
+                    .all(|h| d.automerge().get_change_by_hash(h).is_some()))
+            })?;
+        if usable && heads_hash(&shared) == theirs {
+            return Ok(Item::Changes {
+                doc,
+                bytes: Vec::new(),
+            });
+        }
+        if usable && heads_hash(&shared) == row.heads_hash() {
+            return Ok(Item::Since {
+                doc,
+                heads: Vec::new(),
+            });
+        }
+        Ok(Item::Sync {
+            doc,
+            message: Vec::new(),
+        })
+    }
+
+    /// Responder: the changes after `heads`, or — when this side lacks some
+    /// of those heads — automerge's sync protocol for the document.
+    fn since(
+        &mut self,
+        store: &Store,
+        doc: String,
+        heads: &[ChangeHash],
+    ) -> SyncResult<Option<Item>> {
+        let (has_all, ours) = store.with_doc(&doc, |d| {
+            let has = heads
+                .iter()
+                .all(|h| d.automerge().get_change_by_hash(h).is_some());
+            Ok((has, d.heads()))
+        })?;
+        if !has_all {
+            self.active.insert(doc.clone());
+            return self.generate(store, &doc);
+        }
+        let bytes = store.changes_after(&doc, heads)?;
+        // Optimistic, as for whole documents: a lost answer makes automerge
+        // reset the next time.
+        self.state(store, &doc)?.shared_heads = ours;
+        Ok(Some(Item::Changes { doc, bytes }))
     }
 
     /// Initiator: the next round's message, or `None` when nothing is left.
@@ -514,14 +639,21 @@ impl Session {
                 break;
             };
             let item = match next {
-                Item::Whole { doc, .. } => Some(Item::Whole {
-                    bytes: store.save_doc(&doc)?,
-                    doc,
-                }),
+                Item::Whole { doc, .. } => Some(self.whole(store, doc)?),
                 Item::Sync { doc, .. } => {
                     self.active.insert(doc.clone());
                     self.generate(store, &doc)?
                 }
+                Item::Changes { doc, .. } => {
+                    let shared = self.state(store, &doc)?.shared_heads.clone();
+                    let bytes = store.changes_after(&doc, &shared)?;
+                    self.pushed.insert(doc.clone(), store.heads(&doc)?);
+                    Some(Item::Changes { doc, bytes })
+                }
+                Item::Since { doc, .. } => Some(Item::Since {
+                    heads: store.heads(&doc)?,
+                    doc,
+                }),
                 other => Some(other),
             };
             if let Some(item) = item {
@@ -541,6 +673,19 @@ impl Session {
         Ok(Some(self.seal(Body::Round { items })))
     }
 
+    /// A document to send whole. Its heads are recorded as shared with the
+    /// peer: if the message is lost, automerge's protocol notices the peer
+    /// lacks them and resets, so the optimism costs only a longer sync.
+    fn whole(&mut self, store: &Store, doc: String) -> SyncResult<Item> {
+        let bytes = store.save_doc(&doc)?;
+        let heads = store.heads(&doc)?;
+        let state = self.state(store, &doc)?;
+        if state.shared_heads.is_empty() {
+            state.shared_heads = heads;
+        }
+        Ok(Item::Whole { doc, bytes })
+    }
+
     fn note_sent(&mut self, items: &[Item]) {
         for it in items {
             let carries = match it {
@@ -548,7 +693,7 @@ impl Session {
                 Item::Sync { message, .. } => Message::decode(message)
                     .map(|m| !m.changes.is_empty())
                     .unwrap_or(false),
-                Item::Want { .. } => false,
+                Item::Want { .. } | Item::Since { .. } => false,
             };
             if carries {
                 self.sent.insert(it.doc().to_string());
@@ -560,8 +705,8 @@ impl Session {
         // Certificates travel in the opening exchange only; later rounds are
         // bound to it by the session, challenge and signature.
         let sender = match body {
-            Body::Hello { .. } | Body::Reply { .. } => self.trust.cert.clone(),
-            _ => None,
+            Body::Hello { .. } | Body::Reply { .. } => self.trust.sender(self.peer_holds_ours),
+            _ => Sender::Anonymous,
         };
         self.trust.seal(Envelope {
             session: self.session,
@@ -631,9 +776,9 @@ impl Session {
         Ok(())
     }
 
-    /// Checks every item, then applies them. Returns the documents the peer
-    /// wants whole.
-    fn absorb_items(&mut self, store: &Store, items: &[Item]) -> SyncResult<Vec<String>> {
+    /// Checks every item, then applies them. Returns the peer's requests
+    /// (`Want`, `Since`) for the caller to answer.
+    fn absorb_items(&mut self, store: &Store, items: &[Item]) -> SyncResult<Vec<Item>> {
         let peer = self.peer.clone().ok_or(SyncError::WrongSession)?;
         let checked = check_items(store, &self.trust.scope, &peer.scope, items)?;
         let mut wants = Vec::new();
@@ -673,8 +818,16 @@ impl Session {
                     if store.apply_changes(doc, bytes)? {
                         self.received.insert(doc.clone());
                     }
+                    // With nothing left waiting for a dependency, this side
+                    // now holds everything the sender had: both share it.
+                    let (complete, heads) = store.with_doc(doc, |d| {
+                        Ok((d.automerge().get_missing_deps(&[]).is_empty(), d.heads()))
+                    })?;
+                    if complete {
+                        self.state(store, doc)?.shared_heads = heads;
+                    }
                 }
-                Item::Want { doc } => wants.push(doc.clone()),
+                Item::Want { .. } | Item::Since { .. } => wants.push(item.clone()),
             }
         }
         Ok(wants)
@@ -721,7 +874,9 @@ pub(crate) fn check_items(
             }
             _ => match store.cell_path(doc)? {
                 Some(p) => p,
-                None if matches!(item, Item::Want { .. }) => return Err(out_of_scope()),
+                None if matches!(item, Item::Want { .. } | Item::Since { .. }) => {
+                    return Err(out_of_scope())
+                }
                 None => {
                     return Err(bad(
                         "this device does not hold the cell; it must be sent whole".into(),
@@ -757,7 +912,18 @@ pub(crate) fn check_items(
 /// Runs a whole session between two stores in this process (phone to phone
 /// when both are local, tests, the demo). Returns the initiator's figures.
 pub fn sync_local(initiator: &Store, responder: &Store) -> SyncResult<SyncStats> {
-    let (mut a, mut msg) = Session::initiate(initiator)?;
+    match sync_local_once(initiator, responder, Some(&responder.device_id())) {
+        Err(SyncError::UnknownCertificate) => sync_local_once(initiator, responder, None),
+        other => other,
+    }
+}
+
+fn sync_local_once(
+    initiator: &Store,
+    responder: &Store,
+    hint: Option<&str>,
+) -> SyncResult<SyncStats> {
+    let (mut a, mut msg) = Session::initiate_to(initiator, hint)?;
     let mut b = Session::accept(responder)?;
     loop {
         let reply = b
