@@ -78,6 +78,66 @@ enum Command {
     Bundle(BundleCmd),
     /// Check the file, every document and every projection (repairs projections).
     Check,
+    /// The township hub: serve, enrolment tokens, revocation.
+    #[command(subcommand)]
+    Hub(HubCmd),
+    /// Enrol this device with the township hub using a one-time token.
+    Enroll {
+        /// The hub's address, like http://192.168.1.10:8080
+        #[arg(long)]
+        hub: String,
+        /// The one-time token from the office.
+        #[arg(long)]
+        token: String,
+    },
+    /// Sync the store with the township hub.
+    Sync {
+        /// The hub's address, like http://192.168.1.10:8080
+        #[arg(long)]
+        hub: String,
+    },
+}
+
+#[derive(Subcommand)]
+enum HubCmd {
+    /// Run the hub until Ctrl-C or SIGTERM.
+    Serve {
+        /// Address to listen on, like 0.0.0.0:8080 (port 0 picks a free one).
+        #[arg(long)]
+        listen: String,
+        /// The hub's SQLite store (default: --store); created if missing.
+        #[arg(long, conflicts_with = "postgres")]
+        db: Option<PathBuf>,
+        /// A PostgreSQL URL (not available yet).
+        #[arg(long)]
+        postgres: Option<String>,
+        /// Cells the hub shares: region paths or cell ids (`*` for all).
+        #[arg(long, num_args = 1.., default_value = "*")]
+        scope: Vec<String>,
+    },
+    /// Issue a one-time enrolment token (office admin, on the hub machine).
+    Token {
+        /// The hub's store (default: --store).
+        #[arg(long)]
+        db: Option<PathBuf>,
+        /// lead, grid_worker, office or county
+        #[arg(long)]
+        role: String,
+        /// Region paths (county/township/...) or cell ids the device may hold.
+        #[arg(long, num_args = 1.., required = true)]
+        scope: Vec<String>,
+        /// Days the device's certificate stays valid.
+        #[arg(long, default_value = "365", allow_hyphen_values = true)]
+        valid_days: String,
+    },
+    /// Revoke a device: the hub refuses it from now on.
+    Revoke {
+        /// The hub's store (default: --store).
+        #[arg(long)]
+        db: Option<PathBuf>,
+        #[arg(long)]
+        device: String,
+    },
 }
 
 #[derive(Subcommand)]
@@ -540,6 +600,177 @@ fn run(cli: &Cli, out: &Out) -> Result<(), CliError> {
             } else {
                 Err(CliError::Silent)
             }
+        }
+        Command::Hub(cmd) => run_hub(cli, out, cmd),
+        Command::Enroll { hub, token } => {
+            let store = open_existing(cli)?;
+            let outcome = silin_hub::enroll(&store, hub, token).map_err(client_error)?;
+            out.print(&outcome, || {
+                format!(
+                    "enrolled device {} as {} over {} until {}",
+                    outcome.device_id,
+                    outcome.role,
+                    outcome.scope.join(", "),
+                    outcome.expires
+                )
+            })
+        }
+        Command::Sync { hub } => {
+            let store = open_existing(cli)?;
+            let client = silin_hub::client::Hub::new(hub).map_err(client_error)?;
+            let bar = out.progress_allowed().then(|| {
+                let b = indicatif::ProgressBar::new_spinner();
+                b.set_message(format!("syncing with {}", client.url()));
+                b.enable_steady_tick(std::time::Duration::from_millis(120));
+                b
+            });
+            let stats = client.sync(&store, |s| {
+                if let Some(b) = &bar {
+                    b.set_message(format!(
+                        "syncing with {}: {} round trips, {} cells received, {} sent",
+                        client.url(),
+                        s.round_trips,
+                        s.docs_received,
+                        s.docs_sent
+                    ));
+                }
+            });
+            if let Some(b) = bar {
+                b.finish_and_clear();
+            }
+            let stats = stats.map_err(client_error)?;
+            out.print(&stats, || {
+                format!(
+                    "synced with {}: {} cells received, {} sent; {} bytes up, {} down, {} round trips",
+                    client.url(),
+                    stats.docs_received,
+                    stats.docs_sent,
+                    stats.bytes_up,
+                    stats.bytes_down,
+                    stats.round_trips
+                )
+            })
+        }
+    }
+}
+
+/// A hub client failure as the command reports it: refused input exits 2,
+/// an unreachable or failing hub 1.
+fn client_error(e: silin_hub::ClientError) -> CliError {
+    use silin_hub::ClientError as E;
+    match e {
+        E::Sync(e) => CliError::Sync(e),
+        E::Identity(e) => CliError::Sync(e.into()),
+        E::Store(e) => CliError::Core(e),
+        e if e.is_user_error() => CliError::Usage(e.to_string()),
+        e => CliError::Io(std::io::Error::other(e.to_string())),
+    }
+}
+
+fn hub_error(e: silin_hub::HubError) -> CliError {
+    match e {
+        silin_hub::HubError::Store(e) => office_error(e),
+        e => CliError::Io(std::io::Error::other(e.to_string())),
+    }
+}
+
+/// A store that cannot act as the hub (a phone's, or a newer layout) was
+/// named by the caller: bad input.
+fn office_error(e: silin_core::Error) -> CliError {
+    match e {
+        silin_core::Error::Incompatible(m) => CliError::Usage(m),
+        e => CliError::Core(e),
+    }
+}
+
+fn scope_arg(entries: &[String]) -> Result<silin_core::identity::Scope, CliError> {
+    silin_core::identity::Scope::parse(entries).map_err(|e| {
+        CliError::Usage(format!(
+            "{e}; give --scope like 两当县/城关镇 or a cell id, or * for all"
+        ))
+    })
+}
+
+/// The hub's store: `--db`, else `--store`. `create` allows a new file (a
+/// hub is set up by its first command).
+fn hub_store(cli: &Cli, db: &Option<PathBuf>, create: bool) -> Result<Store, CliError> {
+    let path = db.as_ref().unwrap_or(&cli.store);
+    if !create && !path.exists() {
+        return Err(CliError::Usage(format!(
+            "no hub store at {}; pass the hub's --db PATH",
+            path.display()
+        )));
+    }
+    Ok(Store::open(path, options(cli)?)?)
+}
+
+fn run_hub(cli: &Cli, out: &Out, cmd: &HubCmd) -> Result<(), CliError> {
+    use silin_core::identity::Role;
+    match cmd {
+        HubCmd::Serve {
+            listen,
+            db,
+            postgres,
+            scope,
+        } => {
+            if postgres.is_some() {
+                return Err(CliError::Usage(
+                    "the PostgreSQL backend is not built yet; run the hub on SQLite with --db PATH"
+                        .into(),
+                ));
+            }
+            let scope = scope_arg(scope)?;
+            std::net::ToSocketAddrs::to_socket_addrs(listen.as_str()).map_err(|e| {
+                CliError::Usage(format!(
+                    "--listen {listen:?} is not an address to listen on ({e}); write it like 0.0.0.0:8080"
+                ))
+            })?;
+            let store = std::sync::Arc::new(hub_store(cli, db, true)?);
+            let path = store.path().display().to_string();
+            let device = store.device_id();
+            silin_hub::server::init_logging();
+            let config = silin_hub::HubConfig {
+                scope: Some(scope),
+                ..Default::default()
+            };
+            silin_hub::server::run(listen, store, config, |addr| {
+                let json = serde_json::json!({
+                    "listen": addr.to_string(), "url": format!("http://{addr}"), "device_id": device,
+                });
+                let _ = out.print(&json, || {
+                    format!("silin hub listening on http://{addr} (store {path}); Ctrl-C to stop")
+                });
+            })
+            .map_err(hub_error)
+        }
+        HubCmd::Token {
+            db,
+            role,
+            scope,
+            valid_days,
+        } => {
+            let role = Role::parse(role).map_err(|e| CliError::Usage(e.to_string()))?;
+            let scope = scope_arg(scope)?;
+            let days = int_arg("valid_days", valid_days)?;
+            if !(1..=silin_hub::office::MAX_VALID_DAYS).contains(&days) {
+                return Err(CliError::Usage(format!(
+                    "--valid-days must be between 1 and {}",
+                    silin_hub::office::MAX_VALID_DAYS
+                )));
+            }
+            let store = hub_store(cli, db, true)?;
+            let token =
+                silin_hub::office::issue_token(&store, role, scope, days).map_err(office_error)?;
+            out.print(&serde_json::json!({ "token": token }), || token.clone())
+        }
+        HubCmd::Revoke { db, device } => {
+            check_id("device", device)?;
+            let store = hub_store(cli, db, false)?;
+            store.revoke(device)?;
+            out.print(
+                &serde_json::json!({ "device_id": device, "revoked": true }),
+                || format!("revoked device {device}; the hub refuses it from now on"),
+            )
         }
     }
 }

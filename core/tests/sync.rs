@@ -468,3 +468,43 @@ fn unenrolled_stores_sync_openly_with_each_other() {
     let cert: Option<Certificate> = a.certificate().unwrap();
     assert!(cert.is_none());
 }
+
+/// Writes real envelopes and certificates as seeds for the fuzz targets
+/// (fuzz/corpus). Runs only with SILIN_WRITE_FUZZ_SEEDS=1.
+#[test]
+fn write_fuzz_seeds() {
+    if std::env::var_os("SILIN_WRITE_FUZZ_SEEDS").is_none() {
+        return;
+    }
+    let c = county();
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../fuzz/corpus");
+    let env_dir = root.join("envelope_decode");
+    let cert_dir = root.join("certificate_decode");
+    std::fs::create_dir_all(&env_dir).unwrap();
+    std::fs::create_dir_all(&cert_dir).unwrap();
+    for (i, s) in [&c.hub, &c.worker, &c.lead].iter().enumerate() {
+        std::fs::write(
+            cert_dir.join(format!("cert-{i}")),
+            s.certificate().unwrap().unwrap().encode(),
+        )
+        .unwrap();
+    }
+    c.hub
+        .record_visit(&c.cell, visit(VisitKind::DoorKnock, "seed"))
+        .unwrap();
+    let (mut a, mut msg) = Session::initiate(&c.worker).unwrap();
+    let mut b = Session::accept(&c.hub).unwrap();
+    let mut n = 0;
+    loop {
+        std::fs::write(env_dir.join(format!("session-{n}")), &msg).unwrap();
+        let reply = b.receive(&c.hub, &msg).unwrap().unwrap();
+        std::fs::write(env_dir.join(format!("session-{n}-reply")), &reply).unwrap();
+        n += 1;
+        match a.receive(&c.worker, &reply).unwrap() {
+            Some(next) => msg = next,
+            None => break,
+        }
+    }
+    let (bundle, _) = bundle::export(&c.hub, &Default::default()).unwrap();
+    std::fs::write(env_dir.join("bundle"), bundle).unwrap();
+}

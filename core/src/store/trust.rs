@@ -294,6 +294,23 @@ impl Store {
         Ok(())
     }
 
+    /// The device id of the peer last reached at `address` (a hub URL), so
+    /// the next session can name it and refer to certificates.
+    pub fn peer_at(&self, address: &str) -> Result<Option<String>> {
+        let inner = self.lock();
+        Ok(get_meta(&inner.conn, &format!("peer_at:{address}"))?
+            .and_then(|b| String::from_utf8(b).ok()))
+    }
+
+    pub fn remember_peer_at(&self, address: &str, device_id: &str) -> Result<()> {
+        let inner = self.lock();
+        put_meta(
+            &inner.conn,
+            &format!("peer_at:{address}"),
+            device_id.as_bytes(),
+        )
+    }
+
     /// A peer's certificate by its reference, if this device has seen it.
     pub fn peer_certificate(&self, cert_ref: &[u8; 16]) -> Result<Option<Certificate>> {
         let bytes: Option<Vec<u8>> = self

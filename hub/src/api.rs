@@ -1,0 +1,66 @@
+//! What travels between a device and the hub besides sync envelopes: the
+//! JSON bodies of enrolment, health and errors. Shared by client and server
+//! so the two cannot drift apart.
+
+use serde::{Deserialize, Serialize};
+
+/// A device asks for its certificate, proving it holds the key it names.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct EnrolRequest {
+    pub token: String,
+    pub device_id: String,
+    /// ed25519 public key, hex.
+    pub public_key: String,
+    /// Signature over [`enrol_proof`], hex.
+    pub proof: String,
+}
+
+/// The hub's answer to an accepted enrolment.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct EnrolResponse {
+    /// The encoded certificate, hex.
+    pub certificate: String,
+    /// The office key that signed it, hex; the device pins it.
+    pub office_public_key: String,
+    pub role: String,
+    pub scope: Vec<String>,
+    pub expires: String,
+}
+
+/// Every error the hub answers with: a stable kind and a message a person
+/// can act on.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ErrorBody {
+    pub error: String,
+    pub message: String,
+}
+
+/// `GET /healthz`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Health {
+    pub ok: bool,
+    pub cells: i64,
+    pub device_id: String,
+    /// Fingerprint of the office key (the suffix of the tokens it issues).
+    #[serde(default)]
+    pub office: String,
+}
+
+/// The bytes a device signs to enrol: binds the token to this device id and
+/// key, so a token seen on the wire cannot enrol another key.
+pub fn enrol_proof(token: &str, device_id: &str, public_key: &[u8; 32]) -> Vec<u8> {
+    let mut m = Vec::with_capacity(12 + token.len() + device_id.len() + 32);
+    m.extend_from_slice(b"silin-enrol\0");
+    m.extend_from_slice(token.as_bytes());
+    m.extend_from_slice(device_id.as_bytes());
+    m.extend_from_slice(public_key);
+    m
+}
+
+/// Splits a token `<32 hex secret>.<16 hex office fingerprint>`; `None` when
+/// it does not have that shape.
+pub fn split_token(token: &str) -> Option<(&str, &str)> {
+    let (secret, fp) = token.split_once('.')?;
+    let hex = |s: &str, n: usize| s.len() == n && s.bytes().all(|b| b.is_ascii_hexdigit());
+    (hex(secret, 32) && hex(fp, 16)).then_some((secret, fp))
+}

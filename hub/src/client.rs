@@ -1,0 +1,314 @@
+//! The device side: enrol with the township hub and sync with it over HTTP.
+//!
+//! Blocking calls on a small HTTP client, made off the UI thread by the
+//! apps (through the FFI library) and by the `silin` command. Plain http by
+//! default — a township office LAN — and https with the `tls` feature.
+
+use crate::api::{self, EnrolRequest, EnrolResponse, ErrorBody, Health};
+use serde::Serialize;
+use silin_core::identity::{self, Certificate, IdentityError};
+use silin_core::sync::envelope::MAX_ENVELOPE_BYTES;
+use silin_core::sync::{Session, SyncError, SyncStats};
+use silin_core::Store;
+use std::time::Duration;
+
+const JSON: &str = "application/json";
+const OCTETS: &str = "application/octet-stream";
+/// Largest JSON answer read from a hub (enrolment, health, errors).
+const MAX_JSON_BYTES: u64 = 1 << 20;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    #[error("hub URL {url:?} is not usable: {reason}")]
+    BadUrl { url: String, reason: String },
+    #[error("the enrolment token is not of the form <32 hex digits>.<16 hex digits>; copy it again from the office's paper or ask for a new one")]
+    BadToken,
+    #[error("cannot reach the hub at {url} ({reason}); check that the hub is running and that this device is on the office network")]
+    Unreachable { url: String, reason: String },
+    #[error("the hub refused: {message}")]
+    Refused {
+        status: u16,
+        kind: String,
+        message: String,
+    },
+    #[error(transparent)]
+    Sync(#[from] SyncError),
+    #[error(transparent)]
+    Identity(#[from] IdentityError),
+    #[error("the hub's answer is not what a silin hub sends ({0}); check the URL points at the township hub")]
+    Protocol(String),
+    #[error(transparent)]
+    Store(#[from] silin_core::Error),
+}
+
+impl ClientError {
+    /// True when what the caller gave (URL, token, credentials, data) was
+    /// refused, as opposed to a failure of the network, the hub or the device.
+    pub fn is_user_error(&self) -> bool {
+        match self {
+            ClientError::BadUrl { .. } | ClientError::BadToken | ClientError::Identity(_) => true,
+            ClientError::Refused { status, .. } => (400..500).contains(status),
+            ClientError::Sync(SyncError::Store(e)) | ClientError::Store(e) => e.is_user_error(),
+            ClientError::Sync(e) => e.is_refusal(),
+            ClientError::Unreachable { .. } | ClientError::Protocol(_) => false,
+        }
+    }
+}
+
+/// What enrolment gave this device.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct EnrolOutcome {
+    pub device_id: String,
+    pub role: String,
+    pub scope: Vec<String>,
+    pub expires: String,
+}
+
+/// A hub at a base URL, with one connection pool.
+#[derive(Debug, Clone)]
+pub struct Hub {
+    base: String,
+    agent: ureq::Agent,
+}
+
+impl Hub {
+    /// `url` is `http://host:port` (a bare `host:port` means http); a
+    /// trailing slash or path prefix is kept as the base of every endpoint.
+    pub fn new(url: &str) -> Result<Hub, ClientError> {
+        let url = url.trim();
+        let bad = |reason: &str| ClientError::BadUrl {
+            url: url.to_string(),
+            reason: reason.to_string(),
+        };
+        let full = if url.contains("://") {
+            url.to_string()
+        } else {
+            format!("http://{url}")
+        };
+        let uri: ureq::http::Uri = full
+            .parse()
+            .map_err(|_| bad("write it like http://192.168.1.10:8080"))?;
+        match uri.scheme_str() {
+            Some("http") => {}
+            Some("https") if cfg!(feature = "tls") => {}
+            Some("https") => {
+                return Err(bad(
+                    "this build speaks plain http only; use the hub's http:// address",
+                ))
+            }
+            _ => return Err(bad("only http:// hub addresses are supported")),
+        }
+        if uri.host().is_none_or(str::is_empty) {
+            return Err(bad(
+                "it names no host; write it like http://192.168.1.10:8080",
+            ));
+        }
+        let agent: ureq::Agent = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .timeout_connect(Some(Duration::from_secs(10)))
+            // A whole county's first sync moves tens of megabytes per round
+            // trip over an office LAN; no single call may hang forever.
+            .timeout_global(Some(Duration::from_secs(600)))
+            .user_agent(concat!("silin/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .into();
+        Ok(Hub {
+            base: full.trim_end_matches('/').to_string(),
+            agent,
+        })
+    }
+
+    pub fn url(&self) -> &str {
+        &self.base
+    }
+
+    fn unreachable(&self, reason: String) -> ClientError {
+        ClientError::Unreachable {
+            url: self.base.clone(),
+            reason,
+        }
+    }
+
+    fn call(
+        &self,
+        path: &str,
+        body: Option<(&str, &[u8])>,
+        limit: u64,
+    ) -> Result<Vec<u8>, ClientError> {
+        let url = format!("{}{path}", self.base);
+        let sent = match body {
+            Some((ct, bytes)) => self.agent.post(&url).content_type(ct).send(bytes),
+            None => self.agent.get(&url).call(),
+        };
+        let mut resp = sent.map_err(|e| self.transport_error(e))?;
+        let status = resp.status().as_u16();
+        let bytes = resp
+            .body_mut()
+            .with_config()
+            .limit(limit)
+            .read_to_vec()
+            .map_err(|e| match e {
+                ureq::Error::BodyExceedsLimit(_) => {
+                    ClientError::Protocol(format!("an answer over {limit} bytes"))
+                }
+                other => self.transport_error(other),
+            })?;
+        if status == 200 {
+            return Ok(bytes);
+        }
+        Err(match serde_json::from_slice::<ErrorBody>(&bytes) {
+            Ok(e) => ClientError::Refused {
+                status,
+                kind: e.error,
+                message: e.message,
+            },
+            Err(_) => ClientError::Refused {
+                status,
+                kind: "http".into(),
+                message: format!(
+                    "HTTP status {status} from {url}: {}",
+                    String::from_utf8_lossy(&bytes[..bytes.len().min(200)]).trim()
+                ),
+            },
+        })
+    }
+
+    fn transport_error(&self, e: ureq::Error) -> ClientError {
+        match e {
+            ureq::Error::Io(_)
+            | ureq::Error::ConnectionFailed
+            | ureq::Error::HostNotFound
+            | ureq::Error::Timeout(_) => self.unreachable(e.to_string()),
+            ureq::Error::BadUri(reason) => ClientError::BadUrl {
+                url: self.base.clone(),
+                reason,
+            },
+            other => ClientError::Protocol(other.to_string()),
+        }
+    }
+
+    fn json<T: serde::de::DeserializeOwned>(
+        &self,
+        path: &str,
+        body: Option<&[u8]>,
+    ) -> Result<T, ClientError> {
+        let bytes = self.call(path, body.map(|b| (JSON, b)), MAX_JSON_BYTES)?;
+        serde_json::from_slice(&bytes).map_err(|e| ClientError::Protocol(e.to_string()))
+    }
+
+    /// `GET /healthz`.
+    pub fn health(&self) -> Result<Health, ClientError> {
+        self.json("/healthz", None)
+    }
+
+    /// Enrols the device of `store` with a one-time token; see [`enroll`].
+    pub fn enroll(&self, store: &Store, token: &str) -> Result<EnrolOutcome, ClientError> {
+        let token = token.trim();
+        let (_, fingerprint) = api::split_token(token).ok_or(ClientError::BadToken)?;
+        let device_id = store.device_id();
+        let key = store.device_key()?;
+        let public_key = key.public_key();
+        let request = EnrolRequest {
+            token: token.to_string(),
+            device_id: device_id.clone(),
+            public_key: hex::encode(public_key),
+            proof: hex::encode(key.sign(&api::enrol_proof(token, &device_id, &public_key))),
+        };
+        let body =
+            serde_json::to_vec(&request).map_err(|e| ClientError::Protocol(e.to_string()))?;
+        let answer: EnrolResponse = self.json("/v1/enrol", Some(&body))?;
+        let office: [u8; 32] = hex::decode(&answer.office_public_key)
+            .ok()
+            .and_then(|b| b.try_into().ok())
+            .ok_or_else(|| ClientError::Protocol("office key is not 32 bytes of hex".into()))?;
+        // The token names the office that issued it: a hub with another
+        // office key is not this township's hub, whatever it answers.
+        if identity::fingerprint(&office) != fingerprint.to_ascii_lowercase() {
+            return Err(IdentityError::OfficeMismatch.into());
+        }
+        let cert_bytes = hex::decode(&answer.certificate)
+            .map_err(|_| ClientError::Protocol("certificate is not hex".into()))?;
+        let cert = Certificate::decode(&cert_bytes)?;
+        cert.verify(&office, chrono::Utc::now().timestamp())?;
+        store.install_certificate(&cert, &office)?;
+        Ok(EnrolOutcome {
+            device_id: cert.device_id.clone(),
+            role: cert.role.as_str().to_string(),
+            scope: cert.scope.0.clone(),
+            expires: cert.expires_text(),
+        })
+    }
+
+    /// Syncs `store` with the hub; `on_round` sees the figures after each
+    /// round trip (for a progress display).
+    pub fn sync(
+        &self,
+        store: &Store,
+        mut on_round: impl FnMut(&SyncStats),
+    ) -> Result<SyncStats, ClientError> {
+        // Name the hub reached here last time, so both sides refer to the
+        // certificates they already hold; if the hub no longer holds ours
+        // (rebuilt, or another hub at this address), start again unnamed.
+        let hint = store.peer_at(&self.base)?;
+        match self.sync_once(store, hint.as_deref(), &mut on_round) {
+            Err(ClientError::Refused { kind, .. })
+                if hint.is_some() && kind == "unknown_certificate" =>
+            {
+                self.sync_once(store, None, &mut on_round)
+            }
+            other => other,
+        }
+    }
+
+    fn sync_once(
+        &self,
+        store: &Store,
+        hint: Option<&str>,
+        on_round: &mut impl FnMut(&SyncStats),
+    ) -> Result<SyncStats, ClientError> {
+        let (mut session, mut message) = Session::initiate_to(store, hint)?;
+        let limit = MAX_ENVELOPE_BYTES as u64;
+        loop {
+            let reply = self.call("/v1/sync", Some((OCTETS, &message)), limit)?;
+            match session.receive(store, &reply)? {
+                Some(next) => {
+                    on_round(&session.stats());
+                    message = next;
+                }
+                None => {
+                    // One round trip said nothing changed, and the hub
+                    // ended the session itself; otherwise tell it we are
+                    // done. Best effort: an idle session also ends.
+                    let stats = session.stats();
+                    if let Some(peer) = session.peer_id() {
+                        store.remember_peer_at(&self.base, peer)?;
+                    }
+                    if stats.round_trips > 1 {
+                        let url = format!("{}/v1/sync/{}", self.base, hex::encode(session.id()));
+                        let _ = self.agent.delete(&url).call();
+                    }
+                    return Ok(stats);
+                }
+            }
+        }
+    }
+}
+
+/// Enrols this device: proves it holds its key, receives a certificate from
+/// the hub, checks that the hub's office is the one named in the token and
+/// that the certificate is signed by it and is for this device, then pins
+/// the office key and installs the certificate.
+pub fn enroll(store: &Store, hub_url: &str, token: &str) -> Result<EnrolOutcome, ClientError> {
+    Hub::new(hub_url)?.enroll(store, token)
+}
+
+/// Syncs the store with the hub at `hub_url`: every cell both sides' scopes
+/// cover ends the same on both.
+pub fn sync(store: &Store, hub_url: &str) -> Result<SyncStats, ClientError> {
+    Hub::new(hub_url)?.sync(store, |_| {})
+}
+
+/// The hub's health: reachable, how many cells it holds, its office.
+pub fn health(hub_url: &str) -> Result<Health, ClientError> {
+    Hub::new(hub_url)?.health()
+}

@@ -1,0 +1,22 @@
+//! silin-hub: the township office's sync hub, and the client devices use to
+//! reach it.
+//!
+//! Leads' and grid workers' phones keep their cells offline and meet the hub
+//! when they reach the office network. The hub is one process over the same
+//! silin-core store a phone uses (SQLite by default): it enrols devices with
+//! one-time tokens the office prints on paper, answers sync sessions — the
+//! same envelope a phone-to-phone session or a bundle file uses, carried in
+//! HTTP bodies — and gives the office the five-level zero-report rollup,
+//! health and Prometheus metrics. The [`client`] half (enrol, sync) is
+//! blocking and small, so the phone FFI library can use it with default
+//! features off; the [`server`] half (axum on tokio) is the `server` feature.
+
+pub mod api;
+pub mod client;
+pub mod office;
+#[cfg(feature = "server")]
+pub mod server;
+
+pub use client::{enroll, sync, ClientError, EnrolOutcome};
+#[cfg(feature = "server")]
+pub use server::{serve, spawn, HubConfig, HubError, HubHandle};

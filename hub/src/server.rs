@@ -1,0 +1,953 @@
+//! The hub's HTTP server (axum on tokio).
+//!
+//! Endpoints: `POST /v1/sync` (one envelope in, one out), `POST /v1/enrol`,
+//! `GET /v1/rollup`, `GET /healthz`, `GET /metrics`. Sync sessions live in
+//! memory between round trips, keyed by the session id the device chose;
+//! every document write is committed by the store before the answer leaves,
+//! so stopping the hub (gracefully or not) loses nothing it acknowledged.
+
+use crate::api::{self, EnrolRequest, EnrolResponse, ErrorBody, Health};
+use crate::office;
+use axum::body::Body;
+use axum::extract::{ConnectInfo, MatchedPath, Path as UrlPath, Query, Request, State};
+use axum::http::{header, StatusCode};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{delete, get, post};
+use axum::{Json, Router};
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
+use prometheus_client::registry::Registry;
+use silin_core::identity::{self, IdentityError, Office, Scope};
+use silin_core::model::{check_id, parse_date, Level};
+use silin_core::sync::envelope::{
+    self, Body as EnvBody, EnvelopeError, Sender, MAX_ENVELOPE_BYTES,
+};
+use silin_core::sync::{Session, SyncError};
+use silin_core::{Store, StoreOptions};
+use std::collections::HashMap;
+use std::future::{Future, IntoFuture};
+use std::net::{SocketAddr, ToSocketAddrs};
+use std::path::Path;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+use tokio::net::TcpListener;
+use tokio::sync::{oneshot, watch};
+use tracing::{error, info, warn};
+
+/// Largest JSON request (enrolment).
+const MAX_JSON_BYTES: usize = 64 << 10;
+
+#[derive(Debug, thiserror::Error)]
+pub enum HubError {
+    #[error("cannot listen on {addr}: {source}; stop whatever uses it or choose another --listen address")]
+    Listen {
+        addr: String,
+        source: std::io::Error,
+    },
+    #[error("hub: {0}")]
+    Io(#[from] std::io::Error),
+    #[error(transparent)]
+    Store(#[from] silin_core::Error),
+    #[error("the hub stopped on an internal error; see its log")]
+    Crashed,
+}
+
+/// How a hub runs.
+#[derive(Debug, Clone)]
+pub struct HubConfig {
+    /// Scope of the hub's own office certificate: the cells it shares.
+    /// `None` keeps what the store has (`*` for a new hub).
+    pub scope: Option<Scope>,
+    /// A sync session idle this long is dropped (the device starts anew).
+    pub session_idle: Duration,
+    /// Most sync sessions held at once; past it the longest idle is dropped.
+    pub max_sessions: usize,
+    /// After a shutdown signal, how long in-flight requests may take.
+    pub shutdown_grace: Duration,
+}
+
+impl Default for HubConfig {
+    fn default() -> Self {
+        HubConfig {
+            scope: None,
+            session_idle: Duration::from_secs(300),
+            max_sessions: 1024,
+            shutdown_grace: Duration::from_secs(30),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct KindLabel {
+    kind: String,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RouteLabel {
+    route: String,
+}
+
+fn latency_histogram() -> Histogram {
+    // 1 ms .. ~33 s.
+    Histogram::new(exponential_buckets(0.001, 2.0, 16))
+}
+
+struct Metrics {
+    registry: Registry,
+    syncs_completed: Counter,
+    sync_messages: Counter,
+    bytes_in: Counter,
+    bytes_out: Counter,
+    refusals: Family<KindLabel, Counter>,
+    enrolments: Counter,
+    open_sessions: Gauge,
+    latency: Family<RouteLabel, Histogram, fn() -> Histogram>,
+}
+
+impl Metrics {
+    fn new() -> Metrics {
+        let mut m = Metrics {
+            registry: Registry::default(),
+            syncs_completed: Counter::default(),
+            sync_messages: Counter::default(),
+            bytes_in: Counter::default(),
+            bytes_out: Counter::default(),
+            refusals: Family::default(),
+            enrolments: Counter::default(),
+            open_sessions: Gauge::default(),
+            latency: Family::new_with_constructor(latency_histogram),
+        };
+        let r = &mut m.registry;
+        r.register(
+            "silin_hub_syncs_completed",
+            "Sync sessions that ended without a refusal",
+            m.syncs_completed.clone(),
+        );
+        r.register(
+            "silin_hub_sync_messages",
+            "Sync envelopes received",
+            m.sync_messages.clone(),
+        );
+        r.register(
+            "silin_hub_sync_bytes_in",
+            "Bytes of sync envelopes received",
+            m.bytes_in.clone(),
+        );
+        r.register(
+            "silin_hub_sync_bytes_out",
+            "Bytes of sync envelopes sent",
+            m.bytes_out.clone(),
+        );
+        r.register(
+            "silin_hub_refusals",
+            "Requests refused, by kind (malformed, too_large, identity, token, replay, clock, scope, session, bad_document)",
+            m.refusals.clone(),
+        );
+        r.register(
+            "silin_hub_enrolments",
+            "Devices enrolled",
+            m.enrolments.clone(),
+        );
+        r.register(
+            "silin_hub_open_sessions",
+            "Sync sessions held between round trips",
+            m.open_sessions.clone(),
+        );
+        r.register(
+            "silin_hub_request_duration_seconds",
+            "Time to answer a request, by route",
+            m.latency.clone(),
+        );
+        m
+    }
+}
+
+/// A responder session between round trips.
+struct Held {
+    session: Session,
+    last: Instant,
+}
+
+struct Hub {
+    store: Arc<Store>,
+    office: Office,
+    config: HubConfig,
+    sessions: Mutex<HashMap<[u8; 16], Held>>,
+    metrics: Metrics,
+}
+
+/// An error answer: status, stable kind, actionable message.
+#[derive(Debug)]
+struct ApiError {
+    status: StatusCode,
+    kind: &'static str,
+    message: String,
+}
+
+impl ApiError {
+    fn new(status: StatusCode, kind: &'static str, message: impl Into<String>) -> ApiError {
+        ApiError {
+            status,
+            kind,
+            message: message.into(),
+        }
+    }
+
+    fn internal(message: impl Into<String>) -> ApiError {
+        ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "store", message)
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        (
+            self.status,
+            Json(ErrorBody {
+                error: self.kind.to_string(),
+                message: self.message,
+            }),
+        )
+            .into_response()
+    }
+}
+
+/// How a refused sync message is answered.
+fn classify(e: &SyncError) -> (StatusCode, &'static str, String) {
+    use StatusCode as S;
+    let text = e.to_string();
+    match e {
+        SyncError::Envelope(EnvelopeError::TooLarge(_)) => (S::PAYLOAD_TOO_LARGE, "too_large", text),
+        SyncError::Envelope(EnvelopeError::Certificate(_)) | SyncError::Identity(_) => {
+            (S::FORBIDDEN, "identity", text)
+        }
+        SyncError::Envelope(_) => (S::BAD_REQUEST, "malformed", text),
+        SyncError::PeerNotEnrolled => (
+            S::FORBIDDEN,
+            "identity",
+            "the hub syncs only with enrolled devices; enrol this device first (`silin enroll --hub URL --token T`)".into(),
+        ),
+        SyncError::Replayed => (S::FORBIDDEN, "replay", text),
+        SyncError::ClockSkew { .. } => (S::FORBIDDEN, "clock", text),
+        SyncError::OutOfScope { doc } => (
+            S::FORBIDDEN,
+            "scope",
+            format!("this device sent cell {doc}, which is outside its certificate's scope; refused, nothing applied"),
+        ),
+        SyncError::BadDocument { .. } => (S::BAD_REQUEST, "bad_document", text),
+        SyncError::UnknownCertificate => (S::CONFLICT, "unknown_certificate", text),
+        SyncError::WrongSession
+        | SyncError::Unexpected(_)
+        | SyncError::Finished
+        | SyncError::TooManyRounds => (S::CONFLICT, "session", text),
+        // Something the peer sent that the store would not take.
+        SyncError::Store(e) if e.is_user_error() => (S::BAD_REQUEST, "bad_document", text),
+        SyncError::Store(_) => (S::INTERNAL_SERVER_ERROR, "store", text),
+        // Refusals core may add later.
+        #[allow(unreachable_patterns)]
+        _ => (S::FORBIDDEN, "refused", text),
+    }
+}
+
+impl Hub {
+    fn sessions(&self) -> MutexGuard<'_, HashMap<[u8; 16], Held>> {
+        self.sessions.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Answers a refusal: logged with who and why, and counted.
+    fn refuse(
+        &self,
+        peer: SocketAddr,
+        device: Option<&str>,
+        what: &str,
+        status: StatusCode,
+        kind: &'static str,
+        message: String,
+    ) -> ApiError {
+        self.metrics
+            .refusals
+            .get_or_create(&KindLabel { kind: kind.into() })
+            .inc();
+        warn!(
+            %peer,
+            device = device.unwrap_or("unknown"),
+            kind,
+            status = status.as_u16(),
+            "refused {what}: {message}"
+        );
+        ApiError::new(status, kind, message)
+    }
+
+    fn ended(&self, session: &Session, why: &str) {
+        self.metrics.syncs_completed.inc();
+        let s = session.stats();
+        info!(
+            device = session.peer_id().unwrap_or("unknown"),
+            docs_sent = s.docs_sent,
+            docs_received = s.docs_received,
+            "sync session ended ({why})"
+        );
+    }
+
+    /// Drops sessions idle past the limit. A device only stops sending when
+    /// it has nothing left, so going idle is how a finished session ends.
+    fn sweep(&self) {
+        let now = Instant::now();
+        let expired: Vec<Held> = {
+            let mut map = self.sessions();
+            let keys: Vec<[u8; 16]> = map
+                .iter()
+                .filter(|(_, h)| now.duration_since(h.last) >= self.config.session_idle)
+                .map(|(k, _)| *k)
+                .collect();
+            let out = keys.iter().filter_map(|k| map.remove(k)).collect();
+            self.metrics.open_sessions.set(map.len() as i64);
+            out
+        };
+        for h in expired {
+            self.ended(&h.session, "idle");
+        }
+    }
+
+    fn hold(&self, id: [u8; 16], session: Session) {
+        let mut map = self.sessions();
+        if map.len() >= self.config.max_sessions && !map.contains_key(&id) {
+            let oldest = map.iter().min_by_key(|(_, h)| h.last).map(|(k, _)| *k);
+            if let Some(h) = oldest.and_then(|k| map.remove(&k)) {
+                warn!(
+                    device = h.session.peer_id().unwrap_or("unknown"),
+                    "{} sync sessions open; dropped the longest idle", self.config.max_sessions
+                );
+            }
+        }
+        map.insert(
+            id,
+            Held {
+                session,
+                last: Instant::now(),
+            },
+        );
+        self.metrics.open_sessions.set(map.len() as i64);
+    }
+
+    fn take(&self, id: &[u8; 16]) -> Option<Session> {
+        let mut map = self.sessions();
+        let held = map.remove(id);
+        self.metrics.open_sessions.set(map.len() as i64);
+        held.map(|h| h.session)
+    }
+
+    /// Runs store work off the async threads.
+    async fn blocking<T: Send + 'static>(
+        self: &Arc<Self>,
+        f: impl FnOnce(&Store) -> T + Send + 'static,
+    ) -> Result<T, ApiError> {
+        let store = self.store.clone();
+        tokio::task::spawn_blocking(move || f(&store))
+            .await
+            .map_err(|e| {
+                error!("store task failed: {e}");
+                ApiError::internal("the hub failed while working on the store; see its log")
+            })
+    }
+}
+
+async fn read_body(
+    hub: &Hub,
+    peer: SocketAddr,
+    what: &str,
+    body: Body,
+    limit: usize,
+) -> Result<axum::body::Bytes, ApiError> {
+    axum::body::to_bytes(body, limit).await.map_err(|_| {
+        hub.refuse(
+            peer,
+            None,
+            what,
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "too_large",
+            format!(
+                "the request is over the limit of {limit} bytes (or was cut off); nothing applied"
+            ),
+        )
+    })
+}
+
+async fn sync(
+    State(hub): State<Arc<Hub>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    body: Body,
+) -> Result<Response, ApiError> {
+    let bytes = read_body(&hub, peer, "sync", body, MAX_ENVELOPE_BYTES).await?;
+    hub.metrics.sync_messages.inc();
+    hub.metrics.bytes_in.inc_by(bytes.len() as u64);
+    let env = envelope::decode(&bytes).map_err(|e| {
+        let (status, kind, message) = classify(&SyncError::Envelope(e));
+        hub.refuse(peer, None, "sync", status, kind, message)
+    })?;
+    let id = env.session;
+    let claimed = match &env.sender {
+        Sender::Certificate(c) => Some(c.device_id.clone()),
+        _ => None,
+    };
+    let held = match env.body {
+        // An opening always starts a new session; one that reuses a known
+        // session id is refused as a replay by the session itself.
+        EnvBody::Hello { .. } => None,
+        EnvBody::Bundle { .. } => {
+            return Err(hub.refuse(
+                peer,
+                claimed.as_deref(),
+                "sync",
+                StatusCode::BAD_REQUEST,
+                "malformed",
+                "this is a bundle file, not a sync message; import it on the hub machine with `silin bundle import FILE`".into(),
+            ))
+        }
+        _ => Some(hub.take(&id).ok_or_else(|| {
+            hub.refuse(
+                peer,
+                claimed.as_deref(),
+                "sync",
+                StatusCode::CONFLICT,
+                "session",
+                "this sync session is unknown to the hub or expired; start a new sync".into(),
+            )
+        })?),
+    };
+    drop(env);
+    let (result, session) = hub
+        .blocking(move |store| {
+            let mut session = match held {
+                Some(s) => s,
+                None => match Session::accept(store) {
+                    Ok(s) => s,
+                    Err(e) => return (Err(e), None),
+                },
+            };
+            let r = session.receive(store, &bytes);
+            (r, Some(session))
+        })
+        .await?;
+    match result {
+        Ok(Some(reply)) => {
+            if let Some(session) = session {
+                if session.is_done() {
+                    hub.ended(&session, "nothing to exchange");
+                } else {
+                    hub.hold(id, session);
+                }
+            }
+            hub.metrics.bytes_out.inc_by(reply.len() as u64);
+            Ok(([(header::CONTENT_TYPE, "application/octet-stream")], reply).into_response())
+        }
+        Ok(None) => Err(ApiError::internal(
+            "the hub's session ended without an answer; start a new sync",
+        )),
+        Err(e) if !e.is_refusal() && !matches!(&e, SyncError::Store(s) if s.is_user_error()) => {
+            error!(%peer, "sync failed on the hub's store: {e}");
+            Err(ApiError::internal(format!(
+                "the hub could not work on its store ({e}); try again later and tell the office"
+            )))
+        }
+        Err(e) => {
+            let device = session
+                .as_ref()
+                .and_then(|s| s.peer_id().map(str::to_string))
+                .or(claimed);
+            let (status, kind, message) = classify(&e);
+            Err(hub.refuse(peer, device.as_deref(), "sync", status, kind, message))
+        }
+    }
+}
+
+/// The device says its session is over (it has nothing left to send), so
+/// the hub need not hold it until it goes idle. Unknown ids are fine: the
+/// session may have ended already.
+async fn end_session(State(hub): State<Arc<Hub>>, UrlPath(session): UrlPath<String>) -> StatusCode {
+    let id: Option<[u8; 16]> = hex::decode(&session).ok().and_then(|b| b.try_into().ok());
+    if let Some(s) = id.and_then(|id| hub.take(&id)) {
+        hub.ended(&s, "finished");
+    }
+    StatusCode::NO_CONTENT
+}
+
+async fn enrol(
+    State(hub): State<Arc<Hub>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    body: Body,
+) -> Result<Json<EnrolResponse>, ApiError> {
+    let bytes = read_body(&hub, peer, "enrolment", body, MAX_JSON_BYTES).await?;
+    let bad = |device: Option<&str>, message: String| {
+        hub.refuse(
+            peer,
+            device,
+            "enrolment",
+            StatusCode::BAD_REQUEST,
+            "malformed",
+            message,
+        )
+    };
+    let req: EnrolRequest = serde_json::from_slice(&bytes).map_err(|e| {
+        bad(
+            None,
+            format!("the enrolment request is not the JSON the hub expects: {e}"),
+        )
+    })?;
+    let device = req.device_id.clone();
+    let dev = Some(device.as_str());
+    let forbidden = |kind, message: String| {
+        hub.refuse(peer, dev, "enrolment", StatusCode::FORBIDDEN, kind, message)
+    };
+    check_id("device_id", &device).map_err(|e| bad(dev, e.to_string()))?;
+    let Some((_, fingerprint)) = api::split_token(&req.token) else {
+        return Err(bad(
+            dev,
+            "the token is not of the form <32 hex digits>.<16 hex digits>; copy it again".into(),
+        ));
+    };
+    if fingerprint.to_ascii_lowercase() != identity::fingerprint(&hub.office.public_key()) {
+        return Err(forbidden(
+            "token",
+            IdentityError::OfficeMismatch.to_string(),
+        ));
+    }
+    let public_key: [u8; 32] = hex::decode(&req.public_key)
+        .ok()
+        .and_then(|b| b.try_into().ok())
+        .ok_or_else(|| bad(dev, "public_key must be 32 bytes of hex".into()))?;
+    let proof: [u8; 64] = hex::decode(&req.proof)
+        .ok()
+        .and_then(|b| b.try_into().ok())
+        .ok_or_else(|| bad(dev, "proof must be 64 bytes of hex".into()))?;
+    let signed = api::enrol_proof(&req.token, &device, &public_key);
+    if !identity::verify_signature(&public_key, &signed, &proof) {
+        return Err(forbidden(
+            "identity",
+            "the enrolment request is not signed with the key it names; nothing was issued".into(),
+        ));
+    }
+    let office = hub.office.clone();
+    let token = req.token.clone();
+    let issued = hub
+        .blocking({
+            let device = device.clone();
+            move |store| -> Result<_, (&'static str, String)> {
+                let revoked = store
+                    .is_revoked(&device)
+                    .map_err(|e| ("store", e.to_string()))?;
+                if revoked {
+                    let e = IdentityError::Revoked {
+                        device: device.clone(),
+                    };
+                    return Err(("identity", e.to_string()));
+                }
+                let grant = store
+                    .redeem_token(&token, &device)
+                    .map_err(|e| ("token", e.to_string()))?;
+                let now = chrono::Utc::now().timestamp();
+                let days = grant.valid_days.clamp(1, office::MAX_VALID_DAYS);
+                Ok(office.issue(
+                    &device,
+                    public_key,
+                    grant.role,
+                    grant.scope,
+                    now,
+                    now + days * 86400,
+                ))
+            }
+        })
+        .await?;
+    let cert = match issued {
+        Ok(c) => c,
+        Err(("store", e)) => {
+            error!(%peer, device, "enrolment failed on the hub's store: {e}");
+            return Err(ApiError::internal(format!(
+                "the hub could not work on its store ({e}); try again later"
+            )));
+        }
+        Err((kind, message)) => return Err(forbidden(kind, message)),
+    };
+    hub.metrics.enrolments.inc();
+    info!(
+        %peer,
+        device,
+        role = cert.role.as_str(),
+        scope = cert.scope.0.join(","),
+        expires = cert.expires_text(),
+        "enrolled device"
+    );
+    Ok(Json(EnrolResponse {
+        certificate: hex::encode(cert.encode()),
+        office_public_key: hex::encode(hub.office.public_key()),
+        role: cert.role.as_str().to_string(),
+        scope: cert.scope.0.clone(),
+        expires: cert.expires_text(),
+    }))
+}
+
+#[derive(Debug, serde::Deserialize)]
+struct RollupQuery {
+    date: Option<String>,
+    level: Option<String>,
+}
+
+async fn rollup(
+    State(hub): State<Arc<Hub>>,
+    query: Result<Query<RollupQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Response, ApiError> {
+    let bad = |m: String| ApiError::new(StatusCode::BAD_REQUEST, "bad_request", m);
+    let Query(q) = query.map_err(|e| bad(e.body_text()))?;
+    let date = q.date.ok_or_else(|| {
+        bad("add ?date=YYYY-MM-DD (and optionally &level=county|township|village|group)".into())
+    })?;
+    let date = parse_date("date", &date).map_err(|e| bad(e.to_string()))?;
+    let level = match q.level.as_deref().unwrap_or("county") {
+        "county" => Level::County,
+        "township" => Level::Township,
+        "village" => Level::Village,
+        "group" => Level::Group,
+        other => {
+            return Err(bad(format!(
+                "level {other:?} is not one of county, township, village, group"
+            )))
+        }
+    };
+    let rows = hub
+        .blocking(move |store| store.rollup(date, level))
+        .await?
+        .map_err(|e| ApiError::internal(format!("the hub could not read its store: {e}")))?;
+    Ok(Json(rows).into_response())
+}
+
+async fn health(State(hub): State<Arc<Hub>>) -> Result<Json<Health>, ApiError> {
+    let stats = hub
+        .blocking(|store| store.stats())
+        .await?
+        .map_err(|e| ApiError::internal(format!("the hub could not read its store: {e}")))?;
+    Ok(Json(Health {
+        ok: true,
+        cells: stats.docs,
+        device_id: hub.store.device_id(),
+        office: identity::fingerprint(&hub.office.public_key()),
+    }))
+}
+
+async fn metrics(State(hub): State<Arc<Hub>>) -> Response {
+    let mut text = String::new();
+    if let Err(e) = prometheus_client::encoding::text::encode(&mut text, &hub.metrics.registry) {
+        return ApiError::internal(format!("metrics could not be written: {e}")).into_response();
+    }
+    (
+        [(
+            header::CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
+        text,
+    )
+        .into_response()
+}
+
+async fn not_found(req: Request) -> ApiError {
+    ApiError::new(
+        StatusCode::NOT_FOUND,
+        "not_found",
+        format!(
+            "no endpoint {} {}; the hub serves POST /v1/sync, POST /v1/enrol, GET /v1/rollup, GET /healthz, GET /metrics",
+            req.method(),
+            req.uri().path()
+        ),
+    )
+}
+
+/// Times every request by route.
+async fn observe(
+    State(hub): State<Arc<Hub>>,
+    route: Option<MatchedPath>,
+    req: Request,
+    next: Next,
+) -> Response {
+    let route = route.map_or_else(|| "other".to_string(), |r| r.as_str().to_string());
+    let started = Instant::now();
+    let resp = next.run(req).await;
+    hub.metrics
+        .latency
+        .get_or_create(&RouteLabel { route })
+        .observe(started.elapsed().as_secs_f64());
+    resp
+}
+
+fn router(hub: Arc<Hub>) -> Router {
+    Router::new()
+        .route("/v1/sync", post(sync))
+        .route("/v1/sync/{session}", delete(end_session))
+        .route("/v1/enrol", post(enrol))
+        .route("/v1/rollup", get(rollup))
+        .route("/healthz", get(health))
+        .route("/metrics", get(metrics))
+        .fallback(not_found)
+        .layer(middleware::from_fn_with_state(hub.clone(), observe))
+        .with_state(hub)
+}
+
+/// Serves the hub on `listener` until `shutdown` resolves, then stops
+/// accepting, lets in-flight requests finish, and returns. Uses the scope
+/// the hub's store already has (`*` for a new hub).
+pub async fn serve(
+    listener: TcpListener,
+    store: Arc<Store>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), HubError> {
+    serve_with(listener, store, HubConfig::default(), shutdown).await
+}
+
+/// [`serve`] with explicit settings.
+pub async fn serve_with(
+    listener: TcpListener,
+    store: Arc<Store>,
+    config: HubConfig,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), HubError> {
+    let office = {
+        let (store, scope) = (store.clone(), config.scope.clone());
+        tokio::task::spawn_blocking(move || office::office(&store, scope.as_ref()))
+            .await
+            .map_err(|_| HubError::Crashed)??
+    };
+    let grace = config.shutdown_grace;
+    let idle = config.session_idle;
+    let hub = Arc::new(Hub {
+        store,
+        office,
+        config,
+        sessions: Mutex::new(HashMap::new()),
+        metrics: Metrics::new(),
+    });
+    let addr = listener.local_addr()?;
+    let office_fp = identity::fingerprint(&hub.office.public_key());
+    info!(
+        %addr,
+        device = hub.store.device_id(),
+        office = office_fp,
+        "hub listening"
+    );
+
+    let (stop_tx, stop_rx) = watch::channel(false);
+    tokio::spawn(async move {
+        shutdown.await;
+        let _ = stop_tx.send(true);
+    });
+    // Resolves on the signal, or when its sender is gone.
+    let stopped = |mut rx: watch::Receiver<bool>| async move {
+        let _ = rx.wait_for(|s| *s).await;
+    };
+
+    let housekeeping = {
+        let hub = hub.clone();
+        tokio::spawn(async move {
+            let period = (idle / 4).clamp(Duration::from_millis(100), Duration::from_secs(15));
+            let mut tick = tokio::time::interval(period);
+            let mut last_renewal = Instant::now();
+            loop {
+                tick.tick().await;
+                hub.sweep();
+                // Keep the hub's own certificate from running out while it
+                // serves for months.
+                if last_renewal.elapsed() > Duration::from_secs(3600) {
+                    last_renewal = Instant::now();
+                    let scope = hub.config.scope.clone();
+                    let r = hub
+                        .blocking(move |s| office::office(s, scope.as_ref()).map(|_| ()))
+                        .await;
+                    if let Ok(Err(e)) = r {
+                        warn!("could not renew the hub's certificate: {e}");
+                    }
+                }
+            }
+        })
+    };
+
+    let server = axum::serve(
+        listener,
+        router(hub.clone()).into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(stopped(stop_rx.clone()));
+    let deadline = {
+        let rx = stop_rx.clone();
+        async move {
+            stopped(rx).await;
+            info!("shutting down: no new connections; finishing requests in flight");
+            tokio::time::sleep(grace).await;
+        }
+    };
+    let result = tokio::select! {
+        r = server.into_future() => r.map_err(HubError::Io),
+        _ = deadline => {
+            warn!(
+                "requests still in flight after {}s; stopping without them",
+                grace.as_secs()
+            );
+            Ok(())
+        }
+    };
+    housekeeping.abort();
+    let dropped = hub.sessions().len();
+    info!(open_sessions = dropped, "hub stopped");
+    result
+}
+
+/// Waits for Ctrl-C or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        if tokio::signal::ctrl_c().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let term = async {
+        use tokio::signal::unix::{signal, SignalKind};
+        match signal(SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {}
+        _ = term => {}
+    }
+}
+
+/// Logs to stderr; `RUST_LOG` filters (default `info`).
+pub fn init_logging() {
+    use std::io::IsTerminal;
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
+        .try_init();
+}
+
+fn runtime(threads: usize) -> Result<tokio::runtime::Runtime, HubError> {
+    Ok(tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(threads)
+        .thread_name("silin-hub")
+        .enable_all()
+        .build()?)
+}
+
+fn bind(addr: impl ToSocketAddrs + std::fmt::Debug) -> Result<std::net::TcpListener, HubError> {
+    let shown = format!("{addr:?}").trim_matches('"').to_string();
+    let listener = std::net::TcpListener::bind(addr).map_err(|source| HubError::Listen {
+        addr: shown,
+        source,
+    })?;
+    listener.set_nonblocking(true)?;
+    Ok(listener)
+}
+
+/// Runs a hub in the foreground until Ctrl-C or SIGTERM (`silin hub
+/// serve`). `ready` is told the bound address once it listens.
+pub fn run(
+    listen: &str,
+    store: Arc<Store>,
+    config: HubConfig,
+    ready: impl FnOnce(SocketAddr),
+) -> Result<(), HubError> {
+    // Refuse a store that cannot be a hub before saying we listen.
+    office::office(&store, config.scope.as_ref())?;
+    let listener = bind(listen)?;
+    let threads = std::thread::available_parallelism().map_or(2, |n| n.get().clamp(2, 8));
+    runtime(threads)?.block_on(async move {
+        let listener = TcpListener::from_std(listener)?;
+        ready(listener.local_addr()?);
+        serve_with(listener, store, config, shutdown_signal()).await
+    })
+}
+
+/// A hub running on its own thread, from [`spawn`].
+pub struct HubHandle {
+    addr: SocketAddr,
+    stop: Option<oneshot::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<Result<(), HubError>>>,
+}
+
+impl HubHandle {
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// `http://ADDR`, for the client.
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// Stops accepting, lets requests in flight finish, and waits for the
+    /// hub to stop.
+    pub fn shutdown(mut self) -> Result<(), HubError> {
+        self.stop_and_join()
+    }
+
+    fn stop_and_join(&mut self) -> Result<(), HubError> {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        match self.thread.take() {
+            Some(t) => t.join().unwrap_or(Err(HubError::Crashed)),
+            None => Ok(()),
+        }
+    }
+}
+
+impl Drop for HubHandle {
+    fn drop(&mut self) {
+        let _ = self.stop_and_join();
+    }
+}
+
+/// Runs a hub over the SQLite store at `db_path` on its own thread, on
+/// `addr` (port 0 picks a free one). For the demo and tests.
+pub fn spawn(
+    addr: impl ToSocketAddrs + std::fmt::Debug,
+    db_path: impl AsRef<Path>,
+) -> Result<HubHandle, HubError> {
+    let store = Arc::new(Store::open(db_path, StoreOptions::default())?);
+    spawn_with(addr, store, HubConfig::default())
+}
+
+/// [`spawn`] over an open store, with explicit settings.
+pub fn spawn_with(
+    addr: impl ToSocketAddrs + std::fmt::Debug,
+    store: Arc<Store>,
+    config: HubConfig,
+) -> Result<HubHandle, HubError> {
+    office::office(&store, config.scope.as_ref())?;
+    let listener = bind(addr)?;
+    let addr = listener.local_addr()?;
+    let rt = runtime(2)?;
+    let (stop, stopped) = oneshot::channel::<()>();
+    let thread = std::thread::Builder::new()
+        .name("silin-hub".into())
+        .spawn(move || {
+            rt.block_on(async move {
+                let listener = TcpListener::from_std(listener)?;
+                serve_with(listener, store, config, async {
+                    let _ = stopped.await;
+                })
+                .await
+            })
+        })?;
+    Ok(HubHandle {
+        addr,
+        stop: Some(stop),
+        thread: Some(thread),
+    })
+}

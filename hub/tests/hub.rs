@@ -1,0 +1,428 @@
+//! The hub over real HTTP on loopback: enrolment with one-time tokens, sync
+//! of a grid worker and a lead, refusals (token reuse, another office's
+//! token, replayed and tampered envelopes, expired sessions), health,
+//! metrics, logs, and a graceful shutdown in the middle of syncing.
+
+use silin_core::identity::{Role, Scope};
+use silin_core::model::{NewVisit, RegionPath, VisitKind};
+use silin_core::sync::Session;
+use silin_core::{Durability, Store, StoreOptions};
+use silin_hub::client::{self, ClientError};
+use silin_hub::{office, HubConfig, HubHandle};
+use std::io::Write;
+use std::path::Path;
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::Duration;
+
+const TOWNSHIP: &str = "两当县/城关镇";
+
+/// Everything the hubs of this test binary log, for the tests that check a
+/// refusal was logged.
+fn logs() -> Arc<Mutex<Vec<u8>>> {
+    static LOGS: OnceLock<Arc<Mutex<Vec<u8>>>> = OnceLock::new();
+    LOGS.get_or_init(|| {
+        let buf = Arc::new(Mutex::new(Vec::new()));
+        struct W(Arc<Mutex<Vec<u8>>>);
+        impl Write for W {
+            fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+                self.0.lock().unwrap().extend_from_slice(b);
+                Ok(b.len())
+            }
+            fn flush(&mut self) -> std::io::Result<()> {
+                Ok(())
+            }
+        }
+        let sink = buf.clone();
+        tracing_subscriber::fmt()
+            .with_writer(move || W(sink.clone()))
+            .with_ansi(false)
+            .with_env_filter("silin_hub=info")
+            .try_init()
+            .unwrap();
+        buf
+    })
+    .clone()
+}
+
+fn log_text() -> String {
+    String::from_utf8_lossy(&logs().lock().unwrap()).to_string()
+}
+
+fn open(p: &Path) -> Store {
+    Store::open(
+        p,
+        StoreOptions {
+            durability: Durability::Normal,
+            ..Default::default()
+        },
+    )
+    .unwrap()
+}
+
+struct Township {
+    dir: tempfile::TempDir,
+    store: Arc<Store>,
+    hub: HubHandle,
+}
+
+impl Township {
+    fn new(config: HubConfig) -> Township {
+        logs();
+        let dir = tempfile::tempdir().unwrap();
+        let store =
+            Arc::new(Store::open(dir.path().join("hub.db"), StoreOptions::default()).unwrap());
+        let hub = silin_hub::server::spawn_with("127.0.0.1:0", store.clone(), config).unwrap();
+        Township { dir, store, hub }
+    }
+
+    fn token(&self, role: Role, scope: &str) -> String {
+        office::issue_token(
+            &self.store,
+            role,
+            Scope::parse(&[scope.into()]).unwrap(),
+            30,
+        )
+        .unwrap()
+    }
+
+    fn device(&self, name: &str) -> Store {
+        open(&self.dir.path().join(format!("{name}.db")))
+    }
+
+    /// A new device enrolled over `scope`.
+    fn enrolled(&self, name: &str, role: Role, scope: &str) -> Store {
+        let s = self.device(name);
+        let out = client::enroll(&s, &self.hub.url(), &self.token(role, scope)).unwrap();
+        assert_eq!(out.device_id, s.device_id());
+        assert_eq!(out.role, role.as_str());
+        assert_eq!(out.scope, vec![scope.to_string()]);
+        s
+    }
+
+    fn post(&self, path: &str, body: &[u8]) -> (u16, Vec<u8>) {
+        let agent: ureq::Agent = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .build()
+            .into();
+        let mut r = agent
+            .post(format!("{}{path}", self.hub.url()))
+            .send(body)
+            .unwrap();
+        let status = r.status().as_u16();
+        (status, r.body_mut().read_to_vec().unwrap())
+    }
+
+    fn get(&self, path: &str) -> String {
+        let mut r = ureq::get(format!("{}{path}", self.hub.url()))
+            .call()
+            .unwrap();
+        r.body_mut().read_to_string().unwrap()
+    }
+}
+
+fn error_kind(body: &[u8]) -> String {
+    let v: serde_json::Value = serde_json::from_slice(body).unwrap();
+    assert!(v["message"].as_str().is_some_and(|m| !m.is_empty()));
+    v["error"].as_str().unwrap().to_string()
+}
+
+fn visit(store: &Store, cell: &str, note: &str) -> String {
+    let mut v = NewVisit::new(
+        VisitKind::DoorKnock,
+        chrono::Local::now().fixed_offset(),
+        "网格员",
+    );
+    v.note = Some(note.into());
+    store.record_visit(cell, v).unwrap()
+}
+
+fn cell(store: &Store, name: &str) -> String {
+    let path = RegionPath::parse(&format!("{TOWNSHIP}/东关村/{name}")).unwrap();
+    store.create_cell(name, &path, None).unwrap()
+}
+
+fn ids(store: &Store) -> Vec<String> {
+    let mut v: Vec<_> = store
+        .cells(&[])
+        .unwrap()
+        .into_iter()
+        .map(|c| c.id)
+        .collect();
+    v.sort();
+    v
+}
+
+/// Every row of every table, through a separate read-only connection.
+fn dump(p: &Path) -> Vec<Vec<String>> {
+    let conn = rusqlite::Connection::open_with_flags(p, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
+        .unwrap();
+    let tables: Vec<String> = conn
+        .prepare("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    tables
+        .iter()
+        .map(|t| {
+            let mut s = conn.prepare(&format!("SELECT * FROM \"{t}\"")).unwrap();
+            let n = s.column_count();
+            let mut rows: Vec<String> = s
+                .query_map([], |r| {
+                    (0..n)
+                        .map(|i| {
+                            r.get::<_, rusqlite::types::Value>(i)
+                                .map(|v| format!("{v:?}"))
+                        })
+                        .collect::<Result<Vec<_>, _>>()
+                        .map(|v| v.join("|"))
+                })
+                .unwrap()
+                .collect::<Result<_, _>>()
+                .unwrap();
+            rows.sort();
+            rows.insert(0, t.clone());
+            rows
+        })
+        .collect()
+}
+
+#[test]
+fn grid_worker_and_lead_enrol_and_sync_through_the_hub() {
+    let t = Township::new(HubConfig::default());
+    let worker = t.enrolled("worker", Role::GridWorker, TOWNSHIP);
+    let ours = cell(&worker, "一组");
+    let theirs = cell(&worker, "二组");
+    visit(&worker, &ours, "first round");
+    let up = client::sync(&worker, &t.hub.url()).unwrap();
+    assert_eq!(up.docs_sent, 2);
+    assert_eq!(ids(&t.store), ids(&worker));
+
+    // The lead's token covers its own cell only.
+    let lead = t.enrolled("lead", Role::Lead, &ours);
+    let down = client::sync(&lead, &t.hub.url()).unwrap();
+    assert_eq!(down.docs_received, 1);
+    assert_eq!(ids(&lead), vec![ours.clone()]);
+    assert_eq!(lead.cell(&ours).unwrap(), t.store.cell(&ours).unwrap());
+
+    // The lead's edit reaches the worker through the hub; the other cell
+    // never reaches the lead.
+    visit(&lead, &ours, "lead's check");
+    client::sync(&lead, &t.hub.url()).unwrap();
+    client::sync(&worker, &t.hub.url()).unwrap();
+    assert_eq!(worker.heads(&ours).unwrap(), lead.heads(&ours).unwrap());
+    assert_eq!(worker.cell(&ours).unwrap(), lead.cell(&ours).unwrap());
+    client::sync(&lead, &t.hub.url()).unwrap();
+    assert!(!ids(&lead).contains(&theirs));
+
+    // Nothing changed: one round trip.
+    let again = client::sync(&worker, &t.hub.url()).unwrap();
+    assert_eq!((again.round_trips, again.docs_received), (1, 0));
+
+    // A token enrols one device; a second device is refused with a typed error.
+    let token = t.token(Role::GridWorker, TOWNSHIP);
+    client::enroll(&t.device("first"), &t.hub.url(), &token).unwrap();
+    let second = t.device("second");
+    match client::enroll(&second, &t.hub.url(), &token) {
+        Err(ClientError::Refused {
+            status,
+            kind,
+            message,
+        }) => {
+            assert_eq!((status, kind.as_str()), (403, "token"));
+            assert!(message.contains("already used"), "{message}");
+        }
+        other => panic!("token reuse: {other:?}"),
+    }
+    assert!(second.certificate().unwrap().is_none());
+    // A token naming another office is refused by the hub before it is spent.
+    let (secret, _) = token.split_once('.').unwrap();
+    let foreign = format!("{secret}.0123456789abcdef");
+    assert!(matches!(
+        client::enroll(&second, &t.hub.url(), &foreign),
+        Err(ClientError::Refused { status: 403, .. })
+    ));
+    // An unenrolled device cannot sync.
+    assert!(matches!(
+        client::sync(&second, &t.hub.url()),
+        Err(ClientError::Refused { status: 403, .. })
+    ));
+
+    // Health, rollup and metrics.
+    let health = client::health(&t.hub.url()).unwrap();
+    assert!(health.ok);
+    assert_eq!(health.cells, 2);
+    assert_eq!(health.device_id, t.store.device_id());
+    let today = chrono::Local::now().date_naive();
+    let rollup: serde_json::Value =
+        serde_json::from_str(&t.get(&format!("/v1/rollup?date={today}&level=township"))).unwrap();
+    assert_eq!(rollup[0]["path"], TOWNSHIP);
+    assert_eq!(rollup[0]["cells"], 2);
+    let metrics = t.get("/metrics");
+    for line in [
+        "silin_hub_enrolments_total 3",
+        "silin_hub_refusals_total{kind=\"token\"} 2",
+        "silin_hub_refusals_total{kind=\"identity\"} 1",
+        "silin_hub_syncs_completed_total",
+        "silin_hub_sync_bytes_in_total",
+        // Every finished sync told the hub so.
+        "silin_hub_open_sessions 0",
+        "silin_hub_request_duration_seconds_count{route=\"/v1/sync\"}",
+    ] {
+        assert!(metrics.contains(line), "metrics lack {line:?}:\n{metrics}");
+    }
+}
+
+#[test]
+fn replayed_and_tampered_envelopes_are_refused_and_change_nothing() {
+    let t = Township::new(HubConfig::default());
+    let worker = t.enrolled("worker", Role::GridWorker, TOWNSHIP);
+    let c = cell(&worker, "一组");
+    visit(&worker, &c, "to be tampered with");
+    let hub_file = t.dir.path().join("hub.db");
+
+    // A recorded opening, sent again, is refused and logged.
+    let (_, hello) = Session::initiate(&worker).unwrap();
+    assert_eq!(t.post("/v1/sync", &hello).0, 200);
+    let (status, body) = t.post("/v1/sync", &hello);
+    assert_eq!((status, error_kind(&body).as_str()), (403, "replay"));
+    let logged = log_text();
+    assert!(
+        logged.lines().any(|l| l.contains("refused sync")
+            && l.contains("replay")
+            && l.contains(&worker.device_id())),
+        "no replay refusal logged:\n{logged}"
+    );
+
+    // A tampered opening: 4xx, and the hub's file holds the same rows.
+    let before = dump(&hub_file);
+    let (_, mut hello) = Session::initiate(&worker).unwrap();
+    let n = hello.len();
+    hello[n - 70] ^= 0x01;
+    let (status, _) = t.post("/v1/sync", &hello);
+    assert!((400..500).contains(&status), "{status}");
+    assert_eq!(dump(&hub_file), before);
+
+    // A real opening, then the round carrying the new cell tampered with.
+    let (mut s, hello) = Session::initiate(&worker).unwrap();
+    let (status, reply) = t.post("/v1/sync", &hello);
+    assert_eq!(status, 200);
+    let mut round = s
+        .receive(&worker, &reply)
+        .unwrap()
+        .expect("the hub lacks the cell");
+    let before = dump(&hub_file);
+    let mid = round.len() / 2;
+    round[mid] ^= 0x40;
+    let (status, body) = t.post("/v1/sync", &round);
+    assert!((400..500).contains(&status), "{status}");
+    error_kind(&body);
+    assert_eq!(dump(&hub_file), before);
+    assert!(t.store.cells(&[]).unwrap().is_empty());
+
+    // Garbage is malformed; the session the tampered round broke is gone.
+    let (status, body) = t.post("/v1/sync", b"not an envelope");
+    assert_eq!((status, error_kind(&body).as_str()), (400, "malformed"));
+    let metrics = t.get("/metrics");
+    assert!(
+        metrics.contains("silin_hub_refusals_total{kind=\"replay\"} 1"),
+        "{metrics}"
+    );
+
+    // The real sync still works afterwards.
+    client::sync(&worker, &t.hub.url()).unwrap();
+    assert_eq!(t.store.heads(&c).unwrap(), worker.heads(&c).unwrap());
+}
+
+#[test]
+fn an_idle_session_expires_and_its_next_round_is_told_to_start_again() {
+    let t = Township::new(HubConfig {
+        session_idle: Duration::from_millis(200),
+        ..Default::default()
+    });
+    let worker = t.enrolled("worker", Role::GridWorker, TOWNSHIP);
+    cell(&worker, "一组");
+    let (mut s, hello) = Session::initiate(&worker).unwrap();
+    let (_, reply) = t.post("/v1/sync", &hello);
+    let round = s.receive(&worker, &reply).unwrap().unwrap();
+    std::thread::sleep(Duration::from_millis(800));
+    let (status, body) = t.post("/v1/sync", &round);
+    assert_eq!((status, error_kind(&body).as_str()), (409, "session"));
+    assert!(t.get("/metrics").contains("silin_hub_open_sessions 0"));
+    client::sync(&worker, &t.hub.url()).unwrap();
+    assert_eq!(ids(&t.store).len(), 1);
+}
+
+#[test]
+fn shutdown_while_a_device_syncs_loses_nothing_acknowledged() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("hub.db");
+    let hub = silin_hub::spawn("127.0.0.1:0", &db).unwrap();
+    let url = hub.url();
+    let token = {
+        // The office issues the token on the hub machine, through its own
+        // connection to the hub's file.
+        let office_desk = Store::open(&db, StoreOptions::default()).unwrap();
+        office::issue_token(
+            &office_desk,
+            Role::GridWorker,
+            Scope::parse(&[TOWNSHIP.into()]).unwrap(),
+            30,
+        )
+        .unwrap()
+    };
+    let worker = Arc::new(open(&dir.path().join("worker.db")));
+    client::enroll(&worker, &url, &token).unwrap();
+    let c = cell(&worker, "一组");
+
+    // N visits, one sync: all on the hub.
+    let mut acknowledged: Vec<String> = (0..20)
+        .map(|i| visit(&worker, &c, &format!("v{i}")))
+        .collect();
+    client::sync(&worker, &url).unwrap();
+
+    // Keep recording and syncing while the hub is stopped under it.
+    let syncing = {
+        let (worker, c, url) = (worker.clone(), c.clone(), url.clone());
+        std::thread::spawn(move || {
+            let mut acked = Vec::new();
+            for i in 0.. {
+                let v = visit(&worker, &c, &format!("w{i}"));
+                match client::sync(&worker, &url) {
+                    Ok(_) => acked.push(v),
+                    Err(e @ (ClientError::Unreachable { .. } | ClientError::Refused { .. })) => {
+                        eprintln!("{} syncs acknowledged, then: {e}", acked.len());
+                        break;
+                    }
+                    Err(e) => panic!("sync failed otherwise: {e}"),
+                }
+            }
+            acked
+        })
+    };
+    std::thread::sleep(Duration::from_millis(300));
+    hub.shutdown().unwrap();
+    let more = syncing.join().unwrap();
+    assert!(
+        !more.is_empty(),
+        "no sync was acknowledged before the shutdown"
+    );
+    acknowledged.extend(more);
+
+    let reopened = Store::open(&db, StoreOptions::default()).unwrap();
+    let held: std::collections::HashSet<String> = reopened
+        .cell(&c)
+        .unwrap()
+        .visits
+        .into_iter()
+        .map(|v| v.id)
+        .collect();
+    let lost: Vec<&String> = acknowledged.iter().filter(|v| !held.contains(*v)).collect();
+    assert!(
+        lost.is_empty(),
+        "{} acknowledged visits lost: {lost:?}",
+        lost.len()
+    );
+    assert!(reopened.check().unwrap().ok);
+}
