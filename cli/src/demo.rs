@@ -8,23 +8,31 @@
 //! heads. The office then rolls the last day up at all four levels and the
 //! figures are checked against what the plan says they must be.
 //!
+//! Sync is the product's own: the office store is served by a real hub on a
+//! loopback port; grid workers enrol with one-time tokens over HTTP and sync
+//! with it through `silin_hub::client`; leads' phones meet grid workers'
+//! phone-to-phone through sync sessions carried in memory (where an app
+//! would carry the same bytes over Bluetooth).
+//!
 //! Every store is a real SQLite file opened through `Store::open`. The
 //! simulated phones and the hub use `Durability::Normal` (no fsync per
 //! commit): thousands of simulated devices on one disk would otherwise
 //! measure the disk, not silin.
 
-use automerge::ChangeHash;
 use chrono::NaiveDate;
 use indicatif::{ProgressBar, ProgressStyle};
 use serde::Serialize;
+use silin_core::identity::{Office, Role, Scope};
 use silin_core::model::Level;
 use silin_core::rollup::RollupRow;
+use silin_core::store::TokenGrant;
+use silin_core::sync::{sync_local, SyncStats};
 use silin_core::{Durability, Error, Result, Store, StoreOptions};
 use silin_workload::{DayPlan, DayTotals, GridWorker, Workload};
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{mpsc, Mutex, OnceLock};
+use std::sync::{mpsc, Arc, Mutex, OnceLock};
 use std::time::Instant;
 
 pub struct DemoArgs {
@@ -87,26 +95,76 @@ pub struct Levels {
 
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct SyncFigures {
-    /// Everything that crossed between devices: documents handed out at set
-    /// up, then changes and heads (32 bytes each) exchanged daily.
+    /// Every sync envelope's bytes, both ways, set-up included.
     pub bytes: u64,
-    /// One request and its answer; set-up hand-outs count one each.
+    /// One envelope and its answer.
     pub round_trips: u64,
+    pub sessions: u64,
+    /// Of which: grid workers with the hub over HTTP.
+    pub hub_sessions: u64,
+    pub hub_bytes: u64,
+    /// Of which: leads with grid workers, phone to phone.
+    pub phone_sessions: u64,
+    pub phone_bytes: u64,
+    /// Handing out the county at set-up (first contact: whole documents).
     pub setup_bytes: u64,
     pub setup_round_trips: u64,
-    /// Grid worker → lead exchanges left out because the grid worker knew
-    /// the lead already had everything.
-    pub skipped: u64,
+    /// Sessions that found nothing changed in one round trip.
+    pub nothing_changed: u64,
 }
 
 impl SyncFigures {
     fn add(&mut self, o: &SyncFigures) {
         self.bytes += o.bytes;
         self.round_trips += o.round_trips;
+        self.sessions += o.sessions;
+        self.hub_sessions += o.hub_sessions;
+        self.hub_bytes += o.hub_bytes;
+        self.phone_sessions += o.phone_sessions;
+        self.phone_bytes += o.phone_bytes;
         self.setup_bytes += o.setup_bytes;
         self.setup_round_trips += o.setup_round_trips;
-        self.skipped += o.skipped;
+        self.nothing_changed += o.nothing_changed;
     }
+
+    fn count(&mut self, s: &SyncStats, hub: bool) {
+        let bytes = (s.bytes_up + s.bytes_down) as u64;
+        self.bytes += bytes;
+        self.round_trips += s.round_trips as u64;
+        self.sessions += 1;
+        if hub {
+            self.hub_sessions += 1;
+            self.hub_bytes += bytes;
+        } else {
+            self.phone_sessions += 1;
+            self.phone_bytes += bytes;
+        }
+        if s.round_trips == 1 {
+            self.nothing_changed += 1;
+        }
+    }
+}
+
+/// What every simulated device needs to reach the office.
+struct Net {
+    hub_url: String,
+    office: Office,
+    /// The hub's store, where the office issues enrolment tokens.
+    hub_store: Arc<Store>,
+}
+
+fn hub_sync(store: &Store, net: &Net, fig: &mut SyncFigures) -> Result<()> {
+    let s = silin_hub::client::sync(store, &net.hub_url)
+        .map_err(|e| Error::Io(std::io::Error::other(format!("sync with the hub: {e}"))))?;
+    fig.count(&s, true);
+    Ok(())
+}
+
+fn phone_sync(lead: &Store, worker: &Store, fig: &mut SyncFigures) -> Result<()> {
+    let s = sync_local(lead, worker)
+        .map_err(|e| Error::Io(std::io::Error::other(format!("phone-to-phone sync: {e}"))))?;
+    fig.count(&s, false);
+    Ok(())
 }
 
 /// One simulated day's work by one thread.
@@ -125,16 +183,12 @@ impl Tally {
     }
 }
 
-/// A cell as a grid worker's phone knows it: where its lead's phone is, and
-/// the heads last shared with the lead and with the office (what a real
-/// device keeps per peer so the next exchange sends only what is new).
+/// A cell as a grid worker's phone knows it: where its lead's phone is.
 struct CellLink {
     cell: usize,
     id: String,
     lead_path: PathBuf,
     lead_name: String,
-    with_lead: Vec<ChangeHash>,
-    with_office: Vec<ChangeHash>,
 }
 
 struct Phone {
@@ -151,43 +205,14 @@ fn options(cache_docs: usize) -> StoreOptions {
     }
 }
 
+fn invalid(e: impl std::fmt::Display) -> Error {
+    Error::Incompatible(e.to_string())
+}
+
 fn thread_failed() -> Error {
     Error::Io(std::io::Error::other(
         "a demo worker thread stopped unexpectedly",
     ))
-}
-
-fn sorted(mut h: Vec<ChangeHash>) -> Vec<ChangeHash> {
-    h.sort();
-    h
-}
-
-/// One sync exchange of a cell between two replicas, as one round trip: `a`
-/// sends its heads and its changes since `shared` (the heads both had after
-/// their last exchange); `b` applies them — so it now has all of `a`'s heads
-/// — and answers with exactly the changes `a` lacks, and its heads. Both end
-/// with the same heads, which become the new `shared`.
-fn exchange(
-    a: &Store,
-    b: &Store,
-    cell: &str,
-    shared: &mut Vec<ChangeHash>,
-    sync: &mut SyncFigures,
-) -> Result<()> {
-    let a_heads = a.heads(cell)?;
-    let up = a.changes_after(cell, shared)?;
-    if !up.is_empty() {
-        b.apply_changes(cell, &up)?;
-    }
-    let down = b.changes_after(cell, &a_heads)?;
-    let b_heads = b.heads(cell)?;
-    if !down.is_empty() {
-        a.apply_changes(cell, &down)?;
-    }
-    sync.bytes += (up.len() + down.len() + 32 * (a_heads.len() + b_heads.len())) as u64;
-    sync.round_trips += 1;
-    *shared = sorted(b_heads);
-    Ok(())
 }
 
 /// Set-up for one grid worker: its phone takes its cells from the office,
@@ -196,7 +221,7 @@ fn hand_out(
     dir: &Path,
     gw: &GridWorker,
     workload: &Workload,
-    office: &Store,
+    net: &Net,
     ids: &[OnceLock<String>],
     progress: &ProgressBar,
     sync: &mut SyncFigures,
@@ -207,6 +232,24 @@ fn hand_out(
     std::fs::create_dir_all(&dir)?;
     let store = Store::open(dir.join("phone.db"), options(gw.cells.len() + 8))?;
     store.set_device_name(&gw.name)?;
+    // The office prints a token for the worker's villages; the phone enrols
+    // with it over HTTP and takes its cells from the hub.
+    let mut villages: Vec<String> = gw
+        .cells
+        .iter()
+        .map(|&c| workload.cells[c].path[..3].join("/"))
+        .collect();
+    villages.dedup();
+    let grant = TokenGrant {
+        role: Role::GridWorker,
+        scope: Scope::parse(&villages).map_err(invalid)?,
+        valid_days: 365,
+    };
+    let token = net.hub_store.issue_token(&net.office, &grant, 86400)?;
+    silin_hub::client::enroll(&store, &net.hub_url, &token)
+        .map_err(|e| Error::Io(std::io::Error::other(format!("enrolment: {e}"))))?;
+    let mut fig = SyncFigures::default();
+    hub_sync(&store, net, &mut fig)?;
     let mut cells = Vec::with_capacity(gw.cells.len());
     for &c in &gw.cells {
         let spec = &workload.cells[c];
@@ -214,26 +257,38 @@ fn hand_out(
             .get()
             .cloned()
             .ok_or_else(|| Error::not_found("cell", &spec.name))?;
-        let doc = office.save_doc(&id)?;
-        store.merge_bytes(&doc)?;
         let lead_path = dir.join(format!("lead-{c:05}.db"));
         let lead = Store::open(&lead_path, options(4))?;
         lead.set_device_name(&spec.lead)?;
-        // The grid worker's phone passes on the document as it received it.
-        lead.merge_bytes(&doc)?;
-        sync.setup_bytes += 2 * doc.len() as u64;
-        sync.setup_round_trips += 2;
-        let heads = sorted(store.heads(&id)?);
+        // Leads' phones are enrolled at the office for their one cell, then
+        // take it from the grid worker's phone.
+        let now = chrono::Utc::now().timestamp();
+        let cert = net.office.issue(
+            &lead.device_id(),
+            lead.device_key()?.public_key(),
+            Role::Lead,
+            Scope(vec![id.clone()]),
+            now,
+            now + 365 * 86400,
+        );
+        lead.install_certificate(&cert, &net.office.public_key())
+            .map_err(invalid)?;
+        phone_sync(&lead, &store, &mut fig)?;
         cells.push(CellLink {
             cell: c,
             id,
             lead_path,
             lead_name: spec.lead.clone(),
-            with_lead: heads.clone(),
-            with_office: heads,
         });
         progress.inc(1);
     }
+    sync.setup_bytes += fig.bytes;
+    sync.setup_round_trips += fig.round_trips;
+    sync.add(&SyncFigures {
+        setup_bytes: 0,
+        setup_round_trips: 0,
+        ..fig
+    });
     Ok(Phone {
         name: gw.name.clone(),
         store,
@@ -244,6 +299,7 @@ fn hand_out(
 /// One day for one grid worker and the leads of its cells.
 fn run_day(
     office: &Store,
+    net: &Net,
     phone: &mut Phone,
     plan: &DayPlan,
     progress: &ProgressBar,
@@ -271,40 +327,22 @@ fn run_day(
                 .submit_report(&link.id, p.report.new_report(plan.date, &phone.name, false))?;
             t.reports += 1;
         }
-        exchange(
-            &lead,
-            &phone.store,
-            &link.id,
-            &mut link.with_lead,
-            &mut t.sync,
-        )?;
+        phone_sync(&lead, &phone.store, &mut t.sync)?;
         leads.push(lead);
     }
-    // The grid worker reaches the office.
-    for link in &mut phone.cells {
-        exchange(
-            &phone.store,
-            office,
-            &link.id,
-            &mut link.with_office,
-            &mut t.sync,
-        )?;
-    }
+    // The grid worker reaches the office: one session for all its cells.
+    hub_sync(&phone.store, net, &mut t.sync)?;
     // Back down: what the office added reaches the leads.
-    for (link, lead) in phone.cells.iter_mut().zip(&leads) {
-        if sorted(phone.store.heads(&link.id)?) == link.with_lead {
-            t.sync.skipped += 1;
-        } else {
-            exchange(
-                lead,
-                &phone.store,
-                &link.id,
-                &mut link.with_lead,
-                &mut t.sync,
-            )?;
-        }
-        let h = sorted(office.heads(&link.id)?);
-        if sorted(lead.heads(&link.id)?) != h || sorted(phone.store.heads(&link.id)?) != h {
+    for (link, lead) in phone.cells.iter().zip(&leads) {
+        phone_sync(lead, &phone.store, &mut t.sync)?;
+        let mut h = office.heads(&link.id)?;
+        h.sort();
+        let same = |s: &Store| -> Result<bool> {
+            let mut x = s.heads(&link.id)?;
+            x.sort();
+            Ok(x == h)
+        };
+        if !same(lead)? || !same(&phone.store)? {
             t.diverged += 1;
         }
         progress.inc(1);
@@ -356,8 +394,19 @@ pub fn run(args: &DemoArgs, progress: bool) -> Result<DemoReport> {
     // worker's cells exist, another thread hands them out to its phone and
     // its leads' phones.
     bar.set_message("setting up the county");
-    let office = Store::open(dir.path().join("office.db"), options(256))?;
+    let office = Arc::new(Store::open(dir.path().join("office.db"), options(256))?);
     office.set_device_name("两当县网格化服务中心")?;
+    let hub = silin_hub::server::spawn_with(
+        "127.0.0.1:0",
+        office.clone(),
+        silin_hub::server::HubConfig::default(),
+    )
+    .map_err(|e| Error::Io(std::io::Error::other(format!("starting the hub: {e}"))))?;
+    let net = Net {
+        hub_url: hub.url(),
+        office: office.office(&Scope::everything())?,
+        hub_store: office.clone(),
+    };
     let ids: Vec<OnceLock<String>> = (0..workload.cells.len()).map(|_| OnceLock::new()).collect();
     let mut setup = SyncFigures::default();
     let mut phones: Vec<Phone> = Vec::with_capacity(workload.grid_workers.len());
@@ -365,8 +414,8 @@ pub fn run(args: &DemoArgs, progress: bool) -> Result<DemoReport> {
     let rx = Mutex::new(rx);
     let today = workload.start;
     let results: Vec<Result<(Vec<Phone>, SyncFigures)>> = std::thread::scope(|s| {
-        let (workload, office, ids, rx, bar, dir) =
-            (&workload, &office, &ids, &rx, &bar, dir.path());
+        let (workload, office, net, ids, rx, bar, dir) =
+            (&workload, &*office, &net, &ids, &rx, &bar, dir.path());
         let take = move || -> Result<(Vec<Phone>, SyncFigures)> {
             let mut out = Vec::new();
             let mut sync = SyncFigures::default();
@@ -374,7 +423,7 @@ pub fn run(args: &DemoArgs, progress: bool) -> Result<DemoReport> {
                 let next = rx.lock().map_err(|_| thread_failed())?.recv();
                 let Ok(g) = next else { break };
                 let gw = &workload.grid_workers[g];
-                out.push(hand_out(dir, gw, workload, office, ids, bar, &mut sync)?);
+                out.push(hand_out(dir, gw, workload, net, ids, bar, &mut sync)?);
             }
             Ok((out, sync))
         };
@@ -446,7 +495,7 @@ pub fn run(args: &DemoArgs, progress: bool) -> Result<DemoReport> {
                             let i = next.fetch_add(1, Ordering::Relaxed);
                             let Some(p) = phones.get(i) else { break };
                             let mut phone = p.lock().map_err(|_| thread_failed())?;
-                            t.add(&run_day(&office, &mut phone, &plan, &bar)?);
+                            t.add(&run_day(&office, &net, &mut phone, &plan, &bar)?);
                         }
                         Ok(t)
                     })
@@ -500,12 +549,12 @@ pub fn run(args: &DemoArgs, progress: bool) -> Result<DemoReport> {
     bar.finish_and_clear();
     let mut sync = tally.sync;
     sync.add(&setup);
-    sync.bytes += sync.setup_bytes;
-    sync.round_trips += sync.setup_round_trips;
     let heads_agree = tally.diverged == 0;
     let grid_workers = phones.len();
     // Close every store before the directory goes.
     drop(phones);
+    hub.shutdown()
+        .map_err(|e| Error::Io(std::io::Error::other(format!("stopping the hub: {e}"))))?;
     drop(office);
     drop(dir);
     Ok(DemoReport {
@@ -569,12 +618,17 @@ impl DemoReport {
             self.visits, self.member_edits, self.reports_filed, self.same_field_edits, self.conflicts
         ));
         s.push_str(&format!(
-            "sync: {} round trips, {} ({} of it handing out {} cells at set-up); {} exchanges not needed\n",
+            "sync: {} sessions, {} round trips, {} ({} of it handing out {} cells at set-up)\n  hub over HTTP on loopback: {} sessions, {}; phone to phone: {} sessions, {}; {} found nothing changed in one round trip\n",
+            self.sync.sessions,
             self.sync.round_trips,
             megabytes(self.sync.bytes),
             megabytes(self.sync.setup_bytes),
             self.cells,
-            self.sync.skipped
+            self.sync.hub_sessions,
+            megabytes(self.sync.hub_bytes),
+            self.sync.phone_sessions,
+            megabytes(self.sync.phone_bytes),
+            self.sync.nothing_changed,
         ));
         s.push_str(&if self.converged {
             "converged: yes — every replica of every cell has the same heads, and the rollup matches the plan\n".to_string()
