@@ -29,6 +29,7 @@ use silin_core::sync::sync_local;
 use silin_core::{Durability, Store};
 use silin_workload::Workload;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
 use std::time::Instant;
 
 fn arg<T: std::str::FromStr>(name: &str, default: T) -> T {
@@ -47,8 +48,13 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let dir = tempfile::tempdir()?;
     let t0 = Instant::now();
     let workload = Workload::generate(20261129, cells);
-    let hub = Store::open(dir.path().join("hub.db"), options(1024, Durability::Full))?;
-    let (ids, office) = build_hub(&hub, &workload, history)?;
+    // Built without fsync, then reopened as a hub runs: synchronous=FULL.
+    let hub_path = dir.path().join("hub.db");
+    let (ids, office) = {
+        let hub = Store::open(&hub_path, options(1024, Durability::Normal))?;
+        build_hub(&hub, &workload, history)?
+    };
+    let hub = Arc::new(Store::open(&hub_path, options(4096, Durability::Full))?);
     eprintln!(
         "hub built: {cells} cells × {history} days in {:.1} s",
         t0.elapsed().as_secs_f64()
@@ -110,13 +116,27 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         AtomicUsize::new(0),
         AtomicUsize::new(0),
     );
+    let server = if transport == "http" {
+        Some(silin_hub::server::spawn_with(
+            "127.0.0.1:0",
+            hub.clone(),
+            silin_hub::server::HubConfig::default(),
+        )?)
+    } else {
+        None
+    };
+    let url = server.as_ref().map(|h| h.url());
     let t = Instant::now();
     std::thread::scope(|s| {
         for _ in 0..clients {
             s.spawn(|| loop {
                 let i = next.fetch_add(1, Ordering::Relaxed);
                 let Some(lead) = leads.get(i) else { break };
-                match sync_local(lead, &hub) {
+                let res = match &url {
+                    Some(u) => silin_hub::client::sync(lead, u).map_err(|e| e.to_string()),
+                    None => sync_local(lead, &hub).map_err(|e| e.to_string()),
+                };
+                match res {
                     Ok(st) => {
                         up.fetch_add(st.bytes_up, Ordering::Relaxed);
                         down.fetch_add(st.bytes_down, Ordering::Relaxed);
@@ -131,6 +151,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         }
     });
     let ours = t.elapsed().as_secs_f64();
+    if let Some(h) = server {
+        h.shutdown()?;
+    }
     let mut lost = 0;
     for (lead, id) in leads.iter().zip(&ids) {
         if lead.heads(id)? != hub.heads(id)? {

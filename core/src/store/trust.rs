@@ -341,19 +341,41 @@ impl Store {
     /// tables alone (no document is loaded), ordered by id.
     pub fn scope_heads(&self, scope: &Scope) -> Result<Vec<DocHeadsRow>> {
         let inner = self.lock();
-        let mut s = inner.conn.prepare_cached(
-            "SELECT d.id, c.path, d.heads FROM docs d JOIN cells c ON c.id = d.id ORDER BY d.id",
-        )?;
-        let rows = s.query_map([], |r| {
-            Ok((
-                r.get::<_, String>(0)?,
-                r.get::<_, String>(1)?,
-                r.get::<_, Vec<u8>>(2)?,
-            ))
-        })?;
-        let mut out = Vec::new();
-        for row in rows {
-            let (id, path, heads) = row?;
+        let select = "SELECT d.id, c.path, d.heads FROM docs d JOIN cells c ON c.id = d.id";
+        let mut rows: Vec<(String, String, Vec<u8>)> = Vec::new();
+        let mut push = |r: &rusqlite::Row<'_>| -> rusqlite::Result<()> {
+            rows.push((r.get(0)?, r.get(1)?, r.get(2)?));
+            Ok(())
+        };
+        // A hub holds thousands of cells and a lead's scope names one: look
+        // each entry up by index rather than scanning every document.
+        if scope.0.iter().any(|e| e == identity::SCOPE_ALL) {
+            let mut s = inner.conn.prepare_cached(select)?;
+            let mut q = s.query([])?;
+            while let Some(r) = q.next()? {
+                push(r)?;
+            }
+        } else {
+            for entry in &scope.0 {
+                // A cell id, or a region path prefix ('0' follows '/').
+                let filter = if uuid::Uuid::parse_str(entry).is_ok() {
+                    "d.id = ?1"
+                } else {
+                    "c.path = ?1 OR (c.path >= ?1 || '/' AND c.path < ?1 || '0')"
+                };
+                let mut s = inner
+                    .conn
+                    .prepare_cached(&format!("{select} WHERE {filter}"))?;
+                let mut q = s.query([entry])?;
+                while let Some(r) = q.next()? {
+                    push(r)?;
+                }
+            }
+        }
+        rows.sort_by(|a, b| a.0.cmp(&b.0));
+        rows.dedup_by(|a, b| a.0 == b.0);
+        let mut out = Vec::with_capacity(rows.len());
+        for (id, path, heads) in rows {
             if !scope.covers(&id, &path) {
                 continue;
             }
