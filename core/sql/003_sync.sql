@@ -32,6 +32,7 @@ CREATE TABLE seen_sessions (
     session BLOB PRIMARY KEY,
     seen_at INTEGER NOT NULL
 ) WITHOUT ROWID;
+CREATE INDEX seen_sessions_at ON seen_sessions (seen_at);
 
 -- Hub: one-time enrolment tokens issued by the office (only a hash is kept).
 CREATE TABLE enrol_tokens (
