@@ -737,18 +737,19 @@ impl Session {
     }
 
     fn state(&mut self, store: &Store, doc: &str) -> SyncResult<&mut State> {
+        let mut loaded = None;
         if !self.states.contains_key(doc) {
             let saved = match self.peer.as_ref().and_then(|p| p.id.as_deref()) {
                 Some(peer) => store.sync_state(peer, doc)?,
                 None => None,
             };
             // A state that does not decode only costs a longer sync.
-            let state = saved
-                .and_then(|b| State::decode(&b).ok())
-                .unwrap_or_default();
-            self.states.insert(doc.to_string(), state);
+            loaded = saved.and_then(|b| State::decode(&b).ok());
         }
-        Ok(self.states.get_mut(doc).expect("inserted above"))
+        Ok(self
+            .states
+            .entry(doc.to_string())
+            .or_insert_with(|| loaded.unwrap_or_default()))
     }
 
     fn generate(&mut self, store: &Store, doc: &str) -> SyncResult<Option<Item>> {
@@ -785,7 +786,9 @@ impl Session {
         for (item, msg) in items.iter().zip(checked) {
             match item {
                 Item::Sync { doc, .. } => {
-                    let msg = msg.expect("checked sync items carry their message");
+                    let Some(msg) = msg else {
+                        return Err(SyncError::Unexpected("sync item without a message"));
+                    };
                     let mut state = std::mem::take(self.state(store, doc)?);
                     let changed = store.absorb(doc, |d| {
                         d.automerge()
