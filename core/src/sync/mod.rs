@@ -783,10 +783,10 @@ impl Session {
         let peer = self.peer.clone().ok_or(SyncError::WrongSession)?;
         let checked = check_items(store, &self.trust.scope, &peer.scope, items)?;
         let mut wants = Vec::new();
-        for (item, msg) in items.iter().zip(checked) {
+        for (item, checked) in items.iter().zip(checked) {
             match item {
                 Item::Sync { doc, .. } => {
-                    let Some(msg) = msg else {
+                    let Checked::Sync(msg) = checked else {
                         return Err(SyncError::Unexpected("sync item without a message"));
                     };
                     let mut state = std::mem::take(self.state(store, doc)?);
@@ -809,9 +809,10 @@ impl Session {
                     // The sender holds at least what it sent: record that as
                     // shared, so the next session (or a bundle for this
                     // peer) starts from there instead of from nothing.
-                    let heads = automerge::Automerge::load(bytes)
-                        .map(|d| d.get_heads())
-                        .unwrap_or_default();
+                    let heads = match checked {
+                        Checked::Whole(h) => h,
+                        _ => Vec::new(),
+                    };
                     let state = self.state(store, doc)?;
                     if state.shared_heads.is_empty() {
                         state.shared_heads = heads;
@@ -846,15 +847,24 @@ fn body_name(b: &Body) -> &'static str {
     }
 }
 
+/// What checking an item decoded, kept so applying it does not decode again.
+pub(crate) enum Checked {
+    /// A sync item's message.
+    Sync(Message),
+    /// A whole document's heads (what its sender holds).
+    Whole(Vec<ChangeHash>),
+    Other,
+}
+
 /// Validates items from a peer before any is applied: each names a
-/// document inside both scopes, and its bytes decode. Returns the decoded
-/// sync messages in item order.
+/// document inside both scopes, and its bytes decode. Returns what was
+/// decoded, in item order.
 pub(crate) fn check_items(
     store: &Store,
     own_scope: &Scope,
     peer_scope: &Scope,
     items: &[Item],
-) -> SyncResult<Vec<Option<Message>>> {
+) -> SyncResult<Vec<Checked>> {
     let mut out = Vec::with_capacity(items.len());
     for item in items {
         let doc = item.doc();
@@ -865,14 +875,16 @@ pub(crate) fn check_items(
         let out_of_scope = || SyncError::OutOfScope {
             doc: doc.to_string(),
         };
+        let mut whole_heads = Vec::new();
         let path = match item {
             Item::Whole { bytes, .. } => {
-                let cell = crate::cell::CellDoc::load(bytes, &automerge::ActorId::random())
+                let mut cell = crate::cell::CellDoc::load(bytes, &automerge::ActorId::random())
                     .map_err(|e| bad(e.to_string()))?;
                 let info = cell.info().map_err(|e| bad(e.to_string()))?;
                 if info.id != doc {
                     return Err(bad("the document inside is of another cell".into()));
                 }
+                whole_heads = cell.heads();
                 info.path.to_string()
             }
             _ => match store.cell_path(doc)? {
@@ -898,15 +910,16 @@ pub(crate) fn check_items(
                         .load_incremental(chunk)
                         .map_err(|e| bad(e.to_string()))?;
                 }
-                Some(m)
+                Checked::Sync(m)
             }
             Item::Changes { bytes, .. } => {
                 automerge::Automerge::new()
                     .load_incremental(bytes)
                     .map_err(|e| bad(e.to_string()))?;
-                None
+                Checked::Other
             }
-            _ => None,
+            Item::Whole { .. } => Checked::Whole(std::mem::take(&mut whole_heads)),
+            _ => Checked::Other,
         });
     }
     Ok(out)
