@@ -1,0 +1,316 @@
+//! The `Store` object apps hold: a silin-core store that can be closed while
+//! other threads still hold the object, plus observers bridged to callback
+//! interfaces.
+
+use crate::convert::*;
+use crate::error::{StoreError, SyncError};
+use crate::session::SyncSession;
+use silin_core::identity::fingerprint;
+use silin_core::store::{StoreKey, StoreOptions};
+use silin_core::sync::bundle::{self, ExportOptions};
+use silin_core::sync::Session;
+use std::sync::{Arc, RwLock};
+
+/// An app's change listener, as the UDL declares it.
+pub trait CellObserver: Send + Sync {
+    fn cells_changed(&self, cell_ids: Vec<String>) -> Result<(), crate::ObserverError>;
+}
+
+struct ObserverBridge(Box<dyn CellObserver>);
+
+impl silin_core::Observer for ObserverBridge {
+    fn cells_changed(&self, cell_ids: &[String]) {
+        // The write is committed whatever the app's observer does.
+        let _ = self.0.cells_changed(cell_ids.to_vec());
+    }
+}
+
+/// The open store, or nothing once closed. Sessions share it so that
+/// closing the store also ends them.
+pub(crate) type Shared = Arc<RwLock<Option<Arc<silin_core::Store>>>>;
+
+pub(crate) fn open_store(shared: &Shared) -> Option<Arc<silin_core::Store>> {
+    shared.read().unwrap_or_else(|p| p.into_inner()).clone()
+}
+
+pub struct Store {
+    shared: Shared,
+}
+
+impl Store {
+    pub fn open(path: String, key: Option<String>) -> Result<Self, StoreError> {
+        let options = StoreOptions {
+            key: key.map(StoreKey::new),
+            ..StoreOptions::default()
+        };
+        let store = silin_core::Store::open(path, options)?;
+        Ok(Store {
+            shared: Arc::new(RwLock::new(Some(Arc::new(store)))),
+        })
+    }
+
+    fn core(&self) -> Result<Arc<silin_core::Store>, StoreError> {
+        open_store(&self.shared).ok_or_else(StoreError::closed)
+    }
+
+    fn core_for_sync(&self) -> Result<Arc<silin_core::Store>, SyncError> {
+        Ok(self.core()?)
+    }
+
+    pub fn close(&self) {
+        // The file closes when the last call still running drops its handle.
+        self.shared
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .take();
+    }
+
+    pub fn is_closed(&self) -> bool {
+        open_store(&self.shared).is_none()
+    }
+
+    pub fn identity(&self) -> Result<DeviceIdentity, StoreError> {
+        identity(&*self.core()?)
+    }
+
+    pub fn set_device_name(&self, name: String) -> Result<(), StoreError> {
+        Ok(self.core()?.set_device_name(&name)?)
+    }
+
+    // ---- cells
+
+    pub fn create_cell(
+        &self,
+        name: String,
+        region_path: String,
+        lead: Option<String>,
+    ) -> Result<String, StoreError> {
+        let path = silin_core::model::RegionPath::parse(&region_path)?;
+        Ok(self.core()?.create_cell(&name, &path, lead.as_deref())?)
+    }
+
+    pub fn rename_cell(&self, cell_id: String, name: String) -> Result<(), StoreError> {
+        Ok(self.core()?.rename_cell(&cell_id, &name)?)
+    }
+
+    pub fn set_lead(&self, cell_id: String, lead: String) -> Result<(), StoreError> {
+        Ok(self.core()?.set_lead(&cell_id, &lead)?)
+    }
+
+    pub fn cells(&self, scope: Vec<String>) -> Result<Vec<CellInfo>, StoreError> {
+        Ok(self
+            .core()?
+            .cells(&scope)?
+            .into_iter()
+            .map(Into::into)
+            .collect())
+    }
+
+    pub fn cell(&self, cell_id: String) -> Result<CellView, StoreError> {
+        Ok(self.core()?.cell(&cell_id)?.into())
+    }
+
+    pub fn conflicts(&self, cell_id: String) -> Result<Vec<Conflict>, StoreError> {
+        Ok(self
+            .core()?
+            .conflicts(&cell_id)?
+            .into_iter()
+            .map(Into::into)
+            .collect())
+    }
+
+    // ---- households and members
+
+    pub fn add_household(
+        &self,
+        cell_id: String,
+        household: NewHousehold,
+    ) -> Result<String, StoreError> {
+        Ok(self.core()?.add_household(&cell_id, household.into())?)
+    }
+
+    pub fn add_member(&self, household_id: String, member: NewMember) -> Result<String, StoreError> {
+        Ok(self
+            .core()?
+            .add_member(&household_id, member.into(), today())?)
+    }
+
+    pub fn edit_member(&self, member_id: String, edits: Vec<MemberEdit>) -> Result<(), StoreError> {
+        let edits = edits
+            .into_iter()
+            .map(TryInto::try_into)
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(self.core()?.edit_member(&member_id, &edits)?)
+    }
+
+    pub fn member(&self, member_id: String) -> Result<Member, StoreError> {
+        Ok(self.core()?.member(&member_id)?.into())
+    }
+
+    // ---- visits, reports, tasks
+
+    pub fn record_visit(&self, cell_id: String, visit: NewVisit) -> Result<String, StoreError> {
+        Ok(self.core()?.record_visit(&cell_id, visit.try_into()?)?)
+    }
+
+    pub fn submit_report(&self, cell_id: String, report: NewReport) -> Result<(), StoreError> {
+        Ok(self.core()?.submit_report(&cell_id, report.try_into()?)?)
+    }
+
+    pub fn add_task(&self, cell_id: String, task: NewTask) -> Result<String, StoreError> {
+        let due = match task.due.filter(|d| !d.trim().is_empty()) {
+            Some(d) => Some(parse_day("due", &d)?),
+            None => None,
+        };
+        Ok(self.core()?.add_task(
+            &cell_id,
+            &task.title,
+            task.household_id.as_deref(),
+            task.member_id.as_deref(),
+            due,
+            instant("at", None)?,
+        )?)
+    }
+
+    pub fn set_task_status(
+        &self,
+        cell_id: String,
+        task_id: String,
+        status: TaskStatus,
+    ) -> Result<(), StoreError> {
+        Ok(self
+            .core()?
+            .set_task_status(&cell_id, &task_id, status.into())?)
+    }
+
+    // ---- queries
+
+    pub fn under_monitoring(&self, day: String) -> Result<Vec<MemberSummary>, StoreError> {
+        let day = parse_day("day", &day)?;
+        summaries(self.core()?.under_monitoring(day)?)
+    }
+
+    pub fn monitoring_ends(&self, day: String) -> Result<Vec<MemberSummary>, StoreError> {
+        let day = parse_day("day", &day)?;
+        summaries(self.core()?.monitoring_ends(day)?)
+    }
+
+    pub fn vulnerable_members(&self) -> Result<Vec<MemberSummary>, StoreError> {
+        summaries(self.core()?.vulnerable_members()?)
+    }
+
+    pub fn cells_missing_report(&self, day: String) -> Result<Vec<CellInfo>, StoreError> {
+        let day = parse_day("day", &day)?;
+        Ok(self
+            .core()?
+            .cells_missing_report(day)?
+            .into_iter()
+            .map(Into::into)
+            .collect())
+    }
+
+    pub fn visits_on(&self, day: String) -> Result<Vec<VisitSummary>, StoreError> {
+        let day = parse_day("day", &day)?;
+        self.core()?
+            .visits_on(day)?
+            .into_iter()
+            .map(TryInto::try_into)
+            .collect()
+    }
+
+    pub fn rollup(&self, day: String, level: Level) -> Result<Vec<RollupRow>, StoreError> {
+        let day = parse_day("day", &day)?;
+        Ok(self
+            .core()?
+            .rollup(day, level.into())?
+            .into_iter()
+            .map(Into::into)
+            .collect())
+    }
+
+    // ---- observers
+
+    pub fn subscribe(&self, observer: Box<dyn CellObserver>) -> Result<u64, StoreError> {
+        Ok(self.core()?.subscribe(Arc::new(ObserverBridge(observer))))
+    }
+
+    pub fn unsubscribe(&self, subscription: u64) {
+        if let Some(store) = open_store(&self.shared) {
+            store.unsubscribe(subscription);
+        }
+    }
+
+    // ---- enrolment and the hub
+
+    pub fn enroll(&self, hub_url: String, token: String) -> Result<DeviceIdentity, SyncError> {
+        let store = self.core_for_sync()?;
+        silin_hub::client::enroll(&store, &hub_url, &token)?;
+        Ok(identity(&store)?)
+    }
+
+    pub fn sync_with_hub(&self, hub_url: String) -> Result<SyncStats, SyncError> {
+        let store = self.core_for_sync()?;
+        Ok(silin_hub::client::sync(&store, &hub_url)?.into())
+    }
+
+    // ---- app-carried sync
+
+    pub fn start_sync(&self, peer_device_id: Option<String>) -> Result<SyncStart, SyncError> {
+        let store = self.core_for_sync()?;
+        let (session, message) = Session::initiate_to(&store, peer_device_id.as_deref())?;
+        Ok(SyncStart {
+            session: Arc::new(SyncSession::new(self.shared.clone(), session)),
+            message,
+        })
+    }
+
+    pub fn accept_sync(&self) -> Result<Arc<SyncSession>, SyncError> {
+        let store = self.core_for_sync()?;
+        let session = Session::accept(&store)?;
+        Ok(Arc::new(SyncSession::new(self.shared.clone(), session)))
+    }
+
+    // ---- bundles
+
+    pub fn export_bundle(
+        &self,
+        cells: Vec<String>,
+        for_peer: Option<String>,
+    ) -> Result<Bundle, SyncError> {
+        let store = self.core_for_sync()?;
+        let (data, n) = bundle::export(&store, &ExportOptions { cells, for_peer })?;
+        Ok(Bundle {
+            data,
+            cells: count(n),
+        })
+    }
+
+    pub fn import_bundle(&self, data: Vec<u8>) -> Result<BundleImport, SyncError> {
+        let store = self.core_for_sync()?;
+        let outcome = bundle::import(&store, &data)?;
+        Ok(BundleImport {
+            cells: count(outcome.docs),
+            changed: count(outcome.changed),
+        })
+    }
+}
+
+fn summaries(
+    rows: Vec<silin_core::store::MemberSummary>,
+) -> Result<Vec<MemberSummary>, StoreError> {
+    rows.into_iter().map(TryInto::try_into).collect()
+}
+
+fn identity(store: &silin_core::Store) -> Result<DeviceIdentity, StoreError> {
+    let cert = store.certificate()?;
+    let office = store.office_public_key()?;
+    Ok(DeviceIdentity {
+        device_id: store.device_id(),
+        device_name: store.device_name()?,
+        enrolled: cert.is_some(),
+        role: cert.as_ref().map(|c| c.role.into()),
+        scope: cert.as_ref().map(|c| c.scope.0.clone()).unwrap_or_default(),
+        expires: cert.as_ref().map(|c| c.expires_text()),
+        office_fingerprint: office.as_ref().map(fingerprint),
+    })
+}
