@@ -129,7 +129,11 @@ impl Store {
         Ok(self.core()?.add_household(&cell_id, household.into())?)
     }
 
-    pub fn add_member(&self, household_id: String, member: NewMember) -> Result<String, StoreError> {
+    pub fn add_member(
+        &self,
+        household_id: String,
+        member: NewMember,
+    ) -> Result<String, StoreError> {
         Ok(self
             .core()?
             .add_member(&household_id, member.into(), today())?)

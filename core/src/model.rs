@@ -695,7 +695,7 @@ impl NewVisit {
         if self.kind == VisitKind::HealthCheck && self.member_id.is_none() {
             return Err(ValidationError::new(
                 "member",
-                "a health check is of one member; give --member",
+                "a health check is of one member; name the member checked",
             ));
         }
         for (field, v) in [

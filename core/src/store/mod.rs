@@ -145,6 +145,11 @@ impl Store {
     /// Opens (creating if needed) the store at `path`. Reads no document.
     pub fn open(path: impl AsRef<Path>, options: StoreOptions) -> Result<Store> {
         let path = path.as_ref().to_path_buf();
+        // SQLite takes an empty path as a throwaway temporary database:
+        // everything written would vanish on close.
+        if path.as_os_str().is_empty() {
+            return Err(ValidationError::new("path", "a store is a file: give its path").into());
+        }
         let conn = schema::open(&path, options.key.as_ref(), options.durability)?;
         let (device_id, actor) = load_or_create_identity(&conn)?;
         Ok(Store {
@@ -473,7 +478,8 @@ impl Store {
             .is_some())
     }
 
-    /// Cells whose region path starts with one of `scope` (all when empty).
+    /// Cells named by `scope` — region path prefixes, cell ids or `*` — or
+    /// every cell when it is empty.
     pub fn cells(&self, scope: &[String]) -> Result<Vec<CellInfo>> {
         let inner = self.lock();
         let mut s = inner
@@ -490,7 +496,7 @@ impl Store {
         let mut out = Vec::new();
         for row in rows {
             let (id, name, path, lead) = row?;
-            if !in_scope(&path, scope) {
+            if !in_scope(&id, &path, scope) {
                 continue;
             }
             let path = RegionPath::parse(&path).map_err(|e| Error::Damaged {
@@ -767,11 +773,13 @@ impl Store {
     }
 }
 
-fn in_scope(path: &str, scope: &[String]) -> bool {
+/// Whether a cell is named by `scope`: by a region path prefix, by its id,
+/// or by `*` (the entries of a certificate's scope). Empty names every cell.
+fn in_scope(id: &str, path: &str, scope: &[String]) -> bool {
     scope.is_empty()
         || scope.iter().any(|s| {
             let s = s.trim_end_matches('/');
-            path == s || path.starts_with(&format!("{s}/"))
+            s == "*" || s == id || path == s || path.starts_with(&format!("{s}/"))
         })
 }
 

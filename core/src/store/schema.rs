@@ -86,14 +86,23 @@ pub(crate) fn open(
     }
     // The first read decrypts page 1: a wrong key (or a key for a plaintext
     // file, or none for an encrypted one) fails here, before anything writes.
-    match conn.query_row("SELECT count(*) FROM sqlite_master", [], |r| {
+    let objects = match conn.query_row("SELECT count(*) FROM sqlite_master", [], |r| {
         r.get::<_, i64>(0)
     }) {
-        Ok(_) => {}
+        Ok(n) => n,
         Err(rusqlite::Error::SqliteFailure(e, _)) if e.code == ErrorCode::NotADatabase => {
             return Err(Error::WrongKey)
         }
         Err(e) => return Err(e.into()),
+    };
+    // A database silin never laid out but which holds tables is another
+    // program's: refuse it before anything (even the journal mode) changes.
+    let layout: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+    if layout == 0 && objects > 0 {
+        return Err(Error::Incompatible(format!(
+            "{} is another program's database, not a silin store; choose a new file",
+            path.display()
+        )));
     }
     let sync = match durability {
         Durability::Full => "FULL",
@@ -185,6 +194,22 @@ mod tests {
             )
             .unwrap();
         assert_eq!(has_column, 0);
+    }
+
+    #[test]
+    fn another_programs_database_is_refused_untouched() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("other.db");
+        Connection::open(&p)
+            .unwrap()
+            .execute_batch("CREATE TABLE notes (body TEXT); INSERT INTO notes VALUES ('x');")
+            .unwrap();
+        let before = std::fs::read(&p).unwrap();
+        assert!(matches!(
+            open(&p, None, Durability::Full),
+            Err(Error::Incompatible(_))
+        ));
+        assert_eq!(std::fs::read(&p).unwrap(), before);
     }
 
     #[test]

@@ -1,0 +1,334 @@
+//! The adapter as the bindings see it, called from Rust: every failure is a
+//! typed StoreError / SyncError variant, never a panic; closing is safe
+//! under concurrent use; conversions keep what the core stored.
+
+use proptest::prelude::*;
+use silin_ffi::*;
+use std::sync::Arc;
+
+fn open(dir: &tempfile::TempDir, name: &str) -> Store {
+    Store::open(dir.path().join(name).to_string_lossy().into_owned(), None).unwrap()
+}
+
+fn new_member(name: &str) -> NewMember {
+    NewMember {
+        name: name.into(),
+        sex: None,
+        birth_year: None,
+        id_number: None,
+        phone: None,
+        relation: None,
+        residence: None,
+        vulnerable: vec![],
+    }
+}
+
+fn health_check(member: &str, temperature: f64) -> NewVisit {
+    NewVisit {
+        kind: VisitKind::HealthCheck,
+        by: "lead".into(),
+        household_id: None,
+        member_id: Some(member.into()),
+        at: None,
+        temperature: Some(temperature),
+        symptoms: None,
+        outcome: None,
+        note: None,
+        task_id: None,
+    }
+}
+
+/// A cell with one household and one member.
+fn cell(store: &Store) -> (String, String) {
+    let c = store
+        .create_cell("c".into(), "xian/zhen/cun/zu".into(), Some("lead".into()))
+        .unwrap();
+    let h = store
+        .add_household(
+            c.clone(),
+            NewHousehold {
+                address: None,
+                door: None,
+                phone: None,
+            },
+        )
+        .unwrap();
+    let m = store.add_member(h, new_member("m")).unwrap();
+    (c, m)
+}
+
+/// Runs one session to its end; returns the initiator's figures.
+fn sync(a: &Store, b: &Store) -> SyncStats {
+    let start = a.start_sync(None).unwrap();
+    let responder = b.accept_sync().unwrap();
+    let mut msg = start.message;
+    loop {
+        match responder.receive(msg).unwrap() {
+            None => break,
+            Some(reply) => match start.session.receive(reply).unwrap() {
+                None => break,
+                Some(next) => msg = next,
+            },
+        }
+    }
+    start.session.stats()
+}
+
+#[test]
+fn values_are_refused_with_the_field_named_and_nothing_written() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(&dir, "s.db");
+    let (c, m) = cell(&store);
+    let cases: Vec<(&str, Result<String, StoreError>)> = vec![
+        (
+            "temperature",
+            store.record_visit(c.clone(), health_check(&m, 50.0)),
+        ),
+        ("at", {
+            let mut v = health_check(&m, 36.5);
+            v.at = Some("yesterday".into());
+            store.record_visit(c.clone(), v)
+        }),
+        (
+            "path",
+            store.create_cell("x".into(), "one/two".into(), None),
+        ),
+        (
+            "due",
+            store.add_task(
+                c.clone(),
+                NewTask {
+                    title: "t".into(),
+                    household_id: None,
+                    member_id: None,
+                    due: Some("31/12/2026".into()),
+                },
+            ),
+        ),
+    ];
+    for (field, r) in cases {
+        match r {
+            Err(StoreError::Invalid { field: f, .. }) => assert_eq!(f, field),
+            other => panic!("{field}: expected Invalid, got {other:?}"),
+        }
+    }
+    match store.under_monitoring("2026-13-01".into()) {
+        Err(StoreError::Invalid { field, .. }) => assert_eq!(field, "day"),
+        other => panic!("expected Invalid day, got {other:?}"),
+    }
+    assert!(store.cell(c).unwrap().visits.is_empty());
+}
+
+#[test]
+fn unknown_ids_are_not_found_and_malformed_ids_invalid() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(&dir, "s.db");
+    let unknown = "0190f1c4-7e8a-7c3b-9d2e-5a1b2c3d4e5f".to_string();
+    assert!(matches!(
+        store.cell(unknown.clone()),
+        Err(StoreError::NotFound { .. })
+    ));
+    assert!(matches!(
+        store.member(unknown),
+        Err(StoreError::NotFound { .. })
+    ));
+    for bad in ["", "nope", "\0", &"x".repeat(100_000)] {
+        assert!(
+            matches!(store.cell(bad.into()), Err(StoreError::Invalid { .. })),
+            "{bad:.20}"
+        );
+    }
+}
+
+#[test]
+fn a_closed_store_refuses_every_call_and_its_sessions_with_closed() {
+    let dir = tempfile::tempdir().unwrap();
+    let a = open(&dir, "a.db");
+    let b = open(&dir, "b.db");
+    cell(&a);
+    let start = a.start_sync(None).unwrap();
+    let responder = b.accept_sync().unwrap();
+    let reply = responder.receive(start.message).unwrap().unwrap();
+    a.close();
+    a.close();
+    assert!(a.is_closed());
+    assert!(matches!(a.cells(vec![]), Err(StoreError::Closed { .. })));
+    assert!(matches!(a.identity(), Err(StoreError::Closed { .. })));
+    assert!(matches!(
+        start.session.receive(reply),
+        Err(SyncError::Closed { .. })
+    ));
+    assert!(matches!(
+        a.export_bundle(vec![], None),
+        Err(SyncError::Closed { .. })
+    ));
+    assert!(matches!(
+        a.sync_with_hub("http://127.0.0.1:9".into()),
+        Err(SyncError::Closed { .. })
+    ));
+    a.unsubscribe(1);
+    // The file itself was closed cleanly: it opens again with its cell.
+    assert_eq!(open(&dir, "a.db").cells(vec![]).unwrap().len(), 1);
+}
+
+#[test]
+fn wrong_keys_are_typed() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("k.db").to_string_lossy().into_owned();
+    let key = "ab".repeat(32);
+    Store::open(path.clone(), Some(key.clone()))
+        .unwrap()
+        .close();
+    for wrong in [None, Some("cd".repeat(32)), Some(String::new())] {
+        assert!(
+            matches!(
+                Store::open(path.clone(), wrong.clone()),
+                Err(StoreError::WrongKey { .. })
+            ),
+            "{wrong:?}"
+        );
+    }
+    assert!(Store::open(path, Some(key)).is_ok());
+}
+
+#[test]
+fn sessions_sync_two_stores_and_refuse_out_of_order_messages() {
+    let dir = tempfile::tempdir().unwrap();
+    let a = open(&dir, "a.db");
+    let b = open(&dir, "b.db");
+    let (c, m) = cell(&a);
+    a.record_visit(c.clone(), health_check(&m, 38.1)).unwrap();
+    let stats = sync(&a, &b);
+    assert_eq!(stats.docs_sent, 1);
+    let view = b.cell(c.clone()).unwrap();
+    assert_eq!(view, a.cell(c).unwrap());
+    assert!(view.visits[0].abnormal);
+
+    // A finished session takes nothing more.
+    let start = a.start_sync(None).unwrap();
+    let responder = b.accept_sync().unwrap();
+    let opening = start.message.clone();
+    let reply = responder.receive(opening.clone()).unwrap();
+    assert!(reply.is_none() || start.session.receive(reply.unwrap()).is_ok());
+    assert!(matches!(
+        responder.receive(opening),
+        Err(SyncError::SessionFailed { .. })
+    ));
+}
+
+#[test]
+fn bundles_round_trip_and_reimport_changes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let a = open(&dir, "a.db");
+    let b = open(&dir, "b.db");
+    let (c, _) = cell(&a);
+    let bundle = a.export_bundle(vec![], None).unwrap();
+    assert_eq!(bundle.cells, 1);
+    let first = b.import_bundle(bundle.data.clone()).unwrap();
+    assert_eq!((first.cells, first.changed), (1, 1));
+    let again = b.import_bundle(bundle.data).unwrap();
+    assert_eq!(again.changed, 0);
+    assert_eq!(b.cell(c.clone()).unwrap(), a.cell(c).unwrap());
+}
+
+struct Counting(Arc<std::sync::Mutex<Vec<String>>>, bool);
+
+impl CellObserver for Counting {
+    fn cells_changed(&self, cell_ids: Vec<String>) -> Result<(), ObserverError> {
+        self.0.lock().unwrap().extend(cell_ids);
+        if self.1 {
+            Err(ObserverError::Failed)
+        } else {
+            Ok(())
+        }
+    }
+}
+
+#[test]
+fn observers_see_commits_and_a_failing_one_changes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(&dir, "s.db");
+    let (c, m) = cell(&store);
+    let seen = Arc::new(std::sync::Mutex::new(vec![]));
+    let failing = store
+        .subscribe(Box::new(Counting(seen.clone(), true)))
+        .unwrap();
+    store
+        .record_visit(c.clone(), health_check(&m, 36.5))
+        .unwrap();
+    assert_eq!(*seen.lock().unwrap(), vec![c.clone()]);
+    assert_eq!(store.cell(c.clone()).unwrap().visits.len(), 1);
+    store.unsubscribe(failing);
+    store
+        .record_visit(c.clone(), health_check(&m, 36.5))
+        .unwrap();
+    assert_eq!(seen.lock().unwrap().len(), 1);
+}
+
+#[test]
+fn eight_threads_and_a_close_midway_see_only_typed_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Arc::new(open(&dir, "s.db"));
+    let peer = Arc::new(open(&dir, "p.db"));
+    let (c, m) = cell(&store);
+    let threads: Vec<_> = (0..8)
+        .map(|t| {
+            let (store, peer, c, m) = (store.clone(), peer.clone(), c.clone(), m.clone());
+            std::thread::spawn(move || {
+                for i in 0..40 {
+                    if t == 0 && i == 20 {
+                        store.close();
+                    }
+                    let r: Result<(), String> = match (t + i) % 4 {
+                        0 => store
+                            .record_visit(c.clone(), health_check(&m, 36.0 + (i % 5) as f64))
+                            .map(drop)
+                            .map_err(|e| format!("{e:?}")),
+                        1 => store
+                            .cell(c.clone())
+                            .map(drop)
+                            .map_err(|e| format!("{e:?}")),
+                        2 => store
+                            .start_sync(None)
+                            .and_then(|s| peer.accept_sync()?.receive(s.message))
+                            .map(drop)
+                            .map_err(|e| format!("{e:?}")),
+                        _ => store
+                            .import_bundle(vec![i as u8; i])
+                            .map(drop)
+                            .map_err(|e| format!("{e:?}")),
+                    };
+                    if let Err(e) = r {
+                        assert!(
+                            e.starts_with("Closed") || e.starts_with("Malformed"),
+                            "unexpected error {e}"
+                        );
+                    }
+                }
+            })
+        })
+        .collect();
+    for t in threads {
+        t.join().expect("no thread panicked");
+    }
+    let reopened = open(&dir, "s.db");
+    assert!(!reopened.cell(c).unwrap().visits.is_empty());
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(64))]
+
+    #[test]
+    fn any_bytes_are_refused_without_a_panic(bytes in proptest::collection::vec(any::<u8>(), 0..600)) {
+        let dir = tempfile::tempdir().unwrap();
+        let store = open(&dir, "s.db");
+        let import = store.import_bundle(bytes.clone());
+        prop_assert!(matches!(import, Err(SyncError::Malformed { .. })), "{import:?}");
+        let received = store.accept_sync().unwrap().receive(bytes);
+        prop_assert!(
+            matches!(received, Err(SyncError::Malformed { .. } | SyncError::SessionFailed { .. })),
+            "{received:?}"
+        );
+        prop_assert!(store.cells(vec![]).unwrap().is_empty());
+    }
+}
