@@ -1,0 +1,158 @@
+package org.silin.demo
+
+import org.silin.Residence
+import org.silin.Sex
+import org.silin.SyncStats
+import org.silin.VisitKind
+import org.silin.Vulnerability
+
+/** Everything the lead householder's screens show. Immutable; replaced whole. */
+data class LeadState(
+    /** The day the screens are about, "YYYY-MM-DD". */
+    val today: String,
+    /** True until the first load has finished. */
+    val loading: Boolean = true,
+    /** The cells this phone holds, to choose "my cell" from. */
+    val cells: List<CellChoice> = emptyList(),
+    /** My cell; null until one is created or chosen. */
+    val cell: CellState? = null,
+    /** My cell's members whose monitoring covers today. */
+    val monitoring: List<MonitoredMember> = emptyList(),
+    /** Today's report: the prefilled counts, or what was filed. */
+    val report: ReportState? = null,
+    /** The state of each form (errors, submitting, last saved). */
+    val forms: Map<FormKind, FormState> = emptyMap(),
+    val sync: SyncState = SyncState(),
+    /** A message for the whole screen (an error outside any form); null: none. */
+    val message: String? = null,
+) {
+    fun form(kind: FormKind): FormState = forms[kind] ?: FormState()
+}
+
+data class CellChoice(val id: String, val name: String, val regionPath: String)
+
+data class CellState(
+    val id: String,
+    val name: String,
+    val regionPath: String,
+    val lead: String?,
+    val households: List<HouseholdRow>,
+    /** Today's visits, newest first. */
+    val visitsToday: List<VisitRow>,
+    /** Fields two phones changed at once; each value is kept. */
+    val conflicts: Int,
+) {
+    val members: List<MemberRow> get() = households.flatMap { it.members }
+    fun member(id: String): MemberRow? = members.firstOrNull { it.id == id }
+}
+
+data class HouseholdRow(
+    val id: String,
+    /** Door and address as the cell writes them, e.g. "Door 3 · 12 Lane 5". */
+    val label: String,
+    val phone: String?,
+    val members: List<MemberRow>,
+)
+
+data class MemberRow(
+    val id: String,
+    val householdId: String,
+    val name: String,
+    val sex: Sex,
+    val birthYear: Long?,
+    val phone: String?,
+    val residence: Residence,
+    val arrivalFrom: String?,
+    val arrivalDate: String?,
+    val monitoringSince: String?,
+    val monitoringUntil: String?,
+    val underMonitoring: Boolean,
+    val vulnerable: List<Vulnerability>,
+    /** An abnormal health check today (fever or symptoms). */
+    val abnormalToday: Boolean,
+)
+
+data class VisitRow(
+    val id: String,
+    val kind: VisitKind,
+    val memberId: String?,
+    val memberName: String?,
+    val at: String,
+    val by: String,
+    val temperature: Double?,
+    val symptoms: String?,
+    val note: String?,
+    val abnormal: Boolean,
+)
+
+data class MonitoredMember(
+    val memberId: String,
+    val householdId: String,
+    val name: String,
+    val phone: String?,
+    val since: String?,
+    val until: String?,
+    /** A health check was recorded for them today. */
+    val checkedToday: Boolean,
+    /** Today's latest temperature, if any. */
+    val lastTemperature: Double?,
+    /** Any abnormal visit for them today: shown in red. */
+    val abnormalToday: Boolean,
+    val vulnerable: List<Vulnerability>,
+)
+
+data class ReportState(
+    val date: String,
+    /** Counts prefilled from the register for today's report. */
+    val draft: ReportDraft,
+    /** The report filed for today, if any. */
+    val filed: FiledReport?,
+    /** True while my cell has not filed today's report. */
+    val missing: Boolean,
+)
+
+data class ReportDraft(
+    val arrivals: Long,
+    val underMonitoring: Long,
+    val abnormal: Long,
+    val errands: Long,
+) {
+    /** Nobody arrived and nothing abnormal: a zero report. */
+    val zero: Boolean get() = arrivals == 0L && abnormal == 0L
+}
+
+data class FiledReport(
+    val by: String,
+    val at: String,
+    val arrivals: Long,
+    val underMonitoring: Long,
+    val abnormal: Long,
+    val errands: Long,
+    val note: String?,
+    val zero: Boolean,
+)
+
+enum class FormKind { CELL, HOUSEHOLD, MEMBER, ARRIVAL, VISIT, REPORT }
+
+/** One form's state: per-field errors, or one error for the whole form. */
+data class FormState(
+    val submitting: Boolean = false,
+    val fieldErrors: Map<Field, String> = emptyMap(),
+    /** An error that names no field of this form. */
+    val formError: String? = null,
+    /** The id of what the last successful submit wrote (or "" if it returns none). */
+    val saved: String? = null,
+) {
+    val hasErrors: Boolean get() = fieldErrors.isNotEmpty() || formError != null
+    fun error(field: Field): String? = fieldErrors[field]
+}
+
+data class SyncState(
+    val running: Boolean = false,
+    /** "nearby" or "hub": what is running or ran last. */
+    val with: String? = null,
+    /** What the last sync did, for the user; null if none yet. */
+    val lastResult: String? = null,
+    val lastStats: SyncStats? = null,
+    val error: String? = null,
+)
