@@ -112,7 +112,7 @@ pub struct Report {
 }
 
 #[derive(Debug, Clone, PartialEq)]
-pub struct Task {
+pub struct CellTask {
     pub id: String,
     pub title: String,
     pub household_id: Option<String>,
@@ -134,7 +134,7 @@ pub struct CellView {
     pub households: Vec<Household>,
     pub visits: Vec<Visit>,
     pub reports: Vec<Report>,
-    pub tasks: Vec<Task>,
+    pub tasks: Vec<CellTask>,
     pub conflicts: Vec<Conflict>,
 }
 
@@ -265,7 +265,7 @@ impl From<core::CellView> for CellView {
             tasks: v
                 .tasks
                 .into_iter()
-                .map(|t| Task {
+                .map(|t| CellTask {
                     id: t.id,
                     title: t.title,
                     household_id: t.household_id,
@@ -588,7 +588,7 @@ pub struct SyncStart {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Bundle {
+pub struct SyncBundle {
     pub data: Vec<u8>,
     pub cells: u32,
 }

@@ -280,10 +280,10 @@ impl Store {
         &self,
         cells: Vec<String>,
         for_peer: Option<String>,
-    ) -> Result<Bundle, SyncError> {
+    ) -> Result<SyncBundle, SyncError> {
         let store = self.core_for_sync()?;
         let (data, n) = bundle::export(&store, &ExportOptions { cells, for_peer })?;
-        Ok(Bundle {
+        Ok(SyncBundle {
             data,
             cells: count(n),
         })

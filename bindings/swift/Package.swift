@@ -40,7 +40,17 @@ let package = Package(
     ],
     targets: [
         ffi,
-        .target(name: "Silin", dependencies: ["SilinFFI"], path: "Sources/Silin"),
+        .target(
+            name: "Silin",
+            dependencies: ["SilinFFI"],
+            path: "Sources/Silin",
+            // On Apple platforms SQLCipher encrypts with CommonCrypto: the
+            // static library in the xcframework needs Security.framework.
+            linkerSettings: [
+                .linkedFramework("Security", .when(platforms: [.iOS, .macOS])),
+                .linkedFramework("CoreFoundation", .when(platforms: [.iOS, .macOS])),
+            ]
+        ),
         .testTarget(name: "SilinTests", dependencies: ["Silin"], path: "Tests/SilinTests"),
     ]
 )

@@ -124,6 +124,21 @@ final class ErrorTests: XCTestCase {
         }
     }
 
+    func testAnotherProgramsSQLiteFileIsIncompatibleAndUntouched() throws {
+        let url = URL(fileURLWithPath: dir.path("contacts.db"))
+        let original = foreignSQLiteFile()
+        try original.write(to: url)
+        guard case .Incompatible(let detail)? = storeError(try Store.open(path: url.path, key: nil)) else {
+            return XCTFail("another program's SQLite file is Incompatible")
+        }
+        XCTAssertFalse(detail.isEmpty)
+        XCTAssertEqual(try Data(contentsOf: url), original, "the file is left as it was")
+    }
+
+    func testAnEmptyPathIsInvalid() {
+        assertInvalid("path", try Store.open(path: "", key: nil))
+    }
+
     func testUnreachableOrBadHubIsASyncError() {
         guard case .BadHubUrl(let url, _)? = syncError(try store.syncWithHub(hubUrl: "not a url")) else {
             return XCTFail("a bad hub URL is BadHubUrl")
@@ -142,4 +157,29 @@ final class ErrorTests: XCTestCase {
         let error = storeError(try checkResidentId(idNumber: "123"))
         XCTAssertNotNil(error?.errorDescription)
     }
+}
+
+/// A 1 KiB SQLite database (page size 512) of another program, holding one
+/// table `contacts (name TEXT)`: written byte by byte, since Swift on Linux
+/// has no SQLite module to make one.
+func foreignSQLiteFile() -> Data {
+    var bytes = [UInt8](repeating: 0, count: 1024)
+    let runs: [(Int, String)] = [
+        (0, "53514c69746520666f726d61742033"), (16, "02"), (18, "0101"), (21, "402020"), (27, "01"),
+        (31, "02"), (43, "01"), (47, "04"), (59, "01"), (95, "01"), (97, "2e63010d"), (104, "0101c1"),
+        (108, "01c1"),
+        (449, "3d0106171d1d014f7461626c65636f6e7461637473636f6e746163747302435245415445205441424c4520636f6e746163747320286e616d652054455854290d"),
+        (517, "02"),
+    ]
+    for (offset, hex) in runs {
+        var index = hex.startIndex
+        var at = offset
+        while index < hex.endIndex {
+            let next = hex.index(index, offsetBy: 2)
+            bytes[at] = UInt8(hex[index..<next], radix: 16)!
+            at += 1
+            index = next
+        }
+    }
+    return Data(bytes)
 }

@@ -86,6 +86,41 @@ final class ObserverTests: XCTestCase {
         XCTAssertEqual(imported.seen, [[cell]])
     }
 
+    func testAnObserverMayReadAndWriteTheStoreItWatches() throws {
+        final class Reader: CellObserver, @unchecked Sendable {
+            let store: Store
+            var households: [Int] = []
+            init(_ store: Store) { self.store = store }
+            func cellsChanged(cellIds: [String]) throws {
+                // The change is committed: the observer reads it back.
+                for id in cellIds { households.append(try store.cell(cellId: id).households.count) }
+            }
+        }
+        final class Writer: CellObserver, @unchecked Sendable {
+            let store: Store
+            var calls = 0
+            init(_ store: Store) { self.store = store }
+            func cellsChanged(cellIds: [String]) throws {
+                calls += 1
+                if calls == 1 {
+                    _ = try store.recordVisit(cellId: cellIds[0], visit: NewVisit(kind: .notify, by: "observer"))
+                }
+            }
+        }
+        let ids = try makeLeadCell(store)
+        let reader = Reader(store)
+        let writer = Writer(store)
+        _ = try store.subscribe(observer: reader)
+        _ = try store.subscribe(observer: writer)
+
+        _ = try store.addHousehold(cellId: ids.cell, household: NewHousehold(address: "东关村三组16号"))
+
+        // The household, then the visit the writer added from its callback.
+        XCTAssertEqual(reader.households, [3, 3])
+        XCTAssertEqual(writer.calls, 2)
+        XCTAssertEqual(try store.cell(cellId: ids.cell).visits.map(\.by), ["observer"])
+    }
+
     func testSubscribingToAClosedStoreFails() {
         store.close()
         guard case .Closed? = storeError(try store.subscribe(observer: Recorder())) else {

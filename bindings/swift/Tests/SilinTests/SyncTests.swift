@@ -119,6 +119,43 @@ final class SyncTests: XCTestCase {
         XCTAssertEqual(try worker.cells(scope: []).count, 1)
     }
 
+    func testAReplayedRoundFailsTheResponder() throws {
+        _ = try makeLeadCell(lead)
+        let start = try lead.startSync(peerDeviceId: nil)
+        let responder = try worker.acceptSync()
+        let reply = try XCTUnwrap(try responder.receive(message: start.message))
+        let round = try XCTUnwrap(try start.session.receive(message: reply), "a cell to send: a first round")
+        _ = try responder.receive(message: round)
+        guard case .SessionFailed? = syncError(try responder.receive(message: round)) else {
+            return XCTFail("a round replayed into the session is SessionFailed")
+        }
+        // The opening again, into a session that is already running.
+        let fresh = try worker.acceptSync()
+        _ = try fresh.receive(message: start.message)
+        guard case .SessionFailed? = syncError(try fresh.receive(message: start.message)) else {
+            return XCTFail("an opening replayed into a running session is SessionFailed")
+        }
+    }
+
+    func testAStoreThatAcceptedCanAlsoStart() throws {
+        let leadCell = try makeLeadCell(lead).cell
+        let otherCell = try worker.createCell(name: "二组第1联户", regionPath: "两当县/城关镇/东关村/二组", lead: nil)
+        try carrySync(from: worker, to: lead)
+        XCTAssertEqual(Set(try lead.cells(scope: []).map(\.id)), [leadCell, otherCell])
+        XCTAssertEqual(Set(try worker.cells(scope: []).map(\.id)), [leadCell, otherCell])
+
+        // The other way round, naming the peer known from the first sync.
+        let start = try lead.startSync(peerDeviceId: try worker.identity().deviceId)
+        let accepted = try worker.acceptSync()
+        var message: Data? = try accepted.receive(message: start.message)
+        while let m = message {
+            guard let next = try start.session.receive(message: m) else { break }
+            message = try accepted.receive(message: next)
+        }
+        XCTAssertTrue(start.session.isDone())
+        XCTAssertEqual(try lead.cell(cellId: otherCell), try worker.cell(cellId: otherCell))
+    }
+
     func testGarbageIsMalformedAndAppliesNothing() throws {
         _ = try makeLeadCell(lead)
         let accepted = try worker.acceptSync()

@@ -48,11 +48,19 @@ fun main(args: Array<String>) {
             val elapsed = System.nanoTime() - start
 
             val nsPerVisit = if (visits == 0) 0.0 else elapsed.toDouble() / visits
+
+            // What a call costs with next to nothing to do on the Rust side:
+            // the floor the bindings add to every call.
+            repeat(10_000) { store.isClosed() }
+            val callStart = System.nanoTime()
+            repeat(100_000) { store.isClosed() }
+            val nsPerCall = (System.nanoTime() - callStart).toDouble() / 100_000
+
             println(
                 String.format(
                     Locale.ROOT,
-                    "{\"visits\":%d,\"ns_per_visit\":%.0f,\"total_ms\":%.1f}",
-                    visits, nsPerVisit, elapsed / 1e6,
+                    "{\"visits\":%d,\"ns_per_visit\":%.0f,\"total_ms\":%.1f,\"ns_per_empty_call\":%.0f}",
+                    visits, nsPerVisit, elapsed / 1e6, nsPerCall,
                 ),
             )
         } finally {

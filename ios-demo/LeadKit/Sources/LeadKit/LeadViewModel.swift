@@ -1,0 +1,337 @@
+import Foundation
+import Silin
+
+#if canImport(Combine)
+import Combine
+#endif
+
+/// The lead householder's screen state, over one Silin `Store`.
+///
+/// Lives on the main actor; every silin call runs on a background queue
+/// (`offMain`). Changes made elsewhere — a sync, an import, another thread —
+/// reach it through a CellObserver and reload what is shown.
+@MainActor
+public final class LeadViewModel: ObservableObject {
+    public enum SyncStatus: Equatable {
+        case idle
+        case syncing(String)
+        case done(String, SyncStats)
+        case failed(String)
+    }
+
+    /// The counts the lead confirms before filing today's report.
+    public struct ReportDraft: Equatable {
+        public var arrivals: Int
+        public var abnormal: Int
+        public var note: String
+
+        public init(arrivals: Int = 0, abnormal: Int = 0, note: String = "") {
+            self.arrivals = arrivals
+            self.abnormal = abnormal
+            self.note = note
+        }
+    }
+
+    // What the screens show.
+    @Published public private(set) var cell: CellView? = nil
+    @Published public private(set) var underMonitoring: [MemberSummary] = []
+    @Published public private(set) var vulnerable: [MemberSummary] = []
+    @Published public private(set) var todaysVisits: [VisitSummary] = []
+    @Published public private(set) var reportFiledToday = false
+    @Published public private(set) var identity: DeviceIdentity? = nil
+    // Forms and their errors.
+    @Published public var visitForm = VisitForm()
+    @Published public private(set) var visitErrors = FieldErrors()
+    @Published public var reportDraft = ReportDraft()
+    @Published public private(set) var reportErrors: [String: String] = [:]
+    // Progress and messages.
+    @Published public private(set) var busy = false
+    @Published public private(set) var syncStatus = SyncStatus.idle
+    /// A message for the whole screen (not tied to a form field).
+    @Published public var message: String? = nil
+
+    public let store: Store
+    /// The name visits and reports are recorded under.
+    public let leadName: String
+    private let today: () -> String
+    private let relay = ChangeRelay()
+    private var subscription: UInt64?
+
+    /// - Parameters:
+    ///   - store: the device's store; the view model does not own it until
+    ///     `close()` is called.
+    ///   - leadName: who records visits and files reports.
+    ///   - today: the device's day, "YYYY-MM-DD" (silin's by default).
+    public init(store: Store, leadName: String, today: @escaping () -> String = { Silin.today() }) {
+        self.store = store
+        self.leadName = leadName
+        self.today = today
+        relay.model = self
+        // Registering an observer touches no file: cheap on the main thread.
+        subscription = try? store.subscribe(observer: relay)
+    }
+
+    /// Opens (or creates) the encrypted store at `url` with the key from
+    /// `keys` (the Keychain in the app), off the main thread.
+    public static func open(at url: URL, keys: StoreKeyProvider, leadName: String) async throws -> LeadViewModel {
+        let store = try await offMain { try Store.open(path: url.path, key: try keys.storeKey()) }
+        return LeadViewModel(store: store, leadName: leadName)
+    }
+
+    /// Stops observing and closes the store.
+    public func close() {
+        if let subscription { store.unsubscribe(subscription: subscription) }
+        subscription = nil
+        store.close()
+    }
+
+    public var cellId: String? { cell?.cell.id }
+    public var day: String { today() }
+
+    /// Today's abnormal visits in my cell.
+    public var abnormalToday: [VisitSummary] { todaysVisits.filter(\.abnormal) }
+
+    public func member(_ id: String?) -> Member? {
+        guard let id else { return nil }
+        return cell?.households.flatMap(\.members).first { $0.id == id }
+    }
+
+    // MARK: loading
+
+    /// Loads my cell (the one I lead, else the first held) and the day's lists.
+    public func load() async {
+        await run { try await self.reload() }
+    }
+
+    private func reload() async throws {
+        let store = self.store
+        let day = today()
+        let lead = leadName
+        let snapshot = try await offMain { () -> Snapshot in
+            let cells = try store.cells(scope: [])
+            guard let mine = cells.first(where: { $0.lead == lead }) ?? cells.first else {
+                return Snapshot(identity: try store.identity())
+            }
+            let view = try store.cell(cellId: mine.id)
+            return Snapshot(
+                identity: try store.identity(),
+                cell: view,
+                underMonitoring: try store.underMonitoring(day: day).filter { $0.cellId == mine.id },
+                vulnerable: try store.vulnerableMembers().filter { $0.cellId == mine.id },
+                visits: try store.visitsOn(day: day).filter { $0.cellId == mine.id },
+                reportFiled: view.reports.contains { $0.date == day })
+        }
+        apply(snapshot)
+    }
+
+    private struct Snapshot {
+        var identity: DeviceIdentity
+        var cell: CellView? = nil
+        var underMonitoring: [MemberSummary] = []
+        var vulnerable: [MemberSummary] = []
+        var visits: [VisitSummary] = []
+        var reportFiled = false
+    }
+
+    private func apply(_ snapshot: Snapshot) {
+        identity = snapshot.identity
+        cell = snapshot.cell
+        underMonitoring = snapshot.underMonitoring
+        vulnerable = snapshot.vulnerable
+        todaysVisits = snapshot.visits
+        reportFiledToday = snapshot.reportFiled
+        if !reportFiledToday {
+            reportDraft.abnormal = snapshot.visits.filter(\.abnormal).count
+            let day = today()
+            reportDraft.arrivals = snapshot.cell?.households.flatMap(\.members)
+                .filter { $0.arrivalDate == day }.count ?? 0
+        }
+    }
+
+    /// Called (on the main actor) after silin reports a change to a cell.
+    func cellsChanged(_ cellIds: [String]) async {
+        if let mine = cellId, !cellIds.contains(mine) { return }
+        try? await reload()
+    }
+
+    // MARK: my cell
+
+    /// Creates the cell this device's lead keeps. Returns false and sets
+    /// `message` if silin refused it.
+    @discardableResult
+    public func createMyCell(name: String, regionPath: String) async -> Bool {
+        let store = self.store
+        let lead = leadName
+        return await run {
+            _ = try await offMain { try store.createCell(name: name, regionPath: regionPath, lead: lead) }
+            try await self.reload()
+        }
+    }
+
+    // MARK: visits
+
+    /// Starts a health check of `memberId` in the form.
+    public func beginHealthCheck(of memberId: String) {
+        let chosen = self.member(memberId)
+        visitForm = VisitForm(kind: .healthCheck, householdId: chosen?.householdId, memberId: memberId)
+        visitErrors = FieldErrors()
+    }
+
+    /// Records the visit in `visitForm`. On a rule broken, nothing is
+    /// written, `visitErrors` holds a message under the field, and it
+    /// returns false.
+    @discardableResult
+    public func recordVisit() async -> Bool {
+        guard let cellId else {
+            message = "Create or sync your cell first."
+            return false
+        }
+        visitErrors = FieldErrors()
+        let visit: NewVisit
+        switch visitForm.newVisit(by: leadName) {
+        case .success(let v): visit = v
+        case .failure(let errors):
+            visitErrors = errors
+            return false
+        }
+        let store = self.store
+        busy = true
+        defer { busy = false }
+        do {
+            _ = try await offMain { try store.recordVisit(cellId: cellId, visit: visit) }
+        } catch StoreError.Invalid(let field, let rule) {
+            if let formField = VisitForm.Field(rawValue: field) {
+                visitErrors = FieldErrors([formField: rule])
+            } else {
+                message = "\(field): \(rule)"
+            }
+            return false
+        } catch {
+            message = describe(error)
+            return false
+        }
+        visitForm = VisitForm(kind: visitForm.kind)
+        try? await reload()
+        return true
+    }
+
+    // MARK: today's report
+
+    /// Files today's report from `reportDraft`; under monitoring and errands
+    /// are counted by silin from the register.
+    @discardableResult
+    public func fileTodaysReport() async -> Bool {
+        guard let cellId else {
+            message = "Create or sync your cell first."
+            return false
+        }
+        reportErrors = [:]
+        let report = NewReport(
+            date: today(), by: leadName, arrivals: Int64(reportDraft.arrivals),
+            abnormal: Int64(reportDraft.abnormal), note: blankToNil(reportDraft.note))
+        let store = self.store
+        busy = true
+        defer { busy = false }
+        do {
+            try await offMain { try store.submitReport(cellId: cellId, report: report) }
+        } catch StoreError.Invalid(let field, let rule) {
+            reportErrors = [field: rule]
+            return false
+        } catch {
+            message = describe(error)
+            return false
+        }
+        try? await reload()
+        return true
+    }
+
+    // MARK: sync
+
+    /// Syncs with a nearby grid worker's phone over `link`. `starting`: this
+    /// phone speaks first (the other side must accept).
+    public func syncWithNearby(_ link: PeerLink, starting: Bool, peerName: String = "nearby phone") async {
+        syncStatus = .syncing(peerName)
+        let store = self.store
+        do {
+            let stats: SyncStats
+            if starting {
+                stats = try await PeerSync.start(store: store, over: link)
+            } else {
+                stats = try await PeerSync.accept(store: store, over: link)
+            }
+            syncStatus = .done(peerName, stats)
+            try? await reload()
+        } catch {
+            syncStatus = .failed(describe(error))
+        }
+    }
+
+    /// Syncs with the township hub (a blocking network call, off the main
+    /// thread). The device must be enrolled first.
+    public func syncWithHub(url: String) async {
+        syncStatus = .syncing(url)
+        let store = self.store
+        do {
+            let stats = try await offMain { try store.syncWithHub(hubUrl: url) }
+            syncStatus = .done(url, stats)
+            try? await reload()
+        } catch SyncError.NotEnrolled {
+            syncStatus = .failed("This phone is not enrolled yet: enter the token from the township office.")
+        } catch {
+            syncStatus = .failed(describe(error))
+        }
+    }
+
+    /// Enrols this device with the hub using the office's printed token.
+    @discardableResult
+    public func enroll(hubUrl: String, token: String) async -> Bool {
+        let store = self.store
+        return await run {
+            let identity = try await offMain { try store.enroll(hubUrl: hubUrl, token: token) }
+            self.identity = identity
+        }
+    }
+
+    // MARK: plumbing
+
+    /// Runs `body` with `busy` set; an error becomes `message`.
+    @discardableResult
+    private func run(_ body: () async throws -> Void) async -> Bool {
+        busy = true
+        defer { busy = false }
+        do {
+            try await body()
+            return true
+        } catch {
+            message = describe(error)
+            return false
+        }
+    }
+
+    /// The refresh the latest observer call started (tests await it).
+    var pendingRefresh: _Concurrency.Task<Void, Never>? { relay.pending }
+}
+
+/// Receives silin's change notifications on whatever thread made the change
+/// and hands them to the main actor.
+final class ChangeRelay: CellObserver, @unchecked Sendable {
+    weak var model: LeadViewModel?
+    private let lock = NSLock()
+    private var last: _Concurrency.Task<Void, Never>?
+
+    func cellsChanged(cellIds: [String]) throws {
+        let task: _Concurrency.Task<Void, Never> = _Concurrency.Task { @MainActor [weak self] in
+            guard let model = self?.model else { return }
+            await model.cellsChanged(cellIds)
+        }
+        lock.lock()
+        last = task
+        lock.unlock()
+    }
+
+    var pending: _Concurrency.Task<Void, Never>? {
+        lock.lock()
+        defer { lock.unlock() }
+        return last
+    }
+}
