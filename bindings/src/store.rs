@@ -157,6 +157,18 @@ impl Store {
         Ok(self.core()?.record_visit(&cell_id, visit.try_into()?)?)
     }
 
+    pub fn record_visits(
+        &self,
+        cell_id: String,
+        visits: Vec<NewVisit>,
+    ) -> Result<Vec<String>, StoreError> {
+        let visits = visits
+            .into_iter()
+            .map(TryInto::try_into)
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(self.core()?.record_visits(&cell_id, visits)?)
+    }
+
     pub fn submit_report(&self, cell_id: String, report: NewReport) -> Result<(), StoreError> {
         Ok(self.core()?.submit_report(&cell_id, report.try_into()?)?)
     }

@@ -332,3 +332,39 @@ proptest! {
         prop_assert!(store.cells(vec![]).unwrap().is_empty());
     }
 }
+
+#[test]
+fn a_door_knock_round_is_recorded_whole_or_not_at_all() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(&dir, "s.db");
+    let (c, m) = cell(&store);
+    let knock = |note: &str| NewVisit {
+        kind: VisitKind::DoorKnock,
+        note: Some(note.into()),
+        member_id: None,
+        temperature: None,
+        ..health_check(&m, 36.5)
+    };
+    let bad = health_check(&m, 12.0);
+    match store.record_visits(c.clone(), vec![knock("a"), bad, knock("c")]) {
+        Err(StoreError::Invalid { field, .. }) => assert_eq!(field, "temperature"),
+        other => panic!("expected Invalid, got {other:?}"),
+    }
+    assert!(store.cell(c.clone()).unwrap().visits.is_empty());
+
+    let ids = store
+        .record_visits(c.clone(), vec![knock("a"), knock("b"), knock("c")])
+        .unwrap();
+    let visits = store.cell(c.clone()).unwrap().visits;
+    assert_eq!(ids.len(), 3);
+    let mut notes: Vec<_> = ids
+        .iter()
+        .map(|id| {
+            let v = visits.iter().find(|v| &v.id == id).unwrap();
+            v.note.clone().unwrap()
+        })
+        .collect();
+    notes.sort();
+    assert_eq!(notes, ["a", "b", "c"]);
+    assert!(store.record_visits(c, vec![]).unwrap().is_empty());
+}

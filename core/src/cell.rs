@@ -45,6 +45,8 @@ pub enum Touched {
     Household(String),
     Member(String),
     Visit(String),
+    /// Several visits at once (a door-knock round).
+    Visits(Vec<String>),
     Report(NaiveDate),
     Task(String),
     /// Anything may have changed (merge, migration): recompute the cell.

@@ -8,7 +8,9 @@
 //! Workload per store: a fresh file, one cell, one household, one member;
 //! `--warmup` visits untimed, then `--visits` timed, each
 //! record_visit(cell, HealthCheck by "lead", member, 36.6 °C, at now) —
-//! one committed, fsynced transaction each, as on a phone.
+//! one committed, fsynced transaction each, as on a phone. Then the same
+//! visits as door-knock rounds of 5 (`record_visits`, one transaction per
+//! round), through silin-core only.
 //!
 //! Run: `cargo run --profile ffi -p silin-bench --bin record_visit [--
 //! --visits N --warmup N]`.
@@ -26,7 +28,8 @@ fn arg<T: std::str::FromStr>(name: &str, default: T) -> T {
         .unwrap_or(default)
 }
 
-fn core_run(dir: &std::path::Path, warmup: usize, visits: usize) -> f64 {
+/// Per-visit nanoseconds: one visit per call, and rounds of [`ROUND`].
+fn core_run(dir: &std::path::Path, warmup: usize, visits: usize) -> (f64, f64) {
     let store = Store::open(dir.join("core.db"), StoreOptions::default()).expect("open");
     let path = RegionPath::parse("county/township/village/group").expect("path");
     let cell = store
@@ -41,7 +44,7 @@ fn core_run(dir: &std::path::Path, warmup: usize, visits: usize) -> f64 {
         ..Default::default()
     };
     let m = store.add_member(&h, member, today).expect("member");
-    let visit = || {
+    let new_visit = || {
         let mut v = NewVisit::new(
             VisitKind::HealthCheck,
             chrono::Local::now().fixed_offset(),
@@ -49,13 +52,28 @@ fn core_run(dir: &std::path::Path, warmup: usize, visits: usize) -> f64 {
         );
         v.member_id = Some(m.clone());
         v.temperature = Some(36.6);
-        store.record_visit(&cell, v).expect("visit");
+        v
+    };
+    let visit = || {
+        store.record_visit(&cell, new_visit()).expect("visit");
+    };
+    let round = || {
+        let five = (0..ROUND).map(|_| new_visit()).collect();
+        store.record_visits(&cell, five).expect("round");
     };
     (0..warmup).for_each(|_| visit());
     let t = Instant::now();
     (0..visits).for_each(|_| visit());
-    t.elapsed().as_nanos() as f64 / visits as f64
+    let single = t.elapsed().as_nanos() as f64 / visits as f64;
+    (0..warmup / ROUND).for_each(|_| round());
+    let t = Instant::now();
+    (0..visits / ROUND).for_each(|_| round());
+    let rounds = t.elapsed().as_nanos() as f64 / (visits / ROUND * ROUND) as f64;
+    (single, rounds)
 }
+
+/// Visits in one door-knock round (`record_visits`): a cell's households.
+const ROUND: usize = 5;
 
 fn ffi_run(dir: &std::path::Path, warmup: usize, visits: usize) -> f64 {
     use silin_ffi as ffi;
@@ -122,13 +140,14 @@ fn main() {
     let visits: usize = arg("--visits", 2000);
     let warmup: usize = arg("--warmup", 200);
     let dir = tempfile::tempdir().expect("temp dir");
-    let core = core_run(dir.path(), warmup, visits);
+    let (core, core_round) = core_run(dir.path(), warmup, visits);
     let adapter = ffi_run(dir.path(), warmup, visits);
     println!(
         "{}",
         json!({
             "visits": visits,
             "core_ns_per_visit": core.round(),
+            "core_round_ns_per_visit": core_round.round(),
             "adapter_ns_per_visit": adapter.round(),
             "adapter_over_core": (adapter / core * 1000.0).round() / 1000.0,
         })

@@ -218,3 +218,23 @@ def test_library_helpers():
     assert silin.check_resident_id("11010519491231002X") == "11010519491231002X"
     today = silin.today()
     assert len(today) == 10 and today[4] == "-" and today[7] == "-"
+
+
+def test_a_door_knock_round_is_recorded_whole_or_not_at_all(new_store):
+    store = new_store("lead")
+    cell = store.create_cell("东关村一组", REGION, "张建国")
+    homes = [store.add_household(cell, NewHousehold(door=f"{n}号")) for n in (1, 2, 3)]
+    knock = lambda h, note: NewVisit(kind=VisitKind.DOOR_KNOCK, by="张建国", household_id=h, note=note, at=at("08:30"))
+
+    bad = NewVisit(kind=VisitKind.HEALTH_CHECK, by="张建国", at=at("08:31"))  # no member
+    with pytest.raises(silin.StoreError.Invalid) as e:
+        store.record_visits(cell, [knock(homes[0], "在家"), bad, knock(homes[2], "在家")])
+    assert e.value.field == "member"
+    assert store.cell(cell).visits == []
+
+    ids = store.record_visits(cell, [knock(h, f"第{i}户") for i, h in enumerate(homes, 1)])
+    assert len(ids) == 3
+    by_id = {v.id: v for v in store.cell(cell).visits}
+    assert [by_id[i].household_id for i in ids] == homes
+    assert [by_id[i].note for i in ids] == ["第1户", "第2户", "第3户"]
+    assert len(store.visits_on(DAY)) == 3

@@ -333,6 +333,21 @@ impl Store {
         self.edit(cell_id, |d| Ok((id.clone(), d.record_visit(&id, v)?)))
     }
 
+    /// A door-knock round: several visits to one cell as one user action,
+    /// all recorded or none. Returns their ids in order.
+    pub fn record_visits(&self, cell_id: &str, visits: Vec<NewVisit>) -> Result<Vec<String>> {
+        if visits.is_empty() {
+            return Ok(Vec::new());
+        }
+        let ids: Vec<String> = visits.iter().map(|_| new_id()).collect();
+        self.edit(cell_id, |d| {
+            for (id, v) in ids.iter().zip(visits) {
+                d.record_visit(id, v)?;
+            }
+            Ok((ids.clone(), Touched::Visits(ids.clone())))
+        })
+    }
+
     pub fn submit_report(&self, cell_id: &str, r: NewReport) -> Result<()> {
         self.edit(cell_id, |d| Ok(((), d.submit_report(r)?)))
     }

@@ -344,6 +344,9 @@ pub(crate) fn apply(
         }
         Touched::Member(id) => upsert_member(conn, cell_id, &member_row(&doc.member(id)?)),
         Touched::Visit(id) => upsert_visit(conn, cell_id, &visit_row(&doc.visit(id)?)),
+        Touched::Visits(ids) => ids
+            .iter()
+            .try_for_each(|id| upsert_visit(conn, cell_id, &visit_row(&doc.visit(id)?))),
         Touched::Report(date) => match doc.report(*date)? {
             Some(r) => upsert_report(
                 conn,

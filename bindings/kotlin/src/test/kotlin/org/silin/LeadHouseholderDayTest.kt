@@ -4,6 +4,7 @@ import org.junit.jupiter.api.Assertions.assertEquals
 import org.junit.jupiter.api.Assertions.assertFalse
 import org.junit.jupiter.api.Assertions.assertNotNull
 import org.junit.jupiter.api.Assertions.assertNull
+import org.junit.jupiter.api.Assertions.assertThrows
 import org.junit.jupiter.api.Assertions.assertTrue
 import org.junit.jupiter.api.Test
 import org.junit.jupiter.api.io.TempDir
@@ -220,9 +221,8 @@ class LeadHouseholderDayTest {
         }
     }
 
-    // The UDL says cells(scope) also lists "cells whose id is in it", and a
-    // DeviceIdentity's scope may be ["*"]; silin-core's cells() matches
-    // region-path prefixes only, so both lists come back empty.
+    // A lead's certificate scope is its cell id, and an office's is "*":
+    // cells(identity().scope) must list what the device may see.
     @Test
     fun `cells(scope) lists a cell named by id, and every cell for the scope star`() {
         openStore(dir).use { store ->
@@ -241,5 +241,27 @@ class LeadHouseholderDayTest {
         val id = residentId("19491231", "002")
         assertEquals(id, checkResidentId(id.lowercase()))
         assertNotNull(checkResidentId(residentId("20000229", "015")))
+    }
+
+    @Test
+    fun `a door-knock round is recorded whole or not at all`() {
+        openStore(dir).use { store ->
+            val cell = store.createCell("Fourth cell", "Liangdang/Zhangjia/Hongqi/Group 3", "Wang Fang")
+            val homes = (1..3).map { store.addHousehold(cell, NewHousehold(door = "No. $it")) }
+            fun knock(h: String, note: String) =
+                NewVisit(kind = VisitKind.DOOR_KNOCK, by = "Wang Fang", householdId = h, note = note, at = at("08:30"))
+
+            val noMember = NewVisit(kind = VisitKind.HEALTH_CHECK, by = "Wang Fang", at = at("08:31"))
+            val e = assertThrows(StoreException.Invalid::class.java) {
+                store.recordVisits(cell, listOf(knock(homes[0], "home"), noMember, knock(homes[2], "home")))
+            }
+            assertEquals("member", e.field)
+            assertTrue(store.cell(cell).visits.isEmpty())
+
+            val ids = store.recordVisits(cell, homes.mapIndexed { i, h -> knock(h, "house ${i + 1}") })
+            val byId = store.cell(cell).visits.associateBy { it.id }
+            assertEquals(homes, ids.map { byId.getValue(it).householdId })
+            assertEquals(listOf("house 1", "house 2", "house 3"), ids.map { byId.getValue(it).note })
+        }
     }
 }
