@@ -368,3 +368,13 @@ fn a_door_knock_round_is_recorded_whole_or_not_at_all() {
     assert_eq!(notes, ["a", "b", "c"]);
     assert!(store.record_visits(c, vec![]).unwrap().is_empty());
 }
+
+/// uniffi's library mode reads bindings/src/silin.udl; the scaffolding is
+/// built from udl/silin.udl. They must be one file (a link), never two.
+#[test]
+fn the_udl_the_bindings_read_is_the_committed_one() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let committed = std::fs::read_to_string(root.join("../udl/silin.udl")).unwrap();
+    let read = std::fs::read_to_string(root.join("src/silin.udl")).unwrap();
+    assert_eq!(committed, read);
+}
