@@ -9,6 +9,7 @@
 
 mod convert;
 mod error;
+mod registry;
 mod session;
 mod store;
 

@@ -6,7 +6,6 @@ use crate::convert::*;
 use crate::error::{StoreError, SyncError};
 use crate::session::SyncSession;
 use silin_core::identity::fingerprint;
-use silin_core::store::{StoreKey, StoreOptions};
 use silin_core::sync::bundle::{self, ExportOptions};
 use silin_core::sync::Session;
 use std::sync::{Arc, RwLock};
@@ -39,13 +38,9 @@ pub struct Store {
 
 impl Store {
     pub fn open(path: String, key: Option<String>) -> Result<Self, StoreError> {
-        let options = StoreOptions {
-            key: key.map(StoreKey::new),
-            ..StoreOptions::default()
-        };
-        let store = silin_core::Store::open(path, options)?;
+        let store = crate::registry::open(&path, key)?;
         Ok(Store {
-            shared: Arc::new(RwLock::new(Some(Arc::new(store)))),
+            shared: Arc::new(RwLock::new(Some(store))),
         })
     }
 
@@ -57,8 +52,9 @@ impl Store {
         Ok(self.core()?)
     }
 
+    /// Closes this handle. The file closes when no other handle on it is
+    /// open and no call still running holds it.
     pub fn close(&self) {
-        // The file closes when the last call still running drops its handle.
         self.shared
             .write()
             .unwrap_or_else(|p| p.into_inner())

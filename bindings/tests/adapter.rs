@@ -378,3 +378,60 @@ fn the_udl_the_bindings_read_is_the_committed_one() {
     let read = std::fs::read_to_string(root.join("src/silin.udl")).unwrap();
     assert_eq!(committed, read);
 }
+
+#[test]
+fn a_file_opened_twice_is_one_store_and_needs_the_same_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("shared.db").to_string_lossy().into_owned();
+    let key = Some("ab".repeat(32));
+    let first = Store::open(path.clone(), key.clone()).unwrap();
+    // Another spelling of the same file is the same file.
+    let other_spelling = dir
+        .path()
+        .join(".")
+        .join("shared.db")
+        .to_string_lossy()
+        .into_owned();
+    let second = Store::open(other_spelling, key.clone()).unwrap();
+    assert!(matches!(
+        Store::open(path.clone(), Some("cd".repeat(32))),
+        Err(StoreError::WrongKey { .. })
+    ));
+    assert!(matches!(
+        Store::open(path.clone(), None),
+        Err(StoreError::WrongKey { .. })
+    ));
+
+    // Writes through either handle, from two threads, land in one store
+    // and each handle sees all of them at once.
+    let (c, m) = cell(&first);
+    let (first, second) = (Arc::new(first), Arc::new(second));
+    let writers: Vec<_> = [first.clone(), second.clone()]
+        .into_iter()
+        .map(|s| {
+            let (c, m) = (c.clone(), m.clone());
+            std::thread::spawn(move || {
+                for _ in 0..20 {
+                    s.record_visit(c.clone(), health_check(&m, 36.6)).unwrap();
+                }
+            })
+        })
+        .collect();
+    for w in writers {
+        w.join().unwrap();
+    }
+    assert_eq!(second.cell(c.clone()).unwrap().visits.len(), 40);
+    assert_eq!(
+        first.cell(c.clone()).unwrap(),
+        second.cell(c.clone()).unwrap()
+    );
+
+    // Closing one handle leaves the other working; with both closed the
+    // file opens afresh, with everything in it.
+    first.close();
+    assert_eq!(second.cell(c.clone()).unwrap().visits.len(), 40);
+    second.close();
+    drop((first, second));
+    let reopened = Store::open(path, key).unwrap();
+    assert_eq!(reopened.cell(c).unwrap().visits.len(), 40);
+}

@@ -132,3 +132,21 @@ def test_objects_outlive_their_store_handle(tmp_path):
     assert [c.id for c in again.cells([])] == [cell]
     assert session.is_done() is False
     again.close()
+
+
+def test_two_opens_of_one_file_share_one_store(tmp_path):
+    # Two screens (or a screen and a sync worker) each opening the register:
+    # both handles see every write at once, and closing one leaves the other.
+    path = str(tmp_path / "lead.db")
+    screen = silin.Store.open(path, None)
+    worker = silin.Store.open(str(tmp_path / "." / "lead.db"), None)
+    cell, _, member = a_cell(screen)
+    worker.record_visit(cell, NewVisit(kind=VisitKind.HEALTH_CHECK, by="张建国", member_id=member, temperature=36.8))
+    assert len(screen.cell(cell).visits) == 1
+    screen.record_visit(cell, NewVisit(kind=VisitKind.HEALTH_CHECK, by="张建国", member_id=member, temperature=36.9))
+    assert worker.cell(cell) == screen.cell(cell)
+    with pytest.raises(StoreError.WrongKey):
+        silin.Store.open(path, "ab" * 32)
+    screen.close()
+    assert len(worker.cell(cell).visits) == 2
+    worker.close()
