@@ -33,6 +33,10 @@ impl SyncSession {
         Ok(self.session().receive(&store, &message)?)
     }
 
+    pub fn close_message(&self) -> Option<Vec<u8>> {
+        self.session().close_message()
+    }
+
     pub fn is_done(&self) -> bool {
         self.session().is_done()
     }

@@ -57,20 +57,23 @@ fn cell(store: &Store) -> (String, String) {
     (c, m)
 }
 
-/// Runs one session to its end; returns the initiator's figures.
+/// Runs one session to its end, closing message included; returns the
+/// initiator's figures once both sides are done.
 fn sync(a: &Store, b: &Store) -> SyncStats {
     let start = a.start_sync(None).unwrap();
     let responder = b.accept_sync().unwrap();
     let mut msg = start.message;
     loop {
-        match responder.receive(msg).unwrap() {
+        let reply = responder.receive(msg).unwrap().unwrap();
+        match start.session.receive(reply).unwrap() {
+            Some(next) => msg = next,
             None => break,
-            Some(reply) => match start.session.receive(reply).unwrap() {
-                None => break,
-                Some(next) => msg = next,
-            },
         }
     }
+    if let Some(done) = start.session.close_message() {
+        assert_eq!(responder.receive(done).unwrap(), None);
+    }
+    assert!(start.session.is_done() && responder.is_done());
     start.session.stats()
 }
 

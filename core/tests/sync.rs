@@ -383,6 +383,68 @@ fn a_replayed_opening_and_a_tampered_round_are_refused() {
 }
 
 #[test]
+fn the_closing_message_ends_the_responders_session_and_nothing_else() {
+    let c = county();
+    // Runs a session by hand up to the initiator's end.
+    let run = |worker: &Store, hub: &Store| {
+        let (mut a, mut msg) = Session::initiate(worker).unwrap();
+        let mut b = Session::accept(hub).unwrap();
+        loop {
+            let reply = b.receive(hub, &msg).unwrap().unwrap();
+            match a.receive(worker, &reply).unwrap() {
+                Some(next) => msg = next,
+                None => return (a, b),
+            }
+        }
+    };
+
+    // Data moved: the hub's session waits until the worker says it is over.
+    let (mut a, mut b) = run(&c.worker, &c.hub);
+    assert!(a.is_done() && !b.is_done());
+    let done = a.close_message().expect("the responder is owed a closing");
+    // Signed, it is one envelope header and a signature: small next to any
+    // round (printed for doc/BENCHMARKS.md).
+    println!("closing message: {} bytes", done.len());
+    assert!(done.len() < 160, "{} bytes", done.len());
+    assert!(a.close_message().is_none(), "one closing only");
+    // Tampered (its signature broken), it is refused.
+    let mut forged = done.clone();
+    let n = forged.len();
+    forged[n - 1] ^= 1;
+    assert!(b.receive(&c.hub, &forged).unwrap_err().is_refusal());
+    // A refusal ends the session, as every refusal does.
+    assert!(matches!(b.receive(&c.hub, &done), Err(SyncError::Finished)));
+
+    c.worker
+        .record_visit(&c.cell, visit(VisitKind::Call, "second"))
+        .unwrap();
+    let (mut a, mut b) = run(&c.worker, &c.hub);
+    let done = a.close_message().unwrap();
+    let before = dump_tables(c.hub.path());
+    assert_eq!(b.receive(&c.hub, &done).unwrap(), None);
+    assert!(b.is_done());
+    assert_eq!(dump_tables(c.hub.path()), before);
+    assert!(matches!(b.receive(&c.hub, &done), Err(SyncError::Finished)));
+    // Into another session it does not fit.
+    c.worker
+        .record_visit(&c.cell, visit(VisitKind::Call, "again"))
+        .unwrap();
+    let (_, mut other) = run(&c.worker, &c.hub);
+    assert!(matches!(
+        other.receive(&c.hub, &done),
+        Err(SyncError::WrongSession)
+    ));
+
+    // Nothing changed: the hub's reply already ended both sessions.
+    let (mut a, b) = run(&c.worker, &c.hub);
+    assert!(b.is_done());
+    assert!(a.close_message().is_none());
+    // The responder never owes one.
+    let mut b = b;
+    assert!(b.close_message().is_none());
+}
+
+#[test]
 fn an_interrupted_session_leaves_both_sides_able_to_finish_later() {
     let c = county();
     sync_local(&c.worker, &c.hub).unwrap();

@@ -278,16 +278,16 @@ impl Hub {
                 None => {
                     // One round trip said nothing changed, and the hub
                     // ended the session itself; otherwise tell it we are
-                    // done. Best effort: an idle session also ends.
-                    let stats = session.stats();
+                    // done with the signed closing message. Best effort: an
+                    // idle session also ends.
                     if let Some(peer) = session.peer_id() {
                         store.remember_peer_at(&self.base, peer)?;
                     }
-                    if stats.round_trips > 1 {
-                        let url = format!("{}/v1/sync/{}", self.base, hex::encode(session.id()));
-                        let _ = self.agent.delete(&url).call();
+                    if let Some(done) = session.close_message() {
+                        let url = format!("{}/v1/sync", self.base);
+                        let _ = self.agent.post(&url).content_type(OCTETS).send(&done[..]);
                     }
-                    return Ok(stats);
+                    return Ok(session.stats());
                 }
             }
         }

@@ -444,9 +444,13 @@ async fn sync(
             hub.metrics.bytes_out.inc_by(reply.len() as u64);
             Ok(([(header::CONTENT_TYPE, "application/octet-stream")], reply).into_response())
         }
-        Ok(None) => Err(ApiError::internal(
-            "the hub's session ended without an answer; start a new sync",
-        )),
+        // The device's closing message: the session is over.
+        Ok(None) => {
+            if let Some(session) = session {
+                hub.ended(&session, "closed by the device");
+            }
+            Ok(StatusCode::NO_CONTENT.into_response())
+        }
         Err(e) if !e.is_refusal() && !matches!(&e, SyncError::Store(s) if s.is_user_error()) => {
             error!(%peer, "sync failed on the hub's store: {e}");
             Err(ApiError::internal(format!(

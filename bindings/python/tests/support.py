@@ -19,20 +19,25 @@ def close_quietly(store):
 
 def sync_pair(a, b, *, max_rounds=50):
     """One app-carried sync: `a` starts, `b` accepts, the bytes go back and
-    forth until a side has nothing more to say. Returns both sessions."""
+    forth until `a` is done, then `a`'s closing message ends `b`'s session.
+    Returns both sessions, both done."""
     start = a.start_sync(None)
     a_session, message = start.session, start.message
     assert isinstance(message, bytes) and message
     b_session = b.accept_sync()
     for _ in range(max_rounds):
         reply = b_session.receive(message)
-        if reply is None:
-            break
+        assert reply is not None, "only the starting side ends a session"
         message = a_session.receive(reply)
         if message is None:
             break
     else:
         raise AssertionError(f"sync did not finish in {max_rounds} rounds")
+    closing = a_session.close_message()
+    if closing is not None:
+        assert b_session.receive(closing) is None
+    assert a_session.is_done() and b_session.is_done()
+    assert a_session.close_message() is None
     return a_session, b_session
 
 

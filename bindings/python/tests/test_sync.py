@@ -3,6 +3,8 @@ bundles carried by hand."""
 
 import pytest
 
+import silin
+
 from silin import MemberEdit, NewVisit, VisitKind
 
 from support import a_cell, sync_pair
@@ -102,12 +104,23 @@ def test_bundles_carry_cells_and_reimporting_changes_nothing(new_store):
     assert a.import_bundle(b.export_bundle([], None).data).changed == 0
 
 
-def test_the_accepting_side_holds_everything_once_the_starter_is_done(new_store):
-    # The protocol has no closing message (silin.udl, SyncSession): the side
-    # that started is done when receive() returns None, and by then every
-    # message the accepting side answered has been committed there.
+def test_the_accepting_side_learns_the_sync_is_over_from_the_closing_message(new_store):
     a, b = new_store("a"), new_store("b")
     cell, _, _ = a_cell(a)
-    a_session, _ = sync_pair(a, b)
-    assert a_session.is_done()
+    start = a.start_sync(None)
+    responder = b.accept_sync()
+    message = start.message
+    while message is not None:
+        message = start.session.receive(responder.receive(message))
+    # Everything is committed on both sides; only the responder still waits.
     assert b.cell(cell) == a.cell(cell)
+    assert start.session.is_done() and not responder.is_done()
+    closing = start.session.close_message()
+    assert responder.receive(closing) is None
+    assert responder.is_done()
+    assert responder.close_message() is None
+    with pytest.raises(silin.SyncError.SessionFailed):
+        responder.receive(closing)
+    # Nothing to exchange: the reply already ended both sides.
+    a_session, b_session = sync_pair(a, b)
+    assert a_session.close_message() is None

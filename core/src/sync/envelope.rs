@@ -70,6 +70,7 @@ pub enum Kind {
     Reply = 2,
     Round = 3,
     Bundle = 4,
+    Done = 5,
 }
 
 /// One document's heads, shortened to 8 bytes of their hash: enough to
@@ -140,6 +141,10 @@ pub enum Body {
     Round { items: Vec<Item> },
     /// A bundle file's content.
     Bundle { items: Vec<Item> },
+    /// The initiator's last word: it has nothing left to send. Over an
+    /// app-carried link it is the only way the responder learns the
+    /// session is over.
+    Done,
 }
 
 impl Body {
@@ -149,6 +154,7 @@ impl Body {
             Body::Reply { .. } => Kind::Reply,
             Body::Round { .. } => Kind::Round,
             Body::Bundle { .. } => Kind::Bundle,
+            Body::Done => Kind::Done,
         }
     }
 }
@@ -337,6 +343,7 @@ fn write_body(w: &mut Writer, body: &Body) {
             }
         }
         Body::Round { items } | Body::Bundle { items } => write_items(w, items),
+        Body::Done => {}
     }
 }
 
@@ -373,6 +380,7 @@ fn read_body(r: &mut Reader<'_>, kind: u8) -> Result<Body, WireError> {
         4 => Body::Bundle {
             items: read_items(r)?,
         },
+        5 => Body::Done,
         _ => return Err(r.invalid("envelope kind")),
     })
 }
@@ -431,6 +439,7 @@ mod tests {
                     },
                 ],
             },
+            Body::Done,
         ];
         bodies
             .into_iter()

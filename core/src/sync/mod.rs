@@ -263,6 +263,9 @@ pub struct Session {
     sent: BTreeSet<String>,
     received: BTreeSet<String>,
     stats: SyncStats,
+    /// Initiator: the session ended after the responder's reply, so the
+    /// responder is still waiting to hear that it is over.
+    owe_done: bool,
 }
 
 impl Session {
@@ -283,6 +286,7 @@ impl Session {
             sent: BTreeSet::new(),
             received: BTreeSet::new(),
             stats: SyncStats::default(),
+            owe_done: false,
         }
     }
 
@@ -334,6 +338,21 @@ impl Session {
         self.phase == Phase::Done
     }
 
+    /// The initiator's closing message, once `receive` has returned `None`:
+    /// send it so the responder's session ends too (its `receive` then
+    /// returns `None`). `None` when there is nothing to tell — the responder
+    /// already knows (its reply said both sides were equal), the session
+    /// failed, or this is the responder — and after the first call.
+    pub fn close_message(&mut self) -> Option<Vec<u8>> {
+        if !std::mem::take(&mut self.owe_done) {
+            return None;
+        }
+        self.round += 1;
+        let message = self.seal(Body::Done);
+        self.stats.bytes_up += message.len();
+        Some(message)
+    }
+
     pub fn stats(&self) -> SyncStats {
         let mut s = self.stats.clone();
         s.docs_sent = self.sent.len();
@@ -362,9 +381,7 @@ impl Session {
         self.stats.bytes_down += bytes.len();
         let out = match self.side {
             Side::Initiator => self.initiator_receive(store, env, bytes, signed_len),
-            Side::Responder => self
-                .responder_receive(store, env, bytes, signed_len)
-                .map(Some),
+            Side::Responder => self.responder_receive(store, env, bytes, signed_len),
         };
         match out {
             Ok(Some(reply)) => {
@@ -375,6 +392,9 @@ impl Session {
                 Ok(Some(reply))
             }
             Ok(None) => {
+                // The responder is live only if the exchange went past its
+                // reply: then it waits to be told the session is over.
+                self.owe_done = self.side == Side::Initiator && self.phase == Phase::Running;
                 self.phase = Phase::Done;
                 Ok(None)
             }
@@ -434,7 +454,7 @@ impl Session {
         env: Envelope,
         bytes: &[u8],
         signed_len: usize,
-    ) -> SyncResult<Vec<u8>> {
+    ) -> SyncResult<Option<Vec<u8>>> {
         match (self.phase, &env.body) {
             (
                 Phase::Opening,
@@ -478,7 +498,7 @@ impl Session {
                 if equal {
                     self.phase = Phase::Done;
                 }
-                Ok(self.seal(Body::Reply { equal, heads }))
+                Ok(Some(self.seal(Body::Reply { equal, heads })))
             }
             (Phase::Running, Body::Round { items }) => {
                 if env.session != self.session {
@@ -506,7 +526,14 @@ impl Session {
                 }
                 self.note_sent(&out);
                 self.save_states(store)?;
-                Ok(self.seal(Body::Round { items: out }))
+                Ok(Some(self.seal(Body::Round { items: out })))
+            }
+            (Phase::Running, Body::Done) => {
+                if env.session != self.session {
+                    return Err(SyncError::WrongSession);
+                }
+                self.check_round(&env, bytes, signed_len)?;
+                Ok(None)
             }
             (_, body) => Err(SyncError::Unexpected(body_name(body))),
         }
@@ -844,6 +871,7 @@ fn body_name(b: &Body) -> &'static str {
         Body::Reply { .. } => "reply",
         Body::Round { .. } => "round",
         Body::Bundle { .. } => "bundle",
+        Body::Done => "closing",
     }
 }
 
@@ -947,7 +975,14 @@ fn sync_local_once(
             .ok_or(SyncError::Unexpected("empty reply"))?;
         match a.receive(initiator, &reply)? {
             Some(next) => msg = next,
-            None => return Ok(a.stats()),
+            None => {
+                if let Some(done) = a.close_message() {
+                    if b.receive(responder, &done)?.is_some() {
+                        return Err(SyncError::Unexpected("answer to the closing message"));
+                    }
+                }
+                return Ok(a.stats());
+            }
         }
     }
 }

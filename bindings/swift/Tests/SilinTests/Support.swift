@@ -71,7 +71,8 @@ func makeLeadCell(_ store: Store) throws -> LeadCell {
 
 /// Carries one sync from `initiator` to `acceptor` in memory, the way an app
 /// carries it over Bluetooth: each message goes to the other side's
-/// `receive` until one side has nothing more to say. Returns the sessions.
+/// `receive` until the initiator has nothing more to say, then its closing
+/// message ends the acceptor's session. Returns the sessions, both done.
 @discardableResult
 func carrySync(from initiator: Store, to acceptor: Store) throws -> (SyncSession, SyncSession) {
     let start = try initiator.startSync(peerDeviceId: nil)
@@ -88,6 +89,10 @@ func carrySync(from initiator: Store, to acceptor: Store) throws -> (SyncSession
             break
         }
     }
+    if let closing = start.session.closeMessage() {
+        XCTAssertNil(try accepted.receive(message: closing), "the closing message gets no answer")
+    }
+    XCTAssertTrue(start.session.isDone() && accepted.isDone(), "both sides done")
     return (start.session, accepted)
 }
 

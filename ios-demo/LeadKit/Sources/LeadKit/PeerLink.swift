@@ -30,11 +30,12 @@ public enum PeerSyncError: Error, Equatable, CustomStringConvertible {
 
 /// One silin sync carried over a PeerLink.
 ///
-/// silin's session hands out messages and says when it is done, but only
-/// the starting side learns that (its `receive` returns nil); the accepting
-/// side's last answer looks like any other. So each message travels in a
-/// frame whose first byte says what it is, and the starting side ends with a
-/// `finished` frame (the same framing as android-demo's PeerSync):
+/// silin's session hands out messages and says when it is done: the
+/// starting side's `receive` returns nil, and its `closeMessage()` then ends
+/// the accepting side's session too. Each message travels in a frame whose
+/// first byte says what it is, and the starting side ends with a `finished`
+/// frame, so the accepting side stops listening even when there was nothing
+/// to close (the same framing as android-demo's PeerSync):
 ///
 ///     0x01 <silin message>    a message for the peer's session
 ///     0x02                    the sync is over (sent by the starting side)
@@ -89,6 +90,9 @@ public enum PeerSync {
                 case .finished: throw PeerSyncError.badFrame  // only the starting side ends
                 }
                 guard let reply = try await offMain({ try session.receive(message: incoming) }) else {
+                    if let closing = session.closeMessage() {
+                        try await link.send(encode(.message(closing)))
+                    }
                     try await link.send(encode(.finished))
                     return session.stats()
                 }
@@ -111,8 +115,8 @@ public enum PeerSync {
                 case .finished: return session.stats()
                 case .failed(let reason): throw PeerSyncError.peerFailed(reason: reason)
                 }
-                // The accepting side always answers today; should a later
-                // silin end here, wait for the peer's `finished` all the same.
+                // The closing message gets no answer; the peer's
+                // `finished` frame follows it.
                 if let reply = try await offMain({ try session.receive(message: incoming) }) {
                     try await link.send(encode(.message(reply)))
                 }

@@ -1,5 +1,6 @@
 package org.silin
 
+import org.junit.jupiter.api.Assertions.assertNull
 import org.junit.jupiter.api.Assertions.assertTrue
 import org.junit.jupiter.api.Assertions.fail
 import java.nio.file.Path
@@ -41,7 +42,8 @@ fun randomId(): String = UUID.randomUUID().toString()
 
 /**
  * Runs one app-carried sync: `a` starts, `b` accepts, the bytes go back and
- * forth until `a`'s session returns null. Returns a's session, done.
+ * forth until `a`'s session returns null, then a's closing message ends b's
+ * session. Returns a's session, done.
  */
 fun syncStores(a: Store, b: Store, peer: String? = null): SyncSession {
     val start = a.startSync(peer)
@@ -58,6 +60,8 @@ fun syncStores(a: Store, b: Store, peer: String? = null): SyncSession {
         assertTrue(rounds < 1000, "sync did not settle")
     }
     assertTrue(initiator.isDone(), "initiator done after a null reply")
+    initiator.closeMessage()?.let { assertNull(responder.receive(it), "the closing message ends the responder") }
+    assertTrue(responder.isDone(), "responder done after the closing message")
     responder.destroy()
     return initiator
 }

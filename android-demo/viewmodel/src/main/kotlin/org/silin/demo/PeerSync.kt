@@ -10,11 +10,13 @@ import java.io.IOException
  * other responds; both call this with the same link's two ends.
  *
  * silin's sessions turn each peer message into the next message; the
- * initiator learns the sync is over when its session returns null, but the
- * responder's session never does (it cannot tell its last reply was the
- * last). So each message on the link carries one leading byte:
- * [DATA] + a session message, [DONE] from the initiator when its session has
- * finished, or [ABORT] + a UTF-8 reason when either side gives up.
+ * initiator learns the sync is over when its session returns null, and then
+ * sends its session's closing message (if any), which ends the responder's
+ * session too. Each message on the link carries one leading byte: [DATA] +
+ * a session message; [DONE], the initiator's last frame, after which the
+ * responder stops listening (also when there was nothing to close because
+ * both phones were equal); or [ABORT] + a UTF-8 reason when either side
+ * gives up. ios-demo's PeerSync frames the same way.
  */
 object PeerSync {
     const val DATA: Byte = 1
@@ -36,6 +38,7 @@ object PeerSync {
                     DATA -> {
                         val reply = step(link) { session.receive(message.copyOfRange(1, message.size)) }
                         if (reply == null) {
+                            session.closeMessage()?.let { link.send(frame(DATA, it)) }
                             link.send(byteArrayOf(DONE))
                             return Result(session.stats(), session.peerDeviceId())
                         }
@@ -59,9 +62,9 @@ object PeerSync {
                 val message = link.receive()
                 when (message.firstOrNull()) {
                     DATA -> {
+                        // The closing message gets no answer; DONE follows it.
                         val reply = step(link) { session.receive(message.copyOfRange(1, message.size)) }
-                            ?: return Result(session.stats(), session.peerDeviceId())
-                        link.send(frame(DATA, reply))
+                        if (reply != null) link.send(frame(DATA, reply))
                     }
                     DONE -> return Result(session.stats(), session.peerDeviceId())
                     ABORT -> throw PeerAbortedException(reason(message))
