@@ -431,16 +431,24 @@ pub(crate) fn parse_day(field: &str, s: &str) -> Result<NaiveDate, StoreError> {
     Ok(core::parse_date(field, s)?)
 }
 
-fn parse_opt_day(field: &str, s: Option<String>) -> Result<Option<NaiveDate>, StoreError> {
+pub(crate) fn parse_opt_day(
+    field: &str,
+    s: Option<String>,
+) -> Result<Option<NaiveDate>, StoreError> {
     s.filter(|s| !s.trim().is_empty())
         .map(|s| parse_day(field, &s))
         .transpose()
 }
 
-/// An instant given by the app, or now in the device's own time zone.
+/// Now, in the device's own time zone.
+pub(crate) fn now() -> DateTime<FixedOffset> {
+    chrono::Local::now().fixed_offset()
+}
+
+/// An instant given by the app, or [`now`].
 pub(crate) fn instant(field: &str, s: Option<String>) -> Result<DateTime<FixedOffset>, StoreError> {
     match s.filter(|s| !s.trim().is_empty()) {
-        None => Ok(chrono::Local::now().fixed_offset()),
+        None => Ok(now()),
         Some(s) => DateTime::parse_from_rfc3339(s.trim()).map_err(|_| {
             StoreError::invalid(
                 field,

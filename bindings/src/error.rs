@@ -74,7 +74,7 @@ impl From<uniffi::UnexpectedUniFFICallbackError> for ObserverError {
     }
 }
 
-pub(crate) const CLOSED: &str = "the store was closed; open it again to go on";
+const CLOSED: &str = "the store was closed; open it again to go on";
 
 impl StoreError {
     pub(crate) fn closed() -> StoreError {

@@ -2,7 +2,7 @@
 //! of one session are handled one at a time, in the order they arrive.
 
 use crate::convert::SyncStats;
-use crate::error::SyncError;
+use crate::error::{StoreError, SyncError};
 use crate::store::{open_store, Shared};
 use silin_core::sync::Session;
 use std::sync::Mutex;
@@ -27,9 +27,7 @@ impl SyncSession {
     }
 
     pub fn receive(&self, message: Vec<u8>) -> Result<Option<Vec<u8>>, SyncError> {
-        let store = open_store(&self.store).ok_or_else(|| SyncError::Closed {
-            detail: crate::error::CLOSED.to_string(),
-        })?;
+        let store = open_store(&self.store).ok_or_else(|| SyncError::from(StoreError::closed()))?;
         Ok(self.session().receive(&store, &message)?)
     }
 

@@ -170,17 +170,14 @@ impl Store {
     }
 
     pub fn add_task(&self, cell_id: String, task: NewTask) -> Result<String, StoreError> {
-        let due = match task.due.filter(|d| !d.trim().is_empty()) {
-            Some(d) => Some(parse_day("due", &d)?),
-            None => None,
-        };
+        let due = parse_opt_day("due", task.due)?;
         Ok(self.core()?.add_task(
             &cell_id,
             &task.title,
             task.household_id.as_deref(),
             task.member_id.as_deref(),
             due,
-            instant("at", None)?,
+            now(),
         )?)
     }
 
