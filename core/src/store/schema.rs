@@ -114,13 +114,13 @@ pub(crate) fn open(
          PRAGMA foreign_keys = ON;
          PRAGMA busy_timeout = 5000;"
     ))?;
-    migrate(&conn)?;
+    migrate(&conn, layout)?;
     Ok(conn)
 }
 
-/// Brings the file to [`LAYOUT`], one migration per transaction.
-fn migrate(conn: &Connection) -> Result<()> {
-    let current: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+/// Brings the file from layout `current` (its `user_version`, read when it
+/// was opened) to [`LAYOUT`], one migration per transaction.
+fn migrate(conn: &Connection, current: i64) -> Result<()> {
     if current > LAYOUT {
         return Err(Error::Incompatible(format!(
             "this store has layout {current}, newer than this build understands ({LAYOUT}); update silin"
