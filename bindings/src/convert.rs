@@ -440,9 +440,9 @@ pub(crate) fn parse_opt_day(
         .transpose()
 }
 
-/// Now, in the device's own time zone.
+/// Now, in the device's own time zone: the phone's clock is the app's.
 pub(crate) fn now() -> DateTime<FixedOffset> {
-    chrono::Local::now().fixed_offset()
+    silin_core::Clock::system().now()
 }
 
 /// An instant given by the app, or [`now`].
@@ -459,7 +459,7 @@ pub(crate) fn instant(field: &str, s: Option<String>) -> Result<DateTime<FixedOf
 }
 
 pub(crate) fn today() -> NaiveDate {
-    chrono::Local::now().date_naive()
+    silin_core::Clock::system().today()
 }
 
 impl From<NewHousehold> for core::NewHousehold {

@@ -262,7 +262,7 @@ fn hand_out(
         lead.set_device_name(&spec.lead)?;
         // Leads' phones are enrolled at the office for their one cell, then
         // take it from the grid worker's phone.
-        let now = chrono::Utc::now().timestamp();
+        let now = lead.clock().timestamp();
         let cert = net.office.issue(
             &lead.device_id(),
             lead.device_key()?.public_key(),

@@ -7,11 +7,12 @@
 mod demo;
 mod output;
 
-use chrono::{Local, NaiveDate};
+use chrono::NaiveDate;
 use clap::{Args, Parser, Subcommand};
 use output::{fail, CliError, Out};
 use silin_core::model::*;
 use silin_core::store::{Store, StoreKey, StoreOptions};
+use silin_core::Clock;
 use std::path::{Path, PathBuf};
 
 #[derive(Parser)]
@@ -303,17 +304,31 @@ fn main() {
         Err(e) => output::usage_error(e),
     };
     let out = Out::new(cli.json);
+    match Clock::from_env() {
+        Ok(c) => {
+            let _ = CLOCK.set(c);
+        }
+        Err(e) => fail(CliError::Usage(e.to_string())),
+    }
     if let Err(e) = run(&cli, &out) {
         fail(e);
     }
 }
 
+/// The process's clock: the system's, or the one `SILIN_NOW` pins (tests,
+/// and an office re-entering a past day's paper records).
+static CLOCK: std::sync::OnceLock<Clock> = std::sync::OnceLock::new();
+
+fn clock() -> &'static Clock {
+    CLOCK.get_or_init(Clock::system)
+}
+
 fn today() -> NaiveDate {
-    Local::now().date_naive()
+    clock().today()
 }
 
 fn now() -> chrono::DateTime<chrono::FixedOffset> {
-    Local::now().fixed_offset()
+    clock().now()
 }
 
 fn date_arg(field: &str, s: &Option<String>) -> Result<NaiveDate, CliError> {
@@ -343,6 +358,7 @@ fn options(cli: &Cli) -> Result<StoreOptions, CliError> {
     };
     Ok(StoreOptions {
         key,
+        clock: clock().clone(),
         ..Default::default()
     })
 }

@@ -5,6 +5,10 @@ use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+/// "Now" for every command in these tests (an ordinary Sunday morning in
+/// UTC+8): dates in the assertions are relative to it, whatever the real day.
+const NOW: &str = "2026-11-29T10:00:00+08:00";
+
 struct Silin {
     _dir: tempfile::TempDir,
     store: PathBuf,
@@ -27,6 +31,8 @@ impl Silin {
             .arg(&self.store)
             .args(args)
             .env_remove("RUST_BACKTRACE")
+            // The office's day is pinned: the dates below are that day's.
+            .env("SILIN_NOW", NOW)
             .output()
             .unwrap()
     }

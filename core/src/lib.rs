@@ -11,6 +11,7 @@
 //! Nothing here knows about FFI, HTTP or the command line.
 
 pub mod cell;
+pub mod clock;
 pub mod error;
 pub mod identity;
 pub mod model;
@@ -19,6 +20,7 @@ pub mod store;
 pub mod sync;
 pub mod wire;
 
+pub use clock::Clock;
 pub use error::{Error, Result};
 pub use store::{Durability, Observer, Store, StoreKey, StoreOptions};
 pub use sync::bundle;

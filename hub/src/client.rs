@@ -229,7 +229,7 @@ impl Hub {
         let cert_bytes = hex::decode(&answer.certificate)
             .map_err(|_| ClientError::Protocol("certificate is not hex".into()))?;
         let cert = Certificate::decode(&cert_bytes)?;
-        cert.verify(&office, chrono::Utc::now().timestamp())?;
+        cert.verify(&office, store.clock().timestamp())?;
         store.install_certificate(&cert, &office)?;
         Ok(EnrolOutcome {
             device_id: cert.device_id.clone(),

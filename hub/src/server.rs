@@ -552,7 +552,7 @@ async fn enrol(
                 let grant = store
                     .redeem_token(&token, &device)
                     .map_err(|e| ("token", e.to_string()))?;
-                let now = chrono::Utc::now().timestamp();
+                let now = store.clock().timestamp();
                 let days = grant.valid_days.clamp(1, office::MAX_VALID_DAYS);
                 Ok(office.issue(
                     &device,

@@ -16,6 +16,7 @@ pub use schema::{Durability, StoreKey, LAYOUT};
 pub use trust::{heads_hash, DocHeadsRow, TokenGrant};
 
 use crate::cell::{CellDoc, Touched};
+use crate::clock::Clock;
 use crate::error::{Error, Result};
 use crate::model::*;
 use crate::rollup::{roll_up, CellDay, ReportCounts, RollupRow};
@@ -41,6 +42,8 @@ pub struct StoreOptions {
     pub cache_docs: usize,
     /// Compact a document once this many chunks have piled up on its snapshot.
     pub compact_after_chunks: i64,
+    /// What time it is: edits, certificates and tokens read it from here.
+    pub clock: Clock,
 }
 
 impl Default for StoreOptions {
@@ -50,6 +53,7 @@ impl Default for StoreOptions {
             durability: Durability::Full,
             cache_docs: 64,
             compact_after_chunks: 128,
+            clock: Clock::system(),
         }
     }
 }
@@ -104,6 +108,13 @@ struct Inner {
     actor: ActorId,
     device_id: String,
     compact_after: i64,
+    clock: Clock,
+}
+
+impl Inner {
+    fn now_ts(&self) -> i64 {
+        self.clock.timestamp()
+    }
 }
 
 pub struct Store {
@@ -111,6 +122,7 @@ pub struct Store {
     observers: Mutex<Vec<(u64, Arc<dyn Observer>)>>,
     next_observer: std::sync::atomic::AtomicU64,
     path: PathBuf,
+    clock: Clock,
 }
 
 impl std::fmt::Debug for Store {
@@ -137,10 +149,6 @@ fn heads_from_bytes(bytes: &[u8]) -> Option<Vec<ChangeHash>> {
         .collect()
 }
 
-fn now_ts() -> i64 {
-    chrono::Utc::now().timestamp()
-}
-
 impl Store {
     /// Opens (creating if needed) the store at `path`. Reads no document.
     pub fn open(path: impl AsRef<Path>, options: StoreOptions) -> Result<Store> {
@@ -159,15 +167,26 @@ impl Store {
                 actor,
                 device_id,
                 compact_after: options.compact_after_chunks.max(1),
+                clock: options.clock.clone(),
             }),
             observers: Mutex::new(Vec::new()),
             next_observer: std::sync::atomic::AtomicU64::new(1),
             path,
+            clock: options.clock,
         })
     }
 
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// The clock this store was opened with; sessions and bundles use it too.
+    pub fn clock(&self) -> &Clock {
+        &self.clock
+    }
+
+    fn now_ts(&self) -> i64 {
+        self.clock.timestamp()
     }
 
     fn lock(&self) -> MutexGuard<'_, Inner> {
@@ -263,7 +282,7 @@ impl Store {
             lead: lead.map(str::to_string),
         };
         let mut inner = self.lock();
-        let mut doc = CellDoc::create(&info, &inner.actor, now_ts())?;
+        let mut doc = CellDoc::create(&info, &inner.actor, self.now_ts())?;
         let out = fill(&mut doc)?;
         inner.insert_new_doc(&info.id, doc)?;
         drop(inner);
@@ -296,17 +315,17 @@ impl Store {
     }
 
     pub fn rename_cell(&self, cell_id: &str, name: &str) -> Result<()> {
-        self.edit(cell_id, |d| Ok(((), d.rename(name, now_ts())?)))
+        self.edit(cell_id, |d| Ok(((), d.rename(name, self.now_ts())?)))
     }
 
     pub fn set_lead(&self, cell_id: &str, lead: &str) -> Result<()> {
-        self.edit(cell_id, |d| Ok(((), d.set_lead(lead, now_ts())?)))
+        self.edit(cell_id, |d| Ok(((), d.set_lead(lead, self.now_ts())?)))
     }
 
     pub fn add_household(&self, cell_id: &str, h: NewHousehold) -> Result<String> {
         let id = new_id();
         self.edit(cell_id, |d| {
-            Ok((id.clone(), d.add_household(&id, h, now_ts())?))
+            Ok((id.clone(), d.add_household(&id, h, self.now_ts())?))
         })
     }
 
@@ -316,7 +335,7 @@ impl Store {
         self.edit(&cell_id, |d| {
             Ok((
                 id.clone(),
-                d.add_member(household_id, &id, m, today, now_ts())?,
+                d.add_member(household_id, &id, m, today, self.now_ts())?,
             ))
         })
     }
@@ -324,7 +343,7 @@ impl Store {
     pub fn edit_member(&self, member_id: &str, edits: &[MemberEdit]) -> Result<()> {
         let (cell_id, _) = self.cell_of_member(member_id)?;
         self.edit(&cell_id, |d| {
-            Ok(((), d.edit_member(member_id, edits, now_ts())?))
+            Ok(((), d.edit_member(member_id, edits, self.now_ts())?))
         })
     }
 
@@ -372,7 +391,7 @@ impl Store {
 
     pub fn set_task_status(&self, cell_id: &str, task_id: &str, status: TaskStatus) -> Result<()> {
         self.edit(cell_id, |d| {
-            Ok(((), d.set_task_status(task_id, status, now_ts())?))
+            Ok(((), d.set_task_status(task_id, status, self.now_ts())?))
         })
     }
 
@@ -902,7 +921,7 @@ impl Inner {
             chunk_count,
             chunk_bytes,
         };
-        if cached.doc.migrate(now_ts())? {
+        if cached.doc.migrate(self.now_ts())? {
             self.persist(id, &mut cached, &Touched::All)?;
         }
         Ok(cached)
@@ -1042,7 +1061,7 @@ impl Inner {
             .cache
             .take(id)
             .ok_or_else(|| Error::not_found("cell", id))?;
-        entry.doc.migrate(now_ts())?;
+        entry.doc.migrate(self.now_ts())?;
         self.persist(id, &mut entry, &Touched::All)?;
         self.cache.insert(id.to_string(), entry);
         Ok(true)
@@ -1060,7 +1079,7 @@ impl Inner {
             .optional()?
             .is_some();
         if !exists {
-            incoming.migrate(now_ts())?;
+            incoming.migrate(self.now_ts())?;
             self.insert_new_doc(&info.id, incoming)?;
             return Ok((info.id, true));
         }

@@ -4,7 +4,7 @@
 //! documents so one backup, one encryption key and one transaction cover
 //! both.
 
-use super::{heads_from_bytes, now_ts, Store};
+use super::{heads_from_bytes, Store};
 use crate::error::{Error, Result};
 use crate::identity::{self, Certificate, IdentityError, KeyPair, Office, Role, Scope};
 use automerge::ChangeHash;
@@ -119,7 +119,7 @@ impl Store {
         if cert.public_key != key.public_key() || cert.device_id != self.device_id() {
             return Err(IdentityError::NotOurs);
         }
-        cert.verify(office, now_ts())?;
+        cert.verify(office, self.now_ts())?;
         let inner = self.lock();
         let write = || -> Result<()> {
             let tx = inner.conn.unchecked_transaction()?;
@@ -151,7 +151,7 @@ impl Store {
             }
         };
         let current = self.certificate()?;
-        let now = now_ts();
+        let now = self.now_ts();
         let fresh = current.as_ref().is_some_and(|c| {
             c.issuer == office.public_key() && &c.scope == scope && c.expires > now + 86400
         });
@@ -193,7 +193,7 @@ impl Store {
                 grant.role.as_str(),
                 grant.scope.0.join("\n"),
                 grant.valid_days,
-                now_ts() + valid_for_secs
+                self.now_ts() + valid_for_secs
             ],
         )?;
         Ok(token)
@@ -218,7 +218,7 @@ impl Store {
             if used_by.is_some_and(|d| d != device_id) {
                 return Ok(Err(IdentityError::TokenUsed));
             }
-            if now_ts() > expires {
+            if self.now_ts() > expires {
                 return Ok(Err(IdentityError::TokenExpired));
             }
             tx.execute(
@@ -241,7 +241,7 @@ impl Store {
     pub fn revoke(&self, device_id: &str) -> Result<()> {
         self.lock().conn.execute(
             "INSERT OR REPLACE INTO revoked (device_id, revoked_at) VALUES (?1, ?2)",
-            params![device_id, now_ts()],
+            params![device_id, self.now_ts()],
         )?;
         Ok(())
     }
@@ -262,7 +262,7 @@ impl Store {
     /// Records a session (or bundle) id; false if it was seen before.
     pub fn first_sighting(&self, session: &[u8; 16]) -> Result<bool> {
         let inner = self.lock();
-        let now = now_ts();
+        let now = self.now_ts();
         inner.conn.execute(
             "DELETE FROM seen_sessions WHERE seen_at < ?1",
             [now - 2 * identity::CLOCK_SKEW_SECS],
@@ -288,7 +288,7 @@ impl Store {
                 cert.encode(),
                 &r[..],
                 ours.map(|o| o.to_vec()),
-                now_ts()
+                self.now_ts()
             ],
         )?;
         Ok(())

@@ -67,7 +67,7 @@ pub fn export(store: &Store, options: &ExportOptions) -> SyncResult<(Vec<u8>, us
         session: random16(),
         challenge: [0; 16],
         round: 0,
-        time: chrono::Utc::now().timestamp(),
+        time: store.clock().timestamp(),
         sender: trust.sender(None),
         body: Body::Bundle { items },
         signature: None,

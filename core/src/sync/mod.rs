@@ -92,6 +92,7 @@ pub(crate) struct Trust {
     cert: Option<Certificate>,
     office: Option<[u8; 32]>,
     scope: Scope,
+    clock: crate::Clock,
 }
 
 impl Trust {
@@ -106,6 +107,7 @@ impl Trust {
             cert,
             office: store.office_public_key()?,
             scope,
+            clock: store.clock().clone(),
         })
     }
 
@@ -141,7 +143,7 @@ impl Trust {
         bytes: &[u8],
         signed_len: usize,
     ) -> SyncResult<Peer> {
-        let now = chrono::Utc::now().timestamp();
+        let now = self.clock.timestamp();
         let cert = match &env.sender {
             Sender::Anonymous => None,
             Sender::Certificate(c) => Some(c.clone()),
@@ -314,7 +316,7 @@ impl Session {
             session: s.session,
             challenge: [0; 16],
             round: 0,
-            time: chrono::Utc::now().timestamp(),
+            time: s.trust.clock.timestamp(),
             sender: s.trust.sender(refs.and_then(|(_, ours)| ours)),
             body: Body::Hello {
                 digest: digest(&rows),
@@ -465,7 +467,7 @@ impl Session {
                 },
             ) => {
                 let peer = self.trust.admit(store, &env, bytes, signed_len)?;
-                let now = chrono::Utc::now().timestamp();
+                let now = self.trust.clock.timestamp();
                 if (env.time - now).abs() > CLOCK_SKEW_SECS {
                     return Err(SyncError::ClockSkew {
                         peer: env.time,
@@ -739,7 +741,7 @@ impl Session {
             session: self.session,
             challenge: self.challenge,
             round: self.round,
-            time: chrono::Utc::now().timestamp(),
+            time: self.trust.clock.timestamp(),
             sender,
             body,
             signature: None,
