@@ -13,6 +13,8 @@
 
 pub mod api;
 pub mod client;
+#[cfg(feature = "server")]
+pub mod exposition;
 pub mod office;
 #[cfg(feature = "server")]
 pub mod server;

@@ -7,10 +7,11 @@
 //! so stopping the hub (gracefully or not) loses nothing it acknowledged.
 
 use crate::api::{self, EnrolRequest, EnrolResponse, ErrorBody, Health};
+use crate::exposition;
 use crate::office;
 use axum::body::Body;
 use axum::extract::{ConnectInfo, MatchedPath, Path as UrlPath, Query, Request, State};
-use axum::http::{header, StatusCode};
+use axum::http::{header, HeaderMap, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post};
@@ -640,19 +641,21 @@ async fn health(State(hub): State<Arc<Hub>>) -> Result<Json<Health>, ApiError> {
     }))
 }
 
-async fn metrics(State(hub): State<Arc<Hub>>) -> Response {
+async fn metrics(State(hub): State<Arc<Hub>>, headers: HeaderMap) -> Response {
     let mut text = String::new();
     if let Err(e) = prometheus_client::encoding::text::encode(&mut text, &hub.metrics.registry) {
         return ApiError::internal(format!("metrics could not be written: {e}")).into_response();
     }
-    (
-        [(
-            header::CONTENT_TYPE,
-            "application/openmetrics-text; version=1.0.0; charset=utf-8",
-        )],
-        text,
-    )
-        .into_response()
+    let accept = headers.get(header::ACCEPT).and_then(|v| v.to_str().ok());
+    if exposition::wants_openmetrics(accept) {
+        ([(header::CONTENT_TYPE, exposition::OPENMETRICS)], text).into_response()
+    } else {
+        (
+            [(header::CONTENT_TYPE, exposition::CLASSIC)],
+            exposition::classic(&text),
+        )
+            .into_response()
+    }
 }
 
 async fn not_found(req: Request) -> ApiError {

@@ -272,6 +272,63 @@ fn grid_worker_and_lead_enrol_and_sync_through_the_hub() {
     ] {
         assert!(metrics.contains(line), "metrics lack {line:?}:\n{metrics}");
     }
+    metrics_read_right_in_both_formats(&t);
+}
+
+/// A scraper asking for OpenMetrics gets it; one asking for the classic text
+/// format (or nothing) gets text the classic parser reads with counters
+/// typed as counters.
+fn metrics_read_right_in_both_formats(t: &Township) {
+    let url = format!("{}/metrics", t.hub.url());
+    let mut om = ureq::get(&url)
+        .header(
+            "Accept",
+            "application/openmetrics-text;version=1.0.0,text/plain;version=0.0.4;q=0.5",
+        )
+        .call()
+        .unwrap();
+    let om_type = om
+        .headers()
+        .get("content-type")
+        .unwrap()
+        .to_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        om_type.starts_with("application/openmetrics-text"),
+        "{om_type}"
+    );
+    assert!(om.body_mut().read_to_string().unwrap().ends_with("# EOF\n"));
+
+    let mut classic = ureq::get(&url)
+        .header("Accept", "text/plain")
+        .call()
+        .unwrap();
+    let ct = classic
+        .headers()
+        .get("content-type")
+        .unwrap()
+        .to_str()
+        .unwrap()
+        .to_string();
+    assert!(ct.starts_with("text/plain; version=0.0.4"), "{ct}");
+    let text = classic.body_mut().read_to_string().unwrap();
+    let parsed = prometheus_parse::Scrape::parse(text.lines().map(|l| Ok(l.to_string()))).unwrap();
+    let enrolments = parsed
+        .samples
+        .iter()
+        .find(|s| s.metric == "silin_hub_enrolments_total")
+        .expect("the enrolment counter is read");
+    assert!(
+        matches!(enrolments.value, prometheus_parse::Value::Counter(v) if v == 3.0),
+        "{:?}",
+        enrolments.value
+    );
+    assert!(parsed
+        .samples
+        .iter()
+        .any(|s| s.metric == "silin_hub_open_sessions"
+            && matches!(s.value, prometheus_parse::Value::Gauge(_))));
 }
 
 #[test]
