@@ -38,9 +38,21 @@ pub const FEVER_THRESHOLD: f64 = 37.3;
 /// Depth of a cell's region path: county/township/village/group.
 pub const REGION_DEPTH: usize = 4;
 
-/// Checks an 18-character resident ID number: 17 digits, a check character
-/// computed with ISO 7064 MOD 11-2 ('X' stands for 10), and a real birth date
-/// in positions 7–14 that is not in the future.
+/// First two digits of a resident ID number: the province-level region
+/// (GB/T 2260) where it was issued. 71 (Taiwan), 81 and 82 (Hong Kong,
+/// Macao) appear on residence permits.
+pub const PROVINCE_CODES: &[u8] = &[
+    11, 12, 13, 14, 15, 21, 22, 23, 31, 32, 33, 34, 35, 36, 37, 41, 42, 43, 44, 45, 46, 50, 51, 52,
+    53, 54, 61, 62, 63, 64, 65, 71, 81, 82,
+];
+
+/// Checks an 18-character resident ID number: 17 digits, a province code
+/// in the first two, a real birth date in positions 7–14 that is not in
+/// the future, and a check character computed with ISO 7064 MOD 11-2 ('X'
+/// stands for 10; a lowercase 'x' is taken as 'X'). The parts are checked
+/// in that order so the message names the part that is wrong: a mistyped
+/// birth date also breaks the check character, and the date is the more
+/// useful thing to say.
 pub fn check_resident_id(id: &str, today: NaiveDate) -> VResult<String> {
     let field = "id_number";
     let id = id.trim().to_ascii_uppercase();
@@ -57,15 +69,24 @@ pub fn check_resident_id(id: &str, today: NaiveDate) -> VResult<String> {
             "the first 17 characters of a resident ID number are digits",
         ));
     }
-    let expected = resident_id_check_char(&id[..17]);
-    if bytes[17] as char != expected {
+    let province = (bytes[0] - b'0') * 10 + (bytes[1] - b'0');
+    if !PROVINCE_CODES.contains(&province) {
         return Err(ValidationError::new(
             field,
-            format!("check digit is wrong (expected {expected}); re-read the number from the card"),
+            format!(
+                "digits 1–2 ({}) are not a province code (11–82); re-read the number from the card",
+                &id[..2]
+            ),
         ));
     }
-    let birth = NaiveDate::parse_from_str(&id[6..14], "%Y%m%d").map_err(|_| {
-        ValidationError::new(field, "digits 7–14 must be a real birth date (YYYYMMDD)")
+    let birth = parse_compact_date(&id[6..14]).map_err(|why| {
+        ValidationError::new(
+            field,
+            format!(
+                "digits 7–14 ({}) must be a real birth date (YYYYMMDD): {why}",
+                &id[6..14]
+            ),
+        )
     })?;
     if birth > today || birth.year() < 1880 {
         return Err(ValidationError::new(
@@ -73,7 +94,68 @@ pub fn check_resident_id(id: &str, today: NaiveDate) -> VResult<String> {
             "the birth date in digits 7–14 is in the future or before 1880",
         ));
     }
+    let expected = resident_id_check_char(&id[..17]);
+    if bytes[17] as char != expected {
+        return Err(ValidationError::new(
+            field,
+            format!("check digit is wrong (expected {expected}); re-read the number from the card"),
+        ));
+    }
     Ok(id)
+}
+
+/// A YYYYMMDD date, or what is wrong with it.
+fn parse_compact_date(s: &str) -> Result<NaiveDate, String> {
+    let num = |r: std::ops::Range<usize>| s.get(r).and_then(|d| d.parse::<u32>().ok());
+    match (num(0..4), num(4..6), num(6..8)) {
+        (Some(y), Some(m), Some(d)) if s.len() == 8 => calendar_date(y as i32, m, d),
+        _ => Err("it is not 8 digits".into()),
+    }
+}
+
+/// The date `year-month-day`, or a sentence naming what does not exist
+/// ("there is no month 13", "February has 28 days in 2026").
+fn calendar_date(year: i32, month: u32, day: u32) -> Result<NaiveDate, String> {
+    const MONTHS: [&str; 12] = [
+        "January",
+        "February",
+        "March",
+        "April",
+        "May",
+        "June",
+        "July",
+        "August",
+        "September",
+        "October",
+        "November",
+        "December",
+    ];
+    if !(1..=12).contains(&month) {
+        return Err(format!("there is no month {month}; months run 01–12"));
+    }
+    if day == 0 {
+        return Err("there is no day 0; days start at 01".into());
+    }
+    let first = NaiveDate::from_ymd_opt(year, month, 1)
+        .ok_or_else(|| format!("the year {year} is out of range"))?;
+    let next = if month == 12 {
+        NaiveDate::from_ymd_opt(year + 1, 1, 1)
+    } else {
+        NaiveDate::from_ymd_opt(year, month + 1, 1)
+    };
+    let days = next.map_or(31, |n| (n - first).num_days() as u32);
+    match first.with_day(day) {
+        Some(d) => Ok(d),
+        None => {
+            let name = MONTHS[month as usize - 1];
+            // Only February's length depends on the year.
+            Err(if month == 2 {
+                format!("{name} has {days} days in {year}")
+            } else {
+                format!("{name} has {days} days")
+            })
+        }
+    }
 }
 
 /// The ISO 7064 MOD 11-2 check character for the first 17 digits of a
@@ -128,9 +210,34 @@ pub fn check_birth_year(year: i64, today: NaiveDate) -> VResult<i64> {
     }
 }
 
+/// A date written YYYY-MM-DD. A date that does not exist is refused with
+/// what is wrong with it, not only the format.
 pub fn parse_date(field: &str, s: &str) -> VResult<NaiveDate> {
-    NaiveDate::parse_from_str(s.trim(), "%Y-%m-%d")
-        .map_err(|_| ValidationError::new(field, "a date is written YYYY-MM-DD"))
+    let s = s.trim();
+    if let Ok(d) = NaiveDate::parse_from_str(s, "%Y-%m-%d") {
+        return Ok(d);
+    }
+    let parts: Vec<&str> = s.split('-').collect();
+    let numbers: Option<Vec<u32>> = match parts.as_slice() {
+        [y, m, d]
+            if y.len() == 4
+                && (1..=2).contains(&m.len())
+                && (1..=2).contains(&d.len())
+                && parts.iter().all(|p| p.bytes().all(|b| b.is_ascii_digit())) =>
+        {
+            parts.iter().map(|p| p.parse().ok()).collect()
+        }
+        _ => None,
+    };
+    let why = match numbers.as_deref() {
+        Some(&[y, m, d]) => match calendar_date(y as i32, m, d) {
+            // Parsed after all (e.g. a form chrono did not take).
+            Ok(date) => return Ok(date),
+            Err(why) => format!("{s} is not a date: {why}"),
+        },
+        _ => "a date is written YYYY-MM-DD".to_string(),
+    };
+    Err(ValidationError::new(field, why))
 }
 
 pub fn check_count(field: &str, n: i64) -> VResult<i64> {
@@ -238,6 +345,8 @@ macro_rules! choice {
 
         impl $name {
             pub const ALL: &'static [$name] = &[$($name::$variant),+];
+            /// The values as typed, in the order of [`Self::ALL`].
+            pub const NAMES: &'static [&'static str] = &[$($text),+];
             pub fn as_str(self) -> &'static str {
                 match self { $($name::$variant => $text),+ }
             }
@@ -452,26 +561,63 @@ pub enum MemberEdit {
     Vulnerable(Vulnerability, bool),
 }
 
-/// Names accepted by [`MemberEdit::parse`], for help text and errors.
-pub const MEMBER_FIELDS: &[&str] = &[
-    "name",
-    "sex",
-    "birth_year",
-    "id_number",
-    "phone",
-    "relation",
-    "residence",
-    "arrival_from",
-    "arrival_risk_area",
-    "arrival_date",
-    "monitoring_since",
-    "monitoring_until",
-    "vaccination_doses",
-    "vaccination_last",
-    "test_date",
-    "test_result",
-    "vulnerable",
-];
+choice!(
+    /// The member fields `FIELD=VALUE` edits may set.
+    MemberField, "field" {
+        Name => "name",
+        Sex => "sex",
+        BirthYear => "birth_year",
+        IdNumber => "id_number",
+        Phone => "phone",
+        Relation => "relation",
+        Residence => "residence",
+        ArrivalFrom => "arrival_from",
+        ArrivalRiskArea => "arrival_risk_area",
+        ArrivalDate => "arrival_date",
+        MonitoringSince => "monitoring_since",
+        MonitoringUntil => "monitoring_until",
+        VaccinationDoses => "vaccination_doses",
+        VaccinationLast => "vaccination_last",
+        TestDate => "test_date",
+        TestResult => "test_result",
+        Vulnerable => "vulnerable",
+    }
+);
+
+impl MemberField {
+    /// What a value looks like, for help text. An exhaustive match, so a
+    /// new field cannot be added without one.
+    pub fn value_hint(self) -> String {
+        let one_of = |names: &[&str]| format!("one of {}", names.join(", "));
+        match self {
+            MemberField::Name => "the member's name".into(),
+            MemberField::Sex => one_of(Sex::NAMES),
+            MemberField::BirthYear => "a year like 1956".into(),
+            MemberField::IdNumber => "an 18-character resident ID number".into(),
+            MemberField::Phone => "an 11-digit mobile number".into(),
+            MemberField::Relation => "relation to the head of household, like 户主".into(),
+            MemberField::Residence => one_of(Residence::NAMES),
+            MemberField::ArrivalFrom => "where a returnee came from".into(),
+            MemberField::ArrivalRiskArea => "true or false".into(),
+            MemberField::VaccinationDoses => "a number of doses, 0–10".into(),
+            MemberField::ArrivalDate
+            | MemberField::MonitoringSince
+            | MemberField::MonitoringUntil
+            | MemberField::VaccinationLast
+            | MemberField::TestDate => "a date, YYYY-MM-DD".into(),
+            MemberField::TestResult => one_of(TestResult::NAMES),
+            MemberField::Vulnerable => format!(
+                "comma-separated, from {} (sets exactly those)",
+                Vulnerability::NAMES.join(", ")
+            ),
+        }
+    }
+}
+
+/// Names accepted by [`MemberEdit::parse_assignment`], for help text and
+/// errors: the one list, taken from [`MemberField`], which the parser
+/// matches exhaustively.
+pub const MEMBER_FIELDS: &[&str] = MemberField::NAMES;
 
 impl MemberEdit {
     /// Checks (and normalises) an edit built by hand rather than parsed, so
@@ -521,10 +667,19 @@ impl MemberEdit {
                 parse_date(f, value).map(Some)
             }
         };
-        let edit = match field {
-            "name" => MemberEdit::Name(check_text("name", value, 64, true)?),
-            "sex" => MemberEdit::Sex(value.parse()?),
-            "birth_year" => MemberEdit::BirthYear(match value {
+        let Ok(known) = field.parse::<MemberField>() else {
+            return Err(ValidationError::new(
+                field,
+                format!(
+                    "unknown member field; use one of {}",
+                    MEMBER_FIELDS.join(", ")
+                ),
+            ));
+        };
+        let edit = match known {
+            MemberField::Name => MemberEdit::Name(check_text("name", value, 64, true)?),
+            MemberField::Sex => MemberEdit::Sex(value.parse()?),
+            MemberField::BirthYear => MemberEdit::BirthYear(match value {
                 "" => None,
                 v => Some(check_birth_year(
                     v.parse()
@@ -532,51 +687,44 @@ impl MemberEdit {
                     today,
                 )?),
             }),
-            "id_number" => MemberEdit::IdNumber(match value {
+            MemberField::IdNumber => MemberEdit::IdNumber(match value {
                 "" => None,
                 v => Some(check_resident_id(v, today)?),
             }),
-            "phone" => MemberEdit::Phone(match value {
+            MemberField::Phone => MemberEdit::Phone(match value {
                 "" => None,
                 v => Some(check_phone(v)?),
             }),
-            "relation" => MemberEdit::Relation(opt(&check_text("relation", value, 32, false)?)),
-            "residence" => MemberEdit::Residence(value.parse()?),
-            "arrival_from" => {
+            MemberField::Relation => {
+                MemberEdit::Relation(opt(&check_text("relation", value, 32, false)?))
+            }
+            MemberField::Residence => MemberEdit::Residence(value.parse()?),
+            MemberField::ArrivalFrom => {
                 MemberEdit::ArrivalFrom(opt(&check_text("arrival_from", value, 128, false)?))
             }
-            "arrival_risk_area" => MemberEdit::ArrivalRiskArea(parse_bool(field, value)?),
-            "arrival_date" => MemberEdit::ArrivalDate(opt_date(field)?),
-            "monitoring_since" => MemberEdit::MonitoringSince(opt_date(field)?),
-            "monitoring_until" => MemberEdit::MonitoringUntil(opt_date(field)?),
-            "vaccination_doses" => MemberEdit::VaccinationDoses(
+            MemberField::ArrivalRiskArea => MemberEdit::ArrivalRiskArea(parse_bool(field, value)?),
+            MemberField::ArrivalDate => MemberEdit::ArrivalDate(opt_date(field)?),
+            MemberField::MonitoringSince => MemberEdit::MonitoringSince(opt_date(field)?),
+            MemberField::MonitoringUntil => MemberEdit::MonitoringUntil(opt_date(field)?),
+            MemberField::VaccinationDoses => MemberEdit::VaccinationDoses(
                 value
                     .parse::<i64>()
                     .ok()
                     .filter(|d| (0..=10).contains(d))
                     .ok_or_else(|| ValidationError::new(field, "a number of doses, 0–10"))?,
             ),
-            "vaccination_last" => MemberEdit::VaccinationLast(opt_date(field)?),
-            "test_date" => MemberEdit::TestDate(opt_date(field)?),
-            "test_result" => MemberEdit::TestResult(match value {
+            MemberField::VaccinationLast => MemberEdit::VaccinationLast(opt_date(field)?),
+            MemberField::TestDate => MemberEdit::TestDate(opt_date(field)?),
+            MemberField::TestResult => MemberEdit::TestResult(match value {
                 "" => None,
                 v => Some(v.parse()?),
             }),
-            "vulnerable" => {
+            MemberField::Vulnerable => {
                 let set = parse_vulnerabilities(value)?;
                 return Ok(Vulnerability::ALL
                     .iter()
                     .map(|v| MemberEdit::Vulnerable(*v, set.contains(v)))
                     .collect());
-            }
-            other => {
-                return Err(ValidationError::new(
-                    other,
-                    format!(
-                        "unknown member field; use one of {}",
-                        MEMBER_FIELDS.join(", ")
-                    ),
-                ))
             }
         };
         Ok(vec![edit])
@@ -852,7 +1000,10 @@ mod tests {
             ("110105194912310021", "check digit"),
             ("11010519491231002", "18 characters"),
             ("1101051949123100211", "18 characters"),
-            ("11010519491331002X", "check digit"),
+            ("11010519491331002X", "there is no month 13"),
+            ("110105194902300021", "February has 28 days in 1949"),
+            ("000000194912310021", "province"),
+            ("991005194912310021", "province"),
             ("11010A19491231002X", "digits"),
             ("110105194913310021", "birth date"),
             ("11010520300101001X", "future"),
@@ -866,6 +1017,64 @@ mod tests {
                 "{id}: {} should mention {why}",
                 e.rule
             );
+        }
+    }
+
+    #[test]
+    fn an_impossible_birth_date_is_named_before_the_check_digit() {
+        // The check digit of this number is right for its (impossible) body.
+        let body = "11010519490230002";
+        let id = format!("{body}{}", resident_id_check_char(body));
+        let e = check_resident_id(&id, today()).unwrap_err();
+        assert!(e.rule.contains("February has 28 days"), "{}", e.rule);
+        // And a wrong check digit on it still speaks of the date first.
+        let e = check_resident_id("110105194902300021", today()).unwrap_err();
+        assert!(e.rule.contains("birth date"), "{}", e.rule);
+    }
+
+    #[test]
+    fn every_province_code_is_accepted_and_no_other() {
+        for p in 0..100u8 {
+            let body = format!("{p:02}0105194912310{}", "02");
+            let id = format!("{body}{}", resident_id_check_char(&body));
+            let ok = check_resident_id(&id, today()).is_ok();
+            assert_eq!(ok, PROVINCE_CODES.contains(&p), "{id}");
+        }
+    }
+
+    #[test]
+    fn impossible_dates_say_what_is_wrong() {
+        let cases = [
+            ("2026-02-30", "February has 28 days in 2026"),
+            ("2028-02-30", "February has 29 days in 2028"),
+            ("2026-04-31", "April has 30 days"),
+            ("2026-13-01", "there is no month 13"),
+            ("2026-00-10", "there is no month 0"),
+            ("2026-01-32", "January has 31 days"),
+            ("2026-01-00", "there is no day 0"),
+            ("29/11/2026", "YYYY-MM-DD"),
+            ("2026-1-x", "YYYY-MM-DD"),
+            ("", "YYYY-MM-DD"),
+        ];
+        for (s, why) in cases {
+            let e = parse_date("date", s).unwrap_err();
+            assert_eq!(e.field, "date");
+            assert!(e.rule.contains(why), "{s}: {} should say {why}", e.rule);
+        }
+        assert_eq!(
+            parse_date("date", " 2028-02-29 ").unwrap(),
+            NaiveDate::from_ymd_opt(2028, 2, 29).unwrap()
+        );
+    }
+
+    #[test]
+    fn every_listed_member_field_is_one_the_parser_knows() {
+        for f in MEMBER_FIELDS {
+            match MemberEdit::parse_assignment(&format!("{f}="), today()) {
+                Err(e) => assert!(!e.rule.contains("unknown member field"), "{f}: {e}"),
+                Ok(edits) => assert!(!edits.is_empty(), "{f}"),
+            }
+            assert!(!f.parse::<MemberField>().unwrap().value_hint().is_empty());
         }
     }
 
