@@ -112,7 +112,8 @@ impl From<silin_core::Error> for StoreError {
             },
             E::WrongKey => StoreError::WrongKey { detail },
             E::EncryptionUnavailable => StoreError::EncryptionUnavailable { detail },
-            E::Incompatible(_) => StoreError::Incompatible { detail },
+            E::Incompatible(_) | E::NotAStore { .. } => StoreError::Incompatible { detail },
+            E::CannotWrite { .. } => StoreError::Storage { detail },
             E::Damaged { doc, reason } => StoreError::Damaged {
                 cell_id: doc,
                 detail: reason,

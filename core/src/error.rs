@@ -3,6 +3,7 @@
 //! key, or report a fault of the device or file.
 
 use crate::model::ValidationError;
+use std::path::PathBuf;
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
@@ -31,6 +32,18 @@ pub enum Error {
     /// The file is not a silin store, or was written by a newer version.
     #[error("{0}")]
     Incompatible(String),
+
+    /// The file named as a store is something else: not SQLite, truncated,
+    /// empty, another program's database, not a regular file. It was left
+    /// exactly as it was.
+    #[error("{} is not a silin store: {reason}; nothing was changed", path.display())]
+    NotAStore { path: PathBuf, reason: String },
+
+    /// The store's file cannot be written (read-only, a directory), so it is
+    /// not opened at all: SQLite would otherwise open it half-way and leave
+    /// journal files beside it.
+    #[error("cannot write {}, it is {reason}; nothing was changed", path.display())]
+    CannotWrite { path: PathBuf, reason: String },
 
     /// A document's bytes do not decode, or contradict what the store recorded.
     #[error("document {doc} is damaged: {reason}")]
@@ -63,6 +76,8 @@ impl Error {
                 | Error::NotFound { .. }
                 | Error::WrongKey
                 | Error::EncryptionUnavailable
+                | Error::NotAStore { .. }
+                | Error::CannotWrite { .. }
         )
     }
 }

@@ -159,7 +159,22 @@ impl Store {
             return Err(ValidationError::new("path", "a store is a file: give its path").into());
         }
         let conn = schema::open(&path, options.key.as_ref(), options.durability)?;
-        let (device_id, actor) = load_or_create_identity(&conn)?;
+        // The header looked right but a page SQLite needed was garbage: the
+        // file is damaged, which is about the file, not a fault here.
+        let (device_id, actor) = load_or_create_identity(&conn).map_err(|e| match e {
+            Error::Sqlite(rusqlite::Error::SqliteFailure(f, m))
+                if f.code == rusqlite::ErrorCode::DatabaseCorrupt =>
+            {
+                Error::NotAStore {
+                    path: path.clone(),
+                    reason: format!(
+                        "it is damaged ({}); restore it from a copy",
+                        m.unwrap_or_else(|| f.to_string())
+                    ),
+                }
+            }
+            e => e,
+        })?;
         Ok(Store {
             inner: Mutex::new(Inner {
                 conn,

@@ -67,6 +67,7 @@ pub(crate) fn open(
     if key.is_some_and(|k| k.0.is_empty()) {
         return Err(Error::WrongKey);
     }
+    inspect(path, key.is_some())?;
     let conn = Connection::open_with_flags(path, flags)?;
     // SQLCipher logs a wrong key to stderr by itself; the typed error
     // below is the one message the caller should see.
@@ -93,16 +94,25 @@ pub(crate) fn open(
         Err(rusqlite::Error::SqliteFailure(e, _)) if e.code == ErrorCode::NotADatabase => {
             return Err(Error::WrongKey)
         }
+        Err(rusqlite::Error::SqliteFailure(e, m)) if e.code == ErrorCode::DatabaseCorrupt => {
+            return Err(not_a_store(
+                path,
+                format!(
+                    "it is damaged ({}); restore it from a copy",
+                    m.unwrap_or_else(|| e.to_string())
+                ),
+            ))
+        }
         Err(e) => return Err(e.into()),
     };
     // A database silin never laid out but which holds tables is another
     // program's: refuse it before anything (even the journal mode) changes.
     let layout: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
     if layout == 0 && objects > 0 {
-        return Err(Error::Incompatible(format!(
-            "{} is another program's database, not a silin store; choose a new file",
-            path.display()
-        )));
+        return Err(not_a_store(
+            path,
+            "it is another program's SQLite database; choose a new file",
+        ));
     }
     let sync = match durability {
         Durability::Full => "FULL",
@@ -116,6 +126,126 @@ pub(crate) fn open(
     ))?;
     migrate(&conn, layout)?;
     Ok(conn)
+}
+
+const SQLITE_MAGIC: &[u8; 16] = b"SQLite format 3\0";
+/// Size of the SQLite file header (the start of page 1).
+const HEADER: usize = 100;
+
+fn not_a_store(path: &Path, reason: impl Into<String>) -> Error {
+    Error::NotAStore {
+        path: path.to_path_buf(),
+        reason: reason.into(),
+    }
+}
+
+/// Looks at the file before SQLite does, to refuse what SQLite would open
+/// wrongly or only half-way: a directory or device, a read-only file (SQLite
+/// falls back to reading and leaves -wal/-shm files beside it), a file that
+/// is not SQLite at all (SQLite would blame the key), a truncated one. Reads
+/// at most the 100-byte header; writes nothing. A missing file or an empty
+/// one passes: SQLite lays out a new store there (an empty file is also what
+/// a device killed while creating its store leaves behind).
+fn inspect(path: &Path, keyed: bool) -> Result<()> {
+    use std::io::Read;
+    let meta = match std::fs::metadata(path) {
+        Ok(m) => m,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(e.into()),
+    };
+    if meta.is_dir() {
+        return Err(Error::CannotWrite {
+            path: path.to_path_buf(),
+            reason: "a directory, not a store file".into(),
+        });
+    }
+    if !meta.is_file() {
+        return Err(not_a_store(path, "it is not a regular file"));
+    }
+    let read_only = || Error::CannotWrite {
+        path: path.to_path_buf(),
+        reason: "read-only".into(),
+    };
+    // The permission bits first: a superuser could write the file anyway,
+    // but a file marked read-only is not one to change behind its owner.
+    if meta.permissions().readonly() {
+        return Err(read_only());
+    }
+    let mut file = match std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(path)
+    {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => return Err(read_only()),
+        Err(e) => return Err(e.into()),
+    };
+    let len = meta.len();
+    if len == 0 {
+        return Ok(());
+    }
+    let mut header = Vec::with_capacity(HEADER);
+    file.by_ref().take(HEADER as u64).read_to_end(&mut header)?;
+    if !header.starts_with(SQLITE_MAGIC) {
+        // An encrypted store looks like noise, but always whole pages of at
+        // least 512 bytes; anything else cannot be one, key or no key.
+        if len % 512 == 0 {
+            return Ok(());
+        }
+        return Err(not_a_store(
+            path,
+            if keyed {
+                "it is not an SQLite file, encrypted or not"
+            } else {
+                "it is not an SQLite file"
+            },
+        ));
+    }
+    if header.len() < HEADER {
+        return Err(not_a_store(
+            path,
+            format!("it is truncated ({len} bytes, shorter than an SQLite header); restore it from a copy"),
+        ));
+    }
+    // While a -wal or -journal file is beside it, the main file may be mid-
+    // checkpoint or mid-rollback; SQLite itself knows how to read that.
+    let beside = |suffix: &str| {
+        let mut p = path.as_os_str().to_owned();
+        p.push(suffix);
+        Path::new(&p).exists()
+    };
+    if beside("-wal") || beside("-journal") {
+        return Ok(());
+    }
+    let be32 = |at: usize| {
+        u32::from_be_bytes([header[at], header[at + 1], header[at + 2], header[at + 3]])
+    };
+    let page_size = match u16::from_be_bytes([header[16], header[17]]) {
+        1 => 65536,
+        n => u64::from(n),
+    };
+    if !(512..=65536).contains(&page_size) || !page_size.is_power_of_two() {
+        return Err(not_a_store(
+            path,
+            "its SQLite header is damaged (page size); restore it from a copy",
+        ));
+    }
+    // The header's page count is trustworthy only when the version it was
+    // written for matches the change counter (SQLite's own rule).
+    let pages = u64::from(be32(28));
+    let counted = be32(92) == be32(24) && pages > 0;
+    if len % page_size != 0 || (counted && len < pages * page_size) {
+        let expected = if counted {
+            format!("{} bytes", pages * page_size)
+        } else {
+            format!("a multiple of {page_size} bytes")
+        };
+        return Err(not_a_store(
+            path,
+            format!("it is truncated ({len} bytes where its header records {expected}); restore it from a copy"),
+        ));
+    }
+    Ok(())
 }
 
 /// Brings the file from layout `current` (its `user_version`, read when it
@@ -207,9 +337,71 @@ mod tests {
         let before = std::fs::read(&p).unwrap();
         assert!(matches!(
             open(&p, None, Durability::Full),
-            Err(Error::Incompatible(_))
+            Err(Error::NotAStore { .. })
         ));
         assert_eq!(std::fs::read(&p).unwrap(), before);
+    }
+
+    /// Every file in `dir` with its bytes.
+    fn contents(dir: &Path) -> Vec<(std::ffi::OsString, Vec<u8>)> {
+        let mut v: Vec<_> = std::fs::read_dir(dir)
+            .unwrap()
+            .map(|e| {
+                let e = e.unwrap();
+                let bytes = std::fs::read(e.path()).unwrap_or_default();
+                (e.file_name(), bytes)
+            })
+            .collect();
+        v.sort();
+        v
+    }
+
+    fn refused(dir: &Path, p: &Path, key: Option<&StoreKey>) -> Error {
+        let before = contents(dir);
+        let e = open(p, key, Durability::Full).expect_err("should be refused");
+        assert_eq!(contents(dir), before, "{e} left the directory changed");
+        e
+    }
+
+    #[test]
+    fn files_that_are_not_stores_are_refused_untouched() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        let text = d.join("people.csv");
+        std::fs::write(&text, "姓名,身份证号\n王芳,11010519491231002X\n").unwrap();
+        for key in [None, Some(&StoreKey::new("k"))] {
+            let e = refused(d, &text, key);
+            assert!(
+                matches!(&e, Error::NotAStore { reason, .. } if reason.contains("not an SQLite file")),
+                "{e}"
+            );
+        }
+        let e = refused(d, d, None);
+        assert!(matches!(e, Error::CannotWrite { .. }), "{e}");
+        assert!(e.to_string().contains("directory"), "{e}");
+
+        let good = d.join("good.db");
+        drop(open(&good, None, Durability::Full).unwrap());
+        let bytes = std::fs::read(&good).unwrap();
+        assert!(bytes.len() >= 8192, "a laid-out store has several pages");
+        for cut in [50, 4096, bytes.len() - 4096, bytes.len() - 1] {
+            let p = d.join(format!("cut{cut}.db"));
+            std::fs::write(&p, &bytes[..cut]).unwrap();
+            let e = refused(d, &p, None);
+            assert!(e.to_string().contains("truncated"), "cut at {cut}: {e}");
+        }
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_read_only_store_is_refused_without_journal_files() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("ro.db");
+        drop(open(&p, None, Durability::Full).unwrap());
+        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o444)).unwrap();
+        let e = refused(dir.path(), &p, None);
+        assert!(e.to_string().contains("read-only"), "{e}");
     }
 
     #[test]
