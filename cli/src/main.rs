@@ -19,7 +19,9 @@ use std::path::{Path, PathBuf};
 #[command(
     name = "silin",
     version,
-    about = "Offline-first registers for neighbourhood micro-grid cells"
+    about = "Offline-first registers for neighbourhood micro-grid cells",
+    after_help = "Environment: SILIN_NOW pins \"now\" (RFC 3339 or YYYY-MM-DD) for every command, \
+                  e.g. to re-enter a past day's paper records. Full reference: doc/CLI.md."
 )]
 struct Cli {
     /// The store file.
@@ -39,16 +41,19 @@ struct Cli {
 enum Command {
     /// Simulate a county: offline edits on lead and grid-worker phones, merges, and the rollup.
     Demo {
+        /// Seed of the generated county and its activity (same seed, same county).
         #[arg(long, default_value_t = 1)]
         seed: u64,
+        /// Number of cells in the county.
         #[arg(long, default_value_t = 2903)]
         cells: usize,
+        /// Days of offline activity to simulate.
         #[arg(long, default_value_t = 1)]
         days: u32,
     },
-    /// Create a store and this device's identity.
+    /// Create a store and this device's identity (an existing store is kept).
     Init {
-        /// A name for this device (shown as `by` on visits it records).
+        /// A name for this device (shown as `by` on visits it records); renames an existing store's device.
         #[arg(long)]
         name: Option<String>,
     },
@@ -57,24 +62,31 @@ enum Command {
     Cell(CellCmd),
     /// Cells in the store.
     Cells,
+    /// Households: add one to a cell.
     #[command(subcommand)]
     Household(HouseholdCmd),
+    /// Members: add one to a household, edit fields.
     #[command(subcommand)]
     Member(MemberCmd),
+    /// Visits: door knocks, health checks, calls, errands, notices.
     #[command(subcommand)]
     Visit(VisitCmd),
+    /// Daily reports: file a cell's report for a day.
     #[command(subcommand)]
     Report(ReportCmd),
     /// Zero-report rollup per region at a level.
     Rollup {
+        /// The day, YYYY-MM-DD.
         #[arg(long)]
         date: String,
+        /// county, township, village or group.
         #[arg(long, default_value = "county")]
         level: String,
     },
     /// Lists an office or a lead works from, without loading documents.
     #[command(subcommand)]
     List(ListCmd),
+    /// Bundle files: carry cells between devices where no network reaches.
     #[command(subcommand)]
     Bundle(BundleCmd),
     /// Check the file, every document and every projection (repairs projections).
@@ -118,7 +130,7 @@ enum HubCmd {
     },
     /// Issue a one-time enrolment token (office admin, on the hub machine).
     Token {
-        /// The hub's store (default: --store).
+        /// The hub's store (default: --store); created if missing.
         #[arg(long)]
         db: Option<PathBuf>,
         /// lead, grid_worker, office or county
@@ -136,6 +148,7 @@ enum HubCmd {
         /// The hub's store (default: --store).
         #[arg(long)]
         db: Option<PathBuf>,
+        /// The device's id (as `silin enroll` printed it).
         #[arg(long)]
         device: String,
     },
@@ -143,7 +156,9 @@ enum HubCmd {
 
 #[derive(Subcommand)]
 enum CellCmd {
+    /// Create a cell.
     Create {
+        /// The cell's name, like 三组第5联户.
         #[arg(long)]
         name: String,
         /// county/township/village/group
@@ -153,14 +168,18 @@ enum CellCmd {
         #[arg(long)]
         lead: Option<String>,
     },
+    /// Show a cell: households, members, recent visits, reports, conflicts.
     Show {
+        /// The cell's id.
         #[arg(long)]
         cell: String,
     },
     /// Write the cell's automerge document in automerge's standard binary format.
     Save {
+        /// The cell's id.
         #[arg(long)]
         cell: String,
+        /// The file to write.
         #[arg(long)]
         out: PathBuf,
     },
@@ -168,13 +187,18 @@ enum CellCmd {
 
 #[derive(Subcommand)]
 enum HouseholdCmd {
+    /// Add a household to a cell.
     Add {
+        /// The cell's id.
         #[arg(long)]
         cell: String,
+        /// Street address, like 东关村三组12号.
         #[arg(long)]
         address: Option<String>,
+        /// Door number or sign on the door.
         #[arg(long)]
         door: Option<String>,
+        /// The household's 11-digit mobile number.
         #[arg(long)]
         phone: Option<String>,
     },
@@ -182,32 +206,55 @@ enum HouseholdCmd {
 
 #[derive(Subcommand)]
 enum MemberCmd {
+    /// Add a member to a household.
     Add(MemberAdd),
     /// Edit fields: FIELD=VALUE (empty VALUE clears).
+    #[command(after_help = member_fields_help())]
     Set {
+        /// The member's id.
         #[arg(long)]
         member: String,
+        /// One or more edits, like residence=returned monitoring_until=2026-12-10.
         #[arg(required = true, value_name = "FIELD=VALUE")]
         assignments: Vec<String>,
     },
 }
 
+/// The FIELDS section of `member set --help`, from the list the parser
+/// itself matches on, so help and parser cannot disagree.
+fn member_fields_help() -> String {
+    let width = MEMBER_FIELDS.iter().map(|f| f.len()).max().unwrap_or(0);
+    let mut s = String::from("FIELDS:\n");
+    for f in MemberField::ALL {
+        s.push_str(&format!("  {:<width$}  {}\n", f.as_str(), f.value_hint()));
+    }
+    s.trim_end().to_string()
+}
+
 #[derive(Args)]
 struct MemberAdd {
+    /// The household's id.
     #[arg(long)]
     household: String,
+    /// The member's name.
     #[arg(long)]
     name: String,
+    /// 18-character resident ID number (sets birth year and sex).
     #[arg(long)]
     id_number: Option<String>,
+    /// 11-digit mobile number.
     #[arg(long)]
     phone: Option<String>,
+    /// Year of birth, like 1956.
     #[arg(long)]
     birth_year: Option<String>,
+    /// male, female or unknown.
     #[arg(long)]
     sex: Option<String>,
+    /// Relation to the head of household, like 户主 or 配偶.
     #[arg(long)]
     relation: Option<String>,
+    /// resident, away or returned.
     #[arg(long)]
     residence: Option<String>,
     /// Comma-separated: elderly, disabled, mobility, alone, chronic.
@@ -217,23 +264,30 @@ struct MemberAdd {
 
 #[derive(Subcommand)]
 enum VisitCmd {
+    /// Record a visit (timed now, by this device's name).
     Record {
+        /// The cell's id.
         #[arg(long)]
         cell: String,
         /// door_knock, health_check, call, errand, notify
         #[arg(long)]
         kind: String,
+        /// The household visited.
         #[arg(long)]
         household: Option<String>,
+        /// The member visited (required for a health check).
         #[arg(long)]
         member: Option<String>,
         /// Body temperature in °C (34.0–43.0).
         #[arg(long, allow_hyphen_values = true)]
         temperature: Option<String>,
+        /// Symptoms seen (any makes the visit abnormal).
         #[arg(long)]
         symptoms: Option<String>,
+        /// What came of it.
         #[arg(long)]
         outcome: Option<String>,
+        /// A free note.
         #[arg(long)]
         note: Option<String>,
     },
@@ -241,15 +295,21 @@ enum VisitCmd {
 
 #[derive(Subcommand)]
 enum ReportCmd {
+    /// File a cell's daily report (a zero report when arrivals and abnormal are both 0).
     Submit {
+        /// The cell's id.
         #[arg(long)]
         cell: String,
+        /// The day reported on, YYYY-MM-DD.
         #[arg(long)]
         date: String,
+        /// People who arrived in the cell that day.
         #[arg(long, default_value = "0", allow_hyphen_values = true)]
         arrivals: String,
+        /// People found abnormal (fever, symptoms) that day.
         #[arg(long, default_value = "0", allow_hyphen_values = true)]
         abnormal: String,
+        /// A free note.
         #[arg(long)]
         note: Option<String>,
     },
@@ -259,11 +319,13 @@ enum ReportCmd {
 enum ListCmd {
     /// Members under home monitoring on a date (default today).
     Monitoring {
+        /// The day, YYYY-MM-DD (default today).
         #[arg(long)]
         date: Option<String>,
     },
     /// Members whose monitoring ends on a date (default today).
     Ending {
+        /// The day, YYYY-MM-DD (default today).
         #[arg(long)]
         date: Option<String>,
     },
@@ -271,11 +333,13 @@ enum ListCmd {
     Vulnerable,
     /// Cells that have not filed the report for a date (default today).
     Missing {
+        /// The day, YYYY-MM-DD (default today).
         #[arg(long)]
         date: Option<String>,
     },
     /// Visits recorded on a date (default today).
     Visits {
+        /// The day, YYYY-MM-DD (default today).
         #[arg(long)]
         date: Option<String>,
     },
@@ -285,8 +349,10 @@ enum ListCmd {
 enum BundleCmd {
     /// Write cells (all, or those named) to a bundle file.
     Export {
+        /// The bundle file to write.
         #[arg(long)]
         out: PathBuf,
+        /// A cell to export (repeat for more; default all in this device's scope).
         #[arg(long = "cell")]
         cells: Vec<String>,
         /// Only what this device (id) lacks, from earlier syncs with it.
@@ -294,7 +360,10 @@ enum BundleCmd {
         for_peer: Option<String>,
     },
     /// Apply a bundle file; importing twice changes nothing.
-    Import { file: PathBuf },
+    Import {
+        /// The bundle file to read.
+        file: PathBuf,
+    },
 }
 
 fn main() {
@@ -366,13 +435,62 @@ fn options(cli: &Cli) -> Result<StoreOptions, CliError> {
 /// Opens an existing store; only `init` creates one, so a mistyped path
 /// does not silently start an empty register.
 fn open_existing(cli: &Cli) -> Result<Store, CliError> {
-    if !Path::new(&cli.store).exists() {
-        return Err(CliError::Usage(format!(
+    open_store(cli, &cli.store, |path| {
+        Some(format!(
             "no store at {}; create one with `silin init` or pass --store PATH",
-            cli.store.display()
-        )));
+            path.display()
+        ))
+    })
+}
+
+/// Opens the store at `path`. `missing` says why a path with no file is an
+/// error (`None`: create the store there). An existing empty file is never
+/// taken as a new store: the command-line user named a file that exists,
+/// and it is not one (the library, unlike the command, reopens one as new,
+/// since that is what a phone killed while creating its store leaves).
+fn open_store(
+    cli: &Cli,
+    path: &Path,
+    missing: impl FnOnce(&Path) -> Option<String>,
+) -> Result<Store, CliError> {
+    match std::fs::metadata(path) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            if let Some(why) = missing(path) {
+                return Err(CliError::Usage(why));
+            }
+            let parent = path.parent().filter(|p| !p.as_os_str().is_empty());
+            if let Some(dir) = parent.filter(|p| !p.is_dir()) {
+                return Err(CliError::Usage(format!(
+                    "cannot create {}: there is no directory {}; create it first or choose another path",
+                    path.display(),
+                    dir.display()
+                )));
+            }
+        }
+        Ok(m) if m.is_file() && m.len() == 0 => {
+            return Err(silin_core::Error::NotAStore {
+                path: path.to_path_buf(),
+                reason: "it is empty; remove it if a new store should be created there".into(),
+            }
+            .into())
+        }
+        _ => {}
     }
-    Ok(Store::open(&cli.store, options(cli)?)?)
+    Store::open(path, options(cli)?).map_err(|e| match (e, &cli.key_env) {
+        // Without a key, noise is either an encrypted store or no store at
+        // all; with one, it is the key (or the file) that is wrong.
+        (silin_core::Error::WrongKey, None) => CliError::Usage(format!(
+            "{} is not a silin store, or is an encrypted one: it is not a plain SQLite file; \
+             give an encrypted store's key with --key-env VAR; nothing was changed",
+            path.display()
+        )),
+        (silin_core::Error::WrongKey, Some(var)) => CliError::Usage(format!(
+            "{} does not open with the key in ${var}: wrong key, or the store is not encrypted \
+             (then leave out --key-env); nothing was changed",
+            path.display()
+        )),
+        (e, _) => e.into(),
+    })
 }
 
 fn device_label(store: &Store) -> String {
@@ -402,18 +520,32 @@ fn run(cli: &Cli, out: &Out) -> Result<(), CliError> {
         }
         Command::Init { name } => {
             let existed = cli.store.exists();
-            let store = Store::open(&cli.store, options(cli)?)?;
+            let store = open_store(cli, &cli.store, |_| None)?;
+            let before = store.device_name()?.filter(|n| !n.is_empty());
             if let Some(n) = name {
                 store.set_device_name(n)?;
             }
+            // The signing key now rather than on first use, so that a later
+            // command that fails (a bad bundle) finds nothing to create.
+            store.device_key()?;
+            let after = store.device_name()?.filter(|n| !n.is_empty());
             let id = store.device_id();
-            out.print(&serde_json::json!({ "device_id": id }), || {
-                if existed {
-                    format!("store {} already exists; device {id}", cli.store.display())
-                } else {
-                    format!("created store {}; device {id}", cli.store.display())
-                }
-            })
+            let shown = cli.store.display();
+            out.print(
+                &serde_json::json!({ "device_id": id, "created": !existed, "name": after }),
+                || match (existed, &before, &after) {
+                    (false, _, Some(n)) => format!("created store {shown}; device {id} ({n})"),
+                    (false, _, None) => format!("created store {shown}; device {id}"),
+                    (true, b, Some(n)) if b.as_ref() != Some(n) => format!(
+                        "store {shown} already exists; device {id} renamed from {} to {n}",
+                        b.as_deref().unwrap_or("(no name)")
+                    ),
+                    (true, _, Some(n)) => {
+                        format!("store {shown} already exists; device {id} ({n})")
+                    }
+                    (true, _, None) => format!("store {shown} already exists; device {id}"),
+                },
+            )
         }
         Command::Cells => {
             let store = open_existing(cli)?;
@@ -540,17 +672,29 @@ fn run(cli: &Cli, out: &Out) -> Result<(), CliError> {
             let level = parse_level(level)?;
             let rows = store.rollup(date, level)?;
             out.print(&rows, || {
-                let mut s = format!(
-                    "{:<40} {:>6} {:>8} {:>7} {:>8} {:>8}\n",
-                    "region", "cells", "reported", "missing", "arrivals", "abnormal"
-                );
-                for r in &rows {
-                    s.push_str(&format!(
-                        "{:<40} {:>6} {:>8} {:>7} {:>8} {:>8}\n",
-                        r.path, r.cells, r.reported, r.missing, r.arrivals, r.abnormal
-                    ));
-                }
-                s.trim_end().to_string()
+                use output::Align::{Left, Right};
+                output::table(
+                    &[
+                        ("region", Left),
+                        ("cells", Right),
+                        ("reported", Right),
+                        ("missing", Right),
+                        ("arrivals", Right),
+                        ("abnormal", Right),
+                    ],
+                    rows.iter()
+                        .map(|r| {
+                            vec![
+                                r.path.to_string(),
+                                r.cells.to_string(),
+                                r.reported.to_string(),
+                                r.missing.to_string(),
+                                r.arrivals.to_string(),
+                                r.abnormal.to_string(),
+                            ]
+                        })
+                        .collect(),
+                )
             })
         }
         Command::List(cmd) => run_list(cli, out, cmd),
@@ -580,11 +724,23 @@ fn run(cli: &Cli, out: &Out) -> Result<(), CliError> {
             )
         }
         Command::Bundle(BundleCmd::Import { file }) => {
-            let store = open_existing(cli)?;
             let bytes = std::fs::read(file).map_err(|e| {
                 CliError::Usage(format!("cannot read bundle {}: {e}", file.display()))
             })?;
-            let outcome = silin_core::bundle::import(&store, &bytes)?;
+            // A file that does not decode is refused before the store is
+            // even opened, so nothing in it can change.
+            silin_core::bundle::decode(&bytes).map_err(|e| {
+                CliError::Usage(format!(
+                    "{} is not a usable bundle ({e}); nothing applied",
+                    file.display()
+                ))
+            })?;
+            let store = open_existing(cli)?;
+            let outcome = silin_core::bundle::import(&store, &bytes).map_err(|e| match e {
+                silin_core::sync::SyncError::Store(_) => CliError::Sync(e),
+                // Refused contents: say which file they came from.
+                e => CliError::Usage(format!("bundle {}: {e}", file.display())),
+            })?;
             out.print(&outcome, || {
                 format!(
                     "{} cells in bundle, {} changed",
@@ -711,13 +867,14 @@ fn scope_arg(entries: &[String]) -> Result<silin_core::identity::Scope, CliError
 /// hub is set up by its first command).
 fn hub_store(cli: &Cli, db: &Option<PathBuf>, create: bool) -> Result<Store, CliError> {
     let path = db.as_ref().unwrap_or(&cli.store);
-    if !create && !path.exists() {
-        return Err(CliError::Usage(format!(
-            "no hub store at {}; pass the hub's --db PATH",
-            path.display()
-        )));
-    }
-    Ok(Store::open(path, options(cli)?)?)
+    open_store(cli, path, |path| {
+        (!create).then(|| {
+            format!(
+                "no hub store at {}; pass the hub's --db PATH",
+                path.display()
+            )
+        })
+    })
 }
 
 fn run_hub(cli: &Cli, out: &Out, cmd: &HubCmd) -> Result<(), CliError> {
@@ -741,7 +898,18 @@ fn run_hub(cli: &Cli, out: &Out, cmd: &HubCmd) -> Result<(), CliError> {
                     "--listen {listen:?} is not an address to listen on ({e}); write it like 0.0.0.0:8080"
                 ))
             })?;
+            // The port first: a hub that cannot listen must not have created
+            // its store on the way.
+            let listener = std::net::TcpListener::bind(listen.as_str()).map_err(|source| {
+                hub_error(silin_hub::HubError::Listen {
+                    addr: listen.clone(),
+                    source,
+                })
+            })?;
+            listener.set_nonblocking(true)?;
             let store = std::sync::Arc::new(hub_store(cli, db, true)?);
+            // Refuse a store that cannot be a hub before saying we listen.
+            silin_hub::office::office(&store, Some(&scope)).map_err(office_error)?;
             let path = store.path().display().to_string();
             let device = store.device_id();
             silin_hub::server::init_logging();
@@ -749,15 +917,33 @@ fn run_hub(cli: &Cli, out: &Out, cmd: &HubCmd) -> Result<(), CliError> {
                 scope: Some(scope),
                 ..Default::default()
             };
-            silin_hub::server::run(listen, store, config, |addr| {
-                let json = serde_json::json!({
-                    "listen": addr.to_string(), "url": format!("http://{addr}"), "device_id": device,
-                });
-                let _ = out.print(&json, || {
-                    format!("silin hub listening on http://{addr} (store {path}); Ctrl-C to stop")
-                });
-            })
-            .map_err(hub_error)
+            let threads = std::thread::available_parallelism().map_or(2, |n| n.get().clamp(2, 8));
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(threads)
+                .thread_name("silin-hub")
+                .enable_all()
+                .build()?;
+            runtime
+                .block_on(async move {
+                    let listener = tokio::net::TcpListener::from_std(listener)?;
+                    let addr = listener.local_addr()?;
+                    let json = serde_json::json!({
+                        "listen": addr.to_string(), "url": format!("http://{addr}"), "device_id": device,
+                    });
+                    let _ = out.print(&json, || {
+                        format!(
+                            "silin hub listening on http://{addr} (store {path}); Ctrl-C to stop"
+                        )
+                    });
+                    silin_hub::server::serve_with(
+                        listener,
+                        store,
+                        config,
+                        silin_hub::server::shutdown_signal(),
+                    )
+                    .await
+                })
+                .map_err(hub_error)
         }
         HubCmd::Token {
             db,
@@ -798,11 +984,14 @@ fn print_cells(out: &Out, cells: &[CellInfo]) -> Result<(), CliError> {
         .map(|c| serde_json::json!({"cell_id": c.id, "name": c.name, "path": c.path.to_string()}))
         .collect();
     out.print(&rows, || {
-        cells
-            .iter()
-            .map(|c| format!("{}  {}  {}", c.id, c.path, c.name))
-            .collect::<Vec<_>>()
-            .join("\n")
+        use output::Align::Left;
+        output::table(
+            &[("cell", Left), ("path", Left), ("name", Left)],
+            cells
+                .iter()
+                .map(|c| vec![c.id.clone(), c.path.to_string(), c.name.clone()])
+                .collect(),
+        )
     })
 }
 
@@ -846,21 +1035,27 @@ fn run_cell(cli: &Cli, out: &Out, cmd: &CellCmd) -> Result<(), CliError> {
 }
 
 fn run_list(cli: &Cli, out: &Out, cmd: &ListCmd) -> Result<(), CliError> {
+    use output::Align::Left;
     let store = open_existing(cli)?;
     let members = |ms: Vec<silin_core::store::MemberSummary>| {
-        let text = ms
-            .iter()
-            .map(|m| {
-                format!(
-                    "{}  {}  {}  {}",
-                    m.member_id,
-                    m.name,
-                    m.monitoring_until.as_deref().unwrap_or("-"),
-                    m.vulnerable.join(",")
-                )
-            })
-            .collect::<Vec<_>>()
-            .join("\n");
+        let text = output::table(
+            &[
+                ("member", Left),
+                ("name", Left),
+                ("monitoring until", Left),
+                ("vulnerable", Left),
+            ],
+            ms.iter()
+                .map(|m| {
+                    vec![
+                        m.member_id.clone(),
+                        m.name.clone(),
+                        m.monitoring_until.clone().unwrap_or_else(|| "-".into()),
+                        m.vulnerable.join(","),
+                    ]
+                })
+                .collect(),
+        );
         out.print(&ms, || text)
     };
     match cmd {
@@ -873,19 +1068,25 @@ fn run_list(cli: &Cli, out: &Out, cmd: &ListCmd) -> Result<(), CliError> {
         ListCmd::Visits { date } => {
             let visits = store.visits_on(date_arg("date", date)?)?;
             out.print(&visits, || {
-                visits
-                    .iter()
-                    .map(|v| {
-                        format!(
-                            "{}  {}  {}{}",
-                            v.cell_id,
-                            v.kind,
-                            v.visit_id,
-                            if v.abnormal { "  ABNORMAL" } else { "" }
-                        )
-                    })
-                    .collect::<Vec<_>>()
-                    .join("\n")
+                output::table(
+                    &[
+                        ("cell", Left),
+                        ("kind", Left),
+                        ("visit", Left),
+                        ("abnormal", Left),
+                    ],
+                    visits
+                        .iter()
+                        .map(|v| {
+                            vec![
+                                v.cell_id.clone(),
+                                v.kind.clone(),
+                                v.visit_id.clone(),
+                                if v.abnormal { "ABNORMAL" } else { "" }.into(),
+                            ]
+                        })
+                        .collect(),
+                )
             })
         }
     }

@@ -79,14 +79,98 @@ pub fn usage_error(e: clap::Error) -> ! {
             },
         );
     }
-    let text = e.to_string();
-    let first = text
-        .lines()
-        .find(|l| !l.trim().is_empty())
-        .unwrap_or("bad usage")
-        .trim_start_matches("error: ");
-    eprintln!("silin: {first} (see `silin --help`)");
+    eprintln!("silin: {}", one_line_usage(&e.to_string()));
     std::process::exit(2)
+}
+
+/// Clap's message in one line: its first paragraph (which for a missing
+/// argument is a heading followed by the arguments, one per line), and the
+/// help of the command it was about.
+fn one_line_usage(text: &str) -> String {
+    let first: Vec<&str> = text
+        .lines()
+        .skip_while(|l| l.trim().is_empty())
+        .take_while(|l| !l.trim().is_empty())
+        .map(str::trim)
+        .collect();
+    let message = if first.is_empty() {
+        "bad usage".to_string()
+    } else {
+        first.join(" ")
+    };
+    let message = message.trim_start_matches("error: ");
+    // "Usage: silin member set --member <MEMBER> <FIELD=VALUE>..." names the
+    // command up to its first option or value.
+    let command = text
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("Usage: "))
+        .map(|u| {
+            u.split_whitespace()
+                .take_while(|w| !w.starts_with(['-', '[', '<']))
+                .collect::<Vec<_>>()
+                .join(" ")
+        })
+        .filter(|c| !c.is_empty())
+        .unwrap_or_else(|| "silin".into());
+    format!("{message} (see `{command} --help`)")
+}
+
+/// How a column of [`table`] lines up.
+#[derive(Clone, Copy)]
+pub enum Align {
+    Left,
+    Right,
+}
+
+/// A text table: a header row, then one row per entry, or "none". Columns
+/// are padded by display width, so Chinese names (two columns each on a
+/// terminal) line up with Latin ones.
+pub fn table(columns: &[(&str, Align)], rows: Vec<Vec<String>>) -> String {
+    use unicode_width::UnicodeWidthStr;
+    let mut widths: Vec<usize> = columns.iter().map(|(h, _)| h.width()).collect();
+    for row in &rows {
+        for (w, cell) in widths.iter_mut().zip(row) {
+            *w = (*w).max(cell.width());
+        }
+    }
+    let line = |cells: Vec<&str>| {
+        let last = cells.len().saturating_sub(1);
+        let mut s = String::new();
+        for (i, ((cell, (_, align)), w)) in cells.iter().zip(columns).zip(&widths).enumerate() {
+            let pad = " ".repeat(w.saturating_sub(cell.width()));
+            if i > 0 {
+                s.push_str("  ");
+            }
+            match align {
+                Align::Right => {
+                    s.push_str(&pad);
+                    s.push_str(cell);
+                }
+                // The last column is not padded: no trailing blanks.
+                Align::Left if i == last => s.push_str(cell),
+                Align::Left => {
+                    s.push_str(cell);
+                    s.push_str(&pad);
+                }
+            }
+        }
+        s.trim_end().to_string()
+    };
+    let mut out = vec![line(columns.iter().map(|(h, _)| *h).collect())];
+    if rows.is_empty() {
+        out.push("none".into());
+    }
+    for row in &rows {
+        out.push(line(row.iter().map(String::as_str).collect()));
+    }
+    out.join("\n")
+}
+
+/// An RFC 3339 time as a person reads it: to the second, with its offset.
+fn to_the_second(at: &str) -> String {
+    chrono::DateTime::parse_from_rfc3339(at)
+        .map(|t| t.format("%Y-%m-%d %H:%M:%S %:z").to_string())
+        .unwrap_or_else(|_| at.to_string())
 }
 
 /// A bug must still end as one line and exit 1, never a backtrace.
@@ -184,7 +268,7 @@ pub fn cell_text(v: &CellView) -> String {
         for vi in recent {
             s.push_str(&format!(
                 "  {}  {}  {}{}\n",
-                vi.at,
+                to_the_second(&vi.at),
                 vi.kind,
                 vi.by,
                 vi.temperature
@@ -214,4 +298,44 @@ pub fn cell_text(v: &CellView) -> String {
         }
     }
     s.trim_end().to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_missing_argument_is_named_on_one_line() {
+        let clap = "error: the following required arguments were not provided:\n  --cell <CELL>\n  --date <DATE>\n\nUsage: silin report submit --cell <CELL> --date <DATE>\n\nFor more information, try '--help'.\n";
+        assert_eq!(
+            one_line_usage(clap),
+            "the following required arguments were not provided: --cell <CELL> --date <DATE> (see `silin report submit --help`)"
+        );
+    }
+
+    #[test]
+    fn tables_pad_by_display_width() {
+        let t = table(
+            &[
+                ("name", Align::Left),
+                ("n", Align::Right),
+                ("x", Align::Left),
+            ],
+            vec![
+                vec!["王芳".into(), "1".into(), "a".into()],
+                vec!["Li".into(), "10".into(), "b".into()],
+            ],
+        );
+        assert_eq!(t, "name   n  x\n王芳   1  a\nLi    10  b");
+        let empty = table(&[("name", Align::Left)], vec![]);
+        assert_eq!(empty, "name\nnone");
+    }
+
+    #[test]
+    fn visit_times_show_to_the_second() {
+        assert_eq!(
+            to_the_second("2026-11-29T10:00:00.123456789+08:00"),
+            "2026-11-29 10:00:00 +08:00"
+        );
+    }
 }

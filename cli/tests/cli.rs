@@ -437,3 +437,195 @@ fn demo_converges_and_its_rollup_matches_what_it_generated() {
     let again = s.json(&["demo", "--cells", "60", "--days", "2", "--seed", "7"]);
     assert_eq!(again["rollup"], out["rollup"], "same seed, same county");
 }
+
+/// Human output, expected to succeed.
+fn text(s: &Silin, args: &[&str]) -> String {
+    let out = s.raw(args);
+    assert!(
+        out.status.success(),
+        "silin {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+#[test]
+fn a_missing_flag_is_named_in_the_one_line() {
+    let (s, cell, _, _) = registered();
+    let e = s.fails(2, &["household", "add"]);
+    assert!(e.contains("--cell"), "{e}");
+    assert!(e.contains("silin household add --help"), "{e}");
+    let e = s.fails(2, &["report", "submit", "--cell", &cell]);
+    assert!(e.contains("--date"), "{e}");
+    let e = s.fails(2, &["member", "set", "--member", &cell]);
+    assert!(e.contains("FIELD=VALUE"), "{e}");
+}
+
+#[test]
+fn member_set_help_lists_every_field_it_accepts() {
+    let s = Silin::new();
+    let help = text(&s, &["member", "set", "--help"]);
+    for f in silin_core::model::MEMBER_FIELDS {
+        assert!(
+            help.lines()
+                .any(|l| l.trim_start().starts_with(&format!("{f} "))),
+            "{f} missing from:\n{help}"
+        );
+    }
+}
+
+#[test]
+fn rollup_columns_line_up_with_chinese_names() {
+    use unicode_width::UnicodeWidthStr;
+    let (s, _, _, _) = registered();
+    for path in ["两当县/站儿巷镇/永安村/一组", "两当县/Xian/a/b"] {
+        s.json(&["cell", "create", "--name", "x", "--path", path]);
+    }
+    let out = text(&s, &["rollup", "--date", "2026-11-29", "--level", "group"]);
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines.len(), 4, "{out}");
+    assert!(lines[0].starts_with("region"), "{out}");
+    // Numbers are right-aligned and the last column is numeric: every row
+    // ends at the same display column.
+    let widths: Vec<usize> = lines.iter().map(|l| l.width()).collect();
+    assert!(widths.iter().all(|w| *w == widths[0]), "{widths:?}\n{out}");
+    for l in &lines[1..] {
+        let cells_at = l.find("  ").unwrap();
+        assert!(
+            l[..cells_at].width() <= lines[0].find("cells").unwrap(),
+            "{out}"
+        );
+    }
+}
+
+#[test]
+fn lists_print_a_header_and_say_none_when_empty() {
+    let s = Silin::new();
+    s.json(&["init"]);
+    for (args, header) in [
+        (vec!["cells"], "cell"),
+        (vec!["list", "monitoring", "--date", "2026-11-29"], "member"),
+        (vec!["list", "ending"], "member"),
+        (vec!["list", "vulnerable"], "member"),
+        (vec!["list", "missing", "--date", "2026-11-29"], "cell"),
+        (vec!["list", "visits"], "cell"),
+    ] {
+        let out = text(&s, &args);
+        let lines: Vec<&str> = out.lines().collect();
+        assert_eq!(lines.len(), 2, "{args:?}: {out}");
+        assert!(lines[0].starts_with(header), "{args:?}: {out}");
+        assert_eq!(lines[1], "none", "{args:?}");
+        // JSON is unchanged: an empty list.
+        assert_eq!(s.json(&args), serde_json::json!([]), "{args:?}");
+    }
+    let (s, cell, _, m) = registered();
+    let out = text(&s, &["list", "vulnerable"]);
+    assert!(out.lines().next().unwrap().starts_with("member"), "{out}");
+    assert!(out.contains(&m) && out.contains("王芳"), "{out}");
+    let out = text(&s, &["list", "missing", "--date", "2026-11-29"]);
+    assert!(out.contains(&cell), "{out}");
+}
+
+#[test]
+fn cell_show_gives_visit_times_to_the_second() {
+    let (s, cell, _, m) = registered();
+    s.json(&[
+        "visit",
+        "record",
+        "--cell",
+        &cell,
+        "--kind",
+        "health_check",
+        "--member",
+        &m,
+        "--temperature",
+        "36.6",
+    ]);
+    let out = text(&s, &["cell", "show", "--cell", &cell]);
+    let line = out
+        .lines()
+        .find(|l| l.contains("health_check"))
+        .unwrap_or_else(|| panic!("no visit in:\n{out}"));
+    // The pinned clock runs on from 10:00:00, so this is within seconds of it.
+    assert!(line.contains("2026-11-29 10:00:"), "{line}");
+    let time = line.split_whitespace().nth(1).unwrap();
+    assert_eq!(time.len(), "10:00:00".len(), "to the second: {line}");
+}
+
+#[test]
+fn impossible_dates_and_resident_ids_say_what_is_wrong() {
+    let (s, cell, hh, _) = registered();
+    let e = s.fails(
+        2,
+        &["report", "submit", "--cell", &cell, "--date", "2026-02-30"],
+    );
+    assert!(e.contains("February has 28 days in 2026"), "{e}");
+    let e = s.fails(
+        2,
+        &["report", "submit", "--cell", &cell, "--date", "2026-13-01"],
+    );
+    assert!(e.contains("month 13"), "{e}");
+    let e = s.fails(
+        2,
+        &["report", "submit", "--cell", &cell, "--date", "2026-12-32"],
+    );
+    assert!(e.contains("December has 31 days"), "{e}");
+
+    let add = |id: &str| {
+        s.fails(
+            2,
+            &[
+                "member",
+                "add",
+                "--household",
+                &hh,
+                "--name",
+                "李四",
+                "--id-number",
+                id,
+            ],
+        )
+    };
+    // 1949-02-30 does not exist; the check digit is right for the digits.
+    let e = add("110105194902300020");
+    assert!(e.contains("birth date") && e.contains("February"), "{e}");
+    assert!(!e.contains("check digit"), "{e}");
+    let e = add("000000194912310027");
+    assert!(e.contains("province"), "{e}");
+
+    let m = s.str(
+        &[
+            "member",
+            "add",
+            "--household",
+            &hh,
+            "--name",
+            "王小芳",
+            "--id-number",
+            "11010519491231002x",
+        ],
+        "member_id",
+    );
+    let shown = s.json(&["cell", "show", "--cell", &cell]);
+    let members = shown["households"][0]["members"].as_array().unwrap();
+    let added = members.iter().find(|x| x["id"] == m.as_str()).unwrap();
+    assert_eq!(added["id_number"], "11010519491231002X");
+}
+
+#[test]
+fn init_with_a_name_on_an_existing_store_renames_the_device_and_says_so() {
+    let s = Silin::new();
+    let first = s.json(&["init", "--name", "东关村网格员"]);
+    let again = s.raw(&["init", "--name", "西关村网格员"]);
+    assert!(again.status.success());
+    let said = String::from_utf8_lossy(&again.stdout);
+    assert!(
+        said.contains("already exists")
+            && said.contains("renamed from 东关村网格员 to 西关村网格员"),
+        "{said}"
+    );
+    let v = s.json(&["init"]);
+    assert_eq!(v["device_id"], first["device_id"]);
+    assert_eq!(v["name"], "西关村网格员");
+    assert_eq!(v["created"], false);
+}
