@@ -118,6 +118,12 @@ impl From<silin_core::Error> for StoreError {
                 cell_id: doc,
                 detail: reason,
             },
+            // A peer's refused change: the stored cell is intact; the detail
+            // says what was refused.
+            E::Refused { doc, .. } => StoreError::Damaged {
+                cell_id: doc,
+                detail,
+            },
             E::Automerge(_) | E::Sqlite(_) | E::Io(_) => StoreError::Storage { detail },
         }
     }

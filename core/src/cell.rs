@@ -28,6 +28,16 @@ const VISITS: &str = "visits";
 const REPORTS: &str = "reports";
 const TASKS: &str = "tasks";
 
+/// The layout nests root → households → household → members → member →
+/// sub-record → value: anything deeper came from no silin device.
+const MAX_DEPTH: usize = 8;
+/// No field of the model holds more characters than this (notes are the
+/// longest); longer text came from no silin device.
+const MAX_TEXT_CHARS: usize = 4096;
+/// Values in one cell document: a year of daily visits and reports in a
+/// five-household cell is a few hundred thousand.
+const MAX_OBJECTS: usize = 2_000_000;
+
 pub struct CellDoc {
     doc: AutoCommit,
 }
@@ -85,7 +95,7 @@ impl CellDoc {
     /// migrating an older layout forward in a change of its own.
     pub fn load(bytes: &[u8], actor: &ActorId) -> Result<CellDoc> {
         let doc = AutoCommit::load(bytes)?.with_actor(actor.clone());
-        let mut cell = CellDoc { doc };
+        let cell = CellDoc { doc };
         cell.check_layout()?;
         Ok(cell)
     }
@@ -102,7 +112,7 @@ impl CellDoc {
         Ok(self.doc.merge(&mut other.doc)?)
     }
 
-    fn check_layout(&mut self) -> Result<()> {
+    fn check_layout(&self) -> Result<()> {
         let schema = self.get_i64(&ROOT, "schema").unwrap_or(0);
         if schema > SCHEMA {
             return Err(Error::Incompatible(format!(
@@ -114,6 +124,88 @@ impl CellDoc {
                 doc: "?".into(),
                 reason: "not a cell document (no `cell` map)".into(),
             });
+        }
+        Ok(())
+    }
+
+    /// Checks a document that took a peer's changes before it is committed:
+    /// a layout this build knows, nesting no deeper than the layout's own,
+    /// text no longer than any field allows, and report counts within the
+    /// model's rule. Whatever a peer's raw changes wrote, a document that
+    /// passes can be shown, projected and synced on by every device.
+    pub fn check_merged(&self) -> Result<()> {
+        self.check_layout()?;
+        let damaged = |reason: String| Error::Damaged {
+            doc: self.id(),
+            reason,
+        };
+        let mut budget = MAX_OBJECTS;
+        self.check_bounds(&ROOT, 0, &mut budget).map_err(damaged)?;
+        for r in self.reports()? {
+            for (field, n) in [
+                ("arrivals", r.arrivals),
+                ("under_monitoring", r.under_monitoring),
+                ("abnormal", r.abnormal),
+                ("errands", r.errands),
+            ] {
+                check_count(field, n)?;
+            }
+        }
+        Ok(())
+    }
+
+    fn check_bounds(&self, obj: &ObjId, depth: usize, budget: &mut usize) -> Result<(), String> {
+        if depth > MAX_DEPTH {
+            return Err(format!("objects nest deeper than {MAX_DEPTH} levels"));
+        }
+        let check = |v: &Value<'_>, child: ObjId, budget: &mut usize| -> Result<(), String> {
+            *budget = budget
+                .checked_sub(1)
+                .ok_or_else(|| format!("more than {MAX_OBJECTS} values"))?;
+            match v {
+                Value::Object(ObjType::Text) => {
+                    let n = self.doc.length(&child);
+                    if n > MAX_TEXT_CHARS {
+                        return Err(format!(
+                            "a text of {n} characters (at most {MAX_TEXT_CHARS})"
+                        ));
+                    }
+                    Ok(())
+                }
+                Value::Object(_) => self.check_bounds(&child, depth + 1, budget),
+                Value::Scalar(sv) => match sv.as_ref() {
+                    ScalarValue::Str(t) if t.chars().count() > MAX_TEXT_CHARS => Err(format!(
+                        "a text of {} characters (at most {MAX_TEXT_CHARS})",
+                        t.chars().count()
+                    )),
+                    ScalarValue::Bytes(b) if b.len() > MAX_TEXT_CHARS => {
+                        Err(format!("{} bytes in one value", b.len()))
+                    }
+                    _ => Ok(()),
+                },
+            }
+        };
+        match self.doc.object_type(obj) {
+            Ok(ObjType::List) => {
+                for i in 0..self.doc.length(obj) {
+                    if let Ok(Some((v, child))) = self.doc.get(obj, i) {
+                        check(&v, child, budget)?;
+                    }
+                }
+            }
+            Ok(ObjType::Map | ObjType::Table) => {
+                for key in self.doc.keys(obj) {
+                    if key.chars().count() > MAX_TEXT_CHARS {
+                        return Err("a key longer than any field".into());
+                    }
+                    // Conflicting values are kept and shown too: each must
+                    // pass, not only the winner.
+                    for (v, child) in self.doc.get_all(obj, key.as_str()).unwrap_or_default() {
+                        check(&v, child, budget)?;
+                    }
+                }
+            }
+            _ => {}
         }
         Ok(())
     }

@@ -45,6 +45,12 @@ pub enum Error {
     #[error("cannot write {}, it is {reason}; nothing was changed", path.display())]
     CannotWrite { path: PathBuf, reason: String },
 
+    /// A peer's change was refused at the trust boundary (it would move the
+    /// cell, break the layout, or its bytes are hostile); nothing of it was
+    /// kept.
+    #[error("changes to cell {doc} were refused: {reason}; nothing was applied")]
+    Refused { doc: String, reason: String },
+
     /// A document's bytes do not decode, or contradict what the store recorded.
     #[error("document {doc} is damaged: {reason}")]
     Damaged { doc: String, reason: String },
@@ -74,6 +80,7 @@ impl Error {
             self,
             Error::Invalid(_)
                 | Error::NotFound { .. }
+                | Error::Refused { .. }
                 | Error::WrongKey
                 | Error::EncryptionUnavailable
                 | Error::NotAStore { .. }

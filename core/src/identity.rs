@@ -110,6 +110,11 @@ impl Scope {
             // re-encode to the bytes the office signed.
             let e = e.trim().trim_end_matches('/');
             let e = e.split('/').map(str::trim).collect::<Vec<_>>().join("/");
+            // One spelling per cell id, so that matching is string equality.
+            let e = match uuid::Uuid::parse_str(&e) {
+                Ok(id) => id.to_string(),
+                Err(_) => e,
+            };
             let e = e.as_str();
             let ok = e == SCOPE_ALL
                 || uuid::Uuid::parse_str(e).is_ok()
@@ -129,14 +134,27 @@ impl Scope {
         Scope(vec![SCOPE_ALL.to_string()])
     }
 
+    /// Whether the cell `cell_id`, filed under `path`, is inside. A cell-id
+    /// entry names that one cell and nothing else: were it also read as a
+    /// path, a cell could be filed under a path spelled like another cell's
+    /// id and slip into that entry's scope.
     pub fn covers(&self, cell_id: &str, path: &str) -> bool {
         self.0.iter().any(|s| {
-            s == SCOPE_ALL
-                || s == cell_id
-                || path == s
-                || (path.starts_with(s.as_str()) && path.as_bytes().get(s.len()) == Some(&b'/'))
+            if s == SCOPE_ALL {
+                true
+            } else if is_cell_id(s) {
+                uuid::Uuid::parse_str(cell_id).is_ok_and(|c| c.to_string() == *s)
+            } else {
+                path == s
+                    || (path.starts_with(s.as_str()) && path.as_bytes().get(s.len()) == Some(&b'/'))
+            }
         })
     }
+}
+
+/// A scope entry that names one cell (a UUID), as opposed to a region path.
+fn is_cell_id(entry: &str) -> bool {
+    uuid::Uuid::parse_str(entry).is_ok()
 }
 
 /// A device's signed credential.
@@ -434,6 +452,12 @@ mod tests {
         assert!(!s.covers("x", "A/BB/C/D"));
         assert!(!s.covers("x", "A/C/C/D"));
         assert!(s.covers("0190f1c4-7e8a-7c3b-9d2e-5a1b2c3d4e5f", "Z/Z/Z/Z"));
+        // A cell-id entry is never read as a path: a cell filed under a
+        // path spelled like that id stays outside.
+        assert!(!s.covers("x", "0190f1c4-7e8a-7c3b-9d2e-5a1b2c3d4e5f"));
+        assert!(!s.covers("x", "0190f1c4-7e8a-7c3b-9d2e-5a1b2c3d4e5f/a"));
+        let upper = Scope::parse(&["0190F1C4-7E8A-7C3B-9D2E-5A1B2C3D4E5F".into()]).unwrap();
+        assert!(upper.covers("0190f1c4-7e8a-7c3b-9d2e-5a1b2c3d4e5f", "Z"));
         assert!(Scope::everything().covers("x", "Q/W/E/R"));
         assert!(Scope::parse(&["a//b".into()]).is_err());
         assert!(

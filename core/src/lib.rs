@@ -13,6 +13,7 @@
 pub mod cell;
 pub mod clock;
 pub mod error;
+pub mod guard;
 pub mod identity;
 pub mod model;
 pub mod rollup;

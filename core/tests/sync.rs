@@ -11,47 +11,6 @@ use silin_core::model::*;
 use silin_core::sync::envelope::{self, Body, Envelope, Item, Sender};
 use silin_core::sync::{bundle, sync_local, Session, SyncError};
 use silin_core::Store;
-use tempfile::TempDir;
-
-struct County {
-    _dir: TempDir,
-    hub: Store,
-    worker: Store,
-    lead: Store,
-    /// The lead's cell, and a neighbouring cell in the same group.
-    cell: String,
-    other: String,
-    far: String,
-}
-
-/// A hub over the township, a grid worker over one village, a lead over one
-/// cell. The hub holds three cells; the worker and lead start empty.
-fn county() -> County {
-    let dir = tempfile::tempdir().unwrap();
-    let hub = open_fast(&dir.path().join("hub.db"));
-    let worker = open_fast(&dir.path().join("worker.db"));
-    let lead = open_fast(&dir.path().join("lead.db"));
-    let o = office();
-    enrol(&hub, &o, Role::Office, &["县/镇"]);
-    enrol(&worker, &o, Role::GridWorker, &["县/镇/村"]);
-    let cell = hub
-        .create_cell("一组", &path("县/镇/村/组"), Some("王建国"))
-        .unwrap();
-    let other = hub.create_cell("二组", &path("县/镇/村/组"), None).unwrap();
-    let far = hub
-        .create_cell("三组", &path("县/镇/远村/组"), None)
-        .unwrap();
-    enrol(&lead, &o, Role::Lead, &[&cell]);
-    County {
-        _dir: dir,
-        hub,
-        worker,
-        lead,
-        cell,
-        other,
-        far,
-    }
-}
 
 fn ids(s: &Store) -> Vec<String> {
     let mut v: Vec<String> = s.cells(&[]).unwrap().into_iter().map(|c| c.id).collect();
@@ -203,11 +162,6 @@ fn opened(from: &Store, to: &Store) -> (Session, Session, Envelope) {
     let mut b = Session::accept(to).unwrap();
     let reply = b.receive(to, &hello).unwrap().unwrap();
     (a, b, envelope::decode(&reply).unwrap())
-}
-
-fn signed(key: &KeyPair, mut env: Envelope) -> Vec<u8> {
-    env.signature = Some(key.sign(&env.signed_part()));
-    env.encode()
 }
 
 #[test]

@@ -1059,33 +1059,73 @@ impl Inner {
         self.absorb(id, |d| d.apply_bytes(bytes).map(|_| ()))
     }
 
+    /// Applies a peer's changes to a held cell: the trust boundary for
+    /// everything that arrives by sync or bundle. The change runs on the
+    /// cached copy; if it panics, moves the cell (its id or region path), or
+    /// leaves a document that fails [`CellDoc::check_merged`], the copy is
+    /// dropped and nothing reaches the file. Identity is compared with what
+    /// this store held before, never with what the bytes claim.
     fn absorb(&mut self, id: &str, f: impl FnOnce(&mut CellDoc) -> Result<()>) -> Result<bool> {
         let entry = self.doc(id)?;
         let before = entry.persisted.clone();
-        if let Err(e) = f(&mut entry.doc) {
-            // Partially applied input must not linger in memory.
-            self.cache.remove(id);
-            return Err(e);
+        let identity = |d: &CellDoc| (d.id(), d.info().ok().map(|i| i.path.to_string()));
+        let held = identity(&entry.doc);
+        let refused = |reason: String| Error::Refused {
+            doc: id.to_string(),
+            reason,
+        };
+        let applied = match crate::guard::contain(|| f(&mut entry.doc)) {
+            Ok(r) => r,
+            Err(g) => Err(refused(g.to_string())),
+        };
+        let checked = applied.and_then(|()| {
+            let mut after = entry.doc.heads();
+            after.sort();
+            if after == before {
+                return Ok(false);
+            }
+            if identity(&entry.doc) != held {
+                return Err(refused(
+                    "they would change the cell's id or region; only the office may move a cell"
+                        .into(),
+                ));
+            }
+            match crate::guard::contain(|| entry.doc.check_merged()) {
+                Ok(Ok(())) => Ok(true),
+                Ok(Err(e)) => Err(refused(e.to_string())),
+                Err(g) => Err(refused(g.to_string())),
+            }
+        });
+        match checked {
+            Err(e) => {
+                // Partially applied or refused input must not linger in memory.
+                self.cache.remove(id);
+                Err(e)
+            }
+            Ok(false) => Ok(false),
+            Ok(true) => {
+                let mut entry = self
+                    .cache
+                    .take(id)
+                    .ok_or_else(|| Error::not_found("cell", id))?;
+                entry.doc.migrate(self.now_ts())?;
+                self.persist(id, &mut entry, &Touched::All)?;
+                self.cache.insert(id.to_string(), entry);
+                Ok(true)
+            }
         }
-        let mut after = entry.doc.heads();
-        after.sort();
-        if after == before {
-            return Ok(false);
-        }
-        let mut entry = self
-            .cache
-            .take(id)
-            .ok_or_else(|| Error::not_found("cell", id))?;
-        entry.doc.migrate(self.now_ts())?;
-        self.persist(id, &mut entry, &Touched::All)?;
-        self.cache.insert(id.to_string(), entry);
-        Ok(true)
     }
 
     fn merge_bytes(&mut self, bytes: &[u8]) -> Result<(String, bool)> {
         // Decode on its own first: we need the cell id, and bad bytes must
         // be refused before they touch a stored document.
-        let mut incoming = CellDoc::load(bytes, &self.actor)?;
+        let refused = |reason: String| Error::Refused {
+            doc: "?".into(),
+            reason,
+        };
+        crate::guard::saved(bytes).map_err(|g| refused(g.to_string()))?;
+        let mut incoming = crate::guard::contain(|| CellDoc::load(bytes, &self.actor))
+            .map_err(|g| refused(g.to_string()))??;
         let info = incoming.info()?;
         check_id("cell", &info.id)?;
         let exists = self
@@ -1094,6 +1134,10 @@ impl Inner {
             .optional()?
             .is_some();
         if !exists {
+            // A new cell is taken only whole and only if it passes the same
+            // checks a merge must.
+            crate::guard::contain(|| incoming.check_merged())
+                .map_err(|g| refused(g.to_string()))??;
             incoming.migrate(self.now_ts())?;
             self.insert_new_doc(&info.id, incoming)?;
             return Ok((info.id, true));

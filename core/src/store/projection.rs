@@ -288,7 +288,7 @@ pub(crate) fn write_cell(conn: &Connection, cell_id: &str, doc: &CellDoc) -> Res
 pub(crate) fn write_rows(conn: &Connection, cell_id: &str, rows: &CellRows) -> Result<()> {
     delete_cell(conn, cell_id)?;
     if let Some(c) = &rows.cell {
-        upsert_cell(conn, c)?;
+        upsert_cell(conn, cell_id, c)?;
     }
     for h in &rows.households {
         upsert_household(conn, cell_id, h)?;
@@ -322,6 +322,7 @@ pub(crate) fn apply(
             let info = doc.info()?;
             upsert_cell(
                 conn,
+                cell_id,
                 &CellRow {
                     id: info.id,
                     name: info.name,
@@ -378,11 +379,14 @@ pub(crate) fn apply(
     }
 }
 
-fn upsert_cell(conn: &Connection, c: &CellRow) -> Result<()> {
+/// Rows are keyed by the storage id the store filed the document under,
+/// never by the id the document states about itself: a peer's bytes cannot
+/// aim a projection row at another cell.
+fn upsert_cell(conn: &Connection, cell_id: &str, c: &CellRow) -> Result<()> {
     conn.prepare_cached(
         "INSERT OR REPLACE INTO cells (id, name, path, lead) VALUES (?1, ?2, ?3, ?4)",
     )?
-    .execute(params![c.id, c.name, c.path, c.lead])?;
+    .execute(params![cell_id, c.name, c.path, c.lead])?;
     Ok(())
 }
 

@@ -18,6 +18,7 @@
 pub mod bundle;
 pub mod envelope;
 
+use crate::guard;
 use crate::identity::{Certificate, IdentityError, KeyPair, Scope, CLOCK_SKEW_SECS};
 use crate::store::{heads_hash, DocHeadsRow, Store};
 use automerge::sync::{Message, State, SyncDoc};
@@ -908,14 +909,31 @@ pub(crate) fn check_items(
         let mut whole_heads = Vec::new();
         let path = match item {
             Item::Whole { bytes, .. } => {
-                let mut cell = crate::cell::CellDoc::load(bytes, &automerge::ActorId::random())
-                    .map_err(|e| bad(e.to_string()))?;
+                guard::saved(bytes).map_err(|e| bad(e.to_string()))?;
+                let mut cell = guard::contain(|| {
+                    crate::cell::CellDoc::load(bytes, &automerge::ActorId::random())
+                })
+                .map_err(|e| bad(e.to_string()))?
+                .map_err(|e| bad(e.to_string()))?;
                 let info = cell.info().map_err(|e| bad(e.to_string()))?;
                 if info.id != doc {
                     return Err(bad("the document inside is of another cell".into()));
                 }
                 whole_heads = cell.heads();
-                info.path.to_string()
+                // Scope comes from what this device already holds for the
+                // id, never from the document's account of itself; the
+                // merge refuses a document that would move a held cell.
+                match store.cell_path(doc)? {
+                    Some(held) => {
+                        if held != info.path.to_string() {
+                            return Err(bad(
+                                "it files the cell under another region than this device holds; only the office may move a cell".into(),
+                            ));
+                        }
+                        held
+                    }
+                    None => info.path.to_string(),
+                }
             }
             _ => match store.cell_path(doc)? {
                 Some(p) => p,
@@ -934,17 +952,21 @@ pub(crate) fn check_items(
         }
         out.push(match item {
             Item::Sync { message, .. } => {
-                let m = Message::decode(message).map_err(|e| bad(e.to_string()))?;
+                guard::sync_message(message).map_err(|e| bad(e.to_string()))?;
+                let m = guard::contain(|| Message::decode(message))
+                    .map_err(|e| bad(e.to_string()))?
+                    .map_err(|e| bad(e.to_string()))?;
                 for chunk in m.changes.iter() {
-                    automerge::Automerge::new()
-                        .load_incremental(chunk)
+                    guard::contain(|| automerge::Automerge::new().load_incremental(chunk))
+                        .map_err(|e| bad(e.to_string()))?
                         .map_err(|e| bad(e.to_string()))?;
                 }
                 Checked::Sync(m)
             }
             Item::Changes { bytes, .. } => {
-                automerge::Automerge::new()
-                    .load_incremental(bytes)
+                guard::saved(bytes).map_err(|e| bad(e.to_string()))?;
+                guard::contain(|| automerge::Automerge::new().load_incremental(bytes))
+                    .map_err(|e| bad(e.to_string()))?
                     .map_err(|e| bad(e.to_string()))?;
                 Checked::Other
             }

@@ -119,3 +119,58 @@ pub fn visit(kind: VisitKind, note: &str) -> NewVisit {
     v.note = Some(note.to_string());
     v
 }
+
+/// A township for sync tests: a hub over the township, a grid worker over
+/// one village, a lead over one cell. The hub holds three cells; the worker
+/// and lead start empty.
+pub struct County {
+    pub _dir: tempfile::TempDir,
+    pub hub: Store,
+    pub worker: Store,
+    pub lead: Store,
+    /// The lead's cell, and a neighbouring cell in the same group.
+    pub cell: String,
+    pub other: String,
+    pub far: String,
+}
+
+pub fn county() -> County {
+    let dir = tempfile::tempdir().unwrap();
+    let hub = open_fast(&dir.path().join("hub.db"));
+    let worker = open_fast(&dir.path().join("worker.db"));
+    let lead = open_fast(&dir.path().join("lead.db"));
+    let o = office();
+    enrol(&hub, &o, silin_core::identity::Role::Office, &["县/镇"]);
+    enrol(
+        &worker,
+        &o,
+        silin_core::identity::Role::GridWorker,
+        &["县/镇/村"],
+    );
+    let cell = hub
+        .create_cell("一组", &path("县/镇/村/组"), Some("王建国"))
+        .unwrap();
+    let other = hub.create_cell("二组", &path("县/镇/村/组"), None).unwrap();
+    let far = hub
+        .create_cell("三组", &path("县/镇/远村/组"), None)
+        .unwrap();
+    enrol(&lead, &o, silin_core::identity::Role::Lead, &[&cell]);
+    County {
+        _dir: dir,
+        hub,
+        worker,
+        lead,
+        cell,
+        other,
+        far,
+    }
+}
+
+/// An envelope signed with `key`, as a peer holding that key would send it.
+pub fn signed(
+    key: &silin_core::identity::KeyPair,
+    mut env: silin_core::sync::envelope::Envelope,
+) -> Vec<u8> {
+    env.signature = Some(key.sign(&env.signed_part()));
+    env.encode()
+}

@@ -1,0 +1,273 @@
+//! The trust boundary: whatever a peer's raw automerge bytes say, a
+//! receiving store keeps its own truth about a cell (its id and region), a
+//! layout every device can read, and its file untouched by what it refuses.
+//! Each hostile change is made the way a modified app would make it — on a
+//! copy of the lead's own cell, signed with the lead's real key — and
+//! delivered by bundle and by session.
+
+mod common;
+
+use automerge::transaction::Transactable;
+use automerge::{ActorId, AutoCommit, ObjType, ReadDoc, ROOT};
+use common::*;
+use silin_core::identity::Role;
+use silin_core::sync::envelope::{self, Body, Envelope, Item, Sender};
+use silin_core::sync::{bundle, sync_local, Session, SyncError};
+use silin_core::Store;
+
+/// The county with the lead holding its cell (through the worker).
+fn with_lead() -> County {
+    let c = county();
+    sync_local(&c.worker, &c.hub).unwrap();
+    sync_local(&c.lead, &c.worker).unwrap();
+    c
+}
+
+/// Changes a modified app on the lead's phone would make to its cell.
+fn raw_changes(c: &County, edit: impl FnOnce(&mut AutoCommit)) -> Vec<u8> {
+    let mut doc = AutoCommit::load(&c.lead.save_doc(&c.cell).unwrap())
+        .unwrap()
+        .with_actor(ActorId::random());
+    let heads = doc.get_heads();
+    edit(&mut doc);
+    doc.commit();
+    doc.save_after(&heads)
+}
+
+fn cell_map(doc: &AutoCommit) -> automerge::ObjId {
+    doc.get(ROOT, "cell").unwrap().unwrap().1
+}
+
+/// A bundle of `items` signed by the lead.
+fn lead_bundle(c: &County, items: Vec<Item>) -> Vec<u8> {
+    let cert = c.lead.certificate().unwrap().unwrap();
+    signed(
+        &c.lead.device_key().unwrap(),
+        Envelope {
+            session: [7; 16],
+            challenge: [0; 16],
+            round: 0,
+            time: now(),
+            sender: Sender::Certificate(cert),
+            body: Body::Bundle { items },
+            signature: None,
+        },
+    )
+}
+
+fn hostile_edits(c: &County) -> Vec<(&'static str, Vec<u8>)> {
+    let far_path = ["县", "镇", "远村", "组"];
+    let other = c.other.clone();
+    vec![
+        (
+            "moves the cell to another village",
+            raw_changes(c, |d| {
+                let cell = cell_map(d);
+                let p = d.put_object(&cell, "path", ObjType::List).unwrap();
+                for (i, part) in far_path.iter().enumerate() {
+                    d.insert(&p, i, *part).unwrap();
+                }
+            }),
+        ),
+        (
+            "gives the cell another cell's id",
+            raw_changes(c, |d| {
+                let cell = cell_map(d);
+                d.put(&cell, "id", other.as_str()).unwrap();
+            }),
+        ),
+        (
+            "declares a layout from the future",
+            raw_changes(c, |d| d.put(ROOT, "schema", 99).unwrap()),
+        ),
+        (
+            "writes a 262,144-character name",
+            raw_changes(c, |d| {
+                let cell = cell_map(d);
+                d.put(&cell, "name", "名".repeat(262_144)).unwrap();
+            }),
+        ),
+        (
+            "plants thousands of nested maps",
+            raw_changes(c, |d| {
+                let mut obj = d.get(ROOT, "households").unwrap().unwrap().1;
+                for _ in 0..3000 {
+                    obj = d.put_object(&obj, "x", ObjType::Map).unwrap();
+                }
+            }),
+        ),
+        (
+            "files a report with 200,000 arrivals",
+            raw_changes(c, |d| {
+                let reports = d.get(ROOT, "reports").unwrap().unwrap().1;
+                let r = d.put_object(&reports, "2026-11-29", ObjType::Map).unwrap();
+                d.put(&r, "arrivals", 200_000).unwrap();
+            }),
+        ),
+    ]
+}
+
+#[test]
+fn hostile_changes_by_bundle_are_refused_and_write_nothing() {
+    let c = with_lead();
+    for (what, bytes) in hostile_edits(&c) {
+        let before = dump_tables(c.worker.path());
+        let file = lead_bundle(
+            &c,
+            vec![Item::Changes {
+                doc: c.cell.clone(),
+                bytes,
+            }],
+        );
+        let err = bundle::import(&c.worker, &file).expect_err(what);
+        assert!(
+            matches!(&err, SyncError::Store(silin_core::Error::Refused { doc, .. }) if doc == &c.cell),
+            "{what}: {err}"
+        );
+        assert_eq!(
+            dump_tables(c.worker.path()),
+            before,
+            "{what}: a refusal wrote"
+        );
+        // The refused change left nothing behind in memory either: the cell
+        // still reads as before and syncs on.
+        assert_eq!(
+            c.worker.cell(&c.cell).unwrap(),
+            c.hub.cell(&c.cell).unwrap()
+        );
+    }
+    // The harness can succeed: an ordinary edit the same way is taken.
+    let fine = raw_changes(&c, |d| {
+        let cell = cell_map(d);
+        d.put(&cell, "name", "一组（东）").unwrap();
+    });
+    let file = lead_bundle(
+        &c,
+        vec![Item::Changes {
+            doc: c.cell.clone(),
+            bytes: fine,
+        }],
+    );
+    assert_eq!(bundle::import(&c.worker, &file).unwrap().changed, 1);
+    assert_eq!(c.worker.cell(&c.cell).unwrap().cell.name, "一组（东）");
+}
+
+#[test]
+fn a_whole_document_cannot_move_a_held_cell_into_the_senders_scope() {
+    // The far cell lies outside the worker's village. A peer that holds it
+    // rewrites its path into the village and sends it whole: the hub, which
+    // holds the cell under its true path, refuses.
+    let c = with_lead();
+    let mut doc = AutoCommit::load(&c.hub.save_doc(&c.far).unwrap())
+        .unwrap()
+        .with_actor(ActorId::random());
+    let cell = cell_map(&doc);
+    let p = doc.put_object(&cell, "path", ObjType::List).unwrap();
+    for (i, part) in ["县", "镇", "村", "组"].iter().enumerate() {
+        doc.insert(&p, i, *part).unwrap();
+    }
+    doc.commit();
+    // Something to sync, so the session runs past its opening.
+    c.worker
+        .record_visit(&c.cell, visit(silin_core::model::VisitKind::Call, "打电话"))
+        .unwrap();
+    let (_a, mut b, reply) = {
+        let (a, hello) = Session::initiate(&c.worker).unwrap();
+        let mut b = Session::accept(&c.hub).unwrap();
+        let reply = b.receive(&c.hub, &hello).unwrap().unwrap();
+        (a, b, envelope::decode(&reply).unwrap())
+    };
+    let before = dump_tables(c.hub.path());
+    let forged = Envelope {
+        session: reply.session,
+        challenge: reply.challenge,
+        round: 1,
+        time: now(),
+        sender: Sender::Anonymous,
+        body: Body::Round {
+            items: vec![Item::Whole {
+                doc: c.far.clone(),
+                bytes: doc.save(),
+            }],
+        },
+        signature: None,
+    };
+    let err = b
+        .receive(&c.hub, &signed(&c.worker.device_key().unwrap(), forged))
+        .unwrap_err();
+    assert!(
+        matches!(&err, SyncError::BadDocument { doc, .. } | SyncError::OutOfScope { doc } if doc == &c.far),
+        "{err}"
+    );
+    assert_eq!(dump_tables(c.hub.path()), before);
+    // And the worker still never receives the far cell.
+    sync_local(&c.worker, &c.hub).unwrap();
+    assert!(!c.worker.has_cell(&c.far).unwrap());
+}
+
+#[test]
+fn hostile_sync_messages_are_refused_without_panic() {
+    let c = with_lead();
+    // A sync message whose bloom filter asks for 2^32-1 probes, and one
+    // carrying a compressed-change chunk (a type silin never writes).
+    let bloom = vec![
+        0x42, 0, 0, 1, 0, 8, 1, 8, 0xff, 0xff, 0xff, 0xff, 0x0f, 0xff, 0,
+    ];
+    let mut chunk = vec![0x85, 0x6f, 0x4a, 0x83, 0, 0, 0, 0, 2, 3, 1, 2, 3];
+    let mut compressed = vec![0x42, 0, 0, 0, 1, chunk.len() as u8];
+    compressed.append(&mut chunk);
+    for message in [bloom, compressed] {
+        c.lead
+            .record_visit(
+                &c.cell,
+                visit(silin_core::model::VisitKind::DoorKnock, "敲门"),
+            )
+            .unwrap();
+        let (_a, mut b, reply) = {
+            let (a, hello) = Session::initiate(&c.lead).unwrap();
+            let mut b = Session::accept(&c.worker).unwrap();
+            let reply = b.receive(&c.worker, &hello).unwrap().unwrap();
+            (a, b, envelope::decode(&reply).unwrap())
+        };
+        let before = dump_tables(c.worker.path());
+        let forged = Envelope {
+            session: reply.session,
+            challenge: reply.challenge,
+            round: 1,
+            time: now(),
+            sender: Sender::Anonymous,
+            body: Body::Round {
+                items: vec![Item::Sync {
+                    doc: c.cell.clone(),
+                    message,
+                }],
+            },
+            signature: None,
+        };
+        let err = b
+            .receive(&c.worker, &signed(&c.lead.device_key().unwrap(), forged))
+            .unwrap_err();
+        assert!(matches!(err, SyncError::BadDocument { .. }), "{err}");
+        assert_eq!(dump_tables(c.worker.path()), before);
+    }
+    // Both still sync honestly afterwards.
+    sync_local(&c.lead, &c.worker).unwrap();
+}
+
+#[test]
+fn a_cell_id_scope_is_never_read_as_a_region_path() {
+    // A lead scoped to its cell id; a cell filed under a "region" spelled
+    // like that id must not come into its scope.
+    let c = county();
+    let o = office();
+    let spoof = c
+        .hub
+        .create_cell("冒名", &path(&format!("{}/x/y/z", c.cell)), None)
+        .unwrap();
+    let rogue_lead = open_fast(&c._dir.path().join("rogue-lead.db"));
+    enrol(&rogue_lead, &o, Role::Lead, &[&c.cell]);
+    sync_local(&rogue_lead, &c.hub).unwrap();
+    assert!(rogue_lead.has_cell(&c.cell).unwrap());
+    assert!(!rogue_lead.has_cell(&spoof).unwrap());
+    let _: &Store = &c.hub;
+}
