@@ -10,11 +10,11 @@ use crate::api::{self, EnrolRequest, EnrolResponse, ErrorBody, Health};
 use crate::exposition;
 use crate::office;
 use axum::body::Body;
-use axum::extract::{ConnectInfo, MatchedPath, Path as UrlPath, Query, Request, State};
+use axum::extract::{ConnectInfo, MatchedPath, Query, Request, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{delete, get, post};
+use axum::routing::{get, post};
 use axum::{Json, Router};
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
@@ -69,6 +69,12 @@ pub struct HubConfig {
     pub max_sessions: usize,
     /// After a shutdown signal, how long in-flight requests may take.
     pub shutdown_grace: Duration,
+    /// Requests working on the store at once; past it the hub answers 503
+    /// at once rather than queueing work for anyone who connects.
+    pub max_in_flight: usize,
+    /// A request not done (body read and answered) in this time gets 408
+    /// and its memory back: a slow or stalled sender holds nothing longer.
+    pub request_timeout: Duration,
 }
 
 impl Default for HubConfig {
@@ -78,6 +84,8 @@ impl Default for HubConfig {
             session_idle: Duration::from_secs(300),
             max_sessions: 1024,
             shutdown_grace: Duration::from_secs(30),
+            max_in_flight: 256,
+            request_timeout: Duration::from_secs(30),
         }
     }
 }
@@ -179,6 +187,8 @@ struct Hub {
     config: HubConfig,
     sessions: Mutex<HashMap<[u8; 16], Held>>,
     metrics: Metrics,
+    /// Permits for requests in flight (see [`HubConfig::max_in_flight`]).
+    in_flight: Arc<tokio::sync::Semaphore>,
 }
 
 /// An error answer: status, stable kind, actionable message.
@@ -334,8 +344,14 @@ impl Hub {
         self.metrics.open_sessions.set(map.len() as i64);
     }
 
-    fn take(&self, id: &[u8; 16]) -> Option<Session> {
+    /// Hands out the session `id` for a message from its own peer; a
+    /// message from anyone else leaves it held, so naming a session id ends
+    /// nobody's sync.
+    fn take_for(&self, id: &[u8; 16], message: &[u8]) -> Option<Session> {
         let mut map = self.sessions();
+        if !map.get(id).is_some_and(|h| h.session.is_from_peer(message)) {
+            return None;
+        }
         let held = map.remove(id);
         self.metrics.open_sessions.set(map.len() as i64);
         held.map(|h| h.session)
@@ -346,13 +362,31 @@ impl Hub {
         self: &Arc<Self>,
         f: impl FnOnce(&Store) -> T + Send + 'static,
     ) -> Result<T, ApiError> {
+        // Store work is what a crowd can exhaust; a request gets a permit
+        // only once its body is in, so slow senders hold none.
+        let Ok(permit) = self.in_flight.clone().try_acquire_owned() else {
+            self.metrics
+                .refusals
+                .get_or_create(&KindLabel {
+                    kind: "busy".into(),
+                })
+                .inc();
+            return Err(ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "busy",
+                "the hub is working on as many requests as it takes at once; try again in a minute",
+            ));
+        };
         let store = self.store.clone();
-        tokio::task::spawn_blocking(move || f(&store))
-            .await
-            .map_err(|e| {
-                error!("store task failed: {e}");
-                ApiError::internal("the hub failed while working on the store; see its log")
-            })
+        tokio::task::spawn_blocking(move || {
+            let _permit = permit;
+            f(&store)
+        })
+        .await
+        .map_err(|e| {
+            error!("store task failed: {e}");
+            ApiError::internal("the hub failed while working on the store; see its log")
+        })
     }
 }
 
@@ -408,7 +442,7 @@ async fn sync(
                 "this is a bundle file, not a sync message; import it on the hub machine with `silin bundle import FILE`".into(),
             ))
         }
-        _ => Some(hub.take(&id).ok_or_else(|| {
+        _ => Some(hub.take_for(&id, &bytes).ok_or_else(|| {
             hub.refuse(
                 peer,
                 claimed.as_deref(),
@@ -467,17 +501,6 @@ async fn sync(
             Err(hub.refuse(peer, device.as_deref(), "sync", status, kind, message))
         }
     }
-}
-
-/// The device says its session is over (it has nothing left to send), so
-/// the hub need not hold it until it goes idle. Unknown ids are fine: the
-/// session may have ended already.
-async fn end_session(State(hub): State<Arc<Hub>>, UrlPath(session): UrlPath<String>) -> StatusCode {
-    let id: Option<[u8; 16]> = hex::decode(&session).ok().and_then(|b| b.try_into().ok());
-    if let Some(s) = id.and_then(|id| hub.take(&id)) {
-        hub.ended(&s, "finished");
-    }
-    StatusCode::NO_CONTENT
 }
 
 async fn enrol(
@@ -679,7 +702,23 @@ async fn observe(
 ) -> Response {
     let route = route.map_or_else(|| "other".to_string(), |r| r.as_str().to_string());
     let started = Instant::now();
-    let resp = next.run(req).await;
+    let resp = match tokio::time::timeout(hub.config.request_timeout, next.run(req)).await {
+        Ok(resp) => resp,
+        Err(_) => {
+            hub.metrics
+                .refusals
+                .get_or_create(&KindLabel {
+                    kind: "timeout".into(),
+                })
+                .inc();
+            ApiError::new(
+                StatusCode::REQUEST_TIMEOUT,
+                "timeout",
+                "the request took too long to arrive or to answer; nothing of it was applied unless the hub answered; sync again",
+            )
+            .into_response()
+        }
+    };
     hub.metrics
         .latency
         .get_or_create(&RouteLabel { route })
@@ -690,7 +729,6 @@ async fn observe(
 fn router(hub: Arc<Hub>) -> Router {
     Router::new()
         .route("/v1/sync", post(sync))
-        .route("/v1/sync/{session}", delete(end_session))
         .route("/v1/enrol", post(enrol))
         .route("/v1/rollup", get(rollup))
         .route("/healthz", get(health))
@@ -726,12 +764,14 @@ pub async fn serve_with(
     };
     let grace = config.shutdown_grace;
     let idle = config.session_idle;
+    let max_in_flight = config.max_in_flight.max(1);
     let hub = Arc::new(Hub {
         store,
         office,
         config,
         sessions: Mutex::new(HashMap::new()),
         metrics: Metrics::new(),
+        in_flight: Arc::new(tokio::sync::Semaphore::new(max_in_flight)),
     });
     let addr = listener.local_addr()?;
     let office_fp = identity::fingerprint(&hub.office.public_key());

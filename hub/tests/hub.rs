@@ -483,3 +483,78 @@ fn shutdown_while_a_device_syncs_loses_nothing_acknowledged() {
     );
     assert!(reopened.check().unwrap().ok);
 }
+
+/// Drives `session` with the hub over HTTP from `first` to its end.
+fn finish(t: &Township, store: &Store, session: &mut Session, first: Vec<u8>) {
+    let mut msg = first;
+    loop {
+        let (status, body) = t.post("/v1/sync", &msg);
+        assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
+        match session.receive(store, &body).unwrap() {
+            Some(next) => msg = next,
+            None => {
+                if let Some(done) = session.close_message() {
+                    assert_eq!(t.post("/v1/sync", &done).0, 204);
+                }
+                return;
+            }
+        }
+    }
+}
+
+#[test]
+fn a_session_id_used_by_another_device_is_refused_and_the_owner_finishes() {
+    let t = Township::new(HubConfig::default());
+    let worker = t.enrolled("worker", Role::GridWorker, TOWNSHIP);
+    let thief = t.enrolled("thief", Role::GridWorker, TOWNSHIP);
+    let c = cell(&worker, "一组");
+    let (mut s, hello) = Session::initiate(&worker).unwrap();
+    let (_, reply) = t.post("/v1/sync", &hello);
+    let round = s.receive(&worker, &reply).unwrap().unwrap();
+    // The thief re-signs the worker's round (same session, challenge and
+    // round number) with its own key: the hub neither takes it nor drops
+    // the worker's session.
+    let mut env = silin_core::sync::envelope::decode(&round).unwrap();
+    env.signature = Some(thief.device_key().unwrap().sign(&env.signed_part()));
+    let (status, body) = t.post("/v1/sync", &env.encode());
+    assert_eq!((status, error_kind(&body).as_str()), (409, "session"));
+    finish(&t, &worker, &mut s, round);
+    assert_eq!(t.store.heads(&c).unwrap(), worker.heads(&c).unwrap());
+}
+
+#[test]
+fn stalled_senders_are_cut_off_and_an_honest_device_still_syncs() {
+    use std::io::Read;
+    let t = Township::new(HubConfig {
+        request_timeout: Duration::from_millis(800),
+        ..Default::default()
+    });
+    let addr = t.hub.url().trim_start_matches("http://").to_string();
+    // 200 connections that promise a body and stall after ten bytes.
+    let stalled: Vec<std::net::TcpStream> = (0..200)
+        .map(|_| {
+            let mut c = std::net::TcpStream::connect(&addr).unwrap();
+            c.write_all(
+                b"POST /v1/sync HTTP/1.1\r\nHost: hub\r\nContent-Length: 1000000\r\n\r\n0123456789",
+            )
+            .unwrap();
+            c
+        })
+        .collect();
+    // Meanwhile a device enrols and syncs as usual.
+    let worker = t.enrolled("worker", Role::GridWorker, TOWNSHIP);
+    let c = cell(&worker, "一组");
+    client::sync(&worker, &t.hub.url()).unwrap();
+    assert_eq!(t.store.heads(&c).unwrap(), worker.heads(&c).unwrap());
+    // Each stalled sender is answered 408 once its time is up.
+    for mut s in stalled {
+        s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+        let mut head = [0u8; 12];
+        s.read_exact(&mut head).unwrap();
+        assert_eq!(&head, b"HTTP/1.1 408");
+    }
+    assert!(t
+        .get("/metrics")
+        .contains("silin_hub_refusals_total{kind=\"timeout\"} 200"));
+    assert!(t.get("/healthz").contains("\"ok\":true"));
+}

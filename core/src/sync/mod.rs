@@ -368,6 +368,22 @@ impl Session {
         self.peer.as_ref().and_then(|p| p.id.as_deref())
     }
 
+    /// Whether `bytes` are a message of this session signed by the peer it
+    /// admitted. A holder of sessions (the hub) asks before handing a
+    /// message to the session, so nobody else can end or disturb it by
+    /// naming its id.
+    pub fn is_from_peer(&self, bytes: &[u8]) -> bool {
+        let Ok((env, signed_len)) = Envelope::decode(bytes) else {
+            return false;
+        };
+        env.session == self.session
+            && env.challenge == self.challenge
+            && self
+                .peer
+                .as_ref()
+                .is_some_and(|p| p.check_signature(&env, bytes, signed_len).is_ok())
+    }
+
     /// The session id (set by the initiator's opening message).
     pub fn id(&self) -> [u8; 16] {
         self.session
