@@ -51,6 +51,8 @@ pub enum IdentityError {
     TokenUsed,
     #[error("enrolment token expired; ask the office for a new one")]
     TokenExpired,
+    #[error("device id {0} is already enrolled with another key; a device keeps its id only with its own key — enrol under a new id")]
+    DeviceIdTaken(String),
     #[error("the hub's office key does not match the one named in the token; this is not your township's hub")]
     OfficeMismatch,
 }

@@ -574,7 +574,7 @@ async fn enrol(
                     return Err(("identity", e.to_string()));
                 }
                 let grant = store
-                    .redeem_token(&token, &device)
+                    .redeem_token(&token, &device, &public_key)
                     .map_err(|e| ("token", e.to_string()))?;
                 let now = store.clock().timestamp();
                 let days = grant.valid_days.clamp(1, office::MAX_VALID_DAYS);

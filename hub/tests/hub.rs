@@ -558,3 +558,46 @@ fn stalled_senders_are_cut_off_and_an_honest_device_still_syncs() {
         .contains("silin_hub_refusals_total{kind=\"timeout\"} 200"));
     assert!(t.get("/healthz").contains("\"ok\":true"));
 }
+
+/// An enrolment request for `device_id` made with `key`, as a client sends it.
+fn enrol_request(token: &str, device_id: &str, key: &silin_core::identity::KeyPair) -> Vec<u8> {
+    let public_key = key.public_key();
+    serde_json::to_vec(&silin_hub::api::EnrolRequest {
+        token: token.to_string(),
+        device_id: device_id.to_string(),
+        public_key: hex::encode(public_key),
+        proof: hex::encode(key.sign(&silin_hub::api::enrol_proof(token, device_id, &public_key))),
+    })
+    .unwrap()
+}
+
+#[test]
+fn a_token_replayed_with_another_key_and_a_squatted_device_id_are_refused() {
+    let t = Township::new(HubConfig::default());
+    let honest = t.device("honest");
+    let token = t.token(Role::Lead, TOWNSHIP);
+    let key = honest.device_key().unwrap();
+    let id = honest.device_id();
+    // The honest device enrols; its answer is lost, so it asks again with
+    // the same key: that works.
+    assert_eq!(
+        t.post("/v1/enrol", &enrol_request(&token, &id, &key)).0,
+        200
+    );
+    assert_eq!(
+        t.post("/v1/enrol", &enrol_request(&token, &id, &key)).0,
+        200
+    );
+    // Someone who saw the token replays it for the same id with their key.
+    let stranger = silin_core::identity::KeyPair::from_seed(&[9; 32]);
+    let (status, body) = t.post("/v1/enrol", &enrol_request(&token, &id, &stranger));
+    assert_eq!((status, error_kind(&body).as_str()), (403, "token"));
+    // With a fresh token of their own, they claim the honest device's id.
+    let fresh = t.token(Role::GridWorker, TOWNSHIP);
+    let (status, body) = t.post("/v1/enrol", &enrol_request(&fresh, &id, &stranger));
+    assert_eq!((status, error_kind(&body).as_str()), (403, "token"));
+    assert!(String::from_utf8_lossy(&body).contains("already enrolled with another key"));
+    // The fresh token was not spent by the refusal: a new device uses it.
+    let newcomer = t.device("newcomer");
+    client::enroll(&newcomer, &t.hub.url(), &fresh).unwrap();
+}

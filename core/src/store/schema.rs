@@ -10,6 +10,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../sql/001_init.sql"),
     include_str!("../../sql/002_snapshots.sql"),
     include_str!("../../sql/003_sync.sql"),
+    include_str!("../../sql/004_enrolled_keys.sql"),
 ];
 
 /// The layout this build writes.

@@ -199,31 +199,56 @@ impl Store {
         Ok(token)
     }
 
-    /// Spends a token for `device_id` (hub side): marks it used and returns
-    /// its grant, in one transaction, so a token enrols exactly one device.
-    pub fn redeem_token(&self, token: &str, device_id: &str) -> Result<TokenGrant, IdentityError> {
+    /// Spends a token for `device_id` holding `public_key` (hub side):
+    /// marks it used and returns its grant, in one transaction, so a token
+    /// enrols exactly one device with one key. The same (device, key) may
+    /// redeem it again (its first answer was lost); another key may not,
+    /// and neither may a device id this hub enrolled with another key.
+    pub fn redeem_token(
+        &self,
+        token: &str,
+        device_id: &str,
+        public_key: &[u8; 32],
+    ) -> Result<TokenGrant, IdentityError> {
         let inner = self.lock();
         let run = || -> Result<Result<TokenGrant, IdentityError>> {
             let tx = inner.conn.unchecked_transaction()?;
-            let row: Option<(String, String, i64, i64, Option<String>)> = tx
+            type Row = (String, String, i64, i64, Option<String>, Option<Vec<u8>>);
+            let row: Option<Row> = tx
                 .query_row(
-                    "SELECT role, scope, valid_days, expires, used_by FROM enrol_tokens WHERE token_hash = ?1",
+                    "SELECT role, scope, valid_days, expires, used_by, used_key FROM enrol_tokens WHERE token_hash = ?1",
                     [token_hash(token)],
-                    |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)),
+                    |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?)),
                 )
                 .optional()?;
-            let Some((role, scope, valid_days, expires, used_by)) = row else {
+            let Some((role, scope, valid_days, expires, used_by, used_key)) = row else {
                 return Ok(Err(IdentityError::UnknownToken));
             };
-            if used_by.is_some_and(|d| d != device_id) {
+            let same_holder = used_by.as_deref() == Some(device_id)
+                && used_key.as_deref() == Some(&public_key[..]);
+            if used_by.is_some() && !same_holder {
                 return Ok(Err(IdentityError::TokenUsed));
             }
             if self.now_ts() > expires {
                 return Ok(Err(IdentityError::TokenExpired));
             }
+            let known_key: Option<Vec<u8>> = tx
+                .query_row(
+                    "SELECT public_key FROM enrolled WHERE device_id = ?1",
+                    [device_id],
+                    |r| r.get(0),
+                )
+                .optional()?;
+            if known_key.is_some_and(|k| k != public_key[..]) {
+                return Ok(Err(IdentityError::DeviceIdTaken(device_id.to_string())));
+            }
             tx.execute(
-                "UPDATE enrol_tokens SET used_by = ?2 WHERE token_hash = ?1",
-                params![token_hash(token), device_id],
+                "UPDATE enrol_tokens SET used_by = ?2, used_key = ?3 WHERE token_hash = ?1",
+                params![token_hash(token), device_id, &public_key[..]],
+            )?;
+            tx.execute(
+                "INSERT OR IGNORE INTO enrolled (device_id, public_key, enrolled_at) VALUES (?1, ?2, ?3)",
+                params![device_id, &public_key[..], self.now_ts()],
             )?;
             tx.commit()?;
             let entries: Vec<String> = scope.lines().map(str::to_string).collect();
