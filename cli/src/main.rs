@@ -379,8 +379,12 @@ fn main() {
         }
         Err(e) => fail(CliError::Usage(e.to_string())),
     }
-    if let Err(e) = run(&cli, &out) {
-        fail(e);
+    // A panic that reaches here is a bug of ours: one line and exit 1. Panics
+    // caught on the way (decoding a peer's bytes, a hub request) are not.
+    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| run(&cli, &out))) {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => fail(e),
+        Err(_) => output::internal_error(),
     }
 }
 

@@ -174,6 +174,13 @@ fn to_the_second(at: &str) -> String {
 }
 
 /// A bug must still end as one line and exit 1, never a backtrace.
+/// The last panic's message, kept for [`internal_error`].
+static LAST_PANIC: std::sync::Mutex<Option<String>> = std::sync::Mutex::new(None);
+
+/// Keeps a panic's message instead of printing a backtrace, and never ends
+/// the process from the hook: a panic inside a hub request or inside the
+/// guarded decoding of a peer's bytes is caught where it happens (the hub
+/// answers 500 and serves on); only one that reaches `main` ends the run.
 pub fn install_panic_hook() {
     std::panic::set_hook(Box::new(|info| {
         let msg = info
@@ -182,9 +189,21 @@ pub fn install_panic_hook() {
             .map(|s| s.to_string())
             .or_else(|| info.payload().downcast_ref::<String>().cloned())
             .unwrap_or_else(|| "unknown".into());
-        eprintln!("silin: internal error ({msg}); please report it with the command you ran");
-        std::process::exit(1);
+        if let Ok(mut last) = LAST_PANIC.lock() {
+            *last = Some(msg);
+        }
     }));
+}
+
+/// A panic reached `main`: one line on stderr, exit 1.
+pub fn internal_error() -> ! {
+    let msg = LAST_PANIC
+        .lock()
+        .ok()
+        .and_then(|m| m.clone())
+        .unwrap_or_else(|| "unknown".into());
+    eprintln!("silin: internal error ({msg}); please report it with the command you ran");
+    std::process::exit(1);
 }
 
 pub struct Out {
