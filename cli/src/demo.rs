@@ -20,7 +20,7 @@
 //! measure the disk, not silin.
 
 use chrono::NaiveDate;
-use indicatif::{ProgressBar, ProgressStyle};
+use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde::Serialize;
 use silin_core::identity::{Office, Role, Scope};
 use silin_core::model::Level;
@@ -28,12 +28,13 @@ use silin_core::rollup::RollupRow;
 use silin_core::store::TokenGrant;
 use silin_core::sync::{sync_local, SyncStats};
 use silin_core::{Durability, Error, Result, Store, StoreOptions};
+use silin_hub::client::Hub;
 use silin_workload::{DayPlan, DayTotals, GridWorker, Workload};
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{mpsc, Arc, Mutex, OnceLock};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 pub struct DemoArgs {
     pub seed: u64,
@@ -77,6 +78,24 @@ pub struct DemoReport {
     pub seconds: f64,
     /// Of which: creating the county and handing out replicas.
     pub setup_seconds: f64,
+    /// Of set-up: until the office had created every cell (the hand-out to
+    /// phones runs alongside).
+    pub setup_office_seconds: f64,
+    /// Where the time went, phase by phase, in order; the phases do not
+    /// overlap and add up to `seconds`.
+    pub phases: Vec<PhaseTime>,
+    /// Peak resident memory of the process, where the platform tells
+    /// (Linux: VmHWM).
+    pub peak_rss_bytes: Option<u64>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct PhaseTime {
+    pub phase: String,
+    pub seconds: f64,
+    /// CPU time of the whole process (every thread, the hub's included)
+    /// during the phase, where the platform tells (Linux).
+    pub cpu_seconds: Option<f64>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -147,14 +166,16 @@ impl SyncFigures {
 
 /// What every simulated device needs to reach the office.
 struct Net {
-    hub_url: String,
+    hub: Hub,
     office: Office,
     /// The hub's store, where the office issues enrolment tokens.
     hub_store: Arc<Store>,
 }
 
 fn hub_sync(store: &Store, net: &Net, fig: &mut SyncFigures) -> Result<()> {
-    let s = silin_hub::client::sync(store, &net.hub_url)
+    let s = net
+        .hub
+        .sync(store, |_| {})
         .map_err(|e| Error::Io(std::io::Error::other(format!("sync with the hub: {e}"))))?;
     fig.count(&s, true);
     Ok(())
@@ -167,7 +188,7 @@ fn phone_sync(lead: &Store, worker: &Store, fig: &mut SyncFigures) -> Result<()>
     Ok(())
 }
 
-/// One simulated day's work by one thread.
+/// One thread's share of a phase.
 #[derive(Debug, Default)]
 struct Tally {
     sync: SyncFigures,
@@ -191,10 +212,21 @@ struct CellLink {
     lead_name: String,
 }
 
+/// A grid worker's phone between uses: its file and its cells. Phones are
+/// opened for each phase and closed after it, as an app is, so the demo
+/// holds only the phones being worked with, not the county's.
 struct Phone {
     name: String,
-    store: Store,
+    path: PathBuf,
     cells: Vec<CellLink>,
+}
+
+impl Phone {
+    fn open(&self) -> Result<Store> {
+        // Room for the phone's own cells and a few of a neighbour's that
+        // share a village (its scope is whole villages).
+        Store::open(&self.path, options(self.cells.len() + 8))
+    }
 }
 
 fn options(cache_docs: usize) -> StoreOptions {
@@ -203,6 +235,11 @@ fn options(cache_docs: usize) -> StoreOptions {
         cache_docs,
         ..Default::default()
     }
+}
+
+/// A lead's phone carries one cell.
+fn lead_options() -> StoreOptions {
+    options(1)
 }
 
 fn invalid(e: impl std::fmt::Display) -> Error {
@@ -215,8 +252,139 @@ fn thread_failed() -> Error {
     ))
 }
 
-/// Set-up for one grid worker: its phone takes its cells from the office,
-/// and hands each lead's phone its one cell.
+/// Worker threads. A phone's work here waits on the disk much of the time
+/// (a new SQLite file, a checkpoint when a store closes, a freed file's
+/// blocks), so several threads per core keep the cores busy meanwhile.
+/// Measured on 2 cores (doc/BENCHMARKS.md): 8 threads beat 4, each thread
+/// holding one grid worker's phones open costs about 15 MB.
+fn thread_count() -> usize {
+    let cores = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1);
+    (cores * 4).clamp(4, 8)
+}
+
+/// Process CPU time so far (user + system, every thread). Linux reports it
+/// in /proc in clock ticks of USER_HZ, which is 100 on every architecture
+/// this runs on.
+fn cpu_seconds() -> Option<f64> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    // The command name may hold spaces; fields are counted after its ')'.
+    let rest = stat.get(stat.rfind(')')? + 1..)?;
+    let mut fields = rest.split_whitespace();
+    let utime: u64 = fields.nth(11)?.parse().ok()?;
+    let stime: u64 = fields.next()?.parse().ok()?;
+    Some((utime + stime) as f64 / 100.0)
+}
+
+fn peak_rss_bytes() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb * 1024)
+}
+
+/// Times the demo's phases and shows one progress bar per phase.
+struct Phases {
+    bars: MultiProgress,
+    progress: bool,
+    style: Option<ProgressStyle>,
+    done: Vec<PhaseTime>,
+    started: Instant,
+    cpu: Option<f64>,
+}
+
+impl Phases {
+    fn new(progress: bool) -> Phases {
+        let bars = if progress {
+            MultiProgress::new()
+        } else {
+            MultiProgress::with_draw_target(ProgressDrawTarget::hidden())
+        };
+        Phases {
+            bars,
+            progress,
+            style: ProgressStyle::with_template(
+                "{msg:28} [{bar:36}] {pos:>5}/{len:5} {elapsed_precise} (eta {eta})",
+            )
+            .ok()
+            .map(|s| s.progress_chars("=> ")),
+            done: Vec::new(),
+            started: Instant::now(),
+            cpu: cpu_seconds(),
+        }
+    }
+
+    /// A bar for part of the current phase (`len` steps).
+    fn bar(&self, label: &str, len: u64) -> ProgressBar {
+        let bar = self.bars.add(ProgressBar::new(len));
+        if let Some(style) = &self.style {
+            bar.set_style(style.clone());
+        }
+        bar.set_message(label.to_string());
+        if self.progress {
+            // The elapsed time moves even while a slow step holds the count.
+            bar.enable_steady_tick(Duration::from_millis(250));
+        }
+        bar
+    }
+
+    /// Ends the current phase under `name`; the next one starts now.
+    fn end(&mut self, name: impl Into<String>) -> f64 {
+        let seconds = self.started.elapsed().as_secs_f64();
+        let cpu = cpu_seconds();
+        self.done.push(PhaseTime {
+            phase: name.into(),
+            seconds,
+            cpu_seconds: cpu.zip(self.cpu).map(|(now, then)| now - then),
+        });
+        self.started = Instant::now();
+        self.cpu = cpu;
+        seconds
+    }
+}
+
+/// Runs `work` once for every index below `n` on `threads` threads, each
+/// taking the next index as it finishes the last; returns the threads'
+/// tallies added up.
+fn for_each_parallel(
+    n: usize,
+    threads: usize,
+    work: impl Fn(usize, &mut Tally) -> Result<()> + Sync,
+) -> Result<Tally> {
+    let next = AtomicUsize::new(0);
+    let results: Vec<Result<Tally>> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..threads.min(n).max(1))
+            .map(|_| {
+                s.spawn(|| -> Result<Tally> {
+                    let mut t = Tally::default();
+                    loop {
+                        let i = next.fetch_add(1, Ordering::Relaxed);
+                        if i >= n {
+                            break;
+                        }
+                        work(i, &mut t)?;
+                    }
+                    Ok(t)
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().unwrap_or_else(|_| Err(thread_failed())))
+            .collect()
+    });
+    let mut total = Tally::default();
+    for r in results {
+        total.add(&r?);
+    }
+    Ok(total)
+}
+
+/// Set-up for one grid worker: its phone enrols and takes its cells from
+/// the office; then each of its leads' phones is enrolled for its one cell
+/// and takes it from the grid worker's phone (first contact: whole
+/// documents). Every phone is closed when done.
 fn hand_out(
     dir: &Path,
     gw: &GridWorker,
@@ -230,7 +398,8 @@ fn hand_out(
     // own, as on separate devices; it also spreads the files' inodes.
     let dir = dir.join(format!("grid-worker-{:03}", gw.index));
     std::fs::create_dir_all(&dir)?;
-    let store = Store::open(dir.join("phone.db"), options(gw.cells.len() + 8))?;
+    let path = dir.join("phone.db");
+    let store = Store::open(&path, options(gw.cells.len() + 8))?;
     store.set_device_name(&gw.name)?;
     // The office prints a token for the worker's villages; the phone enrols
     // with it over HTTP and takes its cells from the hub.
@@ -246,7 +415,8 @@ fn hand_out(
         valid_days: 365,
     };
     let token = net.hub_store.issue_token(&net.office, &grant, 86400)?;
-    silin_hub::client::enroll(&store, &net.hub_url, &token)
+    net.hub
+        .enroll(&store, &token)
         .map_err(|e| Error::Io(std::io::Error::other(format!("enrolment: {e}"))))?;
     let mut fig = SyncFigures::default();
     hub_sync(&store, net, &mut fig)?;
@@ -258,7 +428,7 @@ fn hand_out(
             .cloned()
             .ok_or_else(|| Error::not_found("cell", &spec.name))?;
         let lead_path = dir.join(format!("lead-{c:05}.db"));
-        let lead = Store::open(&lead_path, options(4))?;
+        let lead = Store::open(&lead_path, lead_options())?;
         lead.set_device_name(&spec.lead)?;
         // Leads' phones are enrolled at the office for their one cell, then
         // take it from the grid worker's phone.
@@ -274,6 +444,7 @@ fn hand_out(
         lead.install_certificate(&cert, &net.office.public_key())
             .map_err(invalid)?;
         phone_sync(&lead, &store, &mut fig)?;
+        drop(lead);
         cells.push(CellLink {
             cell: c,
             id,
@@ -291,50 +462,60 @@ fn hand_out(
     });
     Ok(Phone {
         name: gw.name.clone(),
-        store,
+        path,
         cells,
     })
 }
 
-/// One day for one grid worker and the leads of its cells.
-fn run_day(
+/// A day's offline work for one grid worker's cells: the lead, the grid
+/// worker and the office each edit their own replica; leads and grid
+/// workers file the day's report.
+fn edit_day(office: &Store, phone: &Phone, plan: &DayPlan, t: &mut Tally) -> Result<()> {
+    let worker = phone.open()?;
+    for link in &phone.cells {
+        let p = &plan.cells[link.cell];
+        {
+            let lead = Store::open(&link.lead_path, lead_options())?;
+            silin_workload::apply_actions(&lead, &link.id, &p.lead)?;
+            if p.report.lead_files() {
+                lead.submit_report(
+                    &link.id,
+                    p.report.new_report(plan.date, &link.lead_name, true),
+                )?;
+                t.reports += 1;
+            }
+        }
+        silin_workload::apply_actions(&worker, &link.id, &p.grid_worker)?;
+        if p.report.grid_worker_files() {
+            worker.submit_report(&link.id, p.report.new_report(plan.date, &phone.name, false))?;
+            t.reports += 1;
+        }
+        silin_workload::apply_actions(office, &link.id, &p.office)?;
+    }
+    Ok(())
+}
+
+/// A day's syncs for one grid worker: each lead's phone meets the grid
+/// worker's, the grid worker's phone reaches the office (one session for all
+/// its cells), and what the office added goes back down to the leads. Then
+/// every replica of each cell must have the office's heads.
+fn sync_day(
     office: &Store,
     net: &Net,
-    phone: &mut Phone,
-    plan: &DayPlan,
-    progress: &ProgressBar,
-) -> Result<Tally> {
-    let mut t = Tally::default();
+    phone: &Phone,
+    t: &mut Tally,
+    bar: &ProgressBar,
+) -> Result<()> {
+    let worker = phone.open()?;
     let mut leads = Vec::with_capacity(phone.cells.len());
-    // Offline: the lead, the grid worker and the office each edit their own
-    // replica; then the lead's phone meets the grid worker's.
-    for link in &mut phone.cells {
-        let p = &plan.cells[link.cell];
-        let lead = Store::open(&link.lead_path, options(4))?;
-        silin_workload::apply_actions(&lead, &link.id, &p.lead)?;
-        silin_workload::apply_actions(&phone.store, &link.id, &p.grid_worker)?;
-        silin_workload::apply_actions(office, &link.id, &p.office)?;
-        if p.report.lead_files() {
-            lead.submit_report(
-                &link.id,
-                p.report.new_report(plan.date, &link.lead_name, true),
-            )?;
-            t.reports += 1;
-        }
-        if p.report.grid_worker_files() {
-            phone
-                .store
-                .submit_report(&link.id, p.report.new_report(plan.date, &phone.name, false))?;
-            t.reports += 1;
-        }
-        phone_sync(&lead, &phone.store, &mut t.sync)?;
+    for link in &phone.cells {
+        let lead = Store::open(&link.lead_path, lead_options())?;
+        phone_sync(&lead, &worker, &mut t.sync)?;
         leads.push(lead);
     }
-    // The grid worker reaches the office: one session for all its cells.
-    hub_sync(&phone.store, net, &mut t.sync)?;
-    // Back down: what the office added reaches the leads.
+    hub_sync(&worker, net, &mut t.sync)?;
     for (link, lead) in phone.cells.iter().zip(&leads) {
-        phone_sync(lead, &phone.store, &mut t.sync)?;
+        phone_sync(lead, &worker, &mut t.sync)?;
         let mut h = office.heads(&link.id)?;
         h.sort();
         let same = |s: &Store| -> Result<bool> {
@@ -342,12 +523,12 @@ fn run_day(
             x.sort();
             Ok(x == h)
         };
-        if !same(lead)? || !same(&phone.store)? {
+        if !same(lead)? || !same(&worker)? {
             t.diverged += 1;
         }
-        progress.inc(1);
+        bar.inc(1);
     }
-    Ok(t)
+    Ok(())
 }
 
 fn county_matches(row: Option<&RollupRow>, t: &DayTotals) -> bool {
@@ -374,26 +555,18 @@ fn county_matches(row: Option<&RollupRow>, t: &DayTotals) -> bool {
 
 pub fn run(args: &DemoArgs, progress: bool) -> Result<DemoReport> {
     let started = Instant::now();
+    let mut phases = Phases::new(progress);
     let workload = Workload::generate(args.seed, args.cells);
     let dir = tempfile::Builder::new().prefix("silin-demo-").tempdir()?;
-    let threads = std::thread::available_parallelism()
-        .map(|n| n.get())
-        .unwrap_or(1)
-        .clamp(1, 4);
-    let bar = if progress {
-        let b = ProgressBar::new((workload.cells.len() as u64) * (1 + u64::from(args.days)));
-        if let Ok(style) = ProgressStyle::with_template("{msg:24} [{bar:40}] {pos}/{len} ({eta})") {
-            b.set_style(style);
-        }
-        b
-    } else {
-        ProgressBar::hidden()
-    };
+    let threads = thread_count();
+    let cells = workload.cells.len() as u64;
+    phases.end("plan");
 
-    // The office creates every cell, one transaction each; as soon as a grid
-    // worker's cells exist, another thread hands them out to its phone and
-    // its leads' phones.
-    bar.set_message("setting up the county");
+    // Set-up. The office creates every cell, one transaction each; as soon
+    // as a grid worker's cells exist, another thread hands them out to its
+    // phone and its leads' phones.
+    let office_bar = phases.bar("set-up: office creates cells", cells);
+    let phones_bar = phases.bar("set-up: phones take cells", cells);
     let office = Arc::new(Store::open(dir.path().join("office.db"), options(256))?);
     office.set_device_name("两当县网格化服务中心")?;
     let hub = silin_hub::server::spawn_with(
@@ -403,7 +576,8 @@ pub fn run(args: &DemoArgs, progress: bool) -> Result<DemoReport> {
     )
     .map_err(|e| Error::Io(std::io::Error::other(format!("starting the hub: {e}"))))?;
     let net = Net {
-        hub_url: hub.url(),
+        hub: Hub::new(&hub.url())
+            .map_err(|e| Error::Io(std::io::Error::other(format!("the hub's address: {e}"))))?,
         office: office.office(&Scope::everything())?,
         hub_store: office.clone(),
     };
@@ -413,9 +587,12 @@ pub fn run(args: &DemoArgs, progress: bool) -> Result<DemoReport> {
     let (tx, rx) = mpsc::channel::<usize>();
     let rx = Mutex::new(rx);
     let today = workload.start;
+    let office_done: OnceLock<f64> = OnceLock::new();
+    let setup_started = Instant::now();
     let results: Vec<Result<(Vec<Phone>, SyncFigures)>> = std::thread::scope(|s| {
-        let (workload, office, net, ids, rx, bar, dir) =
-            (&workload, &*office, &net, &ids, &rx, &bar, dir.path());
+        let (workload, office, net, ids, rx, dir) =
+            (&workload, &*office, &net, &ids, &rx, dir.path());
+        let (office_bar, phones_bar, office_done) = (&office_bar, &phones_bar, &office_done);
         let take = move || -> Result<(Vec<Phone>, SyncFigures)> {
             let mut out = Vec::new();
             let mut sync = SyncFigures::default();
@@ -423,7 +600,9 @@ pub fn run(args: &DemoArgs, progress: bool) -> Result<DemoReport> {
                 let next = rx.lock().map_err(|_| thread_failed())?.recv();
                 let Ok(g) = next else { break };
                 let gw = &workload.grid_workers[g];
-                out.push(hand_out(dir, gw, workload, net, ids, bar, &mut sync)?);
+                out.push(hand_out(
+                    dir, gw, workload, net, ids, phones_bar, &mut sync,
+                )?);
             }
             Ok((out, sync))
         };
@@ -442,6 +621,7 @@ pub fn run(args: &DemoArgs, progress: bool) -> Result<DemoReport> {
                             spec.write_to(doc, today, at)
                         })?;
                     let _ = ids[c].set(id);
+                    office_bar.inc(1);
                 }
                 // The receiver only goes away if every consumer failed; their
                 // error is reported below.
@@ -450,6 +630,8 @@ pub fn run(args: &DemoArgs, progress: bool) -> Result<DemoReport> {
                 }
             }
             drop(tx);
+            let _ = office_done.set(setup_started.elapsed().as_secs_f64());
+            office_bar.finish();
             take()
         }));
         for _ in 1..threads {
@@ -465,52 +647,48 @@ pub fn run(args: &DemoArgs, progress: bool) -> Result<DemoReport> {
         phones.extend(p);
         setup.add(&sync);
     }
+    phones_bar.finish();
     phones.sort_by_key(|p| p.cells.first().map(|c| c.cell));
     if phones.iter().map(|p| p.cells.len()).sum::<usize>() != workload.cells.len() {
         return Err(Error::Io(std::io::Error::other(
             "not every cell reached a grid worker's phone",
         )));
     }
+    let setup_office_seconds = office_done.get().copied().unwrap_or(0.0);
+    let setup_seconds = phases.end("set-up");
 
-    let setup_seconds = started.elapsed().as_secs_f64();
-
-    // The days.
+    // The days: first everyone's offline edits, then the syncs.
     let mut planner = workload.planner();
     let mut tally = Tally::default();
     let mut rollups_match = true;
     let mut clashing: BTreeSet<usize> = BTreeSet::new();
     let (mut visits, mut member_edits, mut same_field) = (0, 0, 0);
     let mut last: Option<DayPlan> = None;
-    let phones: Vec<Mutex<Phone>> = phones.into_iter().map(Mutex::new).collect();
     for _ in 0..args.days {
         let plan = planner.next_day();
-        bar.set_message(format!("day {}", plan.date));
-        let next = AtomicUsize::new(0);
-        let results: Vec<Result<Tally>> = std::thread::scope(|s| {
-            let handles: Vec<_> = (0..threads)
-                .map(|_| {
-                    s.spawn(|| -> Result<Tally> {
-                        let mut t = Tally::default();
-                        loop {
-                            let i = next.fetch_add(1, Ordering::Relaxed);
-                            let Some(p) = phones.get(i) else { break };
-                            let mut phone = p.lock().map_err(|_| thread_failed())?;
-                            t.add(&run_day(&office, &net, &mut phone, &plan, &bar)?);
-                        }
-                        Ok(t)
-                    })
-                })
-                .collect();
-            handles
-                .into_iter()
-                .map(|h| h.join().unwrap_or_else(|_| Err(thread_failed())))
-                .collect()
-        });
-        for r in results {
-            tally.add(&r?);
-        }
+        let bar = phases.bar(&format!("{}: offline edits", plan.date), cells);
+        let edits = for_each_parallel(phones.len(), threads, |i, t| {
+            let phone = &phones[i];
+            edit_day(&office, phone, &plan, t)?;
+            bar.inc(phone.cells.len() as u64);
+            Ok(())
+        })?;
+        bar.finish();
+        tally.add(&edits);
+        phases.end(format!("{}: edits", plan.date));
+
+        let bar = phases.bar(&format!("{}: sync", plan.date), cells);
+        let synced = for_each_parallel(phones.len(), threads, |i, t| {
+            sync_day(&office, &net, &phones[i], t, &bar)
+        })?;
+        bar.finish();
+        tally.add(&synced);
+        // The day is over when the office's county row shows what the plan
+        // says it must.
         let county = office.rollup(plan.date, Level::County)?;
         rollups_match &= county.len() == 1 && county_matches(county.first(), &plan.totals);
+        phases.end(format!("{}: sync", plan.date));
+
         visits += plan.totals.visits;
         member_edits += plan.totals.member_edits;
         same_field += plan.totals.same_field_edits;
@@ -529,14 +707,19 @@ pub fn run(args: &DemoArgs, progress: bool) -> Result<DemoReport> {
             "the demo needs at least one day",
         )));
     };
-    bar.set_message("rolling up");
+    let bar = phases.bar("rollup", 5);
     let mut conflicts = 0;
     for c in &clashing {
         if let Some(id) = ids[*c].get() {
             conflicts += office.conflicts(id)?.len();
         }
     }
-    let level = |l| office.rollup(last.date, l);
+    bar.inc(1);
+    let level = |l| {
+        let rows = office.rollup(last.date, l);
+        bar.inc(1);
+        rows
+    };
     let rollup = Rollup {
         date: last.date.to_string(),
         levels: Levels {
@@ -546,17 +729,31 @@ pub fn run(args: &DemoArgs, progress: bool) -> Result<DemoReport> {
             group: level(Level::Group)?,
         },
     };
-    bar.finish_and_clear();
+    bar.finish();
+    phases.end("rollup");
+
     let mut sync = tally.sync;
     sync.add(&setup);
     let heads_agree = tally.diverged == 0;
     let grid_workers = phones.len();
     // Close every store before the directory goes.
-    drop(phones);
     hub.shutdown()
         .map_err(|e| Error::Io(std::io::Error::other(format!("stopping the hub: {e}"))))?;
+    drop(net);
     drop(office);
+    let peak_rss_bytes = peak_rss_bytes();
+    // Removing thousands of just-written files waits on the disk for each
+    // (on this VM every freed block is discarded synchronously): one grid
+    // worker's directory per thread overlaps the waits. Best effort, as the
+    // temporary directory's own removal below.
+    let _ = for_each_parallel(phones.len(), threads, |i, _| {
+        if let Some(d) = phones[i].path.parent() {
+            let _ = std::fs::remove_dir_all(d);
+        }
+        Ok(())
+    });
     drop(dir);
+    phases.end("clean-up");
     Ok(DemoReport {
         cells: workload.cells.len(),
         converged: heads_agree && rollups_match,
@@ -582,6 +779,9 @@ pub fn run(args: &DemoArgs, progress: bool) -> Result<DemoReport> {
         threads,
         seconds: started.elapsed().as_secs_f64(),
         setup_seconds,
+        setup_office_seconds,
+        phases: phases.done,
+        peak_rss_bytes,
     })
 }
 
@@ -700,6 +900,15 @@ impl DemoReport {
             "done in {:.1} s on {} threads ({:.1} s setting up)",
             self.seconds, self.threads, self.setup_seconds
         ));
+        let phases: Vec<String> = self
+            .phases
+            .iter()
+            .map(|p| format!("{} {:.1} s", p.phase, p.seconds))
+            .collect();
+        s.push_str(&format!("\n  phases: {}", phases.join(", ")));
+        if let Some(b) = self.peak_rss_bytes {
+            s.push_str(&format!("; peak memory {}", megabytes(b)));
+        }
         s
     }
 }
@@ -764,5 +973,28 @@ mod tests {
         assert!(json["rollup"]["levels"]["group"].is_array());
         assert!(json["sync"]["round_trips"].as_u64().is_some());
         assert!(r.human().contains("converged: yes"));
+        // Phases in order, one edit and one sync phase per day, adding up to
+        // the whole run.
+        let names: Vec<&str> = r.phases.iter().map(|p| p.phase.as_str()).collect();
+        assert_eq!(
+            names,
+            [
+                "plan",
+                "set-up",
+                "2026-11-30: edits",
+                "2026-11-30: sync",
+                "2026-12-01: edits",
+                "2026-12-01: sync",
+                "rollup",
+                "clean-up"
+            ]
+        );
+        let sum: f64 = r.phases.iter().map(|p| p.seconds).sum();
+        assert!(
+            sum <= r.seconds && sum > r.seconds * 0.9,
+            "{sum} of {}",
+            r.seconds
+        );
+        assert!(json["phases"][1]["seconds"].as_f64().is_some());
     }
 }
