@@ -8,7 +8,7 @@ mod common;
 use common::*;
 use silin_core::identity::{Certificate, IdentityError, KeyPair, Office, Role};
 use silin_core::model::*;
-use silin_core::sync::envelope::{self, Body, Envelope, Item, Sender};
+use silin_core::sync::envelope::{Body, Envelope, Item, Sender};
 use silin_core::sync::{bundle, sync_local, Session, SyncError};
 use silin_core::Store;
 
@@ -153,15 +153,6 @@ fn a_lead_never_receives_another_cells_document() {
     assert_eq!(ids(&c.lead), vec![c.cell.clone()]);
     sync_local(&c.lead, &c.hub).unwrap();
     assert_eq!(ids(&c.lead), vec![c.cell.clone()]);
-}
-
-/// Opens a session from `from` to `to` and returns the Reply's session and
-/// challenge, so a test can forge what comes next.
-fn opened(from: &Store, to: &Store) -> (Session, Session, Envelope) {
-    let (a, hello) = Session::initiate(from).unwrap();
-    let mut b = Session::accept(to).unwrap();
-    let reply = b.receive(to, &hello).unwrap().unwrap();
-    (a, b, envelope::decode(&reply).unwrap())
 }
 
 #[test]

@@ -11,8 +11,8 @@ use automerge::transaction::Transactable;
 use automerge::{ActorId, AutoCommit, ObjType, ReadDoc, ROOT};
 use common::*;
 use silin_core::identity::Role;
-use silin_core::sync::envelope::{self, Body, Envelope, Item, Sender};
-use silin_core::sync::{bundle, sync_local, Session, SyncError};
+use silin_core::sync::envelope::{Body, Envelope, Item, Sender};
+use silin_core::sync::{bundle, sync_local, SyncError};
 use silin_core::Store;
 
 /// The county with the lead holding its cell (through the worker).
@@ -171,30 +171,17 @@ fn a_whole_document_cannot_move_a_held_cell_into_the_senders_scope() {
     c.worker
         .record_visit(&c.cell, visit(silin_core::model::VisitKind::Call, "打电话"))
         .unwrap();
-    let (_a, mut b, reply) = {
-        let (a, hello) = Session::initiate(&c.worker).unwrap();
-        let mut b = Session::accept(&c.hub).unwrap();
-        let reply = b.receive(&c.hub, &hello).unwrap().unwrap();
-        (a, b, envelope::decode(&reply).unwrap())
-    };
+    let (_a, mut b, reply) = opened(&c.worker, &c.hub);
     let before = dump_tables(c.hub.path());
-    let forged = Envelope {
-        session: reply.session,
-        challenge: reply.challenge,
-        round: 1,
-        time: now(),
-        sender: Sender::Anonymous,
-        body: Body::Round {
-            items: vec![Item::Whole {
-                doc: c.far.clone(),
-                bytes: doc.save(),
-            }],
-        },
-        signature: None,
-    };
-    let err = b
-        .receive(&c.hub, &signed(&c.worker.device_key().unwrap(), forged))
-        .unwrap_err();
+    let forged = forged_round(
+        &reply,
+        &c.worker.device_key().unwrap(),
+        vec![Item::Whole {
+            doc: c.far.clone(),
+            bytes: doc.save(),
+        }],
+    );
+    let err = b.receive(&c.hub, &forged).unwrap_err();
     assert!(
         matches!(&err, SyncError::BadDocument { doc, .. } | SyncError::OutOfScope { doc } if doc == &c.far),
         "{err}"
@@ -223,30 +210,17 @@ fn hostile_sync_messages_are_refused_without_panic() {
                 visit(silin_core::model::VisitKind::DoorKnock, "敲门"),
             )
             .unwrap();
-        let (_a, mut b, reply) = {
-            let (a, hello) = Session::initiate(&c.lead).unwrap();
-            let mut b = Session::accept(&c.worker).unwrap();
-            let reply = b.receive(&c.worker, &hello).unwrap().unwrap();
-            (a, b, envelope::decode(&reply).unwrap())
-        };
+        let (_a, mut b, reply) = opened(&c.lead, &c.worker);
         let before = dump_tables(c.worker.path());
-        let forged = Envelope {
-            session: reply.session,
-            challenge: reply.challenge,
-            round: 1,
-            time: now(),
-            sender: Sender::Anonymous,
-            body: Body::Round {
-                items: vec![Item::Sync {
-                    doc: c.cell.clone(),
-                    message,
-                }],
-            },
-            signature: None,
-        };
-        let err = b
-            .receive(&c.worker, &signed(&c.lead.device_key().unwrap(), forged))
-            .unwrap_err();
+        let forged = forged_round(
+            &reply,
+            &c.lead.device_key().unwrap(),
+            vec![Item::Sync {
+                doc: c.cell.clone(),
+                message,
+            }],
+        );
+        let err = b.receive(&c.worker, &forged).unwrap_err();
         assert!(matches!(err, SyncError::BadDocument { .. }), "{err}");
         assert_eq!(dump_tables(c.worker.path()), before);
     }

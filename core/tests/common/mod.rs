@@ -174,3 +174,41 @@ pub fn signed(
     env.signature = Some(key.sign(&env.signed_part()));
     env.encode()
 }
+
+/// Opens a session from `from` to `to` and returns both sides and the
+/// responder's Reply, so a test can forge what comes next.
+pub fn opened(
+    from: &Store,
+    to: &Store,
+) -> (
+    silin_core::sync::Session,
+    silin_core::sync::Session,
+    silin_core::sync::envelope::Envelope,
+) {
+    let (a, hello) = silin_core::sync::Session::initiate(from).unwrap();
+    let mut b = silin_core::sync::Session::accept(to).unwrap();
+    let reply = b.receive(to, &hello).unwrap().unwrap();
+    (a, b, silin_core::sync::envelope::decode(&reply).unwrap())
+}
+
+/// The initiator's first round after `reply`, carrying `items`, signed with
+/// `key` (whoever holds it).
+pub fn forged_round(
+    reply: &silin_core::sync::envelope::Envelope,
+    key: &silin_core::identity::KeyPair,
+    items: Vec<silin_core::sync::envelope::Item>,
+) -> Vec<u8> {
+    use silin_core::sync::envelope::{Body, Envelope, Sender};
+    signed(
+        key,
+        Envelope {
+            session: reply.session,
+            challenge: reply.challenge,
+            round: 1,
+            time: now(),
+            sender: Sender::Anonymous,
+            body: Body::Round { items },
+            signature: None,
+        },
+    )
+}
