@@ -365,18 +365,22 @@ mod tests {
         assert_eq!(d.get_heads(), other.get_heads());
     }
 
+    /// Unsigned LEB128, as automerge writes lengths.
+    fn push_uleb(out: &mut Vec<u8>, mut n: u64) {
+        loop {
+            let b = (n & 0x7f) as u8;
+            n >>= 7;
+            out.push(if n == 0 { b } else { b | 0x80 });
+            if n == 0 {
+                return;
+            }
+        }
+    }
+
     fn chunk(kind: u8, body: &[u8]) -> Vec<u8> {
         let mut out = MAGIC.to_vec();
         out.extend([0, 0, 0, 0, kind]);
-        let mut len = body.len() as u64;
-        loop {
-            let b = (len & 0x7f) as u8;
-            len >>= 7;
-            out.push(if len == 0 { b } else { b | 0x80 });
-            if len == 0 {
-                break;
-            }
-        }
+        push_uleb(&mut out, body.len() as u64);
         out.extend(body);
         out
     }
@@ -404,15 +408,7 @@ mod tests {
         // A document: no actors, no heads, one deflated change column.
         let mut body = vec![0, 0, 1];
         body.push(COLUMN_DEFLATE as u8);
-        let mut len = bomb.len() as u64;
-        loop {
-            let b = (len & 0x7f) as u8;
-            len >>= 7;
-            body.push(if len == 0 { b } else { b | 0x80 });
-            if len == 0 {
-                break;
-            }
-        }
+        push_uleb(&mut body, bomb.len() as u64);
         body.push(0);
         body.extend(&bomb);
         assert!(matches!(
