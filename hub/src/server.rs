@@ -30,7 +30,7 @@ use silin_core::sync::envelope::{
 use silin_core::sync::{Session, SyncError};
 use silin_core::{Store, StoreOptions};
 use std::collections::HashMap;
-use std::future::{Future, IntoFuture};
+use std::future::Future;
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::path::Path;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -39,8 +39,40 @@ use tokio::net::TcpListener;
 use tokio::sync::{oneshot, watch};
 use tracing::{error, info, warn};
 
-/// Largest JSON request (enrolment).
-const MAX_JSON_BYTES: usize = 64 << 10;
+// What one peer may make the hub hold, in one place. The hub answers anyone
+// on its network: before a request proves it belongs to a session the hub
+// already admitted, it may cost the hub only a little memory and time.
+
+/// Most bytes of a sync message that opens a session (a Hello) or names a
+/// session the hub does not hold. A Hello is a fixed header, a digest and
+/// the device's certificate: an honest one is a few hundred bytes (a few
+/// KiB for a certificate listing many cells), so 64 KiB leaves room for any
+/// real scope while keeping what strangers make the hub buffer small.
+pub const MAX_OPENING_BYTES: usize = 64 << 10;
+/// Most bytes of an enrolment request: a token, a device id, a public key
+/// and a signature, about 350 bytes of JSON; 16 KiB allows any formatting.
+pub const MAX_ENROL_BYTES: usize = 16 << 10;
+/// Time a client has to send a request's header, and the longest a kept-
+/// alive connection may sit idle between requests. Real clients send the
+/// header in one packet; 10 s covers a slow phone link and still drops a
+/// connection that trickles a header (or sends nothing) before it ties up a
+/// socket for long.
+pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
+/// Time a request's body has to arrive in full. The largest message
+/// ([`MAX_ENVELOPE_BYTES`], 64 MiB) arrives in about 6 s on a 100 Mbit/s
+/// office LAN and in under 20 s at 30 Mbit/s of Wi-Fi; a body slower than
+/// that is cut off (408) and frees its memory.
+pub const BODY_READ_TIMEOUT: Duration = Duration::from_secs(20);
+/// Sync sessions one device may hold at once. A device syncs one session at
+/// a time; a few more cover a sync abandoned and restarted before the first
+/// went idle. Opening another drops that device's oldest, never another
+/// device's, so no device can crowd others out of [`HubConfig::max_sessions`].
+pub const SESSIONS_PER_DEVICE: usize = 4;
+/// Sync sessions held at once across all devices: a township has a few
+/// hundred devices, and a held session is a few KiB of sync state.
+pub const MAX_SESSIONS: usize = 1024;
+/// Whole-request bound (body read and answer), past which the answer is 408.
+pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 
 #[derive(Debug, thiserror::Error)]
 pub enum HubError {
@@ -57,7 +89,7 @@ pub enum HubError {
     Crashed,
 }
 
-/// How a hub runs.
+/// How a hub runs. Every limit's default is a constant above, with why.
 #[derive(Debug, Clone)]
 pub struct HubConfig {
     /// Scope of the hub's own office certificate: the cells it shares.
@@ -65,8 +97,12 @@ pub struct HubConfig {
     pub scope: Option<Scope>,
     /// A sync session idle this long is dropped (the device starts anew).
     pub session_idle: Duration,
-    /// Most sync sessions held at once; past it the longest idle is dropped.
+    /// Most sync sessions held at once ([`MAX_SESSIONS`]); past it the
+    /// longest idle is dropped.
     pub max_sessions: usize,
+    /// Most sync sessions one device holds ([`SESSIONS_PER_DEVICE`]); past
+    /// it that device's oldest is dropped.
+    pub sessions_per_device: usize,
     /// After a shutdown signal, how long in-flight requests may take.
     pub shutdown_grace: Duration,
     /// Requests working on the store at once; past it the hub answers 503
@@ -75,6 +111,14 @@ pub struct HubConfig {
     /// A request not done (body read and answered) in this time gets 408
     /// and its memory back: a slow or stalled sender holds nothing longer.
     pub request_timeout: Duration,
+    /// See [`HEADER_READ_TIMEOUT`].
+    pub header_read_timeout: Duration,
+    /// See [`BODY_READ_TIMEOUT`].
+    pub body_read_timeout: Duration,
+    /// See [`MAX_OPENING_BYTES`].
+    pub max_opening_bytes: usize,
+    /// See [`MAX_ENROL_BYTES`].
+    pub max_enrol_bytes: usize,
 }
 
 impl Default for HubConfig {
@@ -82,10 +126,15 @@ impl Default for HubConfig {
         HubConfig {
             scope: None,
             session_idle: Duration::from_secs(300),
-            max_sessions: 1024,
+            max_sessions: MAX_SESSIONS,
+            sessions_per_device: SESSIONS_PER_DEVICE,
             shutdown_grace: Duration::from_secs(30),
             max_in_flight: 256,
-            request_timeout: Duration::from_secs(30),
+            request_timeout: REQUEST_TIMEOUT,
+            header_read_timeout: HEADER_READ_TIMEOUT,
+            body_read_timeout: BODY_READ_TIMEOUT,
+            max_opening_bytes: MAX_OPENING_BYTES,
+            max_enrol_bytes: MAX_ENROL_BYTES,
         }
     }
 }
@@ -323,9 +372,39 @@ impl Hub {
         }
     }
 
+    /// Holds `session` until the device's next round. A device holds at
+    /// most [`HubConfig::sessions_per_device`]: past it its own oldest is
+    /// dropped. Past [`HubConfig::max_sessions`] in all, the longest idle
+    /// is dropped (reached only when that many devices sync at once).
     fn hold(&self, id: [u8; 16], session: Session) {
         let mut map = self.sessions();
-        if map.len() >= self.config.max_sessions && !map.contains_key(&id) {
+        map.remove(&id);
+        if let Some(device) = session.peer_id() {
+            let mut own: Vec<([u8; 16], Instant)> = map
+                .iter()
+                .filter(|(_, h)| h.session.peer_id() == Some(device))
+                .map(|(k, h)| (*k, h.last))
+                .collect();
+            let quota = self.config.sessions_per_device.max(1);
+            if own.len() >= quota {
+                own.sort_by_key(|(_, last)| *last);
+                let excess = own.len() + 1 - quota;
+                for (k, _) in own.into_iter().take(excess) {
+                    map.remove(&k);
+                }
+                self.metrics
+                    .refusals
+                    .get_or_create(&KindLabel {
+                        kind: "session_quota".into(),
+                    })
+                    .inc_by(excess as u64);
+                warn!(
+                    device,
+                    "device holds {quota} sync sessions; dropped its {excess} oldest"
+                );
+            }
+        }
+        if map.len() >= self.config.max_sessions.max(1) {
             let oldest = map.iter().min_by_key(|(_, h)| h.last).map(|(k, _)| *k);
             if let Some(h) = oldest.and_then(|k| map.remove(&k)) {
                 warn!(
@@ -342,6 +421,13 @@ impl Hub {
             },
         );
         self.metrics.open_sessions.set(map.len() as i64);
+    }
+
+    /// True when the hub holds session `id` (its messages may then be as
+    /// large as [`MAX_ENVELOPE_BYTES`]; whether one really comes from the
+    /// session's peer is checked once it is read, by [`Hub::take_for`]).
+    fn holds(&self, id: &[u8; 16]) -> bool {
+        self.sessions().contains_key(id)
     }
 
     /// Hands out the session `id` for a message from its own peer; a
@@ -390,33 +476,148 @@ impl Hub {
     }
 }
 
-async fn read_body(
+/// Bytes of an envelope's fixed header: magic, version, kind, session id
+/// (see `silin_core::sync::envelope`), enough to tell which session a
+/// message names before reading the rest.
+const ENVELOPE_HEAD: usize = 4 + 1 + 1 + 16;
+
+/// The session a sync message continues, from its first bytes: `None` for
+/// an opening (Hello), a bundle, or bytes that are no envelope at all.
+fn continued_session(head: &[u8]) -> Option<[u8; 16]> {
+    if head.len() < ENVELOPE_HEAD || &head[..4] != b"SLNS" || head[4] != envelope::VERSION {
+        return None;
+    }
+    let kind = head[5];
+    let continues = kind == envelope::Kind::Round as u8 || kind == envelope::Kind::Done as u8;
+    continues.then(|| head[6..ENVELOPE_HEAD].try_into().ok())?
+}
+
+/// Why a body was not read in full.
+enum BodyError {
+    TooLarge,
+    Timeout,
+    Broken(String),
+}
+
+/// A request body read frame by frame, against a deadline for all of it.
+struct BodyReader {
+    body: Body,
+    declared: Option<u64>,
+    deadline: tokio::time::Instant,
+    bytes: Vec<u8>,
+    done: bool,
+}
+
+impl BodyReader {
+    fn new(headers: &HeaderMap, body: Body, timeout: Duration) -> BodyReader {
+        let declared = headers
+            .get(header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<u64>().ok());
+        BodyReader {
+            body,
+            declared,
+            deadline: tokio::time::Instant::now() + timeout,
+            bytes: Vec::new(),
+            done: false,
+        }
+    }
+
+    /// Reads until at least `want` bytes are in or the body ends, refusing
+    /// a body that declares or sends more than `limit` (so a large body is
+    /// refused without reading the rest of it).
+    async fn read(&mut self, want: usize, limit: usize) -> Result<(), BodyError> {
+        use http_body_util::BodyExt;
+        if self.declared.is_some_and(|n| n > limit as u64) || self.bytes.len() > limit {
+            return Err(BodyError::TooLarge);
+        }
+        while !self.done && self.bytes.len() < want {
+            let frame = tokio::time::timeout_at(self.deadline, self.body.frame())
+                .await
+                .map_err(|_| BodyError::Timeout)?;
+            match frame {
+                None => self.done = true,
+                Some(Err(e)) => return Err(BodyError::Broken(e.to_string())),
+                Some(Ok(frame)) => {
+                    if let Ok(data) = frame.into_data() {
+                        if self.bytes.len() + data.len() > limit {
+                            return Err(BodyError::TooLarge);
+                        }
+                        self.bytes.extend_from_slice(&data);
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    async fn read_all(&mut self, limit: usize) -> Result<(), BodyError> {
+        self.read(usize::MAX, limit).await
+    }
+}
+
+/// A body that could not be read, as the hub answers it.
+fn body_refusal(
     hub: &Hub,
     peer: SocketAddr,
     what: &str,
-    body: Body,
-    limit: usize,
-) -> Result<axum::body::Bytes, ApiError> {
-    axum::body::to_bytes(body, limit).await.map_err(|_| {
-        hub.refuse(
-            peer,
-            None,
-            what,
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "too_large",
+    e: BodyError,
+    too_large: impl FnOnce() -> String,
+) -> ApiError {
+    let (status, kind, message) = match e {
+        BodyError::TooLarge => (StatusCode::PAYLOAD_TOO_LARGE, "too_large", too_large()),
+        BodyError::Timeout => (
+            StatusCode::REQUEST_TIMEOUT,
+            "timeout",
             format!(
-                "the request is over the limit of {limit} bytes (or was cut off); nothing applied"
+                "the request's body did not arrive within {} s; nothing was applied; try again on a steadier connection",
+                hub.config.body_read_timeout.as_secs_f32()
             ),
-        )
-    })
+        ),
+        BodyError::Broken(e) => (
+            StatusCode::BAD_REQUEST,
+            "malformed",
+            format!("the request's body was cut off ({e}); nothing was applied; try again"),
+        ),
+    };
+    hub.refuse(peer, None, what, status, kind, message)
 }
 
 async fn sync(
     State(hub): State<Arc<Hub>>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
     body: Body,
 ) -> Result<Response, ApiError> {
-    let bytes = read_body(&hub, peer, "sync", body, MAX_ENVELOPE_BYTES).await?;
+    let mut reader = BodyReader::new(&headers, body, hub.config.body_read_timeout);
+    let opening = hub.config.max_opening_bytes;
+    // Only a message naming a session the hub holds (one that began with a
+    // Hello the hub accepted) may be large; anything else is read only up
+    // to the opening limit, and one declaring more is refused unread.
+    let refused = |e| {
+        body_refusal(&hub, peer, "sync", e, || {
+            format!(
+                "a sync message that opens a session (or names none the hub holds) may be at most {opening} bytes, and this one is larger; the hub read no more of it and applied nothing; start a new sync"
+            )
+        })
+    };
+    reader
+        .read(ENVELOPE_HEAD, MAX_ENVELOPE_BYTES.max(opening))
+        .await
+        .map_err(&refused)?;
+    let admitted = continued_session(&reader.bytes).is_some_and(|id| hub.holds(&id));
+    if admitted {
+        reader.read_all(MAX_ENVELOPE_BYTES).await.map_err(|e| {
+            body_refusal(&hub, peer, "sync", e, || {
+                format!(
+                    "a sync message may be at most {MAX_ENVELOPE_BYTES} bytes, and this one is larger; nothing was applied; update silin on this device"
+                )
+            })
+        })?;
+    } else {
+        reader.read_all(opening).await.map_err(&refused)?;
+    }
+    let bytes = reader.bytes;
     hub.metrics.sync_messages.inc();
     hub.metrics.bytes_in.inc_by(bytes.len() as u64);
     let env = envelope::decode(&bytes).map_err(|e| {
@@ -506,9 +707,19 @@ async fn sync(
 async fn enrol(
     State(hub): State<Arc<Hub>>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
     body: Body,
 ) -> Result<Json<EnrolResponse>, ApiError> {
-    let bytes = read_body(&hub, peer, "enrolment", body, MAX_JSON_BYTES).await?;
+    let limit = hub.config.max_enrol_bytes;
+    let mut reader = BodyReader::new(&headers, body, hub.config.body_read_timeout);
+    reader.read_all(limit).await.map_err(|e| {
+        body_refusal(&hub, peer, "enrolment", e, || {
+            format!(
+                "an enrolment request may be at most {limit} bytes, and this one is larger; the hub read no more of it and issued nothing; enrol with `silin enroll --hub URL --token T`"
+            )
+        })
+    })?;
+    let bytes = reader.bytes;
     let bad = |device: Option<&str>, message: String| {
         hub.refuse(
             peer,
@@ -817,11 +1028,12 @@ pub async fn serve_with(
         })
     };
 
-    let server = axum::serve(
+    let served = accept_loop(
         listener,
-        router(hub.clone()).into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .with_graceful_shutdown(stopped(stop_rx.clone()));
+        router(hub.clone()),
+        &hub.config,
+        stopped(stop_rx.clone()),
+    );
     let deadline = {
         let rx = stop_rx.clone();
         async move {
@@ -831,7 +1043,7 @@ pub async fn serve_with(
         }
     };
     let result = tokio::select! {
-        r = server.into_future() => r.map_err(HubError::Io),
+        r = served => r,
         _ = deadline => {
             warn!(
                 "requests still in flight after {}s; stopping without them",
@@ -844,6 +1056,55 @@ pub async fn serve_with(
     let dropped = hub.sessions().len();
     info!(open_sessions = dropped, "hub stopped");
     result
+}
+
+/// Accepts connections until `stop` resolves, serving each with hyper's
+/// HTTP/1 under the header-read timeout, then waits for the connections
+/// still open to finish their requests (the caller bounds that wait).
+async fn accept_loop(
+    listener: TcpListener,
+    app: Router,
+    config: &HubConfig,
+    stop: impl Future<Output = ()>,
+) -> Result<(), HubError> {
+    use hyper_util::rt::{TokioIo, TokioTimer};
+    let mut http = hyper::server::conn::http1::Builder::new();
+    http.timer(TokioTimer::new())
+        .header_read_timeout(config.header_read_timeout)
+        .keep_alive(true);
+    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    tokio::pin!(stop);
+    loop {
+        let (stream, peer) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(a) => a,
+                Err(e) => {
+                    // Out of file descriptors, or a connection reset before
+                    // it was accepted: wait a little rather than spin.
+                    warn!("could not accept a connection: {e}");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            _ = &mut stop => break,
+        };
+        let app = app.clone();
+        let service =
+            hyper::service::service_fn(move |mut req: hyper::Request<hyper::body::Incoming>| {
+                req.extensions_mut().insert(ConnectInfo(peer));
+                // A Router is always ready; no poll_ready needed.
+                tower_service::Service::call(&mut app.clone(), req)
+            });
+        let conn = graceful.watch(http.serve_connection(TokioIo::new(stream), service));
+        tokio::spawn(async move {
+            if let Err(e) = conn.await {
+                tracing::debug!(%peer, "connection ended: {e}");
+            }
+        });
+    }
+    drop(listener);
+    graceful.shutdown().await;
+    Ok(())
 }
 
 /// Waits for Ctrl-C or SIGTERM.

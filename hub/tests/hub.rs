@@ -601,3 +601,185 @@ fn a_token_replayed_with_another_key_and_a_squatted_device_id_are_refused() {
     let newcomer = t.device("newcomer");
     client::enroll(&newcomer, &t.hub.url(), &fresh).unwrap();
 }
+
+/// Sends `head` on a new connection and reads one HTTP answer: its status
+/// and body. The socket's read timeout only keeps a broken hub from hanging
+/// the test.
+fn raw_exchange(t: &Township, head: &[u8]) -> (u16, String) {
+    use std::io::Read;
+    let addr = t.hub.url().trim_start_matches("http://").to_string();
+    let mut c = std::net::TcpStream::connect(addr).unwrap();
+    c.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
+    c.write_all(head).unwrap();
+    let mut got = Vec::new();
+    let mut buf = [0u8; 4096];
+    loop {
+        let n = c
+            .read(&mut buf)
+            .expect("the hub answers without the rest of the body");
+        assert!(n > 0, "the hub closed without answering: {got:?}");
+        got.extend_from_slice(&buf[..n]);
+        let text = String::from_utf8_lossy(&got).to_string();
+        if let Some(end) = text.find("\r\n\r\n") {
+            let length: usize = text[..end]
+                .lines()
+                .find_map(|l| {
+                    l.to_ascii_lowercase()
+                        .strip_prefix("content-length:")
+                        .map(|v| v.trim().parse().unwrap())
+                })
+                .expect("the answer has a length");
+            if got.len() >= end + 4 + length {
+                let status = text[9..12].parse().unwrap();
+                return (status, text[end + 4..end + 4 + length].to_string());
+            }
+        }
+    }
+}
+
+/// The first bytes of an envelope of `kind` naming `session`.
+fn envelope_head(kind: silin_core::sync::envelope::Kind, session: [u8; 16]) -> Vec<u8> {
+    let mut head = b"SLNS".to_vec();
+    head.push(silin_core::sync::envelope::VERSION);
+    head.push(kind as u8);
+    head.extend_from_slice(&session);
+    head
+}
+
+#[test]
+fn an_oversized_message_without_a_session_is_refused_unread_and_the_hub_serves_on() {
+    use silin_core::sync::envelope::Kind;
+    let t = Township::new(HubConfig::default());
+    let post = |path: &str, declared: usize, start: &[u8]| {
+        let mut req =
+            format!("POST {path} HTTP/1.1\r\nHost: hub\r\nContent-Length: {declared}\r\n\r\n")
+                .into_bytes();
+        req.extend_from_slice(start);
+        raw_exchange(&t, &req)
+    };
+    // An opening that declares 10 MB and sends only its header: refused at
+    // once, without waiting for (or reading) the rest.
+    let (status, body) = post("/v1/sync", 10_000_000, &envelope_head(Kind::Hello, [7; 16]));
+    assert_eq!(
+        (status, error_kind(body.as_bytes()).as_str()),
+        (413, "too_large"),
+        "{body}"
+    );
+    assert!(body.contains("65536 bytes"), "{body}");
+    // A later round naming a session the hub does not hold is no larger.
+    let (status, body) = post("/v1/sync", 100_000, &envelope_head(Kind::Round, [8; 16]));
+    assert_eq!(
+        (status, error_kind(body.as_bytes()).as_str()),
+        (413, "too_large")
+    );
+    // Nor an enrolment request, nor anything past the largest envelope.
+    let (status, body) = post("/v1/enrol", 1_000_000, b"{\"token\":");
+    assert_eq!(
+        (status, error_kind(body.as_bytes()).as_str()),
+        (413, "too_large")
+    );
+    let (status, _) = post("/v1/sync", 1 << 30, b"SLNS");
+    assert_eq!(status, 413);
+    assert!(t.get("/healthz").contains("\"ok\":true"));
+    assert!(t
+        .get("/metrics")
+        .contains("silin_hub_refusals_total{kind=\"too_large\"} 4"));
+
+    // A device in an admitted session still sends rounds far past the
+    // opening limit.
+    let worker = t.enrolled("worker", Role::GridWorker, TOWNSHIP);
+    let c = cell(&worker, "一组");
+    let visits = (0..500)
+        .map(|_| {
+            let mut v = NewVisit::new(
+                VisitKind::DoorKnock,
+                chrono::Local::now().fixed_offset(),
+                "网格员",
+            );
+            v.note = Some(hex::encode(silin_core::identity::random_bytes::<240>()));
+            v
+        })
+        .collect();
+    worker.record_visits(&c, visits).unwrap();
+    let up = client::sync(&worker, &t.hub.url()).unwrap();
+    assert!(up.bytes_up > 100_000, "{up:?}");
+    assert_eq!(t.store.heads(&c).unwrap(), worker.heads(&c).unwrap());
+}
+
+#[test]
+fn a_connection_that_stalls_in_its_header_is_closed() {
+    use std::io::Read;
+    let t = Township::new(HubConfig {
+        header_read_timeout: Duration::from_millis(300),
+        ..Default::default()
+    });
+    let addr = t.hub.url().trim_start_matches("http://").to_string();
+    let half = {
+        let mut c = std::net::TcpStream::connect(&addr).unwrap();
+        c.write_all(b"POST /v1/sync HTTP/1.1\r\nHost: hu").unwrap();
+        c
+    };
+    let silent = std::net::TcpStream::connect(&addr).unwrap();
+    for mut c in [half, silent] {
+        // Generous: only a hub that never closes the socket reaches it.
+        c.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
+        let mut rest = Vec::new();
+        match c.read_to_end(&mut rest) {
+            // Closed, perhaps after a 408 answer.
+            Ok(_) => assert!(
+                rest.is_empty() || rest.starts_with(b"HTTP/1.1 408"),
+                "{rest:?}"
+            ),
+            Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => {}
+            Err(e) => panic!("the hub kept a stalled connection open: {e}"),
+        }
+    }
+    assert!(t.get("/healthz").contains("\"ok\":true"));
+}
+
+#[test]
+fn a_device_opening_many_sessions_drops_only_its_own() {
+    let quota = silin_hub::server::SESSIONS_PER_DEVICE;
+    // Room for the honest device and one device's quota: past it, a hub
+    // dropping the longest idle session would drop the honest one.
+    let t = Township::new(HubConfig {
+        max_sessions: quota + 1,
+        ..Default::default()
+    });
+    let honest = t.enrolled("honest", Role::GridWorker, TOWNSHIP);
+    let c = cell(&honest, "一组");
+    let (mut s, hello) = Session::initiate(&honest).unwrap();
+    let (status, reply) = t.post("/v1/sync", &hello);
+    assert_eq!(status, 200);
+    let round = s
+        .receive(&honest, &reply)
+        .unwrap()
+        .expect("the hub lacks the cell");
+
+    // Another device opens sessions and never finishes them.
+    let greedy = t.enrolled("greedy", Role::GridWorker, TOWNSHIP);
+    cell(&greedy, "二组");
+    let opened: Vec<(Session, Vec<u8>)> = (0..quota + 6)
+        .map(|_| {
+            let (mut s, hello) = Session::initiate(&greedy).unwrap();
+            let (status, reply) = t.post("/v1/sync", &hello);
+            assert_eq!(status, 200);
+            let next = s.receive(&greedy, &reply).unwrap().unwrap();
+            (s, next)
+        })
+        .collect();
+    let metrics = t.get("/metrics");
+    assert!(
+        metrics.contains(&format!("silin_hub_open_sessions {}", quota + 1)),
+        "{metrics}"
+    );
+
+    // The honest device's session is still held and finishes.
+    finish(&t, &honest, &mut s, round);
+    assert_eq!(t.store.heads(&c).unwrap(), honest.heads(&c).unwrap());
+    // The greedy device's oldest are gone; its newest goes on.
+    let (status, body) = t.post("/v1/sync", &opened[0].1);
+    assert_eq!((status, error_kind(&body).as_str()), (409, "session"));
+    let (mut last, next) = opened.into_iter().last().unwrap();
+    finish(&t, &greedy, &mut last, next);
+}
