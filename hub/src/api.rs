@@ -64,3 +64,25 @@ pub fn split_token(token: &str) -> Option<(&str, &str)> {
     let hex = |s: &str, n: usize| s.len() == n && s.bytes().all(|b| b.is_ascii_hexdigit());
     (hex(secret, 32) && hex(fp, 16)).then_some((secret, fp))
 }
+
+/// Headers of a signed read (`/v1/rollup`, `/metrics`) from a device: its
+/// certificate (hex), the unix second it signed at, and its signature
+/// (hex) over [`read_proof`].
+pub const CERTIFICATE_HEADER: &str = "silin-certificate";
+pub const TIME_HEADER: &str = "silin-time";
+pub const SIGNATURE_HEADER: &str = "silin-signature";
+
+/// The bytes a device signs to read from the hub: the method, the path
+/// with its query, and the time, so a signature is good for that one
+/// request and only within the allowed clock skew.
+pub fn read_proof(method: &str, path_and_query: &str, time: i64) -> Vec<u8> {
+    let time = time.to_string();
+    let mut m = Vec::with_capacity(14 + method.len() + path_and_query.len() + time.len());
+    m.extend_from_slice(b"silin-read\0");
+    m.extend_from_slice(method.as_bytes());
+    m.push(0);
+    m.extend_from_slice(path_and_query.as_bytes());
+    m.push(0);
+    m.extend_from_slice(time.as_bytes());
+    m
+}

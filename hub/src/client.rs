@@ -7,6 +7,8 @@
 use crate::api::{self, EnrolRequest, EnrolResponse, ErrorBody, Health};
 use serde::Serialize;
 use silin_core::identity::{self, Certificate, IdentityError};
+use silin_core::model::Level;
+use silin_core::rollup::RollupRow;
 use silin_core::sync::envelope::MAX_ENVELOPE_BYTES;
 use silin_core::sync::{Session, SyncError, SyncStats};
 use silin_core::Store;
@@ -16,6 +18,9 @@ const JSON: &str = "application/json";
 const OCTETS: &str = "application/octet-stream";
 /// Largest JSON answer read from a hub (enrolment, health, errors).
 const MAX_JSON_BYTES: u64 = 1 << 20;
+/// Largest rollup or metrics answer: a county's rollup at group level is a
+/// row per group, a few thousand rows of about 100 bytes.
+const MAX_ROLLUP_BYTES: u64 = 16 << 20;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ClientError {
@@ -135,10 +140,32 @@ impl Hub {
         body: Option<(&str, &[u8])>,
         limit: u64,
     ) -> Result<Vec<u8>, ClientError> {
+        self.call_with(path, body, &[], limit)
+    }
+
+    fn call_with(
+        &self,
+        path: &str,
+        body: Option<(&str, &[u8])>,
+        headers: &[(&str, String)],
+        limit: u64,
+    ) -> Result<Vec<u8>, ClientError> {
         let url = format!("{}{path}", self.base);
         let sent = match body {
-            Some((ct, bytes)) => self.agent.post(&url).content_type(ct).send(bytes),
-            None => self.agent.get(&url).call(),
+            Some((ct, bytes)) => {
+                let mut req = self.agent.post(&url).content_type(ct);
+                for (k, v) in headers {
+                    req = req.header(*k, v);
+                }
+                req.send(bytes)
+            }
+            None => {
+                let mut req = self.agent.get(&url);
+                for (k, v) in headers {
+                    req = req.header(*k, v);
+                }
+                req.call()
+            }
         };
         let mut resp = sent.map_err(|e| self.transport_error(e))?;
         let status = resp.status().as_u16();
@@ -199,6 +226,53 @@ impl Hub {
     /// `GET /healthz`.
     pub fn health(&self) -> Result<Health, ClientError> {
         self.json("/healthz", None)
+    }
+
+    /// `GET path` (with its query) signed by the device of `store`: its
+    /// certificate, the time, and its signature over method, path and time
+    /// (see [`api::read_proof`]). The hub answers such reads of rollup and
+    /// metrics from enrolled office and county devices only.
+    pub fn signed_get(&self, store: &Store, path: &str) -> Result<Vec<u8>, ClientError> {
+        let cert = store.certificate()?.ok_or(IdentityError::NotEnrolled)?;
+        let key = store.device_key()?;
+        let time = store.clock().timestamp();
+        // The hub checks the path as it receives it: the base URL's own
+        // path prefix is part of it.
+        let full = format!("{}{path}", self.base);
+        let signed_path = full
+            .parse::<ureq::http::Uri>()
+            .ok()
+            .and_then(|u| u.path_and_query().map(|p| p.as_str().to_string()))
+            .ok_or_else(|| ClientError::BadUrl {
+                url: full.clone(),
+                reason: "it has no path to sign".into(),
+            })?;
+        let sig = key.sign(&api::read_proof("GET", &signed_path, time));
+        let headers = [
+            (api::CERTIFICATE_HEADER, hex::encode(cert.encode())),
+            (api::TIME_HEADER, time.to_string()),
+            (api::SIGNATURE_HEADER, hex::encode(sig)),
+        ];
+        self.call_with(path, None, &headers, MAX_ROLLUP_BYTES)
+    }
+
+    /// The zero-report rollup on `date` at `level`, asked as the device of
+    /// `store`, which must be an office or county device enrolled with this
+    /// hub (or any device, from the hub machine itself).
+    pub fn rollup(
+        &self,
+        store: &Store,
+        date: chrono::NaiveDate,
+        level: Level,
+    ) -> Result<Vec<RollupRow>, ClientError> {
+        let level = match level {
+            Level::County => "county",
+            Level::Township => "township",
+            Level::Village => "village",
+            Level::Group => "group",
+        };
+        let bytes = self.signed_get(store, &format!("/v1/rollup?date={date}&level={level}"))?;
+        serde_json::from_slice(&bytes).map_err(|e| ClientError::Protocol(e.to_string()))
     }
 
     /// Enrols the device of `store` with a one-time token; see [`enroll`].
@@ -306,6 +380,17 @@ pub fn enroll(store: &Store, hub_url: &str, token: &str) -> Result<EnrolOutcome,
 /// cover ends the same on both.
 pub fn sync(store: &Store, hub_url: &str) -> Result<SyncStats, ClientError> {
     Hub::new(hub_url)?.sync(store, |_| {})
+}
+
+/// The zero-report rollup from the hub at `hub_url`, asked as the office or
+/// county device of `store` (see [`Hub::rollup`]).
+pub fn rollup(
+    store: &Store,
+    hub_url: &str,
+    date: chrono::NaiveDate,
+    level: Level,
+) -> Result<Vec<RollupRow>, ClientError> {
+    Hub::new(hub_url)?.rollup(store, date, level)
 }
 
 /// The hub's health: reachable, how many cells it holds, its office.

@@ -1,7 +1,9 @@
 //! The hub's HTTP server (axum on tokio).
 //!
 //! Endpoints: `POST /v1/sync` (one envelope in, one out), `POST /v1/enrol`,
-//! `GET /v1/rollup`, `GET /healthz`, `GET /metrics`. Sync sessions live in
+//! `GET /v1/rollup`, `GET /healthz`, `GET /metrics`. Rollup and metrics
+//! answer the hub machine itself ([`TrustedPeers`]) or a request signed by
+//! an enrolled office or county device; health answers anyone. Sync sessions live in
 //! memory between round trips, keyed by the session id the device chose;
 //! every document write is committed by the store before the answer leaves,
 //! so stopping the hub (gracefully or not) loses nothing it acknowledged.
@@ -22,7 +24,9 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
 use prometheus_client::registry::Registry;
-use silin_core::identity::{self, IdentityError, Office, Scope};
+use silin_core::identity::{
+    self, Certificate, IdentityError, Office, Role, Scope, CLOCK_SKEW_SECS,
+};
 use silin_core::model::{check_id, parse_date, Level};
 use silin_core::sync::envelope::{
     self, Body as EnvBody, EnvelopeError, Sender, MAX_ENVELOPE_BYTES,
@@ -31,7 +35,7 @@ use silin_core::sync::{Session, SyncError};
 use silin_core::{Store, StoreOptions};
 use std::collections::HashMap;
 use std::future::Future;
-use std::net::{SocketAddr, ToSocketAddrs};
+use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
 use std::path::Path;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
@@ -89,6 +93,27 @@ pub enum HubError {
     Crashed,
 }
 
+/// Who may read `/v1/rollup` and `/metrics` without signing the request.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum TrustedPeers {
+    /// Requests from a loopback address (127.0.0.0/8, ::1): the hub
+    /// machine itself, where the office already holds the database.
+    #[default]
+    Loopback,
+    /// Only these addresses (none for an empty list: every read is signed).
+    Only(Vec<IpAddr>),
+}
+
+impl TrustedPeers {
+    pub fn trusts(&self, addr: IpAddr) -> bool {
+        let addr = addr.to_canonical();
+        match self {
+            TrustedPeers::Loopback => addr.is_loopback(),
+            TrustedPeers::Only(list) => list.iter().any(|a| a.to_canonical() == addr),
+        }
+    }
+}
+
 /// How a hub runs. Every limit's default is a constant above, with why.
 #[derive(Debug, Clone)]
 pub struct HubConfig {
@@ -119,6 +144,9 @@ pub struct HubConfig {
     pub max_opening_bytes: usize,
     /// See [`MAX_ENROL_BYTES`].
     pub max_enrol_bytes: usize,
+    /// Who reads rollup and metrics unsigned (see [`TrustedPeers`]);
+    /// anyone else signs with an office or county device's key.
+    pub trusted_peers: TrustedPeers,
 }
 
 impl Default for HubConfig {
@@ -135,6 +163,7 @@ impl Default for HubConfig {
             body_read_timeout: BODY_READ_TIMEOUT,
             max_opening_bytes: MAX_OPENING_BYTES,
             max_enrol_bytes: MAX_ENROL_BYTES,
+            trusted_peers: TrustedPeers::Loopback,
         }
     }
 }
@@ -904,6 +933,140 @@ async fn not_found(req: Request) -> ApiError {
     )
 }
 
+/// Longest certificate header a signed read may carry (hex): a certificate
+/// is bounded by its scope (at most 4096 entries of 256 bytes), and an
+/// office or county device's names a few regions.
+const MAX_CERTIFICATE_HEADER: usize = 32 << 10;
+
+/// Lets a read of rollup or metrics through when it comes from a trusted
+/// address (the hub machine itself by default) or is signed by an office
+/// or county device this hub's office enrolled and has not revoked.
+async fn office_reads(
+    State(hub): State<Arc<Hub>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    req: Request,
+    next: Next,
+) -> Response {
+    if hub.config.trusted_peers.trusts(peer.ip()) {
+        return next.run(req).await;
+    }
+    // The body is not Sync; the check needs only the head.
+    let (head, body) = req.into_parts();
+    match check_reader(&hub, peer, &head).await {
+        Ok(()) => next.run(Request::from_parts(head, body)).await,
+        Err(e) => e.into_response(),
+    }
+}
+
+async fn check_reader(
+    hub: &Arc<Hub>,
+    peer: SocketAddr,
+    req: &axum::http::request::Parts,
+) -> Result<(), ApiError> {
+    let header = |name: &str| req.headers.get(name).and_then(|v| v.to_str().ok());
+    let (Some(cert), Some(time), Some(sig)) = (
+        header(api::CERTIFICATE_HEADER),
+        header(api::TIME_HEADER),
+        header(api::SIGNATURE_HEADER),
+    ) else {
+        return Err(hub.refuse(
+            peer,
+            None,
+            "read",
+            StatusCode::FORBIDDEN,
+            "unsigned",
+            "rollup and metrics answer only the hub machine itself, or a request signed by an office or county device enrolled with this hub; ask from the hub machine, or from such a device".into(),
+        ));
+    };
+    let refuse = |device: Option<&str>, kind, message: String| {
+        hub.refuse(peer, device, "read", StatusCode::FORBIDDEN, kind, message)
+    };
+    let cert = if cert.len() > MAX_CERTIFICATE_HEADER {
+        Err(format!("over {MAX_CERTIFICATE_HEADER} characters"))
+    } else {
+        hex::decode(cert)
+            .map_err(|_| "not hex".to_string())
+            .and_then(|b| Certificate::decode(&b).map_err(|e| e.to_string()))
+    };
+    let cert = cert.map_err(|e| {
+        refuse(
+            None,
+            "identity",
+            format!(
+                "the {} header is not a certificate this hub can read ({e}); sign the request with an enrolled device",
+                api::CERTIFICATE_HEADER
+            ),
+        )
+    })?;
+    let device = cert.device_id.clone();
+    let dev = Some(device.as_str());
+    let (Ok(time), Some(sig)) = (
+        time.parse::<i64>(),
+        hex::decode(sig)
+            .ok()
+            .and_then(|b| <[u8; 64]>::try_from(b).ok()),
+    ) else {
+        return Err(refuse(
+            dev,
+            "malformed",
+            format!(
+                "{} must be unix seconds and {} 64 bytes of hex",
+                api::TIME_HEADER,
+                api::SIGNATURE_HEADER
+            ),
+        ));
+    };
+    let now = hub.store.clock().timestamp();
+    cert.verify(&hub.office.public_key(), now)
+        .map_err(|e| refuse(dev, "identity", e.to_string()))?;
+    if !matches!(cert.role, Role::Office | Role::County) {
+        return Err(refuse(
+            dev,
+            "role",
+            format!(
+                "device {device} is enrolled as {}; rollup and metrics are for office and county devices",
+                cert.role.as_str()
+            ),
+        ));
+    }
+    let path = req.uri.path_and_query().map_or("/", |p| p.as_str());
+    let proof = api::read_proof(req.method.as_str(), path, time);
+    if !identity::verify_signature(&cert.public_key, &proof, &sig) {
+        return Err(refuse(
+            dev,
+            "identity",
+            format!("the request is not signed by device {device}'s key for {} {path}; sign each request anew", req.method),
+        ));
+    }
+    if (now - time).abs() > CLOCK_SKEW_SECS {
+        return Err(refuse(
+            dev,
+            "clock",
+            format!(
+                "the request was signed at {time}, more than {CLOCK_SKEW_SECS} s from the hub's clock ({now}); check the device's clock"
+            ),
+        ));
+    }
+    let revoked = {
+        let device = device.clone();
+        hub.blocking(move |store| store.is_revoked(&device)).await?
+    };
+    match revoked {
+        Ok(false) => Ok(()),
+        Ok(true) => Err(refuse(
+            dev,
+            "identity",
+            IdentityError::Revoked {
+                device: device.clone(),
+            }
+            .to_string(),
+        )),
+        Err(e) => Err(ApiError::internal(format!(
+            "the hub could not read its store ({e}); try again later"
+        ))),
+    }
+}
+
 /// Times every request by route.
 async fn observe(
     State(hub): State<Arc<Hub>>,
@@ -941,9 +1104,15 @@ fn router(hub: Arc<Hub>) -> Router {
     Router::new()
         .route("/v1/sync", post(sync))
         .route("/v1/enrol", post(enrol))
-        .route("/v1/rollup", get(rollup))
+        .route(
+            "/v1/rollup",
+            get(rollup).route_layer(middleware::from_fn_with_state(hub.clone(), office_reads)),
+        )
         .route("/healthz", get(health))
-        .route("/metrics", get(metrics))
+        .route(
+            "/metrics",
+            get(metrics).route_layer(middleware::from_fn_with_state(hub.clone(), office_reads)),
+        )
         .fallback(not_found)
         .layer(middleware::from_fn_with_state(hub.clone(), observe))
         .with_state(hub)

@@ -112,6 +112,21 @@ impl Township {
         (status, r.body_mut().read_to_vec().unwrap())
     }
 
+    /// `GET path` with `headers`: status and body, whatever the status.
+    fn get_with(&self, path: &str, headers: &[(&str, String)]) -> (u16, Vec<u8>) {
+        let agent: ureq::Agent = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .build()
+            .into();
+        let mut req = agent.get(format!("{}{path}", self.hub.url()));
+        for (k, v) in headers {
+            req = req.header(*k, v);
+        }
+        let mut r = req.call().unwrap();
+        let status = r.status().as_u16();
+        (status, r.body_mut().read_to_vec().unwrap())
+    }
+
     fn get(&self, path: &str) -> String {
         let mut r = ureq::get(format!("{}{path}", self.hub.url()))
             .call()
@@ -782,4 +797,108 @@ fn a_device_opening_many_sessions_drops_only_its_own() {
     assert_eq!((status, error_kind(&body).as_str()), (409, "session"));
     let (mut last, next) = opened.into_iter().last().unwrap();
     finish(&t, &greedy, &mut last, next);
+}
+
+/// The headers of a read signed by `store`'s device for `signed_path` at `time`.
+fn read_headers(store: &Store, signed_path: &str, time: i64) -> Vec<(&'static str, String)> {
+    let cert = store.certificate().unwrap().unwrap();
+    let sig = store
+        .device_key()
+        .unwrap()
+        .sign(&silin_hub::api::read_proof("GET", signed_path, time));
+    vec![
+        (
+            silin_hub::api::CERTIFICATE_HEADER,
+            hex::encode(cert.encode()),
+        ),
+        (silin_hub::api::TIME_HEADER, time.to_string()),
+        (silin_hub::api::SIGNATURE_HEADER, hex::encode(sig)),
+    ]
+}
+
+#[test]
+fn rollup_and_metrics_answer_only_the_hub_machine_and_signed_office_devices() {
+    use silin_core::model::Level;
+    use silin_hub::server::TrustedPeers;
+    // Trust no address: these requests come from 127.0.0.1 but are judged
+    // as a request from any other machine is.
+    let t = Township::new(HubConfig {
+        trusted_peers: TrustedPeers::Only(vec![]),
+        ..Default::default()
+    });
+    let worker = t.enrolled("worker", Role::GridWorker, TOWNSHIP);
+    cell(&worker, "一组");
+    client::sync(&worker, &t.hub.url()).unwrap();
+    let today = t.store.clock().now().date_naive();
+    let rollup_path = format!("/v1/rollup?date={today}&level=township");
+
+    // Unsigned: refused, with what to do; health stays open.
+    for path in [rollup_path.as_str(), "/metrics"] {
+        let (status, body) = t.get_with(path, &[]);
+        assert_eq!((status, error_kind(&body).as_str()), (403, "unsigned"));
+        assert!(String::from_utf8_lossy(&body).contains("office or county device"));
+    }
+    assert!(t.get("/healthz").contains("\"ok\":true"));
+
+    // A lead's signed request: enrolled, but not an office's role.
+    let hub = client::Hub::new(&t.hub.url()).unwrap();
+    let lead = t.enrolled("lead", Role::Lead, TOWNSHIP);
+    match hub.rollup(&lead, today, Level::Township) {
+        Err(ClientError::Refused { status, kind, .. }) => {
+            assert_eq!((status, kind.as_str()), (403, "role"))
+        }
+        other => panic!("a lead read the rollup: {other:?}"),
+    }
+    // The unenrolled cannot sign at all.
+    assert!(matches!(
+        hub.rollup(&t.device("stranger"), today, Level::Township),
+        Err(ClientError::Identity(_))
+    ));
+
+    // An office device's and a county device's signed requests are answered.
+    let office = t.enrolled("office", Role::Office, TOWNSHIP);
+    let rows = hub.rollup(&office, today, Level::Township).unwrap();
+    assert_eq!((rows[0].path.as_str(), rows[0].cells), (TOWNSHIP, 1));
+    let county = t.enrolled("county", Role::County, "两当县");
+    assert_eq!(
+        client::rollup(&county, &t.hub.url(), today, Level::County).unwrap()[0].cells,
+        1
+    );
+    let metrics = String::from_utf8(hub.signed_get(&office, "/metrics").unwrap()).unwrap();
+    assert!(
+        metrics.contains("silin_hub_refusals_total{kind=\"unsigned\"} 2"),
+        "{metrics}"
+    );
+
+    // A signature covers one request: the rollup's, sent for metrics, is refused.
+    let now = t.store.clock().timestamp();
+    let (status, body) = t.get_with("/metrics", &read_headers(&office, &rollup_path, now));
+    assert_eq!((status, error_kind(&body).as_str()), (403, "identity"));
+    // So is one signed outside the allowed clock skew.
+    let then = now - silin_core::identity::CLOCK_SKEW_SECS - 60;
+    let (status, body) = t.get_with(&rollup_path, &read_headers(&office, &rollup_path, then));
+    assert_eq!((status, error_kind(&body).as_str()), (403, "clock"));
+    let (status, _) = t.get_with(&rollup_path, &read_headers(&office, &rollup_path, now));
+    assert_eq!(status, 200);
+    // A certificate from another office is refused.
+    let other = Township::new(HubConfig::default());
+    let foreign = other.enrolled("foreign", Role::Office, TOWNSHIP);
+    let (status, body) = t.get_with(&rollup_path, &read_headers(&foreign, &rollup_path, now));
+    assert_eq!((status, error_kind(&body).as_str()), (403, "identity"));
+    // Garbage in the headers is refused, not a crash.
+    let mut junk = read_headers(&office, &rollup_path, now);
+    junk[0].1 = "zz".repeat(40_000);
+    junk[2].1 = "00".into();
+    assert_eq!(t.get_with(&rollup_path, &junk).0, 403);
+    // And once the office revokes the device, its signature no longer reads.
+    t.store.revoke(&office.device_id()).unwrap();
+    match hub.rollup(&office, today, Level::Township) {
+        Err(ClientError::Refused {
+            status, message, ..
+        }) => {
+            assert_eq!(status, 403);
+            assert!(message.contains("revoked"), "{message}");
+        }
+        other => panic!("a revoked device read the rollup: {other:?}"),
+    }
 }
