@@ -24,6 +24,8 @@ pub enum StoreError {
     Damaged { cell_id: String, detail: String },
     #[error("{detail}")]
     Storage { detail: String },
+    #[error("{detail}")]
+    NotAllowed { detail: String },
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -124,6 +126,7 @@ impl From<silin_core::Error> for StoreError {
                 cell_id: doc,
                 detail,
             },
+            E::NotAllowed(_) => StoreError::NotAllowed { detail },
             E::Automerge(_) | E::Sqlite(_) | E::Io(_) => StoreError::Storage { detail },
         }
     }

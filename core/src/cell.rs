@@ -22,11 +22,11 @@ use chrono::NaiveDate;
 /// Version of the document layout this build writes.
 pub const SCHEMA: i64 = 1;
 
-const HOUSEHOLDS: &str = "households";
-const MEMBERS: &str = "members";
-const VISITS: &str = "visits";
-const REPORTS: &str = "reports";
-const TASKS: &str = "tasks";
+pub(crate) const HOUSEHOLDS: &str = "households";
+pub(crate) const MEMBERS: &str = "members";
+pub(crate) const VISITS: &str = "visits";
+pub(crate) const REPORTS: &str = "reports";
+pub(crate) const TASKS: &str = "tasks";
 
 /// The layout nests root → households → household → members → member →
 /// sub-record → value: anything deeper came from no silin device.
@@ -225,6 +225,16 @@ impl CellDoc {
         self.doc.put(ROOT, "schema", SCHEMA)?;
         self.commit("migrate layout", at);
         Ok(true)
+    }
+
+    /// What the changes after `before` (heads this document had) did to
+    /// it, as effects on the cell's parts, for [`crate::rules::check`].
+    pub fn effects_since(&mut self, before: &[ChangeHash]) -> Vec<crate::rules::Touch> {
+        let after = self.doc.get_heads();
+        let patches = self.doc.diff(before, &after);
+        crate::rules::touches(&self.doc, &patches, before)
+            .into_iter()
+            .collect()
     }
 
     pub fn heads(&mut self) -> Vec<ChangeHash> {

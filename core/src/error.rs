@@ -51,6 +51,11 @@ pub enum Error {
     #[error("changes to cell {doc} were refused: {reason}; nothing was applied")]
     Refused { doc: String, reason: String },
 
+    /// This device's role may not make this edit (see [`crate::rules`]);
+    /// nothing was written.
+    #[error("not allowed on this device: {0}; nothing was written")]
+    NotAllowed(#[from] crate::rules::RuleError),
+
     /// A document's bytes do not decode, or contradict what the store recorded.
     #[error("document {doc} is damaged: {reason}")]
     Damaged { doc: String, reason: String },
@@ -81,6 +86,7 @@ impl Error {
             Error::Invalid(_)
                 | Error::NotFound { .. }
                 | Error::Refused { .. }
+                | Error::NotAllowed(_)
                 | Error::WrongKey
                 | Error::EncryptionUnavailable
                 | Error::NotAStore { .. }

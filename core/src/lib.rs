@@ -17,6 +17,7 @@ pub mod guard;
 pub mod identity;
 pub mod model;
 pub mod rollup;
+pub mod rules;
 pub mod store;
 pub mod sync;
 pub mod wire;

@@ -18,6 +18,7 @@ pub use trust::{heads_hash, DocHeadsRow, TokenGrant};
 use crate::cell::{CellDoc, Touched};
 use crate::clock::Clock;
 use crate::error::{Error, Result};
+use crate::identity::Role;
 use crate::model::*;
 use crate::rollup::{roll_up, CellDay, ReportCounts, RollupRow};
 use automerge::{ActorId, ChangeHash};
@@ -109,6 +110,9 @@ struct Inner {
     device_id: String,
     compact_after: i64,
     clock: Clock,
+    /// The role this device enrolled with: its own edits keep to the write
+    /// rules every replica will check them against.
+    role: Option<Role>,
 }
 
 impl Inner {
@@ -175,6 +179,7 @@ impl Store {
             }
             e => e,
         })?;
+        let role = trust::enrolled_role(&conn)?;
         Ok(Store {
             inner: Mutex::new(Inner {
                 conn,
@@ -183,6 +188,7 @@ impl Store {
                 device_id,
                 compact_after: options.compact_after_chunks.max(1),
                 clock: options.clock.clone(),
+                role,
             }),
             observers: Mutex::new(Vec::new()),
             next_observer: std::sync::atomic::AtomicU64::new(1),
@@ -297,6 +303,11 @@ impl Store {
             lead: lead.map(str::to_string),
         };
         let mut inner = self.lock();
+        inner.check_own(&[crate::rules::Touch {
+            part: crate::rules::Part::CellIdentity,
+            act: crate::rules::Act::Create,
+            what: None,
+        }])?;
         let mut doc = CellDoc::create(&info, &inner.actor, self.now_ts())?;
         let out = fill(&mut doc)?;
         inner.insert_new_doc(&info.id, doc)?;
@@ -412,10 +423,19 @@ impl Store {
 
     /// Applies another replica's bytes (a saved document, or changes) for a
     /// cell. A cell new to this store is created from them. Returns the cell
-    /// id and whether anything changed. Idempotent.
+    /// id and whether anything changed. Idempotent. The bytes pass the
+    /// trust boundary's checks (identity, layout, bounds) but no role's
+    /// write rules: this is for files the user brought, not for peers (sync
+    /// and bundles check the sender's role).
     pub fn merge_bytes(&self, bytes: &[u8]) -> Result<(String, bool)> {
+        self.merge_from(bytes, None)
+    }
+
+    /// [`Store::merge_bytes`] for bytes a peer of role `sender` handed over
+    /// (`None`: a peer whose role this store cannot know, in open mode).
+    pub(crate) fn merge_from(&self, bytes: &[u8], sender: Option<Role>) -> Result<(String, bool)> {
         let mut inner = self.lock();
-        let (cell_id, changed) = inner.merge_bytes(bytes)?;
+        let (cell_id, changed) = inner.merge_bytes(bytes, sender)?;
         drop(inner);
         if changed {
             self.notify(std::slice::from_ref(&cell_id));
@@ -424,29 +444,36 @@ impl Store {
     }
 
     /// Applies `bytes` to a cell this store already holds (changes only).
+    /// Like [`Store::merge_bytes`], no role's write rules are checked.
     pub fn apply_changes(&self, cell_id: &str, bytes: &[u8]) -> Result<bool> {
-        check_id("cell", cell_id)?;
-        let mut inner = self.lock();
-        let changed = inner.apply_changes(cell_id, bytes)?;
-        drop(inner);
-        if changed {
-            self.notify(&[cell_id.to_string()]);
-        }
-        Ok(changed)
+        self.absorb_from(cell_id, None, |d| d.apply_bytes(bytes).map(|_| ()))
+    }
+
+    pub(crate) fn apply_changes_from(
+        &self,
+        cell_id: &str,
+        bytes: &[u8],
+        sender: Option<Role>,
+    ) -> Result<bool> {
+        self.absorb_from(cell_id, sender, |d| d.apply_bytes(bytes).map(|_| ()))
     }
 
     /// Runs `f` (which applies a peer's changes, e.g. an automerge sync
     /// message) on a cell's document and persists what it added, with the
     /// projections, in one transaction. Returns whether anything changed. If
-    /// `f` fails, nothing it did stays in memory or reaches the file.
-    pub fn absorb(
+    /// `f` fails, or what it did breaks the trust boundary's checks — and,
+    /// when `sender` is given, the write rules for that role
+    /// ([`crate::rules`]) — nothing it did stays in memory or reaches the
+    /// file.
+    pub fn absorb_from(
         &self,
         cell_id: &str,
+        sender: Option<Role>,
         f: impl FnOnce(&mut CellDoc) -> Result<()>,
     ) -> Result<bool> {
         check_id("cell", cell_id)?;
         let mut inner = self.lock();
-        let changed = inner.absorb(cell_id, f)?;
+        let changed = inner.absorb(cell_id, sender, f)?;
         drop(inner);
         if changed {
             self.notify(&[cell_id.to_string()]);
@@ -873,6 +900,15 @@ fn load_or_create_identity(conn: &Connection) -> Result<(String, ActorId)> {
 }
 
 impl Inner {
+    /// Refuses an edit of this device's own that its role may not make:
+    /// every peer would refuse it, and the cell could then sync no more.
+    fn check_own(&self, effects: &[crate::rules::Touch]) -> Result<()> {
+        match self.role {
+            Some(role) => Ok(crate::rules::check(role, effects)?),
+            None => Ok(()),
+        }
+    }
+
     fn doc_ids(&self) -> Result<Vec<String>> {
         let mut s = self
             .conn
@@ -975,6 +1011,7 @@ impl Inner {
         id: &str,
         f: impl FnOnce(&mut CellDoc) -> Result<(T, Touched)>,
     ) -> Result<T> {
+        let role = self.role;
         let entry = self.doc(id)?;
         let (out, touched) = match f(&mut entry.doc) {
             Ok(v) => v,
@@ -987,6 +1024,15 @@ impl Inner {
                 return Err(e);
             }
         };
+        if let Some(role) = role {
+            let effects = entry.doc.effects_since(&entry.persisted);
+            if let Err(e) = crate::rules::check(role, &effects) {
+                // The edit is committed in memory only: drop it with the
+                // cached document.
+                self.cache.remove(id);
+                return Err(e.into());
+            }
+        }
         let mut entry = self
             .cache
             .take(id)
@@ -1055,17 +1101,19 @@ impl Inner {
         Ok(())
     }
 
-    fn apply_changes(&mut self, id: &str, bytes: &[u8]) -> Result<bool> {
-        self.absorb(id, |d| d.apply_bytes(bytes).map(|_| ()))
-    }
-
     /// Applies a peer's changes to a held cell: the trust boundary for
     /// everything that arrives by sync or bundle. The change runs on the
     /// cached copy; if it panics, moves the cell (its id or region path), or
     /// leaves a document that fails [`CellDoc::check_merged`], the copy is
     /// dropped and nothing reaches the file. Identity is compared with what
-    /// this store held before, never with what the bytes claim.
-    fn absorb(&mut self, id: &str, f: impl FnOnce(&mut CellDoc) -> Result<()>) -> Result<bool> {
+    /// this store held before, never with what the bytes claim; the write
+    /// rules, with what the change did to this store's copy.
+    fn absorb(
+        &mut self,
+        id: &str,
+        sender: Option<Role>,
+        f: impl FnOnce(&mut CellDoc) -> Result<()>,
+    ) -> Result<bool> {
         let entry = self.doc(id)?;
         let before = entry.persisted.clone();
         let identity = |d: &CellDoc| (d.id(), d.info().ok().map(|i| i.path.to_string()));
@@ -1089,6 +1137,11 @@ impl Inner {
                     "they would change the cell's id or region; only the office may move a cell"
                         .into(),
                 ));
+            }
+            if let Some(role) = sender {
+                let effects = crate::guard::contain(|| entry.doc.effects_since(&before))
+                    .map_err(|g| refused(g.to_string()))?;
+                crate::rules::check(role, &effects).map_err(|e| refused(e.to_string()))?;
             }
             match crate::guard::contain(|| entry.doc.check_merged()) {
                 Ok(Ok(())) => Ok(true),
@@ -1116,7 +1169,7 @@ impl Inner {
         }
     }
 
-    fn merge_bytes(&mut self, bytes: &[u8]) -> Result<(String, bool)> {
+    fn merge_bytes(&mut self, bytes: &[u8], sender: Option<Role>) -> Result<(String, bool)> {
         // Decode on its own first: we need the cell id, and bad bytes must
         // be refused before they touch a stored document.
         let refused = |reason: String| Error::Refused {
@@ -1134,15 +1187,26 @@ impl Inner {
             .optional()?
             .is_some();
         if !exists {
-            // A new cell is taken only whole and only if it passes the same
-            // checks a merge must.
+            // A new cell is taken only whole, only from a role that may
+            // hand over cells, and only if it passes the checks a merge must.
+            if let Some(role) = sender {
+                let creation = crate::rules::Touch {
+                    part: crate::rules::Part::CellIdentity,
+                    act: crate::rules::Act::Create,
+                    what: None,
+                };
+                crate::rules::check(role, &[creation]).map_err(|e| Error::Refused {
+                    doc: info.id.clone(),
+                    reason: e.to_string(),
+                })?;
+            }
             crate::guard::contain(|| incoming.check_merged())
                 .map_err(|g| refused(g.to_string()))??;
             incoming.migrate(self.now_ts())?;
             self.insert_new_doc(&info.id, incoming)?;
             return Ok((info.id, true));
         }
-        let changed = self.apply_changes(&info.id, bytes)?;
+        let changed = self.absorb(&info.id, sender, |d| d.apply_bytes(bytes).map(|_| ()))?;
         Ok((info.id, changed))
     }
 }

@@ -11,6 +11,13 @@ use automerge::ChangeHash;
 use rusqlite::{params, Connection, OptionalExtension};
 use sha2::{Digest, Sha256};
 
+/// The role of the certificate a store holds, if any (read at open).
+pub(super) fn enrolled_role(conn: &Connection) -> Result<Option<Role>> {
+    Ok(get_meta(conn, "certificate")?
+        .and_then(|b| Certificate::decode(&b).ok())
+        .map(|c| c.role))
+}
+
 fn get_meta(conn: &Connection, key: &str) -> Result<Option<Vec<u8>>> {
     Ok(conn
         .query_row("SELECT value FROM meta WHERE key = ?1", [key], |r| r.get(0))
@@ -120,7 +127,7 @@ impl Store {
             return Err(IdentityError::NotOurs);
         }
         cert.verify(office, self.now_ts())?;
-        let inner = self.lock();
+        let mut inner = self.lock();
         let write = || -> Result<()> {
             let tx = inner.conn.unchecked_transaction()?;
             put_meta(&tx, "certificate", &cert.encode())?;
@@ -128,7 +135,9 @@ impl Store {
             tx.commit()?;
             Ok(())
         };
-        write().map_err(|_| IdentityError::NotOurs)
+        write().map_err(|_| IdentityError::NotOurs)?;
+        inner.role = Some(cert.role);
+        Ok(())
     }
 
     /// The office signing key (a hub's store), created on first use. The

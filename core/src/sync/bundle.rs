@@ -76,10 +76,13 @@ pub fn export(store: &Store, options: &ExportOptions) -> SyncResult<(Vec<u8>, us
 }
 
 /// What an import did.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, serde::Serialize)]
 pub struct ImportOutcome {
     pub docs: usize,
     pub changed: usize,
+    /// Cells whose changes were refused (write rules, merged-document
+    /// checks): nothing of them was kept; the other cells were imported.
+    pub refused: Vec<super::Refusal>,
 }
 
 /// Applies a bundle. The whole file is checked before the first cell is
@@ -91,17 +94,36 @@ pub fn import(store: &Store, bytes: &[u8]) -> SyncResult<ImportOutcome> {
         return Err(SyncError::Unexpected("session"));
     };
     let peer = trust.admit(store, &env, bytes, signed_len)?;
-    check_items(store, &trust.scope, &peer.scope, items)?;
+    let checked = check_items(store, &trust.scope, &peer.scope, items)?;
+    let sender = peer.cert.as_ref().map(|c| c.role);
     let mut outcome = ImportOutcome::default();
-    for item in items {
-        let changed = match item {
-            Item::Whole { bytes, .. } => store.merge_bytes(bytes)?.1,
-            Item::Changes { doc, bytes } => store.apply_changes(doc, bytes)?,
+    for (item, checked) in items.iter().zip(checked) {
+        if let Err(reason) = checked {
+            outcome.refused.push(super::Refusal {
+                doc: item.doc().to_string(),
+                reason,
+            });
+            continue;
+        }
+        let applied = match item {
+            Item::Whole { bytes, .. } => store.merge_from(bytes, sender).map(|(_, c)| c),
+            Item::Changes { doc, bytes } => store.apply_changes_from(doc, bytes, sender),
             // A bundle is one-way: sync messages and requests need a peer
             // that answers.
-            Item::Sync { .. } | Item::Want { .. } | Item::Since { .. } => {
+            Item::Sync { .. } | Item::Want { .. } | Item::Since { .. } | Item::Refused { .. } => {
                 return Err(SyncError::Unexpected("session item in a bundle"))
             }
+        };
+        let changed = match applied {
+            Ok(c) => c,
+            Err(crate::Error::Refused { reason, .. }) => {
+                outcome.refused.push(super::Refusal {
+                    doc: item.doc().to_string(),
+                    reason,
+                });
+                continue;
+            }
+            Err(e) => return Err(e.into()),
         };
         outcome.docs += 1;
         outcome.changed += usize::from(changed);

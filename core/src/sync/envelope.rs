@@ -20,6 +20,9 @@ pub const MAX_ITEMS: usize = 4096;
 pub const MAX_ITEM_BYTES: usize = 32 << 20;
 /// Most heads one document may name (concurrent branches not yet merged).
 pub const MAX_HEADS: usize = 1024;
+/// Longest reason a refusal may carry (every reason silin writes is a
+/// sentence).
+pub const MAX_REASON_BYTES: usize = 1024;
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum EnvelopeError {
@@ -98,6 +101,10 @@ pub enum Item {
     },
     /// "Send me this document whole."
     Want { doc: String },
+    /// "I refused what you sent for this document, for this reason" (the
+    /// write rules, or a check of the merged document); nothing of it was
+    /// kept, and the rest of the session went on.
+    Refused { doc: String, reason: String },
 }
 
 impl Item {
@@ -107,7 +114,8 @@ impl Item {
             | Item::Whole { doc, .. }
             | Item::Changes { doc, .. }
             | Item::Since { doc, .. }
-            | Item::Want { doc } => doc,
+            | Item::Want { doc }
+            | Item::Refused { doc, .. } => doc,
         }
     }
 
@@ -119,6 +127,7 @@ impl Item {
             | Item::Changes { bytes: b, .. } => b.len() + 20,
             Item::Want { .. } => 17,
             Item::Since { heads, .. } => 18 + 32 * heads.len(),
+            Item::Refused { reason, .. } => 20 + reason.len(),
         }
     }
 }
@@ -270,6 +279,7 @@ fn write_items(w: &mut Writer, items: &[Item]) {
             Item::Changes { bytes, .. } => (3, Some(bytes)),
             Item::Want { .. } => (4, None),
             Item::Since { .. } => (5, None),
+            Item::Refused { reason, .. } => (6, Some(reason.as_bytes())),
         };
         w.u8(tag);
         wire::put_id(w, it.doc());
@@ -315,6 +325,10 @@ fn read_items(r: &mut Reader<'_>) -> Result<Vec<Item>, WireError> {
                     heads.push(automerge::ChangeHash(r.array::<32>("head")?));
                 }
                 Item::Since { doc, heads }
+            }
+            6 => {
+                let reason = r.str("refusal reason", MAX_REASON_BYTES)?.to_string();
+                Item::Refused { doc, reason }
             }
             _ => return Err(r.invalid("item kind")),
         });

@@ -84,6 +84,18 @@ pub struct SyncStats {
     pub bytes_up: usize,
     pub bytes_down: usize,
     pub round_trips: usize,
+    /// What this side refused of the peer's, per cell; the rest of the
+    /// session went on.
+    pub refused: Vec<Refusal>,
+    /// What the peer said it refused of ours.
+    pub refused_by_peer: Vec<Refusal>,
+}
+
+/// A cell whose incoming changes were refused, and why.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Refusal {
+    pub doc: String,
+    pub reason: String,
 }
 
 /// This device's side of trust: its key, certificate and pinned office key.
@@ -269,6 +281,8 @@ pub struct Session {
     /// Initiator: the session ended after the responder's reply, so the
     /// responder is still waiting to hear that it is over.
     owe_done: bool,
+    /// Refusals not yet told to the peer (they ride in the next message).
+    untold: Vec<Refusal>,
 }
 
 impl Session {
@@ -290,6 +304,7 @@ impl Session {
             received: BTreeSet::new(),
             stats: SyncStats::default(),
             owe_done: false,
+            untold: Vec::new(),
         }
     }
 
@@ -543,6 +558,7 @@ impl Session {
                         out.push(item);
                     }
                 }
+                out.extend(self.take_untold());
                 self.note_sent(&out);
                 self.save_states(store)?;
                 Ok(Some(self.seal(Body::Round { items: out })))
@@ -707,6 +723,7 @@ impl Session {
                 items.push(item);
             }
         }
+        items.extend(self.take_untold());
         self.save_states(store)?;
         if items.is_empty() {
             return Ok(None);
@@ -739,7 +756,7 @@ impl Session {
                 Item::Sync { message, .. } => Message::decode(message)
                     .map(|m| !m.changes.is_empty())
                     .unwrap_or(false),
-                Item::Want { .. } | Item::Since { .. } => false,
+                Item::Want { .. } | Item::Since { .. } | Item::Refused { .. } => false,
             };
             if carries {
                 self.sent.insert(it.doc().to_string());
@@ -824,64 +841,144 @@ impl Session {
     }
 
     /// Checks every item, then applies them. Returns the peer's requests
-    /// (`Want`, `Since`) for the caller to answer.
+    /// (`Want`, `Since`) for the caller to answer. A cell whose changes are
+    /// refused (write rules, merged-document checks) is skipped and the
+    /// refusal told to the peer; the other cells go on.
     fn absorb_items(&mut self, store: &Store, items: &[Item]) -> SyncResult<Vec<Item>> {
         let peer = self.peer.clone().ok_or(SyncError::WrongSession)?;
         let checked = check_items(store, &self.trust.scope, &peer.scope, items)?;
+        let sender = peer.cert.as_ref().map(|c| c.role);
         let mut wants = Vec::new();
         for (item, checked) in items.iter().zip(checked) {
-            match item {
-                Item::Sync { doc, .. } => {
-                    let Checked::Sync(msg) = checked else {
-                        return Err(SyncError::Unexpected("sync item without a message"));
-                    };
-                    let mut state = std::mem::take(self.state(store, doc)?);
-                    let changed = store.absorb(doc, |d| {
-                        d.automerge()
-                            .sync()
-                            .receive_sync_message(&mut state, msg)
-                            .map_err(crate::Error::from)
-                    });
-                    self.states.insert(doc.clone(), state);
-                    if changed? {
-                        self.received.insert(doc.clone());
-                    }
-                    self.active.insert(doc.clone());
+            let applied = match checked {
+                Ok(checked) => self.absorb_item(store, sender, item, checked),
+                Err(reason) => Err(SyncError::BadDocument {
+                    doc: item.doc().to_string(),
+                    reason,
+                }),
+            };
+            match applied {
+                Ok(()) => {}
+                Err(SyncError::Store(crate::Error::Refused { doc, reason })) => {
+                    self.refuse(item.doc(), doc, reason)
                 }
-                Item::Whole { doc, bytes } => {
-                    if store.merge_bytes(bytes)?.1 {
-                        self.received.insert(doc.clone());
-                    }
-                    // The sender holds at least what it sent: record that as
-                    // shared, so the next session (or a bundle for this
-                    // peer) starts from there instead of from nothing.
-                    let heads = match checked {
-                        Checked::Whole(h) => h,
-                        _ => Vec::new(),
-                    };
-                    let state = self.state(store, doc)?;
-                    if state.shared_heads.is_empty() {
-                        state.shared_heads = heads;
-                    }
-                }
-                Item::Changes { doc, bytes } => {
-                    if store.apply_changes(doc, bytes)? {
-                        self.received.insert(doc.clone());
-                    }
-                    // With nothing left waiting for a dependency, this side
-                    // now holds everything the sender had: both share it.
-                    let (complete, heads) = store.with_doc(doc, |d| {
-                        Ok((d.automerge().get_missing_deps(&[]).is_empty(), d.heads()))
-                    })?;
-                    if complete {
-                        self.state(store, doc)?.shared_heads = heads;
-                    }
-                }
-                Item::Want { .. } | Item::Since { .. } => wants.push(item.clone()),
+                Err(SyncError::BadDocument { doc, reason }) => self.refuse(item.doc(), doc, reason),
+                Err(e) => return Err(e),
+            }
+            if let Item::Want { .. } | Item::Since { .. } = item {
+                wants.push(item.clone());
             }
         }
         Ok(wants)
     }
+
+    fn absorb_item(
+        &mut self,
+        store: &Store,
+        sender: Option<crate::identity::Role>,
+        item: &Item,
+        checked: Checked,
+    ) -> SyncResult<()> {
+        match item {
+            Item::Sync { doc, .. } => {
+                let Checked::Sync(msg) = checked else {
+                    return Err(SyncError::Unexpected("sync item without a message"));
+                };
+                let mut state = std::mem::take(self.state(store, doc)?);
+                let changed = store.absorb_from(doc, sender, |d| {
+                    d.automerge()
+                        .sync()
+                        .receive_sync_message(&mut state, msg)
+                        .map_err(crate::Error::from)
+                });
+                self.states.insert(doc.clone(), state);
+                if changed? {
+                    self.received.insert(doc.clone());
+                }
+                self.active.insert(doc.clone());
+            }
+            Item::Whole { doc, bytes } => {
+                if store.merge_from(bytes, sender)?.1 {
+                    self.received.insert(doc.clone());
+                }
+                // The sender holds at least what it sent: record that as
+                // shared, so the next session (or a bundle for this
+                // peer) starts from there instead of from nothing.
+                let heads = match checked {
+                    Checked::Whole(h) => h,
+                    _ => Vec::new(),
+                };
+                let state = self.state(store, doc)?;
+                if state.shared_heads.is_empty() {
+                    state.shared_heads = heads;
+                }
+            }
+            Item::Changes { doc, bytes } => {
+                if store.apply_changes_from(doc, bytes, sender)? {
+                    self.received.insert(doc.clone());
+                }
+                // With nothing left waiting for a dependency, this side
+                // now holds everything the sender had: both share it.
+                let (complete, heads) = store.with_doc(doc, |d| {
+                    Ok((d.automerge().get_missing_deps(&[]).is_empty(), d.heads()))
+                })?;
+                if complete {
+                    self.state(store, doc)?.shared_heads = heads;
+                }
+            }
+            Item::Refused { doc, reason } => {
+                // The peer kept nothing of ours for this cell: what we
+                // believed shared with it is not, and automerge's protocol
+                // must not wait on it in this session.
+                self.active.remove(doc);
+                self.pushed.remove(doc);
+                self.states.insert(doc.clone(), State::new());
+                self.stats.refused_by_peer.push(Refusal {
+                    doc: doc.clone(),
+                    reason: reason.clone(),
+                });
+            }
+            Item::Want { .. } | Item::Since { .. } => {}
+        }
+        Ok(())
+    }
+
+    /// Skips a cell whose incoming changes this side refused: nothing of
+    /// them was kept, the cell leaves this session, and the sync state
+    /// starts afresh so the next session does not build on them.
+    fn refuse(&mut self, item_doc: &str, doc: String, reason: String) {
+        let doc = if doc == "?" {
+            item_doc.to_string()
+        } else {
+            doc
+        };
+        self.active.remove(&doc);
+        self.states.insert(doc.clone(), State::new());
+        let refusal = Refusal { doc, reason };
+        self.stats.refused.push(refusal.clone());
+        self.untold.push(refusal);
+    }
+
+    fn take_untold(&mut self) -> Vec<Item> {
+        std::mem::take(&mut self.untold)
+            .into_iter()
+            .map(|r| Item::Refused {
+                doc: r.doc,
+                reason: truncate(r.reason, envelope::MAX_REASON_BYTES),
+            })
+            .collect()
+    }
+}
+
+fn truncate(mut s: String, max: usize) -> String {
+    if s.len() > max {
+        let mut end = max;
+        while !s.is_char_boundary(end) {
+            end -= 1;
+        }
+        s.truncate(end);
+    }
+    s
 }
 
 fn body_name(b: &Body) -> &'static str {
@@ -903,94 +1000,114 @@ pub(crate) enum Checked {
     Other,
 }
 
-/// Validates items from a peer before any is applied: each names a
-/// document inside both scopes, and its bytes decode. Returns what was
-/// decoded, in item order.
+/// Validates items from a peer before any is applied. Every item must name
+/// a document inside both scopes, or the whole message is refused (a peer
+/// that names cells outside its scope is not merely mistaken). Then each
+/// item's bytes must decode and, for a whole document of a held cell, keep
+/// the cell where this device holds it; an item that fails is refused on
+/// its own (`Err` with the reason, in its place) and the others go on.
+/// Returns what was decoded, in item order.
 pub(crate) fn check_items(
     store: &Store,
     own_scope: &Scope,
     peer_scope: &Scope,
     items: &[Item],
-) -> SyncResult<Vec<Checked>> {
+) -> SyncResult<Vec<Result<Checked, String>>> {
     let mut out = Vec::with_capacity(items.len());
     for item in items {
         let doc = item.doc();
-        let bad = |reason: String| SyncError::BadDocument {
-            doc: doc.to_string(),
-            reason,
-        };
         let out_of_scope = || SyncError::OutOfScope {
             doc: doc.to_string(),
         };
-        let mut whole_heads = Vec::new();
-        let path = match item {
-            Item::Whole { bytes, .. } => {
-                guard::saved(bytes).map_err(|e| bad(e.to_string()))?;
-                let mut cell = guard::contain(|| {
-                    crate::cell::CellDoc::load(bytes, &automerge::ActorId::random())
-                })
-                .map_err(|e| bad(e.to_string()))?
-                .map_err(|e| bad(e.to_string()))?;
-                let info = cell.info().map_err(|e| bad(e.to_string()))?;
-                if info.id != doc {
-                    return Err(bad("the document inside is of another cell".into()));
-                }
-                whole_heads = cell.heads();
-                // Scope comes from what this device already holds for the
-                // id, never from the document's account of itself; the
-                // merge refuses a document that would move a held cell.
-                match store.cell_path(doc)? {
-                    Some(held) => {
-                        if held != info.path.to_string() {
-                            return Err(bad(
-                                "it files the cell under another region than this device holds; only the office may move a cell".into(),
-                            ));
-                        }
-                        held
+        // Scope comes from what this device already holds for the id, never
+        // from a document's account of itself.
+        let held = store.cell_path(doc)?;
+        let mut whole = None;
+        let path = match (&held, item) {
+            (_, Item::Whole { bytes, .. }) => {
+                let decoded = decode_whole(doc, bytes);
+                let path = match (&held, &decoded) {
+                    (Some(p), _) => p.clone(),
+                    (None, Ok((p, _))) => p.clone(),
+                    (None, Err(reason)) => {
+                        out.push(Err(reason.clone()));
+                        continue;
                     }
-                    None => info.path.to_string(),
-                }
+                };
+                whole = Some(decoded);
+                path
             }
-            _ => match store.cell_path(doc)? {
-                Some(p) => p,
-                None if matches!(item, Item::Want { .. } | Item::Since { .. }) => {
-                    return Err(out_of_scope())
-                }
-                None => {
-                    return Err(bad(
-                        "this device does not hold the cell; it must be sent whole".into(),
-                    ))
-                }
-            },
+            (Some(p), _) => p.clone(),
+            (None, Item::Want { .. } | Item::Since { .. } | Item::Refused { .. }) => {
+                return Err(out_of_scope())
+            }
+            (None, _) => {
+                out.push(Err(
+                    "this device does not hold the cell; it must be sent whole".into(),
+                ));
+                continue;
+            }
         };
         if !peer_scope.covers(doc, &path) || !own_scope.covers(doc, &path) {
             return Err(out_of_scope());
         }
-        out.push(match item {
-            Item::Sync { message, .. } => {
-                guard::sync_message(message).map_err(|e| bad(e.to_string()))?;
-                let m = guard::contain(|| Message::decode(message))
-                    .map_err(|e| bad(e.to_string()))?
-                    .map_err(|e| bad(e.to_string()))?;
-                for chunk in m.changes.iter() {
-                    guard::contain(|| automerge::Automerge::new().load_incremental(chunk))
-                        .map_err(|e| bad(e.to_string()))?
-                        .map_err(|e| bad(e.to_string()))?;
+        out.push(match whole {
+            Some(Err(reason)) => Err(reason),
+            Some(Ok((inside, heads))) => {
+                if held.as_ref().is_some_and(|h| *h != inside) {
+                    Err("it files the cell under another region than this device holds; only the office may move a cell".into())
+                } else {
+                    Ok(Checked::Whole(heads))
                 }
-                Checked::Sync(m)
             }
-            Item::Changes { bytes, .. } => {
-                guard::saved(bytes).map_err(|e| bad(e.to_string()))?;
-                guard::contain(|| automerge::Automerge::new().load_incremental(bytes))
-                    .map_err(|e| bad(e.to_string()))?
-                    .map_err(|e| bad(e.to_string()))?;
-                Checked::Other
-            }
-            Item::Whole { .. } => Checked::Whole(std::mem::take(&mut whole_heads)),
-            _ => Checked::Other,
+            None => check_bytes(item),
         });
     }
     Ok(out)
+}
+
+/// A whole document's region and heads, once its bytes pass the guard and
+/// it is the cell the item names.
+fn decode_whole(doc: &str, bytes: &[u8]) -> Result<(String, Vec<ChangeHash>), String> {
+    guard::saved(bytes).map_err(|e| e.to_string())?;
+    let mut cell =
+        guard::contain(|| crate::cell::CellDoc::load(bytes, &automerge::ActorId::random()))
+            .map_err(|e| e.to_string())?
+            .map_err(|e| e.to_string())?;
+    let info = cell.info().map_err(|e| e.to_string())?;
+    if info.id != doc {
+        return Err("the document inside is of another cell".into());
+    }
+    Ok((info.path.to_string(), cell.heads()))
+}
+
+/// Decodes one item's bytes behind the guard.
+fn check_bytes(item: &Item) -> Result<Checked, String> {
+    let e = |e: &dyn std::fmt::Display| e.to_string();
+    Ok(match item {
+        // Decoded by `decode_whole` already.
+        Item::Whole { .. } => Checked::Other,
+        Item::Sync { message, .. } => {
+            guard::sync_message(message).map_err(|x| e(&x))?;
+            let m = guard::contain(|| Message::decode(message))
+                .map_err(|x| e(&x))?
+                .map_err(|x| e(&x))?;
+            for chunk in m.changes.iter() {
+                guard::contain(|| automerge::Automerge::new().load_incremental(chunk))
+                    .map_err(|x| e(&x))?
+                    .map_err(|x| e(&x))?;
+            }
+            Checked::Sync(m)
+        }
+        Item::Changes { bytes, .. } => {
+            guard::saved(bytes).map_err(|x| e(&x))?;
+            guard::contain(|| automerge::Automerge::new().load_incremental(bytes))
+                .map_err(|x| e(&x))?
+                .map_err(|x| e(&x))?;
+            Checked::Other
+        }
+        Item::Want { .. } | Item::Since { .. } | Item::Refused { .. } => Checked::Other,
+    })
 }
 
 /// Runs a whole session between two stores in this process (phone to phone

@@ -9,7 +9,7 @@ func describe(_ error: Error) -> String {
         case .Invalid(let field, let rule): return "\(field): \(rule)"
         case .NotFound(let what, _): return "That \(what) is no longer in this register; refresh and try again."
         case .WrongKey(let detail), .EncryptionUnavailable(let detail), .Closed(let detail),
-            .Incompatible(let detail), .Storage(let detail):
+            .Incompatible(let detail), .Storage(let detail), .NotAllowed(let detail):
             return detail
         case .Damaged(_, let detail): return "A cell is damaged (\(detail)); sync with a grid worker to restore it."
         }

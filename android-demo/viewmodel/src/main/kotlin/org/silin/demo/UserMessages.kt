@@ -23,6 +23,7 @@ object UserMessages {
         is StoreException.Incompatible -> "The register file cannot be read by this version of the app: ${e.detail}"
         is StoreException.Damaged -> "Part of the register is damaged (${e.detail}). Sync with a grid worker to restore it."
         is StoreException.Storage -> "The phone could not read or save the register: ${e.detail}. Free some space and try again."
+        is StoreException.NotAllowed -> "This phone may not make that change: ${e.detail}"
     }
 
     private fun sync(e: SyncException): String = when (e) {
