@@ -115,7 +115,14 @@ impl Scope {
             // One spelling per cell id, so that matching is string equality.
             let e = match uuid::Uuid::parse_str(&e) {
                 Ok(id) => id.to_string(),
-                Err(_) => e,
+                Err(_) if e == SCOPE_ALL => e,
+                // Region parts in their one spelling, as cells store them.
+                Err(_) => e
+                    .split('/')
+                    .map(crate::model::region_part)
+                    .collect::<Result<Vec<_>, _>>()
+                    .map_err(|v| IdentityError::BadScope(format!("{e}: {}", v.rule)))?
+                    .join("/"),
             };
             let e = e.as_str();
             let ok = e == SCOPE_ALL

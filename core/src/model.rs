@@ -272,6 +272,50 @@ pub fn check_text(field: &str, s: &str, max_chars: usize, required: bool) -> VRe
     Ok(t.to_string())
 }
 
+/// One part of a region path, in its one spelling: NFC (so that a composed
+/// and a decomposed, or a compatibility and a unified, form of a name are
+/// the same region), without control or invisible formatting characters,
+/// and without characters that look like the `/` separator. Scope and
+/// rollups compare paths as strings, so two spellings of one village would
+/// be two villages.
+pub fn region_part(p: &str) -> VResult<String> {
+    use unicode_normalization::UnicodeNormalization;
+    let p = check_text("path", p, 64, true)?;
+    if let Some(c) = p.chars().find(|c| is_invisible(*c) || is_slash_like(*c)) {
+        return Err(ValidationError::new(
+            "path",
+            format!(
+                "region names must not contain U+{:04X} (invisible, or looks like the / between parts); type the name plainly",
+                c as u32
+            ),
+        ));
+    }
+    Ok(p.nfc().collect())
+}
+
+/// Characters that render as nothing or reorder text: a name holding one
+/// looks the same as a name without it.
+fn is_invisible(c: char) -> bool {
+    c.is_control()
+        || matches!(c as u32,
+            0x00AD | 0x034F | 0x061C | 0x115F | 0x1160 | 0x17B4 | 0x17B5 | 0x180B..=0x180E
+            | 0x200B..=0x200F | 0x202A..=0x202E | 0x2060..=0x206F | 0x3164 | 0xFE00..=0xFE0F
+            | 0xFEFF | 0xFFA0 | 0xFFF0..=0xFFFB | 0xE0000..=0xE0FFF)
+}
+
+fn is_slash_like(c: char) -> bool {
+    matches!(
+        c,
+        '\\' | '\u{2044}'
+            | '\u{2215}'
+            | '\u{2571}'
+            | '\u{29F8}'
+            | '\u{FF0F}'
+            | '\u{FF3C}'
+            | '\u{3033}'
+    )
+}
+
 /// A cell's place in the five-level hierarchy: county/township/village/group.
 /// The cell itself is the fifth level.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -286,9 +330,10 @@ impl RegionPath {
                 "a region path has four non-empty parts: county/township/village/group",
             ));
         }
-        for p in &parts {
-            check_text("path", p, 64, true)?;
-        }
+        let parts = parts
+            .iter()
+            .map(|p| region_part(p))
+            .collect::<VResult<Vec<String>>>()?;
         Ok(RegionPath(parts))
     }
 
@@ -1119,6 +1164,30 @@ mod tests {
         let p = RegionPath::parse("c/t/v/g").unwrap();
         assert_eq!(p.prefix(Level::Township), "c/t");
         assert_eq!(p.prefix(Level::Group), "c/t/v/g");
+    }
+
+    #[test]
+    fn a_region_has_one_spelling() {
+        // Decomposed and composed é; a CJK compatibility ideograph and its
+        // unified form: each pair is one region.
+        let composed = RegionPath::parse("c/t/Caf\u{e9}/g").unwrap();
+        assert_eq!(RegionPath::parse("c/t/Cafe\u{301}/g").unwrap(), composed);
+        let unified = RegionPath::parse("c/t/\u{5169}当/g").unwrap();
+        assert_eq!(RegionPath::parse("c/t/\u{F978}当/g").unwrap(), unified);
+        // Invisible characters and look-alike separators are refused, with
+        // the character named.
+        for bad in [
+            "c/t/东关\u{200B}村/g",
+            "c/t/东关\u{202E}村/g",
+            "c/t/东关\u{FEFF}村/g",
+            "c/t/东关\u{FF0F}村/g",
+            "c/t/东关\u{2215}村/g",
+            "c/t/东关\u{2044}村/g",
+            "c/t/东关\\村/g",
+        ] {
+            let e = RegionPath::parse(bad).unwrap_err();
+            assert!(e.rule.contains("U+"), "{bad:?}: {}", e.rule);
+        }
     }
 
     #[test]
