@@ -584,7 +584,7 @@ pub fn run(args: &DemoArgs, progress: bool) -> Result<DemoReport> {
     let net = Net {
         hub: Hub::new(&hub.url())
             .map_err(|e| Error::Io(std::io::Error::other(format!("the hub's address: {e}"))))?,
-        office: office.office(&Scope::everything())?,
+        office: silin_hub::office::office(&office, None)?,
         hub_store: office.clone(),
     };
     let ids: Vec<OnceLock<String>> = (0..workload.cells.len()).map(|_| OnceLock::new()).collect();

@@ -274,3 +274,61 @@ fn enrol_by_hand(hub: &std::path::Path, phone: &std::path::Path) -> bool {
         .install_certificate(&cert, &office.public_key())
         .is_ok()
 }
+
+/// True when `needle` occurs in the database at `db` or its -wal file.
+fn db_holds(db: &std::path::Path, needle: &[u8]) -> bool {
+    ["", "-wal"].iter().any(|suffix| {
+        let mut p = db.as_os_str().to_os_string();
+        p.push(suffix);
+        std::fs::read(&p).is_ok_and(|b| b.windows(needle.len()).any(|w| w == needle))
+    })
+}
+
+fn key_file(db: &std::path::Path) -> ([u8; 32], u32) {
+    use std::os::unix::fs::PermissionsExt;
+    let p = silin_hub::office::key_path(db);
+    let mode = std::fs::metadata(&p).unwrap().permissions().mode() & 0o777;
+    let text = std::fs::read_to_string(&p).unwrap();
+    (hex::decode(text.trim()).unwrap().try_into().unwrap(), mode)
+}
+
+#[test]
+fn hub_token_keeps_the_office_key_in_an_owner_only_file_and_moves_an_old_one_out() {
+    let s = Silin::new();
+    // A fresh hub database.
+    s.json(
+        "hub.db",
+        &["hub", "token", "--role", "lead", "--scope", "两当县"],
+    );
+    let db = s.db("hub.db");
+    let (seed, mode) = key_file(&db);
+    assert_eq!(mode, 0o600);
+    assert!(!db_holds(&db, &seed));
+
+    // A database of the older layout, the key inside.
+    let old = s.db("old.db");
+    let seed = {
+        use silin_core::{Store, StoreOptions};
+        let store = Store::open(&old, StoreOptions::default()).unwrap();
+        let office = store
+            .office(&silin_core::identity::Scope::everything())
+            .unwrap();
+        office.key.seed()
+    };
+    assert!(db_holds(&old, &seed));
+    let token = s.json(
+        "old.db",
+        &["hub", "token", "--role", "lead", "--scope", "两当县"],
+    );
+    let fingerprint = token["token"]
+        .as_str()
+        .unwrap()
+        .split('.')
+        .nth(1)
+        .unwrap()
+        .to_string();
+    let public = silin_core::identity::KeyPair::from_seed(&seed).public_key();
+    assert_eq!(fingerprint, silin_core::identity::fingerprint(&public));
+    assert_eq!(key_file(&old), (seed, 0o600));
+    assert!(!db_holds(&old, &seed));
+}

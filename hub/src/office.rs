@@ -1,21 +1,46 @@
-//! The office's side of identity, on the hub's store: its signing key and
-//! the hub's own certificate, one-time enrolment tokens, revocation.
+//! The office's side of identity, on the hub: its signing key and the hub's
+//! own certificate, one-time enrolment tokens, revocation.
+//!
+//! The office signing key is kept out of the serving database, in a file of
+//! its own beside it (`<db>.office-key`, mode 0600): a copy of the database
+//! (a backup, a support bundle, a stolen laptop's sync folder) then issues no
+//! certificates. A database laid out before this kept the key inside; it is
+//! moved out the first time the hub opens it (see [`office`]).
 
-use silin_core::identity::{Office, Role, Scope};
+use silin_core::identity::{KeyPair, Office, Role, Scope};
 use silin_core::store::TokenGrant;
 use silin_core::{Error, Result, Store};
+use std::io::Write;
+use std::path::{Path, PathBuf};
 
 /// How long an enrolment token may wait before it is used.
 pub const TOKEN_VALID_SECS: i64 = 14 * 86400;
 /// Longest certificate the office hands out.
 pub const MAX_VALID_DAYS: i64 = 10 * 365;
+/// How long the hub's own office certificate is issued for; it is renewed
+/// when less than a day is left.
+const HUB_CERT_DAYS: i64 = 365;
+/// The meta row an older layout kept the office key in.
+const LEGACY_META_KEY: &str = "office_key";
 
-/// The office of the hub whose store this is, creating its key on first use
-/// and (re)enrolling the hub's own device over `scope`; `None` keeps the
-/// scope the hub already has (`*` for a new hub).
+/// The file holding the office key of the hub database at `db`.
+pub fn key_path(db: &Path) -> PathBuf {
+    let mut name = db.file_name().unwrap_or_default().to_os_string();
+    name.push(".office-key");
+    db.with_file_name(name)
+}
+
+/// The office of the hub whose store this is: its key read from
+/// [`key_path`] (created on first use; moved there from a database that
+/// still holds it), and the hub's own device (re)enrolled by it over
+/// `scope`; `None` keeps the scope the hub already has (`*` for a new hub).
+/// Also makes the database and its -wal/-shm files readable by their owner
+/// only.
 ///
 /// A store enrolled as a phone (lead, grid worker) is refused: turning it
-/// into a hub would replace its certificate and pinned office key.
+/// into a hub would replace its certificate and pinned office key. A hub
+/// whose key file is missing is refused too: a new key would orphan every
+/// device enrolled with the old one.
 pub fn office(store: &Store, scope: Option<&Scope>) -> Result<Office> {
     let current = store.certificate()?;
     if let Some(c) = current.as_ref().filter(|c| c.role != Role::Office) {
@@ -25,12 +50,262 @@ pub fn office(store: &Store, scope: Option<&Scope>) -> Result<Office> {
             c.device_id
         )));
     }
-    let scope = match (scope, current) {
+    owner_only(store.path())?;
+    let office = load_key(store, current.is_some())?;
+    let scope = match (scope, current.as_ref()) {
         (Some(s), _) => s.clone(),
-        (None, Some(c)) => c.scope,
+        (None, Some(c)) => c.scope.clone(),
         (None, None) => Scope::everything(),
     };
-    store.office(&scope)
+    let now = store.clock().timestamp();
+    let fresh = current.as_ref().is_some_and(|c| {
+        c.issuer == office.public_key() && c.scope == scope && c.expires > now + 86400
+    });
+    if !fresh {
+        let cert = office.issue(
+            &store.device_id(),
+            store.device_key()?.public_key(),
+            Role::Office,
+            scope,
+            now,
+            now + HUB_CERT_DAYS * 86400,
+        );
+        store
+            .install_certificate(&cert, &office.public_key())
+            .map_err(|e| Error::Incompatible(e.to_string()))?;
+    }
+    Ok(office)
+}
+
+/// The office key: from its file; else moved out of a database of the
+/// older layout; else new (for a store that is not a hub yet).
+fn load_key(store: &Store, was_hub: bool) -> Result<Office> {
+    let db = store.path();
+    let file = key_path(db);
+    use legacy::Inside;
+    let inside = legacy::read(db)?;
+    let unreadable = matches!(inside, Inside::Unreadable);
+    let inside = match inside {
+        Inside::Key(k) => Some(k),
+        Inside::Nothing | Inside::Unreadable => None,
+    };
+    let seed = match (read_key_file(&file)?, inside) {
+        (Some(seed), Some(old)) if seed != old => {
+            return Err(Error::Incompatible(format!(
+                "the office key in {} is not the one inside the hub database {}; keep the file whose key the devices were enrolled with and move the other aside",
+                file.display(),
+                db.display()
+            )))
+        }
+        // Moved out before, but removing it from the database was cut short.
+        (Some(seed), Some(_)) => {
+            legacy::remove(db)?;
+            seed
+        }
+        (Some(seed), None) => seed,
+        // The older layout: the file first, synced, then out of the
+        // database; a crash between the two leaves both, which the arm
+        // above finishes.
+        (None, Some(old)) => {
+            let seed = write_key_file(&file, old)?;
+            legacy::remove(db)?;
+            seed
+        }
+        (None, None) if was_hub && unreadable => {
+            // An encrypted database, which this connection cannot read:
+            // the key is still inside. Take it out through the store.
+            let scope = store.certificate()?.map(|c| c.scope).unwrap_or_default();
+            let office = store.office(&scope)?;
+            write_key_file(&file, office.key.seed())?
+        }
+        (None, None) if was_hub => {
+            return Err(Error::Incompatible(format!(
+                "the office key file {} is missing; restore it from the hub's backup (every enrolled device trusts that key only), or move {} aside to start a new office",
+                file.display(),
+                db.display()
+            )))
+        }
+        (None, None) => write_key_file(&file, KeyPair::generate().seed())?,
+    };
+    Ok(Office {
+        key: KeyPair::from_seed(&seed),
+    })
+}
+
+fn cannot_write(path: &Path, e: impl std::fmt::Display) -> Error {
+    Error::CannotWrite {
+        path: path.to_path_buf(),
+        reason: e.to_string(),
+    }
+}
+
+/// Reads an office key file: 64 hex digits and a newline, owner-only.
+fn read_key_file(path: &Path) -> Result<Option<[u8; 32]>> {
+    let text = match std::fs::read_to_string(path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => {
+            return Err(Error::Incompatible(format!(
+                "cannot read the office key file {}: {e}",
+                path.display()
+            )))
+        }
+    };
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(path)?.permissions().mode() & 0o777;
+        if mode & 0o077 != 0 {
+            return Err(Error::Incompatible(format!(
+                "the office key file {} can be read by others (mode {mode:o}); run `chmod 600 {}` and start again",
+                path.display(),
+                path.display()
+            )));
+        }
+    }
+    hex::decode(text.trim())
+        .ok()
+        .and_then(|b| <[u8; 32]>::try_from(b).ok())
+        .map(Some)
+        .ok_or_else(|| {
+            Error::Incompatible(format!(
+                "the office key file {} is not 64 hex digits; restore it from the hub's backup",
+                path.display()
+            ))
+        })
+}
+
+/// Writes `seed` to a new key file, readable by its owner only, synced
+/// with its directory entry before this returns. Never replaces a key file
+/// another process wrote first: that one's key is returned instead.
+fn write_key_file(path: &Path, seed: [u8; 32]) -> Result<[u8; 32]> {
+    let mut tmp = path.as_os_str().to_os_string();
+    tmp.push(format!(".{}.tmp", std::process::id()));
+    let tmp = PathBuf::from(tmp);
+    let _ = std::fs::remove_file(&tmp);
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    let written = (|| -> std::io::Result<()> {
+        let mut f = options.open(&tmp)?;
+        f.write_all(format!("{}\n", hex::encode(seed)).as_bytes())?;
+        f.sync_all()
+    })();
+    if let Err(e) = written {
+        let _ = std::fs::remove_file(&tmp);
+        return Err(cannot_write(path, e));
+    }
+    // A hard link fails if the name exists: two processes starting on the
+    // same new database keep whichever key landed first.
+    let linked = std::fs::hard_link(&tmp, path);
+    let _ = std::fs::remove_file(&tmp);
+    match linked {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+            return read_key_file(path)?.ok_or_else(|| cannot_write(path, "it vanished"));
+        }
+        Err(e) => return Err(cannot_write(path, e)),
+    }
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        #[cfg(unix)]
+        std::fs::File::open(dir)
+            .and_then(|d| d.sync_all())
+            .map_err(|e| cannot_write(dir, e))?;
+    }
+    Ok(seed)
+}
+
+/// Makes the database and its -wal/-shm files readable by their owner only
+/// (SQLite creates them under the process umask, often world-readable).
+fn owner_only(db: &Path) -> Result<()> {
+    #[cfg(unix)]
+    for suffix in ["", "-wal", "-shm"] {
+        use std::os::unix::fs::PermissionsExt;
+        let mut p = db.as_os_str().to_os_string();
+        p.push(suffix);
+        let p = PathBuf::from(p);
+        match std::fs::metadata(&p) {
+            Ok(m) if m.permissions().mode() & 0o077 != 0 => {
+                std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o600))
+                    .map_err(|e| cannot_write(&p, e))?;
+            }
+            _ => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = db;
+    Ok(())
+}
+
+/// The office key as the older layout kept it, in the database's meta
+/// table, reached through a connection of our own (the store offers no
+/// way to remove it).
+mod legacy {
+    use super::LEGACY_META_KEY;
+    use rusqlite::{Connection, OpenFlags, OptionalExtension};
+    use silin_core::Result;
+    use std::path::Path;
+
+    /// The office key as the database holds it.
+    pub enum Inside {
+        Key([u8; 32]),
+        Nothing,
+        /// An encrypted store: this connection has no key to read it.
+        Unreadable,
+    }
+
+    // Never open the database file other than through SQLite while the
+    // store has it open: closing any descriptor of it drops this process's
+    // POSIX locks, and another process would then take itself for the last
+    // user and delete the WAL the hub is still writing to.
+    fn connect(db: &Path) -> Result<Connection> {
+        let conn = Connection::open_with_flags(
+            db,
+            OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )?;
+        conn.busy_timeout(std::time::Duration::from_secs(5))?;
+        Ok(conn)
+    }
+
+    /// The key inside the database, if it is there.
+    pub fn read(db: &Path) -> Result<Inside> {
+        let conn = connect(db)?;
+        let value: rusqlite::Result<Option<Vec<u8>>> = conn
+            .query_row(
+                "SELECT value FROM meta WHERE key = ?1",
+                [LEGACY_META_KEY],
+                |r| r.get(0),
+            )
+            .optional();
+        match value {
+            Ok(v) => Ok(v
+                .and_then(|v| <[u8; 32]>::try_from(v).ok())
+                .map_or(Inside::Nothing, Inside::Key)),
+            Err(rusqlite::Error::SqliteFailure(e, _))
+                if e.code == rusqlite::ErrorCode::NotADatabase =>
+            {
+                Ok(Inside::Unreadable)
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Removes the key from the database and from its free space: deleted
+    /// with secure_delete, the file rebuilt (VACUUM, so no stale copy of
+    /// the row survives in a page's free space), and the WAL checkpointed
+    /// and truncated.
+    pub fn remove(db: &Path) -> Result<()> {
+        let conn = connect(db)?;
+        conn.pragma_update(None, "secure_delete", true)?;
+        conn.execute("DELETE FROM meta WHERE key = ?1", [LEGACY_META_KEY])?;
+        conn.execute_batch("VACUUM;")?;
+        conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))?;
+        Ok(())
+    }
 }
 
 /// A one-time token enrolling one device as `role` over `scope`, its

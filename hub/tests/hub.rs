@@ -902,3 +902,152 @@ fn rollup_and_metrics_answer_only_the_hub_machine_and_signed_office_devices() {
         other => panic!("a revoked device read the rollup: {other:?}"),
     }
 }
+
+/// True when `needle` occurs in the database at `db` or its -wal file.
+/// (Reading the file drops this process's POSIX locks on it; harmless here,
+/// where no other process uses it.)
+fn file_holds(db: &Path, needle: &[u8]) -> bool {
+    ["", "-wal"].iter().any(|suffix| {
+        let mut p = db.as_os_str().to_os_string();
+        p.push(suffix);
+        std::fs::read(&p)
+            .map(|bytes| bytes.windows(needle.len()).any(|w| w == needle))
+            .unwrap_or(false)
+    })
+}
+
+fn mode(p: &Path) -> u32 {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(p).unwrap().permissions().mode() & 0o777
+}
+
+fn key_in_file(db: &Path) -> [u8; 32] {
+    let text = std::fs::read_to_string(office::key_path(db)).unwrap();
+    hex::decode(text.trim()).unwrap().try_into().unwrap()
+}
+
+#[test]
+fn a_new_hub_keeps_its_office_key_in_an_owner_only_file_beside_the_database() {
+    let t = Township::new(HubConfig::default());
+    let db = t.dir.path().join("hub.db");
+    let key_file = office::key_path(&db);
+    assert_eq!(key_file, t.dir.path().join("hub.db.office-key"));
+    assert_eq!(mode(&key_file), 0o600);
+    for suffix in ["", "-wal", "-shm"] {
+        let p = t.dir.path().join(format!("hub.db{suffix}"));
+        if p.exists() {
+            assert_eq!(mode(&p), 0o600, "{}", p.display());
+        }
+    }
+    let seed = key_in_file(&db);
+    let office_key = silin_core::identity::KeyPair::from_seed(&seed).public_key();
+    // The hub signs with the file's key; the database never held it.
+    let worker = t.enrolled("worker", Role::GridWorker, TOWNSHIP);
+    assert_eq!(worker.office_public_key().unwrap(), Some(office_key));
+    assert!(!file_holds(&db, &seed));
+    // A hub whose key file is gone refuses to start rather than become a
+    // new office its devices do not trust.
+    std::fs::rename(&key_file, t.dir.path().join("aside")).unwrap();
+    let e = office::office(&t.store, None).unwrap_err();
+    assert!(e.to_string().contains("is missing"), "{e}");
+    assert!(!key_file.exists());
+    std::fs::rename(t.dir.path().join("aside"), &key_file).unwrap();
+    assert_eq!(
+        office::office(&t.store, None).unwrap().public_key(),
+        office_key
+    );
+    // A key file others can read is refused, with the fix.
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&key_file, std::fs::Permissions::from_mode(0o644)).unwrap();
+    }
+    let e = office::office(&t.store, None).unwrap_err();
+    assert!(e.to_string().contains("chmod 600"), "{e}");
+}
+
+/// A hub database of the older layout: the office key inside (as
+/// silin-core's `Store::office` keeps it), one device enrolled by it.
+fn old_layout_hub(dir: &Path) -> (std::path::PathBuf, [u8; 32], Store) {
+    let db = dir.join("old.db");
+    let phone = open(&dir.join("phone.db"));
+    let seed = {
+        let store = open(&db);
+        let office = store.office(&Scope::everything()).unwrap();
+        let now = store.clock().timestamp();
+        let cert = office.issue(
+            &phone.device_id(),
+            phone.device_key().unwrap().public_key(),
+            Role::GridWorker,
+            Scope::parse(&[TOWNSHIP.into()]).unwrap(),
+            now,
+            now + 86400 * 30,
+        );
+        phone
+            .install_certificate(&cert, &office.public_key())
+            .unwrap();
+        office.key.seed()
+    };
+    assert!(
+        file_holds(&db, &seed),
+        "the old layout keeps the key inside"
+    );
+    (db, seed, phone)
+}
+
+#[test]
+fn an_old_hub_database_has_its_office_key_moved_out_on_open() {
+    let dir = tempfile::tempdir().unwrap();
+    let (db, seed, phone) = old_layout_hub(dir.path());
+    let store = Arc::new(open(&db));
+    let hub =
+        silin_hub::server::spawn_with("127.0.0.1:0", store.clone(), HubConfig::default()).unwrap();
+    // The same office, now from its file; nothing of it left in the database.
+    assert_eq!(key_in_file(&db), seed);
+    assert_eq!(mode(&office::key_path(&db)), 0o600);
+    assert!(!file_holds(&db, &seed));
+    let conn = rusqlite::Connection::open(&db).unwrap();
+    let rows: i64 = conn
+        .query_row(
+            "SELECT count(*) FROM meta WHERE key = 'office_key'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(rows, 0);
+    // The device enrolled by the old layout syncs as before.
+    let c = cell(&phone, "一组");
+    client::sync(&phone, &hub.url()).unwrap();
+    assert_eq!(store.heads(&c).unwrap(), phone.heads(&c).unwrap());
+    hub.shutdown().unwrap();
+}
+
+#[test]
+fn a_move_cut_short_is_finished_and_a_different_key_file_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let (db, seed, _) = old_layout_hub(dir.path());
+    let key_file = office::key_path(&db);
+    let write_key = |seed: [u8; 32]| {
+        use std::os::unix::fs::OpenOptionsExt;
+        let mut f = std::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(0o600)
+            .open(&key_file)
+            .unwrap();
+        writeln!(f, "{}", hex::encode(seed)).unwrap();
+    };
+    // Another key in the file than in the database: which one the devices
+    // trust is for a person to say; nothing is changed.
+    write_key([5; 32]);
+    let store = open(&db);
+    let e = office::office(&store, None).unwrap_err();
+    assert!(e.to_string().contains("is not the one inside"), "{e}");
+    assert!(file_holds(&db, &seed));
+    // The file written, the database not yet cleared (a crash between the
+    // two): the next open clears it.
+    write_key(seed);
+    let office = office::office(&store, None).unwrap();
+    assert_eq!(office.key.seed(), seed);
+    assert!(!file_holds(&db, &seed));
+}
