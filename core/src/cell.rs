@@ -237,6 +237,39 @@ impl CellDoc {
             .collect()
     }
 
+    /// Checks that the changes after `before` — what the store is about to
+    /// write — decode back from their saved bytes to the very changes held
+    /// in memory, so the cell reloads to the same heads after a restart.
+    pub fn check_reloads(&mut self, before: &[ChangeHash]) -> Result<()> {
+        let doc = self.id();
+        let damaged = |reason: String| Error::Damaged {
+            doc: doc.clone(),
+            reason,
+        };
+        let bytes = self.doc.save_after(before);
+        let mut held: Vec<ChangeHash> = self
+            .doc
+            .get_changes(before)
+            .iter()
+            .map(|c| c.hash())
+            .collect();
+        let chunks = crate::guard::change_chunks(&bytes).map_err(|e| damaged(e.to_string()))?;
+        let mut saved = Vec::with_capacity(chunks.len());
+        for chunk in chunks {
+            let change = automerge::Change::try_from(chunk)
+                .map_err(|e| damaged(format!("a change does not decode once saved ({e})")))?;
+            saved.push(change.hash());
+        }
+        held.sort();
+        saved.sort();
+        if held != saved {
+            return Err(damaged(
+                "its changes would not reload to the same heads once saved".into(),
+            ));
+        }
+        Ok(())
+    }
+
     pub fn heads(&mut self) -> Vec<ChangeHash> {
         self.doc.get_heads()
     }

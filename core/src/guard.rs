@@ -199,6 +199,27 @@ pub fn saved(bytes: &[u8]) -> Result<(), GuardError> {
     Ok(())
 }
 
+/// The change chunks of `bytes` (each whole, header included), for a check
+/// that what the store writes decodes back; any other chunk type is refused.
+pub fn change_chunks(bytes: &[u8]) -> Result<Vec<&[u8]>, GuardError> {
+    let mut r = Reader::new(bytes);
+    let mut out = Vec::new();
+    while !r.is_empty() {
+        let start = bytes.len() - r.rest();
+        if r.take(4, "a chunk header")? != MAGIC {
+            return Err(GuardError::NotAChunk);
+        }
+        r.take(4, "a chunk checksum")?;
+        let kind = r.byte("a chunk type")?;
+        r.length_prefixed("a chunk")?;
+        if kind != CHUNK_CHANGE {
+            return Err(GuardError::ChunkType(kind));
+        }
+        out.push(&bytes[start..bytes.len() - r.rest()]);
+    }
+    Ok(out)
+}
+
 fn document(body: &[u8], inflated: &mut u64) -> Result<(), GuardError> {
     let mut r = Reader::new(body);
     let actors = r.count("a document's actors", MAX_ACTORS)?;
@@ -383,6 +404,28 @@ mod tests {
         push_uleb(&mut out, body.len() as u64);
         out.extend(body);
         out
+    }
+
+    #[test]
+    fn saved_changes_split_into_chunks_that_decode_to_the_same_hashes() {
+        let mut d = doc_with(3);
+        let held: Vec<_> = d.get_changes(&[]).iter().map(|c| c.hash()).collect();
+        let bytes = d.save_after(&[]);
+        let chunks = change_chunks(&bytes).unwrap();
+        let saved: Vec<_> = chunks
+            .iter()
+            .map(|c| automerge::Change::try_from(*c).unwrap().hash())
+            .collect();
+        assert_eq!(saved, held);
+        // A whole document is not a run of changes.
+        assert!(matches!(
+            change_chunks(&d.save()),
+            Err(GuardError::ChunkType(0))
+        ));
+        assert!(matches!(
+            change_chunks(&bytes[..bytes.len() - 1]),
+            Err(GuardError::Truncated(_))
+        ));
     }
 
     #[test]

@@ -1143,7 +1143,10 @@ impl Inner {
                     .map_err(|g| refused(g.to_string()))?;
                 crate::rules::check(role, &effects).map_err(|e| refused(e.to_string()))?;
             }
-            match crate::guard::contain(|| entry.doc.check_merged()) {
+            match crate::guard::contain(|| {
+                entry.doc.check_merged()?;
+                entry.doc.check_reloads(&before)
+            }) {
                 Ok(Ok(())) => Ok(true),
                 Ok(Err(e)) => Err(refused(e.to_string())),
                 Err(g) => Err(refused(g.to_string())),

@@ -82,6 +82,7 @@ pub struct ImportOutcome {
     pub changed: usize,
     /// Cells whose changes were refused (write rules, merged-document
     /// checks): nothing of them was kept; the other cells were imported.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
     pub refused: Vec<super::Refusal>,
 }
 

@@ -86,8 +86,10 @@ pub struct SyncStats {
     pub round_trips: usize,
     /// What this side refused of the peer's, per cell; the rest of the
     /// session went on.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
     pub refused: Vec<Refusal>,
     /// What the peer said it refused of ours.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
     pub refused_by_peer: Vec<Refusal>,
 }
 
