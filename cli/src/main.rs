@@ -745,6 +745,23 @@ fn run(cli: &Cli, out: &Out) -> Result<(), CliError> {
                 // Refused contents: say which file they came from.
                 e => CliError::Usage(format!("bundle {}: {e}", file.display())),
             })?;
+            // Cells refused on their own (damaged, or changes the signer
+            // may not make): the healthy ones were applied; say what was
+            // not, as bad input.
+            if let Some(first) = outcome.refused.first() {
+                return Err(CliError::Usage(format!(
+                    "bundle {}: cell {} refused: {}{}; {} other cells applied ({} changed)",
+                    file.display(),
+                    first.doc,
+                    first.reason,
+                    match outcome.refused.len() {
+                        1 => String::new(),
+                        n => format!(" (and {} more cells refused)", n - 1),
+                    },
+                    outcome.docs,
+                    outcome.changed
+                )));
+            }
             out.print(&outcome, || {
                 format!(
                     "{} cells in bundle, {} changed",
@@ -816,7 +833,7 @@ fn run(cli: &Cli, out: &Out) -> Result<(), CliError> {
             }
             let stats = stats.map_err(client_error)?;
             out.print(&stats, || {
-                format!(
+                let mut line = format!(
                     "synced with {}: {} cells received, {} sent; {} bytes up, {} down, {} round trips",
                     client.url(),
                     stats.docs_received,
@@ -824,7 +841,14 @@ fn run(cli: &Cli, out: &Out) -> Result<(), CliError> {
                     stats.bytes_up,
                     stats.bytes_down,
                     stats.round_trips
-                )
+                );
+                // Cells one side refused: the others synced; these wait.
+                for (who, list) in [("the hub", &stats.refused_by_peer), ("this store", &stats.refused)] {
+                    for r in list {
+                        line.push_str(&format!("\n{who} refused the changes to cell {}: {}", r.doc, r.reason));
+                    }
+                }
+                line
             })
         }
     }
