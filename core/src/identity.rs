@@ -103,6 +103,11 @@ impl Role {
 pub struct Scope(pub Vec<String>);
 
 impl Scope {
+    /// Whether an entry names cell `id` itself (not a region around it).
+    pub fn names_cell(&self, id: &str) -> bool {
+        self.0.iter().any(|e| e == id)
+    }
+
     /// Checks each entry's shape (a path prefix of 1–4 non-empty parts, a
     /// cell id, or `*`).
     pub fn parse(entries: &[String]) -> Result<Scope, IdentityError> {

@@ -129,7 +129,8 @@ fn rank(role: Role) -> u8 {
 ///   seen the card, not by the lead.
 /// - Which cell a document is and where it sits never changes by sync: an
 ///   office moves a cell by making a new one (the store refuses any move).
-///   Leads never hand over a cell the receiver lacks.
+///   A lead hands over a cell the receiver lacks only if its certificate
+///   names that cell by id ([`may_hand_over`]).
 /// - Tasks: leads create errands and close tasks; what a task asks for is
 ///   fixed once written.
 pub fn lowest_role(part: Part, act: Act) -> Option<Role> {
@@ -149,6 +150,22 @@ pub fn lowest_role(part: Part, act: Act) -> Option<Role> {
         (TaskStatus, Edit) => Some(Role::Lead),
         _ => None,
     }
+}
+
+/// Whether a sender of `role` may hand over a whole cell the receiver
+/// lacks. A lead may only when its certificate names that very cell by id:
+/// the office enrolled it for a cell the lead set up on its phone, and the
+/// id in the signed certificate is the office's word for it.
+pub fn may_hand_over(role: Role, names_cell: bool) -> Result<(), RuleError> {
+    let creation = Touch {
+        part: Part::CellIdentity,
+        act: Act::Create,
+        what: None,
+    };
+    if role == Role::Lead && names_cell {
+        return Ok(());
+    }
+    check(role, &[creation])
 }
 
 pub fn allowed(role: Role, touch: &Touch) -> bool {

@@ -682,10 +682,28 @@ fn a_lead_cannot_hand_over_a_cell_and_its_phone_refuses_what_no_peer_would_take(
         role: LEAD,
         store: group_lead,
     };
-    for (from, taken) in [(&group_lead, false), (&w.senders[1], true)] {
-        let new_cell = maker
-            .create_cell("新组", &path("县/镇/村/新组"), None)
-            .unwrap();
+    // A lead whose certificate names the new cell by id (the office
+    // enrolled it for the cell it set up on its phone) may bring that cell.
+    let own_cell = maker
+        .create_cell("自建组", &path("县/镇/村/新组"), None)
+        .unwrap();
+    let named_lead = open_fast(&dir.path().join("named-lead.db"));
+    enrol(&named_lead, &office(), LEAD, &[&own_cell, &w.c.cell]);
+    let named_lead = Device {
+        role: LEAD,
+        store: named_lead,
+    };
+    for (from, taken, existing) in [
+        (&group_lead, false, None),
+        (&w.senders[1], true, None),
+        (&named_lead, true, Some(&own_cell)),
+    ] {
+        let new_cell = match existing {
+            Some(id) => id.clone(),
+            None => maker
+                .create_cell("新组", &path("县/镇/村/新组"), None)
+                .unwrap(),
+        };
         let (_a, mut b, reply) = opened(&from.store, &w.c.hub);
         let forged = forged_round(
             &reply,

@@ -428,14 +428,20 @@ impl Store {
     /// write rules: this is for files the user brought, not for peers (sync
     /// and bundles check the sender's role).
     pub fn merge_bytes(&self, bytes: &[u8]) -> Result<(String, bool)> {
-        self.merge_from(bytes, None)
+        self.merge_from(bytes, None, false)
     }
 
     /// [`Store::merge_bytes`] for bytes a peer of role `sender` handed over
-    /// (`None`: a peer whose role this store cannot know, in open mode).
-    pub(crate) fn merge_from(&self, bytes: &[u8], sender: Option<Role>) -> Result<(String, bool)> {
+    /// (`None`: a peer whose role this store cannot know, in open mode);
+    /// `names_cell`: its certificate names the cell by id.
+    pub(crate) fn merge_from(
+        &self,
+        bytes: &[u8],
+        sender: Option<Role>,
+        names_cell: bool,
+    ) -> Result<(String, bool)> {
         let mut inner = self.lock();
-        let (cell_id, changed) = inner.merge_bytes(bytes, sender)?;
+        let (cell_id, changed) = inner.merge_bytes(bytes, sender, names_cell)?;
         drop(inner);
         if changed {
             self.notify(std::slice::from_ref(&cell_id));
@@ -1172,7 +1178,12 @@ impl Inner {
         }
     }
 
-    fn merge_bytes(&mut self, bytes: &[u8], sender: Option<Role>) -> Result<(String, bool)> {
+    fn merge_bytes(
+        &mut self,
+        bytes: &[u8],
+        sender: Option<Role>,
+        names_cell: bool,
+    ) -> Result<(String, bool)> {
         // Decode on its own first: we need the cell id, and bad bytes must
         // be refused before they touch a stored document.
         let refused = |reason: String| Error::Refused {
@@ -1193,12 +1204,7 @@ impl Inner {
             // A new cell is taken only whole, only from a role that may
             // hand over cells, and only if it passes the checks a merge must.
             if let Some(role) = sender {
-                let creation = crate::rules::Touch {
-                    part: crate::rules::Part::CellIdentity,
-                    act: crate::rules::Act::Create,
-                    what: None,
-                };
-                crate::rules::check(role, &[creation]).map_err(|e| Error::Refused {
+                crate::rules::may_hand_over(role, names_cell).map_err(|e| Error::Refused {
                     doc: info.id.clone(),
                     reason: e.to_string(),
                 })?;

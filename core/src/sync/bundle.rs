@@ -107,7 +107,9 @@ pub fn import(store: &Store, bytes: &[u8]) -> SyncResult<ImportOutcome> {
             continue;
         }
         let applied = match item {
-            Item::Whole { bytes, .. } => store.merge_from(bytes, sender).map(|(_, c)| c),
+            Item::Whole { doc, bytes } => store
+                .merge_from(bytes, sender, peer.scope.names_cell(doc))
+                .map(|(_, c)| c),
             Item::Changes { doc, bytes } => store.apply_changes_from(doc, bytes, sender),
             // A bundle is one-way: sync messages and requests need a peer
             // that answers.

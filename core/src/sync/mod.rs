@@ -900,7 +900,8 @@ impl Session {
                 self.active.insert(doc.clone());
             }
             Item::Whole { doc, bytes } => {
-                if store.merge_from(bytes, sender)?.1 {
+                let names_cell = self.peer.as_ref().is_some_and(|p| p.scope.names_cell(doc));
+                if store.merge_from(bytes, sender, names_cell)?.1 {
                     self.received.insert(doc.clone());
                 }
                 // The sender holds at least what it sent: record that as
