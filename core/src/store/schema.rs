@@ -69,6 +69,7 @@ pub(crate) fn open(
         return Err(Error::WrongKey);
     }
     inspect(path, key.is_some())?;
+    create_private(path)?;
     let conn = Connection::open_with_flags(path, flags)?;
     // SQLCipher logs a wrong key to stderr by itself; the typed error
     // below is the one message the caller should see.
@@ -132,6 +133,31 @@ pub(crate) fn open(
 const SQLITE_MAGIC: &[u8; 16] = b"SQLite format 3\0";
 /// Size of the SQLite file header (the start of page 1).
 const HEADER: usize = 100;
+
+/// A new store file is created readable and writable by its owner only
+/// (whatever the umask): it holds named people's health records. SQLite
+/// gives its -wal and -shm files the database file's permissions, and an
+/// empty file is a new database to it.
+fn create_private(path: &Path) -> Result<()> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        match std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(path)
+        {
+            Ok(_) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+            // Let SQLite meet the problem and report it the usual way.
+            Err(_) => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = path;
+    Ok(())
+}
 
 fn not_a_store(path: &Path, reason: impl Into<String>) -> Error {
     Error::NotAStore {
@@ -270,6 +296,24 @@ fn migrate(conn: &Connection, current: i64) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    #[cfg(unix)]
+    fn a_new_store_and_its_journal_are_owner_only() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("private.db");
+        let conn = open(&p, None, Durability::Full).unwrap();
+        conn.execute_batch("CREATE TABLE t (x); INSERT INTO t VALUES (1);")
+            .unwrap();
+        for f in ["private.db", "private.db-wal", "private.db-shm"] {
+            let mode = std::fs::metadata(dir.path().join(f))
+                .unwrap()
+                .permissions()
+                .mode();
+            assert_eq!(mode & 0o777, 0o600, "{f}: {mode:o}");
+        }
+    }
 
     #[test]
     fn fresh_file_reaches_current_layout_and_reopens() {
