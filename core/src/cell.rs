@@ -230,11 +230,208 @@ impl CellDoc {
     /// What the changes after `before` (heads this document had) did to
     /// it, as effects on the cell's parts, for [`crate::rules::check`].
     pub fn effects_since(&mut self, before: &[ChangeHash]) -> Vec<crate::rules::Touch> {
+        let patches = self.diff_since(before);
+        self.effects(&patches, before)
+    }
+
+    /// automerge's patches from `before` to the current heads: what a merge
+    /// did, computed once for the write rules and the checks.
+    pub fn diff_since(&mut self, before: &[ChangeHash]) -> Vec<automerge::Patch> {
         let after = self.doc.get_heads();
-        let patches = self.doc.diff(before, &after);
-        crate::rules::touches(&self.doc, &patches, before)
+        self.doc.diff(before, &after)
+    }
+
+    /// [`CellDoc::effects_since`] from patches already computed.
+    pub fn effects(
+        &self,
+        patches: &[automerge::Patch],
+        before: &[ChangeHash],
+    ) -> Vec<crate::rules::Touch> {
+        crate::rules::touches(&self.doc, patches, before)
             .into_iter()
             .collect()
+    }
+
+    /// [`CellDoc::check_merged`] for a document that passed it before the
+    /// merge: only what `patches` (the merge's diff) added or changed is
+    /// checked — depth, text and key lengths, every value of a key the merge
+    /// left in conflict (losing values are not in a diff), the counts of the
+    /// reports it touched — instead of walking the whole document.
+    pub fn check_patches(&self, patches: &[automerge::Patch]) -> Result<()> {
+        self.check_layout()?;
+        let damaged = |reason: String| Error::Damaged {
+            doc: self.id(),
+            reason,
+        };
+        if patches.len() > MAX_OBJECTS {
+            return Err(damaged(format!(
+                "more than {MAX_OBJECTS} values in one merge"
+            )));
+        }
+        let mut budget = MAX_OBJECTS;
+        let mut reports = std::collections::BTreeSet::new();
+        for p in patches {
+            let depth = p.path.len();
+            if depth > MAX_DEPTH {
+                return Err(damaged(format!(
+                    "objects nest deeper than {MAX_DEPTH} levels"
+                )));
+            }
+            let top = |i: usize| match p.path.get(i).map(|(_, prop)| prop) {
+                Some(automerge::Prop::Map(k)) => Some(k.as_str()),
+                _ => None,
+            };
+            use automerge::PatchAction as A;
+            let key = match &p.action {
+                A::PutMap { key, .. } | A::DeleteMap { key } => Some(key.as_str()),
+                _ => None,
+            };
+            match (top(0), top(1), depth) {
+                (Some(REPORTS), Some(day), _) => {
+                    reports.insert(day.to_string());
+                }
+                (None, _, 0) if key == Some(REPORTS) => {
+                    reports.insert(String::new());
+                }
+                (Some(REPORTS), None, 1) => {
+                    reports.extend(key.map(str::to_string));
+                }
+                _ => {}
+            }
+            let value = |v: &Value<'_>, child: &ObjId, budget: &mut usize| {
+                self.check_value(v, child, depth + 1, budget)
+                    .map_err(damaged)
+            };
+            match &p.action {
+                A::PutMap {
+                    key,
+                    value: (v, child),
+                    conflict,
+                } => {
+                    if key.chars().count() > MAX_TEXT_CHARS {
+                        return Err(damaged("a key longer than any field".into()));
+                    }
+                    value(v, child, &mut budget)?;
+                    if *conflict {
+                        for (v, child) in self.doc.get_all(&p.obj, key.as_str()).unwrap_or_default()
+                        {
+                            self.check_whole(&v, &child, depth + 1, &mut budget)
+                                .map_err(damaged)?;
+                        }
+                    }
+                }
+                A::PutSeq {
+                    index,
+                    value: (v, child),
+                    conflict,
+                } => {
+                    value(v, child, &mut budget)?;
+                    if *conflict {
+                        for (v, child) in self.doc.get_all(&p.obj, *index).unwrap_or_default() {
+                            self.check_whole(&v, &child, depth + 1, &mut budget)
+                                .map_err(damaged)?;
+                        }
+                    }
+                }
+                A::Insert { values, .. } => {
+                    for (v, child, _) in values.iter() {
+                        value(v, child, &mut budget)?;
+                    }
+                }
+                A::SpliceText { .. } => {
+                    let n = self.doc.length(&p.obj);
+                    if n > MAX_TEXT_CHARS {
+                        return Err(damaged(format!(
+                            "a text of {n} characters (at most {MAX_TEXT_CHARS})"
+                        )));
+                    }
+                }
+                A::Conflict { prop } => {
+                    for (v, child) in self.doc.get_all(&p.obj, prop.clone()).unwrap_or_default() {
+                        self.check_whole(&v, &child, depth + 1, &mut budget)
+                            .map_err(damaged)?;
+                    }
+                }
+                _ => {}
+            }
+        }
+        let days: Vec<NaiveDate> = if reports.contains("") {
+            // The reports map itself was replaced: every report.
+            self.reports()?.into_iter().map(|r| r.date).collect()
+        } else {
+            reports
+                .iter()
+                .filter_map(|d| NaiveDate::parse_from_str(d, "%Y-%m-%d").ok())
+                .collect()
+        };
+        for day in days {
+            if let Some(r) = self.report(day)? {
+                for (field, n) in [
+                    ("arrivals", r.arrivals),
+                    ("under_monitoring", r.under_monitoring),
+                    ("abnormal", r.abnormal),
+                    ("errands", r.errands),
+                ] {
+                    check_count(field, n)?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// One value a merge wrote at `depth`: its own size and, for an
+    /// object, its depth (its contents come as patches of their own).
+    fn check_value(
+        &self,
+        v: &Value<'_>,
+        child: &ObjId,
+        depth: usize,
+        budget: &mut usize,
+    ) -> Result<(), String> {
+        *budget = budget
+            .checked_sub(1)
+            .ok_or_else(|| format!("more than {MAX_OBJECTS} values"))?;
+        match v {
+            Value::Object(ObjType::Text) => {
+                let n = self.doc.length(child);
+                if n > MAX_TEXT_CHARS {
+                    return Err(format!(
+                        "a text of {n} characters (at most {MAX_TEXT_CHARS})"
+                    ));
+                }
+                Ok(())
+            }
+            Value::Object(_) if depth > MAX_DEPTH => {
+                Err(format!("objects nest deeper than {MAX_DEPTH} levels"))
+            }
+            Value::Object(_) => Ok(()),
+            Value::Scalar(sv) => match sv.as_ref() {
+                ScalarValue::Str(t) if t.chars().count() > MAX_TEXT_CHARS => Err(format!(
+                    "a text of {} characters (at most {MAX_TEXT_CHARS})",
+                    t.chars().count()
+                )),
+                ScalarValue::Bytes(b) if b.len() > MAX_TEXT_CHARS => {
+                    Err(format!("{} bytes in one value", b.len()))
+                }
+                _ => Ok(()),
+            },
+        }
+    }
+
+    /// A value no patch describes in full (a conflict's losing value): the
+    /// value and, for an object, everything under it.
+    fn check_whole(
+        &self,
+        v: &Value<'_>,
+        child: &ObjId,
+        depth: usize,
+        budget: &mut usize,
+    ) -> Result<(), String> {
+        self.check_value(v, child, depth, budget)?;
+        match v {
+            Value::Object(ObjType::Text) | Value::Scalar(_) => Ok(()),
+            Value::Object(_) => self.check_bounds(child, depth, budget),
+        }
     }
 
     /// Checks that the changes after `before` — what the store is about to

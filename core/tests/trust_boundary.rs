@@ -269,3 +269,30 @@ fn a_cell_id_scope_is_never_read_as_a_region_path() {
     assert!(!rogue_lead.has_cell(&spoof).unwrap());
     let _: &Store = &c.hub;
 }
+
+#[test]
+fn a_hostile_value_that_loses_a_conflict_is_still_refused() {
+    // The merge is checked from its diff, and a diff shows only the winning
+    // value of a conflict: the losing one must be checked too. The hostile
+    // change is concurrent with the hub's own edit, and its actor (all
+    // zeros) sorts first, so it loses.
+    let c = with_lead();
+    let base = c.hub.save_doc(&c.cell).unwrap();
+    let mut doc = AutoCommit::load(&base)
+        .unwrap()
+        .with_actor(ActorId::from([0u8; 16]));
+    let heads = doc.get_heads();
+    let cell = cell_map(&doc);
+    doc.put(&cell, "name", "名".repeat(5000)).unwrap();
+    doc.commit();
+    let hostile = doc.save_after(&heads);
+    c.hub.rename_cell(&c.cell, "一组（新）").unwrap();
+    let before = dump_tables(c.hub.path());
+    let err = c.hub.apply_changes(&c.cell, &hostile).unwrap_err();
+    assert!(
+        matches!(&err, silin_core::Error::Refused { reason, .. } if reason.contains("5000 characters")),
+        "{err}"
+    );
+    assert_eq!(dump_tables(c.hub.path()), before);
+    assert_eq!(c.hub.cell(&c.cell).unwrap().cell.name, "一组（新）");
+}

@@ -7,7 +7,9 @@
 //! - per cell, on the decoded document: automerge applying the day's
 //!   changes (the baseline), then each check the store runs on top — the
 //!   guard walking the bytes, the write rules (automerge's diff from the held
-//!   heads, classified and checked), the merged-document validation;
+//!   heads, classified and checked), the merged-document validation as the
+//!   store runs it (only what the diff shows) and, for comparison, the
+//!   whole-document walk it replaced;
 //! - end to end through the store (SQLite, projections, `Durability::Normal`):
 //!   the same day applied to two identical hubs, one as an office tool would
 //!   (no write rules) and one as sync does for a lead (with them),
@@ -75,7 +77,8 @@ fn main() -> silin_core::Result<()> {
     let actor = automerge::ActorId::random();
     let mut rounds = Vec::new();
     for _ in 0..5 {
-        let (mut merge, mut guard, mut rules, mut valid) = (
+        let (mut merge, mut guard, mut rules, mut valid, mut whole) = (
+            Duration::ZERO,
             Duration::ZERO,
             Duration::ZERO,
             Duration::ZERO,
@@ -91,21 +94,27 @@ fn main() -> silin_core::Result<()> {
             d.apply_bytes(changes)?;
             merge += t.elapsed();
             let t = Instant::now();
-            let effects = d.effects_since(&before);
+            let patches = d.diff_since(&before);
+            let effects = d.effects(&patches, &before);
             silin_core::rules::check(Role::Lead, &effects).expect("a lead's own day passes");
             rules += t.elapsed();
             let t = Instant::now();
-            d.check_merged()?;
+            d.check_patches(&patches)?;
+            d.check_reloads(&before)?;
             valid += t.elapsed();
+            let t = Instant::now();
+            d.check_merged()?;
+            whole += t.elapsed();
         }
-        rounds.push([merge, guard, rules, valid]);
+        rounds.push([merge, guard, rules, valid, whole]);
     }
     let median = |i: usize| {
         let mut v: Vec<Duration> = rounds.iter().map(|r| r[i]).collect();
         v.sort();
         v[v.len() / 2]
     };
-    let (merge, guard, rules, valid) = (median(0), median(1), median(2), median(3));
+    let (merge, guard, rules, valid, whole) =
+        (median(0), median(1), median(2), median(3), median(4));
 
     // End to end, interleaved: the same changes into two identical hubs.
     let (mut t_plain, mut t_ruled) = (Duration::ZERO, Duration::ZERO);
@@ -155,7 +164,7 @@ fn main() -> silin_core::Result<()> {
         "cells": cells,
         "history_days": history,
         "changes_bytes": changes_bytes,
-        "decoded_ms": {"merge": ms(merge), "guard": ms(guard), "rules": ms(rules), "validation": ms(valid)},
+        "decoded_ms": {"merge": ms(merge), "guard": ms(guard), "rules": ms(rules), "validation": ms(valid), "whole_walk": ms(whole)},
         "store_ms": {"without_rules": ms(t_plain), "with_rules": ms(t_ruled)},
     });
     let path = target_dir().join("silin-bench");

@@ -1144,13 +1144,17 @@ impl Inner {
                         .into(),
                 ));
             }
+            // One diff, for the write rules and for checking only what the
+            // merge added (the held document passed these checks before).
+            let patches = crate::guard::contain(|| entry.doc.diff_since(&before))
+                .map_err(|g| refused(g.to_string()))?;
             if let Some(role) = sender {
-                let effects = crate::guard::contain(|| entry.doc.effects_since(&before))
+                let effects = crate::guard::contain(|| entry.doc.effects(&patches, &before))
                     .map_err(|g| refused(g.to_string()))?;
                 crate::rules::check(role, &effects).map_err(|e| refused(e.to_string()))?;
             }
             match crate::guard::contain(|| {
-                entry.doc.check_merged()?;
+                entry.doc.check_patches(&patches)?;
                 entry.doc.check_reloads(&before)
             }) {
                 Ok(Ok(())) => Ok(true),
