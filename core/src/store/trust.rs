@@ -32,6 +32,10 @@ fn put_meta(conn: &Connection, key: &str, value: &[u8]) -> Result<()> {
     Ok(())
 }
 
+fn is_sha256_hex(s: &str) -> bool {
+    s.len() == 64 && s.bytes().all(|b| b.is_ascii_hexdigit())
+}
+
 fn seed(bytes: Vec<u8>, what: &str) -> Result<[u8; 32]> {
     bytes
         .try_into()
@@ -113,6 +117,50 @@ impl Store {
         get_meta(&inner.conn, "office_public_key")?
             .map(|b| seed(b, "office public key"))
             .transpose()
+    }
+
+    /// The SHA-256 fingerprint (64 lowercase hex digits) of the hub's TLS
+    /// certificate this device pinned at enrolment: the only certificate it
+    /// accepts from an https hub. On a hub's own store: the certificate that
+    /// hub serves (so the tokens it issues can name it).
+    pub fn pinned_hub_certificate(&self) -> Result<Option<String>> {
+        let inner = self.lock();
+        get_meta(&inner.conn, "hub_certificate")?
+            .map(|b| {
+                String::from_utf8(b)
+                    .ok()
+                    .filter(|s| is_sha256_hex(s))
+                    .ok_or_else(|| {
+                        Error::Incompatible(
+                            "the stored hub certificate fingerprint is not 64 hex digits".into(),
+                        )
+                    })
+            })
+            .transpose()
+    }
+
+    /// Pins the hub's TLS certificate by its SHA-256 fingerprint (64 hex
+    /// digits), or removes the pin (`None`).
+    pub fn pin_hub_certificate(&self, fingerprint: Option<&str>) -> Result<()> {
+        let inner = self.lock();
+        match fingerprint {
+            Some(f) if is_sha256_hex(f) => put_meta(
+                &inner.conn,
+                "hub_certificate",
+                f.to_ascii_lowercase().as_bytes(),
+            ),
+            Some(_) => Err(crate::model::ValidationError::new(
+                "hub_certificate",
+                "a SHA-256 fingerprint: 64 hex digits",
+            )
+            .into()),
+            None => {
+                inner
+                    .conn
+                    .execute("DELETE FROM meta WHERE key = 'hub_certificate'", [])?;
+                Ok(())
+            }
+        }
     }
 
     /// Stores a certificate issued for this device and pins the office key
