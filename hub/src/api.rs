@@ -25,6 +25,10 @@ pub struct EnrolResponse {
     pub role: String,
     pub scope: Vec<String>,
     pub expires: String,
+    /// SHA-256 of the TLS certificate the hub serves (64 hex digits), when
+    /// it serves https; absent from a plain-HTTP hub and from older hubs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls_certificate: Option<String>,
 }
 
 /// Every error the hub answers with: a stable kind and a message a person
@@ -57,12 +61,65 @@ pub fn enrol_proof(token: &str, device_id: &str, public_key: &[u8; 32]) -> Vec<u
     m
 }
 
-/// Splits a token `<32 hex secret>.<16 hex office fingerprint>`; `None` when
-/// it does not have that shape.
+/// An enrolment token as the office prints it:
+/// `<32 hex secret>.<16 hex office fingerprint>`, followed by
+/// `.<64 hex TLS certificate fingerprint>` when the hub serves https.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Token<'a> {
+    pub secret: &'a str,
+    /// [`silin_core::identity::fingerprint`] of the office key.
+    pub office: &'a str,
+    /// [`certificate_fingerprint`] of the hub's TLS certificate.
+    pub tls_certificate: Option<&'a str>,
+}
+
+fn is_hex(s: &str, n: usize) -> bool {
+    s.len() == n && s.bytes().all(|b| b.is_ascii_hexdigit())
+}
+
+/// Reads a token; `None` when it does not have the shape of [`Token`].
+/// Tokens without the TLS part (older hubs, plain-HTTP hubs) still read.
+pub fn parse_token(token: &str) -> Option<Token<'_>> {
+    let mut parts = token.split('.');
+    let (secret, office) = (parts.next()?, parts.next()?);
+    let tls_certificate = parts.next();
+    if parts.next().is_some()
+        || !is_hex(secret, 32)
+        || !is_hex(office, 16)
+        || tls_certificate.is_some_and(|t| !is_hex(t, 64))
+    {
+        return None;
+    }
+    Some(Token {
+        secret,
+        office,
+        tls_certificate,
+    })
+}
+
+/// Splits a token into its secret and office fingerprint; `None` when it
+/// does not have the shape of [`Token`].
 pub fn split_token(token: &str) -> Option<(&str, &str)> {
-    let (secret, fp) = token.split_once('.')?;
-    let hex = |s: &str, n: usize| s.len() == n && s.bytes().all(|b| b.is_ascii_hexdigit());
-    (hex(secret, 32) && hex(fp, 16)).then_some((secret, fp))
+    parse_token(token).map(|t| (t.secret, t.office))
+}
+
+/// A token naming the TLS certificate a device must pin, in the form
+/// [`parse_token`] reads.
+pub fn token_with_certificate(token: &str, fingerprint: &str) -> String {
+    format!("{token}.{fingerprint}")
+}
+
+/// The SHA-256 fingerprint of a certificate's DER bytes, 64 lowercase hex
+/// digits: what a device pins, and what `openssl x509 -fingerprint
+/// -sha256` shows (without the colons).
+pub fn certificate_fingerprint(der: &[u8]) -> String {
+    use sha2::Digest;
+    hex::encode(sha2::Sha256::digest(der))
+}
+
+/// True for a [`certificate_fingerprint`] (either case).
+pub fn is_certificate_fingerprint(s: &str) -> bool {
+    is_hex(s, 64)
 }
 
 /// Headers of a signed read (`/v1/rollup`, `/metrics`) from a device: its

@@ -2,7 +2,9 @@
 //!
 //! Blocking calls on a small HTTP client, made off the UI thread by the
 //! apps (through the FFI library) and by the `silin` command. Plain http by
-//! default — a township office LAN — and https with the `tls` feature.
+//! default — a township office LAN — and https with the `tls` feature, to a
+//! hub whose certificate the device pinned at enrolment (the token names
+//! its SHA-256 fingerprint) and to no other.
 
 use crate::api::{self, EnrolRequest, EnrolResponse, ErrorBody, Health};
 use serde::Serialize;
@@ -15,6 +17,8 @@ use silin_core::Store;
 use std::time::Duration;
 
 const JSON: &str = "application/json";
+/// Why an https hub is not reached without a pinned certificate.
+const NOT_PINNED: &str = "this device pinned no TLS certificate for an https hub; enrol with a token the hub printed while serving https (it ends with the certificate's fingerprint), or use the hub's http:// address on the office network";
 const OCTETS: &str = "application/octet-stream";
 /// Largest JSON answer read from a hub (enrolment, health, errors).
 const MAX_JSON_BYTES: u64 = 1 << 20;
@@ -26,10 +30,16 @@ const MAX_ROLLUP_BYTES: u64 = 16 << 20;
 pub enum ClientError {
     #[error("hub URL {url:?} is not usable: {reason}")]
     BadUrl { url: String, reason: String },
-    #[error("the enrolment token is not of the form <32 hex digits>.<16 hex digits>; copy it again from the office's paper or ask for a new one")]
+    #[error("the enrolment token is not of the form <32 hex digits>.<16 hex digits>[.<64 hex digits>]; copy it again from the office's paper or ask for a new one")]
     BadToken,
     #[error("cannot reach the hub at {url} ({reason}); check that the hub is running and that this device is on the office network")]
-    Unreachable { url: String, reason: String },
+    Unreachable {
+        url: String,
+        reason: String,
+        /// Set when the host answered https with another certificate than
+        /// the one this device pinned: nothing was sent to it.
+        certificate: Option<CertificateMismatch>,
+    },
     #[error("the hub refused: {message}")]
     Refused {
         status: u16,
@@ -60,6 +70,15 @@ impl ClientError {
     }
 }
 
+/// An https hub presented another TLS certificate than the pinned one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CertificateMismatch {
+    /// SHA-256 of the certificate pinned at enrolment (64 hex digits).
+    pub pinned: String,
+    /// SHA-256 of the certificate the host presented.
+    pub presented: String,
+}
+
 /// What enrolment gave this device.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct EnrolOutcome {
@@ -74,12 +93,33 @@ pub struct EnrolOutcome {
 pub struct Hub {
     base: String,
     agent: ureq::Agent,
+    https: bool,
+    /// The one TLS certificate accepted from an https hub (SHA-256, hex).
+    pin: Option<String>,
+    /// What a refused handshake was shown.
+    #[cfg(feature = "tls")]
+    presented: crate::pin::Presented,
 }
 
 impl Hub {
     /// `url` is `http://host:port` (a bare `host:port` means http); a
     /// trailing slash or path prefix is kept as the base of every endpoint.
+    /// An `https://` hub needs a pinned certificate: see [`Hub::with_pin`]
+    /// and [`Hub::for_store`]; without one, every call is refused
+    /// ([`ClientError::NotPinned`]) before anything is sent.
     pub fn new(url: &str) -> Result<Hub, ClientError> {
+        Hub::with_pin(url, None)
+    }
+
+    /// The hub at `url` as the device of `store` knows it: an https hub
+    /// must present the certificate the store pinned at enrolment.
+    pub fn for_store(url: &str, store: &Store) -> Result<Hub, ClientError> {
+        Hub::with_pin(url, store.pinned_hub_certificate()?.as_deref())
+    }
+
+    /// [`Hub::new`], accepting from an https hub only the certificate whose
+    /// SHA-256 is `pin` (64 hex digits; ignored for http).
+    pub fn with_pin(url: &str, pin: Option<&str>) -> Result<Hub, ClientError> {
         let url = url.trim();
         let bad = |reason: &str| ClientError::BadUrl {
             url: url.to_string(),
@@ -108,19 +148,47 @@ impl Hub {
                 "it names no host; write it like http://192.168.1.10:8080",
             ));
         }
-        let agent: ureq::Agent = ureq::Agent::config_builder()
+        let https = uri.scheme_str() == Some("https");
+        let pin = match pin {
+            Some(p) if api::is_certificate_fingerprint(p) => Some(p.to_ascii_lowercase()),
+            Some(_) => return Err(ClientError::BadToken),
+            None => None,
+        };
+        let config = ureq::Agent::config_builder()
             .http_status_as_error(false)
             .timeout_connect(Some(Duration::from_secs(10)))
             // A whole county's first sync moves tens of megabytes per round
             // trip over an office LAN; no single call may hang forever.
             .timeout_global(Some(Duration::from_secs(600)))
             .user_agent(concat!("silin/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .into();
+            .build();
+        #[cfg(feature = "tls")]
+        let presented = crate::pin::Presented::default();
+        let agent = match (&pin, https) {
+            #[cfg(feature = "tls")]
+            (Some(pin), true) => {
+                use ureq::unversioned::resolver::DefaultResolver;
+                use ureq::unversioned::transport::{Connector, TcpConnector};
+                let tls = crate::pin::PinnedTls::new(pin, presented.clone())
+                    .map_err(|e| ClientError::Protocol(format!("TLS set-up: {e}")))?;
+                let connector = ().chain(TcpConnector::default()).chain(tls);
+                ureq::Agent::with_parts(config, connector, DefaultResolver::default())
+            }
+            _ => config.into(),
+        };
         Ok(Hub {
             base: full.trim_end_matches('/').to_string(),
             agent,
+            https,
+            pin,
+            #[cfg(feature = "tls")]
+            presented,
         })
+    }
+
+    /// The certificate this client accepts from an https hub (SHA-256, hex).
+    pub fn pinned_certificate(&self) -> Option<&str> {
+        self.pin.as_deref()
     }
 
     pub fn url(&self) -> &str {
@@ -131,6 +199,7 @@ impl Hub {
         ClientError::Unreachable {
             url: self.base.clone(),
             reason,
+            certificate: None,
         }
     }
 
@@ -151,6 +220,12 @@ impl Hub {
         limit: u64,
     ) -> Result<Vec<u8>, ClientError> {
         let url = format!("{}{path}", self.base);
+        if self.https && self.pin.is_none() {
+            return Err(ClientError::BadUrl {
+                url: self.base.clone(),
+                reason: NOT_PINNED.into(),
+            });
+        }
         let sent = match body {
             Some((ct, bytes)) => {
                 let mut req = self.agent.post(&url).content_type(ct);
@@ -201,6 +276,22 @@ impl Hub {
     }
 
     fn transport_error(&self, e: ureq::Error) -> ClientError {
+        #[cfg(feature = "tls")]
+        if let Some(presented) = self
+            .presented
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take()
+        {
+            let pinned = self.pin.clone().unwrap_or_default();
+            return ClientError::Unreachable {
+                url: self.base.clone(),
+                reason: format!(
+                    "it presented a TLS certificate with SHA-256 {presented}, not the one this device pinned at enrolment ({pinned}), and was sent nothing: it may not be your township's hub, so do not sync over this network; if the office replaced the hub's certificate, enrol again with a new token"
+                ),
+                certificate: Some(CertificateMismatch { pinned, presented }),
+            };
+        }
         match e {
             ureq::Error::Io(_)
             | ureq::Error::ConnectionFailed
@@ -276,9 +367,16 @@ impl Hub {
     }
 
     /// Enrols the device of `store` with a one-time token; see [`enroll`].
+    /// An https hub must present the certificate the token names (else the
+    /// one this client was made with, [`Hub::with_pin`]).
     pub fn enroll(&self, store: &Store, token: &str) -> Result<EnrolOutcome, ClientError> {
         let token = token.trim();
-        let (_, fingerprint) = api::split_token(token).ok_or(ClientError::BadToken)?;
+        let parsed = api::parse_token(token).ok_or(ClientError::BadToken)?;
+        let named = parsed.tls_certificate.map(str::to_ascii_lowercase);
+        if self.https && named.is_some() && named != self.pin {
+            return Hub::with_pin(&self.base, named.as_deref())?.enroll(store, token);
+        }
+        let fingerprint = parsed.office;
         let device_id = store.device_id();
         let key = store.device_key()?;
         let public_key = key.public_key();
@@ -304,7 +402,27 @@ impl Hub {
             .map_err(|_| ClientError::Protocol("certificate is not hex".into()))?;
         let cert = Certificate::decode(&cert_bytes)?;
         cert.verify(&office, store.clock().timestamp())?;
+        // Over https the answer came through the pinned certificate; the
+        // hub's own word on what it serves must agree with it.
+        let pin = if self.https {
+            if let Some(said) = answer.tls_certificate.as_deref() {
+                if Some(said.to_ascii_lowercase()) != self.pin {
+                    return Err(ClientError::Protocol(format!(
+                        "the hub says it serves TLS certificate {said}, but its connection presented {}",
+                        self.pin.as_deref().unwrap_or("none")
+                    )));
+                }
+            }
+            self.pin.clone()
+        } else {
+            // Over plain http nothing in the answer is authenticated but
+            // by the office key; only the token's word is taken.
+            named
+        };
         store.install_certificate(&cert, &office)?;
+        // A new enrolment replaces what the device trusted: office key,
+        // certificate and the hub's TLS certificate alike.
+        store.pin_hub_certificate(pin.as_deref())?;
         Ok(EnrolOutcome {
             device_id: cert.device_id.clone(),
             role: cert.role.as_str().to_string(),
@@ -371,15 +489,25 @@ impl Hub {
 /// Enrols this device: proves it holds its key, receives a certificate from
 /// the hub, checks that the hub's office is the one named in the token and
 /// that the certificate is signed by it and is for this device, then pins
-/// the office key and installs the certificate.
+/// the office key and installs the certificate. An https hub must present
+/// the TLS certificate the token names (else the one the store pinned
+/// before); the device pins it.
 pub fn enroll(store: &Store, hub_url: &str, token: &str) -> Result<EnrolOutcome, ClientError> {
-    Hub::new(hub_url)?.enroll(store, token)
+    let named = api::parse_token(token.trim())
+        .ok_or(ClientError::BadToken)?
+        .tls_certificate
+        .map(str::to_string);
+    match named {
+        Some(pin) => Hub::with_pin(hub_url, Some(&pin))?.enroll(store, token),
+        None => Hub::for_store(hub_url, store)?.enroll(store, token),
+    }
 }
 
 /// Syncs the store with the hub at `hub_url`: every cell both sides' scopes
-/// cover ends the same on both.
+/// cover ends the same on both. An https hub must present the certificate
+/// pinned at enrolment.
 pub fn sync(store: &Store, hub_url: &str) -> Result<SyncStats, ClientError> {
-    Hub::new(hub_url)?.sync(store, |_| {})
+    Hub::for_store(hub_url, store)?.sync(store, |_| {})
 }
 
 /// The zero-report rollup from the hub at `hub_url`, asked as the office or
@@ -390,7 +518,7 @@ pub fn rollup(
     date: chrono::NaiveDate,
     level: Level,
 ) -> Result<Vec<RollupRow>, ClientError> {
-    Hub::new(hub_url)?.rollup(store, date, level)
+    Hub::for_store(hub_url, store)?.rollup(store, date, level)
 }
 
 /// The hub's health: reachable, how many cells it holds, its office.

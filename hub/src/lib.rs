@@ -10,15 +10,21 @@
 //! health and Prometheus metrics. The [`client`] half (enrol, sync) is
 //! blocking and small, so the phone FFI library can use it with default
 //! features off; the [`server`] half (axum on tokio) is the `server` feature.
+//! Beyond the hub machine the hub serves https ([`tls`]); devices pin its
+//! certificate at enrolment and accept no other (client feature `tls`).
 
 pub mod api;
 pub mod client;
 #[cfg(feature = "server")]
 pub mod exposition;
 pub mod office;
+#[cfg(feature = "tls")]
+mod pin;
 #[cfg(feature = "server")]
 pub mod server;
+#[cfg(feature = "server")]
+pub mod tls;
 
-pub use client::{enroll, sync, ClientError, EnrolOutcome};
+pub use client::{enroll, sync, CertificateMismatch, ClientError, EnrolOutcome};
 #[cfg(feature = "server")]
 pub use server::{serve, spawn, HubConfig, HubError, HubHandle};

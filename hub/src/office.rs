@@ -132,7 +132,7 @@ fn load_key(store: &Store, was_hub: bool) -> Result<Office> {
     })
 }
 
-fn cannot_write(path: &Path, e: impl std::fmt::Display) -> Error {
+pub(crate) fn cannot_write(path: &Path, e: impl std::fmt::Display) -> Error {
     Error::CannotWrite {
         path: path.to_path_buf(),
         reason: e.to_string(),
@@ -151,18 +151,7 @@ fn read_key_file(path: &Path) -> Result<Option<[u8; 32]>> {
             )))
         }
     };
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        let mode = std::fs::metadata(path)?.permissions().mode() & 0o777;
-        if mode & 0o077 != 0 {
-            return Err(Error::Incompatible(format!(
-                "the office key file {} can be read by others (mode {mode:o}); run `chmod 600 {}` and start again",
-                path.display(),
-                path.display()
-            )));
-        }
-    }
+    refuse_shared(path, "office key")?;
     hex::decode(text.trim())
         .ok()
         .and_then(|b| <[u8; 32]>::try_from(b).ok())
@@ -175,10 +164,45 @@ fn read_key_file(path: &Path) -> Result<Option<[u8; 32]>> {
         })
 }
 
+/// Refuses a secret file (`what`: "office key", "TLS key") that others
+/// than its owner may read.
+pub(crate) fn refuse_shared(path: &Path, what: &str) -> Result<()> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(path)?.permissions().mode() & 0o777;
+        if mode & 0o077 != 0 {
+            return Err(Error::Incompatible(format!(
+                "the {what} file {} can be read by others (mode {mode:o}); run `chmod 600 {}` and start again",
+                path.display(),
+                path.display()
+            )));
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = (path, what);
+    Ok(())
+}
+
 /// Writes `seed` to a new key file, readable by its owner only, synced
 /// with its directory entry before this returns. Never replaces a key file
 /// another process wrote first: that one's key is returned instead.
 fn write_key_file(path: &Path, seed: [u8; 32]) -> Result<[u8; 32]> {
+    if write_new_file(path, format!("{}\n", hex::encode(seed)).as_bytes())? {
+        Ok(seed)
+    } else {
+        read_key_file(path)?.ok_or_else(|| cannot_write(path, "it vanished"))
+    }
+}
+
+/// Writes `contents` to a new file at `path`, readable by its owner only
+/// (0600), synced with its directory entry before this returns: written
+/// under a temporary name, fsynced, hard-linked to `path`, the directory
+/// fsynced. Returns false, writing nothing, when `path` already exists:
+/// two processes starting on the same new database keep whichever file
+/// landed first, and the caller reads that one. For the office key and
+/// the hub's TLS key and certificate.
+pub(crate) fn write_new_file(path: &Path, contents: &[u8]) -> Result<bool> {
     let mut tmp = path.as_os_str().to_os_string();
     tmp.push(format!(".{}.tmp", std::process::id()));
     let tmp = PathBuf::from(tmp);
@@ -192,22 +216,19 @@ fn write_key_file(path: &Path, seed: [u8; 32]) -> Result<[u8; 32]> {
     }
     let written = (|| -> std::io::Result<()> {
         let mut f = options.open(&tmp)?;
-        f.write_all(format!("{}\n", hex::encode(seed)).as_bytes())?;
+        f.write_all(contents)?;
         f.sync_all()
     })();
     if let Err(e) = written {
         let _ = std::fs::remove_file(&tmp);
         return Err(cannot_write(path, e));
     }
-    // A hard link fails if the name exists: two processes starting on the
-    // same new database keep whichever key landed first.
+    // A hard link fails if the name exists.
     let linked = std::fs::hard_link(&tmp, path);
     let _ = std::fs::remove_file(&tmp);
     match linked {
         Ok(()) => {}
-        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
-            return read_key_file(path)?.ok_or_else(|| cannot_write(path, "it vanished"));
-        }
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => return Ok(false),
         Err(e) => return Err(cannot_write(path, e)),
     }
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
@@ -216,7 +237,7 @@ fn write_key_file(path: &Path, seed: [u8; 32]) -> Result<[u8; 32]> {
             .and_then(|d| d.sync_all())
             .map_err(|e| cannot_write(dir, e))?;
     }
-    Ok(seed)
+    Ok(true)
 }
 
 /// Makes the database and its -wal/-shm files readable by their owner only
@@ -310,10 +331,11 @@ mod legacy {
 
 /// A one-time token enrolling one device as `role` over `scope`, its
 /// certificate valid for `valid_days`; the token itself is good for
-/// [`TOKEN_VALID_SECS`].
+/// [`TOKEN_VALID_SECS`]. When the hub last started serving https, the token
+/// ends with its certificate's fingerprint (see [`crate::api::Token`]).
 pub fn issue_token(store: &Store, role: Role, scope: Scope, valid_days: i64) -> Result<String> {
     let office = office(store, None)?;
-    store.issue_token(
+    let token = store.issue_token(
         &office,
         &TokenGrant {
             role,
@@ -321,5 +343,11 @@ pub fn issue_token(store: &Store, role: Role, scope: Scope, valid_days: i64) -> 
             valid_days: valid_days.clamp(1, MAX_VALID_DAYS),
         },
         TOKEN_VALID_SECS,
-    )
+    )?;
+    // A hub that serves https names its certificate, so the device pins it
+    // from the token alone (see `server::serve_with`, which records it).
+    Ok(match store.pinned_hub_certificate()? {
+        Some(fp) => crate::api::token_with_certificate(&token, &fp),
+        None => token,
+    })
 }

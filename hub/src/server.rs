@@ -7,10 +7,12 @@
 //! memory between round trips, keyed by the session id the device chose;
 //! every document write is committed by the store before the answer leaves,
 //! so stopping the hub (gracefully or not) loses nothing it acknowledged.
+//! With [`HubConfig::tls`] every connection is TLS 1.3 (see [`crate::tls`]).
 
 use crate::api::{self, EnrolRequest, EnrolResponse, ErrorBody, Health};
 use crate::exposition;
 use crate::office;
+use crate::tls::HubCertificate;
 use axum::body::Body;
 use axum::extract::{ConnectInfo, MatchedPath, Query, Request, State};
 use axum::http::{header, HeaderMap, StatusCode};
@@ -147,6 +149,9 @@ pub struct HubConfig {
     /// Who reads rollup and metrics unsigned (see [`TrustedPeers`]);
     /// anyone else signs with an office or county device's key.
     pub trusted_peers: TrustedPeers,
+    /// Serve https with this certificate; `None` serves plain HTTP. The
+    /// hub records its fingerprint in its store for the tokens it issues.
+    pub tls: Option<HubCertificate>,
 }
 
 impl Default for HubConfig {
@@ -164,6 +169,7 @@ impl Default for HubConfig {
             max_opening_bytes: MAX_OPENING_BYTES,
             max_enrol_bytes: MAX_ENROL_BYTES,
             trusted_peers: TrustedPeers::Loopback,
+            tls: None,
         }
     }
 }
@@ -854,6 +860,7 @@ async fn enrol(
         role: cert.role.as_str().to_string(),
         scope: cert.scope.0.clone(),
         expires: cert.expires_text(),
+        tls_certificate: hub.config.tls.as_ref().map(|c| c.fingerprint().to_string()),
     }))
 }
 
@@ -1142,6 +1149,16 @@ pub async fn serve_with(
             .await
             .map_err(|_| HubError::Crashed)??
     };
+    let tls = match &config.tls {
+        Some(cert) => Some(tokio_rustls::TlsAcceptor::from(cert.server_config()?)),
+        None => None,
+    };
+    {
+        let (store, served) = (store.clone(), config.tls.clone());
+        tokio::task::spawn_blocking(move || record_certificate(&store, served.as_ref()))
+            .await
+            .map_err(|_| HubError::Crashed)??;
+    }
     let grace = config.shutdown_grace;
     let idle = config.session_idle;
     let max_in_flight = config.max_in_flight.max(1);
@@ -1159,8 +1176,15 @@ pub async fn serve_with(
         %addr,
         device = hub.store.device_id(),
         office = office_fp,
+        tls_certificate = hub.config.tls.as_ref().map_or("none (plain HTTP)", |c| c.fingerprint()),
         "hub listening"
     );
+    if hub.config.tls.is_none() && !addr.ip().is_loopback() {
+        warn!(
+            %addr,
+            "serving plain HTTP beyond this machine: enrolment tokens, certificates and cell contents cross the network readable and alterable by anyone on it; serve https (drop --insecure-http)"
+        );
+    }
 
     let (stop_tx, stop_rx) = watch::channel(false);
     tokio::spawn(async move {
@@ -1201,6 +1225,7 @@ pub async fn serve_with(
         listener,
         router(hub.clone()),
         &hub.config,
+        tls,
         stopped(stop_rx.clone()),
     );
     let deadline = {
@@ -1227,13 +1252,38 @@ pub async fn serve_with(
     result
 }
 
+/// Keeps the fingerprint of the certificate the hub serves (`None`: plain
+/// HTTP) in its store, so the tokens it issues name it
+/// ([`office::issue_token`]). [`serve_with`] does so itself; a caller that
+/// tells the world the hub is up before it calls [`serve_with`] does so
+/// first, so no token printed after that misses it.
+pub fn record_certificate(store: &Store, served: Option<&HubCertificate>) -> Result<(), HubError> {
+    let served = served.map(HubCertificate::fingerprint);
+    let before = store.pinned_hub_certificate()?;
+    if let (Some(old), Some(new)) = (before.as_deref(), served) {
+        if old != new {
+            warn!(
+                before = old,
+                now = new,
+                "the hub serves another TLS certificate than when it last served https: devices that pinned the earlier one refuse this hub until they enrol again with a new token"
+            );
+        }
+    }
+    if before.as_deref() != served {
+        store.pin_hub_certificate(served)?;
+    }
+    Ok(())
+}
+
 /// Accepts connections until `stop` resolves, serving each with hyper's
-/// HTTP/1 under the header-read timeout, then waits for the connections
+/// HTTP/1 under the header-read timeout (after a TLS handshake, bounded by
+/// the same timeout, when `tls` is given), then waits for the connections
 /// still open to finish their requests (the caller bounds that wait).
 async fn accept_loop(
     listener: TcpListener,
     app: Router,
     config: &HubConfig,
+    tls: Option<tokio_rustls::TlsAcceptor>,
     stop: impl Future<Output = ()>,
 ) -> Result<(), HubError> {
     use hyper_util::rt::{TokioIo, TokioTimer};
@@ -1264,8 +1314,33 @@ async fn accept_loop(
                 // A Router is always ready; no poll_ready needed.
                 tower_service::Service::call(&mut app.clone(), req)
             });
-        let conn = graceful.watch(http.serve_connection(TokioIo::new(stream), service));
+        let Some(tls) = tls.clone() else {
+            let conn = graceful.watch(http.serve_connection(TokioIo::new(stream), service));
+            tokio::spawn(async move {
+                if let Err(e) = conn.await {
+                    tracing::debug!(%peer, "connection ended: {e}");
+                }
+            });
+            continue;
+        };
+        // The handshake runs on the connection's own task, so a slow or
+        // silent client holds up no one else, and gets as long as a
+        // request's header would.
+        let (watcher, http, handshake) =
+            (graceful.watcher(), http.clone(), config.header_read_timeout);
         tokio::spawn(async move {
+            let stream = match tokio::time::timeout(handshake, tls.accept(stream)).await {
+                Ok(Ok(s)) => s,
+                Ok(Err(e)) => {
+                    tracing::debug!(%peer, "TLS handshake failed: {e}");
+                    return;
+                }
+                Err(_) => {
+                    tracing::debug!(%peer, "TLS handshake timed out");
+                    return;
+                }
+            };
+            let conn = watcher.watch(http.serve_connection(TokioIo::new(stream), service));
             if let Err(e) = conn.await {
                 tracing::debug!(%peer, "connection ended: {e}");
             }
@@ -1341,6 +1416,7 @@ pub fn run(
 ) -> Result<(), HubError> {
     // Refuse a store that cannot be a hub before saying we listen.
     office::office(&store, config.scope.as_ref())?;
+    record_certificate(&store, config.tls.as_ref())?;
     let listener = bind(listen)?;
     let threads = std::thread::available_parallelism().map_or(2, |n| n.get().clamp(2, 8));
     runtime(threads)?.block_on(async move {
@@ -1353,6 +1429,7 @@ pub fn run(
 /// A hub running on its own thread, from [`spawn`].
 pub struct HubHandle {
     addr: SocketAddr,
+    tls_certificate: Option<String>,
     stop: Option<oneshot::Sender<()>>,
     thread: Option<std::thread::JoinHandle<Result<(), HubError>>>,
 }
@@ -1362,9 +1439,18 @@ impl HubHandle {
         self.addr
     }
 
-    /// `http://ADDR`, for the client.
+    /// `http://ADDR`, or `https://ADDR` when it serves TLS, for the client.
     pub fn url(&self) -> String {
-        format!("http://{}", self.addr)
+        match self.tls_certificate {
+            Some(_) => format!("https://{}", self.addr),
+            None => format!("http://{}", self.addr),
+        }
+    }
+
+    /// SHA-256 of the certificate it serves (64 hex digits), when it
+    /// serves https.
+    pub fn tls_certificate(&self) -> Option<&str> {
+        self.tls_certificate.as_deref()
     }
 
     /// Stops accepting, lets requests in flight finish, and waits for the
@@ -1407,8 +1493,10 @@ pub fn spawn_with(
     config: HubConfig,
 ) -> Result<HubHandle, HubError> {
     office::office(&store, config.scope.as_ref())?;
+    record_certificate(&store, config.tls.as_ref())?;
     let listener = bind(addr)?;
     let addr = listener.local_addr()?;
+    let tls_certificate = config.tls.as_ref().map(|c| c.fingerprint().to_string());
     let rt = runtime(2)?;
     let (stop, stopped) = oneshot::channel::<()>();
     let thread = std::thread::Builder::new()
@@ -1424,6 +1512,7 @@ pub fn spawn_with(
         })?;
     Ok(HubHandle {
         addr,
+        tls_certificate,
         stop: Some(stop),
         thread: Some(thread),
     })

@@ -1051,3 +1051,295 @@ fn a_move_cut_short_is_finished_and_a_different_key_file_is_refused() {
     assert_eq!(office.key.seed(), seed);
     assert!(!file_holds(&db, &seed));
 }
+
+/// A township whose hub serves https on loopback with its self-signed
+/// certificate, made beside its database before it starts.
+fn tls_township(config: HubConfig) -> Township {
+    logs();
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("hub.db");
+    let store = Arc::new(Store::open(&db, StoreOptions::default()).unwrap());
+    let cert = silin_hub::tls::HubCertificate::self_signed(&db).unwrap();
+    let hub = silin_hub::server::spawn_with(
+        "127.0.0.1:0",
+        store.clone(),
+        HubConfig {
+            tls: Some(cert),
+            ..config
+        },
+    )
+    .unwrap();
+    Township { dir, store, hub }
+}
+
+const OTHER_CERTIFICATE: &str = "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff";
+
+#[test]
+fn a_device_enrols_over_https_pinning_the_hub_certificate_from_its_token_and_syncs() {
+    let t = tls_township(HubConfig::default());
+    let url = t.hub.url();
+    assert!(url.starts_with("https://127.0.0.1:"), "{url}");
+    let served = t.hub.tls_certificate().unwrap().to_string();
+    // The self-signed certificate and its owner-only key beside the database.
+    let db = t.dir.path().join("hub.db");
+    let (cert_file, key_file) = (
+        silin_hub::tls::cert_path(&db),
+        silin_hub::tls::key_path(&db),
+    );
+    assert_eq!(key_file, t.dir.path().join("hub.db.tls-key.pem"));
+    assert_eq!(mode(&key_file), 0o600);
+    let pem = std::fs::read_to_string(&cert_file).unwrap();
+    assert!(pem.starts_with("-----BEGIN CERTIFICATE-----"), "{pem}");
+
+    // The token names the office and then the certificate.
+    let token = t.token(Role::GridWorker, TOWNSHIP);
+    let parsed = silin_hub::api::parse_token(&token).unwrap();
+    assert_eq!(parsed.tls_certificate, Some(served.as_str()));
+
+    let worker = t.device("worker");
+    let out = client::enroll(&worker, &url, &token).unwrap();
+    assert_eq!(out.role, "grid_worker");
+    assert_eq!(
+        worker.pinned_hub_certificate().unwrap().as_deref(),
+        Some(served.as_str())
+    );
+    let c = cell(&worker, "一组");
+    visit(&worker, &c, "over https");
+    let up = client::sync(&worker, &url).unwrap();
+    assert_eq!(up.docs_sent, 1);
+    assert_eq!(t.store.heads(&c).unwrap(), worker.heads(&c).unwrap());
+    // The hub's own word in the enrolment answer, and plain HTTP on its
+    // port gets nowhere.
+    let plain = url.replacen("https://", "http://", 1);
+    assert!(client::health(&plain).is_err());
+    let pinned = client::Hub::with_pin(&url, Some(&served)).unwrap();
+    assert!(pinned.health().unwrap().ok);
+    // A rollup asked from an enrolled office device goes through the pin too.
+    let office_device = t.enrolled("office", Role::Office, TOWNSHIP);
+    let today = t.store.clock().today();
+    client::rollup(
+        &office_device,
+        &url,
+        today,
+        silin_core::model::Level::County,
+    )
+    .unwrap();
+}
+
+#[test]
+fn a_client_pinned_to_another_certificate_is_refused_and_sends_nothing() {
+    let t = tls_township(HubConfig::default());
+    let url = t.hub.url();
+    let served = t.hub.tls_certificate().unwrap().to_string();
+    let mismatch = |r: Result<_, ClientError>| match r {
+        Err(ClientError::Unreachable {
+            certificate: Some(m),
+            reason,
+            url: u,
+        }) => {
+            assert_eq!(u, url);
+            assert!(
+                reason.contains("not the one this device pinned"),
+                "{reason}"
+            );
+            m
+        }
+        other => panic!("expected a certificate mismatch, got {other:?}"),
+    };
+
+    // A token whose certificate part names another certificate: the
+    // handshake is refused, the token is not spent, nothing is installed.
+    let token = t.token(Role::GridWorker, TOWNSHIP);
+    let forged = format!("{}.{OTHER_CERTIFICATE}", token.rsplit_once('.').unwrap().0);
+    let victim = t.device("victim");
+    let m = mismatch(client::enroll(&victim, &url, &forged).map(|_| ()));
+    assert_eq!(m.pinned, OTHER_CERTIFICATE);
+    assert_eq!(m.presented, served);
+    assert!(victim.certificate().unwrap().is_none());
+    assert_eq!(victim.pinned_hub_certificate().unwrap(), None);
+    client::enroll(&victim, &url, &token).unwrap();
+
+    // A device that pinned another certificate (another hub's) refuses
+    // this one when it syncs, and the hub never hears from it.
+    victim.pin_hub_certificate(Some(OTHER_CERTIFICATE)).unwrap();
+    let before = t.get_pinned("/metrics", &served);
+    let m = mismatch(client::sync(&victim, &url).map(|_| ()));
+    assert_eq!(
+        (m.pinned.as_str(), m.presented.as_str()),
+        (OTHER_CERTIFICATE, served.as_str())
+    );
+    let after = t.get_pinned("/metrics", &served);
+    let messages = |text: &str| {
+        text.lines()
+            .find(|l| l.starts_with("silin_hub_sync_messages_total"))
+            .map(str::to_string)
+    };
+    assert_eq!(messages(&before), messages(&after));
+    // The typed error reads as what to do, and is not the caller's input.
+    let e = client::Hub::with_pin(&url, Some(OTHER_CERTIFICATE))
+        .unwrap()
+        .health()
+        .unwrap_err();
+    assert!(!e.is_user_error());
+    assert!(e.to_string().contains("enrol again"), "{e}");
+
+    // An https hub with nothing pinned is refused before anything is sent.
+    match client::Hub::new(&url).unwrap().health() {
+        Err(ClientError::BadUrl { reason, .. }) => {
+            assert!(reason.contains("pinned no TLS certificate"), "{reason}")
+        }
+        other => panic!("no pin: {other:?}"),
+    }
+    let fresh = t.device("fresh");
+    let old_style = token.rsplit_once('.').unwrap().0.to_string();
+    assert!(matches!(
+        client::enroll(&fresh, &url, &old_style),
+        Err(ClientError::BadUrl { .. })
+    ));
+}
+
+impl Township {
+    /// `GET path` over https pinned to `pin`, signed by the hub's own
+    /// office device.
+    fn get_pinned(&self, path: &str, pin: &str) -> String {
+        let hub = client::Hub::with_pin(&self.hub.url(), Some(pin)).unwrap();
+        String::from_utf8(hub.signed_get(&self.store, path).unwrap()).unwrap()
+    }
+}
+
+#[test]
+fn the_self_signed_certificate_is_made_once_and_office_files_are_served_as_given() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("hub.db");
+    let first = silin_hub::tls::HubCertificate::self_signed(&db).unwrap();
+    let again = silin_hub::tls::HubCertificate::self_signed(&db).unwrap();
+    assert_eq!(first.fingerprint(), again.fingerprint());
+    let pem = std::fs::read(silin_hub::tls::cert_path(&db)).unwrap();
+    let der: Vec<u8> = {
+        let b64: String = String::from_utf8(pem)
+            .unwrap()
+            .lines()
+            .filter(|l| !l.starts_with("-----"))
+            .collect();
+        base64_decode(&b64)
+    };
+    assert_eq!(
+        silin_hub::api::certificate_fingerprint(&der),
+        first.fingerprint()
+    );
+
+    // Another hub's pair, given as the office's own files, is served as is.
+    let other = dir.path().join("other.db");
+    let theirs = silin_hub::tls::HubCertificate::self_signed(&other).unwrap();
+    let given = silin_hub::tls::HubCertificate::from_pem_files(
+        &silin_hub::tls::cert_path(&other),
+        &silin_hub::tls::key_path(&other),
+    )
+    .unwrap();
+    assert_eq!(given.fingerprint(), theirs.fingerprint());
+    // A key that is not the certificate's, a key others can read, and a
+    // missing file are refused, each saying what is wrong.
+    let e = silin_hub::tls::HubCertificate::from_pem_files(
+        &silin_hub::tls::cert_path(&other),
+        &silin_hub::tls::key_path(&db),
+    )
+    .unwrap_err();
+    assert!(e.to_string().contains("own key"), "{e}");
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let key = silin_hub::tls::key_path(&other);
+        std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o644)).unwrap();
+    }
+    let e = silin_hub::tls::HubCertificate::from_pem_files(
+        &silin_hub::tls::cert_path(&other),
+        &silin_hub::tls::key_path(&other),
+    )
+    .unwrap_err();
+    assert!(e.to_string().contains("chmod 600"), "{e}");
+    let e = silin_hub::tls::HubCertificate::from_pem_files(
+        &dir.path().join("nothing.pem"),
+        &silin_hub::tls::key_path(&db),
+    )
+    .unwrap_err();
+    assert!(e.to_string().contains("nothing.pem"), "{e}");
+}
+
+/// Standard base64 without padding checks, for reading a PEM body.
+fn base64_decode(s: &str) -> Vec<u8> {
+    let value = |c: u8| match c {
+        b'A'..=b'Z' => c - b'A',
+        b'a'..=b'z' => c - b'a' + 26,
+        b'0'..=b'9' => c - b'0' + 52,
+        b'+' => 62,
+        _ => 63,
+    };
+    let digits: Vec<u8> = s.bytes().filter(|&c| c != b'=').map(value).collect();
+    let mut out = Vec::new();
+    for chunk in digits.chunks(4) {
+        let mut n = 0u32;
+        for (i, d) in chunk.iter().enumerate() {
+            n |= u32::from(*d) << (18 - 6 * i);
+        }
+        out.extend_from_slice(&n.to_be_bytes()[1..chunk.len()]);
+    }
+    out
+}
+
+#[test]
+fn a_connection_that_stalls_in_its_tls_handshake_is_closed() {
+    use std::io::Read;
+    let t = tls_township(HubConfig {
+        header_read_timeout: Duration::from_millis(300),
+        ..Default::default()
+    });
+    let addr = t.hub.addr();
+    let mut silent = std::net::TcpStream::connect(addr).unwrap();
+    // Generous: only a hub that never closes the socket reaches it.
+    silent
+        .set_read_timeout(Some(Duration::from_secs(60)))
+        .unwrap();
+    let mut rest = Vec::new();
+    match silent.read_to_end(&mut rest) {
+        Ok(_) => assert!(rest.is_empty(), "{rest:?}"),
+        Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => {}
+        Err(e) => panic!("the hub kept a silent connection open: {e}"),
+    }
+    let served = t.hub.tls_certificate().unwrap().to_string();
+    assert!(
+        client::Hub::with_pin(&t.hub.url(), Some(&served))
+            .unwrap()
+            .health()
+            .unwrap()
+            .ok
+    );
+}
+
+#[test]
+fn a_plain_http_hub_issues_tokens_without_a_certificate_and_forgets_one_it_served() {
+    // Served https once, then plain HTTP on loopback: tokens name no
+    // certificate, and devices enrol over http as before.
+    let t = tls_township(HubConfig::default());
+    let db = t.dir.path().join("hub.db");
+    assert!(silin_hub::api::parse_token(&t.token(Role::Lead, TOWNSHIP))
+        .unwrap()
+        .tls_certificate
+        .is_some());
+    let Township { dir, store, hub } = t;
+    hub.shutdown().unwrap();
+    let plain =
+        silin_hub::server::spawn_with("127.0.0.1:0", store.clone(), HubConfig::default()).unwrap();
+    assert!(plain.url().starts_with("http://"));
+    let t = Township {
+        dir,
+        store,
+        hub: plain,
+    };
+    let token = t.token(Role::GridWorker, TOWNSHIP);
+    assert_eq!(token.split('.').count(), 2, "{token}");
+    let worker = t.enrolled("worker", Role::GridWorker, TOWNSHIP);
+    assert_eq!(worker.pinned_hub_certificate().unwrap(), None);
+    assert!(
+        silin_hub::tls::cert_path(&db).exists(),
+        "kept for the next https start"
+    );
+}
