@@ -5,6 +5,7 @@
 //! Exit codes: 0 ok, 2 bad input or usage (nothing written), 1 anything else.
 
 mod demo;
+mod office;
 mod output;
 
 use chrono::NaiveDate;
@@ -109,6 +110,39 @@ enum Command {
         #[arg(long)]
         hub: String,
     },
+    /// Office work on the hub: feedback lists in as tasks.
+    #[command(subcommand)]
+    Office(OfficeCmd),
+}
+
+#[derive(Subcommand)]
+enum OfficeCmd {
+    /// Import a feedback list (CSV or XLSX) as tasks in the matched members' cells.
+    ImportList {
+        /// The list: CSV (UTF-8 or GB18030) or XLSX, told apart by content.
+        file: PathBuf,
+        /// vaccination, test or notice
+        #[arg(long)]
+        kind: String,
+        /// Import the matched rows even if others were rejected (default: a list with rejected rows imports nothing).
+        #[arg(long)]
+        accept_partial: bool,
+        /// Where to write the rejected rows (default: FILE.rejected.csv beside the list).
+        #[arg(long, value_name = "PATH")]
+        report: Option<PathBuf>,
+        /// A column under another header: FIELD=HEADER, FIELD one of name, id_number, phone, village, status, due, text (repeat for more).
+        #[arg(long = "column", value_name = "FIELD=HEADER")]
+        columns: Vec<String>,
+        /// The tasks' title instead of the kind's (接种提醒, 核酸检测提醒); a notice's text when the list has no 通知内容 column.
+        #[arg(long)]
+        title: Option<String>,
+        /// The hub's store (default: --store).
+        #[arg(long, conflicts_with = "postgres")]
+        db: Option<PathBuf>,
+        /// A PostgreSQL URL (not available yet).
+        #[arg(long)]
+        postgres: Option<String>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -127,6 +161,18 @@ enum HubCmd {
         /// Cells the hub shares: region paths or cell ids (`*` for all).
         #[arg(long, num_args = 1.., default_value = "*")]
         scope: Vec<String>,
+        /// Serve https with this certificate (PEM, end-entity first) instead of the hub's self-signed one.
+        #[arg(long, value_name = "PEM", requires = "tls_key")]
+        tls_cert: Option<PathBuf>,
+        /// The private key of --tls-cert (PEM, readable by its owner only).
+        #[arg(long, value_name = "PEM", requires = "tls_cert")]
+        tls_key: Option<PathBuf>,
+        /// Serve https on a loopback address too (beyond loopback it is the default).
+        #[arg(long)]
+        tls: bool,
+        /// Serve plain HTTP beyond loopback (readable and alterable by anyone on the network).
+        #[arg(long, conflicts_with_all = ["tls", "tls_cert"])]
+        insecure_http: bool,
     },
     /// Issue a one-time enrolment token (office admin, on the hub machine).
     Token {
@@ -151,6 +197,28 @@ enum HubCmd {
         /// The device's id (as `silin enroll` printed it).
         #[arg(long)]
         device: String,
+    },
+    /// Dashboard logins of the office.
+    #[command(subcommand)]
+    User(HubUserCmd),
+}
+
+#[derive(Subcommand)]
+enum HubUserCmd {
+    /// Add a dashboard login; its password is read from standard input (one line).
+    Add {
+        /// The hub's store (default: --store); created if missing.
+        #[arg(long, conflicts_with = "postgres")]
+        db: Option<PathBuf>,
+        /// A PostgreSQL URL (not available yet).
+        #[arg(long)]
+        postgres: Option<String>,
+        /// The login name.
+        #[arg(long)]
+        name: String,
+        /// office or county
+        #[arg(long, default_value = "office")]
+        role: String,
     },
 }
 
@@ -795,6 +863,7 @@ fn run(cli: &Cli, out: &Out) -> Result<(), CliError> {
             }
         }
         Command::Hub(cmd) => run_hub(cli, out, cmd),
+        Command::Office(cmd) => run_office(cli, out, cmd),
         Command::Enroll { hub, token } => {
             let store = open_existing(cli)?;
             let outcome = silin_hub::enroll(&store, hub, token).map_err(client_error)?;
@@ -810,7 +879,7 @@ fn run(cli: &Cli, out: &Out) -> Result<(), CliError> {
         }
         Command::Sync { hub } => {
             let store = open_existing(cli)?;
-            let client = silin_hub::client::Hub::new(hub).map_err(client_error)?;
+            let client = silin_hub::client::Hub::for_store(hub, &store).map_err(client_error)?;
             let bar = out.progress_allowed().then(|| {
                 let b = indicatif::ProgressBar::new_spinner();
                 b.set_message(format!("syncing with {}", client.url()));
@@ -913,6 +982,10 @@ fn run_hub(cli: &Cli, out: &Out, cmd: &HubCmd) -> Result<(), CliError> {
             db,
             postgres,
             scope,
+            tls_cert,
+            tls_key,
+            tls,
+            insecure_http,
         } => {
             if postgres.is_some() {
                 return Err(CliError::Usage(
@@ -938,11 +1011,41 @@ fn run_hub(cli: &Cli, out: &Out, cmd: &HubCmd) -> Result<(), CliError> {
             let store = std::sync::Arc::new(hub_store(cli, db, true)?);
             // Refuse a store that cannot be a hub before saying we listen.
             silin_hub::office::office(&store, Some(&scope)).map_err(office_error)?;
+            // Plain HTTP only where it cannot leave the machine, or when
+            // asked for; https elsewhere, with the office's certificate or
+            // the hub's own self-signed one (devices pin either).
+            let loopback = listener.local_addr()?.ip().is_loopback();
+            let certificate = match (tls_cert, tls_key) {
+                (Some(cert), Some(key)) => Some(
+                    silin_hub::tls::HubCertificate::from_pem_files(cert, key)
+                        .map_err(office_error)?,
+                ),
+                _ if *tls || !(loopback || *insecure_http) => Some(
+                    silin_hub::tls::HubCertificate::self_signed(store.path())
+                        .map_err(office_error)?,
+                ),
+                _ => None,
+            };
+            let scheme = if certificate.is_some() {
+                "https"
+            } else {
+                "http"
+            };
+            let pinned = certificate.as_ref().map_or(String::new(), |c| {
+                format!(
+                    "; devices pin its TLS certificate, SHA-256 {}",
+                    c.fingerprint()
+                )
+            });
             let path = store.path().display().to_string();
             let device = store.device_id();
             silin_hub::server::init_logging();
+            // Tokens printed once we say we listen name the certificate.
+            silin_hub::server::record_certificate(&store, certificate.as_ref())
+                .map_err(hub_error)?;
             let config = silin_hub::HubConfig {
                 scope: Some(scope),
+                tls: certificate,
                 ..Default::default()
             };
             let threads = std::thread::available_parallelism().map_or(2, |n| n.get().clamp(2, 8));
@@ -956,11 +1059,11 @@ fn run_hub(cli: &Cli, out: &Out, cmd: &HubCmd) -> Result<(), CliError> {
                     let listener = tokio::net::TcpListener::from_std(listener)?;
                     let addr = listener.local_addr()?;
                     let json = serde_json::json!({
-                        "listen": addr.to_string(), "url": format!("http://{addr}"), "device_id": device,
+                        "listen": addr.to_string(), "url": format!("{scheme}://{addr}"), "device_id": device,
                     });
                     let _ = out.print(&json, || {
                         format!(
-                            "silin hub listening on http://{addr} (store {path}); Ctrl-C to stop"
+                            "silin hub listening on {scheme}://{addr} (store {path}{pinned}); Ctrl-C to stop"
                         )
                     });
                     silin_hub::server::serve_with(
@@ -1001,6 +1104,151 @@ fn run_hub(cli: &Cli, out: &Out, cmd: &HubCmd) -> Result<(), CliError> {
                 &serde_json::json!({ "device_id": device, "revoked": true }),
                 || format!("revoked device {device}; the hub refuses it from now on"),
             )
+        }
+        HubCmd::User(HubUserCmd::Add {
+            db,
+            postgres,
+            name,
+            role,
+        }) => {
+            no_postgres(postgres)?;
+            let role = silin_hub::users::UserRole::parse(role).map_err(users_error)?;
+            let password = read_password(name)?;
+            silin_hub::users::check_password(&password).map_err(users_error)?;
+            let store = hub_store(cli, db, true)?;
+            refuse_phone_store(&store)?;
+            let users = silin_hub::users::Users::open(&store, store_secret(cli)?.as_deref())
+                .map_err(users_error)?;
+            users
+                .add(name, role, &password, &now().to_rfc3339())
+                .map_err(users_error)?;
+            let name = name.trim();
+            out.print(
+                &serde_json::json!({ "user": name, "role": role.as_str() }),
+                || format!("added {} login {name}", role.as_str()),
+            )
+        }
+    }
+}
+
+fn no_postgres(postgres: &Option<String>) -> Result<(), CliError> {
+    match postgres {
+        Some(_) => Err(CliError::Usage(
+            "the PostgreSQL backend is not built yet; use the hub's SQLite store with --db PATH"
+                .into(),
+        )),
+        None => Ok(()),
+    }
+}
+
+fn users_error(e: silin_hub::users::UserError) -> CliError {
+    if e.is_user_error() {
+        CliError::Usage(e.to_string())
+    } else {
+        CliError::Io(std::io::Error::other(e.to_string()))
+    }
+}
+
+/// The store key's secret itself, for the hub's own connection to its
+/// database (the store was opened with the same one).
+fn store_secret(cli: &Cli) -> Result<Option<String>, CliError> {
+    Ok(options(cli)?.key.map(|_| {
+        cli.key_env
+            .as_deref()
+            .and_then(|var| std::env::var(var).ok())
+            .unwrap_or_default()
+    }))
+}
+
+/// Office data belongs on the hub's store, not on a lead's or grid
+/// worker's phone.
+fn refuse_phone_store(store: &Store) -> Result<(), CliError> {
+    use silin_core::identity::Role;
+    match store.certificate()? {
+        Some(c) if !matches!(c.role, Role::Office | Role::County) => Err(CliError::Usage(format!(
+            "{} belongs to a device enrolled as {}; office work needs the hub's store (pass its --db)",
+            store.path().display(),
+            c.role.as_str()
+        ))),
+        _ => Ok(()),
+    }
+}
+
+/// One line of standard input: the password (a prompt on a terminal).
+fn read_password(name: &str) -> Result<String, CliError> {
+    use std::io::{BufRead, IsTerminal};
+    let stdin = std::io::stdin();
+    if stdin.is_terminal() {
+        eprint!("password for {name} (at least 8 characters), then Enter: ");
+    }
+    let mut line = String::new();
+    stdin.lock().read_line(&mut line).map_err(|e| {
+        CliError::Usage(format!("cannot read the password from standard input: {e}"))
+    })?;
+    Ok(line.trim_end_matches(['\n', '\r']).to_string())
+}
+
+fn run_office(cli: &Cli, out: &Out, cmd: &OfficeCmd) -> Result<(), CliError> {
+    match cmd {
+        OfficeCmd::ImportList {
+            file,
+            kind,
+            accept_partial,
+            report,
+            columns,
+            title,
+            db,
+            postgres,
+        } => {
+            no_postgres(postgres)?;
+            let kind = office::Kind::parse(kind)?;
+            let store = hub_store(cli, db, false)?;
+            refuse_phone_store(&store)?;
+            let outcome = office::import_list(
+                &store,
+                &office::ImportArgs {
+                    file,
+                    kind,
+                    accept_partial: *accept_partial,
+                    report: report.as_deref(),
+                    columns,
+                    title: title.as_deref(),
+                    today: today(),
+                    now: now(),
+                    progress: out.progress_allowed(),
+                },
+            )?;
+            out.print(&outcome, || {
+                let mut s = format!(
+                    "list {}: {} rows, {} matched, {} tasks created, {} rejected",
+                    outcome.list_id,
+                    outcome.rows,
+                    outcome.matched,
+                    outcome.tasks_created,
+                    outcome.rejected.len()
+                );
+                for r in outcome.rejected.iter().take(20) {
+                    s.push_str(&format!("\n  row {}: {}", r.row, r.reason));
+                }
+                if outcome.rejected.len() > 20 {
+                    s.push_str(&format!("\n  … {} more", outcome.rejected.len() - 20));
+                }
+                if !outcome.rejected.is_empty() {
+                    s.push_str(&format!("\nrejected rows written to {}", outcome.report));
+                }
+                s
+            })?;
+            if outcome.imported {
+                Ok(())
+            } else {
+                Err(CliError::Usage(format!(
+                    "{} of {} rows rejected (see {}); nothing imported: correct those rows, or pass --accept-partial to import the {} matched ones",
+                    outcome.rejected.len(),
+                    outcome.rows,
+                    outcome.report,
+                    outcome.matched
+                )))
+            }
         }
     }
 }

@@ -332,3 +332,152 @@ fn hub_token_keeps_the_office_key_in_an_owner_only_file_and_moves_an_old_one_out
     assert_eq!(key_file(&old), (seed, 0o600));
     assert!(!db_holds(&old, &seed));
 }
+
+/// A `silin hub serve --json` process, stopped (by its own id) when dropped.
+struct Serving {
+    child: std::process::Child,
+    line: Value,
+}
+
+impl Serving {
+    fn start(s: &Silin, db: &str, args: &[&str]) -> Serving {
+        use std::io::BufRead;
+        let mut child = Command::new(env!("CARGO_BIN_EXE_silin"))
+            .arg("--json")
+            .args(["hub", "serve", "--db"])
+            .arg(s.db(db))
+            .args(args)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        let mut line = String::new();
+        std::io::BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        let line = serde_json::from_str(&line).unwrap_or_else(|e| panic!("{e}: {line:?}"));
+        Serving { child, line }
+    }
+
+    fn url(&self) -> &str {
+        self.line["url"].as_str().unwrap()
+    }
+
+    /// The URL a device on this machine reaches it at (0.0.0.0 → 127.0.0.1).
+    fn local_url(&self) -> String {
+        self.url().replacen("0.0.0.0", "127.0.0.1", 1)
+    }
+}
+
+impl Drop for Serving {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn token(s: &Silin, db: &str) -> String {
+    let v = s.json(
+        db,
+        &["hub", "token", "--role", "grid_worker", "--scope", "两当县"],
+    );
+    v["token"].as_str().unwrap().to_string()
+}
+
+#[test]
+fn hub_serve_beyond_loopback_serves_https_with_a_self_signed_certificate_devices_pin() {
+    use std::os::unix::fs::PermissionsExt;
+    let s = Silin::new();
+    let hub = Serving::start(&s, "hub.db", &["--listen", "0.0.0.0:0"]);
+    let url = hub.url();
+    assert!(url.starts_with("https://0.0.0.0:"), "{url}");
+    assert_eq!(
+        url.trim_start_matches("https://"),
+        hub.line["listen"].as_str().unwrap()
+    );
+    // Certificate and owner-only key beside the database.
+    let db = s.db("hub.db");
+    let cert = silin_hub::tls::cert_path(&db);
+    let key = silin_hub::tls::key_path(&db);
+    assert_eq!(cert, s.db("hub.db.tls-cert.pem"));
+    assert!(std::fs::read_to_string(&cert)
+        .unwrap()
+        .starts_with("-----BEGIN CERTIFICATE-----"));
+    let mode = std::fs::metadata(&key).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600);
+
+    // The token names the certificate; the device pins it and syncs over https.
+    let t = token(&s, "hub.db");
+    let served = silin_hub::api::parse_token(&t)
+        .unwrap()
+        .tls_certificate
+        .unwrap()
+        .to_string();
+    s.json("phone.db", &["init"]);
+    let local = hub.local_url();
+    let enrolled = s.json("phone.db", &["enroll", "--hub", &local, "--token", &t]);
+    assert_eq!(enrolled["role"], "grid_worker");
+    let synced = s.json("phone.db", &["sync", "--hub", &local]);
+    assert_eq!(synced["round_trips"], 1);
+    for field in ["docs_sent", "docs_received", "bytes_up", "bytes_down"] {
+        assert!(synced[field].is_u64(), "{field}: {synced}");
+    }
+
+    // A second hub (another certificate) at the same kind of address is
+    // refused by the pinned device: exit 1, both fingerprints named.
+    let other = Serving::start(&s, "other.db", &["--listen", "127.0.0.1:0", "--tls"]);
+    assert!(other.url().starts_with("https://127.0.0.1:"));
+    let err = s.fails("phone.db", 1, &["sync", "--hub", other.url()]);
+    assert!(err.contains(&served), "{err}");
+    assert!(err.contains("not the one this device pinned"), "{err}");
+
+    // Restarted, the hub serves the same certificate.
+    drop(hub);
+    let again = Serving::start(&s, "hub.db", &["--listen", "0.0.0.0:0"]);
+    assert!(again.url().starts_with("https://"));
+    s.json("phone.db", &["sync", "--hub", &again.local_url()]);
+    assert_eq!(token(&s, "hub.db").rsplit('.').next().unwrap(), served);
+}
+
+#[test]
+fn hub_serve_gives_plain_http_on_loopback_and_with_insecure_http_only() {
+    let s = Silin::new();
+    let loopback = Serving::start(&s, "hub.db", &["--listen", "127.0.0.1:0"]);
+    assert!(loopback.url().starts_with("http://127.0.0.1:"));
+    assert!(!silin_hub::tls::cert_path(&s.db("hub.db")).exists());
+    let keys: Vec<&String> = loopback.line.as_object().unwrap().keys().collect();
+    assert_eq!(keys, ["device_id", "listen", "url"]);
+    // Its tokens name no certificate, and devices enrol over http as before.
+    let t = token(&s, "hub.db");
+    assert_eq!(t.split('.').count(), 2, "{t}");
+    s.json("phone.db", &["init"]);
+    s.json(
+        "phone.db",
+        &["enroll", "--hub", loopback.url(), "--token", &t],
+    );
+    s.json("phone.db", &["sync", "--hub", loopback.url()]);
+
+    let insecure = Serving::start(&s, "open.db", &["--listen", "0.0.0.0:0", "--insecure-http"]);
+    assert!(
+        insecure.url().starts_with("http://0.0.0.0:"),
+        "{}",
+        insecure.url()
+    );
+    assert!(!silin_hub::tls::cert_path(&s.db("open.db")).exists());
+
+    // Contradictory or half-given TLS options are refused before anything starts.
+    let cert = s.db("hub.db.tls-cert.pem");
+    let cert = cert.to_str().unwrap();
+    for args in [
+        vec!["--insecure-http", "--tls"],
+        vec!["--tls-cert", cert],
+        vec!["--tls-key", cert],
+    ] {
+        let mut a = vec!["hub", "serve", "--listen", "127.0.0.1:0", "--db"];
+        let db = s.db("refused.db");
+        a.push(db.to_str().unwrap());
+        a.extend(args);
+        s.fails("refused.db", 2, &a);
+        assert!(!s.db("refused.db").exists());
+    }
+}
