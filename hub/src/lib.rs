@@ -24,6 +24,8 @@ mod pin;
 pub mod server;
 #[cfg(feature = "server")]
 pub mod tls;
+#[cfg(feature = "server")]
+pub mod users;
 
 pub use client::{enroll, sync, CertificateMismatch, ClientError, EnrolOutcome};
 #[cfg(feature = "server")]
