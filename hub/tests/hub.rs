@@ -545,8 +545,8 @@ fn stalled_senders_are_cut_off_and_an_honest_device_still_syncs() {
         ..Default::default()
     });
     let addr = t.hub.url().trim_start_matches("http://").to_string();
-    // 200 connections that promise a body and stall after ten bytes.
-    let stalled: Vec<std::net::TcpStream> = (0..200)
+    // 500 connections that promise a body and stall after ten bytes.
+    let stalled: Vec<std::net::TcpStream> = (0..500)
         .map(|_| {
             let mut c = std::net::TcpStream::connect(&addr).unwrap();
             c.write_all(
@@ -570,7 +570,7 @@ fn stalled_senders_are_cut_off_and_an_honest_device_still_syncs() {
     }
     assert!(t
         .get("/metrics")
-        .contains("silin_hub_refusals_total{kind=\"timeout\"} 200"));
+        .contains("silin_hub_refusals_total{kind=\"timeout\"} 500"));
     assert!(t.get("/healthz").contains("\"ok\":true"));
 }
 
