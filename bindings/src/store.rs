@@ -297,6 +297,19 @@ impl Store {
     pub fn import_bundle(&self, data: Vec<u8>) -> Result<BundleImport, SyncError> {
         let store = self.core_for_sync()?;
         let outcome = bundle::import(&store, &data)?;
+        // A cell refused on its own: the others were applied, but the app
+        // must hear of it, as the error it would have got for that cell.
+        if let Some(r) = outcome.refused.first() {
+            let detail = format!(
+                "cell {} in the bundle was refused: {}; {} other cells were applied",
+                r.doc, r.reason, outcome.docs
+            );
+            return Err(if r.damaged {
+                SyncError::Malformed { detail }
+            } else {
+                SyncError::Refused { detail }
+            });
+        }
         Ok(BundleImport {
             cells: count(outcome.docs),
             changed: count(outcome.changed),

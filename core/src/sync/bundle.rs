@@ -103,6 +103,7 @@ pub fn import(store: &Store, bytes: &[u8]) -> SyncResult<ImportOutcome> {
             outcome.refused.push(super::Refusal {
                 doc: item.doc().to_string(),
                 reason,
+                damaged: true,
             });
             continue;
         }
@@ -123,6 +124,7 @@ pub fn import(store: &Store, bytes: &[u8]) -> SyncResult<ImportOutcome> {
                 outcome.refused.push(super::Refusal {
                     doc: item.doc().to_string(),
                     reason,
+                    damaged: false,
                 });
                 continue;
             }

@@ -98,6 +98,9 @@ pub struct SyncStats {
 pub struct Refusal {
     pub doc: String,
     pub reason: String,
+    /// The bytes themselves did not pass (they do not decode, or the guard
+    /// refused them), as opposed to changes refused for what they do.
+    pub damaged: bool,
 }
 
 /// This device's side of trust: its key, certificate and pinned office key.
@@ -862,9 +865,11 @@ impl Session {
             match applied {
                 Ok(()) => {}
                 Err(SyncError::Store(crate::Error::Refused { doc, reason })) => {
-                    self.refuse(item.doc(), doc, reason)
+                    self.refuse(item.doc(), doc, reason, false)
                 }
-                Err(SyncError::BadDocument { doc, reason }) => self.refuse(item.doc(), doc, reason),
+                Err(SyncError::BadDocument { doc, reason }) => {
+                    self.refuse(item.doc(), doc, reason, true)
+                }
                 Err(e) => return Err(e),
             }
             if let Item::Want { .. } | Item::Since { .. } = item {
@@ -939,6 +944,7 @@ impl Session {
                 self.stats.refused_by_peer.push(Refusal {
                     doc: doc.clone(),
                     reason: reason.clone(),
+                    damaged: false,
                 });
             }
             Item::Want { .. } | Item::Since { .. } => {}
@@ -949,7 +955,7 @@ impl Session {
     /// Skips a cell whose incoming changes this side refused: nothing of
     /// them was kept, the cell leaves this session, and the sync state
     /// starts afresh so the next session does not build on them.
-    fn refuse(&mut self, item_doc: &str, doc: String, reason: String) {
+    fn refuse(&mut self, item_doc: &str, doc: String, reason: String, damaged: bool) {
         let doc = if doc == "?" {
             item_doc.to_string()
         } else {
@@ -957,7 +963,11 @@ impl Session {
         };
         self.active.remove(&doc);
         self.states.insert(doc.clone(), State::new());
-        let refusal = Refusal { doc, reason };
+        let refusal = Refusal {
+            doc,
+            reason,
+            damaged,
+        };
         self.stats.refused.push(refusal.clone());
         self.untold.push(refusal);
     }
