@@ -142,14 +142,7 @@ impl CellDoc {
         let mut budget = MAX_OBJECTS;
         self.check_bounds(&ROOT, 0, &mut budget).map_err(damaged)?;
         for r in self.reports()? {
-            for (field, n) in [
-                ("arrivals", r.arrivals),
-                ("under_monitoring", r.under_monitoring),
-                ("abnormal", r.abnormal),
-                ("errands", r.errands),
-            ] {
-                check_count(field, n)?;
-            }
+            check_report_counts(&r)?;
         }
         Ok(())
     }
@@ -158,38 +151,11 @@ impl CellDoc {
         if depth > MAX_DEPTH {
             return Err(format!("objects nest deeper than {MAX_DEPTH} levels"));
         }
-        let check = |v: &Value<'_>, child: ObjId, budget: &mut usize| -> Result<(), String> {
-            *budget = budget
-                .checked_sub(1)
-                .ok_or_else(|| format!("more than {MAX_OBJECTS} values"))?;
-            match v {
-                Value::Object(ObjType::Text) => {
-                    let n = self.doc.length(&child);
-                    if n > MAX_TEXT_CHARS {
-                        return Err(format!(
-                            "a text of {n} characters (at most {MAX_TEXT_CHARS})"
-                        ));
-                    }
-                    Ok(())
-                }
-                Value::Object(_) => self.check_bounds(&child, depth + 1, budget),
-                Value::Scalar(sv) => match sv.as_ref() {
-                    ScalarValue::Str(t) if t.chars().count() > MAX_TEXT_CHARS => Err(format!(
-                        "a text of {} characters (at most {MAX_TEXT_CHARS})",
-                        t.chars().count()
-                    )),
-                    ScalarValue::Bytes(b) if b.len() > MAX_TEXT_CHARS => {
-                        Err(format!("{} bytes in one value", b.len()))
-                    }
-                    _ => Ok(()),
-                },
-            }
-        };
         match self.doc.object_type(obj) {
             Ok(ObjType::List) => {
                 for i in 0..self.doc.length(obj) {
                     if let Ok(Some((v, child))) = self.doc.get(obj, i) {
-                        check(&v, child, budget)?;
+                        self.check_whole(&v, &child, depth + 1, budget)?;
                     }
                 }
             }
@@ -201,7 +167,7 @@ impl CellDoc {
                     // Conflicting values are kept and shown too: each must
                     // pass, not only the winner.
                     for (v, child) in self.doc.get_all(obj, key.as_str()).unwrap_or_default() {
-                        check(&v, child, budget)?;
+                        self.check_whole(&v, &child, depth + 1, budget)?;
                     }
                 }
             }
@@ -366,14 +332,7 @@ impl CellDoc {
         };
         for day in days {
             if let Some(r) = self.report(day)? {
-                for (field, n) in [
-                    ("arrivals", r.arrivals),
-                    ("under_monitoring", r.under_monitoring),
-                    ("abnormal", r.abnormal),
-                    ("errands", r.errands),
-                ] {
-                    check_count(field, n)?;
-                }
+                check_report_counts(&r)?;
             }
         }
         Ok(())
@@ -1192,6 +1151,20 @@ impl CellDoc {
         self.commit("set task status", at);
         Ok(Touched::Task(id.to_string()))
     }
+}
+
+/// A report's counts within the model's rule (the same rule the form
+/// applies when a report is filed).
+fn check_report_counts(r: &Report) -> Result<()> {
+    for (field, n) in [
+        ("arrivals", r.arrivals),
+        ("under_monitoring", r.under_monitoring),
+        ("abnormal", r.abnormal),
+        ("errands", r.errands),
+    ] {
+        check_count(field, n)?;
+    }
+    Ok(())
 }
 
 fn value_text(v: &Value<'_>) -> String {
