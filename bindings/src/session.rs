@@ -28,7 +28,7 @@ impl SyncSession {
 
     pub fn receive(&self, message: Vec<u8>) -> Result<Option<Vec<u8>>, SyncError> {
         let store = open_store(&self.store).ok_or_else(|| SyncError::from(StoreError::closed()))?;
-        Ok(self.session().receive(&store, &message)?)
+        Ok(self.session().receive(&*store, &message)?)
     }
 
     pub fn close_message(&self) -> Option<Vec<u8>> {

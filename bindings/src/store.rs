@@ -266,7 +266,7 @@ impl Store {
 
     pub fn start_sync(&self, peer_device_id: Option<String>) -> Result<SyncStart, SyncError> {
         let store = self.core_for_sync()?;
-        let (session, message) = Session::initiate_to(&store, peer_device_id.as_deref())?;
+        let (session, message) = Session::initiate_to(&*store, peer_device_id.as_deref())?;
         Ok(SyncStart {
             session: Arc::new(SyncSession::new(self.shared.clone(), session)),
             message,
@@ -275,7 +275,7 @@ impl Store {
 
     pub fn accept_sync(&self) -> Result<Arc<SyncSession>, SyncError> {
         let store = self.core_for_sync()?;
-        let session = Session::accept(&store)?;
+        let session = Session::accept(&*store)?;
         Ok(Arc::new(SyncSession::new(self.shared.clone(), session)))
     }
 
@@ -287,7 +287,7 @@ impl Store {
         for_peer: Option<String>,
     ) -> Result<SyncBundle, SyncError> {
         let store = self.core_for_sync()?;
-        let (data, n) = bundle::export(&store, &ExportOptions { cells, for_peer })?;
+        let (data, n) = bundle::export(&*store, &ExportOptions { cells, for_peer })?;
         Ok(SyncBundle {
             data,
             cells: count(n),
@@ -296,7 +296,7 @@ impl Store {
 
     pub fn import_bundle(&self, data: Vec<u8>) -> Result<BundleImport, SyncError> {
         let store = self.core_for_sync()?;
-        let outcome = bundle::import(&store, &data)?;
+        let outcome = bundle::import(&*store, &data)?;
         // A cell refused on its own: the others were applied, but the app
         // must hear of it, as the error it would have got for that cell.
         if let Some(r) = outcome.refused.first() {

@@ -16,6 +16,7 @@ pub mod error;
 pub mod guard;
 pub mod identity;
 pub mod model;
+pub mod replica;
 pub mod rollup;
 pub mod rules;
 pub mod store;
@@ -24,5 +25,6 @@ pub mod wire;
 
 pub use clock::Clock;
 pub use error::{Error, Result};
+pub use replica::Replica;
 pub use store::{Durability, Observer, Store, StoreKey, StoreOptions};
 pub use sync::bundle;

@@ -9,11 +9,12 @@
 
 mod cache;
 mod projection;
+mod replica;
 mod schema;
 mod trust;
 
 pub use schema::{Durability, StoreKey, LAYOUT};
-pub use trust::{heads_hash, DocHeadsRow, TokenGrant};
+pub use trust::{heads_hash, DocHeadsRow, PeerRefs, TokenGrant};
 
 use crate::cell::{CellDoc, Touched};
 use crate::clock::Clock;
@@ -1122,46 +1123,7 @@ impl Inner {
     ) -> Result<bool> {
         let entry = self.doc(id)?;
         let before = entry.persisted.clone();
-        let identity = |d: &CellDoc| (d.id(), d.info().ok().map(|i| i.path.to_string()));
-        let held = identity(&entry.doc);
-        let refused = |reason: String| Error::Refused {
-            doc: id.to_string(),
-            reason,
-        };
-        let applied = match crate::guard::contain(|| f(&mut entry.doc)) {
-            Ok(r) => r,
-            Err(g) => Err(refused(g.to_string())),
-        };
-        let checked = applied.and_then(|()| {
-            let mut after = entry.doc.heads();
-            after.sort();
-            if after == before {
-                return Ok(false);
-            }
-            if identity(&entry.doc) != held {
-                return Err(refused(
-                    "they would change the cell's id or region; only the office may move a cell"
-                        .into(),
-                ));
-            }
-            // One diff, for the write rules and for checking only what the
-            // merge added (the held document passed these checks before).
-            let patches = crate::guard::contain(|| entry.doc.diff_since(&before))
-                .map_err(|g| refused(g.to_string()))?;
-            if let Some(role) = sender {
-                let effects = crate::guard::contain(|| entry.doc.effects(&patches, &before))
-                    .map_err(|g| refused(g.to_string()))?;
-                crate::rules::check(role, &effects).map_err(|e| refused(e.to_string()))?;
-            }
-            match crate::guard::contain(|| {
-                entry.doc.check_patches(&patches)?;
-                entry.doc.check_reloads(&before)
-            }) {
-                Ok(Ok(())) => Ok(true),
-                Ok(Err(e)) => Err(refused(e.to_string())),
-                Err(g) => Err(refused(g.to_string())),
-            }
-        });
+        let checked = crate::replica::absorb_checked(&mut entry.doc, &before, sender, f);
         match checked {
             Err(e) => {
                 // Partially applied or refused input must not linger in memory.
@@ -1190,36 +1152,18 @@ impl Inner {
     ) -> Result<(String, bool)> {
         // Decode on its own first: we need the cell id, and bad bytes must
         // be refused before they touch a stored document.
-        let refused = |reason: String| Error::Refused {
-            doc: "?".into(),
-            reason,
-        };
-        crate::guard::saved(bytes).map_err(|g| refused(g.to_string()))?;
-        let mut incoming = crate::guard::contain(|| CellDoc::load(bytes, &self.actor))
-            .map_err(|g| refused(g.to_string()))??;
-        let info = incoming.info()?;
-        check_id("cell", &info.id)?;
+        let (id, incoming) = crate::replica::decode_whole(bytes, &self.actor)?;
         let exists = self
             .conn
-            .query_row("SELECT 1 FROM docs WHERE id = ?1", [&info.id], |_| Ok(()))
+            .query_row("SELECT 1 FROM docs WHERE id = ?1", [&id], |_| Ok(()))
             .optional()?
             .is_some();
         if !exists {
-            // A new cell is taken only whole, only from a role that may
-            // hand over cells, and only if it passes the checks a merge must.
-            if let Some(role) = sender {
-                crate::rules::may_hand_over(role, names_cell).map_err(|e| Error::Refused {
-                    doc: info.id.clone(),
-                    reason: e.to_string(),
-                })?;
-            }
-            crate::guard::contain(|| incoming.check_merged())
-                .map_err(|g| refused(g.to_string()))??;
-            incoming.migrate(self.now_ts())?;
-            self.insert_new_doc(&info.id, incoming)?;
-            return Ok((info.id, true));
+            let doc = crate::replica::admit_new(incoming, sender, names_cell, self.now_ts())?;
+            self.insert_new_doc(&id, doc)?;
+            return Ok((id, true));
         }
-        let changed = self.absorb(&info.id, sender, |d| d.apply_bytes(bytes).map(|_| ()))?;
-        Ok((info.id, changed))
+        let changed = self.absorb(&id, sender, |d| d.apply_bytes(bytes).map(|_| ()))?;
+        Ok((id, changed))
     }
 }

@@ -7,7 +7,7 @@
 use super::envelope::{Body, Envelope, Item};
 use super::{check_items, random16, SyncError, SyncResult, Trust};
 use crate::model::check_id;
-use crate::store::Store;
+use crate::replica::Replica;
 use automerge::sync::State;
 
 /// What goes into a bundle.
@@ -22,7 +22,7 @@ pub struct ExportOptions {
 }
 
 /// Writes a bundle. Returns its bytes and how many cells it carries.
-pub fn export(store: &Store, options: &ExportOptions) -> SyncResult<(Vec<u8>, usize)> {
+pub fn export(store: &dyn Replica, options: &ExportOptions) -> SyncResult<(Vec<u8>, usize)> {
     let trust = Trust::load(store)?;
     let ids: Vec<String> = if options.cells.is_empty() {
         store
@@ -33,7 +33,7 @@ pub fn export(store: &Store, options: &ExportOptions) -> SyncResult<(Vec<u8>, us
     } else {
         for id in &options.cells {
             check_id("cell", id).map_err(crate::Error::from)?;
-            if !store.has_cell(id)? {
+            if store.cell_path(id)?.is_none() {
                 return Err(crate::Error::not_found("cell", id).into());
             }
         }
@@ -88,7 +88,7 @@ pub struct ImportOutcome {
 
 /// Applies a bundle. The whole file is checked before the first cell is
 /// applied, so a bad or foreign file writes nothing.
-pub fn import(store: &Store, bytes: &[u8]) -> SyncResult<ImportOutcome> {
+pub fn import(store: &dyn Replica, bytes: &[u8]) -> SyncResult<ImportOutcome> {
     let trust = Trust::load(store)?;
     let (env, signed_len) = Envelope::decode(bytes)?;
     let Body::Bundle { items } = &env.body else {

@@ -20,8 +20,9 @@ pub mod envelope;
 
 use crate::guard;
 use crate::identity::{Certificate, IdentityError, KeyPair, Scope, CLOCK_SKEW_SECS};
+use crate::replica::Replica;
 use crate::store::{heads_hash, DocHeadsRow, Store};
-use automerge::sync::{Message, State, SyncDoc};
+use automerge::sync::{Message, State};
 use automerge::ChangeHash;
 use envelope::{certificate_ref, Body, DocHeads, Envelope, EnvelopeError, Item, Sender};
 use sha2::{Digest, Sha256};
@@ -114,7 +115,7 @@ pub(crate) struct Trust {
 }
 
 impl Trust {
-    pub(crate) fn load(store: &Store) -> SyncResult<Trust> {
+    pub(crate) fn load(store: &dyn Replica) -> SyncResult<Trust> {
         let cert = store.certificate()?;
         let scope = cert
             .as_ref()
@@ -156,7 +157,7 @@ impl Trust {
     /// proof of key. Returns who the peer is.
     fn admit(
         &self,
-        store: &Store,
+        store: &dyn Replica,
         env: &Envelope,
         bytes: &[u8],
         signed_len: usize,
@@ -315,7 +316,7 @@ impl Session {
 
     /// Starts a session as the side that speaks first. Returns the opening
     /// message to send.
-    pub fn initiate(store: &Store) -> SyncResult<(Session, Vec<u8>)> {
+    pub fn initiate(store: &dyn Replica) -> SyncResult<(Session, Vec<u8>)> {
         Session::initiate_to(store, None)
     }
 
@@ -324,7 +325,7 @@ impl Session {
     /// hold are referred to, not sent. If the peer has lost ours, the
     /// session fails with [`SyncError::UnknownCertificate`]; start again
     /// with [`Session::initiate`].
-    pub fn initiate_to(store: &Store, peer: Option<&str>) -> SyncResult<(Session, Vec<u8>)> {
+    pub fn initiate_to(store: &dyn Replica, peer: Option<&str>) -> SyncResult<(Session, Vec<u8>)> {
         let trust = Trust::load(store)?;
         let refs = match peer {
             Some(p) => store.peer_refs(p)?,
@@ -353,7 +354,7 @@ impl Session {
     }
 
     /// Prepares to answer a peer that will speak first.
-    pub fn accept(store: &Store) -> SyncResult<Session> {
+    pub fn accept(store: &dyn Replica) -> SyncResult<Session> {
         Ok(Session::new(Side::Responder, Trust::load(store)?))
     }
 
@@ -412,7 +413,7 @@ impl Session {
     /// Takes the peer's message; returns the message to send back, or `None`
     /// when the session is over. A refused message changes nothing, and the
     /// session cannot continue after it.
-    pub fn receive(&mut self, store: &Store, bytes: &[u8]) -> SyncResult<Option<Vec<u8>>> {
+    pub fn receive(&mut self, store: &dyn Replica, bytes: &[u8]) -> SyncResult<Option<Vec<u8>>> {
         if self.phase == Phase::Done {
             return Err(SyncError::Finished);
         }
@@ -446,7 +447,7 @@ impl Session {
 
     fn initiator_receive(
         &mut self,
-        store: &Store,
+        store: &dyn Replica,
         env: Envelope,
         bytes: &[u8],
         signed_len: usize,
@@ -489,7 +490,7 @@ impl Session {
 
     fn responder_receive(
         &mut self,
-        store: &Store,
+        store: &dyn Replica,
         env: Envelope,
         bytes: &[u8],
         signed_len: usize,
@@ -581,7 +582,7 @@ impl Session {
 
     /// Documents this store holds that both its own scope and the peer's
     /// cover.
-    fn shared_rows(&self, store: &Store, peer_scope: &Scope) -> SyncResult<Vec<DocHeadsRow>> {
+    fn shared_rows(&self, store: &dyn Replica, peer_scope: &Scope) -> SyncResult<Vec<DocHeadsRow>> {
         Ok(store
             .scope_heads(&self.trust.scope)?
             .into_iter()
@@ -590,7 +591,7 @@ impl Session {
     }
 
     /// Initiator, after a Reply that differs: decide per document.
-    fn plan(&mut self, store: &Store, theirs: &[DocHeads]) -> SyncResult<()> {
+    fn plan(&mut self, store: &dyn Replica, theirs: &[DocHeads]) -> SyncResult<()> {
         let peer_scope = self
             .peer
             .as_ref()
@@ -636,15 +637,15 @@ impl Session {
     /// both last shared, the other side's changes since then are all that
     /// is missing — push them (or ask for them) without automerge's
     /// heads-and-bloom exchange. Otherwise run automerge's sync protocol.
-    fn fast_path(&mut self, store: &Store, row: &DocHeadsRow, theirs: [u8; 8]) -> SyncResult<Item> {
+    fn fast_path(
+        &mut self,
+        store: &dyn Replica,
+        row: &DocHeadsRow,
+        theirs: [u8; 8],
+    ) -> SyncResult<Item> {
         let doc = row.id.clone();
         let shared = self.state(store, &doc)?.shared_heads.clone();
-        let usable = !shared.is_empty()
-            && store.with_doc(&doc, |d| {
-                Ok(shared
-                    .iter()
-                    .all(|h| d.automerge().get_change_by_hash(h).is_some()))
-            })?;
+        let usable = !shared.is_empty() && store.holds_changes(&doc, &shared)?;
         if usable && heads_hash(&shared) == theirs {
             return Ok(Item::Changes {
                 doc,
@@ -667,20 +668,15 @@ impl Session {
     /// of those heads — automerge's sync protocol for the document.
     fn since(
         &mut self,
-        store: &Store,
+        store: &dyn Replica,
         doc: String,
         heads: &[ChangeHash],
     ) -> SyncResult<Option<Item>> {
-        let (has_all, ours) = store.with_doc(&doc, |d| {
-            let has = heads
-                .iter()
-                .all(|h| d.automerge().get_change_by_hash(h).is_some());
-            Ok((has, d.heads()))
-        })?;
-        if !has_all {
+        if !store.holds_changes(&doc, heads)? {
             self.active.insert(doc.clone());
             return self.generate(store, &doc);
         }
+        let ours = store.heads(&doc)?;
         let bytes = store.changes_after(&doc, heads)?;
         // Optimistic, as for whole documents: a lost answer makes automerge
         // reset the next time.
@@ -689,7 +685,7 @@ impl Session {
     }
 
     /// Initiator: the next round's message, or `None` when nothing is left.
-    fn next_round(&mut self, store: &Store) -> SyncResult<Option<Vec<u8>>> {
+    fn next_round(&mut self, store: &dyn Replica) -> SyncResult<Option<Vec<u8>>> {
         let mut items = Vec::new();
         let mut size = 0;
         let docs: Vec<String> = self.active.iter().cloned().collect();
@@ -744,7 +740,7 @@ impl Session {
     /// A document to send whole. Its heads are recorded as shared with the
     /// peer: if the message is lost, automerge's protocol notices the peer
     /// lacks them and resets, so the optimism costs only a longer sync.
-    fn whole(&mut self, store: &Store, doc: String) -> SyncResult<Item> {
+    fn whole(&mut self, store: &dyn Replica, doc: String) -> SyncResult<Item> {
         let bytes = store.save_doc(&doc)?;
         let heads = store.heads(&doc)?;
         let state = self.state(store, &doc)?;
@@ -804,7 +800,7 @@ impl Session {
         Ok(())
     }
 
-    fn state(&mut self, store: &Store, doc: &str) -> SyncResult<&mut State> {
+    fn state(&mut self, store: &dyn Replica, doc: &str) -> SyncResult<&mut State> {
         let mut loaded = None;
         if !self.states.contains_key(doc) {
             let saved = match self.peer.as_ref().and_then(|p| p.id.as_deref()) {
@@ -820,11 +816,9 @@ impl Session {
             .or_insert_with(|| loaded.unwrap_or_default()))
     }
 
-    fn generate(&mut self, store: &Store, doc: &str) -> SyncResult<Option<Item>> {
+    fn generate(&mut self, store: &dyn Replica, doc: &str) -> SyncResult<Option<Item>> {
         let mut state = std::mem::take(self.state(store, doc)?);
-        let msg = store.with_doc(doc, |d| {
-            Ok(d.automerge().sync().generate_sync_message(&mut state))
-        });
+        let msg = store.generate_sync_message(doc, &mut state);
         self.states.insert(doc.to_string(), state);
         Ok(msg?.map(|m| Item::Sync {
             doc: doc.to_string(),
@@ -832,7 +826,7 @@ impl Session {
         }))
     }
 
-    fn save_states(&self, store: &Store) -> SyncResult<()> {
+    fn save_states(&self, store: &dyn Replica) -> SyncResult<()> {
         let Some(peer) = self.peer.as_ref().and_then(|p| p.id.as_deref()) else {
             return Ok(());
         };
@@ -849,7 +843,7 @@ impl Session {
     /// (`Want`, `Since`) for the caller to answer. A cell whose changes are
     /// refused (write rules, merged-document checks) is skipped and the
     /// refusal told to the peer; the other cells go on.
-    fn absorb_items(&mut self, store: &Store, items: &[Item]) -> SyncResult<Vec<Item>> {
+    fn absorb_items(&mut self, store: &dyn Replica, items: &[Item]) -> SyncResult<Vec<Item>> {
         let peer = self.peer.clone().ok_or(SyncError::WrongSession)?;
         let checked = check_items(store, &self.trust.scope, &peer.scope, items)?;
         let sender = peer.cert.as_ref().map(|c| c.role);
@@ -881,7 +875,7 @@ impl Session {
 
     fn absorb_item(
         &mut self,
-        store: &Store,
+        store: &dyn Replica,
         sender: Option<crate::identity::Role>,
         item: &Item,
         checked: Checked,
@@ -892,12 +886,7 @@ impl Session {
                     return Err(SyncError::Unexpected("sync item without a message"));
                 };
                 let mut state = std::mem::take(self.state(store, doc)?);
-                let changed = store.absorb_from(doc, sender, |d| {
-                    d.automerge()
-                        .sync()
-                        .receive_sync_message(&mut state, msg)
-                        .map_err(crate::Error::from)
-                });
+                let changed = store.receive_sync_message(doc, sender, &mut state, msg);
                 self.states.insert(doc.clone(), state);
                 if changed? {
                     self.received.insert(doc.clone());
@@ -927,10 +916,7 @@ impl Session {
                 }
                 // With nothing left waiting for a dependency, this side
                 // now holds everything the sender had: both share it.
-                let (complete, heads) = store.with_doc(doc, |d| {
-                    Ok((d.automerge().get_missing_deps(&[]).is_empty(), d.heads()))
-                })?;
-                if complete {
+                if let Some(heads) = store.settled_heads(doc)? {
                     self.state(store, doc)?.shared_heads = heads;
                 }
             }
@@ -1021,7 +1007,7 @@ pub(crate) enum Checked {
 /// its own (`Err` with the reason, in its place) and the others go on.
 /// Returns what was decoded, in item order.
 pub(crate) fn check_items(
-    store: &Store,
+    store: &dyn Replica,
     own_scope: &Scope,
     peer_scope: &Scope,
     items: &[Item],

@@ -1,0 +1,192 @@
+//! What sync needs from whatever holds cell documents: the [`Replica`]
+//! trait, and the trust boundary every implementation passes incoming bytes
+//! through ([`absorb_checked`], [`admit_new`]).
+//!
+//! A sync [`crate::sync::Session`] and a bundle speak to a `Replica` only, so
+//! the phone's SQLite [`crate::Store`] and the hub's storages (SQLite or
+//! PostgreSQL) run the same protocol and refuse the same things. Nothing
+//! outside a replica touches raw automerge: sync asks for heads, changes,
+//! saved documents and sync messages, and hands over what a peer sent with
+//! the sender's role, for the replica to check and persist in one
+//! transaction.
+
+use crate::cell::CellDoc;
+use crate::clock::Clock;
+use crate::error::{Error, Result};
+use crate::identity::{Certificate, KeyPair, Role, Scope};
+use crate::store::{DocHeadsRow, PeerRefs};
+use automerge::sync::{Message, State};
+use automerge::{ActorId, ChangeHash};
+
+/// A holder of cell documents that sync can run against. Every method that
+/// takes a peer's bytes checks them (guard, identity, layout, bounds, and
+/// with a `sender` role the write rules of [`crate::rules`]) before anything
+/// is kept: a refused input changes nothing and fails with
+/// [`Error::Refused`].
+pub trait Replica {
+    // ---- this replica's own identity ----------------------------------
+
+    fn clock(&self) -> &Clock;
+    /// This replica's signing key, created on first use.
+    fn device_key(&self) -> Result<KeyPair>;
+    /// The certificate this replica enrolled with, if any.
+    fn certificate(&self) -> Result<Option<Certificate>>;
+    /// The office key certificates are checked against (`None`: open mode,
+    /// which accepts any peer).
+    fn office_public_key(&self) -> Result<Option<[u8; 32]>>;
+
+    // ---- what it knows of peers ----------------------------------------
+
+    fn is_revoked(&self, device_id: &str) -> Result<bool>;
+    /// Records a session (or bundle) id; false if it was seen before.
+    fn first_sighting(&self, session: &[u8; 16]) -> Result<bool>;
+    /// Records a peer's certificate; with `ours`, also that the peer holds
+    /// our certificate of that reference.
+    fn remember_peer(&self, cert: &Certificate, ours: Option<[u8; 16]>) -> Result<()>;
+    /// A peer's certificate by its reference, if this replica has seen it.
+    fn peer_certificate(&self, cert_ref: &[u8; 16]) -> Result<Option<Certificate>>;
+    fn peer_refs(&self, device_id: &str) -> Result<Option<PeerRefs>>;
+    /// automerge's sync state with `peer` for `doc`, as last saved.
+    fn sync_state(&self, peer: &str, doc: &str) -> Result<Option<Vec<u8>>>;
+    /// Saves several documents' sync states with one peer at once.
+    fn save_sync_states(&self, peer: &str, states: &[(String, Vec<u8>)]) -> Result<()>;
+
+    // ---- documents ------------------------------------------------------
+
+    /// Ids, paths and heads of the documents `scope` covers, ordered by id,
+    /// without loading any document.
+    fn scope_heads(&self, scope: &Scope) -> Result<Vec<DocHeadsRow>>;
+    /// The region path of a cell this replica holds.
+    fn cell_path(&self, cell_id: &str) -> Result<Option<String>>;
+    fn heads(&self, cell_id: &str) -> Result<Vec<ChangeHash>>;
+    /// Whether the document holds every one of `hashes`.
+    fn holds_changes(&self, cell_id: &str, hashes: &[ChangeHash]) -> Result<bool>;
+    /// Its heads when it waits on no missing dependency, else `None`.
+    fn settled_heads(&self, cell_id: &str) -> Result<Option<Vec<ChangeHash>>>;
+    /// The changes a peer holding `heads` lacks.
+    fn changes_after(&self, cell_id: &str, heads: &[ChangeHash]) -> Result<Vec<u8>>;
+    /// The whole document in automerge's binary format.
+    fn save_doc(&self, cell_id: &str) -> Result<Vec<u8>>;
+    /// automerge's next sync message for the document, advancing `state`.
+    fn generate_sync_message(&self, cell_id: &str, state: &mut State) -> Result<Option<Message>>;
+
+    // ---- what a peer hands over ----------------------------------------
+
+    /// Applies a peer's sync message. Returns whether anything changed.
+    fn receive_sync_message(
+        &self,
+        cell_id: &str,
+        sender: Option<Role>,
+        state: &mut State,
+        message: Message,
+    ) -> Result<bool>;
+    /// Merges a whole document (a cell new to this replica is created from
+    /// it, if `sender` may hand it over; `names_cell`: the sender's
+    /// certificate names the cell by id). Returns the cell id and whether
+    /// anything changed.
+    fn merge_from(
+        &self,
+        bytes: &[u8],
+        sender: Option<Role>,
+        names_cell: bool,
+    ) -> Result<(String, bool)>;
+    /// Applies changes to a held cell. Returns whether anything changed.
+    fn apply_changes_from(&self, cell_id: &str, bytes: &[u8], sender: Option<Role>)
+        -> Result<bool>;
+}
+
+/// The trust boundary for a held cell: runs `f` (which applies a peer's
+/// changes) on `doc`, whose persisted heads are `before`, and checks what it
+/// did. Returns whether anything changed. On `Err` the document may hold
+/// part of the refused input: the caller must drop it and reload from what
+/// it persisted. Identity is compared with what the replica held, never
+/// with what the bytes claim; the write rules (with a `sender`) with what
+/// the change did to the replica's copy.
+pub fn absorb_checked(
+    doc: &mut CellDoc,
+    before: &[ChangeHash],
+    sender: Option<Role>,
+    f: impl FnOnce(&mut CellDoc) -> Result<()>,
+) -> Result<bool> {
+    let id = doc.id();
+    let refused = |reason: String| Error::Refused {
+        doc: id.clone(),
+        reason,
+    };
+    let identity = |d: &CellDoc| (d.id(), d.info().ok().map(|i| i.path.to_string()));
+    let held = identity(doc);
+    match crate::guard::contain(|| f(doc)) {
+        Ok(r) => r?,
+        Err(g) => return Err(refused(g.to_string())),
+    }
+    let mut after = doc.heads();
+    after.sort();
+    let mut sorted_before = before.to_vec();
+    sorted_before.sort();
+    if after == sorted_before {
+        return Ok(false);
+    }
+    if identity(doc) != held {
+        return Err(refused(
+            "they would change the cell's id or region; only the office may move a cell".into(),
+        ));
+    }
+    // One diff, for the write rules and for checking only what the merge
+    // added (the held document passed these checks before).
+    let patches =
+        crate::guard::contain(|| doc.diff_since(before)).map_err(|g| refused(g.to_string()))?;
+    if let Some(role) = sender {
+        let effects = crate::guard::contain(|| doc.effects(&patches, before))
+            .map_err(|g| refused(g.to_string()))?;
+        crate::rules::check(role, &effects).map_err(|e| refused(e.to_string()))?;
+    }
+    match crate::guard::contain(|| {
+        doc.check_patches(&patches)?;
+        doc.check_reloads(before)
+    }) {
+        Ok(Ok(())) => Ok(true),
+        Ok(Err(e)) => Err(refused(e.to_string())),
+        Err(g) => Err(refused(g.to_string())),
+    }
+}
+
+/// A whole document from a peer, decoded behind the guard (with `actor` as
+/// this replica's actor), with its cell id. Bad bytes are refused before
+/// they touch a stored document.
+pub fn decode_whole(bytes: &[u8], actor: &ActorId) -> Result<(String, CellDoc)> {
+    let refused = |reason: String| Error::Refused {
+        doc: "?".into(),
+        reason,
+    };
+    crate::guard::saved(bytes).map_err(|g| refused(g.to_string()))?;
+    let doc = crate::guard::contain(|| CellDoc::load(bytes, actor))
+        .map_err(|g| refused(g.to_string()))??;
+    let info = doc.info()?;
+    crate::model::check_id("cell", &info.id)?;
+    Ok((info.id, doc))
+}
+
+/// The trust boundary for a cell new to the replica: taken only whole, only
+/// from a role that may hand over cells, and only if it passes the checks a
+/// merge must. Returns the document ready to store (migrated to the current
+/// layout at `now`).
+pub fn admit_new(
+    mut doc: CellDoc,
+    sender: Option<Role>,
+    names_cell: bool,
+    now: i64,
+) -> Result<CellDoc> {
+    let id = doc.id();
+    if let Some(role) = sender {
+        crate::rules::may_hand_over(role, names_cell).map_err(|e| Error::Refused {
+            doc: id.clone(),
+            reason: e.to_string(),
+        })?;
+    }
+    crate::guard::contain(|| doc.check_merged()).map_err(|g| Error::Refused {
+        doc: id.clone(),
+        reason: g.to_string(),
+    })??;
+    doc.migrate(now)?;
+    Ok(doc)
+}

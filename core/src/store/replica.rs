@@ -1,0 +1,130 @@
+//! The SQLite store as a sync [`Replica`]: the phone's, and the default
+//! hub's.
+
+use super::{PeerRefs, Store};
+use crate::clock::Clock;
+use crate::error::Result;
+use crate::identity::{Certificate, KeyPair, Role, Scope};
+use crate::replica::Replica;
+use crate::store::DocHeadsRow;
+use automerge::sync::{Message, State, SyncDoc};
+use automerge::ChangeHash;
+
+impl Replica for Store {
+    fn clock(&self) -> &Clock {
+        Store::clock(self)
+    }
+
+    fn device_key(&self) -> Result<KeyPair> {
+        Store::device_key(self)
+    }
+
+    fn certificate(&self) -> Result<Option<Certificate>> {
+        Store::certificate(self)
+    }
+
+    fn office_public_key(&self) -> Result<Option<[u8; 32]>> {
+        Store::office_public_key(self)
+    }
+
+    fn is_revoked(&self, device_id: &str) -> Result<bool> {
+        Store::is_revoked(self, device_id)
+    }
+
+    fn first_sighting(&self, session: &[u8; 16]) -> Result<bool> {
+        Store::first_sighting(self, session)
+    }
+
+    fn remember_peer(&self, cert: &Certificate, ours: Option<[u8; 16]>) -> Result<()> {
+        Store::remember_peer(self, cert, ours)
+    }
+
+    fn peer_certificate(&self, cert_ref: &[u8; 16]) -> Result<Option<Certificate>> {
+        Store::peer_certificate(self, cert_ref)
+    }
+
+    fn peer_refs(&self, device_id: &str) -> Result<Option<PeerRefs>> {
+        Store::peer_refs(self, device_id)
+    }
+
+    fn sync_state(&self, peer: &str, doc: &str) -> Result<Option<Vec<u8>>> {
+        Store::sync_state(self, peer, doc)
+    }
+
+    fn save_sync_states(&self, peer: &str, states: &[(String, Vec<u8>)]) -> Result<()> {
+        Store::save_sync_states(self, peer, states)
+    }
+
+    fn scope_heads(&self, scope: &Scope) -> Result<Vec<DocHeadsRow>> {
+        Store::scope_heads(self, scope)
+    }
+
+    fn cell_path(&self, cell_id: &str) -> Result<Option<String>> {
+        Store::cell_path(self, cell_id)
+    }
+
+    fn heads(&self, cell_id: &str) -> Result<Vec<ChangeHash>> {
+        Store::heads(self, cell_id)
+    }
+
+    fn holds_changes(&self, cell_id: &str, hashes: &[ChangeHash]) -> Result<bool> {
+        self.with_doc(cell_id, |d| {
+            let am = d.automerge();
+            Ok(hashes.iter().all(|h| am.get_change_by_hash(h).is_some()))
+        })
+    }
+
+    fn settled_heads(&self, cell_id: &str) -> Result<Option<Vec<ChangeHash>>> {
+        self.with_doc(cell_id, |d| {
+            let settled = d.automerge().get_missing_deps(&[]).is_empty();
+            Ok(settled.then(|| d.heads()))
+        })
+    }
+
+    fn changes_after(&self, cell_id: &str, heads: &[ChangeHash]) -> Result<Vec<u8>> {
+        Store::changes_after(self, cell_id, heads)
+    }
+
+    fn save_doc(&self, cell_id: &str) -> Result<Vec<u8>> {
+        Store::save_doc(self, cell_id)
+    }
+
+    fn generate_sync_message(&self, cell_id: &str, state: &mut State) -> Result<Option<Message>> {
+        self.with_doc(cell_id, |d| {
+            Ok(d.automerge().sync().generate_sync_message(state))
+        })
+    }
+
+    fn receive_sync_message(
+        &self,
+        cell_id: &str,
+        sender: Option<Role>,
+        state: &mut State,
+        message: Message,
+    ) -> Result<bool> {
+        self.absorb_from(cell_id, sender, |d| {
+            d.automerge()
+                .sync()
+                .receive_sync_message(state, message)
+                .map_err(crate::Error::from)
+        })
+    }
+
+    fn merge_from(
+        &self,
+        bytes: &[u8],
+        sender: Option<Role>,
+        names_cell: bool,
+    ) -> Result<(String, bool)> {
+        Store::merge_from(self, bytes, sender, names_cell)
+    }
+
+    fn apply_changes_from(
+        &self,
+        cell_id: &str,
+        bytes: &[u8],
+        sender: Option<Role>,
+    ) -> Result<bool> {
+        Store::apply_changes_from(self, cell_id, bytes, sender)
+    }
+}
