@@ -390,6 +390,69 @@ fn the_closing_message_ends_the_responders_session_and_nothing_else() {
 }
 
 #[test]
+fn a_session_suspended_and_resumed_between_every_message_ends_like_one_kept_in_memory() {
+    let c = county();
+    sync_local(&c.worker, &c.hub).unwrap();
+    for i in 0..5 {
+        c.worker
+            .record_visit(&c.cell, visit(VisitKind::DoorKnock, &format!("w{i}")))
+            .unwrap();
+        c.hub
+            .record_visit(&c.other, visit(VisitKind::Notify, &format!("h{i}")))
+            .unwrap();
+    }
+    // As a hub with several processes does: neither side keeps its session
+    // object between messages, only the bytes.
+    let (a, mut msg) = Session::initiate(&c.worker).unwrap();
+    let mut held_a = a.suspend();
+    let mut held_b = Session::accept(&c.hub).unwrap().suspend();
+    let mut rounds = 0;
+    let stats = loop {
+        let mut b = Session::resume(&c.hub, &held_b).unwrap();
+        let reply = b.receive(&c.hub, &msg).unwrap().unwrap();
+        held_b = b.suspend();
+        let mut a = Session::resume(&c.worker, &held_a).unwrap();
+        rounds += 1;
+        match a.receive(&c.worker, &reply).unwrap() {
+            Some(next) => {
+                msg = next;
+                held_a = a.suspend();
+            }
+            None => {
+                let done = a.close_message().expect("the responder is owed a closing");
+                let mut b = Session::resume(&c.hub, &held_b).unwrap();
+                assert_eq!(b.receive(&c.hub, &done).unwrap(), None);
+                assert!(b.is_done());
+                break a.stats();
+            }
+        }
+    };
+    assert!(rounds >= 2, "the edits took more than the opening");
+    assert_eq!(stats.docs_sent, 1);
+    assert_eq!(stats.docs_received, 1);
+    same(&c.worker, &c.hub, &c.cell);
+    same(&c.worker, &c.hub, &c.other);
+    assert_eq!(c.hub.cell(&c.cell).unwrap().visits.len(), 5);
+    // A second session finds nothing left: one round trip.
+    assert_eq!(sync_local(&c.worker, &c.hub).unwrap().round_trips, 1);
+
+    // Held bytes that do not read back are a typed error, never a panic.
+    let whole = Session::accept(&c.hub).unwrap().suspend();
+    for cut in 0..whole.len() {
+        assert!(matches!(
+            Session::resume(&c.hub, &whole[..cut]),
+            Err(SyncError::Suspended(_))
+        ));
+    }
+    let mut longer = whole.clone();
+    longer.push(0);
+    assert!(matches!(
+        Session::resume(&c.hub, &longer),
+        Err(SyncError::Suspended(_))
+    ));
+}
+
+#[test]
 fn an_interrupted_session_leaves_both_sides_able_to_finish_later() {
     let c = county();
     sync_local(&c.worker, &c.hub).unwrap();

@@ -270,7 +270,7 @@ pub fn decode(bytes: &[u8]) -> Result<Envelope, EnvelopeError> {
     Envelope::decode(bytes).map(|(e, _)| e)
 }
 
-fn write_items(w: &mut Writer, items: &[Item]) {
+pub(crate) fn write_items(w: &mut Writer, items: &[Item]) {
     w.uint(items.len() as u64);
     for it in items {
         let (tag, payload): (u8, Option<&[u8]>) = match it {
@@ -295,7 +295,7 @@ fn write_items(w: &mut Writer, items: &[Item]) {
     }
 }
 
-fn read_items(r: &mut Reader<'_>) -> Result<Vec<Item>, WireError> {
+pub(crate) fn read_items(r: &mut Reader<'_>) -> Result<Vec<Item>, WireError> {
     let n = r.len("item count", MAX_ITEMS)?;
     let mut items = Vec::with_capacity(n.min(256));
     for _ in 0..n {

@@ -17,6 +17,7 @@
 
 pub mod bundle;
 pub mod envelope;
+mod suspend;
 
 use crate::guard;
 use crate::identity::{Certificate, IdentityError, KeyPair, Scope, CLOCK_SKEW_SECS};
@@ -63,6 +64,8 @@ pub enum SyncError {
     Finished,
     #[error("the session did not settle within {MAX_ROUNDS} round trips")]
     TooManyRounds,
+    #[error("a held sync session could not be read back ({0}); start a new sync")]
+    Suspended(String),
     #[error(transparent)]
     Store(#[from] crate::Error),
 }
@@ -71,7 +74,10 @@ impl SyncError {
     /// True when the peer (or a forger) sent something this device must
     /// refuse, as opposed to a local failure.
     pub fn is_refusal(&self) -> bool {
-        !matches!(self, SyncError::Store(_) | SyncError::Finished)
+        !matches!(
+            self,
+            SyncError::Store(_) | SyncError::Finished | SyncError::Suspended(_)
+        )
     }
 }
 
