@@ -177,6 +177,7 @@ impl From<CoreSyncError> for SyncError {
             | E::WrongSession
             | E::Unexpected(_)
             | E::Finished
+            | E::Suspended(_)
             | E::TooManyRounds => SyncError::SessionFailed { detail },
         }
     }

@@ -23,6 +23,10 @@ mod pin;
 #[cfg(feature = "server")]
 pub mod server;
 #[cfg(feature = "server")]
+pub mod sessions;
+#[cfg(feature = "server")]
+pub mod storage;
+#[cfg(feature = "server")]
 pub mod tls;
 #[cfg(feature = "server")]
 pub mod users;

@@ -12,6 +12,8 @@
 use crate::api::{self, EnrolRequest, EnrolResponse, ErrorBody, Health};
 use crate::exposition;
 use crate::office;
+use crate::sessions::{Dropped, Ended, Limits, MemorySessions, SessionHold};
+use crate::storage::HubStorage;
 use crate::tls::HubCertificate;
 use axum::body::Body;
 use axum::extract::{ConnectInfo, MatchedPath, Query, Request, State};
@@ -35,11 +37,10 @@ use silin_core::sync::envelope::{
 };
 use silin_core::sync::{Session, SyncError};
 use silin_core::{Store, StoreOptions};
-use std::collections::HashMap;
 use std::future::Future;
 use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
 use std::path::Path;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::net::TcpListener;
 use tokio::sync::{oneshot, watch};
@@ -259,17 +260,11 @@ impl Metrics {
     }
 }
 
-/// A responder session between round trips.
-struct Held {
-    session: Session,
-    last: Instant,
-}
-
 struct Hub {
-    store: Arc<Store>,
+    storage: Arc<dyn HubStorage>,
+    sessions: Arc<dyn SessionHold>,
     office: Office,
     config: HubConfig,
-    sessions: Mutex<HashMap<[u8; 16], Held>>,
     metrics: Metrics,
     /// Permits for requests in flight (see [`HubConfig::max_in_flight`]).
     in_flight: Arc<tokio::sync::Semaphore>,
@@ -348,10 +343,6 @@ fn classify(e: &SyncError) -> (StatusCode, &'static str, String) {
 }
 
 impl Hub {
-    fn sessions(&self) -> MutexGuard<'_, HashMap<[u8; 16], Held>> {
-        self.sessions.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
     /// Answers a refusal: logged with who and why, and counted.
     fn refuse(
         &self,
@@ -376,112 +367,92 @@ impl Hub {
         ApiError::new(status, kind, message)
     }
 
-    fn ended(&self, session: &Session, why: &str) {
+    fn ended(&self, ended: &Ended, why: &str) {
         self.metrics.syncs_completed.inc();
-        let s = session.stats();
         info!(
-            device = session.peer_id().unwrap_or("unknown"),
-            docs_sent = s.docs_sent,
-            docs_received = s.docs_received,
+            device = ended.device.as_deref().unwrap_or("unknown"),
+            docs_sent = ended.stats.docs_sent,
+            docs_received = ended.stats.docs_received,
             "sync session ended ({why})"
         );
     }
 
-    /// Drops sessions idle past the limit. A device only stops sending when
-    /// it has nothing left, so going idle is how a finished session ends.
-    fn sweep(&self) {
-        let now = Instant::now();
-        let expired: Vec<Held> = {
-            let mut map = self.sessions();
-            let keys: Vec<[u8; 16]> = map
-                .iter()
-                .filter(|(_, h)| now.duration_since(h.last) >= self.config.session_idle)
-                .map(|(k, _)| *k)
-                .collect();
-            let out = keys.iter().filter_map(|k| map.remove(k)).collect();
-            self.metrics.open_sessions.set(map.len() as i64);
-            out
-        };
-        for h in expired {
-            self.ended(&h.session, "idle");
+    fn limits(&self) -> Limits {
+        Limits {
+            max_sessions: self.config.max_sessions,
+            per_device: self.config.sessions_per_device,
         }
     }
 
-    /// Holds `session` until the device's next round. A device holds at
-    /// most [`HubConfig::sessions_per_device`]: past it its own oldest is
-    /// dropped. Past [`HubConfig::max_sessions`] in all, the longest idle
-    /// is dropped (reached only when that many devices sync at once).
-    fn hold(&self, id: [u8; 16], session: Session) {
-        let mut map = self.sessions();
-        map.remove(&id);
-        if let Some(device) = session.peer_id() {
-            let mut own: Vec<([u8; 16], Instant)> = map
-                .iter()
-                .filter(|(_, h)| h.session.peer_id() == Some(device))
-                .map(|(k, h)| (*k, h.last))
-                .collect();
-            let quota = self.config.sessions_per_device.max(1);
-            if own.len() >= quota {
-                own.sort_by_key(|(_, last)| *last);
-                let excess = own.len() + 1 - quota;
-                for (k, _) in own.into_iter().take(excess) {
-                    map.remove(&k);
+    /// Counts and logs what holding a session pushed out.
+    fn dropped(&self, device: Option<&str>, dropped: &Dropped) {
+        if dropped.own > 0 {
+            self.metrics
+                .refusals
+                .get_or_create(&KindLabel {
+                    kind: "session_quota".into(),
+                })
+                .inc_by(dropped.own as u64);
+            warn!(
+                device = device.unwrap_or("unknown"),
+                "device holds {} sync sessions; dropped its {} oldest",
+                self.config.sessions_per_device,
+                dropped.own
+            );
+        }
+        if let Some(idle) = &dropped.idle {
+            warn!(
+                device = idle.as_deref().unwrap_or("unknown"),
+                "{} sync sessions open; dropped the longest idle", self.config.max_sessions
+            );
+        }
+    }
+
+    /// Drops sessions idle past the limit. A device only stops sending when
+    /// it has nothing left, so going idle is how a finished session ends.
+    async fn sweep(self: &Arc<Self>) {
+        let hub = self.clone();
+        let swept = tokio::task::spawn_blocking(move || {
+            let ended = hub
+                .sessions
+                .sweep(hub.storage.as_ref(), hub.config.session_idle);
+            (ended, hub.sessions.count())
+        })
+        .await;
+        match swept {
+            Ok((Ok(ended), count)) => {
+                for e in &ended {
+                    self.ended(e, "idle");
                 }
-                self.metrics
-                    .refusals
-                    .get_or_create(&KindLabel {
-                        kind: "session_quota".into(),
-                    })
-                    .inc_by(excess as u64);
-                warn!(
-                    device,
-                    "device holds {quota} sync sessions; dropped its {excess} oldest"
-                );
+                if let Ok(n) = count {
+                    self.metrics.open_sessions.set(n as i64);
+                }
             }
+            Ok((Err(e), _)) => warn!("could not drop idle sync sessions: {e}"),
+            Err(e) => error!("sweeping sync sessions failed: {e}"),
         }
-        if map.len() >= self.config.max_sessions.max(1) {
-            let oldest = map.iter().min_by_key(|(_, h)| h.last).map(|(k, _)| *k);
-            if let Some(h) = oldest.and_then(|k| map.remove(&k)) {
-                warn!(
-                    device = h.session.peer_id().unwrap_or("unknown"),
-                    "{} sync sessions open; dropped the longest idle", self.config.max_sessions
-                );
-            }
-        }
-        map.insert(
-            id,
-            Held {
-                session,
-                last: Instant::now(),
-            },
-        );
-        self.metrics.open_sessions.set(map.len() as i64);
     }
 
     /// True when the hub holds session `id` (its messages may then be as
     /// large as [`MAX_ENVELOPE_BYTES`]; whether one really comes from the
-    /// session's peer is checked once it is read, by [`Hub::take_for`]).
-    fn holds(&self, id: &[u8; 16]) -> bool {
-        self.sessions().contains_key(id)
-    }
-
-    /// Hands out the session `id` for a message from its own peer; a
-    /// message from anyone else leaves it held, so naming a session id ends
-    /// nobody's sync.
-    fn take_for(&self, id: &[u8; 16], message: &[u8]) -> Option<Session> {
-        let mut map = self.sessions();
-        if !map.get(id).is_some_and(|h| h.session.is_from_peer(message)) {
-            return None;
+    /// session's peer is checked once it is read, by
+    /// [`SessionHold::take_for`]).
+    async fn holds(self: &Arc<Self>, id: [u8; 16]) -> bool {
+        let sessions = self.sessions.clone();
+        match tokio::task::spawn_blocking(move || sessions.holds(&id)).await {
+            Ok(Ok(h)) => h,
+            Ok(Err(e)) => {
+                warn!("could not look up a sync session: {e}");
+                false
+            }
+            Err(_) => false,
         }
-        let held = map.remove(id);
-        self.metrics.open_sessions.set(map.len() as i64);
-        held.map(|h| h.session)
     }
 
     /// Runs store work off the async threads.
     async fn blocking<T: Send + 'static>(
         self: &Arc<Self>,
-        f: impl FnOnce(&Store) -> T + Send + 'static,
+        f: impl FnOnce(&Hub) -> T + Send + 'static,
     ) -> Result<T, ApiError> {
         // Store work is what a crowd can exhaust; a request gets a permit
         // only once its body is in, so slow senders hold none.
@@ -498,10 +469,10 @@ impl Hub {
                 "the hub is working on as many requests as it takes at once; try again in a minute",
             ));
         };
-        let store = self.store.clone();
+        let hub = self.clone();
         tokio::task::spawn_blocking(move || {
             let _permit = permit;
-            f(&store)
+            f(&hub)
         })
         .await
         .map_err(|e| {
@@ -640,7 +611,10 @@ async fn sync(
         .read(ENVELOPE_HEAD, MAX_ENVELOPE_BYTES.max(opening))
         .await
         .map_err(&refused)?;
-    let admitted = continued_session(&reader.bytes).is_some_and(|id| hub.holds(&id));
+    let admitted = match continued_session(&reader.bytes) {
+        Some(id) => hub.holds(id).await,
+        None => false,
+    };
     if admitted {
         reader.read_all(MAX_ENVELOPE_BYTES).await.map_err(|e| {
             body_refusal(&hub, peer, "sync", e, || {
@@ -664,10 +638,10 @@ async fn sync(
         Sender::Certificate(c) => Some(c.device_id.clone()),
         _ => None,
     };
-    let held = match env.body {
+    let continues = match env.body {
         // An opening always starts a new session; one that reuses a known
         // session id is refused as a replay by the session itself.
-        EnvBody::Hello { .. } => None,
+        EnvBody::Hello { .. } => false,
         EnvBody::Bundle { .. } => {
             return Err(hub.refuse(
                 peer,
@@ -678,47 +652,37 @@ async fn sync(
                 "this is a bundle file, not a sync message; import it on the hub machine with `silin bundle import FILE`".into(),
             ))
         }
-        _ => Some(hub.take_for(&id, &bytes).ok_or_else(|| {
-            hub.refuse(
+        _ => true,
+    };
+    drop(env);
+    let outcome = hub
+        .blocking(move |hub| run_round(hub, id, continues, &bytes))
+        .await?;
+    let (result, session) = match outcome {
+        Round::Unknown => {
+            return Err(hub.refuse(
                 peer,
                 claimed.as_deref(),
                 "sync",
                 StatusCode::CONFLICT,
                 "session",
                 "this sync session is unknown to the hub or expired; start a new sync".into(),
-            )
-        })?),
+            ))
+        }
+        Round::Ran { result, session } => (result, session),
     };
-    drop(env);
-    let (result, session) = hub
-        .blocking(move |store| {
-            let mut session = match held {
-                Some(s) => s,
-                None => match Session::accept(store) {
-                    Ok(s) => s,
-                    Err(e) => return (Err(e), None),
-                },
-            };
-            let r = session.receive(store, &bytes);
-            (r, Some(session))
-        })
-        .await?;
     match result {
         Ok(Some(reply)) => {
-            if let Some(session) = session {
-                if session.is_done() {
-                    hub.ended(&session, "nothing to exchange");
-                } else {
-                    hub.hold(id, session);
-                }
+            if let Some(ended) = &session {
+                hub.ended(ended, "nothing to exchange");
             }
             hub.metrics.bytes_out.inc_by(reply.len() as u64);
             Ok(([(header::CONTENT_TYPE, "application/octet-stream")], reply).into_response())
         }
         // The device's closing message: the session is over.
         Ok(None) => {
-            if let Some(session) = session {
-                hub.ended(&session, "closed by the device");
+            if let Some(ended) = &session {
+                hub.ended(ended, "closed by the device");
             }
             Ok(StatusCode::NO_CONTENT.into_response())
         }
@@ -729,13 +693,78 @@ async fn sync(
             )))
         }
         Err(e) => {
-            let device = session
-                .as_ref()
-                .and_then(|s| s.peer_id().map(str::to_string))
-                .or(claimed);
+            let device = session.and_then(|s| s.device).or(claimed);
             let (status, kind, message) = classify(&e);
             Err(hub.refuse(peer, device.as_deref(), "sync", status, kind, message))
         }
+    }
+}
+
+/// What one sync message did on the hub.
+enum Round {
+    /// It continues a session the hub does not hold (or not for its sender).
+    Unknown,
+    /// It ran: the answer, and the session's figures when it ended here.
+    Ran {
+        result: Result<Option<Vec<u8>>, SyncError>,
+        session: Option<Box<Ended>>,
+    },
+}
+
+/// Runs one message of session `id` (a new one for an opening), and holds
+/// the session again when it goes on. Storage work: call it off the async
+/// threads.
+fn run_round(hub: &Hub, id: [u8; 16], continues: bool, bytes: &[u8]) -> Round {
+    let round = round_on(hub, id, continues, bytes);
+    if let Ok(n) = hub.sessions.count() {
+        hub.metrics.open_sessions.set(n as i64);
+    }
+    round
+}
+
+fn round_on(hub: &Hub, id: [u8; 16], continues: bool, bytes: &[u8]) -> Round {
+    let replica: &dyn silin_core::Replica = hub.storage.as_ref();
+    let held = if continues {
+        match hub.sessions.take_for(replica, &id, bytes) {
+            Ok(Some(s)) => Ok(s),
+            Ok(None) => return Round::Unknown,
+            Err(e) => Err(e),
+        }
+    } else {
+        Session::accept(replica)
+    };
+    let mut session = match held {
+        Ok(s) => s,
+        Err(e) => {
+            return Round::Ran {
+                result: Err(e),
+                session: None,
+            }
+        }
+    };
+    let result = session.receive(replica, bytes);
+    let ended = Ended::of(&session);
+    if matches!(result, Ok(Some(_))) && !session.is_done() {
+        let device = ended.device.clone();
+        match hub.sessions.hold(id, session, hub.limits()) {
+            Ok(dropped) => {
+                hub.dropped(device.as_deref(), &dropped);
+                return Round::Ran {
+                    result,
+                    session: None,
+                };
+            }
+            Err(e) => {
+                return Round::Ran {
+                    result: Err(e),
+                    session: Some(Box::new(ended)),
+                }
+            }
+        }
+    }
+    Round::Ran {
+        result,
+        session: Some(Box::new(ended)),
     }
 }
 
@@ -809,7 +838,8 @@ async fn enrol(
     let issued = hub
         .blocking({
             let device = device.clone();
-            move |store| -> Result<_, (&'static str, String)> {
+            move |hub| -> Result<_, (&'static str, String)> {
+                let store = hub.storage.as_ref();
                 let revoked = store
                     .is_revoked(&device)
                     .map_err(|e| ("store", e.to_string()))?;
@@ -821,6 +851,7 @@ async fn enrol(
                 }
                 let grant = store
                     .redeem_token(&token, &device, &public_key)
+                    .map_err(|e| ("store", e.to_string()))?
                     .map_err(|e| ("token", e.to_string()))?;
                 let now = store.clock().timestamp();
                 let days = grant.valid_days.clamp(1, office::MAX_VALID_DAYS);
@@ -892,21 +923,21 @@ async fn rollup(
         }
     };
     let rows = hub
-        .blocking(move |store| store.rollup(date, level))
+        .blocking(move |hub| hub.storage.rollup(date, level))
         .await?
         .map_err(|e| ApiError::internal(format!("the hub could not read its store: {e}")))?;
     Ok(Json(rows).into_response())
 }
 
 async fn health(State(hub): State<Arc<Hub>>) -> Result<Json<Health>, ApiError> {
-    let stats = hub
-        .blocking(|store| store.stats())
+    let cells = hub
+        .blocking(|hub| hub.storage.cell_count())
         .await?
         .map_err(|e| ApiError::internal(format!("the hub could not read its store: {e}")))?;
     Ok(Json(Health {
         ok: true,
-        cells: stats.docs,
-        device_id: hub.store.device_id(),
+        cells,
+        device_id: hub.storage.device_id(),
         office: identity::fingerprint(&hub.office.public_key()),
     }))
 }
@@ -1023,7 +1054,7 @@ async fn check_reader(
             ),
         ));
     };
-    let now = hub.store.clock().timestamp();
+    let now = hub.storage.clock().timestamp();
     cert.verify(&hub.office.public_key(), now)
         .map_err(|e| refuse(dev, "identity", e.to_string()))?;
     if !matches!(cert.role, Role::Office | Role::County) {
@@ -1056,7 +1087,8 @@ async fn check_reader(
     }
     let revoked = {
         let device = device.clone();
-        hub.blocking(move |store| store.is_revoked(&device)).await?
+        hub.blocking(move |hub| hub.storage.is_revoked(&device))
+            .await?
     };
     match revoked {
         Ok(false) => Ok(()),
@@ -1149,24 +1181,46 @@ pub async fn serve_with(
             .await
             .map_err(|_| HubError::Crashed)??
     };
-    let tls = match &config.tls {
-        Some(cert) => Some(tokio_rustls::TlsAcceptor::from(cert.server_config()?)),
-        None => None,
-    };
     {
         let (store, served) = (store.clone(), config.tls.clone());
         tokio::task::spawn_blocking(move || record_certificate(&store, served.as_ref()))
             .await
             .map_err(|_| HubError::Crashed)??;
     }
+    serve_storage(
+        listener,
+        store,
+        Arc::new(MemorySessions::new()),
+        office,
+        config,
+        shutdown,
+    )
+    .await
+}
+
+/// Serves the hub over any [`HubStorage`], with sessions held in
+/// `sessions` between rounds (the database's, when several processes share
+/// it). `office` signs the certificates it issues.
+pub async fn serve_storage(
+    listener: TcpListener,
+    storage: Arc<dyn HubStorage>,
+    sessions: Arc<dyn SessionHold>,
+    office: Office,
+    config: HubConfig,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), HubError> {
+    let tls = match &config.tls {
+        Some(cert) => Some(tokio_rustls::TlsAcceptor::from(cert.server_config()?)),
+        None => None,
+    };
     let grace = config.shutdown_grace;
     let idle = config.session_idle;
     let max_in_flight = config.max_in_flight.max(1);
     let hub = Arc::new(Hub {
-        store,
+        storage,
+        sessions,
         office,
         config,
-        sessions: Mutex::new(HashMap::new()),
         metrics: Metrics::new(),
         in_flight: Arc::new(tokio::sync::Semaphore::new(max_in_flight)),
     });
@@ -1174,7 +1228,7 @@ pub async fn serve_with(
     let office_fp = identity::fingerprint(&hub.office.public_key());
     info!(
         %addr,
-        device = hub.store.device_id(),
+        device = hub.storage.device_id(),
         office = office_fp,
         tls_certificate = hub.config.tls.as_ref().map_or("none (plain HTTP)", |c| c.fingerprint()),
         "hub listening"
@@ -1204,14 +1258,14 @@ pub async fn serve_with(
             let mut last_renewal = Instant::now();
             loop {
                 tick.tick().await;
-                hub.sweep();
+                hub.sweep().await;
                 // Keep the hub's own certificate from running out while it
                 // serves for months.
                 if last_renewal.elapsed() > Duration::from_secs(3600) {
                     last_renewal = Instant::now();
                     let scope = hub.config.scope.clone();
                     let r = hub
-                        .blocking(move |s| office::office(s, scope.as_ref()).map(|_| ()))
+                        .blocking(move |hub| hub.storage.renew_certificate(scope.as_ref()))
                         .await;
                     if let Ok(Err(e)) = r {
                         warn!("could not renew the hub's certificate: {e}");
@@ -1247,7 +1301,7 @@ pub async fn serve_with(
         }
     };
     housekeeping.abort();
-    let dropped = hub.sessions().len();
+    let dropped = hub.sessions.count().unwrap_or(0);
     info!(open_sessions = dropped, "hub stopped");
     result
 }

@@ -1,0 +1,65 @@
+//! What a hub keeps, whatever keeps it: [`HubStorage`] is the sync
+//! [`Replica`] (documents, peers, certificates, sync state) plus the hub's
+//! own business — enrolment tokens, the office's rollup, and its own
+//! certificate. The SQLite store (the one-command default) and the
+//! PostgreSQL storage (several hub processes, [`crate::pg`]) implement it;
+//! the server speaks to nothing else.
+
+use crate::office;
+use chrono::NaiveDate;
+use silin_core::identity::{IdentityError, Scope};
+use silin_core::model::Level;
+use silin_core::rollup::RollupRow;
+use silin_core::store::TokenGrant;
+use silin_core::{Replica, Result, Store};
+
+pub trait HubStorage: Replica + Send + Sync {
+    /// The hub's own device id (the one its certificate names).
+    fn device_id(&self) -> String;
+    /// Spends an enrolment token for `device_id` holding `public_key`, in
+    /// one transaction: a token enrols one device with one key (the same
+    /// device and key may redeem it again, its first answer being lost).
+    /// The outer error is the storage's; the inner, the token's.
+    fn redeem_token(
+        &self,
+        token: &str,
+        device_id: &str,
+        public_key: &[u8; 32],
+    ) -> Result<std::result::Result<TokenGrant, IdentityError>>;
+    /// The day's zero reports rolled up to `level`.
+    fn rollup(&self, day: NaiveDate, level: Level) -> Result<Vec<RollupRow>>;
+    /// How many cells the hub holds (health).
+    fn cell_count(&self) -> Result<i64>;
+    /// Keeps the hub's own certificate from running out while it serves for
+    /// months: renews it from the office key when it nears its end.
+    fn renew_certificate(&self, scope: Option<&Scope>) -> Result<()>;
+}
+
+impl HubStorage for Store {
+    fn device_id(&self) -> String {
+        Store::device_id(self)
+    }
+
+    fn redeem_token(
+        &self,
+        token: &str,
+        device_id: &str,
+        public_key: &[u8; 32],
+    ) -> Result<std::result::Result<TokenGrant, IdentityError>> {
+        // The store folds its own failures into the token's (it answers
+        // "unknown token" when it could not read); keep that contract.
+        Ok(Store::redeem_token(self, token, device_id, public_key))
+    }
+
+    fn rollup(&self, day: NaiveDate, level: Level) -> Result<Vec<RollupRow>> {
+        Store::rollup(self, day, level)
+    }
+
+    fn cell_count(&self) -> Result<i64> {
+        Ok(self.stats()?.docs)
+    }
+
+    fn renew_certificate(&self, scope: Option<&Scope>) -> Result<()> {
+        office::office(self, scope).map(|_| ())
+    }
+}
