@@ -13,6 +13,7 @@ mod replica;
 mod schema;
 mod trust;
 
+pub use projection::{CellRow, CellRows, HouseholdRow, MemberRow, ReportRow, TaskRow, VisitRow};
 pub use schema::{Durability, StoreKey, LAYOUT};
 pub use trust::{heads_hash, DocHeadsRow, PeerRefs, TokenGrant};
 
@@ -25,7 +26,6 @@ use crate::rollup::{roll_up, CellDay, ReportCounts, RollupRow};
 use automerge::{ActorId, ChangeHash};
 use cache::{Cached, DocCache};
 use chrono::NaiveDate;
-use projection::CellRows;
 use rusqlite::{params, Connection, OptionalExtension};
 use serde::Serialize;
 use std::path::{Path, PathBuf};

@@ -8,7 +8,7 @@ use crate::model::{Member, Visit};
 use rusqlite::{params, Connection, OptionalExtension};
 
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
-pub(crate) struct CellRow {
+pub struct CellRow {
     pub id: String,
     pub name: String,
     pub path: String,
@@ -16,14 +16,14 @@ pub(crate) struct CellRow {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
-pub(crate) struct HouseholdRow {
+pub struct HouseholdRow {
     pub id: String,
     pub address: Option<String>,
     pub phone: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
-pub(crate) struct MemberRow {
+pub struct MemberRow {
     pub id: String,
     pub household_id: String,
     pub name: String,
@@ -35,7 +35,7 @@ pub(crate) struct MemberRow {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
-pub(crate) struct VisitRow {
+pub struct VisitRow {
     pub day: String,
     pub id: String,
     pub kind: String,
@@ -44,7 +44,7 @@ pub(crate) struct VisitRow {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
-pub(crate) struct ReportRow {
+pub struct ReportRow {
     pub date: String,
     pub arrivals: i64,
     pub under_monitoring: i64,
@@ -53,7 +53,7 @@ pub(crate) struct ReportRow {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
-pub(crate) struct TaskRow {
+pub struct TaskRow {
     pub id: String,
     pub title: String,
     pub status: String,
@@ -64,7 +64,7 @@ pub(crate) struct TaskRow {
 /// Every projection row of one cell, sorted, so two sets compare equal
 /// exactly when the tables agree with the document.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub(crate) struct CellRows {
+pub struct CellRows {
     pub cell: Option<CellRow>,
     pub households: Vec<HouseholdRow>,
     pub members: Vec<MemberRow>,
@@ -162,7 +162,7 @@ impl CellRows {
     }
 
     /// What the tables hold now for `cell_id`.
-    pub fn read(conn: &Connection, cell_id: &str) -> Result<CellRows> {
+    pub(crate) fn read(conn: &Connection, cell_id: &str) -> Result<CellRows> {
         let cell = conn
             .query_row(
                 "SELECT id, name, path, lead FROM cells WHERE id = ?1",
