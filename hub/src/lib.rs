@@ -18,6 +18,8 @@ pub mod client;
 #[cfg(feature = "server")]
 pub mod exposition;
 pub mod office;
+#[cfg(feature = "server")]
+pub mod pg;
 #[cfg(feature = "tls")]
 mod pin;
 #[cfg(feature = "server")]
