@@ -7,7 +7,7 @@
 
 use crate::office;
 use chrono::NaiveDate;
-use silin_core::identity::{IdentityError, Scope};
+use silin_core::identity::{IdentityError, Office, Scope};
 use silin_core::model::Level;
 use silin_core::rollup::RollupRow;
 use silin_core::store::TokenGrant;
@@ -20,12 +20,23 @@ pub trait HubStorage: Replica + Send + Sync {
     /// one transaction: a token enrols one device with one key (the same
     /// device and key may redeem it again, its first answer being lost).
     /// The outer error is the storage's; the inner, the token's.
+    /// (Tokens are issued with [`HubStorage::issue_token`].)
     fn redeem_token(
         &self,
         token: &str,
         device_id: &str,
         public_key: &[u8; 32],
     ) -> Result<std::result::Result<TokenGrant, IdentityError>>;
+    /// Records a one-time enrolment token for `grant`, good for
+    /// `valid_for_secs`; returns the token text (only its hash is kept).
+    fn issue_token(
+        &self,
+        office: &Office,
+        grant: &TokenGrant,
+        valid_for_secs: i64,
+    ) -> Result<String>;
+    /// Refuses `device_id` from now on, in every session and enrolment.
+    fn revoke(&self, device_id: &str) -> Result<()>;
     /// The day's zero reports rolled up to `level`.
     fn rollup(&self, day: NaiveDate, level: Level) -> Result<Vec<RollupRow>>;
     /// How many cells the hub holds (health).
@@ -49,6 +60,19 @@ impl HubStorage for Store {
         // The store folds its own failures into the token's (it answers
         // "unknown token" when it could not read); keep that contract.
         Ok(Store::redeem_token(self, token, device_id, public_key))
+    }
+
+    fn issue_token(
+        &self,
+        office: &Office,
+        grant: &TokenGrant,
+        valid_for_secs: i64,
+    ) -> Result<String> {
+        Store::issue_token(self, office, grant, valid_for_secs)
+    }
+
+    fn revoke(&self, device_id: &str) -> Result<()> {
+        Store::revoke(self, device_id)
     }
 
     fn rollup(&self, day: NaiveDate, level: Level) -> Result<Vec<RollupRow>> {
