@@ -255,7 +255,8 @@ impl Hub {
                 }
                 other => self.transport_error(other),
             })?;
-        if status == 200 {
+        // 204: the hub took a closing message and has nothing to say.
+        if status == 200 || status == 204 {
             return Ok(bytes);
         }
         Err(match serde_json::from_slice::<ErrorBody>(&bytes) {
@@ -429,6 +430,19 @@ impl Hub {
             scope: cert.scope.0.clone(),
             expires: cert.expires_text(),
         })
+    }
+
+    /// Sends one sync message and returns the hub's answer, `None` when the
+    /// hub ended the session (its answer to a closing message). For callers
+    /// that run a [`Session`] themselves, such as a test spreading one
+    /// session over several hub processes.
+    pub fn exchange(&self, message: &[u8]) -> Result<Option<Vec<u8>>, ClientError> {
+        let reply = self.call(
+            "/v1/sync",
+            Some((OCTETS, message)),
+            MAX_ENVELOPE_BYTES as u64,
+        )?;
+        Ok((!reply.is_empty()).then_some(reply))
     }
 
     /// Syncs `store` with the hub; `on_round` sees the figures after each

@@ -132,6 +132,34 @@ fn load_key(store: &Store, was_hub: bool) -> Result<Office> {
     })
 }
 
+/// The office key of a hub whose database holds no key file beside it
+/// (PostgreSQL, served by several processes): read from `path`, which every
+/// process is given. `pinned` is the office public key the database already
+/// trusts, if any: the file must hold that key, and a missing file is
+/// created only for a database that trusts none yet.
+pub fn key_file_office(path: &Path, pinned: Option<[u8; 32]>) -> Result<Office> {
+    let seed = match (read_key_file(path)?, pinned) {
+        (Some(seed), _) => seed,
+        (None, None) => write_key_file(path, KeyPair::generate().seed())?,
+        (None, Some(_)) => {
+            return Err(Error::Incompatible(format!(
+                "the office key file {} is missing; copy it from the hub machine that first served this database (every enrolled device trusts that key only)",
+                path.display()
+            )))
+        }
+    };
+    let office = Office {
+        key: KeyPair::from_seed(&seed),
+    };
+    if pinned.is_some_and(|p| p != office.public_key()) {
+        return Err(Error::Incompatible(format!(
+            "the office key in {} is not the one this hub database trusts; give every hub process the key file the devices were enrolled with",
+            path.display()
+        )));
+    }
+    Ok(office)
+}
+
 pub(crate) fn cannot_write(path: &Path, e: impl std::fmt::Display) -> Error {
     Error::CannotWrite {
         path: path.to_path_buf(),

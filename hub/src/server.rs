@@ -1546,8 +1546,20 @@ pub fn spawn_with(
     store: Arc<Store>,
     config: HubConfig,
 ) -> Result<HubHandle, HubError> {
-    office::office(&store, config.scope.as_ref())?;
+    let office = office::office(&store, config.scope.as_ref())?;
     record_certificate(&store, config.tls.as_ref())?;
+    spawn_storage(addr, store, Arc::new(MemorySessions::new()), office, config)
+}
+
+/// A hub over any [`HubStorage`] on its own thread (see [`serve_storage`]):
+/// for tests and benchmarks of several hub processes over one database.
+pub fn spawn_storage(
+    addr: impl ToSocketAddrs + std::fmt::Debug,
+    storage: Arc<dyn HubStorage>,
+    sessions: Arc<dyn SessionHold>,
+    office: Office,
+    config: HubConfig,
+) -> Result<HubHandle, HubError> {
     let listener = bind(addr)?;
     let addr = listener.local_addr()?;
     let tls_certificate = config.tls.as_ref().map(|c| c.fingerprint().to_string());
@@ -1558,7 +1570,7 @@ pub fn spawn_with(
         .spawn(move || {
             rt.block_on(async move {
                 let listener = TcpListener::from_std(listener)?;
-                serve_with(listener, store, config, async {
+                serve_storage(listener, storage, sessions, office, config, async {
                     let _ = stopped.await;
                 })
                 .await
