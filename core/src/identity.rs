@@ -260,7 +260,7 @@ impl Certificate {
         if &self.issuer != office {
             return Err(IdentityError::WrongIssuer { device });
         }
-        if !verify_signature(office, &self.body().buf, &self.signature) {
+        if !self.signed_by(office) {
             return Err(IdentityError::BadSignature { device });
         }
         if now > self.expires {
@@ -276,6 +276,43 @@ impl Certificate {
             });
         }
         Ok(())
+    }
+
+    /// Whether the office's signature is good. A hub checks the same few
+    /// thousand certificates every session, and an ed25519 verification
+    /// costs about fifty times a hash: signatures found good are
+    /// remembered, by a hash of key, body and signature together, so a
+    /// certificate altered in any byte is verified afresh. Only the
+    /// signature is remembered; expiry is checked every time.
+    fn signed_by(&self, office: &[u8; 32]) -> bool {
+        use sha2::Digest;
+        use std::collections::HashSet;
+        use std::sync::{Mutex, OnceLock};
+        /// Past this many, the set starts over (a county's devices fit).
+        const REMEMBERED: usize = 16_384;
+        static GOOD: OnceLock<Mutex<HashSet<[u8; 32]>>> = OnceLock::new();
+        let body = self.body().buf;
+        let key: [u8; 32] = sha2::Sha256::new()
+            .chain_update(office)
+            .chain_update((body.len() as u64).to_le_bytes())
+            .chain_update(&body)
+            .chain_update(self.signature)
+            .finalize()
+            .into();
+        let good = GOOD.get_or_init(Default::default);
+        if good.lock().is_ok_and(|g| g.contains(&key)) {
+            return true;
+        }
+        if !verify_signature(office, &body, &self.signature) {
+            return false;
+        }
+        if let Ok(mut g) = good.lock() {
+            if g.len() >= REMEMBERED {
+                g.clear();
+            }
+            g.insert(key);
+        }
+        true
     }
 
     pub fn expires_text(&self) -> String {
@@ -402,6 +439,34 @@ mod tests {
         let back = Certificate::decode(&c.encode()).unwrap();
         assert_eq!(back, c);
         back.verify(&office().public_key(), now + 10).unwrap();
+    }
+
+    #[test]
+    fn a_remembered_good_signature_vouches_for_no_altered_copy() {
+        let now = 1_790_000_000;
+        let c = cert(now);
+        let office_key = office().public_key();
+        // Verified twice: the second answer comes from what was remembered.
+        c.verify(&office_key, now).unwrap();
+        c.verify(&office_key, now).unwrap();
+        // Still checked every time: expiry.
+        assert!(matches!(
+            c.verify(&office_key, c.expires + 1),
+            Err(IdentityError::Expired { .. })
+        ));
+        // Any byte changed after the good one was remembered: refused.
+        let mut widened = c.clone();
+        widened.role = Role::County;
+        assert!(matches!(
+            widened.verify(&office_key, now),
+            Err(IdentityError::BadSignature { .. })
+        ));
+        let mut resigned = c.clone();
+        resigned.signature[0] ^= 1;
+        assert!(matches!(
+            resigned.verify(&office_key, now),
+            Err(IdentityError::BadSignature { .. })
+        ));
     }
 
     #[test]
