@@ -1129,6 +1129,17 @@ fn sync_local_once(
     responder: &Store,
     hint: Option<&str>,
 ) -> SyncResult<SyncStats> {
+    sync_replicas(initiator, responder, hint)
+}
+
+/// A whole session between any two replicas in this process (a hub's
+/// storage set up in a benchmark or test), naming the responder's device
+/// id when known (`hint`). Returns the initiator's figures.
+pub fn sync_replicas(
+    initiator: &dyn Replica,
+    responder: &dyn Replica,
+    hint: Option<&str>,
+) -> SyncResult<SyncStats> {
     let (mut a, mut msg) = Session::initiate_to(initiator, hint)?;
     let mut b = Session::accept(responder)?;
     loop {
