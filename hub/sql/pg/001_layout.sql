@@ -159,8 +159,14 @@ CREATE TABLE seen_sessions (
 CREATE INDEX seen_sessions_at ON seen_sessions (seen_at);
 
 -- Sync sessions between rounds: a device's next round may reach any
--- process, which takes the session from here (row locked while it serves
--- the round) and writes it back with `version` raised.
+-- process, which takes the session out by deleting the row at the
+-- `version` it read (so of two processes only one gets it) and holds it
+-- again after the round. `version` is the id of the transaction that held
+-- it (txid_current()), so it never repeats for a session held again.
+-- `device_id` is '' for a peer without one.
+-- `updated_at` is in Unix milliseconds, not seconds: under load many
+-- sessions are held within one second, and the longest idle is dropped
+-- first.
 CREATE TABLE hub_sessions (
     session_id bytea PRIMARY KEY,
     device_id  text NOT NULL,

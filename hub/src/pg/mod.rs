@@ -19,14 +19,27 @@
 //! The client is blocking and drives its own small runtime: call it from
 //! `tokio::task::spawn_blocking` or a thread of its own, never on the
 //! server's async tasks, where it would panic.
+//!
+//! Over the laid-out database, `PgStorage` is a whole hub storage: the sync
+//! [`silin_core::Replica`] (`replica`), the hub's tokens, rollup and own
+//! certificate ([`crate::storage::HubStorage`], `hub`), and [`PgSessions`]
+//! holds sync sessions between rounds (`sessions`). hub/doc/postgres.md
+//! says how several processes stay correct together.
 
+mod hub;
 mod migrate;
+mod projection;
+mod replica;
+mod sessions;
 
 pub use migrate::{Migrated, LAYOUT};
+pub use sessions::PgSessions;
 
 use postgres::config::Host;
 use postgres::{Config, NoTls};
 use r2d2_postgres::PostgresConnectionManager;
+use silin_core::Clock;
+use std::sync::Arc;
 use std::time::Duration;
 
 /// The pool of connections a hub process shares among its requests.
@@ -72,11 +85,38 @@ impl From<r2d2::Error> for PgError {
 
 pub type Result<T, E = PgError> = std::result::Result<T, E>;
 
-/// A hub's connection pool to its PostgreSQL database.
+/// What one hub process keeps of its own beside the pool.
+#[derive(Debug, Clone)]
+pub struct PgOptions {
+    /// What time it is: certificates, tokens, seen sessions and held
+    /// sessions read it from here.
+    pub clock: Clock,
+    /// Documents this process keeps decoded between requests; each is
+    /// revalidated against the database before use.
+    pub cache_docs: usize,
+    /// A document is compacted (one snapshot, no chunks) by the write that
+    /// would make this many chunks.
+    pub compact_after_chunks: i64,
+}
+
+impl Default for PgOptions {
+    fn default() -> Self {
+        PgOptions {
+            clock: Clock::system(),
+            cache_docs: 256,
+            compact_after_chunks: 128,
+        }
+    }
+}
+
+/// A hub's connection pool to its PostgreSQL database, and what this
+/// process keeps beside it (decoded documents, its automerge actor). Clones
+/// share both: they are the same process to the database.
 #[derive(Clone)]
 pub struct PgStorage {
     pool: PgPool,
     target: String,
+    local: Arc<replica::Local>,
 }
 
 impl std::fmt::Debug for PgStorage {
@@ -93,6 +133,11 @@ impl PgStorage {
     /// URL is malformed or the database cannot be reached or refuses us.
     /// The database is not laid out yet: call [`PgStorage::migrate`].
     pub fn connect(url: &str, pool_size: u32) -> Result<PgStorage> {
+        PgStorage::connect_with(url, pool_size, PgOptions::default())
+    }
+
+    /// [`PgStorage::connect`] with this process's clock and cache sizes.
+    pub fn connect_with(url: &str, pool_size: u32, options: PgOptions) -> Result<PgStorage> {
         let mut config: Config = url
             .parse()
             .map_err(|e: postgres::Error| PgError::BadUrl { reason: reason(&e) })?;
@@ -118,7 +163,11 @@ impl PgStorage {
             .connection_timeout(CHECKOUT_TIMEOUT)
             .build(PostgresConnectionManager::new(config, NoTls))
             .map_err(|e| unreachable(e.to_string()))?;
-        Ok(PgStorage { pool, target })
+        Ok(PgStorage {
+            pool,
+            target,
+            local: Arc::new(replica::Local::new(options)),
+        })
     }
 
     /// Brings the database to this build's layout ([`LAYOUT`]); safe to run
@@ -157,6 +206,36 @@ impl PgStorage {
     /// Where the database is, without any password: for logs and errors.
     pub fn target(&self) -> &str {
         &self.target
+    }
+
+    /// A failure of the database while `doing` something, as silin's
+    /// storage error: an I/O fault (the server answers 500 and the device
+    /// syncs again later), naming the database and what was being done.
+    fn failed(&self, doing: &str, e: impl Into<PgError>) -> silin_core::Error {
+        use std::io::ErrorKind;
+        let e = e.into();
+        let kind = match &e {
+            PgError::Busy(_) => ErrorKind::TimedOut,
+            PgError::Database(p) if p.is_closed() => ErrorKind::ConnectionAborted,
+            _ => ErrorKind::Other,
+        };
+        let reason = match &e {
+            PgError::Database(p) => reason(p),
+            e => e.to_string(),
+        };
+        silin_core::Error::Io(std::io::Error::new(
+            kind,
+            format!(
+                "the hub's PostgreSQL database {} failed while {doing}: {reason}",
+                self.target
+            ),
+        ))
+    }
+
+    /// A pooled connection for silin's own work, its failure as
+    /// [`PgStorage::failed`].
+    fn client(&self, doing: &str) -> silin_core::Result<PgConnection> {
+        self.conn().map_err(|e| self.failed(doing, e))
     }
 }
 
