@@ -127,7 +127,7 @@ impl From<silin_core::Error> for StoreError {
                 detail,
             },
             E::NotAllowed(_) => StoreError::NotAllowed { detail },
-            E::Automerge(_) | E::Sqlite(_) | E::Io(_) => StoreError::Storage { detail },
+            E::Busy | E::Automerge(_) | E::Sqlite(_) | E::Io(_) => StoreError::Storage { detail },
         }
     }
 }

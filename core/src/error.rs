@@ -63,11 +63,30 @@ pub enum Error {
     #[error("document error: {0}")]
     Automerge(#[from] automerge::AutomergeError),
 
+    /// Another program (or another `Store` on the same file) kept the
+    /// store's write lock for longer than a write waits, or moved a document
+    /// on underneath this one. Nothing was written; the same call again
+    /// works once the other writer is done.
+    #[error("another program is writing this store; nothing was changed; try again in a moment")]
+    Busy,
+
     #[error("storage error: {0}")]
-    Sqlite(#[from] rusqlite::Error),
+    Sqlite(rusqlite::Error),
 
     #[error("file error: {0}")]
     Io(#[from] std::io::Error),
+}
+
+impl From<rusqlite::Error> for Error {
+    fn from(e: rusqlite::Error) -> Error {
+        // SQLITE_BUSY always means another connection holds a lock this one
+        // needs (the wait for it ran out, or waiting could deadlock): say so
+        // in the one way callers can act on.
+        match e.sqlite_error_code() {
+            Some(rusqlite::ErrorCode::DatabaseBusy) => Error::Busy,
+            _ => Error::Sqlite(e),
+        }
+    }
 }
 
 impl Error {

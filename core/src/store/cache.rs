@@ -8,7 +8,9 @@ use std::collections::HashMap;
 
 pub(crate) struct Cached {
     pub doc: CellDoc,
-    /// Heads already written to the file; changes after them are unsaved.
+    /// Heads already written to the file (sorted); changes after them are
+    /// unsaved. Also what the copy was built on: while the `docs` row still
+    /// records these heads, no other connection has moved the document on.
     pub persisted: Vec<ChangeHash>,
     pub chunk_count: i64,
     pub chunk_bytes: i64,
@@ -44,6 +46,19 @@ impl DocCache {
 
     pub fn remove(&mut self, id: &str) {
         self.entries.remove(id);
+    }
+
+    pub fn clear(&mut self) {
+        self.entries.clear();
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    /// Every cached document, without touching their recency.
+    pub fn iter_mut(&mut self) -> impl Iterator<Item = (&String, &mut Cached)> {
+        self.entries.iter_mut().map(|(id, (_, c))| (id, c))
     }
 
     pub fn insert(&mut self, id: String, doc: Cached) {

@@ -4,8 +4,9 @@
 //! Each user action is one write transaction holding the document's new
 //! chunk and the projection rows it touched, committed before the call
 //! returns (with [`Durability::Full`], fsynced). Opening a store reads no
-//! document; documents load on first use into a bounded cache. See
-//! core/doc/store.md.
+//! document; documents load on first use into a bounded cache, checked
+//! against the file before each use so that several programs can hold the
+//! same file. See core/doc/store.md.
 
 mod cache;
 mod projection;
@@ -26,7 +27,7 @@ use crate::rollup::{roll_up, CellDay, ReportCounts, RollupRow};
 use automerge::{ActorId, ChangeHash};
 use cache::{Cached, DocCache};
 use chrono::NaiveDate;
-use rusqlite::{params, Connection, OptionalExtension};
+use rusqlite::{params, Connection, OptionalExtension, Transaction, TransactionBehavior};
 use serde::Serialize;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -107,6 +108,12 @@ pub struct StoreStats {
 struct Inner {
     conn: Connection,
     cache: DocCache,
+    /// `PRAGMA data_version` when the cache was last checked against the
+    /// file; it moves when another connection commits.
+    data_version: i64,
+    /// Documents written by the open write transaction, dropped from the
+    /// cache if it rolls back.
+    written: Vec<String>,
     actor: ActorId,
     device_id: String,
     compact_after: i64,
@@ -181,10 +188,13 @@ impl Store {
             e => e,
         })?;
         let role = trust::enrolled_role(&conn)?;
+        let data_version = data_version(&conn)?;
         Ok(Store {
             inner: Mutex::new(Inner {
                 conn,
                 cache: DocCache::new(options.cache_docs.max(1)),
+                data_version,
+                written: Vec::new(),
                 actor,
                 device_id,
                 compact_after: options.compact_after_chunks.max(1),
@@ -212,9 +222,18 @@ impl Store {
     }
 
     fn lock(&self) -> MutexGuard<'_, Inner> {
-        // A panic while holding the lock leaves at worst a stale cache entry;
-        // the database itself is transactional, so carry on.
-        self.inner.lock().unwrap_or_else(|p| p.into_inner())
+        match self.inner.lock() {
+            Ok(inner) => inner,
+            Err(poisoned) => {
+                // A panic mid-operation can leave a transaction open or a
+                // cached document ahead of the file; the file itself is
+                // transactional, so start again from what it holds.
+                let mut inner = poisoned.into_inner();
+                inner.reset();
+                self.inner.clear_poison();
+                inner
+            }
+        }
     }
 
     pub fn device_id(&self) -> String {
@@ -311,7 +330,7 @@ impl Store {
         }])?;
         let mut doc = CellDoc::create(&info, &inner.actor, self.now_ts())?;
         let out = fill(&mut doc)?;
-        inner.insert_new_doc(&info.id, doc)?;
+        inner.write(|inner| inner.insert_new_doc(&info.id, doc))?;
         drop(inner);
         self.notify(std::slice::from_ref(&info.id));
         Ok((info.id, out))
@@ -335,7 +354,7 @@ impl Store {
     ) -> Result<T> {
         check_id("cell", cell_id)?;
         let mut inner = self.lock();
-        let out = inner.edit(cell_id, f)?;
+        let out = inner.write(|inner| inner.edit(cell_id, f))?;
         drop(inner);
         self.notify(&[cell_id.to_string()]);
         Ok(out)
@@ -480,7 +499,7 @@ impl Store {
     ) -> Result<bool> {
         check_id("cell", cell_id)?;
         let mut inner = self.lock();
-        let changed = inner.absorb(cell_id, sender, f)?;
+        let changed = inner.write(|inner| inner.absorb(cell_id, sender, f))?;
         drop(inner);
         if changed {
             self.notify(&[cell_id.to_string()]);
@@ -492,7 +511,9 @@ impl Store {
     pub fn compact_all(&self) -> Result<()> {
         let mut inner = self.lock();
         for id in inner.doc_ids()? {
-            inner.compact(&id)?;
+            // One transaction per document: another program waits for one
+            // document's compaction at a time, not for the whole store's.
+            inner.write(|inner| inner.compact(&id))?;
         }
         inner
             .conn
@@ -519,7 +540,7 @@ impl Store {
     ) -> Result<T> {
         check_id("cell", cell_id)?;
         let mut inner = self.lock();
-        let entry = inner.doc(cell_id)?;
+        let entry = inner.doc_read(cell_id)?;
         f(&mut entry.doc)
     }
 
@@ -772,21 +793,22 @@ impl Store {
 
     /// Rebuilds every projection from the documents, in one transaction.
     pub fn rebuild_projections(&self) -> Result<()> {
-        let mut inner = self.lock();
-        let mut all = Vec::new();
-        for id in inner.doc_ids()? {
-            let rows = CellRows::from_doc(&inner.doc(&id)?.doc)?;
-            all.push((id, rows));
-        }
-        let tx = inner.conn.unchecked_transaction()?;
-        for table in projection::TABLES {
-            tx.execute(&format!("DELETE FROM {table}"), [])?;
-        }
-        for (id, rows) in &all {
-            projection::write_rows(&tx, id, rows)?;
-        }
-        tx.commit()?;
-        Ok(())
+        // Documents read and rows written under one write lock: a document
+        // another program changed half-way would leave its rows behind.
+        self.lock().write(|inner| {
+            let mut all = Vec::new();
+            for id in inner.doc_ids()? {
+                let rows = CellRows::from_doc(&inner.doc(&id)?.doc)?;
+                all.push((id, rows));
+            }
+            for table in projection::TABLES {
+                inner.conn.execute(&format!("DELETE FROM {table}"), [])?;
+            }
+            for (id, rows) in &all {
+                projection::write_rows(&inner.conn, id, rows)?;
+            }
+            Ok(())
+        })
     }
 
     /// Checks the file, every document and every projection. Projections
@@ -804,28 +826,29 @@ impl Store {
         let ids = inner.doc_ids()?;
         report.docs = ids.len();
         for id in &ids {
-            // Load fresh from disk, not from the cache: we check the file.
-            inner.cache.remove(id);
-            let expected = match inner.doc(id) {
-                Ok(entry) => CellRows::from_doc(&entry.doc),
-                Err(e) => Err(e),
-            };
-            let expected = match expected {
-                Ok(rows) => rows,
-                Err(e) => {
-                    report.problems.push(format!("document {id}: {e}"));
-                    continue;
+            // Under the write lock, one document at a time: what the rows
+            // are compared with, and the repair, must see the same document.
+            let outcome = inner.write(|inner| {
+                let (expected, actual) = inner.rows_in_file(id)?;
+                let expected = match expected {
+                    Ok(rows) => rows,
+                    Err(e) => return Ok(Err(e)),
+                };
+                if actual == expected {
+                    return Ok(Ok(false));
                 }
-            };
-            let actual = CellRows::read(&inner.conn, id)?;
-            if actual != expected {
-                report
-                    .problems
-                    .push(format!("projections of {id} disagreed with its document"));
-                let tx = inner.conn.unchecked_transaction()?;
-                projection::write_rows(&tx, id, &expected)?;
-                tx.commit()?;
-                report.repaired.push(id.clone());
+                projection::write_rows(&inner.conn, id, &expected)?;
+                Ok(Ok(true))
+            })?;
+            match outcome {
+                Err(e) => report.problems.push(format!("document {id}: {e}")),
+                Ok(false) => {}
+                Ok(true) => {
+                    report
+                        .problems
+                        .push(format!("projections of {id} disagreed with its document"));
+                    report.repaired.push(id.clone());
+                }
             }
         }
         // Projection rows of cells that have no document.
@@ -845,14 +868,17 @@ impl Store {
 
     /// True when every projection row equals a rebuild from the documents.
     pub fn projections_match_docs(&self) -> Result<bool> {
-        let mut inner = self.lock();
-        for id in inner.doc_ids()? {
-            let expected = CellRows::from_doc(&inner.doc(&id)?.doc)?;
-            if CellRows::read(&inner.conn, &id)? != expected {
-                return Ok(false);
+        // Under the write lock so that no other program's commit falls
+        // between reading a document and reading its rows.
+        self.lock().write(|inner| {
+            for id in inner.doc_ids()? {
+                let expected = CellRows::from_doc(&inner.doc(&id)?.doc)?;
+                if CellRows::read(&inner.conn, &id)? != expected {
+                    return Ok(false);
+                }
             }
-        }
-        Ok(true)
+            Ok(true)
+        })
     }
 }
 
@@ -868,18 +894,42 @@ fn in_scope(id: &str, path: &str, scope: &[String]) -> bool {
 
 /// Replaces a document's snapshot and drops its chunks (compaction). The
 /// snapshot has a table of its own so that the per-write update of `docs`
-/// (heads, counters) never rewrites it.
-fn write_snapshot(tx: &Connection, id: &str, snapshot: &[u8], heads: &[ChangeHash]) -> Result<()> {
-    tx.execute("DELETE FROM chunks WHERE doc_id = ?1", [id])?;
-    tx.execute(
-        "UPDATE snapshots SET snapshot = ?2 WHERE id = ?1",
-        params![id, snapshot],
-    )?;
-    tx.execute(
-        "UPDATE docs SET heads = ?2, snapshot_bytes = ?3, chunk_count = 0, chunk_bytes = 0 WHERE id = ?1",
-        params![id, heads_to_bytes(heads), snapshot.len() as i64],
-    )?;
+/// (heads, counters) never rewrites it. `built_on` are the heads the
+/// snapshot's document was loaded at: if the row records others, another
+/// connection moved the document on and this snapshot would drop its
+/// changes, so nothing is written.
+fn write_snapshot(
+    conn: &Connection,
+    id: &str,
+    snapshot: &[u8],
+    built_on: &[ChangeHash],
+    heads: &[ChangeHash],
+) -> Result<()> {
+    let moved = conn
+        .prepare_cached(
+            "UPDATE docs SET heads = ?2, snapshot_bytes = ?3, chunk_count = 0, chunk_bytes = 0
+             WHERE id = ?1 AND heads = ?4",
+        )?
+        .execute(params![
+            id,
+            heads_to_bytes(heads),
+            snapshot.len() as i64,
+            heads_to_bytes(built_on)
+        ])?;
+    if moved != 1 {
+        return Err(Error::Busy);
+    }
+    conn.prepare_cached("DELETE FROM chunks WHERE doc_id = ?1")?
+        .execute([id])?;
+    conn.prepare_cached("UPDATE snapshots SET snapshot = ?2 WHERE id = ?1")?
+        .execute(params![id, snapshot])?;
     Ok(())
+}
+
+fn data_version(conn: &Connection) -> Result<i64> {
+    Ok(conn
+        .prepare_cached("PRAGMA data_version")?
+        .query_row([], |r| r.get(0))?)
 }
 
 fn load_or_create_identity(conn: &Connection) -> Result<(String, ActorId)> {
@@ -888,18 +938,30 @@ fn load_or_create_identity(conn: &Connection) -> Result<(String, ActorId)> {
             .query_row("SELECT value FROM meta WHERE key = ?1", [key], |r| r.get(0))
             .optional()?)
     };
-    if let (Some(id), Some(actor)) = (get("device_id")?, get("actor")?) {
-        let id = String::from_utf8(id)
-            .map_err(|_| Error::Incompatible("device id is not text".into()))?;
-        return Ok((id, ActorId::from(actor)));
+    let found = |get: &dyn Fn(&str) -> Result<Option<Vec<u8>>>| -> Result<_> {
+        if let (Some(id), Some(actor)) = (get("device_id")?, get("actor")?) {
+            let id = String::from_utf8(id)
+                .map_err(|_| Error::Incompatible("device id is not text".into()))?;
+            return Ok(Some((id, ActorId::from(actor))));
+        }
+        Ok(None)
+    };
+    if let Some(identity) = found(&get)? {
+        return Ok(identity);
+    }
+    // Two programs creating the same new store must agree on one identity:
+    // look again under the write lock, and only then create it.
+    let tx = Transaction::new_unchecked(conn, TransactionBehavior::Immediate)?;
+    if let Some(identity) = found(&get)? {
+        tx.commit()?;
+        return Ok(identity);
     }
     let id = new_id();
     // A fresh random actor per device: two devices must never share one,
     // or their concurrent changes would collide.
     let actor = ActorId::random();
-    let tx = conn.unchecked_transaction()?;
     tx.execute(
-        "INSERT OR REPLACE INTO meta (key, value) VALUES ('device_id', ?1), ('actor', ?2)",
+        "INSERT INTO meta (key, value) VALUES ('device_id', ?1), ('actor', ?2)",
         params![id.as_bytes(), actor.to_bytes()],
     )?;
     tx.commit()?;
@@ -926,10 +988,130 @@ impl Inner {
         Ok(ids)
     }
 
-    /// The cached document, loading it from snapshot + chunks if needed.
+    /// Back to what the file holds, after a panic left this connection
+    /// mid-operation: an open transaction, a cached copy ahead of the file.
+    fn reset(&mut self) {
+        if !self.conn.is_autocommit() {
+            let _ = self.conn.execute_batch("ROLLBACK");
+        }
+        self.cache.clear();
+        self.written.clear();
+    }
+
+    /// Drops every cached document another connection (another program, or
+    /// another `Store` on the same file) has moved on since the last look.
+    /// `data_version` changes only when another connection commits, so when
+    /// nobody else wrote this is one query and no document is touched.
+    fn revalidate(&mut self) -> Result<()> {
+        let version = data_version(&self.conn)?;
+        if version == self.data_version {
+            return Ok(());
+        }
+        self.data_version = version;
+        if self.cache.is_empty() {
+            return Ok(());
+        }
+        let mut row = self
+            .conn
+            .prepare_cached("SELECT heads, chunk_count, chunk_bytes FROM docs WHERE id = ?1")?;
+        let mut stale = Vec::new();
+        for (id, entry) in self.cache.iter_mut() {
+            let found: Option<(Vec<u8>, i64, i64)> = row
+                .query_row([id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+                .optional()?;
+            match found {
+                // Same heads, same document: only the chunk counters can
+                // differ (another program compacted it).
+                Some((heads, count, bytes)) if heads == heads_to_bytes(&entry.persisted) => {
+                    entry.chunk_count = count;
+                    entry.chunk_bytes = bytes;
+                }
+                _ => stale.push(id.clone()),
+            }
+        }
+        for id in stale {
+            self.cache.remove(&id);
+        }
+        Ok(())
+    }
+
+    /// Runs `f` as one write transaction that holds the file's write lock
+    /// from its start (`BEGIN IMMEDIATE`): after [`Inner::revalidate`] the
+    /// cached documents are those the file holds, and nobody else can commit
+    /// until this does, so an edit always applies to the latest document and
+    /// its chunk follows the last one written. Another writer is waited for
+    /// up to the busy timeout ([`Error::Busy`] after that). If anything
+    /// fails, the transaction is rolled back and every document written in
+    /// it is dropped from the cache, so memory never runs ahead of the file.
+    fn write<T>(&mut self, f: impl FnOnce(&mut Inner) -> Result<T>) -> Result<T> {
+        self.written.clear();
+        self.conn.execute_batch("BEGIN IMMEDIATE")?;
+        let out = match self.revalidate().and_then(|()| f(self)) {
+            Ok(out) => out,
+            Err(e) => {
+                self.roll_back();
+                return Err(e);
+            }
+        };
+        if let Err(e) = self.conn.execute_batch("COMMIT") {
+            self.roll_back();
+            return Err(e.into());
+        }
+        self.written.clear();
+        Ok(out)
+    }
+
+    fn roll_back(&mut self) {
+        if !self.conn.is_autocommit() {
+            let _ = self.conn.execute_batch("ROLLBACK");
+        }
+        for id in std::mem::take(&mut self.written) {
+            self.cache.remove(&id);
+        }
+    }
+
+    /// Reads inside one read transaction: a document's snapshot, chunks and
+    /// heads must come from the same state of the file, or a compaction
+    /// committed in between would make it look damaged.
+    fn read_tx<T>(&mut self, f: impl FnOnce(&mut Inner) -> Result<T>) -> Result<T> {
+        self.conn.execute_batch("BEGIN DEFERRED")?;
+        let out = f(self);
+        // A read transaction has nothing to keep: end it either way.
+        let end = self.conn.execute_batch("COMMIT");
+        if end.is_err() && !self.conn.is_autocommit() {
+            let _ = self.conn.execute_batch("ROLLBACK");
+        }
+        let out = out?;
+        end?;
+        Ok(out)
+    }
+
+    /// A document to read, as the file holds it now.
+    fn doc_read(&mut self, id: &str) -> Result<&mut Cached> {
+        self.revalidate()?;
+        if self.cache.get(id).is_none() {
+            let (loaded, migrated) = self.read_tx(|inner| inner.load(id))?;
+            if migrated {
+                // Migrating an old document is a write like any other: made
+                // under the write lock, on the latest copy.
+                self.write(|inner| inner.doc(id).map(|_| ()))?;
+            } else {
+                self.cache.insert(id.to_string(), loaded);
+            }
+        }
+        self.cache
+            .get(id)
+            .ok_or_else(|| Error::not_found("cell", id))
+    }
+
+    /// The document to change, cached or loaded; inside [`Inner::write`]
+    /// only (a migration is persisted on load).
     fn doc(&mut self, id: &str) -> Result<&mut Cached> {
         if self.cache.get(id).is_none() {
-            let loaded = self.load(id)?;
+            let (mut loaded, migrated) = self.load(id)?;
+            if migrated {
+                self.persist(id, &mut loaded, &Touched::All)?;
+            }
             self.cache.insert(id.to_string(), loaded);
         }
         self.cache
@@ -937,7 +1119,10 @@ impl Inner {
             .ok_or_else(|| Error::not_found("cell", id))
     }
 
-    fn load(&mut self, id: &str) -> Result<Cached> {
+    /// Decodes a document from snapshot + chunks, migrated in memory to the
+    /// current layout; true when that migration changed it (and so needs
+    /// persisting). Writes nothing.
+    fn load(&mut self, id: &str) -> Result<(Cached, bool)> {
         let row: Option<(Vec<u8>, Vec<u8>, i64, i64)> = self
             .conn
             .query_row(
@@ -979,26 +1164,24 @@ impl Inner {
             chunk_count,
             chunk_bytes,
         };
-        if cached.doc.migrate(self.now_ts())? {
-            self.persist(id, &mut cached, &Touched::All)?;
-        }
-        Ok(cached)
+        let migrated = cached.doc.migrate(self.now_ts())?;
+        Ok((cached, migrated))
     }
 
+    /// Inside [`Inner::write`].
     fn insert_new_doc(&mut self, id: &str, mut doc: CellDoc) -> Result<()> {
         let snapshot = doc.save();
         let heads = doc.heads();
-        let tx = self.conn.unchecked_transaction()?;
-        tx.execute(
+        self.conn.execute(
             "INSERT INTO docs (id, heads, snapshot_bytes) VALUES (?1, ?2, ?3)",
             params![id, heads_to_bytes(&heads), snapshot.len() as i64],
         )?;
-        tx.execute(
+        self.conn.execute(
             "INSERT INTO snapshots (id, snapshot) VALUES (?1, ?2)",
             params![id, snapshot],
         )?;
-        projection::write_cell(&tx, id, &doc)?;
-        tx.commit()?;
+        projection::write_cell(&self.conn, id, &doc)?;
+        self.written.push(id.to_string());
         let mut persisted = heads;
         persisted.sort();
         self.cache.insert(
@@ -1013,6 +1196,7 @@ impl Inner {
         Ok(())
     }
 
+    /// Inside [`Inner::write`].
     fn edit<T>(
         &mut self,
         id: &str,
@@ -1040,23 +1224,21 @@ impl Inner {
                 return Err(e.into());
             }
         }
+        // Out of the cache while it is written: if the write fails, the copy
+        // (ahead of the file) is dropped with it.
         let mut entry = self
             .cache
             .take(id)
             .ok_or_else(|| Error::not_found("cell", id))?;
-        match self.persist(id, &mut entry, &touched) {
-            Ok(()) => {
-                self.cache.insert(id.to_string(), entry);
-                Ok(out)
-            }
-            // The document in memory is ahead of the file: drop it so the
-            // next use reloads what was really committed.
-            Err(e) => Err(e),
-        }
+        self.persist(id, &mut entry, &touched)?;
+        self.cache.insert(id.to_string(), entry);
+        Ok(out)
     }
 
     /// Writes the document's unsaved changes as one chunk, with the touched
-    /// projections, in one transaction; compacts when chunks pile up.
+    /// projections; compacts when chunks pile up. Inside [`Inner::write`],
+    /// whose commit makes it durable (and whose rollback drops `entry`'s
+    /// document from the cache again).
     fn persist(&mut self, id: &str, entry: &mut Cached, touched: &Touched) -> Result<()> {
         let bytes = entry.doc.save_after(&entry.persisted);
         if bytes.is_empty() {
@@ -1065,47 +1247,78 @@ impl Inner {
         let mut heads = entry.doc.heads();
         heads.sort();
         let compact = entry.chunk_count + 1 >= self.compact_after;
-        let tx = self.conn.unchecked_transaction()?;
         if compact {
             let snapshot = entry.doc.save();
-            write_snapshot(&tx, id, &snapshot, &heads)?;
+            write_snapshot(&self.conn, id, &snapshot, &entry.persisted, &heads)?;
         } else {
-            tx.prepare_cached("INSERT INTO chunks (doc_id, seq, bytes) VALUES (?1, ?2, ?3)")?
-                .execute(params![id, entry.chunk_count, bytes])?;
-            tx.prepare_cached(
-                "UPDATE docs SET heads = ?2, chunk_count = chunk_count + 1, chunk_bytes = chunk_bytes + ?3 WHERE id = ?1",
-            )?
-            .execute(params![id, heads_to_bytes(&heads), bytes.len() as i64])?;
+            // The sequence number comes from the row, counted under the
+            // write lock, not from the cache; and the row must still record
+            // the heads this chunk follows, or the chunk would not decode
+            // after the ones already written.
+            let counted: Option<i64> = self
+                .conn
+                .prepare_cached(
+                    "UPDATE docs SET heads = ?2, chunk_count = chunk_count + 1, chunk_bytes = chunk_bytes + ?3
+                     WHERE id = ?1 AND heads = ?4 RETURNING chunk_count",
+                )?
+                .query_row(
+                    params![
+                        id,
+                        heads_to_bytes(&heads),
+                        bytes.len() as i64,
+                        heads_to_bytes(&entry.persisted)
+                    ],
+                    |r| r.get(0),
+                )
+                .optional()?;
+            let chunk_count = counted.ok_or(Error::Busy)?;
+            self.conn
+                .prepare_cached("INSERT INTO chunks (doc_id, seq, bytes) VALUES (?1, ?2, ?3)")?
+                .execute(params![id, chunk_count - 1, bytes])?;
+            entry.chunk_count = chunk_count;
+            entry.chunk_bytes += bytes.len() as i64;
         }
-        projection::apply(&tx, id, &entry.doc, touched)?;
-        tx.commit()?;
+        projection::apply(&self.conn, id, &entry.doc, touched)?;
+        self.written.push(id.to_string());
         entry.persisted = heads;
         if compact {
             entry.chunk_count = 0;
             entry.chunk_bytes = 0;
-        } else {
-            entry.chunk_count += 1;
-            entry.chunk_bytes += bytes.len() as i64;
         }
         Ok(())
     }
 
+    /// Inside [`Inner::write`].
     fn compact(&mut self, id: &str) -> Result<()> {
-        let mut entry = match self.cache.take(id) {
-            Some(e) => e,
-            None => self.load(id)?,
+        let mut entry = {
+            self.doc(id)?;
+            self.cache
+                .take(id)
+                .ok_or_else(|| Error::not_found("cell", id))?
         };
         let snapshot = entry.doc.save();
         let mut heads = entry.doc.heads();
         heads.sort();
-        let tx = self.conn.unchecked_transaction()?;
-        write_snapshot(&tx, id, &snapshot, &heads)?;
-        tx.commit()?;
+        write_snapshot(&self.conn, id, &snapshot, &entry.persisted, &heads)?;
+        self.written.push(id.to_string());
         entry.persisted = heads;
         entry.chunk_count = 0;
         entry.chunk_bytes = 0;
         self.cache.insert(id.to_string(), entry);
         Ok(())
+    }
+
+    /// What a cell's projections should hold and what they hold, read under
+    /// the write lock so that nobody changes either between the two reads.
+    /// The document is loaded afresh: this checks the file, not the cache.
+    fn rows_in_file(&mut self, id: &str) -> Result<(Result<CellRows>, CellRows)> {
+        self.cache.remove(id);
+        let expected = match self.doc(id) {
+            Ok(entry) => CellRows::from_doc(&entry.doc),
+            Err(e) => Err(e),
+        };
+        let actual = CellRows::read(&self.conn, id)?;
+        Ok((expected, actual))
     }
 
     /// Applies a peer's changes to a held cell: the trust boundary for
@@ -1114,7 +1327,8 @@ impl Inner {
     /// leaves a document that fails [`CellDoc::check_merged`], the copy is
     /// dropped and nothing reaches the file. Identity is compared with what
     /// this store held before, never with what the bytes claim; the write
-    /// rules, with what the change did to this store's copy.
+    /// rules, with what the change did to this store's copy. Inside
+    /// [`Inner::write`], so the copy is the latest the file holds.
     fn absorb(
         &mut self,
         id: &str,
@@ -1150,20 +1364,26 @@ impl Inner {
         sender: Option<Role>,
         names_cell: bool,
     ) -> Result<(String, bool)> {
-        // Decode on its own first: we need the cell id, and bad bytes must
-        // be refused before they touch a stored document.
+        // Decode on its own first, before taking the write lock: we need the
+        // cell id, and bad bytes must be refused before they touch a stored
+        // document.
         let (id, incoming) = crate::replica::decode_whole(bytes, &self.actor)?;
-        let exists = self
-            .conn
-            .query_row("SELECT 1 FROM docs WHERE id = ?1", [&id], |_| Ok(()))
-            .optional()?
-            .is_some();
-        if !exists {
-            let doc = crate::replica::admit_new(incoming, sender, names_cell, self.now_ts())?;
-            self.insert_new_doc(&id, doc)?;
-            return Ok((id, true));
-        }
-        let changed = self.absorb(&id, sender, |d| d.apply_bytes(bytes).map(|_| ()))?;
+        // Whether the cell is new is decided under the write lock: two
+        // programs importing the same new cell must not both create it.
+        let changed = self.write(|inner| {
+            let exists = inner
+                .conn
+                .prepare_cached("SELECT 1 FROM docs WHERE id = ?1")?
+                .query_row([&id], |_| Ok(()))
+                .optional()?
+                .is_some();
+            if !exists {
+                let doc = crate::replica::admit_new(incoming, sender, names_cell, inner.now_ts())?;
+                inner.insert_new_doc(&id, doc)?;
+                return Ok(true);
+            }
+            inner.absorb(&id, sender, |d| d.apply_bytes(bytes).map(|_| ()))
+        })?;
         Ok((id, changed))
     }
 }

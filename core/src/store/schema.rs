@@ -1,7 +1,7 @@
 //! Opening the SQLite file: encryption key, pragmas, numbered migrations.
 
 use crate::error::{Error, Result};
-use rusqlite::{Connection, ErrorCode, OpenFlags};
+use rusqlite::{Connection, ErrorCode, OpenFlags, Transaction, TransactionBehavior};
 use std::path::Path;
 
 /// Numbered migrations; entry i takes the file from layout i to i+1.
@@ -12,6 +12,12 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../sql/003_sync.sql"),
     include_str!("../../sql/004_enrolled_keys.sql"),
 ];
+
+/// How long a statement waits for another connection's lock before it
+/// fails with [`Error::Busy`]. A writer holds the lock for one user action
+/// (one document's compaction at most), milliseconds; only a projection
+/// rebuild or a vacuum of a large store holds it for longer.
+const BUSY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// The layout this build writes.
 pub const LAYOUT: i64 = MIGRATIONS.len() as i64;
@@ -71,6 +77,10 @@ pub(crate) fn open(
     inspect(path, key.is_some())?;
     create_private(path)?;
     let conn = Connection::open_with_flags(path, flags)?;
+    // Before the first read: another program may be writing the file (a hub
+    // serving while a bundle is imported), and every statement from here on
+    // should wait for it rather than fail.
+    conn.busy_handler(Some(wait_for_lock))?;
     // SQLCipher logs a wrong key to stderr by itself; the typed error
     // below is the one message the caller should see.
     let _ = conn.execute_batch("PRAGMA cipher_log_level = NONE;");
@@ -120,14 +130,48 @@ pub(crate) fn open(
         Durability::Full => "FULL",
         Durability::Normal => "NORMAL",
     };
+    use_wal(&conn)?;
     conn.execute_batch(&format!(
-        "PRAGMA journal_mode = WAL;
-         PRAGMA synchronous = {sync};
-         PRAGMA foreign_keys = ON;
-         PRAGMA busy_timeout = 5000;"
+        "PRAGMA synchronous = {sync};
+         PRAGMA foreign_keys = ON;"
     ))?;
     migrate(&conn, layout)?;
     Ok(conn)
+}
+
+/// Called by SQLite while another connection holds a lock this one needs;
+/// `tries` counts the calls for this one wait. It polls every millisecond,
+/// where SQLite's own timeout backs off to 100 ms sleeps: a writer done in a
+/// millisecond should not keep the other program waiting for a hundred.
+fn wait_for_lock(tries: i32) -> bool {
+    let poll = std::time::Duration::from_millis(1);
+    if poll * u32::try_from(tries).unwrap_or(u32::MAX) >= BUSY_TIMEOUT {
+        return false;
+    }
+    std::thread::sleep(poll);
+    true
+}
+
+/// Switches a new file to WAL (an existing store already is). The switch
+/// needs the file to itself, and SQLite refuses it at once, without waiting,
+/// when another program is opening the same new file: try again until that
+/// one is done.
+fn use_wal(conn: &Connection) -> Result<()> {
+    let deadline = std::time::Instant::now() + BUSY_TIMEOUT;
+    loop {
+        let outcome = conn.query_row("PRAGMA journal_mode = WAL", [], |r| r.get::<_, String>(0));
+        let again = match &outcome {
+            Ok(mode) => !mode.eq_ignore_ascii_case("wal"),
+            Err(e) => e.sqlite_error_code() == Some(ErrorCode::DatabaseBusy),
+        };
+        if !again || std::time::Instant::now() >= deadline {
+            // A file system without shared memory keeps its rollback journal,
+            // as before; only an error is one.
+            outcome?;
+            return Ok(());
+        }
+        std::thread::sleep(std::time::Duration::from_millis(2));
+    }
 }
 
 const SQLITE_MAGIC: &[u8; 16] = b"SQLite format 3\0";
@@ -278,19 +322,33 @@ fn inspect(path: &Path, keyed: bool) -> Result<()> {
 /// Brings the file from layout `current` (its `user_version`, read when it
 /// was opened) to [`LAYOUT`], one migration per transaction.
 fn migrate(conn: &Connection, current: i64) -> Result<()> {
+    let newer = |layout: i64| {
+        Error::Incompatible(format!(
+            "this store has layout {layout}, newer than this build understands ({LAYOUT}); update silin"
+        ))
+    };
     if current > LAYOUT {
-        return Err(Error::Incompatible(format!(
-            "this store has layout {current}, newer than this build understands ({LAYOUT}); update silin"
-        )));
+        return Err(newer(current));
     }
-    for (i, sql) in MIGRATIONS.iter().enumerate().skip(current as usize) {
-        let to = i as i64 + 1;
-        let tx = conn.unchecked_transaction()?;
+    if current == LAYOUT {
+        return Ok(());
+    }
+    loop {
+        // The layout is read again under the write lock: another program
+        // opening the same file may have run this migration meanwhile.
+        let tx = Transaction::new_unchecked(conn, TransactionBehavior::Immediate)?;
+        let layout: i64 = tx.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+        if layout > LAYOUT {
+            return Err(newer(layout));
+        }
+        let Some(sql) = usize::try_from(layout).ok().and_then(|i| MIGRATIONS.get(i)) else {
+            tx.commit()?;
+            return Ok(());
+        };
         tx.execute_batch(sql)?;
-        tx.execute_batch(&format!("PRAGMA user_version = {to};"))?;
+        tx.execute_batch(&format!("PRAGMA user_version = {};", layout + 1))?;
         tx.commit()?;
     }
-    Ok(())
 }
 
 #[cfg(test)]
