@@ -72,14 +72,14 @@ pub trait Replica {
 
     // ---- what a peer hands over ----------------------------------------
 
-    /// Applies a peer's sync message. Returns whether anything changed.
+    /// Applies a peer's sync message.
     fn receive_sync_message(
         &self,
         cell_id: &str,
         sender: Option<Role>,
         state: &mut State,
         message: Message,
-    ) -> Result<bool>;
+    ) -> Result<Absorbed>;
     /// Merges a whole document (a cell new to this replica is created from
     /// it, if `sender` may hand it over; `names_cell`: the sender's
     /// certificate names the cell by id). Returns the cell id and whether
@@ -90,9 +90,35 @@ pub trait Replica {
         sender: Option<Role>,
         names_cell: bool,
     ) -> Result<(String, bool)>;
-    /// Applies changes to a held cell. Returns whether anything changed.
-    fn apply_changes_from(&self, cell_id: &str, bytes: &[u8], sender: Option<Role>)
-        -> Result<bool>;
+    /// Applies changes to a held cell.
+    fn apply_changes_from(
+        &self,
+        cell_id: &str,
+        bytes: &[u8],
+        sender: Option<Role>,
+    ) -> Result<Absorbed>;
+}
+
+/// What a replica did with a peer's changes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Absorbed {
+    /// Something new was kept.
+    pub changed: bool,
+    /// Some of the changes depend on changes the replica lacks: they wait,
+    /// unchecked and unpersisted, in the replica's copy until its next
+    /// write (so that automerge asks the peer for what they need). The next
+    /// write starts from the persisted document: a waiting change is only
+    /// ever applied, and checked, in the call that offers it, against that
+    /// call's sender. The sync session that brought them offers them again
+    /// with what it receives next, on whichever process serves it.
+    pub waiting: bool,
+}
+
+/// Whether `doc` holds changes automerge queued for a missing dependency.
+/// A replica reports it as [`Absorbed::waiting`], and drops such a copy
+/// before its next write.
+pub fn holds_waiting(doc: &mut CellDoc) -> bool {
+    !doc.automerge().get_missing_deps(&[]).is_empty()
 }
 
 /// The trust boundary for a held cell: runs `f` (which applies a peer's

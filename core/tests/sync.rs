@@ -409,6 +409,8 @@ fn a_session_suspended_and_resumed_between_every_message_ends_like_one_kept_in_m
     let mut rounds = 0;
     let stats = loop {
         let mut b = Session::resume(&c.hub, &held_b).unwrap();
+        // Read back whole: automerge's in-flight state included.
+        assert_eq!(b.suspend(), held_b);
         let reply = b.receive(&c.hub, &msg).unwrap().unwrap();
         held_b = b.suspend();
         let mut a = Session::resume(&c.worker, &held_a).unwrap();

@@ -296,3 +296,45 @@ fn a_hostile_value_that_loses_a_conflict_is_still_refused() {
     assert_eq!(dump_tables(c.hub.path()), before);
     assert_eq!(c.hub.cell(&c.cell).unwrap().cell.name, "一组（新）");
 }
+
+#[test]
+fn a_change_waiting_for_its_dependency_is_never_applied_under_another_senders_role() {
+    use silin_core::model::NewHousehold;
+    use silin_core::Replica;
+    let c = county();
+    sync_local(&c.worker, &c.hub).unwrap();
+    // The worker makes two changes, the second (a rename, which a lead may
+    // not make) built on the first (a household, which a lead may add).
+    let base = c.worker.heads(&c.cell).unwrap();
+    c.worker
+        .add_household(&c.cell, NewHousehold::default())
+        .unwrap();
+    let first_heads = c.worker.heads(&c.cell).unwrap();
+    let first = c.worker.changes_after(&c.cell, &base).unwrap();
+    c.worker.rename_cell(&c.cell, "改名").unwrap();
+    let second = c.worker.changes_after(&c.cell, &first_heads).unwrap();
+
+    // A lead's peer hands the hub the rename alone: it waits for its
+    // dependency, unchecked, and nothing is written.
+    let before = dump_tables(c.hub.path());
+    let waited = Replica::apply_changes_from(&c.hub, &c.cell, &second, Some(Role::Lead)).unwrap();
+    assert!(waited.waiting && !waited.changed, "{waited:?}");
+    assert_eq!(dump_tables(c.hub.path()), before);
+    assert_eq!(c.hub.heads(&c.cell).unwrap(), base);
+
+    // Another sender then brings the dependency: only what that sender
+    // offered is applied and checked; the rename the lead offered is not
+    // carried in with it.
+    let took = Replica::apply_changes_from(&c.hub, &c.cell, &first, Some(Role::Lead)).unwrap();
+    assert!(took.changed && !took.waiting, "{took:?}");
+    assert_eq!(c.hub.heads(&c.cell).unwrap(), first_heads);
+    assert_eq!(c.hub.cell(&c.cell).unwrap().cell.name, "一组");
+
+    // Its author's own session brings the rename, under its own role.
+    sync_local(&c.worker, &c.hub).unwrap();
+    assert_eq!(c.hub.cell(&c.cell).unwrap().cell.name, "改名");
+    assert_eq!(
+        c.hub.heads(&c.cell).unwrap(),
+        c.worker.heads(&c.cell).unwrap()
+    );
+}

@@ -462,9 +462,11 @@ fn two_processes_merging_many_phones_into_one_cell_lose_and_repeat_nothing() {
             s.spawn(move || {
                 start.wait();
                 for batch in phone_batches {
-                    assert!(hub
-                        .apply_changes_from(cell, batch, Some(Role::Lead))
-                        .unwrap());
+                    assert!(
+                        hub.apply_changes_from(cell, batch, Some(Role::Lead))
+                            .unwrap()
+                            .changed
+                    );
                 }
             });
         }
@@ -567,9 +569,11 @@ fn a_process_never_serves_or_builds_on_a_stale_copy() {
     };
 
     // Written through b: a's reads see it.
-    assert!(b
-        .apply_changes_from(&cell, &change("x"), Some(Role::Lead))
-        .unwrap());
+    assert!(
+        b.apply_changes_from(&cell, &change("x"), Some(Role::Lead))
+            .unwrap()
+            .changed
+    );
     assert_eq!(
         a.settled_heads(&cell).unwrap(),
         Some(b.heads(&cell).unwrap())
@@ -583,12 +587,16 @@ fn a_process_never_serves_or_builds_on_a_stale_copy() {
 
     // Written through b again, then through a, whose copy is one write
     // behind: a's write must follow b's, or the chunks would not load.
-    assert!(b
-        .apply_changes_from(&cell, &change("y"), Some(Role::Lead))
-        .unwrap());
-    assert!(a
-        .apply_changes_from(&cell, &change("z"), Some(Role::Lead))
-        .unwrap());
+    assert!(
+        b.apply_changes_from(&cell, &change("y"), Some(Role::Lead))
+            .unwrap()
+            .changed
+    );
+    assert!(
+        a.apply_changes_from(&cell, &change("z"), Some(Role::Lead))
+            .unwrap()
+            .changed
+    );
     let fresh = process(&db);
     let doc = view(&fresh, &cell);
     assert_eq!(doc.visits.len(), 3);
@@ -933,13 +941,15 @@ fn changes_a_lead_may_not_make_are_refused_and_leave_no_trace() {
     let lead = phone(dir.path(), "lead", Role::Lead, &cell);
     lead.merge_bytes(&base).unwrap();
     lead.record_visit(&cell, visit("lead")).unwrap();
-    assert!(hub
-        .apply_changes_from(
+    assert!(
+        hub.apply_changes_from(
             &cell,
             &lead.changes_after(&cell, &heads).unwrap(),
             Some(Role::Lead)
         )
-        .unwrap());
+        .unwrap()
+        .changed
+    );
     assert_eq!(view(&hub, &cell).visits.len(), 1);
 }
 

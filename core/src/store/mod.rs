@@ -23,6 +23,7 @@ use crate::clock::Clock;
 use crate::error::{Error, Result};
 use crate::identity::Role;
 use crate::model::*;
+use crate::replica::Absorbed;
 use crate::rollup::{roll_up, CellDay, ReportCounts, RollupRow};
 use automerge::{ActorId, ChangeHash};
 use cache::{Cached, DocCache};
@@ -475,15 +476,6 @@ impl Store {
         self.absorb_from(cell_id, None, |d| d.apply_bytes(bytes).map(|_| ()))
     }
 
-    pub(crate) fn apply_changes_from(
-        &self,
-        cell_id: &str,
-        bytes: &[u8],
-        sender: Option<Role>,
-    ) -> Result<bool> {
-        self.absorb_from(cell_id, sender, |d| d.apply_bytes(bytes).map(|_| ()))
-    }
-
     /// Runs `f` (which applies a peer's changes, e.g. an automerge sync
     /// message) on a cell's document and persists what it added, with the
     /// projections, in one transaction. Returns whether anything changed. If
@@ -497,14 +489,25 @@ impl Store {
         sender: Option<Role>,
         f: impl FnOnce(&mut CellDoc) -> Result<()>,
     ) -> Result<bool> {
+        Ok(self.absorb_with(cell_id, sender, f)?.changed)
+    }
+
+    /// [`Store::absorb_from`], saying also whether changes wait on a
+    /// dependency (they were not kept; see [`crate::replica::Absorbed`]).
+    pub(crate) fn absorb_with(
+        &self,
+        cell_id: &str,
+        sender: Option<Role>,
+        f: impl FnOnce(&mut CellDoc) -> Result<()>,
+    ) -> Result<crate::replica::Absorbed> {
         check_id("cell", cell_id)?;
         let mut inner = self.lock();
-        let changed = inner.write(|inner| inner.absorb(cell_id, sender, f))?;
+        let absorbed = inner.write(|inner| inner.absorb(cell_id, sender, f))?;
         drop(inner);
-        if changed {
+        if absorbed.changed {
             self.notify(&[cell_id.to_string()]);
         }
-        Ok(changed)
+        Ok(absorbed)
     }
 
     /// Rewrites every document as a single snapshot (dropping its chunks).
@@ -1334,17 +1337,30 @@ impl Inner {
         id: &str,
         sender: Option<Role>,
         f: impl FnOnce(&mut CellDoc) -> Result<()>,
-    ) -> Result<bool> {
+    ) -> Result<Absorbed> {
+        // Changes an earlier call left waiting for a dependency were never
+        // checked, and maybe not against this sender: start from the file.
+        if self
+            .cache
+            .get(id)
+            .is_some_and(|e| crate::replica::holds_waiting(&mut e.doc))
+        {
+            self.cache.remove(id);
+        }
         let entry = self.doc(id)?;
         let before = entry.persisted.clone();
         let checked = crate::replica::absorb_checked(&mut entry.doc, &before, sender, f);
+        let waiting = checked.is_ok() && crate::replica::holds_waiting(&mut entry.doc);
         match checked {
             Err(e) => {
                 // Partially applied or refused input must not linger in memory.
                 self.cache.remove(id);
                 Err(e)
             }
-            Ok(false) => Ok(false),
+            Ok(false) => Ok(Absorbed {
+                changed: false,
+                waiting,
+            }),
             Ok(true) => {
                 let mut entry = self
                     .cache
@@ -1352,8 +1368,13 @@ impl Inner {
                     .ok_or_else(|| Error::not_found("cell", id))?;
                 entry.doc.migrate(self.now_ts())?;
                 self.persist(id, &mut entry, &Touched::All)?;
+                // Kept with what waits (automerge asks the peer for the
+                // missing dependencies from it), until the next write.
                 self.cache.insert(id.to_string(), entry);
-                Ok(true)
+                Ok(Absorbed {
+                    changed: true,
+                    waiting,
+                })
             }
         }
     }
@@ -1382,7 +1403,9 @@ impl Inner {
                 inner.insert_new_doc(&id, doc)?;
                 return Ok(true);
             }
-            inner.absorb(&id, sender, |d| d.apply_bytes(bytes).map(|_| ()))
+            Ok(inner
+                .absorb(&id, sender, |d| d.apply_bytes(bytes).map(|_| ()))?
+                .changed)
         })?;
         Ok((id, changed))
     }

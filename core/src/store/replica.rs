@@ -5,7 +5,7 @@ use super::{PeerRefs, Store};
 use crate::clock::Clock;
 use crate::error::Result;
 use crate::identity::{Certificate, KeyPair, Role, Scope};
-use crate::replica::Replica;
+use crate::replica::{Absorbed, Replica};
 use crate::store::DocHeadsRow;
 use automerge::sync::{Message, State, SyncDoc};
 use automerge::ChangeHash;
@@ -101,8 +101,8 @@ impl Replica for Store {
         sender: Option<Role>,
         state: &mut State,
         message: Message,
-    ) -> Result<bool> {
-        self.absorb_from(cell_id, sender, |d| {
+    ) -> Result<Absorbed> {
+        self.absorb_with(cell_id, sender, |d| {
             d.automerge()
                 .sync()
                 .receive_sync_message(state, message)
@@ -124,7 +124,7 @@ impl Replica for Store {
         cell_id: &str,
         bytes: &[u8],
         sender: Option<Role>,
-    ) -> Result<bool> {
-        Store::apply_changes_from(self, cell_id, bytes, sender)
+    ) -> Result<Absorbed> {
+        self.absorb_with(cell_id, sender, |d| d.apply_bytes(bytes).map(|_| ()))
     }
 }

@@ -111,7 +111,9 @@ pub fn import(store: &dyn Replica, bytes: &[u8]) -> SyncResult<ImportOutcome> {
             Item::Whole { doc, bytes } => store
                 .merge_from(bytes, sender, peer.scope.names_cell(doc))
                 .map(|(_, c)| c),
-            Item::Changes { doc, bytes } => store.apply_changes_from(doc, bytes, sender),
+            Item::Changes { doc, bytes } => store
+                .apply_changes_from(doc, bytes, sender)
+                .map(|a| a.changed),
             // A bundle is one-way: sync messages and requests need a peer
             // that answers.
             Item::Sync { .. } | Item::Want { .. } | Item::Since { .. } | Item::Refused { .. } => {

@@ -37,6 +37,9 @@ pub const BATCH_DOCS: usize = 256;
 pub const BATCH_BYTES: usize = 8 << 20;
 /// A session that has not settled after this many round trips is cut.
 pub const MAX_ROUNDS: u32 = 10_000;
+/// Most bytes of a peer's changes a session keeps waiting for their
+/// dependencies; past it the cell is refused for the session.
+pub const MAX_PARKED_BYTES: usize = 32 << 20;
 
 #[derive(Debug, thiserror::Error)]
 pub enum SyncError {
@@ -295,6 +298,11 @@ pub struct Session {
     owe_done: bool,
     /// Refusals not yet told to the peer (they ride in the next message).
     untold: Vec<Refusal>,
+    /// Per document, the peer's changes that waited for a dependency the
+    /// last time they were offered to the replica (see
+    /// [`crate::replica::Absorbed::waiting`]): offered again with the
+    /// document's next item, on whichever process runs the session then.
+    parked: BTreeMap<String, Vec<Vec<u8>>>,
 }
 
 impl Session {
@@ -317,6 +325,7 @@ impl Session {
             stats: SyncStats::default(),
             owe_done: false,
             untold: Vec::new(),
+            parked: BTreeMap::new(),
         }
     }
 
@@ -887,15 +896,32 @@ impl Session {
         checked: Checked,
     ) -> SyncResult<()> {
         match item {
-            Item::Sync { doc, .. } => {
-                let Checked::Sync(msg) = checked else {
+            Item::Sync { doc, message } => {
+                let Checked::Sync(mut msg) = checked else {
                     return Err(SyncError::Unexpected("sync item without a message"));
                 };
+                let waited = self.parked.remove(doc);
+                if let Some(waited) = &waited {
+                    // Offered again, ahead of what the peer sent now.
+                    let mut changes = waited.clone();
+                    changes.extend(msg.changes.iter().map(|c| c.to_vec()));
+                    msg.changes = changes.into();
+                }
                 let mut state = std::mem::take(self.state(store, doc)?);
-                let changed = store.receive_sync_message(doc, sender, &mut state, msg);
+                let absorbed = store.receive_sync_message(doc, sender, &mut state, msg);
                 self.states.insert(doc.clone(), state);
-                if changed? {
+                let absorbed = absorbed?;
+                if absorbed.changed {
                     self.received.insert(doc.clone());
+                }
+                if absorbed.waiting {
+                    // Rare (a dependency the peer's bloom filter hid): the
+                    // item's changes are read from it again to keep them.
+                    let mut changes = waited.unwrap_or_default();
+                    if let Ok(Ok(m)) = guard::contain(|| Message::decode(message)) {
+                        changes.extend(m.changes.iter().map(|c| c.to_vec()));
+                    }
+                    self.park(doc, changes)?;
                 }
                 self.active.insert(doc.clone());
             }
@@ -917,12 +943,17 @@ impl Session {
                 }
             }
             Item::Changes { doc, bytes } => {
-                if store.apply_changes_from(doc, bytes, sender)? {
+                let mut offered = self.parked.remove(doc).unwrap_or_default();
+                offered.push(bytes.clone());
+                let absorbed = store.apply_changes_from(doc, &offered.concat(), sender)?;
+                if absorbed.changed {
                     self.received.insert(doc.clone());
                 }
-                // With nothing left waiting for a dependency, this side
-                // now holds everything the sender had: both share it.
-                if let Some(heads) = store.settled_heads(doc)? {
+                if absorbed.waiting {
+                    self.park(doc, offered)?;
+                } else if let Some(heads) = store.settled_heads(doc)? {
+                    // With nothing left waiting for a dependency, this side
+                    // now holds everything the sender had: both share it.
                     self.state(store, doc)?.shared_heads = heads;
                 }
             }
@@ -932,6 +963,7 @@ impl Session {
                 // must not wait on it in this session.
                 self.active.remove(doc);
                 self.pushed.remove(doc);
+                self.parked.remove(doc);
                 self.states.insert(doc.clone(), State::new());
                 self.stats.refused_by_peer.push(Refusal {
                     doc: doc.clone(),
@@ -954,6 +986,7 @@ impl Session {
             doc
         };
         self.active.remove(&doc);
+        self.parked.remove(&doc);
         self.states.insert(doc.clone(), State::new());
         let refusal = Refusal {
             doc,
@@ -962,6 +995,25 @@ impl Session {
         };
         self.stats.refused.push(refusal.clone());
         self.untold.push(refusal);
+    }
+
+    /// Keeps a peer's changes that wait on a dependency, to offer them
+    /// again with the document's next item (bounded: a peer that never
+    /// sends what they need gets the cell refused).
+    fn park(&mut self, doc: &str, changes: Vec<Vec<u8>>) -> SyncResult<()> {
+        let held: usize = self.parked.values().flatten().map(Vec::len).sum();
+        let adding: usize = changes.iter().map(Vec::len).sum();
+        if held + adding > MAX_PARKED_BYTES {
+            return Err(crate::Error::Refused {
+                doc: doc.to_string(),
+                reason: format!(
+                    "over {MAX_PARKED_BYTES} bytes of its changes wait for changes it never sent"
+                ),
+            }
+            .into());
+        }
+        self.parked.insert(doc.to_string(), changes);
+        Ok(())
     }
 
     fn take_untold(&mut self) -> Vec<Item> {

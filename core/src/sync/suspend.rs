@@ -9,12 +9,12 @@ use super::{Peer, Phase, Refusal, Session, Side, SyncError, SyncResult, SyncStat
 use crate::identity::{Certificate, Scope};
 use crate::replica::Replica;
 use crate::wire::{Reader, WireError, Writer};
-use automerge::sync::State;
+use automerge::sync::{BloomFilter, Capability, Have, State};
 use automerge::ChangeHash;
 use std::collections::{BTreeMap, BTreeSet};
 
 const MAGIC: &[u8; 4] = b"SLNH";
-const VERSION: u8 = 1;
+const VERSION: u8 = 2;
 /// Bounds for reading back: far above anything a session holds.
 const MAX_DOCS: usize = 1_000_000;
 const MAX_STATE_BYTES: usize = 64 << 20;
@@ -62,7 +62,8 @@ impl Session {
         };
         w.uint(self.states.len() as u64);
         for (doc, state) in &self.states {
-            w.str(doc).bytes(&state.encode());
+            w.str(doc);
+            put_state(&mut w, state);
         }
         put_strs(&mut w, self.active.iter());
         put_strs(&mut w, self.sent.iter());
@@ -91,6 +92,13 @@ impl Session {
         put_refusals(&mut w, &s.refused_by_peer);
         w.u8(u8::from(self.owe_done));
         put_refusals(&mut w, &self.untold);
+        w.uint(self.parked.len() as u64);
+        for (doc, changes) in &self.parked {
+            w.str(doc).uint(changes.len() as u64);
+            for c in changes {
+                w.bytes(c);
+            }
+        }
         w.into_inner()
     }
 
@@ -152,8 +160,7 @@ fn read_session(trust: Trust, bytes: &[u8]) -> Result<Session, WireError> {
     let n = r.len("sync states", MAX_DOCS)?;
     for _ in 0..n {
         let doc = r.str("document id", MAX_TEXT)?.to_string();
-        let state = State::decode(r.bytes("sync state", MAX_STATE_BYTES)?)
-            .map_err(|_| r.invalid("sync state"))?;
+        let state = get_state(&mut r)?;
         s.states.insert(doc, state);
     }
     s.active = get_strs(&mut r)?.into_iter().collect::<BTreeSet<_>>();
@@ -184,8 +191,128 @@ fn read_session(trust: Trust, bytes: &[u8]) -> Result<Session, WireError> {
     };
     s.owe_done = flag(&mut r, "closing owed")?;
     s.untold = get_refusals(&mut r)?;
+    let n = r.len("documents with waiting changes", MAX_DOCS)?;
+    for _ in 0..n {
+        let doc = r.str("document id", MAX_TEXT)?.to_string();
+        let count = r.len("waiting changes", MAX_DOCS)?;
+        let mut changes = Vec::with_capacity(count.min(1024));
+        for _ in 0..count {
+            changes.push(r.bytes("waiting change", MAX_STATE_BYTES)?.to_vec());
+        }
+        s.parked.insert(doc, changes);
+    }
     r.finish()?;
     Ok(s)
+}
+
+/// automerge's sync state whole: `State::encode` keeps only the shared
+/// heads (what outlives a session), and a session resumed without the rest
+/// (what the peer said it has and needs, what was sent, what is in flight)
+/// would start automerge's exchange over every round and never settle.
+fn put_state(w: &mut Writer, s: &State) {
+    put_heads(w, &s.shared_heads);
+    put_heads(w, &s.last_sent_heads);
+    put_opt_heads(w, s.their_heads.as_deref());
+    put_opt_heads(w, s.their_need.as_deref());
+    match &s.their_have {
+        None => {
+            w.u8(0);
+        }
+        Some(haves) => {
+            w.u8(1).uint(haves.len() as u64);
+            for h in haves {
+                put_heads(w, &h.last_sync);
+                w.bytes(&h.bloom.to_bytes());
+            }
+        }
+    }
+    w.uint(s.sent_hashes.len() as u64);
+    for h in &s.sent_hashes {
+        w.raw(&h.0);
+    }
+    for b in [
+        s.in_flight,
+        s.have_responded,
+        s.read_only,
+        s.peer_read_only,
+        s.needs_reset,
+    ] {
+        w.u8(u8::from(b));
+    }
+    match &s.their_capabilities {
+        None => {
+            w.u8(0);
+        }
+        Some(caps) => {
+            w.u8(1).uint(caps.len() as u64);
+            for c in caps {
+                w.u8(match c {
+                    Capability::MessageV1 => 1,
+                    Capability::MessageV2 => 2,
+                    Capability::SyncReset => 3,
+                });
+            }
+        }
+    }
+}
+
+fn get_state(r: &mut Reader<'_>) -> Result<State, WireError> {
+    let mut s = State::new();
+    s.shared_heads = get_heads(r)?;
+    s.last_sent_heads = get_heads(r)?;
+    s.their_heads = get_opt_heads(r)?;
+    s.their_need = get_opt_heads(r)?;
+    if flag(r, "their haves")? {
+        let n = r.len("their haves", MAX_DOCS)?;
+        let mut haves = Vec::with_capacity(n.min(64));
+        for _ in 0..n {
+            let last_sync = get_heads(r)?;
+            let bloom = BloomFilter::try_from(r.bytes("bloom filter", MAX_STATE_BYTES)?)
+                .map_err(|_| r.invalid("bloom filter"))?;
+            haves.push(Have { last_sync, bloom });
+        }
+        s.their_have = Some(haves);
+    }
+    s.sent_hashes = get_heads(r)?.into_iter().collect();
+    s.in_flight = flag(r, "in flight")?;
+    s.have_responded = flag(r, "responded")?;
+    s.read_only = flag(r, "read only")?;
+    s.peer_read_only = flag(r, "peer read only")?;
+    s.needs_reset = flag(r, "needs reset")?;
+    if flag(r, "capabilities")? {
+        let n = r.len("capabilities", 16)?;
+        let mut caps = Vec::with_capacity(n);
+        for _ in 0..n {
+            caps.push(match r.u8("capability")? {
+                1 => Capability::MessageV1,
+                2 => Capability::MessageV2,
+                3 => Capability::SyncReset,
+                _ => return Err(r.invalid("capability")),
+            });
+        }
+        s.their_capabilities = Some(caps);
+    }
+    Ok(s)
+}
+
+fn put_opt_heads(w: &mut Writer, heads: Option<&[ChangeHash]>) {
+    match heads {
+        Some(h) => {
+            w.u8(1);
+            put_heads(w, h);
+        }
+        None => {
+            w.u8(0);
+        }
+    }
+}
+
+fn get_opt_heads(r: &mut Reader<'_>) -> Result<Option<Vec<ChangeHash>>, WireError> {
+    Ok(if flag(r, "heads present")? {
+        Some(get_heads(r)?)
+    } else {
+        None
+    })
 }
 
 fn flag(r: &mut Reader<'_>, what: &'static str) -> Result<bool, WireError> {

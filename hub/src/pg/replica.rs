@@ -25,7 +25,7 @@ use postgres::{GenericClient, Transaction};
 use silin_core::cell::CellDoc;
 use silin_core::identity::{Certificate, KeyPair, Office, Role, Scope, CLOCK_SKEW_SECS};
 use silin_core::model::check_id;
-use silin_core::replica::{absorb_checked, admit_new, decode_whole};
+use silin_core::replica::{absorb_checked, admit_new, decode_whole, holds_waiting, Absorbed};
 use silin_core::store::{CellRows, DocHeadsRow, PeerRefs};
 use silin_core::{Clock, Error, Replica, Result};
 use std::collections::HashMap;
@@ -265,7 +265,7 @@ impl PgStorage {
         cell_id: &str,
         sender: Option<Role>,
         f: impl FnOnce(&mut CellDoc) -> Result<()>,
-    ) -> Result<bool> {
+    ) -> Result<Absorbed> {
         check_id("cell", cell_id)?;
         let doing = format!("writing cell {cell_id}");
         let fail = |e: postgres::Error| self.failed(&doing, e);
@@ -285,6 +285,11 @@ impl PgStorage {
         };
         let version: i64 = row.try_get(0).map_err(fail)?;
         let chunk_count: i64 = row.try_get(1).map_err(fail)?;
+        // Changes an earlier call left waiting for a dependency were never
+        // checked, and maybe not against this sender: start from the row.
+        if held.as_mut().is_some_and(|l| holds_waiting(&mut l.doc)) {
+            *held = None;
+        }
         if held.as_ref().map(|l| l.version) != Some(version) {
             *held = None;
             *held = self.load(&mut tx, cell_id)?;
@@ -293,10 +298,17 @@ impl PgStorage {
             return Err(Error::not_found("cell", cell_id));
         };
         let before = loaded.heads.clone();
-        match absorb_checked(&mut loaded.doc, &before, sender, f) {
+        let checked = absorb_checked(&mut loaded.doc, &before, sender, f);
+        let waiting = checked.is_ok() && holds_waiting(&mut loaded.doc);
+        match checked {
             Ok(true) => {}
             // Nothing to write; the transaction ends with the lock.
-            Ok(false) => return Ok(false),
+            Ok(false) => {
+                return Ok(Absorbed {
+                    changed: false,
+                    waiting,
+                })
+            }
             Err(e) => {
                 *held = None;
                 return Err(e);
@@ -310,7 +322,10 @@ impl PgStorage {
                 loaded.version = version;
                 loaded.heads = heads;
                 loaded.rows = Some(rows);
-                Ok(true)
+                Ok(Absorbed {
+                    changed: true,
+                    waiting,
+                })
             }
             Err(e) => {
                 *held = None;
@@ -679,7 +694,7 @@ impl Replica for PgStorage {
         sender: Option<Role>,
         state: &mut State,
         message: Message,
-    ) -> Result<bool> {
+    ) -> Result<Absorbed> {
         if message.changes.is_empty() {
             // Heads, needs and haves only: the document cannot change, so
             // there is nothing to lock or write; the sync state moves on
@@ -688,7 +703,7 @@ impl Replica for PgStorage {
                 match silin_core::guard::contain(|| {
                     d.automerge().sync().receive_sync_message(state, message)
                 }) {
-                    Ok(received) => received.map(|()| false).map_err(Error::from),
+                    Ok(received) => received.map(|()| Absorbed::default()).map_err(Error::from),
                     Err(g) => Err(Error::Refused {
                         doc: cell_id.to_string(),
                         reason: g.to_string(),
@@ -726,7 +741,7 @@ impl Replica for PgStorage {
             // merge into that one, under its row lock and the write rules.
         }
         let changed = self.absorb(&id, sender, |d| d.apply_bytes(bytes).map(|_| ()))?;
-        Ok((id, changed))
+        Ok((id, changed.changed))
     }
 
     fn apply_changes_from(
@@ -734,7 +749,7 @@ impl Replica for PgStorage {
         cell_id: &str,
         bytes: &[u8],
         sender: Option<Role>,
-    ) -> Result<bool> {
+    ) -> Result<Absorbed> {
         self.absorb(cell_id, sender, |d| d.apply_bytes(bytes).map(|_| ()))
     }
 }
