@@ -32,6 +32,13 @@ fn put_meta(conn: &Connection, key: &str, value: &[u8]) -> Result<()> {
     Ok(())
 }
 
+/// A transaction that reads and then writes: it takes the file's write
+/// lock first, so another program's commit in between makes it wait
+/// (busy timeout) instead of failing.
+fn write_tx(conn: &Connection) -> rusqlite::Result<rusqlite::Transaction<'_>> {
+    rusqlite::Transaction::new_unchecked(conn, rusqlite::TransactionBehavior::Immediate)
+}
+
 fn is_sha256_hex(s: &str) -> bool {
     s.len() == 64 && s.bytes().all(|b| b.is_ascii_hexdigit())
 }
@@ -177,7 +184,7 @@ impl Store {
         cert.verify(office, self.now_ts())?;
         let mut inner = self.lock();
         let write = || -> Result<()> {
-            let tx = inner.conn.unchecked_transaction()?;
+            let tx = write_tx(&inner.conn)?;
             put_meta(&tx, "certificate", &cert.encode())?;
             put_meta(&tx, "office_public_key", office)?;
             tx.commit()?;
@@ -269,7 +276,7 @@ impl Store {
     ) -> Result<TokenGrant, IdentityError> {
         let inner = self.lock();
         let run = || -> Result<Result<TokenGrant, IdentityError>> {
-            let tx = inner.conn.unchecked_transaction()?;
+            let tx = write_tx(&inner.conn)?;
             type Row = (String, String, i64, i64, Option<String>, Option<Vec<u8>>);
             let row: Option<Row> = tx
                 .query_row(
@@ -496,7 +503,7 @@ impl Store {
             return Ok(());
         }
         let inner = self.lock();
-        let tx = inner.conn.unchecked_transaction()?;
+        let tx = write_tx(&inner.conn)?;
         {
             let mut s = tx.prepare_cached(
                 "INSERT OR REPLACE INTO sync_states (peer, doc_id, state) VALUES (?1, ?2, ?3)",
