@@ -1301,7 +1301,11 @@ pub async fn serve_storage(
         }
     };
     housekeeping.abort();
-    let dropped = hub.sessions.count().unwrap_or(0);
+    // Counting may ask a database: off the async threads.
+    let sessions = hub.sessions.clone();
+    let dropped = tokio::task::spawn_blocking(move || sessions.count().unwrap_or(0))
+        .await
+        .unwrap_or(0);
     info!(open_sessions = dropped, "hub stopped");
     result
 }
@@ -1568,13 +1572,20 @@ pub fn spawn_storage(
     let thread = std::thread::Builder::new()
         .name("silin-hub".into())
         .spawn(move || {
-            rt.block_on(async move {
+            // The last handles on the storage are dropped here, outside the
+            // runtime: a blocking database client must not be closed from
+            // async code.
+            let kept = (storage.clone(), sessions.clone());
+            let served = rt.block_on(async move {
                 let listener = TcpListener::from_std(listener)?;
                 serve_storage(listener, storage, sessions, office, config, async {
                     let _ = stopped.await;
                 })
                 .await
-            })
+            });
+            drop(rt);
+            drop(kept);
+            served
         })?;
     Ok(HubHandle {
         addr,
