@@ -7,6 +7,7 @@
 mod demo;
 mod office;
 mod output;
+mod pg;
 
 use chrono::NaiveDate;
 use clap::{Args, Parser, Subcommand};
@@ -139,7 +140,7 @@ enum OfficeCmd {
         /// The hub's store (default: --store).
         #[arg(long, conflicts_with = "postgres")]
         db: Option<PathBuf>,
-        /// A PostgreSQL URL (not available yet).
+        /// A PostgreSQL hub (not available for this command yet).
         #[arg(long)]
         postgres: Option<String>,
     },
@@ -155,9 +156,15 @@ enum HubCmd {
         /// The hub's SQLite store (default: --store); created if missing.
         #[arg(long, conflicts_with = "postgres")]
         db: Option<PathBuf>,
-        /// A PostgreSQL URL (not available yet).
-        #[arg(long)]
+        /// Serve a PostgreSQL database instead (several hub processes may serve one), like postgres://user@host/db or "host=... dbname=...".
+        #[arg(long, requires = "office_key")]
         postgres: Option<String>,
+        /// With --postgres: the office key file every hub process is given (created on the first start; keep it owner-only and backed up).
+        #[arg(long, value_name = "FILE", requires = "postgres")]
+        office_key: Option<PathBuf>,
+        /// With --postgres: database connections this process keeps open.
+        #[arg(long, default_value = "16", requires = "postgres")]
+        pool: String,
         /// Cells the hub shares: region paths or cell ids (`*` for all).
         #[arg(long, num_args = 1.., default_value = "*")]
         scope: Vec<String>,
@@ -177,8 +184,14 @@ enum HubCmd {
     /// Issue a one-time enrolment token (office admin, on the hub machine).
     Token {
         /// The hub's store (default: --store); created if missing.
-        #[arg(long)]
+        #[arg(long, conflicts_with = "postgres")]
         db: Option<PathBuf>,
+        /// The hub's PostgreSQL database instead.
+        #[arg(long, requires = "office_key")]
+        postgres: Option<String>,
+        /// With --postgres: the hub's office key file.
+        #[arg(long, value_name = "FILE", requires = "postgres")]
+        office_key: Option<PathBuf>,
         /// lead, grid_worker, office or county
         #[arg(long)]
         role: String,
@@ -192,8 +205,11 @@ enum HubCmd {
     /// Revoke a device: the hub refuses it from now on.
     Revoke {
         /// The hub's store (default: --store).
-        #[arg(long)]
+        #[arg(long, conflicts_with = "postgres")]
         db: Option<PathBuf>,
+        /// The hub's PostgreSQL database instead.
+        #[arg(long)]
+        postgres: Option<String>,
         /// The device's id (as `silin enroll` printed it).
         #[arg(long)]
         device: String,
@@ -210,7 +226,7 @@ enum HubUserCmd {
         /// The hub's store (default: --store); created if missing.
         #[arg(long, conflicts_with = "postgres")]
         db: Option<PathBuf>,
-        /// A PostgreSQL URL (not available yet).
+        /// A PostgreSQL hub (not available for this command yet).
         #[arg(long)]
         postgres: Option<String>,
         /// The login name.
@@ -981,19 +997,33 @@ fn run_hub(cli: &Cli, out: &Out, cmd: &HubCmd) -> Result<(), CliError> {
             listen,
             db,
             postgres,
+            office_key,
+            pool,
             scope,
             tls_cert,
             tls_key,
             tls,
             insecure_http,
         } => {
-            if postgres.is_some() {
-                return Err(CliError::Usage(
-                    "the PostgreSQL backend is not built yet; run the hub on SQLite with --db PATH"
-                        .into(),
-                ));
-            }
             let scope = scope_arg(scope)?;
+            if let (Some(url), Some(key)) = (postgres, office_key) {
+                let pool = int_arg("pool", pool)?;
+                if !(1..=1000).contains(&pool) {
+                    return Err(CliError::Usage("--pool must be between 1 and 1000".into()));
+                }
+                return pg::serve(
+                    out,
+                    pg::Serve {
+                        listen,
+                        url,
+                        office_key: key,
+                        pool: pool as u32,
+                        scope,
+                        tls_cert: tls_cert.as_deref().zip(tls_key.as_deref()),
+                        insecure_http: *insecure_http,
+                    },
+                );
+            }
             std::net::ToSocketAddrs::to_socket_addrs(listen.as_str()).map_err(|e| {
                 CliError::Usage(format!(
                     "--listen {listen:?} is not an address to listen on ({e}); write it like 0.0.0.0:8080"
@@ -1078,6 +1108,8 @@ fn run_hub(cli: &Cli, out: &Out, cmd: &HubCmd) -> Result<(), CliError> {
         }
         HubCmd::Token {
             db,
+            postgres,
+            office_key,
             role,
             scope,
             valid_days,
@@ -1091,15 +1123,26 @@ fn run_hub(cli: &Cli, out: &Out, cmd: &HubCmd) -> Result<(), CliError> {
                     silin_hub::office::MAX_VALID_DAYS
                 )));
             }
-            let store = hub_store(cli, db, true)?;
-            let token =
-                silin_hub::office::issue_token(&store, role, scope, days).map_err(office_error)?;
+            let token = match (postgres, office_key) {
+                (Some(url), Some(key)) => pg::issue_token(url, key, role, scope, days)?,
+                _ => {
+                    let store = hub_store(cli, db, true)?;
+                    silin_hub::office::issue_token(&store, role, scope, days)
+                        .map_err(office_error)?
+                }
+            };
             out.print(&serde_json::json!({ "token": token }), || token.clone())
         }
-        HubCmd::Revoke { db, device } => {
+        HubCmd::Revoke {
+            db,
+            postgres,
+            device,
+        } => {
             check_id("device", device)?;
-            let store = hub_store(cli, db, false)?;
-            store.revoke(device)?;
+            match postgres {
+                Some(url) => pg::revoke(url, device)?,
+                None => hub_store(cli, db, false)?.revoke(device)?,
+            }
             out.print(
                 &serde_json::json!({ "device_id": device, "revoked": true }),
                 || format!("revoked device {device}; the hub refuses it from now on"),
@@ -1134,7 +1177,7 @@ fn run_hub(cli: &Cli, out: &Out, cmd: &HubCmd) -> Result<(), CliError> {
 fn no_postgres(postgres: &Option<String>) -> Result<(), CliError> {
     match postgres {
         Some(_) => Err(CliError::Usage(
-            "the PostgreSQL backend is not built yet; use the hub's SQLite store with --db PATH"
+            "this command does not work on a PostgreSQL hub yet (only hub serve, token and revoke do); run it against the hub's SQLite store with --db PATH"
                 .into(),
         )),
         None => Ok(()),

@@ -139,16 +139,36 @@ fn hub_commands_refuse_bad_input_with_exit_2() {
         ),
     );
 
+    // PostgreSQL: every process needs the office key file; a URL that
+    // cannot be read is bad input; a server that cannot be reached is not.
+    let serve_pg =
+        |url: &'static str| vec!["hub", "serve", "--listen", "127.0.0.1:0", "--postgres", url];
+    let out = s.raw("hub.db", &serve_pg("postgres://office/silin"));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("--office-key"), "{err}");
+    let key = s.db("office-key");
+    let key = key.to_str().unwrap();
+    let mut bad_url = serve_pg("host=127.0.0.1 port=notaport");
+    bad_url.extend(["--office-key", key]);
+    let err = s.fails("hub.db", 2, &bad_url);
+    assert!(err.contains("--postgres URL"), "{err}");
+    // Port 1 on loopback: nothing listens there.
+    let mut unreachable = serve_pg("host=127.0.0.1 port=1 user=silin dbname=silin");
+    unreachable.extend(["--office-key", key]);
+    let err = s.fails("hub.db", 1, &unreachable);
+    assert!(err.contains("cannot reach PostgreSQL"), "{err}");
     let err = s.fails(
         "hub.db",
         2,
         &[
             "hub",
-            "serve",
-            "--listen",
-            "127.0.0.1:0",
+            "user",
+            "add",
             "--postgres",
-            "postgres://office/silin",
+            "host=x",
+            "--name",
+            "zhang",
         ],
     );
     assert!(err.contains("PostgreSQL"), "{err}");
