@@ -17,16 +17,28 @@
 //! one fsynced transaction per device — single-threaded, the least a durable
 //! hub could do per device with no protocol at all.
 //!
+//! Backends: the SQLite store (`--backend sqlite`, the default) or
+//! PostgreSQL (`--backend postgres [--processes N] [--postgres URL]`): N hub
+//! servers, each with a storage of its own (its own connection pool and
+//! document cache, as separate processes have) over one database, devices
+//! spread over them. Without `--postgres` the throwaway cluster of
+//! `.ci/postgres` is started, and the benchmark works in a database of its
+//! own that it drops afterwards.
+//!
 //! Run: `cargo run --release -p silin-bench --bin hub_load [-- --cells N
-//! --history DAYS --clients N --transport http|local]`.
+//! --history DAYS --clients N --transport http|local --backend
+//! sqlite|postgres --processes N]`.
 
 use automerge::Automerge;
 use rusqlite::{params, Connection};
 use serde_json::json;
 use silin_bench::*;
 use silin_core::identity::Role;
-use silin_core::sync::sync_local;
-use silin_core::{Durability, Store};
+use silin_core::identity::Scope;
+use silin_core::sync::{sync_local, sync_replicas};
+use silin_core::{Durability, Replica, Store};
+use silin_hub::pg::{PgSessions, PgStorage};
+use silin_hub::storage::HubStorage;
 use silin_workload::Workload;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -45,6 +57,13 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let history: u32 = arg("--history", 7);
     let clients: usize = arg("--clients", 4);
     let transport: String = arg("--transport", "http".to_string());
+    let backend: String = arg("--backend", "sqlite".to_string());
+    let processes: usize = arg("--processes", 1);
+    let postgres = match backend.as_str() {
+        "sqlite" => None,
+        "postgres" => Some(BenchDatabase::create(arg("--postgres", String::new()))?),
+        other => return Err(format!("--backend {other}: sqlite or postgres").into()),
+    };
     let dir = tempfile::tempdir()?;
     let t0 = Instant::now();
     let workload = Workload::generate(20261129, cells);
@@ -55,8 +74,32 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         build_hub(&hub, &workload, history)?
     };
     let hub = Arc::new(Store::open(&hub_path, options(4096, Durability::Full))?);
+    // Each "process" a storage of its own over the one database.
+    let pgs: Vec<Arc<PgStorage>> = match &postgres {
+        None => Vec::new(),
+        Some(db) => {
+            let first = PgStorage::connect(&db.url, 16)?;
+            first.migrate()?;
+            first.enrol_hub(&office, &Scope::everything())?;
+            for id in &ids {
+                first.merge_from(&hub.save_doc(id)?, None, false)?;
+            }
+            let mut all = vec![Arc::new(first)];
+            for _ in 1..processes.max(1) {
+                let p = PgStorage::connect(&db.url, 16)?;
+                p.enrol_hub(&office, &Scope::everything())?;
+                all.push(Arc::new(p));
+            }
+            all
+        }
+    };
+    // What the leads sync with: the SQLite hub, or the first PostgreSQL one.
+    let replica: &(dyn Replica + Sync) = match pgs.first() {
+        Some(p) => p.as_ref(),
+        None => hub.as_ref(),
+    };
     eprintln!(
-        "hub built: {cells} cells × {history} days in {:.1} s",
+        "hub built ({backend}): {cells} cells × {history} days in {:.1} s",
         t0.elapsed().as_secs_f64()
     );
 
@@ -73,10 +116,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             options(2, Durability::Normal),
         )?;
         enrol(&lead, &office, Role::Lead, vec![id.clone()])?;
-        sync_local(&lead, &hub)?;
-        let base = hub.heads(id)?;
+        sync_replicas(&lead, replica, None)?;
+        let base = replica.heads(id)?;
         play_day(&lead, &lead, &ids, &plan, Some(&[i]))?;
-        expected_changes.push((hub.save_doc(id)?, lead.changes_after(id, &base)?));
+        expected_changes.push((replica.save_doc(id)?, lead.changes_after(id, &base)?));
         leads.push(lead);
     }
     eprintln!(
@@ -116,25 +159,36 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         AtomicUsize::new(0),
         AtomicUsize::new(0),
     );
-    let server = if transport == "http" {
-        Some(silin_hub::server::spawn_with(
+    let mut servers = Vec::new();
+    if transport == "http" && pgs.is_empty() {
+        servers.push(silin_hub::server::spawn_with(
             "127.0.0.1:0",
             hub.clone(),
             silin_hub::server::HubConfig::default(),
-        )?)
-    } else {
-        None
-    };
-    let url = server.as_ref().map(|h| h.url());
+        )?);
+    } else if transport == "http" {
+        for p in &pgs {
+            let storage: Arc<dyn HubStorage> = p.clone();
+            servers.push(silin_hub::server::spawn_storage(
+                "127.0.0.1:0",
+                storage,
+                Arc::new(PgSessions::new(p)),
+                office.clone(),
+                silin_hub::server::HubConfig::default(),
+            )?);
+        }
+    }
+    let urls: Vec<String> = servers.iter().map(|h| h.url()).collect();
     let t = Instant::now();
     std::thread::scope(|s| {
         for _ in 0..clients {
             s.spawn(|| loop {
                 let i = next.fetch_add(1, Ordering::Relaxed);
                 let Some(lead) = leads.get(i) else { break };
-                let res = match &url {
+                let res = match urls.get(i % urls.len().max(1)) {
                     Some(u) => silin_hub::client::sync(lead, u).map_err(|e| e.to_string()),
-                    None => sync_local(lead, &hub).map_err(|e| e.to_string()),
+                    None if pgs.is_empty() => sync_local(lead, &hub).map_err(|e| e.to_string()),
+                    None => sync_replicas(lead, replica, None).map_err(|e| e.to_string()),
                 };
                 match res {
                     Ok(st) => {
@@ -151,12 +205,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         }
     });
     let ours = t.elapsed().as_secs_f64();
-    if let Some(h) = server {
+    for h in servers {
         h.shutdown()?;
     }
     let mut lost = 0;
     for (lead, id) in leads.iter().zip(&ids) {
-        if lead.heads(id)? != hub.heads(id)? {
+        if lead.heads(id)? != replica.heads(id)? {
             lost += 1;
         }
     }
@@ -165,6 +219,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "history_days": history,
         "clients": clients,
         "transport": transport,
+        "backend": backend,
+        "processes": if pgs.is_empty() { 1 } else { pgs.len() },
         "seconds": ours,
         "syncs_per_second": cells as f64 / ours,
         "errors": errors.load(Ordering::Relaxed),
@@ -178,9 +234,67 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     });
     println!("{}", serde_json::to_string_pretty(&out)?);
     std::fs::create_dir_all(target_dir().join("silin-bench"))?;
+    let name = match &postgres {
+        None => "hub_load.json".to_string(),
+        Some(_) => format!("hub_load_postgres_{}.json", pgs.len()),
+    };
+    drop(pgs);
+    drop(postgres);
     std::fs::write(
-        target_dir().join("silin-bench/hub_load.json"),
+        target_dir().join("silin-bench").join(name),
         serde_json::to_vec_pretty(&out)?,
     )?;
     Ok(())
+}
+
+/// A database of the benchmark's own on a PostgreSQL server, dropped at the
+/// end.
+struct BenchDatabase {
+    admin: String,
+    name: String,
+    url: String,
+}
+
+impl BenchDatabase {
+    fn create(server: String) -> Result<BenchDatabase, Box<dyn std::error::Error>> {
+        let admin = if !server.is_empty() {
+            server
+        } else if let Ok(url) = std::env::var("SILIN_TEST_POSTGRES") {
+            url
+        } else {
+            let root = concat!(env!("CARGO_MANIFEST_DIR"), "/..");
+            let out = std::process::Command::new(format!("{root}/.ci/postgres"))
+                .arg("start")
+                .current_dir(root)
+                .output()?;
+            if !out.status.success() {
+                return Err(format!(
+                    "PostgreSQL could not start: {}",
+                    String::from_utf8_lossy(&out.stderr)
+                )
+                .into());
+            }
+            String::from_utf8(out.stdout)?
+                .lines()
+                .last()
+                .unwrap_or_default()
+                .to_string()
+        };
+        let name = format!("silin_bench_{}", std::process::id());
+        let mut client = postgres::Client::connect(&admin, postgres::NoTls)?;
+        client.batch_execute(&format!("CREATE DATABASE {name}"))?;
+        let url = format!("{admin} dbname={name}");
+        Ok(BenchDatabase { admin, name, url })
+    }
+}
+
+impl Drop for BenchDatabase {
+    fn drop(&mut self) {
+        if let Ok(mut c) = postgres::Client::connect(&self.admin, postgres::NoTls) {
+            let _ = c.batch_execute(&format!(
+                "DROP DATABASE IF EXISTS {} WITH (FORCE)",
+                self.name
+            ));
+        }
+    }
 }
