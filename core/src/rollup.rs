@@ -33,6 +33,32 @@ pub struct ReportCounts {
     pub under_monitoring: i64,
 }
 
+impl CellDay {
+    /// A cell's day as the query tables hold it (SQLite and PostgreSQL
+    /// alike): its stored region path, and its report's counts when it
+    /// filed one (`arrivals` is `None` when it did not).
+    pub fn from_stored(
+        cell_id: &str,
+        path: &str,
+        arrivals: Option<i64>,
+        abnormal: Option<i64>,
+        under_monitoring: Option<i64>,
+    ) -> crate::Result<CellDay> {
+        let path = RegionPath::parse(path).map_err(|e| crate::Error::Damaged {
+            doc: cell_id.to_string(),
+            reason: e.to_string(),
+        })?;
+        Ok(CellDay {
+            path,
+            report: arrivals.map(|a| ReportCounts {
+                arrivals: a,
+                abnormal: abnormal.unwrap_or(0),
+                under_monitoring: under_monitoring.unwrap_or(0),
+            }),
+        })
+    }
+}
+
 /// Groups cells at `level`; rows come out sorted by path.
 pub fn roll_up<'a>(level: Level, cells: impl IntoIterator<Item = &'a CellDay>) -> Vec<RollupRow> {
     let mut by_path: BTreeMap<String, RollupRow> = BTreeMap::new();

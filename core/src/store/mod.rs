@@ -16,7 +16,10 @@ mod trust;
 
 pub use projection::{CellRow, CellRows, HouseholdRow, MemberRow, ReportRow, TaskRow, VisitRow};
 pub use schema::{Durability, StoreKey, LAYOUT};
-pub use trust::{heads_hash, DocHeadsRow, PeerRefs, TokenGrant};
+pub use trust::{
+    fingerprint_to_store, heads_hash, new_token, stored_fingerprint, token_hash, DocHeadsRow,
+    PeerRefs, TokenGrant,
+};
 
 use crate::cell::{CellDoc, Touched};
 use crate::clock::Clock;
@@ -24,7 +27,7 @@ use crate::error::{Error, Result};
 use crate::identity::Role;
 use crate::model::*;
 use crate::replica::Absorbed;
-use crate::rollup::{roll_up, CellDay, ReportCounts, RollupRow};
+use crate::rollup::{roll_up, CellDay, RollupRow};
 use automerge::{ActorId, ChangeHash};
 use cache::{Cached, DocCache};
 use chrono::NaiveDate;
@@ -146,13 +149,16 @@ impl std::fmt::Debug for Store {
     }
 }
 
-fn heads_to_bytes(heads: &[ChangeHash]) -> Vec<u8> {
+/// A document's heads as stored (SQLite and PostgreSQL alike): sorted, 32
+/// bytes each, so equal sets store equal.
+pub fn heads_to_bytes(heads: &[ChangeHash]) -> Vec<u8> {
     let mut sorted = heads.to_vec();
     sorted.sort();
     sorted.iter().flat_map(|h| h.0).collect()
 }
 
-fn heads_from_bytes(bytes: &[u8]) -> Option<Vec<ChangeHash>> {
+/// Stored heads read back; `None` when they are not whole hashes.
+pub fn heads_from_bytes(bytes: &[u8]) -> Option<Vec<ChangeHash>> {
     if bytes.len() % 32 != 0 {
         return None;
     }
@@ -756,18 +762,7 @@ impl Store {
         let mut out = Vec::new();
         for row in rows {
             let (id, path, arrivals, abnormal, under) = row?;
-            let path = RegionPath::parse(&path).map_err(|e| Error::Damaged {
-                doc: id,
-                reason: e.to_string(),
-            })?;
-            out.push(CellDay {
-                path,
-                report: arrivals.map(|a| ReportCounts {
-                    arrivals: a,
-                    abnormal: abnormal.unwrap_or(0),
-                    under_monitoring: under.unwrap_or(0),
-                }),
-            });
+            out.push(CellDay::from_stored(&id, &path, arrivals, abnormal, under)?);
         }
         Ok(out)
     }

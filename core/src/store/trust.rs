@@ -88,11 +88,47 @@ pub struct TokenGrant {
     pub valid_days: i64,
 }
 
-fn token_hash(token: &str) -> Vec<u8> {
-    // Only the hash is stored, so a copy of the hub's file does not hand out
-    // enrolments.
+/// What a hub keeps of an enrolment token: the hash of its secret part
+/// only, so a copy of the hub's database hands out no enrolments.
+pub fn token_hash(token: &str) -> Vec<u8> {
     let secret = token.split('.').next().unwrap_or_default();
     Sha256::digest(secret.as_bytes()).to_vec()
+}
+
+/// A new one-time enrolment token: a random secret and the fingerprint of
+/// the office key, so the device can check the hub it enrols with.
+pub fn new_token(office: &Office) -> String {
+    let secret: [u8; 16] = identity::random_bytes();
+    format!(
+        "{}.{}",
+        hex::encode(secret),
+        identity::fingerprint(&office.public_key())
+    )
+}
+
+/// A hub TLS certificate fingerprint as stored (64 lowercase hex digits),
+/// read back; anything else is a damaged store.
+pub fn stored_fingerprint(bytes: Vec<u8>) -> Result<String> {
+    String::from_utf8(bytes)
+        .ok()
+        .filter(|s| is_sha256_hex(s))
+        .ok_or_else(|| {
+            Error::Incompatible(
+                "the stored hub certificate fingerprint is not 64 hex digits".into(),
+            )
+        })
+}
+
+/// A hub TLS certificate fingerprint to store: 64 hex digits, lowercased.
+pub fn fingerprint_to_store(fingerprint: &str) -> Result<String> {
+    if !is_sha256_hex(fingerprint) {
+        return Err(crate::model::ValidationError::new(
+            "hub_certificate",
+            "a SHA-256 fingerprint: 64 hex digits",
+        )
+        .into());
+    }
+    Ok(fingerprint.to_ascii_lowercase())
 }
 
 impl Store {
@@ -133,16 +169,7 @@ impl Store {
     pub fn pinned_hub_certificate(&self) -> Result<Option<String>> {
         let inner = self.lock();
         get_meta(&inner.conn, "hub_certificate")?
-            .map(|b| {
-                String::from_utf8(b)
-                    .ok()
-                    .filter(|s| is_sha256_hex(s))
-                    .ok_or_else(|| {
-                        Error::Incompatible(
-                            "the stored hub certificate fingerprint is not 64 hex digits".into(),
-                        )
-                    })
-            })
+            .map(stored_fingerprint)
             .transpose()
     }
 
@@ -151,16 +178,11 @@ impl Store {
     pub fn pin_hub_certificate(&self, fingerprint: Option<&str>) -> Result<()> {
         let inner = self.lock();
         match fingerprint {
-            Some(f) if is_sha256_hex(f) => put_meta(
+            Some(f) => put_meta(
                 &inner.conn,
                 "hub_certificate",
-                f.to_ascii_lowercase().as_bytes(),
+                fingerprint_to_store(f)?.as_bytes(),
             ),
-            Some(_) => Err(crate::model::ValidationError::new(
-                "hub_certificate",
-                "a SHA-256 fingerprint: 64 hex digits",
-            )
-            .into()),
             None => {
                 inner
                     .conn
@@ -243,12 +265,7 @@ impl Store {
         grant: &TokenGrant,
         valid_for_secs: i64,
     ) -> Result<String> {
-        let secret: [u8; 16] = identity::random_bytes();
-        let token = format!(
-            "{}.{}",
-            hex::encode(secret),
-            identity::fingerprint(&office.public_key())
-        );
+        let token = new_token(office);
         let inner = self.lock();
         inner.conn.execute(
             "INSERT INTO enrol_tokens (token_hash, role, scope, valid_days, expires) VALUES (?1, ?2, ?3, ?4, ?5)",

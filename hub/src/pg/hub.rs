@@ -11,11 +11,12 @@
 use super::PgStorage;
 use crate::storage::HubStorage;
 use chrono::NaiveDate;
-use sha2::{Digest, Sha256};
 use silin_core::identity::{self, Certificate, IdentityError, KeyPair, Office, Role, Scope};
-use silin_core::model::{new_id, Level, RegionPath, ValidationError};
-use silin_core::rollup::{roll_up, CellDay, ReportCounts, RollupRow};
-use silin_core::store::TokenGrant;
+use silin_core::model::{new_id, Level};
+use silin_core::rollup::{roll_up, CellDay, RollupRow};
+use silin_core::store::{
+    fingerprint_to_store, new_token, stored_fingerprint, token_hash, TokenGrant,
+};
 use silin_core::{Error, Result};
 
 /// How long the hub's own office certificate is issued for; it is renewed
@@ -33,18 +34,6 @@ impl Identity {
     pub(super) fn key(&self) -> KeyPair {
         KeyPair::from_seed(&self.seed)
     }
-}
-
-/// Only the hash is kept, so a copy of the database hands out no
-/// enrolments; the same hash as the SQLite store's, of the part before the
-/// office fingerprint.
-fn token_hash(token: &str) -> Vec<u8> {
-    let secret = token.split('.').next().unwrap_or_default();
-    Sha256::digest(secret.as_bytes()).to_vec()
-}
-
-fn is_sha256_hex(s: &str) -> bool {
-    s.len() == 64 && s.bytes().all(|b| b.is_ascii_hexdigit())
 }
 
 impl PgStorage {
@@ -152,16 +141,7 @@ impl PgStorage {
     /// certificate the hub serves, which tokens name so devices pin it.
     pub fn pinned_hub_certificate(&self) -> Result<Option<String>> {
         self.get_meta("hub_certificate")?
-            .map(|b| {
-                String::from_utf8(b)
-                    .ok()
-                    .filter(|s| is_sha256_hex(s))
-                    .ok_or_else(|| {
-                        Error::Incompatible(
-                            "the stored hub certificate fingerprint is not 64 hex digits".into(),
-                        )
-                    })
-            })
+            .map(stored_fingerprint)
             .transpose()
     }
 
@@ -170,14 +150,7 @@ impl PgStorage {
     /// the same certificate, so the last to start writes what all serve.
     pub fn pin_hub_certificate(&self, fingerprint: Option<&str>) -> Result<()> {
         match fingerprint {
-            Some(f) if is_sha256_hex(f) => {
-                self.put_meta("hub_certificate", f.to_ascii_lowercase().as_bytes())
-            }
-            Some(_) => Err(ValidationError::new(
-                "hub_certificate",
-                "a SHA-256 fingerprint: 64 hex digits",
-            )
-            .into()),
+            Some(f) => self.put_meta("hub_certificate", fingerprint_to_store(f)?.as_bytes()),
             None => {
                 let doing = "removing the hub's certificate fingerprint";
                 let mut c = self.client(doing)?;
@@ -287,18 +260,7 @@ impl PgStorage {
             let arrivals: Option<i64> = r.try_get(2).map_err(fail)?;
             let abnormal: Option<i64> = r.try_get(3).map_err(fail)?;
             let under: Option<i64> = r.try_get(4).map_err(fail)?;
-            let path = RegionPath::parse(&path).map_err(|e| Error::Damaged {
-                doc: id,
-                reason: e.to_string(),
-            })?;
-            out.push(CellDay {
-                path,
-                report: arrivals.map(|a| ReportCounts {
-                    arrivals: a,
-                    abnormal: abnormal.unwrap_or(0),
-                    under_monitoring: under.unwrap_or(0),
-                }),
-            });
+            out.push(CellDay::from_stored(&id, &path, arrivals, abnormal, under)?);
         }
         Ok(out)
     }
@@ -393,12 +355,7 @@ impl HubStorage for PgStorage {
         grant: &TokenGrant,
         valid_for_secs: i64,
     ) -> Result<String> {
-        let secret: [u8; 16] = identity::random_bytes();
-        let token = format!(
-            "{}.{}",
-            hex::encode(secret),
-            identity::fingerprint(&office.public_key())
-        );
+        let token = new_token(office);
         let doing = "recording an enrolment token";
         let mut c = self.client(doing)?;
         c.execute(

@@ -26,7 +26,7 @@ use silin_core::cell::CellDoc;
 use silin_core::identity::{Certificate, KeyPair, Office, Role, Scope, CLOCK_SKEW_SECS};
 use silin_core::model::check_id;
 use silin_core::replica::{absorb_checked, admit_new, decode_whole, holds_waiting, Absorbed};
-use silin_core::store::{CellRows, DocHeadsRow, PeerRefs};
+use silin_core::store::{heads_from_bytes, heads_to_bytes, CellRows, DocHeadsRow, PeerRefs};
 use silin_core::{Clock, Error, Replica, Result};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
@@ -136,22 +136,6 @@ fn hold(slot: &Slot) -> MutexGuard<'_, Option<Loaded>> {
             g
         }
     }
-}
-
-fn heads_to_bytes(heads: &[ChangeHash]) -> Vec<u8> {
-    let mut sorted = heads.to_vec();
-    sorted.sort();
-    sorted.iter().flat_map(|h| h.0).collect()
-}
-
-fn heads_from_bytes(bytes: &[u8]) -> Option<Vec<ChangeHash>> {
-    if bytes.len() % 32 != 0 {
-        return None;
-    }
-    bytes
-        .chunks(32)
-        .map(|c| ChangeHash::try_from(c).ok())
-        .collect()
 }
 
 /// Snapshot, chunks and recorded heads in one statement, so one snapshot
