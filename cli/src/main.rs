@@ -8,6 +8,7 @@ mod demo;
 mod office;
 mod output;
 mod pg;
+mod serve;
 
 use chrono::NaiveDate;
 use clap::{Args, Parser, Subcommand};
@@ -1019,92 +1020,47 @@ fn run_hub(cli: &Cli, out: &Out, cmd: &HubCmd) -> Result<(), CliError> {
                         office_key: key,
                         pool: pool as u32,
                         scope,
-                        tls_cert: tls_cert.as_deref().zip(tls_key.as_deref()),
-                        insecure_http: *insecure_http,
+                        tls: serve::Tls {
+                            files: tls_cert.as_deref().zip(tls_key.as_deref()),
+                            always: *tls,
+                            insecure_http: *insecure_http,
+                        },
                     },
                 );
             }
-            std::net::ToSocketAddrs::to_socket_addrs(listen.as_str()).map_err(|e| {
-                CliError::Usage(format!(
-                    "--listen {listen:?} is not an address to listen on ({e}); write it like 0.0.0.0:8080"
-                ))
-            })?;
-            // The port first: a hub that cannot listen must not have created
-            // its store on the way.
-            let listener = std::net::TcpListener::bind(listen.as_str()).map_err(|source| {
-                hub_error(silin_hub::HubError::Listen {
-                    addr: listen.clone(),
-                    source,
-                })
-            })?;
-            listener.set_nonblocking(true)?;
+            let listener = serve::bind(listen)?;
             let store = std::sync::Arc::new(hub_store(cli, db, true)?);
             // Refuse a store that cannot be a hub before saying we listen.
-            silin_hub::office::office(&store, Some(&scope)).map_err(office_error)?;
-            // Plain HTTP only where it cannot leave the machine, or when
-            // asked for; https elsewhere, with the office's certificate or
-            // the hub's own self-signed one (devices pin either).
-            let loopback = listener.local_addr()?.ip().is_loopback();
-            let certificate = match (tls_cert, tls_key) {
-                (Some(cert), Some(key)) => Some(
-                    silin_hub::tls::HubCertificate::from_pem_files(cert, key)
-                        .map_err(office_error)?,
-                ),
-                _ if *tls || !(loopback || *insecure_http) => Some(
-                    silin_hub::tls::HubCertificate::self_signed(store.path())
-                        .map_err(office_error)?,
-                ),
-                _ => None,
-            };
-            let scheme = if certificate.is_some() {
-                "https"
-            } else {
-                "http"
-            };
-            let pinned = certificate.as_ref().map_or(String::new(), |c| {
-                format!(
-                    "; devices pin its TLS certificate, SHA-256 {}",
-                    c.fingerprint()
-                )
-            });
-            let path = store.path().display().to_string();
-            let device = store.device_id();
-            silin_hub::server::init_logging();
+            let office = silin_hub::office::office(&store, Some(&scope)).map_err(office_error)?;
+            let certificate = serve::certificate(
+                &listener,
+                &serve::Tls {
+                    files: tls_cert.as_deref().zip(tls_key.as_deref()),
+                    always: *tls,
+                    insecure_http: *insecure_http,
+                },
+                store.path(),
+            )?;
             // Tokens printed once we say we listen name the certificate.
             silin_hub::server::record_certificate(&store, certificate.as_ref())
                 .map_err(hub_error)?;
-            let config = silin_hub::HubConfig {
-                scope: Some(scope),
-                tls: certificate,
-                ..Default::default()
+            let serving = serve::Serving {
+                device: store.device_id(),
+                what: format!("store {}", store.path().display()),
             };
-            let threads = std::thread::available_parallelism().map_or(2, |n| n.get().clamp(2, 8));
-            let runtime = tokio::runtime::Builder::new_multi_thread()
-                .worker_threads(threads)
-                .thread_name("silin-hub")
-                .enable_all()
-                .build()?;
-            runtime
-                .block_on(async move {
-                    let listener = tokio::net::TcpListener::from_std(listener)?;
-                    let addr = listener.local_addr()?;
-                    let json = serde_json::json!({
-                        "listen": addr.to_string(), "url": format!("{scheme}://{addr}"), "device_id": device,
-                    });
-                    let _ = out.print(&json, || {
-                        format!(
-                            "silin hub listening on {scheme}://{addr} (store {path}{pinned}); Ctrl-C to stop"
-                        )
-                    });
-                    silin_hub::server::serve_with(
-                        listener,
-                        store,
-                        config,
-                        silin_hub::server::shutdown_signal(),
-                    )
-                    .await
-                })
-                .map_err(hub_error)
+            serve::run(
+                out,
+                listener,
+                serving,
+                store,
+                std::sync::Arc::new(silin_hub::sessions::MemorySessions::new()),
+                office,
+                silin_hub::HubConfig {
+                    scope: Some(scope),
+                    tls: certificate,
+                    ..Default::default()
+                },
+            )
         }
         HubCmd::Token {
             db,

@@ -3,6 +3,7 @@
 //! given the same office key file.
 
 use crate::output::{CliError, Out};
+use crate::serve;
 use silin_core::identity::{Role, Scope};
 use silin_core::store::TokenGrant;
 use silin_core::Replica;
@@ -17,8 +18,7 @@ pub struct Serve<'a> {
     pub office_key: &'a Path,
     pub pool: u32,
     pub scope: Scope,
-    pub tls_cert: Option<(&'a Path, &'a Path)>,
-    pub insecure_http: bool,
+    pub tls: serve::Tls<'a>,
 }
 
 fn pg_error(e: PgError) -> CliError {
@@ -66,87 +66,33 @@ fn with_office(
 }
 
 pub fn serve(out: &Out, args: Serve<'_>) -> Result<(), CliError> {
-    std::net::ToSocketAddrs::to_socket_addrs(args.listen).map_err(|e| {
-        CliError::Usage(format!(
-            "--listen {:?} is not an address to listen on ({e}); write it like 0.0.0.0:8080",
-            args.listen
-        ))
-    })?;
-    let listener = std::net::TcpListener::bind(args.listen).map_err(|source| {
-        CliError::Io(std::io::Error::other(
-            silin_hub::HubError::Listen {
-                addr: args.listen.to_string(),
-                source,
-            }
-            .to_string(),
-        ))
-    })?;
-    listener.set_nonblocking(true)?;
+    let listener = serve::bind(args.listen)?;
     let (storage, office) = with_office(args.url, args.office_key, args.pool, Some(&args.scope))?;
-    // Behind a reverse proxy the proxy usually speaks TLS to devices; a
-    // process reached directly beyond loopback serves https itself, with
-    // the office's certificate (every process the same one).
-    let loopback = listener.local_addr()?.ip().is_loopback();
-    let certificate = match args.tls_cert {
-        Some((cert, key)) => {
-            Some(silin_hub::tls::HubCertificate::from_pem_files(cert, key).map_err(office_error)?)
-        }
-        None if !(loopback || args.insecure_http) => Some(
-            silin_hub::tls::HubCertificate::self_signed(args.office_key).map_err(office_error)?,
-        ),
-        None => None,
-    };
+    // Behind a reverse proxy that passes connections through, every
+    // process serves the same certificate (kept beside the office key when
+    // self-signed); tokens name the one the processes serve.
+    let certificate = serve::certificate(&listener, &args.tls, args.office_key)?;
     storage
         .pin_hub_certificate(certificate.as_ref().map(|c| c.fingerprint()))
         .map_err(office_error)?;
-    let scheme = if certificate.is_some() {
-        "https"
-    } else {
-        "http"
+    let serving = serve::Serving {
+        device: HubStorage::device_id(&storage),
+        what: format!("PostgreSQL {}", storage.target()),
     };
-    let device = HubStorage::device_id(&storage);
-    let target = storage.target().to_string();
     let sessions = Arc::new(PgSessions::new(&storage));
-    let storage: Arc<dyn HubStorage> = Arc::new(storage);
-    let config = silin_hub::HubConfig {
-        scope: Some(args.scope),
-        tls: certificate,
-        ..Default::default()
-    };
-    silin_hub::server::init_logging();
-    let threads = std::thread::available_parallelism().map_or(2, |n| n.get().clamp(2, 8));
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(threads)
-        .thread_name("silin-hub")
-        .enable_all()
-        .build()?;
-    // Dropped after the runtime: a blocking database client must not be
-    // closed from async code.
-    let kept = (storage.clone(), sessions.clone());
-    let served = runtime.block_on(async move {
-        let listener = tokio::net::TcpListener::from_std(listener)?;
-        let addr = listener.local_addr()?;
-        let json = serde_json::json!({
-            "listen": addr.to_string(), "url": format!("{scheme}://{addr}"), "device_id": device,
-        });
-        let _ = out.print(&json, || {
-            format!(
-                "silin hub listening on {scheme}://{addr} (PostgreSQL {target}); Ctrl-C to stop"
-            )
-        });
-        silin_hub::server::serve_storage(
-            listener,
-            storage,
-            sessions,
-            office,
-            config,
-            silin_hub::server::shutdown_signal(),
-        )
-        .await
-    });
-    drop(runtime);
-    drop(kept);
-    served.map_err(|e| CliError::Io(std::io::Error::other(e.to_string())))
+    serve::run(
+        out,
+        listener,
+        serving,
+        Arc::new(storage),
+        sessions,
+        office,
+        silin_hub::HubConfig {
+            scope: Some(args.scope),
+            tls: certificate,
+            ..Default::default()
+        },
+    )
 }
 
 pub fn issue_token(
