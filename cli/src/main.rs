@@ -5,6 +5,7 @@
 //! Exit codes: 0 ok, 2 bad input or usage (nothing written), 1 anything else.
 
 mod demo;
+mod export;
 mod office;
 mod output;
 mod pg;
@@ -112,7 +113,7 @@ enum Command {
         #[arg(long)]
         hub: String,
     },
-    /// Office work on the hub: feedback lists in as tasks.
+    /// Office work on the hub: feedback lists in as tasks, daily sheets out.
     #[command(subcommand)]
     Office(OfficeCmd),
 }
@@ -138,6 +139,29 @@ enum OfficeCmd {
         /// The tasks' title instead of the kind's (接种提醒, 核酸检测提醒); a notice's text when the list has no 通知内容 column.
         #[arg(long)]
         title: Option<String>,
+        /// The hub's store (default: --store).
+        #[arg(long, conflicts_with = "postgres")]
+        db: Option<PathBuf>,
+        /// A PostgreSQL hub (not available for this command yet).
+        #[arg(long)]
+        postgres: Option<String>,
+    },
+    /// Export a daily sheet as CSV or XLSX: the rollup, the cells missing their report, or task completion per list.
+    Export {
+        /// rollup, missing or tasks
+        what: String,
+        /// The day, YYYY-MM-DD.
+        #[arg(long)]
+        date: String,
+        /// The rollup's level: county, township, village or group.
+        #[arg(long, default_value = "village")]
+        level: String,
+        /// csv (UTF-8 with a byte-order mark) or xlsx
+        #[arg(long)]
+        format: String,
+        /// The file to write (replaced if it exists).
+        #[arg(long, value_name = "FILE")]
+        out: PathBuf,
         /// The hub's store (default: --store).
         #[arg(long, conflicts_with = "postgres")]
         db: Option<PathBuf>,
@@ -1217,6 +1241,13 @@ fn run_office(cli: &Cli, out: &Out, cmd: &OfficeCmd) -> Result<(), CliError> {
                     progress: out.progress_allowed(),
                 },
             )?;
+            if outcome.imported {
+                // The office's register of lists, for exports and the
+                // dashboard; recording a list again adds nothing.
+                silin_hub::lists::Lists::open(&store, store_secret(cli)?.as_deref())
+                    .and_then(|mut l| l.record(&outcome.list, &outcome.tasks))
+                    .map_err(users_error)?;
+            }
             out.print(&outcome, || {
                 let mut s = format!(
                     "list {}: {} rows, {} matched, {} tasks created, {} rejected",
@@ -1248,6 +1279,54 @@ fn run_office(cli: &Cli, out: &Out, cmd: &OfficeCmd) -> Result<(), CliError> {
                     outcome.matched
                 )))
             }
+        }
+        OfficeCmd::Export {
+            what,
+            date,
+            level,
+            format,
+            out: file,
+            db,
+            postgres,
+        } => {
+            no_postgres(postgres)?;
+            let what = export::What::parse(what)?;
+            let format = export::Format::parse(format)?;
+            let date = parse_date("date", date)?;
+            let level = parse_level(level)?;
+            let store = hub_store(cli, db, false)?;
+            // The hub's own store has no certificate: it is the office.
+            let role = store
+                .certificate()?
+                .map(|c| c.role)
+                .unwrap_or(silin_core::identity::Role::Office);
+            let secret = store_secret(cli)?;
+            let sheet = export::sheet(
+                &store,
+                &export::ExportArgs {
+                    what,
+                    date,
+                    level,
+                    role,
+                    secret: secret.as_deref(),
+                },
+            )?;
+            let bytes = match format {
+                export::Format::Csv => export::to_csv(&sheet),
+                export::Format::Xlsx => export::to_xlsx(&sheet, what)?,
+            };
+            output::write_file_atomically(file, &bytes)?;
+            out.print(
+                &serde_json::json!({ "rows": sheet.data_rows, "bytes": bytes.len() }),
+                || {
+                    format!(
+                        "wrote {} rows ({} bytes) to {}",
+                        sheet.data_rows,
+                        bytes.len(),
+                        file.display()
+                    )
+                },
+            )
         }
     }
 }

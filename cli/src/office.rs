@@ -22,6 +22,7 @@ use serde::Serialize;
 use sha2::{Digest, Sha256};
 use silin_core::model::{check_phone, check_resident_id};
 use silin_core::store::Store;
+use silin_hub::lists::ListInfo;
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 
@@ -162,6 +163,12 @@ pub struct ImportOutcome {
     pub report: String,
     /// False when rejected rows stopped the import (nothing created).
     pub imported: bool,
+    /// The list as the office's register records it, and each matched
+    /// row's task (row number, cell id, task id).
+    #[serde(skip)]
+    pub list: ListInfo,
+    #[serde(skip)]
+    pub tasks: Vec<(usize, String, String)>,
 }
 
 /// One row of the list: its number as the spreadsheet shows it, and its
@@ -216,7 +223,8 @@ pub fn import_list(store: &Store, args: &ImportArgs) -> Result<ImportOutcome, Cl
                 .filter(|s| !s.is_empty())
         };
         match plan_row(&index, args, &get) {
-            Ok(p) => {
+            Ok(mut p) => {
+                p.row = row.number;
                 if let Some(first) = seen.get(&p.member_id) {
                     rejected.push(Rejected {
                         row: row.number,
@@ -247,6 +255,29 @@ pub fn import_list(store: &Store, args: &ImportArgs) -> Result<ImportOutcome, Cl
         rejected,
         report: report_path.display().to_string(),
         imported: false,
+        list: ListInfo {
+            list_id: list_id.clone(),
+            kind: args.kind.as_str().to_string(),
+            title: args
+                .title
+                .unwrap_or(match args.kind {
+                    Kind::Vaccination => "接种提醒",
+                    Kind::Test => "核酸检测提醒",
+                    Kind::Notice => "通知",
+                })
+                .to_string(),
+            file: args
+                .file
+                .file_name()
+                .map(|f| f.to_string_lossy().into_owned())
+                .unwrap_or_default(),
+            rows: sheet.rows.len() as i64,
+            imported: args.now.to_rfc3339(),
+        },
+        tasks: planned
+            .iter()
+            .map(|p| (p.row, p.cell_id.clone(), task_id(&list_id, &p.row_key)))
+            .collect(),
     };
     if !outcome.rejected.is_empty() && !args.accept_partial {
         return Ok(outcome);
@@ -589,6 +620,8 @@ pub fn task_id(list_id: &str, row_key: &str) -> String {
 
 /// A matched row, ready to become a task.
 struct Planned {
+    /// The row's number in the list.
+    row: usize,
     row_key: String,
     cell_id: String,
     household_id: String,
@@ -698,6 +731,7 @@ fn plan_row<'a>(
         ),
     };
     Ok(Planned {
+        row: 0,
         row_key,
         cell_id: entry.cell_id.clone(),
         household_id: entry.household_id.clone(),

@@ -16,6 +16,7 @@ pub mod error;
 pub mod guard;
 pub mod identity;
 pub mod model;
+pub mod privacy;
 pub mod replica;
 pub mod rollup;
 pub mod rules;

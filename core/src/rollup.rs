@@ -1,6 +1,9 @@
 //! The daily zero-report rollup: cells grouped by a prefix of their region
 //! path (county → township → village → group), counting who reported and
-//! what they reported.
+//! what they reported, and the work the leads did that day — door-knock
+//! rounds, calls and errands recorded as visits (the county counts
+//! "door-knock actions", not only report fields). The hub's rollup API, the
+//! demo, `silin rollup` and the office exports all come from [`roll_up`].
 
 use crate::model::{Level, RegionPath};
 use serde::{Deserialize, Serialize};
@@ -17,13 +20,46 @@ pub struct RollupRow {
     pub arrivals: i64,
     pub abnormal: i64,
     pub under_monitoring: i64,
+    /// Door-knock rounds recorded that day.
+    #[serde(default)]
+    pub door_knocks: i64,
+    /// Phone calls recorded that day.
+    #[serde(default)]
+    pub calls: i64,
+    /// Errands run that day.
+    #[serde(default)]
+    pub errands: i64,
 }
 
-/// One cell's report for the day, if it filed one.
+/// One cell's report for the day, if it filed one, and the visits of the
+/// kinds the rollup counts.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CellDay {
+    pub cell_id: String,
     pub path: RegionPath,
     pub report: Option<ReportCounts>,
+    pub visits: VisitCounts,
+}
+
+/// Visits of one cell on one day, by the kinds the county counts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct VisitCounts {
+    pub door_knocks: i64,
+    pub calls: i64,
+    pub errands: i64,
+}
+
+impl VisitCounts {
+    /// Adds `n` visits of `kind` (as stored: `door_knock`, `call`,
+    /// `errand`; other kinds are not counted here).
+    pub fn add(&mut self, kind: &str, n: i64) {
+        match kind {
+            "door_knock" => self.door_knocks += n,
+            "call" => self.calls += n,
+            "errand" => self.errands += n,
+            _ => {}
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -49,12 +85,14 @@ impl CellDay {
             reason: e.to_string(),
         })?;
         Ok(CellDay {
+            cell_id: cell_id.to_string(),
             path,
             report: arrivals.map(|a| ReportCounts {
                 arrivals: a,
                 abnormal: abnormal.unwrap_or(0),
                 under_monitoring: under_monitoring.unwrap_or(0),
             }),
+            visits: VisitCounts::default(),
         })
     }
 }
@@ -69,6 +107,9 @@ pub fn roll_up<'a>(level: Level, cells: impl IntoIterator<Item = &'a CellDay>) -
             ..Default::default()
         });
         row.cells += 1;
+        row.door_knocks += c.visits.door_knocks;
+        row.calls += c.visits.calls;
+        row.errands += c.visits.errands;
         match &c.report {
             Some(r) => {
                 row.reported += 1;
@@ -92,12 +133,18 @@ mod tests {
     #[test]
     fn rollup_groups_by_path_prefix_and_counts_missing() {
         let day = |p: &str, r: Option<(i64, i64)>| CellDay {
+            cell_id: p.to_string(),
             path: RegionPath::parse(p).unwrap(),
             report: r.map(|(a, b)| ReportCounts {
                 arrivals: a,
                 abnormal: b,
                 under_monitoring: a,
             }),
+            visits: VisitCounts {
+                door_knocks: 1,
+                calls: 0,
+                errands: 2,
+            },
         };
         let cells = [
             day("c/t1/v1/g1", Some((0, 0))),
@@ -117,6 +164,10 @@ mod tests {
             (4, 3, 1, 2)
         );
         assert_eq!((county[0].arrivals, county[0].abnormal), (2, 1));
+        assert_eq!(
+            (county[0].door_knocks, county[0].calls, county[0].errands),
+            (4, 0, 8)
+        );
         let towns = roll_up(Level::Township, &cells);
         assert_eq!(
             towns.iter().map(|r| r.path.as_str()).collect::<Vec<_>>(),

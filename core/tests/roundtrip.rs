@@ -1090,33 +1090,44 @@ fn queries_match_hand_counts() {
         arrivals,
         abnormal,
         under_monitoring: under,
+        ..RollupRow::default()
+    };
+    // Door-knock rounds, calls and errands of the day count too.
+    let worked = |r: RollupRow, door_knocks, calls, errands| RollupRow {
+        door_knocks,
+        calls,
+        errands,
+        ..r
     };
     assert_eq!(
         s.rollup(d(29), Level::County).unwrap(),
-        [row("c", 3, 2, 1, 2, 1, 5)]
+        [worked(row("c", 3, 2, 1, 2, 1, 5), 0, 1, 2)]
     );
     assert_eq!(
         s.rollup(d(29), Level::Township).unwrap(),
-        [row("c/t1", 2, 2, 1, 2, 1, 5), row("c/t2", 1, 0, 0, 0, 0, 0)]
+        [
+            worked(row("c/t1", 2, 2, 1, 2, 1, 5), 0, 1, 2),
+            row("c/t2", 1, 0, 0, 0, 0, 0)
+        ]
     );
     assert_eq!(
         s.rollup(d(29), Level::Village).unwrap(),
         [
-            row("c/t1/v1", 2, 2, 1, 2, 1, 5),
+            worked(row("c/t1/v1", 2, 2, 1, 2, 1, 5), 0, 1, 2),
             row("c/t2/v1", 1, 0, 0, 0, 0, 0)
         ]
     );
     assert_eq!(
         s.rollup(d(29), Level::Group).unwrap(),
         [
-            row("c/t1/v1/g1", 1, 1, 1, 0, 0, 2),
-            row("c/t1/v1/g2", 1, 1, 0, 2, 1, 3),
+            worked(row("c/t1/v1/g1", 1, 1, 1, 0, 0, 2), 0, 0, 2),
+            worked(row("c/t1/v1/g2", 1, 1, 0, 2, 1, 3), 0, 1, 0),
             row("c/t2/v1/g1", 1, 0, 0, 0, 0, 0),
         ]
     );
     assert_eq!(
         s.rollup(d(28), Level::County).unwrap(),
-        [row("c", 3, 1, 0, 1, 0, 1)]
+        [worked(row("c", 3, 1, 0, 1, 0, 1), 0, 0, 1)]
     );
     assert_eq!(
         s.rollup(d(27), Level::County).unwrap(),

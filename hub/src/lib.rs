@@ -17,6 +17,8 @@ pub mod api;
 pub mod client;
 #[cfg(feature = "server")]
 pub mod exposition;
+#[cfg(feature = "server")]
+pub mod lists;
 pub mod office;
 #[cfg(feature = "server")]
 pub mod pg;

@@ -36,7 +36,7 @@ pub enum UserError {
     Database(#[from] rusqlite::Error),
     #[error("hashing the password failed: {0}")]
     Hash(String),
-    #[error("the hub's user table is at layout {found}, newer than this build knows ({known}); use a newer silin")]
+    #[error("the hub's own tables are at layout {found}, newer than this build knows ({known}); use a newer silin")]
     Newer { found: i64, known: i64 },
 }
 
@@ -164,30 +164,36 @@ impl Users {
 /// Brings the hub's user table to the newest layout, each step in one
 /// transaction with its record in `hub_layout`.
 fn migrate(conn: &Connection) -> Result<()> {
+    migrate_part(conn, LAYOUT_PART, MIGRATIONS)
+}
+
+/// Brings one part of the hub's own tables (`part`, as `hub_layout` names
+/// it) to the newest of `migrations`.
+pub(crate) fn migrate_part(conn: &Connection, part: &str, migrations: &[&str]) -> Result<()> {
     conn.execute_batch(
         "CREATE TABLE IF NOT EXISTS hub_layout (part TEXT PRIMARY KEY, version INTEGER NOT NULL);",
     )?;
     let current: i64 = conn
         .query_row(
             "SELECT version FROM hub_layout WHERE part = ?1",
-            [LAYOUT_PART],
+            [part],
             |r| r.get(0),
         )
         .optional()?
         .unwrap_or(0);
-    let known = MIGRATIONS.len() as i64;
+    let known = migrations.len() as i64;
     if current > known {
         return Err(UserError::Newer {
             found: current,
             known,
         });
     }
-    for (i, sql) in MIGRATIONS.iter().enumerate().skip(current as usize) {
+    for (i, sql) in migrations.iter().enumerate().skip(current as usize) {
         let tx = conn.unchecked_transaction()?;
         tx.execute_batch(sql)?;
         tx.execute(
             "INSERT OR REPLACE INTO hub_layout (part, version) VALUES (?1, ?2)",
-            params![LAYOUT_PART, i as i64 + 1],
+            params![part, i as i64 + 1],
         )?;
         tx.commit()?;
     }
@@ -196,7 +202,7 @@ fn migrate(conn: &Connection) -> Result<()> {
 
 /// SQLCipher's `PRAGMA key` value for a secret, as silin-core gives it:
 /// 64 hex digits are a raw key, anything else a passphrase.
-fn pragma_key(s: &str) -> String {
+pub(crate) fn pragma_key(s: &str) -> String {
     if s.len() == 64 && s.bytes().all(|b| b.is_ascii_hexdigit()) {
         format!("\"x'{s}'\"")
     } else {

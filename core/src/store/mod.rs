@@ -9,11 +9,13 @@
 //! same file. See core/doc/store.md.
 
 mod cache;
+mod office;
 mod projection;
 mod replica;
 mod schema;
 mod trust;
 
+pub use office::{closes_task, MissingReport, PeerSeen, TaskProgress, TaskState};
 pub use projection::{CellRow, CellRows, HouseholdRow, MemberRow, ReportRow, TaskRow, VisitRow};
 pub use schema::{Durability, StoreKey, LAYOUT};
 pub use trust::{
@@ -768,7 +770,7 @@ impl Store {
     }
 
     pub fn rollup(&self, day: NaiveDate, level: Level) -> Result<Vec<RollupRow>> {
-        Ok(roll_up(level, &self.cell_days(day)?))
+        Ok(roll_up(level, &self.cell_days_counted(day)?))
     }
 
     pub fn stats(&self) -> Result<StoreStats> {

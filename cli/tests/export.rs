@@ -1,0 +1,572 @@
+//! `silin office export` as a township clerk uses it: the day's rollup,
+//! the cells missing their report and the completion of a feedback list,
+//! as CSV and XLSX with Chinese headers; resident IDs shown as each role
+//! may see them; the XLSX read back by a real spreadsheet program
+//! (LibreOffice, headless) gives the CSV. Real binary, real stores, a real
+//! hub process on loopback for the devices of every role.
+
+use serde_json::Value;
+use silin_core::model::{resident_id_check_char, NewVisit, VisitKind};
+use silin_core::{Clock, Store, StoreOptions};
+use std::io::{BufRead, BufReader};
+use std::path::PathBuf;
+use std::process::{Child, Command, Output, Stdio};
+
+/// "Now" for every command here (the injected clock): the export's day.
+const NOW: &str = "2026-11-29T10:00:00+08:00";
+const DAY: &str = "2026-11-29";
+
+/// A valid resident ID of Liangdang county with this birth day and serial.
+fn resident_id(birth: &str, serial: &str) -> String {
+    let body = format!("621228{birth}{serial}");
+    format!("{body}{}", resident_id_check_char(&body))
+}
+
+struct Office {
+    dir: tempfile::TempDir,
+}
+
+impl Office {
+    fn new() -> Office {
+        Office {
+            dir: tempfile::tempdir().unwrap(),
+        }
+    }
+
+    fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    fn run(&self, store: &str, args: &[&str]) -> Output {
+        Command::new(env!("CARGO_BIN_EXE_silin"))
+            .arg("--store")
+            .arg(self.path(store))
+            .args(args)
+            .env("SILIN_NOW", NOW)
+            .env_remove("RUST_BACKTRACE")
+            .output()
+            .unwrap()
+    }
+
+    fn json(&self, store: &str, args: &[&str]) -> Value {
+        let mut a = vec!["--json"];
+        a.extend_from_slice(args);
+        let out = self.run(store, &a);
+        assert!(
+            out.status.success(),
+            "silin {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice(&out.stdout).unwrap()
+    }
+
+    fn id(&self, args: &[&str], field: &str) -> String {
+        self.json("hub.db", args)[field]
+            .as_str()
+            .unwrap()
+            .to_string()
+    }
+
+    fn fails(&self, code: i32, args: &[&str]) -> String {
+        let out = self.run("hub.db", args);
+        let err = String::from_utf8_lossy(&out.stderr).to_string();
+        assert_eq!(out.status.code(), Some(code), "silin {args:?}: {err}");
+        assert_eq!(err.trim_end().lines().count(), 1, "one line: {err:?}");
+        assert!(!err.contains("panicked"), "{err}");
+        err
+    }
+
+    /// Exports `what` from `store` as `format`; the JSON and the file.
+    fn export(&self, store: &str, what: &str, format: &str, extra: &[&str]) -> (Value, Vec<u8>) {
+        let file = self.path(&format!("{store}.{what}.{format}"));
+        let f = file.to_str().unwrap();
+        let mut a = vec![
+            "office", "export", what, "--date", DAY, "--format", format, "--out", f,
+        ];
+        a.extend_from_slice(extra);
+        let v = self.json(store, &a);
+        let bytes = std::fs::read(&file).unwrap();
+        assert_eq!(v["bytes"].as_u64(), Some(bytes.len() as u64));
+        (v, bytes)
+    }
+}
+
+/// The register the exports read: three cells in two villages, a day's
+/// reports and visits, and a vaccination list whose first task a lead
+/// closed with a call.
+struct County {
+    office: Office,
+    cells: [String; 3],
+    list_id: String,
+    ids: [String; 3],
+}
+
+fn county() -> County {
+    let o = Office::new();
+    o.json("hub.db", &["init", "--name", "城关镇办公室"]);
+    let ids = [
+        resident_id("19850312", "002"),
+        resident_id("19900705", "004"),
+        resident_id("19920918", "006"),
+    ];
+    let cell = |name: &str, path: &str, lead: &str| {
+        o.id(
+            &[
+                "cell", "create", "--name", name, "--path", path, "--lead", lead,
+            ],
+            "cell_id",
+        )
+    };
+    let a = cell("一组第1联户", "两当县/城关镇/东关村/一组", "王建国");
+    let b = cell("二组第2联户", "两当县/城关镇/东关村/二组", "李明");
+    let c = cell("一组第3联户", "两当县/城关镇/西坡村/一组", "赵强");
+    let household = |cell: &str, phone: &str| {
+        o.id(
+            &["household", "add", "--cell", cell, "--phone", phone],
+            "household_id",
+        )
+    };
+    let member = |h: &str, name: &str, extra: &[&str]| {
+        let mut args = vec!["member", "add", "--household", h, "--name", name];
+        args.extend_from_slice(extra);
+        o.id(&args, "member_id")
+    };
+    let ha = household(&a, "13912345678");
+    member(&ha, "王建国", &["--phone", "13912345670"]);
+    let wang_fang = member(&ha, "王芳", &["--id-number", &ids[0]]);
+    let hb = household(&b, "13800000002");
+    member(&hb, "李明", &[]);
+    member(&hb, "李娜", &["--id-number", &ids[1]]);
+    let hc = household(&c, "13700000003");
+    member(&hc, "赵强", &["--phone", "13700000013"]);
+    member(&hc, "赵丽", &["--id-number", &ids[2]]);
+
+    o.json("hub.db", &["report", "submit", "--cell", &a, "--date", DAY]);
+    o.json(
+        "hub.db",
+        &[
+            "report",
+            "submit",
+            "--cell",
+            &b,
+            "--date",
+            DAY,
+            "--arrivals",
+            "1",
+        ],
+    );
+    for (cell, kind) in [
+        (&a, "door_knock"),
+        (&a, "errand"),
+        (&a, "errand"),
+        (&b, "call"),
+    ] {
+        o.json(
+            "hub.db",
+            &["visit", "record", "--cell", cell, "--kind", kind],
+        );
+    }
+
+    let list = o.path("接种名单.csv");
+    std::fs::write(
+        &list,
+        format!(
+            "姓名,身份证号,状态,截止日期\n王芳,{},未接种,2026-12-05\n李娜,{},未接种,2026-12-05\n赵丽,{},第二剂未接种,2026-11-28\n",
+            ids[0], ids[1], ids[2]
+        ),
+    )
+    .unwrap();
+    let imported = o.json(
+        "hub.db",
+        &[
+            "office",
+            "import-list",
+            list.to_str().unwrap(),
+            "--kind",
+            "vaccination",
+        ],
+    );
+    assert_eq!(imported["tasks_created"], 3, "{imported}");
+    let list_id = imported["list_id"].as_str().unwrap().to_string();
+
+    // The lead calls 王芳 about her task (on the office's copy here; on a
+    // phone it arrives by sync the same way).
+    {
+        let clock = Clock::parse(NOW).unwrap();
+        let store = Store::open(
+            o.path("hub.db"),
+            StoreOptions {
+                clock: clock.clone(),
+                ..Default::default()
+            },
+        )
+        .unwrap();
+        let task = store
+            .cell(&a)
+            .unwrap()
+            .tasks
+            .into_iter()
+            .find(|t| t.member_id.as_deref() == Some(wang_fang.as_str()))
+            .unwrap();
+        let mut v = NewVisit::new(VisitKind::Call, clock.now(), "王建国");
+        v.member_id = Some(wang_fang.clone());
+        v.task_id = Some(task.id);
+        store.record_visit(&a, v).unwrap();
+    }
+    County {
+        office: o,
+        cells: [a, b, c],
+        list_id,
+        ids,
+    }
+}
+
+fn masked(id: &str) -> String {
+    format!("{}**********{}", &id[..4], &id[14..])
+}
+
+fn csv_text(bytes: &[u8]) -> String {
+    assert!(bytes.starts_with("\u{feff}".as_bytes()), "UTF-8 with a BOM");
+    String::from_utf8(bytes[3..].to_vec()).unwrap()
+}
+
+#[test]
+fn exports_hold_exactly_the_days_figures_with_chinese_headers() {
+    let c = county();
+    let o = &c.office;
+
+    let (v, rollup) = o.export("hub.db", "rollup", "csv", &[]);
+    assert_eq!(v["rows"], 2);
+    assert_eq!(
+        csv_text(&rollup),
+        "日期,地区,联户数,已报告,未报告,零报告,新到达人数,异常人数,居家监测人数,入户走访,电话联系,代办服务\r\n\
+         2026-11-29,两当县/城关镇/东关村,2,2,0,1,1,0,0,1,2,2\r\n\
+         2026-11-29,两当县/城关镇/西坡村,1,0,1,0,0,0,0,0,0,0\r\n"
+    );
+    let (v, county_rollup) = o.export("hub.db", "rollup", "csv", &["--level", "county"]);
+    assert_eq!(v["rows"], 1);
+    assert_eq!(
+        csv_text(&county_rollup).lines().nth(1),
+        Some("2026-11-29,两当县,3,2,1,1,1,0,0,1,2,2")
+    );
+    // The rollup API's numbers are the command's.
+    let api = o.json("hub.db", &["rollup", "--date", DAY, "--level", "village"]);
+    assert_eq!(api[0]["door_knocks"], 1);
+    assert_eq!(
+        (api[0]["calls"].clone(), api[0]["errands"].clone()),
+        (2.into(), 2.into())
+    );
+
+    let (v, missing) = o.export("hub.db", "missing", "csv", &[]);
+    assert_eq!(v["rows"], 1);
+    assert_eq!(
+        csv_text(&missing),
+        format!(
+            "日期,地区,联户名称,联户长,联户长电话,联户编号\r\n\
+             2026-11-29,两当县/城关镇/西坡村/一组,一组第3联户,赵强,13700000013,{}\r\n",
+            c.cells[2]
+        )
+    );
+
+    let (v, tasks) = o.export("hub.db", "tasks", "csv", &[]);
+    assert_eq!(v["rows"], 4, "one list and its three tasks");
+    let l = &c.list_id;
+    assert_eq!(
+        csv_text(&tasks),
+        format!(
+            "名单编号,类型,名单标题,文件,导入日期,任务数,已完成,未完成,已取消,逾期未完成\r\n\
+             {l},疫苗接种,接种提醒,接种名单.csv,2026-11-29,3,1,2,0,1\r\n\
+             \r\n\
+             名单编号,地区,联户名称,任务,姓名,身份证号,截止日期,状态,完成方式,完成日期\r\n\
+             {l},两当县/城关镇/东关村/一组,一组第1联户,接种提醒：王芳（未接种）,王芳,{},2026-12-05,已完成,电话,2026-11-29\r\n\
+             {l},两当县/城关镇/东关村/二组,二组第2联户,接种提醒：李娜（未接种）,李娜,{},2026-12-05,未完成,,\r\n\
+             {l},两当县/城关镇/西坡村/一组,一组第3联户,接种提醒：赵丽（第二剂未接种）,赵丽,{},2026-11-28,未完成,,\r\n",
+            masked(&c.ids[0]),
+            masked(&c.ids[1]),
+            masked(&c.ids[2]),
+        )
+    );
+    assert!(masked(&c.ids[0]).starts_with("6212**********"));
+
+    // The XLSX holds the same cells (text as text, counts as numbers).
+    for what in ["rollup", "missing", "tasks"] {
+        let (_, csv) = o.export("hub.db", what, "csv", &[]);
+        let (v, xlsx) = o.export("hub.db", what, "xlsx", &[]);
+        assert!(xlsx.starts_with(b"PK"), "an XLSX is a zip");
+        assert_eq!(xlsx_rows(&xlsx), csv_rows(&csv), "{what}");
+        assert_eq!(v["rows"], o.export("hub.db", what, "csv", &[]).0["rows"]);
+    }
+}
+
+#[test]
+fn bad_export_requests_exit_2_and_write_nothing() {
+    let o = Office::new();
+    o.json("hub.db", &["init"]);
+    let out = o.path("x.csv");
+    let f = out.to_str().unwrap();
+    for (args, says) in [
+        (
+            vec![
+                "office", "export", "visits", "--date", DAY, "--format", "csv", "--out", f,
+            ],
+            "use rollup, missing or tasks",
+        ),
+        (
+            vec![
+                "office", "export", "rollup", "--date", DAY, "--format", "pdf", "--out", f,
+            ],
+            "use csv or xlsx",
+        ),
+        (
+            vec![
+                "office",
+                "export",
+                "rollup",
+                "--date",
+                "2026-02-30",
+                "--format",
+                "csv",
+                "--out",
+                f,
+            ],
+            "date",
+        ),
+        (
+            vec![
+                "office", "export", "rollup", "--date", DAY, "--level", "street", "--format",
+                "csv", "--out", f,
+            ],
+            "level",
+        ),
+        (
+            vec![
+                "office",
+                "export",
+                "rollup",
+                "--date",
+                DAY,
+                "--format",
+                "csv",
+                "--out",
+                f,
+                "--postgres",
+                "postgres://x/y",
+            ],
+            "PostgreSQL",
+        ),
+    ] {
+        let err = o.fails(2, &args);
+        assert!(err.contains(says), "{args:?}: {err}");
+        assert!(!out.exists());
+    }
+    let err = o.fails(
+        2,
+        &[
+            "office",
+            "export",
+            "rollup",
+            "--date",
+            DAY,
+            "--format",
+            "csv",
+            "--out",
+            o.path("no/such/dir/x.csv").to_str().unwrap(),
+        ],
+    );
+    assert!(err.contains("no/such/dir"), "{err}");
+}
+
+/// `silin hub serve` on loopback, stopped when dropped.
+struct Hub {
+    child: Child,
+    url: String,
+}
+
+impl Hub {
+    fn start(o: &Office) -> Hub {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_silin"))
+            .arg("--store")
+            .arg(o.path("hub.db"))
+            .args(["--json", "hub", "serve", "--listen", "127.0.0.1:0"])
+            .env("SILIN_NOW", NOW)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        let v: Value = serde_json::from_str(&line).unwrap_or_else(|e| panic!("{e}: {line:?}"));
+        Hub {
+            child,
+            url: v["url"].as_str().unwrap().to_string(),
+        }
+    }
+}
+
+impl Drop for Hub {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A device of `role` over `scope`, enrolled with the hub and synced.
+fn device(o: &Office, hub: &Hub, name: &str, role: &str, scope: &str) -> String {
+    let store = format!("{name}.db");
+    let token = o.json(
+        "hub.db",
+        &["hub", "token", "--role", role, "--scope", scope],
+    )["token"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    o.json(&store, &["init", "--name", name]);
+    o.json(&store, &["enroll", "--hub", &hub.url, "--token", &token]);
+    o.json(&store, &["sync", "--hub", &hub.url]);
+    store
+}
+
+#[test]
+fn every_export_shows_resident_ids_as_each_role_may_see_them() {
+    let c = county();
+    let o = &c.office;
+    let hub = Hub::start(o);
+    let lead = device(o, &hub, "lead", "lead", &c.cells[0]);
+    let worker = device(o, &hub, "worker", "grid_worker", "两当县/城关镇/东关村");
+    let county = device(o, &hub, "county", "county", "两当县");
+    drop(hub);
+
+    // (store, its role's view, the members whose tasks it holds)
+    let stores: [(&str, bool, &[usize]); 4] = [
+        (&lead, false, &[0]),
+        (&worker, false, &[0, 1]),
+        ("hub.db", false, &[0, 1, 2]),
+        (&county, true, &[0, 1, 2]),
+    ];
+    for (store, full, holds) in stores {
+        for what in ["rollup", "missing", "tasks"] {
+            for format in ["csv", "xlsx"] {
+                let (_, bytes) = o.export(store, what, format, &[]);
+                let cells: Vec<String> = match format {
+                    "csv" => csv_rows(&bytes).into_iter().flatten().collect(),
+                    _ => xlsx_rows(&bytes).into_iter().flatten().collect(),
+                };
+                let has = |s: &str| cells.iter().any(|c| c == s);
+                for (i, id) in c.ids.iter().enumerate() {
+                    let shown_full = has(id);
+                    let shown_masked = has(&masked(id));
+                    let held = what == "tasks" && holds.contains(&i);
+                    assert_eq!(
+                        (shown_full, shown_masked),
+                        (held && full, held && !full),
+                        "{store} {what} {format}: ID {i}"
+                    );
+                    // No ID shows in part outside its column either.
+                    assert!(
+                        !cells.iter().any(|c| c != id && c.contains(&id[6..14])),
+                        "{store} {what} {format}: a birth date of ID {i} shows"
+                    );
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn libreoffice_reads_the_xlsx_export_as_the_csv_export() {
+    let soffice = ["soffice", "libreoffice"]
+        .into_iter()
+        .find(|b| Command::new(b).arg("--version").output().is_ok());
+    let Some(soffice) = soffice else {
+        if std::env::var_os("SILIN_REQUIRE_LIBREOFFICE").is_some() {
+            panic!("SILIN_REQUIRE_LIBREOFFICE is set but soffice is not on PATH (Debian: apt-get install libreoffice-calc)");
+        }
+        println!("SKIPPED: soffice is not on PATH (Debian: apt-get install libreoffice-calc); set SILIN_REQUIRE_LIBREOFFICE=1 to make this a failure");
+        return;
+    };
+    let c = county();
+    let o = &c.office;
+    let converted = o.path("converted");
+    let profile = o.path("lo-profile");
+    for what in ["rollup", "missing", "tasks"] {
+        let (_, csv) = o.export("hub.db", what, "csv", &[]);
+        let xlsx = o.path(&format!("hub.db.{what}.xlsx"));
+        o.export("hub.db", what, "xlsx", &[]);
+        let out = Command::new(soffice)
+            .arg(format!(
+                "-env:UserInstallation=file://{}",
+                profile.display()
+            ))
+            .args(["--headless", "--convert-to"])
+            // Comma-separated, double quotes, UTF-8 (encoding 76).
+            .arg("csv:Text - txt - csv (StarCalc):44,34,76")
+            .arg("--outdir")
+            .arg(&converted)
+            .arg(&xlsx)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "soffice: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let back =
+            std::fs::read(converted.join(format!("hub.db.{what}.csv"))).unwrap_or_else(|e| {
+                panic!(
+                    "soffice wrote no CSV ({e}): {}",
+                    String::from_utf8_lossy(&out.stdout)
+                )
+            });
+        assert_eq!(csv_rows(&back), csv_rows(&csv), "{what}");
+    }
+}
+
+/// A CSV's rows as text, without the BOM, trailing empty fields or empty
+/// rows (a spreadsheet pads a short row to the sheet's width).
+fn csv_rows(bytes: &[u8]) -> Vec<Vec<String>> {
+    let bytes = bytes.strip_prefix("\u{feff}".as_bytes()).unwrap_or(bytes);
+    let mut r = csv::ReaderBuilder::new()
+        .has_headers(false)
+        .flexible(true)
+        .from_reader(bytes);
+    tidy(
+        r.records()
+            .map(|rec| rec.unwrap().iter().map(str::to_string).collect())
+            .collect(),
+    )
+}
+
+fn xlsx_rows(bytes: &[u8]) -> Vec<Vec<String>> {
+    use calamine::{Data, Reader, Xlsx};
+    let mut book: Xlsx<_> = calamine::open_workbook_from_rs(std::io::Cursor::new(bytes)).unwrap();
+    let range = book.worksheet_range_at(0).unwrap().unwrap();
+    let rows = range
+        .rows()
+        .map(|row| {
+            row.iter()
+                .map(|v| match v {
+                    Data::String(s) => s.clone(),
+                    Data::Float(f) => format!("{f}"),
+                    Data::Int(i) => i.to_string(),
+                    Data::Empty => String::new(),
+                    other => panic!("unexpected cell {other:?}"),
+                })
+                .collect()
+        })
+        .collect();
+    tidy(rows)
+}
+
+fn tidy(rows: Vec<Vec<String>>) -> Vec<Vec<String>> {
+    rows.into_iter()
+        .map(|mut r| {
+            while r.last().is_some_and(String::is_empty) {
+                r.pop();
+            }
+            r
+        })
+        .filter(|r| !r.is_empty())
+        .collect()
+}
