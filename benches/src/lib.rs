@@ -24,7 +24,7 @@ pub fn build_hub(
     workload: &Workload,
     history: u32,
 ) -> Result<(Vec<String>, Office)> {
-    let office = store.office(&Scope::everything())?;
+    let office = silin_hub::office::office(store, Some(&Scope::everything()))?;
     let today = workload.start;
     let at = today
         .and_hms_opt(8, 0, 0)

@@ -6,7 +6,6 @@ use crate::error::StoreError;
 use chrono::{DateTime, FixedOffset, NaiveDate};
 use silin_core::model as core;
 use silin_core::store::{MemberSummary as CoreMemberSummary, VisitSummary as CoreVisitSummary};
-use std::str::FromStr;
 use std::sync::Arc;
 
 // ---- choices: the same sets as silin-core's, named for the UDL ----------
@@ -289,50 +288,32 @@ impl From<core::Conflict> for Conflict {
     }
 }
 
-/// A choice read back from the query tables. These were written by this
-/// library, so a value it cannot parse means the row is damaged.
-fn stored<T: FromStr>(cell_id: &str, what: &str, s: &str) -> Result<T, StoreError> {
-    s.parse().map_err(|_| StoreError::Damaged {
-        cell_id: cell_id.to_string(),
-        detail: format!("the query tables hold an unknown {what} {s:?}; run `silin check`"),
-    })
-}
-
-impl TryFrom<CoreMemberSummary> for MemberSummary {
-    type Error = StoreError;
-    fn try_from(m: CoreMemberSummary) -> Result<Self, StoreError> {
-        let residence: core::Residence = stored(&m.cell_id, "residence", &m.residence)?;
-        let vulnerable = m
-            .vulnerable
-            .iter()
-            .map(|v| stored::<core::Vulnerability>(&m.cell_id, "vulnerability", v).map(Into::into))
-            .collect::<Result<_, _>>()?;
-        Ok(MemberSummary {
-            residence: residence.into(),
-            vulnerable,
+impl From<CoreMemberSummary> for MemberSummary {
+    fn from(m: CoreMemberSummary) -> Self {
+        MemberSummary {
+            residence: m.residence.into(),
+            vulnerable: m.vulnerable.into_iter().map(Into::into).collect(),
             cell_id: m.cell_id,
             household_id: m.household_id,
             member_id: m.member_id,
             name: m.name,
             phone: m.phone,
-            monitoring_since: m.monitoring_since,
-            monitoring_until: m.monitoring_until,
-        })
+            monitoring_since: m.monitoring_since.map(|d| d.to_string()),
+            monitoring_until: m.monitoring_until.map(|d| d.to_string()),
+        }
     }
 }
 
-impl TryFrom<CoreVisitSummary> for VisitSummary {
-    type Error = StoreError;
-    fn try_from(v: CoreVisitSummary) -> Result<Self, StoreError> {
-        let kind: core::VisitKind = stored(&v.cell_id, "visit kind", &v.kind)?;
-        Ok(VisitSummary {
-            kind: kind.into(),
+impl From<CoreVisitSummary> for VisitSummary {
+    fn from(v: CoreVisitSummary) -> Self {
+        VisitSummary {
+            kind: v.kind.into(),
             cell_id: v.cell_id,
             visit_id: v.visit_id,
-            day: v.day,
+            day: v.day.to_string(),
             member_id: v.member_id,
             abnormal: v.abnormal,
-        })
+        }
     }
 }
 

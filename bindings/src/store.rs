@@ -220,11 +220,12 @@ impl Store {
 
     pub fn visits_on(&self, day: String) -> Result<Vec<VisitSummary>, StoreError> {
         let day = parse_day("day", &day)?;
-        self.core()?
+        Ok(self
+            .core()?
             .visits_on(day)?
             .into_iter()
-            .map(TryInto::try_into)
-            .collect()
+            .map(Into::into)
+            .collect())
     }
 
     pub fn rollup(&self, day: String, level: Level) -> Result<Vec<RollupRow>, StoreError> {
@@ -320,7 +321,7 @@ impl Store {
 fn summaries(
     rows: Vec<silin_core::store::MemberSummary>,
 ) -> Result<Vec<MemberSummary>, StoreError> {
-    rows.into_iter().map(TryInto::try_into).collect()
+    Ok(rows.into_iter().map(Into::into).collect())
 }
 
 fn identity(store: &silin_core::Store) -> Result<DeviceIdentity, StoreError> {

@@ -31,10 +31,10 @@ use serde::Serialize;
 use silin_core::identity::{Office, Role, Scope};
 use silin_core::model::Level;
 use silin_core::rollup::RollupRow;
-use silin_core::store::TokenGrant;
 use silin_core::sync::{sync_local, SyncStats};
 use silin_core::{Durability, Error, Result, Store, StoreOptions};
 use silin_hub::client::Hub;
+use silin_hub::enrolment::TokenGrant;
 use silin_workload::{DayPlan, DayTotals, GridWorker, Workload};
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -420,7 +420,7 @@ fn hand_out(
         scope: Scope::parse(&villages).map_err(invalid)?,
         valid_days: 365,
     };
-    let token = net.hub_store.issue_token(&net.office, &grant, 86400)?;
+    let token = silin_hub::enrolment::issue(&net.hub_store, &net.office, &grant, 86400)?;
     net.hub
         .enroll(&store, &token)
         .map_err(|e| Error::Io(std::io::Error::other(format!("enrolment: {e}"))))?;

@@ -1404,8 +1404,13 @@ fn run_list(cli: &Cli, out: &Out, cmd: &ListCmd) -> Result<(), CliError> {
                     vec![
                         m.member_id.clone(),
                         m.name.clone(),
-                        m.monitoring_until.clone().unwrap_or_else(|| "-".into()),
-                        m.vulnerable.join(","),
+                        m.monitoring_until
+                            .map_or_else(|| "-".into(), |d| d.to_string()),
+                        m.vulnerable
+                            .iter()
+                            .map(|v| v.as_str())
+                            .collect::<Vec<_>>()
+                            .join(","),
                     ]
                 })
                 .collect(),
@@ -1434,7 +1439,7 @@ fn run_list(cli: &Cli, out: &Out, cmd: &ListCmd) -> Result<(), CliError> {
                         .map(|v| {
                             vec![
                                 v.cell_id.clone(),
-                                v.kind.clone(),
+                                v.kind.to_string(),
                                 v.visit_id.clone(),
                                 if v.abnormal { "ABNORMAL" } else { "" }.into(),
                             ]

@@ -5,8 +5,8 @@
 use crate::output::{CliError, Out};
 use crate::serve;
 use silin_core::identity::{Role, Scope};
-use silin_core::store::TokenGrant;
 use silin_core::Replica;
+use silin_hub::enrolment::TokenGrant;
 use silin_hub::pg::{PgError, PgSessions, PgStorage};
 use silin_hub::storage::HubStorage;
 use std::path::Path;

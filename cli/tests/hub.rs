@@ -280,7 +280,7 @@ fn enrol_by_hand(hub: &std::path::Path, phone: &std::path::Path) -> bool {
     use silin_core::{Store, StoreOptions};
     let hub = Store::open(hub, StoreOptions::default()).unwrap();
     let phone = Store::open(phone, StoreOptions::default()).unwrap();
-    let office = hub.office(&Scope::everything()).unwrap();
+    let office = silin_hub::office::office(&hub, Some(&Scope::everything())).unwrap();
     let now = chrono::Utc::now().timestamp();
     let cert = office.issue(
         &phone.device_id(),
@@ -328,10 +328,34 @@ fn hub_token_keeps_the_office_key_in_an_owner_only_file_and_moves_an_old_one_out
     // A database of the older layout, the key inside.
     let old = s.db("old.db");
     let seed = {
+        use silin_core::identity::{KeyPair, Office, Role, Scope};
         use silin_core::{Store, StoreOptions};
         let store = Store::open(&old, StoreOptions::default()).unwrap();
-        let office = store
-            .office(&silin_core::identity::Scope::everything())
+        let office = Office {
+            key: KeyPair::generate(),
+        };
+        // Where silin-core once kept the office key, beside the hub's own
+        // office certificate.
+        store
+            .with_connection(|c| {
+                c.execute(
+                    "INSERT INTO meta (key, value) VALUES ('office_key', ?1)",
+                    [&office.key.seed()[..]],
+                )?;
+                Ok(())
+            })
+            .unwrap();
+        let now = store.clock().timestamp();
+        let own = office.issue(
+            &store.device_id(),
+            store.device_key().unwrap().public_key(),
+            Role::Office,
+            Scope::everything(),
+            now,
+            now + 365 * 86400,
+        );
+        store
+            .install_certificate(&own, &office.public_key())
             .unwrap();
         office.key.seed()
     };

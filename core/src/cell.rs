@@ -450,6 +450,51 @@ impl CellDoc {
         self.doc.rollback();
     }
 
+    /// Whether the document holds every change in `hashes`.
+    pub fn holds_changes(&mut self, hashes: &[ChangeHash]) -> bool {
+        hashes
+            .iter()
+            .all(|h| self.doc.get_change_by_hash(h).is_some())
+    }
+
+    /// Whether changes wait in automerge's queue for a dependency the
+    /// document lacks (applied later, when it arrives).
+    pub fn holds_waiting(&mut self) -> bool {
+        !self.doc.get_missing_deps(&[]).is_empty()
+    }
+
+    /// The heads, when no change waits for a missing dependency: heads a
+    /// peer may be told are settled.
+    pub fn settled_heads(&mut self) -> Option<Vec<ChangeHash>> {
+        (!self.holds_waiting()).then(|| self.heads())
+    }
+
+    /// The next automerge sync message for a peer whose sync state is `state`.
+    pub fn generate_sync_message(
+        &mut self,
+        state: &mut automerge::sync::State,
+    ) -> Option<automerge::sync::Message> {
+        use automerge::sync::SyncDoc;
+        self.doc.sync().generate_sync_message(state)
+    }
+
+    /// Takes in a peer's automerge sync message, unchecked: callers go
+    /// through [`crate::replica::absorb_checked`] when it carries changes.
+    pub fn receive_sync_message(
+        &mut self,
+        state: &mut automerge::sync::State,
+        message: automerge::sync::Message,
+    ) -> Result<()> {
+        use automerge::sync::SyncDoc;
+        self.doc
+            .sync()
+            .receive_sync_message(state, message)
+            .map_err(Error::from)
+    }
+
+    /// The raw automerge document, for tests that inspect what a merge
+    /// kept; silin's own code reads and writes through the methods above.
+    #[doc(hidden)]
     pub fn automerge(&mut self) -> &mut AutoCommit {
         &mut self.doc
     }

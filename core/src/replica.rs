@@ -118,7 +118,7 @@ pub struct Absorbed {
 /// A replica reports it as [`Absorbed::waiting`], and drops such a copy
 /// before its next write.
 pub fn holds_waiting(doc: &mut CellDoc) -> bool {
-    !doc.automerge().get_missing_deps(&[]).is_empty()
+    doc.holds_waiting()
 }
 
 /// The trust boundary for a held cell: runs `f` (which applies a peer's

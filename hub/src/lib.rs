@@ -16,9 +16,12 @@
 pub mod api;
 pub mod client;
 #[cfg(feature = "server")]
+pub mod enrolment;
+#[cfg(feature = "server")]
 pub mod exposition;
 #[cfg(feature = "server")]
 pub mod lists;
+#[cfg(feature = "server")]
 pub mod office;
 #[cfg(feature = "server")]
 pub mod pg;

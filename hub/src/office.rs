@@ -1,5 +1,6 @@
 //! The office's side of identity, on the hub: its signing key and the hub's
-//! own certificate, one-time enrolment tokens, revocation.
+//! own certificate, and the enrolment tokens it hands out (kept by
+//! [`crate::enrolment`]).
 //!
 //! The office signing key is kept out of the serving database, in a file of
 //! its own beside it (`<db>.office-key`, mode 0600): a copy of the database
@@ -7,8 +8,8 @@
 //! certificates. A database laid out before this kept the key inside; it is
 //! moved out the first time the hub opens it (see [`office`]).
 
+use crate::enrolment::{self, TokenGrant};
 use silin_core::identity::{KeyPair, Office, Role, Scope};
-use silin_core::store::TokenGrant;
 use silin_core::{Error, Result, Store};
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -82,13 +83,7 @@ pub fn office(store: &Store, scope: Option<&Scope>) -> Result<Office> {
 fn load_key(store: &Store, was_hub: bool) -> Result<Office> {
     let db = store.path();
     let file = key_path(db);
-    use legacy::Inside;
-    let inside = legacy::read(db)?;
-    let unreadable = matches!(inside, Inside::Unreadable);
-    let inside = match inside {
-        Inside::Key(k) => Some(k),
-        Inside::Nothing | Inside::Unreadable => None,
-    };
+    let inside = legacy::read(store)?;
     let seed = match (read_key_file(&file)?, inside) {
         (Some(seed), Some(old)) if seed != old => {
             return Err(Error::Incompatible(format!(
@@ -99,7 +94,7 @@ fn load_key(store: &Store, was_hub: bool) -> Result<Office> {
         }
         // Moved out before, but removing it from the database was cut short.
         (Some(seed), Some(_)) => {
-            legacy::remove(db)?;
+            legacy::remove(store)?;
             seed
         }
         (Some(seed), None) => seed,
@@ -108,15 +103,8 @@ fn load_key(store: &Store, was_hub: bool) -> Result<Office> {
         // above finishes.
         (None, Some(old)) => {
             let seed = write_key_file(&file, old)?;
-            legacy::remove(db)?;
+            legacy::remove(store)?;
             seed
-        }
-        (None, None) if was_hub && unreadable => {
-            // An encrypted database, which this connection cannot read:
-            // the key is still inside. Take it out through the store.
-            let scope = store.certificate()?.map(|c| c.scope).unwrap_or_default();
-            let office = store.office(&scope)?;
-            write_key_file(&file, office.key.seed())?
         }
         (None, None) if was_hub => {
             return Err(Error::Incompatible(format!(
@@ -290,70 +278,44 @@ fn owner_only(db: &Path) -> Result<()> {
     Ok(())
 }
 
-/// The office key as the older layout kept it, in the database's meta
-/// table, reached through a connection of our own (the store offers no
-/// way to remove it).
+/// The office key as the older layout kept it, in the store's meta table,
+/// reached through the store's own connection (so an encrypted store reads
+/// as well as a plain one).
 mod legacy {
     use super::LEGACY_META_KEY;
-    use rusqlite::{Connection, OpenFlags, OptionalExtension};
-    use silin_core::Result;
-    use std::path::Path;
-
-    /// The office key as the database holds it.
-    pub enum Inside {
-        Key([u8; 32]),
-        Nothing,
-        /// An encrypted store: this connection has no key to read it.
-        Unreadable,
-    }
-
-    // Never open the database file other than through SQLite while the
-    // store has it open: closing any descriptor of it drops this process's
-    // POSIX locks, and another process would then take itself for the last
-    // user and delete the WAL the hub is still writing to.
-    fn connect(db: &Path) -> Result<Connection> {
-        let conn = Connection::open_with_flags(
-            db,
-            OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
-        )?;
-        conn.busy_timeout(std::time::Duration::from_secs(5))?;
-        Ok(conn)
-    }
+    use rusqlite::OptionalExtension;
+    use silin_core::{Result, Store};
 
     /// The key inside the database, if it is there.
-    pub fn read(db: &Path) -> Result<Inside> {
-        let conn = connect(db)?;
-        let value: rusqlite::Result<Option<Vec<u8>>> = conn
-            .query_row(
-                "SELECT value FROM meta WHERE key = ?1",
-                [LEGACY_META_KEY],
-                |r| r.get(0),
-            )
-            .optional();
-        match value {
-            Ok(v) => Ok(v
-                .and_then(|v| <[u8; 32]>::try_from(v).ok())
-                .map_or(Inside::Nothing, Inside::Key)),
-            Err(rusqlite::Error::SqliteFailure(e, _))
-                if e.code == rusqlite::ErrorCode::NotADatabase =>
-            {
-                Ok(Inside::Unreadable)
-            }
-            Err(e) => Err(e.into()),
-        }
+    pub fn read(store: &Store) -> Result<Option<[u8; 32]>> {
+        store.with_connection(|conn| {
+            let value: Option<Vec<u8>> = conn
+                .query_row(
+                    "SELECT value FROM meta WHERE key = ?1",
+                    [LEGACY_META_KEY],
+                    |r| r.get(0),
+                )
+                .optional()?;
+            Ok(value.and_then(|v| <[u8; 32]>::try_from(v).ok()))
+        })
     }
 
     /// Removes the key from the database and from its free space: deleted
     /// with secure_delete, the file rebuilt (VACUUM, so no stale copy of
     /// the row survives in a page's free space), and the WAL checkpointed
     /// and truncated.
-    pub fn remove(db: &Path) -> Result<()> {
-        let conn = connect(db)?;
-        conn.pragma_update(None, "secure_delete", true)?;
-        conn.execute("DELETE FROM meta WHERE key = ?1", [LEGACY_META_KEY])?;
-        conn.execute_batch("VACUUM;")?;
-        conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))?;
-        Ok(())
+    pub fn remove(store: &Store) -> Result<()> {
+        store.with_connection(|conn| {
+            conn.pragma_update(None, "secure_delete", true)?;
+            let removed = (|| -> rusqlite::Result<()> {
+                conn.execute("DELETE FROM meta WHERE key = ?1", [LEGACY_META_KEY])?;
+                conn.execute_batch("VACUUM;")?;
+                conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))
+            })();
+            // Once only: the store's everyday writes go without it.
+            conn.pragma_update(None, "secure_delete", false)?;
+            Ok(removed?)
+        })
     }
 }
 
@@ -363,7 +325,8 @@ mod legacy {
 /// ends with its certificate's fingerprint (see [`crate::api::Token`]).
 pub fn issue_token(store: &Store, role: Role, scope: Scope, valid_days: i64) -> Result<String> {
     let office = office(store, None)?;
-    let token = store.issue_token(
+    let token = enrolment::issue(
+        store,
         &office,
         &TokenGrant {
             role,

@@ -5,12 +5,12 @@
 //! PostgreSQL storage (several hub processes, [`crate::pg`]) implement it;
 //! the server speaks to nothing else.
 
+use crate::enrolment::{self, TokenGrant};
 use crate::office;
 use chrono::NaiveDate;
 use silin_core::identity::{IdentityError, Office, Scope};
 use silin_core::model::Level;
 use silin_core::rollup::RollupRow;
-use silin_core::store::TokenGrant;
 use silin_core::{Replica, Result, Store};
 
 pub trait HubStorage: Replica + Send + Sync {
@@ -57,9 +57,7 @@ impl HubStorage for Store {
         device_id: &str,
         public_key: &[u8; 32],
     ) -> Result<std::result::Result<TokenGrant, IdentityError>> {
-        // The store folds its own failures into the token's (it answers
-        // "unknown token" when it could not read); keep that contract.
-        Ok(Store::redeem_token(self, token, device_id, public_key))
+        enrolment::redeem(self, token, device_id, public_key)
     }
 
     fn issue_token(
@@ -68,7 +66,7 @@ impl HubStorage for Store {
         grant: &TokenGrant,
         valid_for_secs: i64,
     ) -> Result<String> {
-        Store::issue_token(self, office, grant, valid_for_secs)
+        enrolment::issue(self, office, grant, valid_for_secs)
     }
 
     fn revoke(&self, device_id: &str) -> Result<()> {

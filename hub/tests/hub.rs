@@ -965,15 +965,38 @@ fn a_new_hub_keeps_its_office_key_in_an_owner_only_file_beside_the_database() {
     assert!(e.to_string().contains("chmod 600"), "{e}");
 }
 
-/// A hub database of the older layout: the office key inside (as
-/// silin-core's `Store::office` keeps it), one device enrolled by it.
+/// A hub database of the older layout: the office key inside (in the
+/// store's meta table, as silin-core once kept it, beside the hub's own
+/// office certificate), one device enrolled by it.
 fn old_layout_hub(dir: &Path) -> (std::path::PathBuf, [u8; 32], Store) {
     let db = dir.join("old.db");
     let phone = open(&dir.join("phone.db"));
     let seed = {
         let store = open(&db);
-        let office = store.office(&Scope::everything()).unwrap();
+        let office = silin_core::identity::Office {
+            key: silin_core::identity::KeyPair::generate(),
+        };
+        store
+            .with_connection(|c| {
+                c.execute(
+                    "INSERT INTO meta (key, value) VALUES ('office_key', ?1)",
+                    [&office.key.seed()[..]],
+                )?;
+                Ok(())
+            })
+            .unwrap();
         let now = store.clock().timestamp();
+        let own = office.issue(
+            &store.device_id(),
+            store.device_key().unwrap().public_key(),
+            Role::Office,
+            Scope::everything(),
+            now,
+            now + 365 * 86400,
+        );
+        store
+            .install_certificate(&own, &office.public_key())
+            .unwrap();
         let cert = office.issue(
             &phone.device_id(),
             phone.device_key().unwrap().public_key(),
@@ -1342,4 +1365,66 @@ fn a_plain_http_hub_issues_tokens_without_a_certificate_and_forgets_one_it_serve
         silin_hub::tls::cert_path(&db).exists(),
         "kept for the next https start"
     );
+}
+
+#[test]
+fn an_encrypted_old_hub_database_has_its_office_key_moved_out_too() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("sealed.db");
+    let opened = || {
+        Store::open(
+            &db,
+            StoreOptions {
+                key: Some(silin_core::StoreKey::new("a passphrase the hub is given")),
+                durability: Durability::Normal,
+                ..Default::default()
+            },
+        )
+        .unwrap()
+    };
+    let inside = |store: &Store| -> i64 {
+        store
+            .with_connection(|c| {
+                Ok(c.query_row(
+                    "SELECT count(*) FROM meta WHERE key = 'office_key'",
+                    [],
+                    |r| r.get(0),
+                )?)
+            })
+            .unwrap()
+    };
+    let seed = {
+        let store = opened();
+        let office = silin_core::identity::Office {
+            key: silin_core::identity::KeyPair::generate(),
+        };
+        store
+            .with_connection(|c| {
+                c.execute(
+                    "INSERT INTO meta (key, value) VALUES ('office_key', ?1)",
+                    [&office.key.seed()[..]],
+                )?;
+                Ok(())
+            })
+            .unwrap();
+        let now = store.clock().timestamp();
+        let own = office.issue(
+            &store.device_id(),
+            store.device_key().unwrap().public_key(),
+            Role::Office,
+            Scope::everything(),
+            now,
+            now + 365 * 86400,
+        );
+        store
+            .install_certificate(&own, &office.public_key())
+            .unwrap();
+        assert_eq!(inside(&store), 1);
+        office.key.seed()
+    };
+    let store = opened();
+    let office = office::office(&store, None).unwrap();
+    assert_eq!(office.key.seed(), seed);
+    assert_eq!(key_in_file(&db), seed);
+    assert_eq!(inside(&store), 0, "the key is still inside the database");
 }

@@ -20,11 +20,10 @@ use silin_core::identity::{IdentityError, KeyPair, Office, Role, Scope};
 use silin_core::model::{
     new_id, CellView, Level, NewHousehold, NewReport, NewVisit, RegionPath, VisitKind,
 };
-use silin_core::store::{
-    CellRow, CellRows, HouseholdRow, MemberRow, ReportRow, TaskRow, TokenGrant, VisitRow,
-};
+use silin_core::store::{CellRow, CellRows, HouseholdRow, MemberRow, ReportRow, TaskRow, VisitRow};
 use silin_core::sync::{Session, SyncError, SyncStats};
 use silin_core::{Durability, Error, Replica, Store, StoreOptions};
+use silin_hub::enrolment::TokenGrant;
 use silin_hub::pg::{PgOptions, PgSessions, PgStorage};
 use silin_hub::sessions::{Limits, SessionHold};
 use silin_hub::storage::HubStorage;

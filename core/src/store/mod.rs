@@ -18,15 +18,12 @@ mod trust;
 pub use office::{closes_task, MissingReport, PeerSeen, TaskProgress, TaskState};
 pub use projection::{CellRow, CellRows, HouseholdRow, MemberRow, ReportRow, TaskRow, VisitRow};
 pub use schema::{Durability, StoreKey, LAYOUT};
-pub use trust::{
-    fingerprint_to_store, heads_hash, new_token, stored_fingerprint, token_hash, DocHeadsRow,
-    PeerRefs, TokenGrant,
-};
+pub use trust::{fingerprint_to_store, heads_hash, stored_fingerprint, DocHeadsRow, PeerRefs};
 
 use crate::cell::{CellDoc, Touched};
 use crate::clock::Clock;
 use crate::error::{Error, Result};
-use crate::identity::Role;
+use crate::identity::{Role, Scope};
 use crate::model::*;
 use crate::replica::Absorbed;
 use crate::rollup::{roll_up, CellDay, RollupRow};
@@ -75,20 +72,35 @@ pub struct MemberSummary {
     pub member_id: String,
     pub name: String,
     pub phone: Option<String>,
-    pub residence: String,
-    pub monitoring_since: Option<String>,
-    pub monitoring_until: Option<String>,
-    pub vulnerable: Vec<String>,
+    pub residence: Residence,
+    pub monitoring_since: Option<NaiveDate>,
+    pub monitoring_until: Option<NaiveDate>,
+    pub vulnerable: Vec<Vulnerability>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct VisitSummary {
     pub cell_id: String,
     pub visit_id: String,
-    pub day: String,
-    pub kind: String,
+    /// The recorder's local date.
+    pub day: NaiveDate,
+    pub kind: VisitKind,
     pub member_id: Option<String>,
     pub abnormal: bool,
+}
+
+/// A value of the query tables read back as its type; anything else is a
+/// damaged projection (rebuilt from the documents by `silin check`).
+fn stored<T: std::str::FromStr>(cell_id: &str, what: &str, text: &str) -> Result<T> {
+    text.parse().map_err(|_| Error::Damaged {
+        doc: cell_id.to_string(),
+        reason: format!("the query tables hold an unknown {what} {text:?}; run `silin check`"),
+    })
+}
+
+fn stored_day(cell_id: &str, what: &str, text: Option<String>) -> Result<Option<NaiveDate>> {
+    text.map(|t| stored::<NaiveDate>(cell_id, what, &t))
+        .transpose()
 }
 
 /// What `check` found. `ok` is true when nothing needed repair.
@@ -532,6 +544,23 @@ impl Store {
         Ok(())
     }
 
+    /// Lends the store's connection to the program embedding the store, for
+    /// tables of its own kept in the same file (the hub's enrolment tokens
+    /// and logins): one file, one encryption key, one backup. That program
+    /// owns those tables' layout and SQL; the store never reads them. `f`
+    /// runs under the store's lock; a write in it takes the file's write
+    /// lock first (`BEGIN IMMEDIATE`), as the store's own writes do, and
+    /// must leave no transaction open.
+    pub fn with_connection<T>(&self, f: impl FnOnce(&Connection) -> Result<T>) -> Result<T> {
+        let inner = self.lock();
+        let out = f(&inner.conn);
+        if !inner.conn.is_autocommit() {
+            // A transaction left open would swallow the store's next write.
+            let _ = inner.conn.execute_batch("ROLLBACK");
+        }
+        out
+    }
+
     /// Reclaims free pages after compaction.
     pub fn vacuum(&self) -> Result<()> {
         let inner = self.lock();
@@ -593,9 +622,17 @@ impl Store {
             .is_some())
     }
 
-    /// Cells named by `scope` — region path prefixes, cell ids or `*` — or
-    /// every cell when it is empty.
+    /// Cells named by `scope` — region path prefixes, cell ids or `*`, read
+    /// as a certificate's scope is ([`Scope::covers`]) — or every cell when
+    /// it is empty.
     pub fn cells(&self, scope: &[String]) -> Result<Vec<CellInfo>> {
+        let scope = if scope.is_empty() {
+            Scope::everything()
+        } else {
+            Scope::parse(scope).map_err(|e| {
+                ValidationError::new("scope", format!("region paths, cell ids or * ({e})"))
+            })?
+        };
         let inner = self.lock();
         let mut s = inner
             .conn
@@ -611,7 +648,7 @@ impl Store {
         let mut out = Vec::new();
         for row in rows {
             let (id, name, path, lead) = row?;
-            if !in_scope(&id, &path, scope) {
+            if !scope.covers(&id, &path) {
                 continue;
             }
             let path = RegionPath::parse(&path).map_err(|e| Error::Damaged {
@@ -665,25 +702,51 @@ impl Store {
             "SELECT cell_id, household_id, id, name, phone, residence, monitoring_since, monitoring_until, vulnerable
              FROM members WHERE {where_clause} ORDER BY cell_id, name, id"
         ))?;
+        type Row = (
+            String,
+            String,
+            String,
+            String,
+            Option<String>,
+            String,
+            Option<String>,
+            Option<String>,
+            String,
+        );
         let rows = s.query_map(args, |r| {
-            let vul: String = r.get(8)?;
-            Ok(MemberSummary {
-                cell_id: r.get(0)?,
-                household_id: r.get(1)?,
-                member_id: r.get(2)?,
-                name: r.get(3)?,
-                phone: r.get(4)?,
-                residence: r.get(5)?,
-                monitoring_since: r.get(6)?,
-                monitoring_until: r.get(7)?,
+            Ok((
+                r.get(0)?,
+                r.get(1)?,
+                r.get(2)?,
+                r.get(3)?,
+                r.get(4)?,
+                r.get(5)?,
+                r.get(6)?,
+                r.get(7)?,
+                r.get(8)?,
+            ))
+        })?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (cell_id, household_id, member_id, name, phone, residence, since, until, vul): Row =
+                row?;
+            out.push(MemberSummary {
+                residence: stored(&cell_id, "residence", &residence)?,
+                monitoring_since: stored_day(&cell_id, "monitoring date", since)?,
+                monitoring_until: stored_day(&cell_id, "monitoring date", until)?,
                 vulnerable: vul
                     .split(',')
-                    .filter(|s| !s.is_empty())
-                    .map(str::to_string)
-                    .collect(),
-            })
-        })?;
-        Ok(rows.collect::<rusqlite::Result<_>>()?)
+                    .filter(|v| !v.is_empty())
+                    .map(|v| stored(&cell_id, "vulnerability", v))
+                    .collect::<Result<_>>()?,
+                cell_id,
+                household_id,
+                member_id,
+                name,
+                phone,
+            });
+        }
+        Ok(out)
     }
 
     /// Members under home monitoring on `day`.
@@ -733,16 +796,28 @@ impl Store {
             "SELECT cell_id, id, day, kind, member_id, abnormal FROM visits WHERE day = ?1 ORDER BY cell_id, id",
         )?;
         let rows = s.query_map([day.to_string()], |r| {
-            Ok(VisitSummary {
-                cell_id: r.get(0)?,
-                visit_id: r.get(1)?,
-                day: r.get(2)?,
-                kind: r.get(3)?,
-                member_id: r.get(4)?,
-                abnormal: r.get(5)?,
-            })
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, String>(2)?,
+                r.get::<_, String>(3)?,
+                r.get::<_, Option<String>>(4)?,
+                r.get::<_, bool>(5)?,
+            ))
         })?;
-        Ok(rows.collect::<rusqlite::Result<_>>()?)
+        let mut out = Vec::new();
+        for row in rows {
+            let (cell_id, visit_id, day, kind, member_id, abnormal) = row?;
+            out.push(VisitSummary {
+                day: stored(&cell_id, "visit day", &day)?,
+                kind: stored(&cell_id, "visit kind", &kind)?,
+                cell_id,
+                visit_id,
+                member_id,
+                abnormal,
+            });
+        }
+        Ok(out)
     }
 
     /// Report status of every cell for `day`, the input of a rollup.
@@ -880,16 +955,6 @@ impl Store {
             Ok(true)
         })
     }
-}
-
-/// Whether a cell is named by `scope`: by a region path prefix, by its id,
-/// or by `*` (the entries of a certificate's scope). Empty names every cell.
-fn in_scope(id: &str, path: &str, scope: &[String]) -> bool {
-    scope.is_empty()
-        || scope.iter().any(|s| {
-            let s = s.trim_end_matches('/');
-            s == "*" || s == id || path == s || path.starts_with(&format!("{s}/"))
-        })
 }
 
 /// Replaces a document's snapshot and drops its chunks (compaction). The

@@ -7,7 +7,7 @@ use crate::error::Result;
 use crate::identity::{Certificate, KeyPair, Role, Scope};
 use crate::replica::{Absorbed, Replica};
 use crate::store::DocHeadsRow;
-use automerge::sync::{Message, State, SyncDoc};
+use automerge::sync::{Message, State};
 use automerge::ChangeHash;
 
 impl Replica for Store {
@@ -68,17 +68,11 @@ impl Replica for Store {
     }
 
     fn holds_changes(&self, cell_id: &str, hashes: &[ChangeHash]) -> Result<bool> {
-        self.with_doc(cell_id, |d| {
-            let am = d.automerge();
-            Ok(hashes.iter().all(|h| am.get_change_by_hash(h).is_some()))
-        })
+        self.with_doc(cell_id, |d| Ok(d.holds_changes(hashes)))
     }
 
     fn settled_heads(&self, cell_id: &str) -> Result<Option<Vec<ChangeHash>>> {
-        self.with_doc(cell_id, |d| {
-            let settled = d.automerge().get_missing_deps(&[]).is_empty();
-            Ok(settled.then(|| d.heads()))
-        })
+        self.with_doc(cell_id, |d| Ok(d.settled_heads()))
     }
 
     fn changes_after(&self, cell_id: &str, heads: &[ChangeHash]) -> Result<Vec<u8>> {
@@ -90,9 +84,7 @@ impl Replica for Store {
     }
 
     fn generate_sync_message(&self, cell_id: &str, state: &mut State) -> Result<Option<Message>> {
-        self.with_doc(cell_id, |d| {
-            Ok(d.automerge().sync().generate_sync_message(state))
-        })
+        self.with_doc(cell_id, |d| Ok(d.generate_sync_message(state)))
     }
 
     fn receive_sync_message(
@@ -102,12 +94,7 @@ impl Replica for Store {
         state: &mut State,
         message: Message,
     ) -> Result<Absorbed> {
-        self.absorb_with(cell_id, sender, |d| {
-            d.automerge()
-                .sync()
-                .receive_sync_message(state, message)
-                .map_err(crate::Error::from)
-        })
+        self.absorb_with(cell_id, sender, |d| d.receive_sync_message(state, message))
     }
 
     fn merge_from(

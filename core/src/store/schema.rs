@@ -11,7 +11,14 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../sql/002_snapshots.sql"),
     include_str!("../../sql/003_sync.sql"),
     include_str!("../../sql/004_enrolled_keys.sql"),
+    include_str!("../../sql/005_hub_tables_out.sql"),
 ];
+
+/// The layout after which enrolment tokens and enrolled keys are the hub's
+/// to lay out (silin-hub creates them where it serves).
+const HUB_TABLES_OUT: i64 = 5;
+/// Tables layouts 3 and 4 made in every store that only a hub fills.
+const HUB_TABLES: [&str; 2] = ["enrol_tokens", "enrolled"];
 
 /// How long a statement waits for another connection's lock before it
 /// fails with [`Error::Busy`]. A writer holds the lock for one user action
@@ -346,9 +353,28 @@ fn migrate(conn: &Connection, current: i64) -> Result<()> {
             return Ok(());
         };
         tx.execute_batch(sql)?;
+        if layout + 1 == HUB_TABLES_OUT {
+            drop_unused_hub_tables(&tx)?;
+        }
         tx.execute_batch(&format!("PRAGMA user_version = {};", layout + 1))?;
         tx.commit()?;
     }
+}
+
+/// Drops the hub's tables from a store that never served as a hub (every
+/// phone); a hub's file keeps them, rows and all, for silin-hub to carry on
+/// with. Conditional DDL is not SQL, so this step is code.
+fn drop_unused_hub_tables(tx: &Transaction) -> Result<()> {
+    for table in HUB_TABLES {
+        let used: bool =
+            tx.query_row(&format!("SELECT EXISTS (SELECT 1 FROM {table})"), [], |r| {
+                r.get(0)
+            })?;
+        if !used {
+            tx.execute_batch(&format!("DROP TABLE {table};"))?;
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -383,6 +409,59 @@ mod tests {
             .query_row("PRAGMA user_version", [], |r| r.get(0))
             .unwrap();
         assert_eq!(v, LAYOUT);
+    }
+
+    fn tables(c: &Connection) -> Vec<String> {
+        let mut s = c
+            .prepare("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")
+            .unwrap();
+        let names = s.query_map([], |r| r.get(0)).unwrap();
+        names.map(|n| n.unwrap()).collect()
+    }
+
+    #[test]
+    fn a_phone_store_carries_no_hub_table() {
+        let dir = tempfile::tempdir().unwrap();
+        let c = open(&dir.path().join("phone.db"), None, Durability::Full).unwrap();
+        let t = tables(&c);
+        for hub in HUB_TABLES {
+            assert!(!t.iter().any(|n| n == hub), "{hub} in {t:?}");
+        }
+        assert!(t.iter().any(|n| n == "revoked"), "{t:?}");
+    }
+
+    #[test]
+    fn a_layout_4_hub_keeps_its_tokens_and_a_layout_4_phone_loses_the_empty_tables() {
+        let dir = tempfile::tempdir().unwrap();
+        let at_layout_4 = |name: &str, hub: bool| {
+            let p = dir.path().join(name);
+            let c = Connection::open(&p).unwrap();
+            for sql in &MIGRATIONS[..4] {
+                c.execute_batch(sql).unwrap();
+            }
+            c.execute_batch("PRAGMA user_version = 4;").unwrap();
+            if hub {
+                c.execute(
+                    "INSERT INTO enrol_tokens (token_hash, role, scope, valid_days, expires) VALUES (x'01', 'lead', '*', 30, 99)",
+                    [],
+                )
+                .unwrap();
+            }
+            p
+        };
+        let hub = open(&at_layout_4("hub.db", true), None, Durability::Full).unwrap();
+        let kept: i64 = hub
+            .query_row("SELECT count(*) FROM enrol_tokens", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(kept, 1);
+        // Unused, the hub's other table goes like a phone's.
+        assert!(!tables(&hub).iter().any(|n| n == "enrolled"));
+        let phone = open(&at_layout_4("phone.db", false), None, Durability::Full).unwrap();
+        let t = tables(&phone);
+        assert!(
+            !t.iter().any(|n| n == "enrol_tokens" || n == "enrolled"),
+            "{t:?}"
+        );
     }
 
     #[test]

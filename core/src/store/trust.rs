@@ -1,12 +1,13 @@
 //! What the store keeps for identity and sync: the device key, its
-//! certificate and the pinned office key; on a hub, the office key, enrolment
-//! tokens and revocations; and per-peer sync state. Kept next to the
+//! certificate and the pinned office key, revocations, known peers and
+//! per-peer sync state. (A hub's enrolment tokens and office key are the
+//! hub's: see silin-hub.) Kept next to the
 //! documents so one backup, one encryption key and one transaction cover
 //! both.
 
 use super::{heads_from_bytes, Store};
 use crate::error::{Error, Result};
-use crate::identity::{self, Certificate, IdentityError, KeyPair, Office, Role, Scope};
+use crate::identity::{self, Certificate, IdentityError, KeyPair, Role, Scope};
 use automerge::ChangeHash;
 use rusqlite::{params, Connection, OptionalExtension};
 use sha2::{Digest, Sha256};
@@ -79,32 +80,6 @@ pub fn heads_hash(heads: &[ChangeHash]) -> [u8; 8] {
 
 /// A known peer's certificate reference, and ours if the peer holds it.
 pub type PeerRefs = ([u8; 16], Option<[u8; 16]>);
-
-/// An enrolment token's grant, as the office issued it.
-#[derive(Debug, Clone)]
-pub struct TokenGrant {
-    pub role: Role,
-    pub scope: Scope,
-    pub valid_days: i64,
-}
-
-/// What a hub keeps of an enrolment token: the hash of its secret part
-/// only, so a copy of the hub's database hands out no enrolments.
-pub fn token_hash(token: &str) -> Vec<u8> {
-    let secret = token.split('.').next().unwrap_or_default();
-    Sha256::digest(secret.as_bytes()).to_vec()
-}
-
-/// A new one-time enrolment token: a random secret and the fingerprint of
-/// the office key, so the device can check the hub it enrols with.
-pub fn new_token(office: &Office) -> String {
-    let secret: [u8; 16] = identity::random_bytes();
-    format!(
-        "{}.{}",
-        hex::encode(secret),
-        identity::fingerprint(&office.public_key())
-    )
-}
 
 /// A hub TLS certificate fingerprint as stored (64 lowercase hex digits),
 /// read back; anything else is a damaged store.
@@ -215,133 +190,6 @@ impl Store {
         write().map_err(|_| IdentityError::NotOurs)?;
         inner.role = Some(cert.role);
         Ok(())
-    }
-
-    /// The office signing key (a hub's store), created on first use. The
-    /// hub's own device is enrolled by it as an office device covering
-    /// `scope`.
-    pub fn office(&self, scope: &Scope) -> Result<Office> {
-        let office = {
-            let inner = self.lock();
-            match get_meta(&inner.conn, "office_key")? {
-                Some(s) => Office {
-                    key: KeyPair::from_seed(&seed(s, "office key")?),
-                },
-                None => {
-                    let o = Office {
-                        key: KeyPair::generate(),
-                    };
-                    put_meta(&inner.conn, "office_key", &o.key.seed())?;
-                    o
-                }
-            }
-        };
-        let current = self.certificate()?;
-        let now = self.now_ts();
-        let fresh = current.as_ref().is_some_and(|c| {
-            c.issuer == office.public_key() && &c.scope == scope && c.expires > now + 86400
-        });
-        if !fresh {
-            let key = self.device_key()?;
-            let cert = office.issue(
-                &self.device_id(),
-                key.public_key(),
-                Role::Office,
-                scope.clone(),
-                now,
-                now + 365 * 86400,
-            );
-            self.install_certificate(&cert, &office.public_key())
-                .map_err(|e| Error::Incompatible(e.to_string()))?;
-        }
-        Ok(office)
-    }
-
-    /// Issues a one-time enrolment token (hub side). The token text carries
-    /// the office key's fingerprint so the device can check the hub.
-    pub fn issue_token(
-        &self,
-        office: &Office,
-        grant: &TokenGrant,
-        valid_for_secs: i64,
-    ) -> Result<String> {
-        let token = new_token(office);
-        let inner = self.lock();
-        inner.conn.execute(
-            "INSERT INTO enrol_tokens (token_hash, role, scope, valid_days, expires) VALUES (?1, ?2, ?3, ?4, ?5)",
-            params![
-                token_hash(&token),
-                grant.role.as_str(),
-                grant.scope.0.join("\n"),
-                grant.valid_days,
-                self.now_ts() + valid_for_secs
-            ],
-        )?;
-        Ok(token)
-    }
-
-    /// Spends a token for `device_id` holding `public_key` (hub side):
-    /// marks it used and returns its grant, in one transaction, so a token
-    /// enrols exactly one device with one key. The same (device, key) may
-    /// redeem it again (its first answer was lost); another key may not,
-    /// and neither may a device id this hub enrolled with another key.
-    pub fn redeem_token(
-        &self,
-        token: &str,
-        device_id: &str,
-        public_key: &[u8; 32],
-    ) -> Result<TokenGrant, IdentityError> {
-        let inner = self.lock();
-        let run = || -> Result<Result<TokenGrant, IdentityError>> {
-            let tx = write_tx(&inner.conn)?;
-            type Row = (String, String, i64, i64, Option<String>, Option<Vec<u8>>);
-            let row: Option<Row> = tx
-                .query_row(
-                    "SELECT role, scope, valid_days, expires, used_by, used_key FROM enrol_tokens WHERE token_hash = ?1",
-                    [token_hash(token)],
-                    |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?)),
-                )
-                .optional()?;
-            let Some((role, scope, valid_days, expires, used_by, used_key)) = row else {
-                return Ok(Err(IdentityError::UnknownToken));
-            };
-            let same_holder = used_by.as_deref() == Some(device_id)
-                && used_key.as_deref() == Some(&public_key[..]);
-            if used_by.is_some() && !same_holder {
-                return Ok(Err(IdentityError::TokenUsed));
-            }
-            if self.now_ts() > expires {
-                return Ok(Err(IdentityError::TokenExpired));
-            }
-            let known_key: Option<Vec<u8>> = tx
-                .query_row(
-                    "SELECT public_key FROM enrolled WHERE device_id = ?1",
-                    [device_id],
-                    |r| r.get(0),
-                )
-                .optional()?;
-            if known_key.is_some_and(|k| k != public_key[..]) {
-                return Ok(Err(IdentityError::DeviceIdTaken(device_id.to_string())));
-            }
-            tx.execute(
-                "UPDATE enrol_tokens SET used_by = ?2, used_key = ?3 WHERE token_hash = ?1",
-                params![token_hash(token), device_id, &public_key[..]],
-            )?;
-            tx.execute(
-                "INSERT OR IGNORE INTO enrolled (device_id, public_key, enrolled_at) VALUES (?1, ?2, ?3)",
-                params![device_id, &public_key[..], self.now_ts()],
-            )?;
-            tx.commit()?;
-            let entries: Vec<String> = scope.lines().map(str::to_string).collect();
-            Ok(Role::parse(&role).and_then(|role| {
-                Ok(TokenGrant {
-                    role,
-                    scope: Scope::parse(&entries)?,
-                    valid_days,
-                })
-            }))
-        };
-        run().unwrap_or(Err(IdentityError::UnknownToken))
     }
 
     pub fn revoke(&self, device_id: &str) -> Result<()> {

@@ -9,14 +9,13 @@
 //! exactly one wins; a device id is claimed by the `enrolled` primary key.
 
 use super::PgStorage;
+use crate::enrolment::{new_token, token_hash, StoredToken, TokenGrant};
 use crate::storage::HubStorage;
 use chrono::NaiveDate;
 use silin_core::identity::{self, Certificate, IdentityError, KeyPair, Office, Role, Scope};
 use silin_core::model::{new_id, Level};
 use silin_core::rollup::{roll_up, CellDay, RollupRow};
-use silin_core::store::{
-    fingerprint_to_store, new_token, stored_fingerprint, token_hash, TokenGrant,
-};
+use silin_core::store::{fingerprint_to_store, stored_fingerprint};
 use silin_core::{Error, Result};
 
 /// How long the hub's own office certificate is issued for; it is renewed
@@ -300,19 +299,16 @@ impl HubStorage for PgStorage {
         else {
             return Ok(Err(IdentityError::UnknownToken));
         };
-        let role: String = row.try_get(0).map_err(fail)?;
-        let scope: String = row.try_get(1).map_err(fail)?;
-        let valid_days: i64 = row.try_get(2).map_err(fail)?;
-        let expires: i64 = row.try_get(3).map_err(fail)?;
-        let used_by: Option<String> = row.try_get(4).map_err(fail)?;
-        let used_key: Option<Vec<u8>> = row.try_get(5).map_err(fail)?;
-        let same_holder =
-            used_by.as_deref() == Some(device_id) && used_key.as_deref() == Some(&public_key[..]);
-        if used_by.is_some() && !same_holder {
-            return Ok(Err(IdentityError::TokenUsed));
-        }
-        if now > expires {
-            return Ok(Err(IdentityError::TokenExpired));
+        let stored = StoredToken {
+            role: row.try_get(0).map_err(fail)?,
+            scope: row.try_get(1).map_err(fail)?,
+            valid_days: row.try_get(2).map_err(fail)?,
+            expires: row.try_get(3).map_err(fail)?,
+            used_by: row.try_get(4).map_err(fail)?,
+            used_key: row.try_get(5).map_err(fail)?,
+        };
+        if let Err(e) = stored.may_be_spent_by(device_id, public_key, now) {
+            return Ok(Err(e));
         }
         // The device id is claimed by its primary key: of two enrolments
         // claiming one id with different keys through different tokens,
@@ -339,14 +335,7 @@ impl HubStorage for PgStorage {
         )
         .map_err(fail)?;
         tx.commit().map_err(fail)?;
-        let entries: Vec<String> = scope.lines().map(str::to_string).collect();
-        Ok(Role::parse(&role).and_then(|role| {
-            Ok(TokenGrant {
-                role,
-                scope: Scope::parse(&entries)?,
-                valid_days,
-            })
-        }))
+        Ok(stored.grant())
     }
 
     fn issue_token(
@@ -364,7 +353,7 @@ impl HubStorage for PgStorage {
             &[
                 &token_hash(&token),
                 &grant.role.as_str(),
-                &grant.scope.0.join("\n"),
+                &grant.stored_scope(),
                 &grant.valid_days,
                 &(self.now_ts() + valid_for_secs),
             ],

@@ -18,7 +18,7 @@
 
 use super::projection::{self, last_of};
 use super::{PgOptions, PgStorage};
-use automerge::sync::{Message, State, SyncDoc};
+use automerge::sync::{Message, State};
 use automerge::{ActorId, ChangeHash};
 use postgres::types::Type;
 use postgres::{GenericClient, Transaction};
@@ -645,17 +645,11 @@ impl Replica for PgStorage {
     }
 
     fn holds_changes(&self, cell_id: &str, hashes: &[ChangeHash]) -> Result<bool> {
-        self.with_doc(cell_id, |d| {
-            let am = d.automerge();
-            Ok(hashes.iter().all(|h| am.get_change_by_hash(h).is_some()))
-        })
+        self.with_doc(cell_id, |d| Ok(d.holds_changes(hashes)))
     }
 
     fn settled_heads(&self, cell_id: &str) -> Result<Option<Vec<ChangeHash>>> {
-        self.with_doc(cell_id, |d| {
-            let settled = d.automerge().get_missing_deps(&[]).is_empty();
-            Ok(settled.then(|| d.heads()))
-        })
+        self.with_doc(cell_id, |d| Ok(d.settled_heads()))
     }
 
     fn changes_after(&self, cell_id: &str, heads: &[ChangeHash]) -> Result<Vec<u8>> {
@@ -667,9 +661,7 @@ impl Replica for PgStorage {
     }
 
     fn generate_sync_message(&self, cell_id: &str, state: &mut State) -> Result<Option<Message>> {
-        self.with_doc(cell_id, |d| {
-            Ok(d.automerge().sync().generate_sync_message(state))
-        })
+        self.with_doc(cell_id, |d| Ok(d.generate_sync_message(state)))
     }
 
     fn receive_sync_message(
@@ -684,10 +676,8 @@ impl Replica for PgStorage {
             // there is nothing to lock or write; the sync state moves on
             // from the document as the database holds it now.
             return self.with_doc(cell_id, |d| {
-                match silin_core::guard::contain(|| {
-                    d.automerge().sync().receive_sync_message(state, message)
-                }) {
-                    Ok(received) => received.map(|()| Absorbed::default()).map_err(Error::from),
+                match silin_core::guard::contain(|| d.receive_sync_message(state, message)) {
+                    Ok(received) => received.map(|()| Absorbed::default()),
                     Err(g) => Err(Error::Refused {
                         doc: cell_id.to_string(),
                         reason: g.to_string(),
@@ -695,12 +685,7 @@ impl Replica for PgStorage {
                 }
             });
         }
-        self.absorb(cell_id, sender, |d| {
-            d.automerge()
-                .sync()
-                .receive_sync_message(state, message)
-                .map_err(Error::from)
-        })
+        self.absorb(cell_id, sender, |d| d.receive_sync_message(state, message))
     }
 
     fn merge_from(
