@@ -14,6 +14,7 @@ use silin_core::rollup::RollupRow;
 use silin_core::sync::envelope::MAX_ENVELOPE_BYTES;
 use silin_core::sync::{Session, SyncError, SyncStats};
 use silin_core::Store;
+use std::ops::ControlFlow;
 use std::time::Duration;
 
 const JSON: &str = "application/json";
@@ -452,15 +453,38 @@ impl Hub {
         store: &Store,
         mut on_round: impl FnMut(&SyncStats),
     ) -> Result<SyncStats, ClientError> {
+        let mut watch = |step: SyncStep, session: &Session| {
+            if step == SyncStep::Sending {
+                on_round(&session.stats());
+            }
+            ControlFlow::Continue(())
+        };
+        let stats = self.sync_watched(store, &mut watch)?;
+        // Only a watcher that breaks stops a sync early.
+        Ok(stats.unwrap_or_default())
+    }
+
+    /// Syncs `store` with the hub, telling `watch` each step with the
+    /// session so far (for a status display). A `Break` from `watch` before
+    /// a message is sent ([`SyncStep::Connecting`], [`SyncStep::Sending`])
+    /// stops the sync at that round boundary (any other step's answer is
+    /// ignored): every round already applied
+    /// stays committed, nothing of a later one is, and the next sync starts
+    /// afresh. Returns `None` when stopped so.
+    pub fn sync_watched(
+        &self,
+        store: &Store,
+        watch: &mut dyn FnMut(SyncStep, &Session) -> ControlFlow<()>,
+    ) -> Result<Option<SyncStats>, ClientError> {
         // Name the hub reached here last time, so both sides refer to the
         // certificates they already hold; if the hub no longer holds ours
         // (rebuilt, or another hub at this address), start again unnamed.
         let hint = store.peer_at(&self.base)?;
-        match self.sync_once(store, hint.as_deref(), &mut on_round) {
+        match self.sync_once(store, hint.as_deref(), watch) {
             Err(ClientError::Refused { kind, .. })
                 if hint.is_some() && kind == "unknown_certificate" =>
             {
-                self.sync_once(store, None, &mut on_round)
+                self.sync_once(store, None, watch)
             }
             other => other,
         }
@@ -470,15 +494,22 @@ impl Hub {
         &self,
         store: &Store,
         hint: Option<&str>,
-        on_round: &mut impl FnMut(&SyncStats),
-    ) -> Result<SyncStats, ClientError> {
+        watch: &mut dyn FnMut(SyncStep, &Session) -> ControlFlow<()>,
+    ) -> Result<Option<SyncStats>, ClientError> {
         let (mut session, mut message) = Session::initiate_to(store, hint)?;
         let limit = MAX_ENVELOPE_BYTES as u64;
+        let mut step = SyncStep::Connecting;
         loop {
+            if watch(step, &session).is_break() {
+                return Ok(None);
+            }
             let reply = self.call("/v1/sync", Some((OCTETS, &message)), limit)?;
+            // What comes back is applied whatever the watcher says: a round
+            // is committed whole or not at all.
+            let _ = watch(SyncStep::Receiving, &session);
             match session.receive(store, &reply)? {
                 Some(next) => {
-                    on_round(&session.stats());
+                    step = SyncStep::Sending;
                     message = next;
                 }
                 None => {
@@ -493,11 +524,25 @@ impl Hub {
                         let url = format!("{}/v1/sync", self.base);
                         let _ = self.agent.post(&url).content_type(OCTETS).send(&done[..]);
                     }
-                    return Ok(session.stats());
+                    let _ = watch(SyncStep::Finished, &session);
+                    return Ok(Some(session.stats()));
                 }
             }
         }
     }
+}
+
+/// What a sync with the hub is about to do, as [`Hub::sync_watched`] tells it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SyncStep {
+    /// The opening message is about to go to the hub.
+    Connecting,
+    /// A round was applied; the next message is about to go.
+    Sending,
+    /// The hub answered; its message is about to be checked and applied.
+    Receiving,
+    /// The sync is over; the session's figures are final.
+    Finished,
 }
 
 /// Enrols this device: proves it holds its key, receives a certificate from

@@ -74,6 +74,26 @@ pub enum SyncError {
 }
 
 impl SyncError {
+    /// A short name of what failed, for logs: never a value from a cell.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            SyncError::Envelope(_) => "envelope",
+            SyncError::Identity(_) => "identity",
+            SyncError::Replayed => "replayed",
+            SyncError::ClockSkew { .. } => "clock_skew",
+            SyncError::WrongSession => "wrong_session",
+            SyncError::Unexpected(_) => "unexpected",
+            SyncError::OutOfScope { .. } => "out_of_scope",
+            SyncError::BadDocument { .. } => "bad_document",
+            SyncError::PeerNotEnrolled => "peer_not_enrolled",
+            SyncError::UnknownCertificate => "unknown_certificate",
+            SyncError::Finished => "finished",
+            SyncError::TooManyRounds => "too_many_rounds",
+            SyncError::Suspended(_) => "suspended",
+            SyncError::Store(_) => "store",
+        }
+    }
+
     /// True when the peer (or a forger) sent something this device must
     /// refuse, as opposed to a local failure.
     pub fn is_refusal(&self) -> bool {
@@ -303,6 +323,9 @@ pub struct Session {
     /// [`crate::replica::Absorbed::waiting`]): offered again with the
     /// document's next item, on whichever process runs the session then.
     parked: BTreeMap<String, Vec<Vec<u8>>>,
+    /// Initiator: how many documents differed when the peer's reply came,
+    /// for a progress display.
+    planned: usize,
 }
 
 impl Session {
@@ -326,6 +349,7 @@ impl Session {
             owe_done: false,
             untold: Vec::new(),
             parked: BTreeMap::new(),
+            planned: 0,
         }
     }
 
@@ -365,6 +389,7 @@ impl Session {
         let bytes = s.trust.seal(env);
         s.stats.bytes_up += bytes.len();
         s.stats.round_trips = 1;
+        tracing::debug!(docs = rows.len(), "sync session opened");
         Ok((s, bytes))
     }
 
@@ -397,6 +422,15 @@ impl Session {
         s.docs_sent = self.sent.len();
         s.docs_received = self.received.len();
         s
+    }
+
+    /// Progress for a display: (documents sent or received so far, documents
+    /// known to differ). The second is the initiator's plan once the peer's
+    /// reply came; a responder learns it as the documents arrive, so for it
+    /// both numbers grow together.
+    pub fn progress(&self) -> (usize, usize) {
+        let touched = self.sent.union(&self.received).count();
+        (touched, self.planned.max(touched))
     }
 
     /// The peer's device id, once known.
@@ -451,10 +485,22 @@ impl Session {
                 // reply: then it waits to be told the session is over.
                 self.owe_done = self.side == Side::Initiator && self.phase == Phase::Running;
                 self.phase = Phase::Done;
+                // Counts only: what a log may carry leaves people out.
+                tracing::info!(
+                    docs_sent = self.sent.len(),
+                    docs_received = self.received.len(),
+                    bytes_up = self.stats.bytes_up,
+                    bytes_down = self.stats.bytes_down,
+                    round_trips = self.stats.round_trips,
+                    refused = self.stats.refused.len(),
+                    refused_by_peer = self.stats.refused_by_peer.len(),
+                    "sync session finished"
+                );
                 Ok(None)
             }
             Err(e) => {
                 self.phase = Phase::Done;
+                tracing::warn!(kind = e.kind(), "sync session failed");
                 Err(e)
             }
         }
@@ -644,6 +690,8 @@ impl Session {
                 });
             }
         }
+        self.planned = self.pending.len();
+        tracing::debug!(docs = self.planned, "cells differ from the peer's");
         Ok(())
     }
 
@@ -988,6 +1036,8 @@ impl Session {
         self.active.remove(&doc);
         self.parked.remove(&doc);
         self.states.insert(doc.clone(), State::new());
+        // The cell's id and nothing of the reason, which may quote values.
+        tracing::warn!(cell = %doc, damaged, "a cell from the peer was refused");
         let refusal = Refusal {
             doc,
             reason,
