@@ -15,6 +15,9 @@ val silinBindings = file("../../target/bindings/kotlin")
 kotlin {
     compilerOptions { jvmTarget.set(JvmTarget.JVM_17) }
     sourceSets["main"].kotlin.srcDir(silinBindings.resolve("src"))
+    // The hand-written part of the Kotlin package (Flows, sync status,
+    // background-sync policy), compiled with the generated code.
+    sourceSets["main"].kotlin.srcDir(file("../../bindings/kotlin/src/main/kotlin"))
 }
 
 java {
@@ -27,6 +30,8 @@ dependencies {
     // native dispatch library); a JNA jar here would clash with it, so JNA
     // is only compiled against here, and the jar is used for JVM tests.
     compileOnly("net.java.dev.jna:jna:5.19.1")
+    // The bindings' suspend funs (syncWithHubAsync, …) run on coroutines.
+    implementation("org.jetbrains.kotlinx:kotlinx-coroutines-core:1.8.0")
 
     testImplementation("net.java.dev.jna:jna:5.19.1")
     testImplementation(platform("org.junit:junit-bom:5.14.4"))

@@ -60,6 +60,8 @@ pub enum SyncError {
     Closed { detail: String },
     #[error("{detail}")]
     Storage { detail: String },
+    #[error("{detail}")]
+    Cancelled { detail: String },
 }
 
 /// An app's observer failed. silin carries on: one broken observer must not
@@ -77,6 +79,34 @@ impl From<uniffi::UnexpectedUniFFICallbackError> for ObserverError {
 }
 
 const CLOSED: &str = "the store was closed; open it again to go on";
+
+impl SyncError {
+    pub(crate) fn cancelled() -> SyncError {
+        SyncError::Cancelled {
+            detail: "the sync was cancelled between two round trips; what it had brought is kept, and the next sync carries on".into(),
+        }
+    }
+
+    /// The variant's name, for logs: never a value from the register.
+    pub(crate) fn kind(&self) -> &'static str {
+        match self {
+            SyncError::NotEnrolled { .. } => "not_enrolled",
+            SyncError::Refused { .. } => "refused",
+            SyncError::Malformed { .. } => "malformed",
+            SyncError::SessionFailed { .. } => "session_failed",
+            SyncError::ClockSkew { .. } => "clock_skew",
+            SyncError::BadHubUrl { .. } => "bad_hub_url",
+            SyncError::BadToken { .. } => "bad_token",
+            SyncError::HubUnreachable { .. } => "hub_unreachable",
+            SyncError::HubRefused { .. } => "hub_refused",
+            SyncError::Invalid { .. } => "invalid",
+            SyncError::NotFound { .. } => "not_found",
+            SyncError::Closed { .. } => "closed",
+            SyncError::Storage { .. } => "storage",
+            SyncError::Cancelled { .. } => "cancelled",
+        }
+    }
+}
 
 impl StoreError {
     pub(crate) fn closed() -> StoreError {

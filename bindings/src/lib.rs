@@ -9,14 +9,24 @@
 
 mod convert;
 mod error;
+mod log;
+mod offthread;
 mod registry;
 mod session;
+mod status;
 mod store;
 
 pub use convert::*;
 pub use error::{ObserverError, StoreError, SyncError};
+pub use log::{set_logger, LogLevel, Logger};
 pub use session::SyncSession;
+pub use status::{SyncPhase, SyncStatus, SyncStatusObserver};
 pub use store::{CellObserver, Store};
+
+/// Stops sending silin's log to the app's logger.
+pub fn clear_logger() {
+    log::install(None, LogLevel::Error);
+}
 
 pub fn library_version() -> String {
     env!("CARGO_PKG_VERSION").to_string()

@@ -5,6 +5,7 @@
 //! shares the store already open — after checking it was given the same key.
 
 use crate::error::StoreError;
+use crate::status::Tracker;
 use sha2::{Digest, Sha256};
 use silin_core::store::{StoreKey, StoreOptions};
 use std::path::{Path, PathBuf};
@@ -15,6 +16,8 @@ struct Entry {
     /// A digest, so that no key outlives the call that gave it.
     key: [u8; 32],
     store: Weak<silin_core::Store>,
+    /// The file's sync status, shared by every handle on it.
+    tracker: Arc<Tracker>,
 }
 
 static OPEN: Mutex<Vec<Entry>> = Mutex::new(Vec::new());
@@ -31,8 +34,11 @@ fn key_digest(key: Option<&str>) -> [u8; 32] {
     h.finalize().into()
 }
 
+/// The store open on one file, and its sync status.
+pub(crate) type Opened = (Arc<silin_core::Store>, Arc<Tracker>);
+
 /// Opens the store at `path`, or shares the one already open there.
-pub(crate) fn open(path: &str, key: Option<String>) -> Result<Arc<silin_core::Store>, StoreError> {
+pub(crate) fn open(path: &str, key: Option<String>) -> Result<Opened, StoreError> {
     // Opening is rare; holding the lock throughout keeps two threads opening
     // one new file from making two stores.
     let mut open = OPEN.lock().unwrap_or_else(|p| p.into_inner());
@@ -44,7 +50,7 @@ pub(crate) fn open(path: &str, key: Option<String>) -> Result<Arc<silin_core::St
                 if e.key != digest {
                     return Err(silin_core::Error::WrongKey.into());
                 }
-                return Ok(store);
+                return Ok((store, e.tracker.clone()));
             }
         }
     }
@@ -53,6 +59,7 @@ pub(crate) fn open(path: &str, key: Option<String>) -> Result<Arc<silin_core::St
         ..StoreOptions::default()
     };
     let store = Arc::new(silin_core::Store::open(path, options)?);
+    let tracker = Arc::new(Tracker::new());
     // The file exists now; if it cannot be named canonically (removed at
     // once by someone else), the store still works, unshared.
     if let Ok(canonical) = Path::new(path).canonicalize() {
@@ -60,7 +67,8 @@ pub(crate) fn open(path: &str, key: Option<String>) -> Result<Arc<silin_core::St
             path: canonical,
             key: digest,
             store: Arc::downgrade(&store),
+            tracker: tracker.clone(),
         });
     }
-    Ok(store)
+    Ok((store, tracker))
 }

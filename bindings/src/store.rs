@@ -4,10 +4,15 @@
 
 use crate::convert::*;
 use crate::error::{StoreError, SyncError};
+use crate::offthread;
 use crate::session::SyncSession;
+use crate::status::{CancelOnDrop, SyncPhase, SyncStatus, SyncStatusObserver, Tracker};
 use silin_core::identity::fingerprint;
 use silin_core::sync::bundle::{self, ExportOptions};
 use silin_core::sync::Session;
+use silin_hub::client::{Hub, SyncStep};
+use std::ops::ControlFlow;
+use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, RwLock};
 
 /// An app's change listener, as the UDL declares it.
@@ -34,13 +39,15 @@ pub(crate) fn open_store(shared: &Shared) -> Option<Arc<silin_core::Store>> {
 
 pub struct Store {
     shared: Shared,
+    tracker: Arc<Tracker>,
 }
 
 impl Store {
     pub fn open(path: String, key: Option<String>) -> Result<Self, StoreError> {
-        let store = crate::registry::open(&path, key)?;
+        let (store, tracker) = crate::registry::open(&path, key)?;
         Ok(Store {
             shared: Arc::new(RwLock::new(Some(store))),
+            tracker,
         })
     }
 
@@ -260,7 +267,80 @@ impl Store {
 
     pub fn sync_with_hub(&self, hub_url: String) -> Result<SyncStats, SyncError> {
         let store = self.core_for_sync()?;
-        Ok(silin_hub::client::sync(&store, &hub_url)?.into())
+        hub_sync(
+            &store,
+            &self.tracker,
+            &hub_url,
+            Arc::new(AtomicBool::new(false)),
+        )
+    }
+
+    // ---- the same, awaited: the work runs on a thread of its own
+
+    pub async fn enroll_async(
+        &self,
+        hub_url: String,
+        token: String,
+    ) -> Result<DeviceIdentity, SyncError> {
+        let store = self.core_for_sync()?;
+        offthread::run(move || {
+            silin_hub::client::enroll(&store, &hub_url, &token)?;
+            Ok(identity(&store)?)
+        })
+        .await
+    }
+
+    pub async fn sync_with_hub_async(&self, hub_url: String) -> Result<SyncStats, SyncError> {
+        let store = self.core_for_sync()?;
+        let tracker = self.tracker.clone();
+        let flag = Arc::new(AtomicBool::new(false));
+        // A cancelled coroutine or task drops this future: the sync then
+        // stops at its next round boundary.
+        let _cancel = CancelOnDrop(flag.clone());
+        offthread::run(move || hub_sync(&store, &tracker, &hub_url, flag)).await
+    }
+
+    pub async fn export_bundle_async(
+        &self,
+        cells: Vec<String>,
+        for_peer: Option<String>,
+    ) -> Result<SyncBundle, SyncError> {
+        let this = self.handle();
+        offthread::run(move || this.export_bundle(cells, for_peer)).await
+    }
+
+    pub async fn import_bundle_async(&self, data: Vec<u8>) -> Result<BundleImport, SyncError> {
+        let this = self.handle();
+        offthread::run(move || this.import_bundle(data)).await
+    }
+
+    /// Another handle on the same open store, for a work thread: closing
+    /// this one closes it too (they share the slot).
+    fn handle(&self) -> Store {
+        Store {
+            shared: self.shared.clone(),
+            tracker: self.tracker.clone(),
+        }
+    }
+
+    // ---- sync status
+
+    pub fn sync_status(&self) -> SyncStatus {
+        self.tracker.status()
+    }
+
+    pub fn subscribe_sync_status(&self, observer: Box<dyn SyncStatusObserver>) -> u64 {
+        self.tracker.subscribe(Arc::from(observer))
+    }
+
+    pub fn unsubscribe_sync_status(&self, subscription: u64) {
+        self.tracker.unsubscribe(subscription);
+    }
+
+    /// Asks the hub syncs running on this file to stop at their next round
+    /// boundary; each then fails with `Cancelled`.
+    pub fn cancel_sync(&self) {
+        self.tracker.cancel_all();
     }
 
     // ---- app-carried sync
@@ -268,8 +348,15 @@ impl Store {
     pub fn start_sync(&self, peer_device_id: Option<String>) -> Result<SyncStart, SyncError> {
         let store = self.core_for_sync()?;
         let (session, message) = Session::initiate_to(&*store, peer_device_id.as_deref())?;
+        self.tracker.begin(SyncPhase::Connecting);
+        self.tracker.step(SyncPhase::Sending, &session);
         Ok(SyncStart {
-            session: Arc::new(SyncSession::new(self.shared.clone(), session)),
+            session: Arc::new(SyncSession::new(
+                self.shared.clone(),
+                self.tracker.clone(),
+                session,
+                true,
+            )),
             message,
         })
     }
@@ -277,7 +364,12 @@ impl Store {
     pub fn accept_sync(&self) -> Result<Arc<SyncSession>, SyncError> {
         let store = self.core_for_sync()?;
         let session = Session::accept(&*store)?;
-        Ok(Arc::new(SyncSession::new(self.shared.clone(), session)))
+        Ok(Arc::new(SyncSession::new(
+            self.shared.clone(),
+            self.tracker.clone(),
+            session,
+            false,
+        )))
     }
 
     // ---- bundles
@@ -316,6 +408,63 @@ impl Store {
             changed: count(outcome.changed),
         })
     }
+}
+
+/// One sync with the hub, told to the tracker step by step, stopping at a
+/// round boundary once `flag` is set (by `cancel_sync` or a dropped future).
+fn hub_sync(
+    store: &silin_core::Store,
+    tracker: &Tracker,
+    hub_url: &str,
+    flag: Arc<AtomicBool>,
+) -> Result<SyncStats, SyncError> {
+    let run = tracker.start_hub_sync(flag);
+    // One hub session per file at a time.
+    let _turn = tracker.hub_turn();
+    tracker.begin(SyncPhase::Connecting);
+    tracing::info!(target: "silin::ffi", "hub sync started");
+    let mut watch = |step: SyncStep, session: &Session| {
+        let phase = match step {
+            SyncStep::Connecting => SyncPhase::Connecting,
+            SyncStep::Sending => SyncPhase::Sending,
+            SyncStep::Receiving | SyncStep::Finished => SyncPhase::Receiving,
+        };
+        // Observers first: a cancel they make counts at this boundary.
+        tracker.step(phase, session);
+        if run.cancelled() {
+            ControlFlow::Break(())
+        } else {
+            ControlFlow::Continue(())
+        }
+    };
+    let outcome = match Hub::for_store(hub_url, store) {
+        Ok(hub) => hub.sync_watched(store, &mut watch),
+        Err(e) => Err(e),
+    };
+    let result = match outcome {
+        Ok(Some(stats)) => Ok(SyncStats::from(stats)),
+        Ok(None) => Err(SyncError::cancelled()),
+        Err(e) => Err(SyncError::from(e)),
+    };
+    match &result {
+        Ok(stats) => {
+            tracing::info!(
+                target: "silin::ffi",
+                cells_sent = stats.docs_sent,
+                cells_received = stats.docs_received,
+                bytes_up = stats.bytes_up,
+                bytes_down = stats.bytes_down,
+                round_trips = stats.round_trips,
+                "hub sync finished"
+            );
+            tracker.end(Ok(store.clock().now().to_rfc3339()));
+        }
+        Err(e) => {
+            tracing::warn!(target: "silin::ffi", kind = e.kind(), "hub sync failed");
+            tracker.end(Err(e.to_string()));
+        }
+    }
+    result
 }
 
 fn summaries(

@@ -19,7 +19,7 @@ func describe(_ error: Error) -> String {
         case .NotEnrolled(let detail), .Refused(let detail), .Malformed(let detail), .SessionFailed(let detail),
             .ClockSkew(let detail), .BadHubUrl(_, let detail), .BadToken(let detail),
             .HubUnreachable(_, let detail), .HubRefused(_, _, let detail), .Closed(let detail),
-            .Storage(let detail):
+            .Storage(let detail), .Cancelled(let detail):
             return detail
         case .Invalid(let field, let rule): return "\(field): \(rule)"
         case .NotFound(let what, _): return "That \(what) is not in this register."

@@ -40,5 +40,6 @@ object UserMessages {
         is SyncException.NotFound -> "That ${e.what} is not on this phone (any more)."
         is SyncException.Closed -> "The register is closed. Restart the app."
         is SyncException.Storage -> "The phone could not save what the sync brought: ${e.detail}. Nothing was half-applied; try again."
+        is SyncException.Cancelled -> "The sync was stopped. What it brought is kept; sync again to finish."
     }
 }
