@@ -32,7 +32,11 @@ struct SyncView: View {
                     Button("入网") { _Concurrency.Task { await model.enroll(hubUrl: hubURL, token: token) } }
                 }
             }
-            Section("状态") { Text(status) }
+            Section("状态") {
+                Text(status)
+                if let line = model.progressLine { Text(line).font(.footnote) }
+                if model.progress.isActive { Button("停止同步") { model.cancelSync() } }
+            }
         }
         .navigationTitle("同步")
         .onAppear {

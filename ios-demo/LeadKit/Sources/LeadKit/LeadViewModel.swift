@@ -47,6 +47,10 @@ public final class LeadViewModel: ObservableObject {
     // Progress and messages.
     @Published public private(set) var busy = false
     @Published public private(set) var syncStatus = SyncStatus.idle
+    /// silin's own sync status, step by step: phase, n of m cells, bytes,
+    /// last synced, last error — from any sync on this phone (this screen,
+    /// a background task).
+    @Published public private(set) var progress: Silin.SyncStatus
     /// A message for the whole screen (not tied to a form field).
     @Published public var message: String? = nil
 
@@ -56,6 +60,8 @@ public final class LeadViewModel: ObservableObject {
     private let today: () -> String
     private let relay = ChangeRelay()
     private var subscription: UInt64?
+    private let statusRelay = StatusRelay()
+    private var statusSubscription: UInt64?
 
     /// - Parameters:
     ///   - store: the device's store; the view model does not own it until
@@ -66,9 +72,35 @@ public final class LeadViewModel: ObservableObject {
         self.store = store
         self.leadName = leadName
         self.today = today
+        self.progress = store.syncStatus()
         relay.model = self
+        statusRelay.model = self
         // Registering an observer touches no file: cheap on the main thread.
         subscription = try? store.subscribe(observer: relay)
+        statusSubscription = store.subscribeSyncStatus(observer: statusRelay)
+    }
+
+    /// A line for the sync screen, e.g. "Receiving: 12 of 40 cells, 1.2 MB".
+    public var progressLine: String? {
+        let s = progress
+        let bytes = ByteCountFormatter.string(fromByteCount: Int64(s.bytesUp + s.bytesDown), countStyle: .file)
+        switch s.phase {
+        case .idle: return s.lastSynced.map { "Last synced \($0)" }
+        case .connecting: return "Connecting…"
+        case .sending, .receiving:
+            let verb = s.phase == .sending ? "Sending" : "Receiving"
+            return s.cellsTotal > 0 ? "\(verb): \(s.cellsDone) of \(s.cellsTotal) cells, \(bytes)" : "\(verb): \(bytes)"
+        }
+    }
+
+    /// Stops a hub sync in progress at its next round boundary (a "Stop"
+    /// button, or a background task's expiration): what it brought is kept.
+    public func cancelSync() {
+        store.cancelSync()
+    }
+
+    func statusChanged(_ status: Silin.SyncStatus) {
+        progress = status
     }
 
     /// Opens (or creates) the encrypted store at `url` with the key from
@@ -82,6 +114,8 @@ public final class LeadViewModel: ObservableObject {
     public func close() {
         if let subscription { store.unsubscribe(subscription: subscription) }
         subscription = nil
+        if let statusSubscription { store.unsubscribeSyncStatus(subscription: statusSubscription) }
+        statusSubscription = nil
         store.close()
     }
 
@@ -272,7 +306,8 @@ public final class LeadViewModel: ObservableObject {
         syncStatus = .syncing(url)
         let store = self.store
         do {
-            let stats = try await offMain { try store.syncWithHub(hubUrl: url) }
+            // Cancelled with the calling task (Store.sync stops at a round boundary).
+            let stats = try await store.sync(hubUrl: url)
             syncStatus = .done(url, stats)
             try? await reload()
         } catch SyncError.NotEnrolled {
@@ -310,6 +345,8 @@ public final class LeadViewModel: ObservableObject {
 
     /// The refresh the latest observer call started (tests await it).
     var pendingRefresh: _Concurrency.Task<Void, Never>? { relay.pending }
+    /// The latest sync status hand-over (tests await it).
+    var pendingStatus: _Concurrency.Task<Void, Never>? { statusRelay.pending }
 }
 
 /// Receives silin's change notifications on whatever thread made the change
@@ -329,6 +366,33 @@ final class ChangeRelay: CellObserver, @unchecked Sendable {
         lock.unlock()
     }
 
+    var pending: _Concurrency.Task<Void, Never>? {
+        lock.lock()
+        defer { lock.unlock() }
+        return last
+    }
+}
+
+/// Hands silin's sync status, told on the syncing thread, to the main actor.
+final class StatusRelay: SyncStatusObserver, @unchecked Sendable {
+    weak var model: LeadViewModel?
+    private let lock = NSLock()
+    private var last: _Concurrency.Task<Void, Never>?
+
+    func statusChanged(status: Silin.SyncStatus) throws {
+        let previous: _Concurrency.Task<Void, Never>?
+        lock.lock()
+        previous = last
+        // Each step waits for the one before, so the screen sees them in order.
+        let task = _Concurrency.Task { @MainActor [weak self] in
+            await previous?.value
+            self?.model?.statusChanged(status)
+        }
+        last = task
+        lock.unlock()
+    }
+
+    /// The latest status hand-over (tests await it).
     var pending: _Concurrency.Task<Void, Never>? {
         lock.lock()
         defer { lock.unlock() }

@@ -28,6 +28,16 @@ final class PeerSyncTests: XCTestCase {
         XCTAssertEqual(try worker.cell(cellId: f.cell), try f.store.cell(cellId: f.cell))
         let left = await mine.pending() + theirs.pending()
         XCTAssertEqual(left, 0, "no frame is left on the link")
+
+        // silin's status went through the sync's steps to idle, with the figures.
+        await model.pendingStatus?.value
+        XCTAssertEqual(model.progress.phase, .idle)
+        XCTAssertEqual(model.progress.cellsDone, 1)
+        XCTAssertEqual(model.progress.cellsTotal, 1)
+        XCTAssertGreaterThan(model.progress.bytesUp, 0)
+        XCTAssertNotNil(model.progress.lastSynced)
+        XCTAssertNil(model.progress.lastError)
+        XCTAssertEqual(model.progressLine, "Last synced \(model.progress.lastSynced!)")
     }
 
     @MainActor

@@ -2,7 +2,9 @@ package org.silin.demo
 
 import org.silin.Residence
 import org.silin.Sex
+import org.silin.SyncPhase
 import org.silin.SyncStats
+import org.silin.SyncStatus
 import org.silin.VisitKind
 import org.silin.Vulnerability
 
@@ -155,4 +157,32 @@ data class SyncState(
     val lastResult: String? = null,
     val lastStats: SyncStats? = null,
     val error: String? = null,
-)
+    /**
+     * The store's sync status as silin reports it, step by step: phase,
+     * n of m cells, bytes, when the last sync finished well, why the last
+     * one failed. Any sync on this phone shows here (this screen's, a
+     * background worker's). Null until the first status arrives.
+     */
+    val status: SyncStatus? = null,
+) {
+    /** A line for the sync screen, e.g. "Receiving: 12 of 40 cells, 1.2 MB". */
+    val progress: String?
+        get() {
+            val s = status ?: return null
+            val bytes = formatBytes(s.bytesUp + s.bytesDown)
+            return when (s.phase) {
+                SyncPhase.IDLE -> s.lastSynced?.let { "Last synced $it" }
+                SyncPhase.CONNECTING -> "Connecting…"
+                SyncPhase.SENDING, SyncPhase.RECEIVING -> {
+                    val verb = if (s.phase == SyncPhase.SENDING) "Sending" else "Receiving"
+                    if (s.cellsTotal > 0u) "$verb: ${s.cellsDone} of ${s.cellsTotal} cells, $bytes" else "$verb: $bytes"
+                }
+            }
+        }
+}
+
+internal fun formatBytes(n: ULong): String = when {
+    n < 1024uL -> "$n B"
+    n < 1024uL * 1024uL -> "%.1f kB".format(java.util.Locale.ROOT, n.toDouble() / 1024)
+    else -> "%.1f MB".format(java.util.Locale.ROOT, n.toDouble() / (1024 * 1024))
+}

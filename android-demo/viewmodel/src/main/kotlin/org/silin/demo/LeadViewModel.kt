@@ -11,6 +11,8 @@ import org.silin.Residence
 import org.silin.Store
 import org.silin.StoreException
 import org.silin.SyncStats
+import org.silin.SyncStatus
+import org.silin.SyncStatusObserver
 import org.silin.VisitKind
 import java.util.concurrent.CompletableFuture
 import java.util.concurrent.Executor
@@ -63,10 +65,33 @@ class LeadViewModel(
         }
     }
 
+    private var statusSubscription: ULong? = null
+
+    private val statusObserver = object : SyncStatusObserver {
+        // Called on the thread running the sync, at each step.
+        override fun statusChanged(status: SyncStatus) {
+            if (!closed.get()) mutableState.update { it.copy(sync = it.sync.copy(status = status)) }
+        }
+    }
+
     /** Subscribes to changes and loads the first state. */
     fun start(): CompletableFuture<LeadState> = run {
         if (subscription == null) subscription = store.subscribe(observer)
+        if (statusSubscription == null) {
+            statusSubscription = store.subscribeSyncStatus(statusObserver)
+            val now = store.syncStatus()
+            mutableState.update { it.copy(sync = it.sync.copy(status = now)) }
+        }
         load()
+    }
+
+    /**
+     * Stops a hub sync in progress at its next round boundary (the "Stop"
+     * button): what it brought so far is kept; it ends with an error saying
+     * it was cancelled.
+     */
+    fun cancelSync() {
+        store.cancelSync()
     }
 
     /** Reloads everything. Calls arriving while one is queued are folded into it. */
@@ -272,6 +297,8 @@ class LeadViewModel(
         if (closed.compareAndSet(false, true)) {
             subscription?.let { store.unsubscribe(it) }
             subscription = null
+            statusSubscription?.let { store.unsubscribeSyncStatus(it) }
+            statusSubscription = null
         }
     }
 
@@ -284,8 +311,9 @@ class LeadViewModel(
     private fun finishSync(outcome: SyncState): SyncState {
         // The sync brought changes: reload before saying it is done.
         if (outcome.error == null) loadQuietly()
-        mutableState.update { it.copy(sync = outcome) }
-        return outcome
+        val shown = outcome.copy(status = store.syncStatus())
+        mutableState.update { it.copy(sync = shown) }
+        return shown
     }
 
     private fun describe(peer: String, s: SyncStats): String =

@@ -7,11 +7,14 @@ import org.junit.jupiter.api.Assertions.assertNull
 import org.junit.jupiter.api.Assertions.assertTrue
 import org.junit.jupiter.api.Test
 import org.junit.jupiter.api.io.TempDir
+import org.silin.SyncPhase
+import org.silin.SyncStatus
 import org.silin.VisitKind
 import java.net.InetAddress
 import java.net.ServerSocket
 import java.nio.file.Path
 import java.util.concurrent.CompletableFuture
+import java.util.concurrent.CopyOnWriteArrayList
 
 /** Two phones, two real stores on disk, real sessions over a PeerLink. */
 class SyncTest {
@@ -30,6 +33,16 @@ class SyncTest {
     }
 
     @Test
+    fun `the sync screen's progress line reads the status`() {
+        fun line(phase: SyncPhase, done: UInt, total: UInt, bytes: ULong) =
+            SyncState(status = SyncStatus(phase, done, total, bytes, 0uL, null, null)).progress
+        assertEquals("Connecting…", line(SyncPhase.CONNECTING, 0u, 0u, 300uL))
+        assertEquals("Receiving: 12 of 40 cells, 1.5 MB", line(SyncPhase.RECEIVING, 12u, 40u, 1_572_864uL))
+        assertEquals("Sending: 2.0 kB", line(SyncPhase.SENDING, 0u, 0u, 2048uL))
+        assertNull(line(SyncPhase.IDLE, 0u, 0u, 0uL), "never synced")
+    }
+
+    @Test
     fun `a lead and a grid worker sync over an in-memory link and end with equal cells`() {
         Phone(dir, "lead", "Wang Fang", 1).use { lead ->
             Phone(dir, "worker", "Grid worker Liu", 2).use { worker ->
@@ -37,10 +50,27 @@ class SyncTest {
                 worker.vm.start().await()
                 assertTrue(worker.vm.state.value.cells.isEmpty())
 
+                assertEquals(SyncPhase.IDLE, lead.vm.state.value.sync.status?.phase)
+                assertNull(lead.vm.state.value.sync.progress, "no sync yet")
+                val phases = CopyOnWriteArrayList<SyncPhase>()
+                val watching = lead.vm.state.observe { s -> s.sync.status?.phase?.let { phases += it } }
+
                 val (a, b) = InMemoryPeerLink.pair()
                 val responding = worker.vm.syncNearby(b, initiate = false)
                 val initiated = lead.vm.syncNearby(a, initiate = true).await()
                 val responded = responding.await()
+                watching.close()
+                // silin's status went through the steps, and ends idle with the figures.
+                assertTrue(SyncPhase.SENDING in phases && SyncPhase.RECEIVING in phases, "$phases")
+                val status = initiated.status!!
+                assertEquals(SyncPhase.IDLE, status.phase)
+                assertEquals(1u, status.cellsDone)
+                assertEquals(1u, status.cellsTotal)
+                assertTrue(status.bytesUp > 0uL && status.bytesDown > 0uL)
+                assertNotNull(status.lastSynced)
+                assertNull(status.lastError)
+                assertEquals("Last synced ${status.lastSynced}", initiated.progress)
+                assertEquals(1u, responded.status!!.cellsDone)
                 assertNull(initiated.error, initiated.error)
                 assertNull(responded.error, responded.error)
                 assertFalse(initiated.running)
