@@ -62,4 +62,6 @@ dependencies {
     implementation(project(":viewmodel"))
     // JNA for Android: the AAR carries libjnidispatch.so for each ABI.
     implementation("net.java.dev.jna:jna:5.19.1@aar")
+    // SilinSyncWorker: background sync on WorkManager (CoroutineWorker).
+    implementation("androidx.work:work-runtime-ktx:2.9.1")
 }

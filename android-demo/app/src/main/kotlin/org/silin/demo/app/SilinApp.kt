@@ -29,6 +29,14 @@ class SilinApp : Application() {
 
     private val prefs by lazy { getSharedPreferences("silin", Context.MODE_PRIVATE) }
 
+    override fun onCreate() {
+        super.onCreate()
+        // silin's log (ids, counts, kinds of failure; no personal data) to Logcat.
+        SilinSyncWorker.logToLogcat()
+        // Background sync with the hub, once its address is known.
+        if (hubUrl.isNotBlank()) SilinSyncWorker.schedule(this)
+    }
+
     /** The lead householder's name, as the cell knows them; null before the first start. */
     var leadName: String?
         get() = prefs.getString("lead_name", null)

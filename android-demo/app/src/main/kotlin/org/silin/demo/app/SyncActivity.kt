@@ -50,18 +50,21 @@ class SyncActivity : LeadActivity() {
         hub = root.field("https://hub.example.org", InputType.TYPE_TEXT_VARIATION_URI or InputType.TYPE_CLASS_TEXT, app.hubUrl)
         root.button("Sync with the hub") {
             app.hubUrl = hub.value.trim()
+            SilinSyncWorker.schedule(app)
             vm?.syncWithHub(hub.value)
         }
+        root.button("Stop the sync") { vm?.cancelSync() }
         showScrolling(root)
     }
 
     override fun render(state: LeadState) {
         val sync = state.sync
         status.text = when {
-            sync.running -> "Syncing with " + if (sync.with == "hub") "the hub…" else "the other phone…"
+            sync.running -> "Syncing with " + (if (sync.with == "hub") "the hub" else "the other phone") +
+                (sync.progress?.let { " — $it" } ?: "…")
             sync.error != null -> sync.error
             sync.lastResult != null -> sync.lastResult
-            else -> "Not synced yet in this session."
+            else -> sync.progress ?: "Not synced yet."
         }
         status.setTextColor(if (sync.error != null) RED else if (sync.lastResult != null) GREEN else status.currentTextColor)
     }
