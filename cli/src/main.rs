@@ -1068,6 +1068,11 @@ fn run_hub(cli: &Cli, out: &Out, cmd: &HubCmd) -> Result<(), CliError> {
             // Tokens printed once we say we listen name the certificate.
             silin_hub::server::record_certificate(&store, certificate.as_ref())
                 .map_err(hub_error)?;
+            // The office dashboard reads the same store.
+            let dashboard = silin_hub::dashboard::DashboardSource {
+                store: store.clone(),
+                secret: store_secret(cli)?,
+            };
             let serving = serve::Serving {
                 device: store.device_id(),
                 what: format!("store {}", store.path().display()),
@@ -1082,6 +1087,7 @@ fn run_hub(cli: &Cli, out: &Out, cmd: &HubCmd) -> Result<(), CliError> {
                 silin_hub::HubConfig {
                     scope: Some(scope),
                     tls: certificate,
+                    dashboard: Some(dashboard),
                     ..Default::default()
                 },
             )

@@ -16,6 +16,8 @@
 pub mod api;
 pub mod client;
 #[cfg(feature = "server")]
+pub mod dashboard;
+#[cfg(feature = "server")]
 pub mod enrolment;
 #[cfg(feature = "server")]
 pub mod exposition;

@@ -153,6 +153,10 @@ pub struct HubConfig {
     /// Serve https with this certificate; `None` serves plain HTTP. The
     /// hub records its fingerprint in its store for the tokens it issues.
     pub tls: Option<HubCertificate>,
+    /// What the office dashboard at `/` reads ([`crate::dashboard`]); on a
+    /// storage without it the dashboard says it is not served there.
+    /// [`serve_with`] fills it in from its SQLite store.
+    pub dashboard: Option<crate::dashboard::DashboardSource>,
 }
 
 impl Default for HubConfig {
@@ -171,6 +175,7 @@ impl Default for HubConfig {
             max_enrol_bytes: MAX_ENROL_BYTES,
             trusted_peers: TrustedPeers::Loopback,
             tls: None,
+            dashboard: None,
         }
     }
 }
@@ -1154,7 +1159,11 @@ fn router(hub: Arc<Hub>) -> Router {
         )
         .fallback(not_found)
         .layer(middleware::from_fn_with_state(hub.clone(), observe))
-        .with_state(hub)
+        .with_state(hub.clone())
+        .merge(crate::dashboard::router(
+            hub.config.dashboard.clone(),
+            hub.config.tls.is_some(),
+        ))
 }
 
 /// Serves the hub on `listener` until `shutdown` resolves, then stops
@@ -1172,9 +1181,15 @@ pub async fn serve(
 pub async fn serve_with(
     listener: TcpListener,
     store: Arc<Store>,
-    config: HubConfig,
+    mut config: HubConfig,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), HubError> {
+    if config.dashboard.is_none() {
+        config.dashboard = Some(crate::dashboard::DashboardSource {
+            store: store.clone(),
+            secret: None,
+        });
+    }
     let office = {
         let (store, scope) = (store.clone(), config.scope.clone());
         tokio::task::spawn_blocking(move || office::office(&store, scope.as_ref()))

@@ -15,7 +15,7 @@ mod replica;
 mod schema;
 mod trust;
 
-pub use office::{closes_task, MissingReport, PeerSeen, TaskProgress, TaskState};
+pub use office::{closes_task, MissingReport, Monitored, PeerSeen, TaskProgress, TaskState};
 pub use projection::{CellRow, CellRows, HouseholdRow, MemberRow, ReportRow, TaskRow, VisitRow};
 pub use schema::{Durability, StoreKey, LAYOUT};
 pub use trust::{fingerprint_to_store, heads_hash, stored_fingerprint, DocHeadsRow, PeerRefs};

@@ -65,6 +65,19 @@ pub struct TaskProgress {
     pub closed_by: Option<(String, String)>,
 }
 
+/// A member under home monitoring, and how many days of it are left after
+/// the day asked about (0 on its last day).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Monitored {
+    pub cell_id: String,
+    pub cell_name: String,
+    pub path: String,
+    pub name: String,
+    pub phone: Option<String>,
+    pub until: NaiveDate,
+    pub days_left: i64,
+}
+
 /// A device that synced with this store, and when it last did.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct PeerSeen {
@@ -123,7 +136,15 @@ impl Store {
     /// Cells without a report for `day`, by region path, each with its
     /// lead's name and phone (from the query tables; no document loads).
     pub fn missing_reports(&self, day: NaiveDate) -> Result<Vec<MissingReport>> {
-        let cells = self.cells_missing_report(day)?;
+        self.with_lead_phones(self.cells_missing_report(day)?)
+    }
+
+    /// The cells of `scope` (as [`Store::cells`]) with their leads' phones.
+    pub fn cells_with_leads(&self, scope: &[String]) -> Result<Vec<MissingReport>> {
+        self.with_lead_phones(self.cells(scope)?)
+    }
+
+    fn with_lead_phones(&self, cells: Vec<CellInfo>) -> Result<Vec<MissingReport>> {
         let inner = self.lock();
         let mut s = inner.conn.prepare_cached(
             "SELECT m.phone, h.phone FROM members m LEFT JOIN households h ON h.id = m.household_id
@@ -226,6 +247,48 @@ impl Store {
             .iter()
             .filter_map(|k| found.remove(k))
             .collect::<Vec<_>>())
+    }
+
+    /// Members under home monitoring on `day` with the last day of it, by
+    /// that day (soonest released first), then name.
+    pub fn monitored_on(&self, day: NaiveDate) -> Result<Vec<Monitored>> {
+        let inner = self.lock();
+        let mut s = inner.conn.prepare_cached(
+            "SELECT m.cell_id, c.name, c.path, m.name, m.phone, m.monitoring_until
+             FROM members m JOIN cells c ON c.id = m.cell_id
+             WHERE m.monitoring_until IS NOT NULL AND m.monitoring_until >= ?1
+               AND (m.monitoring_since IS NULL OR m.monitoring_since <= ?1)
+             ORDER BY m.monitoring_until, m.name, m.id",
+        )?;
+        let rows = s.query_map([day.to_string()], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, String>(2)?,
+                r.get::<_, String>(3)?,
+                r.get::<_, Option<String>>(4)?,
+                r.get::<_, String>(5)?,
+            ))
+        })?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (cell_id, cell_name, path, name, phone, until) = row?;
+            // The projection holds what the document validated; a value
+            // that is no day is skipped rather than guessed.
+            let Ok(until) = NaiveDate::parse_from_str(&until, "%Y-%m-%d") else {
+                continue;
+            };
+            out.push(Monitored {
+                cell_id,
+                cell_name,
+                path,
+                name,
+                phone,
+                until,
+                days_left: (until - day).num_days(),
+            });
+        }
+        Ok(out)
     }
 
     /// Every task this store holds, as (cell id, task id), by cell and id.

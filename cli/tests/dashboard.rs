@@ -1,0 +1,602 @@
+//! The office dashboard served by a real `silin hub serve` process on
+//! loopback, spoken to over plain HTTP as a browser would: nothing personal
+//! without a login; the login's password, cookie and CSRF rules; the day's
+//! village table agreeing with the rollup API; the drill-down to a cell's
+//! lead and phone; home monitoring with days left; a list's completion;
+//! when each device last synced; resident IDs as each role may see them;
+//! both languages.
+
+use serde_json::Value;
+use silin_core::model::resident_id_check_char;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::path::PathBuf;
+use std::process::{Child, Command, Output, Stdio};
+
+const NOW: &str = "2026-11-29T10:00:00+08:00";
+const DAY: &str = "2026-11-29";
+
+fn resident_id(birth: &str, serial: &str) -> String {
+    let body = format!("621228{birth}{serial}");
+    format!("{body}{}", resident_id_check_char(&body))
+}
+
+struct Office {
+    dir: tempfile::TempDir,
+}
+
+impl Office {
+    fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    fn run(&self, store: &str, args: &[&str], stdin: Option<&str>) -> Output {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_silin"))
+            .arg("--store")
+            .arg(self.path(store))
+            .args(args)
+            .env("SILIN_NOW", NOW)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut input = child.stdin.take().unwrap();
+        if let Some(s) = stdin {
+            let _ = input.write_all(s.as_bytes());
+        }
+        drop(input);
+        child.wait_with_output().unwrap()
+    }
+
+    fn json(&self, store: &str, args: &[&str]) -> Value {
+        self.json_in(store, args, None)
+    }
+
+    fn json_in(&self, store: &str, args: &[&str], stdin: Option<&str>) -> Value {
+        let mut a = vec!["--json"];
+        a.extend_from_slice(args);
+        let out = self.run(store, &a, stdin);
+        assert!(
+            out.status.success(),
+            "silin {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice(&out.stdout).unwrap()
+    }
+
+    fn id(&self, args: &[&str], field: &str) -> String {
+        self.json("hub.db", args)[field]
+            .as_str()
+            .unwrap()
+            .to_string()
+    }
+}
+
+/// What the test register holds, to look for on the pages.
+struct Register {
+    office: Office,
+    personal: Vec<String>,
+    ids: Vec<String>,
+    list_id: String,
+}
+
+fn register() -> Register {
+    let o = Office {
+        dir: tempfile::tempdir().unwrap(),
+    };
+    o.json("hub.db", &["init", "--name", "城关镇办公室"]);
+    let a = o.id(
+        &[
+            "cell",
+            "create",
+            "--name",
+            "一组第1联户",
+            "--path",
+            "两当县/城关镇/东关村/一组",
+            "--lead",
+            "王建国",
+        ],
+        "cell_id",
+    );
+    let b = o.id(
+        &[
+            "cell",
+            "create",
+            "--name",
+            "一组第3联户",
+            "--path",
+            "两当县/城关镇/西坡村/一组",
+            "--lead",
+            "赵强",
+        ],
+        "cell_id",
+    );
+    let ha = o.id(
+        &["household", "add", "--cell", &a, "--phone", "13912345678"],
+        "household_id",
+    );
+    let hb = o.id(
+        &["household", "add", "--cell", &b, "--phone", "13700000003"],
+        "household_id",
+    );
+    let ids = vec![
+        resident_id("19850312", "002"),
+        resident_id("19920918", "006"),
+    ];
+    o.id(
+        &["member", "add", "--household", &ha, "--name", "王建国"],
+        "member_id",
+    );
+    let fang = o.id(
+        &[
+            "member",
+            "add",
+            "--household",
+            &ha,
+            "--name",
+            "王芳",
+            "--id-number",
+            &ids[0],
+        ],
+        "member_id",
+    );
+    o.id(
+        &[
+            "member",
+            "add",
+            "--household",
+            &hb,
+            "--name",
+            "赵强",
+            "--phone",
+            "13700000013",
+        ],
+        "member_id",
+    );
+    o.id(
+        &[
+            "member",
+            "add",
+            "--household",
+            &hb,
+            "--name",
+            "赵丽",
+            "--id-number",
+            &ids[1],
+        ],
+        "member_id",
+    );
+    o.json(
+        "hub.db",
+        &[
+            "member",
+            "set",
+            "--member",
+            &fang,
+            "residence=returned",
+            "monitoring_since=2026-11-26",
+            "monitoring_until=2026-12-05",
+        ],
+    );
+    o.json("hub.db", &["report", "submit", "--cell", &a, "--date", DAY]);
+    o.json(
+        "hub.db",
+        &["visit", "record", "--cell", &a, "--kind", "door_knock"],
+    );
+    let list = o.path("名单.csv");
+    std::fs::write(
+        &list,
+        format!("姓名,身份证号\n王芳,{}\n赵丽,{}\n", ids[0], ids[1]),
+    )
+    .unwrap();
+    let imported = o.json(
+        "hub.db",
+        &[
+            "office",
+            "import-list",
+            list.to_str().unwrap(),
+            "--kind",
+            "vaccination",
+        ],
+    );
+    let list_id = imported["list_id"].as_str().unwrap().to_string();
+    o.json_in(
+        "hub.db",
+        &["hub", "user", "add", "--name", "clerk"],
+        Some("township-pass-1\n"),
+    );
+    o.json_in(
+        "hub.db",
+        &["hub", "user", "add", "--name", "county", "--role", "county"],
+        Some("county-pass-12\n"),
+    );
+    let personal = [
+        "一组第1联户",
+        "一组第3联户",
+        "王建国",
+        "赵强",
+        "王芳",
+        "赵丽",
+        "13912345678",
+        "13700000013",
+        &a,
+        &b,
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    Register {
+        office: o,
+        personal,
+        ids,
+        list_id,
+    }
+}
+
+struct Hub {
+    child: Child,
+    addr: String,
+}
+
+impl Hub {
+    fn start(o: &Office) -> Hub {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_silin"))
+            .arg("--store")
+            .arg(o.path("hub.db"))
+            .args(["--json", "hub", "serve", "--listen", "127.0.0.1:0"])
+            .env("SILIN_NOW", NOW)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        let v: Value = serde_json::from_str(&line).unwrap_or_else(|e| panic!("{e}: {line:?}"));
+        Hub {
+            child,
+            addr: v["listen"].as_str().unwrap().to_string(),
+        }
+    }
+
+    fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// One HTTP/1.1 request: (status, headers, body).
+    fn request(&self, method: &str, path: &str, cookies: &str, form: Option<&str>) -> Reply {
+        let mut s = TcpStream::connect(&self.addr).unwrap();
+        let body = form.unwrap_or("");
+        let mut req = format!(
+            "{method} {path} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n",
+            self.addr
+        );
+        if !cookies.is_empty() {
+            req.push_str(&format!("Cookie: {cookies}\r\n"));
+        }
+        if form.is_some() {
+            req.push_str(&format!(
+                "Content-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n",
+                body.len()
+            ));
+        }
+        req.push_str("\r\n");
+        req.push_str(body);
+        s.write_all(req.as_bytes()).unwrap();
+        let mut raw = Vec::new();
+        s.read_to_end(&mut raw).unwrap();
+        let text = String::from_utf8(raw).unwrap();
+        let (head, body) = text.split_once("\r\n\r\n").unwrap();
+        let mut lines = head.lines();
+        let status = lines
+            .next()
+            .unwrap()
+            .split(' ')
+            .nth(1)
+            .unwrap()
+            .parse()
+            .unwrap();
+        let headers = lines
+            .filter_map(|l| l.split_once(':'))
+            .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_string()))
+            .collect();
+        Reply {
+            status,
+            headers,
+            body: body.to_string(),
+        }
+    }
+
+    fn get(&self, path: &str, cookies: &str) -> Reply {
+        self.request("GET", path, cookies, None)
+    }
+
+    /// Logs in as `name`; the session cookie.
+    fn login(&self, name: &str, password: &str) -> String {
+        let page = self.get("/", "");
+        let csrf = field(&page.body, "csrf");
+        let login_cookie = page.cookie("silin_login").unwrap();
+        let r = self.request(
+            "POST",
+            "/login",
+            &format!("silin_login={login_cookie}"),
+            Some(&format!("csrf={csrf}&name={name}&password={password}")),
+        );
+        assert_eq!(r.status, 303, "{}", r.body);
+        let set = r.set_cookie("silin_session").unwrap();
+        assert!(
+            set.contains("HttpOnly") && set.contains("SameSite=Strict"),
+            "{set}"
+        );
+        assert!(!set.contains("Secure"), "plain HTTP on loopback: {set}");
+        format!("silin_session={}", r.cookie("silin_session").unwrap())
+    }
+}
+
+impl Drop for Hub {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+struct Reply {
+    status: u16,
+    headers: Vec<(String, String)>,
+    body: String,
+}
+
+impl Reply {
+    fn set_cookie(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .filter(|(k, _)| k == "set-cookie")
+            .map(|(_, v)| v.as_str())
+            .find(|v| v.starts_with(&format!("{name}=")))
+    }
+
+    fn cookie(&self, name: &str) -> Option<String> {
+        let c = self.set_cookie(name)?;
+        Some(c.split(';').next()?.split_once('=')?.1.to_string())
+    }
+
+    fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+/// The value of the hidden input `name` in a form.
+fn field(html: &str, name: &str) -> String {
+    let at = html.find(&format!("name=\"{name}\" value=\"")).unwrap();
+    let rest = &html[at + name.len() + 15..];
+    rest[..rest.find('"').unwrap()].to_string()
+}
+
+/// The text of `<td ... data-col="col">` in the row whose `data-path` is
+/// `path`.
+fn cell_in_row(html: &str, path: &str, col: &str) -> String {
+    let row_at = html
+        .find(&format!("data-path=\"{path}\""))
+        .unwrap_or_else(|| panic!("no row {path}"));
+    let row = &html[row_at..];
+    let row = &row[..row.find("</tr>").unwrap()];
+    let at = row.find(&format!("data-col=\"{col}\">")).unwrap();
+    let rest = &row[at + col.len() + 12..];
+    rest[..rest.find('<').unwrap()].to_string()
+}
+
+fn masked(id: &str) -> String {
+    format!("{}**********{}", &id[..4], &id[14..])
+}
+
+#[test]
+fn without_a_login_the_dashboard_serves_nothing_personal() {
+    let r = register();
+    let hub = Hub::start(&r.office);
+    let village =
+        "%E4%B8%A4%E5%BD%93%E5%8E%BF%2F%E5%9F%8E%E5%85%B3%E9%95%87%2F%E4%B8%9C%E5%85%B3%E6%9D%91";
+    let mut pages = vec![
+        hub.get("/", ""),
+        hub.get(&format!("/?date={DAY}"), ""),
+        hub.get(&format!("/cells?path={village}&date={DAY}"), ""),
+        hub.get(&format!("/list?id={}", r.list_id), ""),
+        hub.get("/lang?to=en", ""),
+        hub.get("/cells", "silin_session=0123456789abcdef"),
+        hub.get("/", "silin_session=forged"),
+    ];
+    // A login with a wrong password, or without the form's token.
+    let page = hub.get("/", "");
+    let csrf = field(&page.body, "csrf");
+    let cookie = format!("silin_login={}", page.cookie("silin_login").unwrap());
+    let wrong = hub.request(
+        "POST",
+        "/login",
+        &cookie,
+        Some(&format!("csrf={csrf}&name=clerk&password=wrong-password")),
+    );
+    assert_eq!(wrong.status, 401);
+    assert!(wrong.set_cookie("silin_session").is_none());
+    let forged = hub.request(
+        "POST",
+        "/login",
+        "",
+        Some("csrf=abc&name=clerk&password=township-pass-1"),
+    );
+    assert_eq!(forged.status, 403, "no login without the form's token");
+    assert!(forged.set_cookie("silin_session").is_none());
+    let garbled = hub.request("POST", "/login", &cookie, Some("%%%"));
+    assert_eq!(garbled.status, 400);
+    pages.extend([wrong, forged, garbled]);
+    for p in &pages {
+        assert!(
+            matches!(p.status, 200 | 303 | 400 | 401 | 403),
+            "{}",
+            p.status
+        );
+        for s in r.personal.iter().chain(&r.ids) {
+            assert!(!p.body.contains(s.as_str()), "{s} shown without a login");
+        }
+        for id in &r.ids {
+            assert!(!p.body.contains(&masked(id)));
+        }
+        if p.status == 303 {
+            assert_eq!(p.header("location"), Some("/"));
+        }
+    }
+    assert!(pages[0].body.contains("id=\"login\""));
+    assert_eq!(pages[0].header("cache-control"), Some("no-store"));
+    // The stylesheet is in the binary, served by the hub itself.
+    let css = hub.get("/assets/style.css", "");
+    assert_eq!(css.status, 200);
+    assert!(css.header("content-type").unwrap().starts_with("text/css"));
+    assert!(!pages[0].body.contains("http://") && !pages[0].body.contains("https://"));
+}
+
+#[test]
+fn an_office_login_sees_the_day_the_rollup_api_gives_and_drills_down() {
+    let r = register();
+    let o = &r.office;
+    let hub = Hub::start(o);
+    // A grid worker's phone syncs, so the hub has a device to show.
+    let token = o.json(
+        "hub.db",
+        &[
+            "hub",
+            "token",
+            "--role",
+            "grid_worker",
+            "--scope",
+            "两当县/城关镇/东关村",
+        ],
+    )["token"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let worker = o.json("worker.db", &["init", "--name", "网格员"])["device_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    o.json(
+        "worker.db",
+        &["enroll", "--hub", &hub.url(), "--token", &token],
+    );
+    o.json("worker.db", &["sync", "--hub", &hub.url()]);
+
+    let session = hub.login("clerk", "township-pass-1");
+    let home = hub.get("/", &session);
+    assert_eq!(home.status, 200);
+    assert!(home.body.contains("<html lang=\"zh-CN\""));
+    assert!(home.body.contains("今日零报告"));
+
+    // The village table is the rollup API's.
+    let api = hub.get(&format!("/v1/rollup?date={DAY}&level=village"), "");
+    let rows: Value = serde_json::from_str(&api.body).unwrap();
+    assert_eq!(rows.as_array().unwrap().len(), 2);
+    for row in rows.as_array().unwrap() {
+        let path = row["path"].as_str().unwrap();
+        for col in [
+            "cells",
+            "reported",
+            "missing",
+            "arrivals",
+            "abnormal",
+            "door_knocks",
+            "calls",
+            "errands",
+        ] {
+            assert_eq!(
+                cell_in_row(&home.body, path, col),
+                row[col].to_string(),
+                "{path} {col}"
+            );
+        }
+    }
+    assert_eq!(
+        cell_in_row(&home.body, "两当县/城关镇/西坡村", "missing"),
+        "1"
+    );
+    assert_eq!(
+        cell_in_row(&home.body, "两当县/城关镇/东关村/一组", "door_knocks"),
+        "1"
+    );
+
+    // Drill down: the village's cells, the lead and the phone to call.
+    let village =
+        "%E4%B8%A4%E5%BD%93%E5%8E%BF%2F%E5%9F%8E%E5%85%B3%E9%95%87%2F%E8%A5%BF%E5%9D%A1%E6%9D%91";
+    let cells = hub.get(&format!("/cells?path={village}&date={DAY}"), &session);
+    assert_eq!(cells.status, 200);
+    assert!(cells.body.contains("一组第3联户"));
+    assert!(cells.body.contains("赵强"));
+    assert!(cells.body.contains("data-col=\"lead_phone\">13700000013<"));
+    assert!(cells.body.contains("未报告"));
+
+    // Home monitoring: 王芳 until 2026-12-05, six days left on the 29th.
+    let monitoring = &home.body[home.body.find("id=\"monitoring\"").unwrap()..];
+    let monitoring = &monitoring[..monitoring.find("</table>").unwrap()];
+    assert!(monitoring.contains("王芳") && monitoring.contains("2026-12-05"));
+    assert!(monitoring.contains("data-col=\"days_left\">6<"));
+
+    // The list's completion, and the device that synced today.
+    let lists = &home.body[home.body.find("id=\"lists\"").unwrap()..];
+    assert!(lists.contains(&format!("data-list=\"{}\"", r.list_id)));
+    assert!(lists.contains("data-col=\"total\">2<") && lists.contains("data-col=\"open\">2<"));
+    let devices = &home.body[home.body.find("id=\"devices\"").unwrap()..];
+    assert!(devices.contains(&worker) && devices.contains("grid_worker"));
+    assert!(devices.contains("data-col=\"days_since\">0<"));
+
+    // No resident ID anywhere on these pages, for either role.
+    let county = hub.login("county", "county-pass-12");
+    for s in [&session, &county] {
+        for page in [
+            hub.get("/", s),
+            hub.get(&format!("/cells?path={village}&date={DAY}"), s),
+        ] {
+            for id in &r.ids {
+                assert!(!page.body.contains(id.as_str()) && !page.body.contains(&masked(id)));
+            }
+        }
+    }
+    // A list's tasks: masked for the township office, in full for the county.
+    let office_list = hub.get(&format!("/list?id={}", r.list_id), &session);
+    let county_list = hub.get(&format!("/list?id={}", r.list_id), &county);
+    for id in &r.ids {
+        assert!(
+            office_list.body.contains(&masked(id)),
+            "{}",
+            office_list.body
+        );
+        assert!(!office_list.body.contains(id.as_str()));
+        assert!(county_list.body.contains(id.as_str()));
+    }
+
+    // English on request, kept in a cookie.
+    let en = hub.get("/lang?to=en", &session);
+    assert_eq!(en.status, 303);
+    let lang = format!("{session}; silin_lang={}", en.cookie("silin_lang").unwrap());
+    let english = hub.get("/", &lang);
+    assert!(english.body.contains("<html lang=\"en\""));
+    assert!(english.body.contains("Zero reports of the day"));
+
+    // Bad input is a page saying what was wrong, never a crash.
+    let bad = hub.get("/?date=2026-02-30", &session);
+    assert_eq!(bad.status, 400);
+    assert_eq!(hub.get("/?stale=many", &session).status, 400);
+    assert_eq!(hub.get("/cells", &session).status, 400);
+    assert_eq!(hub.get("/list?id=nope", &session).status, 404);
+
+    // Logout needs the session's token; then the session is gone.
+    let csrf = field(&home.body, "csrf");
+    let refused = hub.request("POST", "/logout", &session, Some("csrf=forged"));
+    assert_eq!(refused.status, 403);
+    assert_eq!(hub.get("/", &session).status, 200);
+    assert!(hub.get("/", &session).body.contains("id=\"logout\""));
+    let out = hub.request("POST", "/logout", &session, Some(&format!("csrf={csrf}")));
+    assert_eq!(out.status, 303);
+    let after = hub.get("/", &session);
+    assert!(after.body.contains("id=\"login\"") && !after.body.contains("王芳"));
+}

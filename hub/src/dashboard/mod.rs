@@ -1,0 +1,638 @@
+//! The township office's dashboard, served by the hub at `/`: today's
+//! zero-report status by village and group (drill down to the cells and the
+//! lead's phone), the people under home monitoring with the days left, the
+//! open tasks of each imported list, when each device last synced, and a
+//! 14-day trend — in Chinese by default, English on request, readable on a
+//! phone, with every asset compiled into the binary (no CDN: the office LAN
+//! has no internet).
+//!
+//! Behind an office login: a dashboard user's password (`silin hub user
+//! add`, verified against its Argon2id hash), then a session cookie
+//! (HttpOnly, SameSite=Strict, Secure when the hub serves TLS). Every POST
+//! carries a CSRF token (the session's; before login, a double-submitted
+//! cookie). Without a session only the login page is served: nothing
+//! personal. Sessions live in this process's memory (a restart logs
+//! everyone out), which is why the dashboard is served only over the SQLite
+//! hub (one process); a PostgreSQL hub answers with a page saying so.
+//!
+//! Resident IDs are shown as [`silin_core::privacy`] says for the user's
+//! role: masked for the township office, in full for the county.
+
+mod i18n;
+mod page;
+
+use crate::lists::Lists;
+use crate::users::{UserRole, Users};
+use axum::extract::{Query, State};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Form, Router};
+use chrono::NaiveDate;
+use i18n::Lang;
+use serde::Deserialize;
+use silin_core::model::{parse_date, Level};
+use silin_core::Store;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// How long a login lasts without use.
+const SESSION_IDLE: Duration = Duration::from_secs(8 * 3600);
+/// Most sessions held at once; past it the oldest is dropped.
+const MAX_SESSIONS: usize = 1000;
+/// A device not synced for this many days is flagged (`?stale=N` changes it).
+pub const STALE_DAYS: i64 = 3;
+/// Days in the trend chart.
+pub const TREND_DAYS: i64 = 14;
+
+const SESSION_COOKIE: &str = "silin_session";
+const LOGIN_COOKIE: &str = "silin_login";
+const LANG_COOKIE: &str = "silin_lang";
+
+/// What the dashboard reads: the hub's SQLite store, and the secret its
+/// own connections (logins, the list register) open it with.
+#[derive(Clone)]
+pub struct DashboardSource {
+    pub store: Arc<Store>,
+    pub secret: Option<String>,
+}
+
+impl std::fmt::Debug for DashboardSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DashboardSource")
+            .field("store", &self.store.path())
+            .finish_non_exhaustive()
+    }
+}
+
+struct Session {
+    user: String,
+    role: UserRole,
+    csrf: String,
+    used: Instant,
+}
+
+struct Dashboard {
+    source: Option<DashboardSource>,
+    secure: bool,
+    sessions: Mutex<HashMap<String, Session>>,
+}
+
+/// Who is logged in, for one request.
+#[derive(Clone)]
+pub(crate) struct Viewer {
+    pub user: String,
+    pub role: UserRole,
+    pub csrf: String,
+}
+
+/// The dashboard's routes. `source` is `None` on a hub whose storage is
+/// not the SQLite store (the pages then say the dashboard is not served
+/// there); `tls` marks the cookies Secure.
+pub fn router(source: Option<DashboardSource>, tls: bool) -> Router {
+    let dash = Arc::new(Dashboard {
+        source,
+        secure: tls,
+        sessions: Mutex::new(HashMap::new()),
+    });
+    Router::new()
+        .route("/", get(index))
+        .route("/cells", get(cells))
+        .route("/list", get(list))
+        .route("/login", post(login))
+        .route("/logout", post(logout))
+        .route("/lang", get(lang))
+        .route("/assets/style.css", get(style))
+        .with_state(dash)
+}
+
+fn random_token() -> String {
+    use rand::{RngCore, SeedableRng};
+    let mut b = [0u8; 32];
+    rand::rngs::StdRng::from_os_rng().fill_bytes(&mut b);
+    hex::encode(b)
+}
+
+fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|kv| kv.trim().split_once('='))
+        .find(|(k, _)| *k == name)
+        .map(|(_, v)| v)
+}
+
+fn lang_of(headers: &HeaderMap) -> Lang {
+    Lang::parse(cookie(headers, LANG_COOKIE))
+}
+
+/// Constant-time comparison of two tokens.
+fn same(a: &str, b: &str) -> bool {
+    a.len() == b.len()
+        && a.bytes()
+            .zip(b.bytes())
+            .fold(0u8, |acc, (x, y)| acc | (x ^ y))
+            == 0
+}
+
+impl Dashboard {
+    fn set_cookie(&self, name: &str, value: &str, max_age: Option<u64>, http_only: bool) -> String {
+        let mut c = format!("{name}={value}; Path=/; SameSite=Strict");
+        if http_only {
+            c.push_str("; HttpOnly");
+        }
+        if self.secure {
+            c.push_str("; Secure");
+        }
+        if let Some(age) = max_age {
+            c.push_str(&format!("; Max-Age={age}"));
+        }
+        c
+    }
+
+    fn viewer(&self, headers: &HeaderMap) -> Option<Viewer> {
+        let token = cookie(headers, SESSION_COOKIE)?;
+        let mut sessions = self.sessions.lock().ok()?;
+        let now = Instant::now();
+        sessions.retain(|_, s| now.duration_since(s.used) < SESSION_IDLE);
+        let s = sessions.get_mut(token)?;
+        s.used = now;
+        Some(Viewer {
+            user: s.user.clone(),
+            role: s.role,
+            csrf: s.csrf.clone(),
+        })
+    }
+
+    fn start_session(&self, user: String, role: UserRole) -> Option<String> {
+        let token = random_token();
+        let mut sessions = self.sessions.lock().ok()?;
+        if sessions.len() >= MAX_SESSIONS {
+            if let Some(oldest) = sessions
+                .iter()
+                .min_by_key(|(_, s)| s.used)
+                .map(|(k, _)| k.clone())
+            {
+                sessions.remove(&oldest);
+            }
+        }
+        sessions.insert(
+            token.clone(),
+            Session {
+                user,
+                role,
+                csrf: random_token(),
+                used: Instant::now(),
+            },
+        );
+        Some(token)
+    }
+
+    /// The login page, with a fresh login CSRF cookie.
+    fn login_page(
+        &self,
+        lang: Lang,
+        message: Option<&'static str>,
+        status: StatusCode,
+    ) -> Response {
+        let csrf = random_token();
+        let mut resp = (status, page::html(page::login(lang, &csrf, message))).into_response();
+        if let Ok(v) = HeaderValue::from_str(&self.set_cookie(LOGIN_COOKIE, &csrf, None, true)) {
+            resp.headers_mut().append(header::SET_COOKIE, v);
+        }
+        no_store(resp)
+    }
+
+    fn unavailable(&self, lang: Lang) -> Response {
+        no_store(
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                page::html(page::message(lang, lang.t("pg_unavailable"))),
+            )
+                .into_response(),
+        )
+    }
+}
+
+/// Pages hold personal data: never cached.
+fn no_store(mut resp: Response) -> Response {
+    resp.headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    resp.headers_mut().insert(
+        header::HeaderName::from_static("x-frame-options"),
+        HeaderValue::from_static("DENY"),
+    );
+    resp.headers_mut().insert(
+        header::HeaderName::from_static("content-security-policy"),
+        HeaderValue::from_static(
+            "default-src 'none'; style-src 'self'; img-src 'self' data:; form-action 'self'; frame-ancestors 'none'",
+        ),
+    );
+    resp
+}
+
+fn redirect(to: &str) -> Response {
+    let mut r = StatusCode::SEE_OTHER.into_response();
+    if let Ok(v) = HeaderValue::from_str(to) {
+        r.headers_mut().insert(header::LOCATION, v);
+    }
+    r
+}
+
+fn failed(lang: Lang, what: String) -> Response {
+    no_store(
+        (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            page::html(page::message(lang, &what)),
+        )
+            .into_response(),
+    )
+}
+
+fn bad_request(lang: Lang, what: String) -> Response {
+    no_store(
+        (
+            StatusCode::BAD_REQUEST,
+            page::html(page::message(lang, &what)),
+        )
+            .into_response(),
+    )
+}
+
+/// Runs store reads off the async threads.
+async fn read<T: Send + 'static>(
+    lang: Lang,
+    f: impl FnOnce() -> Result<T, String> + Send + 'static,
+) -> Result<T, Response> {
+    match tokio::task::spawn_blocking(f).await {
+        Ok(Ok(v)) => Ok(v),
+        Ok(Err(e)) => Err(failed(
+            lang,
+            format!("the hub could not read its store: {e}"),
+        )),
+        Err(_) => Err(failed(lang, "reading the store failed".into())),
+    }
+}
+
+/// `?date=`, else today on the hub's clock; a bad day is a page saying so.
+fn day_param(store: &Store, date: Option<&str>, lang: Lang) -> Result<NaiveDate, Box<Response>> {
+    match date.filter(|d| !d.trim().is_empty()) {
+        None => Ok(store.clock().today()),
+        Some(d) => parse_date("date", d).map_err(|e| Box::new(bad_request(lang, e.to_string()))),
+    }
+}
+
+#[derive(Deserialize)]
+struct IndexQuery {
+    date: Option<String>,
+    stale: Option<String>,
+}
+
+async fn index(
+    State(dash): State<Arc<Dashboard>>,
+    headers: HeaderMap,
+    Query(q): Query<IndexQuery>,
+) -> Response {
+    let lang = lang_of(&headers);
+    let Some(source) = dash.source.clone() else {
+        return dash.unavailable(lang);
+    };
+    let Some(viewer) = dash.viewer(&headers) else {
+        return dash.login_page(lang, None, StatusCode::OK);
+    };
+    let day = match day_param(&source.store, q.date.as_deref(), lang) {
+        Ok(d) => d,
+        Err(r) => return *r,
+    };
+    let stale = match q.stale.as_deref().map(str::parse::<i64>) {
+        None => STALE_DAYS,
+        Some(Ok(n)) if (1..=365).contains(&n) => n,
+        Some(_) => return bad_request(lang, "stale must be a number of days, 1 to 365".into()),
+    };
+    let data = read(lang, move || overview(&source, day, stale)).await;
+    match data {
+        Ok(o) => no_store(page::html(page::overview(lang, &viewer, &o)).into_response()),
+        Err(r) => r,
+    }
+}
+
+/// Everything the overview shows.
+pub(crate) struct Overview {
+    pub day: NaiveDate,
+    pub villages: Vec<silin_core::rollup::RollupRow>,
+    pub groups: Vec<silin_core::rollup::RollupRow>,
+    pub monitored: Vec<silin_core::store::Monitored>,
+    pub lists: Vec<ListSummary>,
+    pub peers: Vec<(silin_core::store::PeerSeen, i64)>,
+    pub stale: i64,
+    pub trend: Vec<(NaiveDate, i64, i64)>,
+}
+
+pub(crate) struct ListSummary {
+    pub list_id: String,
+    pub kind: String,
+    pub title: String,
+    pub total: usize,
+    pub done: usize,
+    pub open: usize,
+}
+
+/// Each imported list with its tasks as (cell id, task id).
+type ListTasks = Vec<(crate::lists::ListInfo, Vec<(String, String)>)>;
+
+fn lists_of(source: &DashboardSource) -> Result<ListTasks, String> {
+    let Some(lists) =
+        Lists::open_if_any(&source.store, source.secret.as_deref()).map_err(|e| e.to_string())?
+    else {
+        return Ok(Vec::new());
+    };
+    let mut out = Vec::new();
+    for l in lists.lists().map_err(|e| e.to_string())? {
+        let tasks = lists.tasks(&l.list_id).map_err(|e| e.to_string())?;
+        out.push((l, tasks));
+    }
+    Ok(out)
+}
+
+fn overview(source: &DashboardSource, day: NaiveDate, stale: i64) -> Result<Overview, String> {
+    use silin_core::store::TaskState;
+    let store = &source.store;
+    let e = |e: silin_core::Error| e.to_string();
+    let villages = store.rollup(day, Level::Village).map_err(e)?;
+    let groups = store.rollup(day, Level::Group).map_err(e)?;
+    let monitored = store.monitored_on(day).map_err(e)?;
+    let mut lists = Vec::new();
+    for (l, tasks) in lists_of(source)? {
+        let progress = store.task_progress(&tasks).map_err(e)?;
+        let count = |s: TaskState| progress.iter().filter(|p| p.state == s).count();
+        lists.push(ListSummary {
+            list_id: l.list_id,
+            kind: l.kind,
+            title: l.title,
+            total: progress.len(),
+            done: count(TaskState::Done),
+            open: count(TaskState::Open),
+        });
+    }
+    let now = store.clock().timestamp();
+    let peers = store
+        .peers_seen()
+        .map_err(e)?
+        .into_iter()
+        .map(|p| {
+            let days = (now - p.last_seen).max(0) / 86400;
+            (p, days)
+        })
+        .collect();
+    let mut trend = Vec::new();
+    for back in (0..TREND_DAYS).rev() {
+        let d = day - chrono::Duration::days(back);
+        let rows = store.rollup(d, Level::County).map_err(e)?;
+        let (reported, missing) = rows
+            .iter()
+            .fold((0, 0), |(r, m), row| (r + row.reported, m + row.missing));
+        trend.push((d, reported, missing));
+    }
+    Ok(Overview {
+        day,
+        villages,
+        groups,
+        monitored,
+        lists,
+        peers,
+        stale,
+        trend,
+    })
+}
+
+#[derive(Deserialize)]
+struct CellsQuery {
+    path: Option<String>,
+    date: Option<String>,
+}
+
+async fn cells(
+    State(dash): State<Arc<Dashboard>>,
+    headers: HeaderMap,
+    Query(q): Query<CellsQuery>,
+) -> Response {
+    let lang = lang_of(&headers);
+    let Some(source) = dash.source.clone() else {
+        return dash.unavailable(lang);
+    };
+    let Some(viewer) = dash.viewer(&headers) else {
+        return redirect("/");
+    };
+    let day = match day_param(&source.store, q.date.as_deref(), lang) {
+        Ok(d) => d,
+        Err(r) => return *r,
+    };
+    let Some(path) = q.path.filter(|p| !p.trim().is_empty()) else {
+        return bad_request(lang, "add ?path=REGION (a village or group path)".into());
+    };
+    let scope = vec![path.clone()];
+    let data = read(lang, move || {
+        let store = &source.store;
+        let cells = store.cells_with_leads(&scope).map_err(|e| e.to_string())?;
+        let missing: std::collections::HashSet<String> = store
+            .cells_missing_report(day)
+            .map_err(|e| e.to_string())?
+            .into_iter()
+            .map(|c| c.id)
+            .collect();
+        Ok(cells
+            .into_iter()
+            .map(|c| {
+                let reported = !missing.contains(&c.cell_id);
+                (c, reported)
+            })
+            .collect::<Vec<_>>())
+    })
+    .await;
+    match data {
+        Ok(cells) => {
+            no_store(page::html(page::cells(lang, &viewer, &path, day, &cells)).into_response())
+        }
+        Err(r) => r,
+    }
+}
+
+#[derive(Deserialize)]
+struct ListQuery {
+    id: Option<String>,
+}
+
+async fn list(
+    State(dash): State<Arc<Dashboard>>,
+    headers: HeaderMap,
+    Query(q): Query<ListQuery>,
+) -> Response {
+    let lang = lang_of(&headers);
+    let Some(source) = dash.source.clone() else {
+        return dash.unavailable(lang);
+    };
+    let Some(viewer) = dash.viewer(&headers) else {
+        return redirect("/");
+    };
+    let Some(id) = q.id else {
+        return bad_request(lang, "add ?id=LIST_ID".into());
+    };
+    let data = read(lang, move || {
+        let Some((info, tasks)) = lists_of(&source)?
+            .into_iter()
+            .find(|(l, _)| l.list_id == id)
+        else {
+            return Ok(None);
+        };
+        let progress = source
+            .store
+            .task_progress(&tasks)
+            .map_err(|e| e.to_string())?;
+        Ok(Some((info, progress)))
+    })
+    .await;
+    match data {
+        Ok(Some((info, progress))) => {
+            no_store(page::html(page::list(lang, &viewer, &info, &progress)).into_response())
+        }
+        Ok(None) => no_store(
+            (
+                StatusCode::NOT_FOUND,
+                page::html(page::message(lang, "no such list on this hub")),
+            )
+                .into_response(),
+        ),
+        Err(r) => r,
+    }
+}
+
+#[derive(Deserialize)]
+struct LoginForm {
+    name: String,
+    password: String,
+    csrf: String,
+}
+
+async fn login(
+    State(dash): State<Arc<Dashboard>>,
+    headers: HeaderMap,
+    form: Result<Form<LoginForm>, axum::extract::rejection::FormRejection>,
+) -> Response {
+    let lang = lang_of(&headers);
+    let Some(source) = dash.source.clone() else {
+        return dash.unavailable(lang);
+    };
+    let Ok(Form(f)) = form else {
+        return dash.login_page(lang, Some("login_expired"), StatusCode::BAD_REQUEST);
+    };
+    let expected = cookie(&headers, LOGIN_COOKIE).unwrap_or("");
+    if expected.is_empty() || !same(expected, &f.csrf) {
+        return dash.login_page(lang, Some("login_expired"), StatusCode::FORBIDDEN);
+    }
+    let name = f.name.trim().to_string();
+    let checked = {
+        let name = name.clone();
+        tokio::task::spawn_blocking(move || {
+            Users::open(&source.store, source.secret.as_deref())
+                .and_then(|u| u.verify(&name, &f.password))
+        })
+        .await
+    };
+    match checked {
+        Ok(Ok(Some(role))) => {
+            let Some(token) = dash.start_session(name, role) else {
+                return failed(lang, "the dashboard's sessions are unavailable".into());
+            };
+            let mut r = redirect("/");
+            let cookies = [
+                dash.set_cookie(SESSION_COOKIE, &token, None, true),
+                dash.set_cookie(LOGIN_COOKIE, "", Some(0), true),
+            ];
+            for c in cookies {
+                if let Ok(v) = HeaderValue::from_str(&c) {
+                    r.headers_mut().append(header::SET_COOKIE, v);
+                }
+            }
+            r
+        }
+        Ok(Ok(None)) => dash.login_page(lang, Some("login_failed"), StatusCode::UNAUTHORIZED),
+        Ok(Err(e)) => failed(lang, format!("checking the login failed: {e}")),
+        Err(_) => failed(lang, "checking the login failed".into()),
+    }
+}
+
+#[derive(Deserialize)]
+struct LogoutForm {
+    csrf: String,
+}
+
+async fn logout(
+    State(dash): State<Arc<Dashboard>>,
+    headers: HeaderMap,
+    form: Result<Form<LogoutForm>, axum::extract::rejection::FormRejection>,
+) -> Response {
+    let lang = lang_of(&headers);
+    let Some(viewer) = dash.viewer(&headers) else {
+        return redirect("/");
+    };
+    let Ok(Form(f)) = form else {
+        return bad_request(
+            lang,
+            "the logout form is missing its token; reload the page".into(),
+        );
+    };
+    if !same(&viewer.csrf, &f.csrf) {
+        return no_store(
+            (
+                StatusCode::FORBIDDEN,
+                page::html(page::message(
+                    lang,
+                    "the form's token does not match; reload the page",
+                )),
+            )
+                .into_response(),
+        );
+    }
+    if let (Some(token), Ok(mut sessions)) =
+        (cookie(&headers, SESSION_COOKIE), dash.sessions.lock())
+    {
+        sessions.remove(token);
+    }
+    let mut r = redirect("/");
+    if let Ok(v) = HeaderValue::from_str(&dash.set_cookie(SESSION_COOKIE, "", Some(0), true)) {
+        r.headers_mut().append(header::SET_COOKIE, v);
+    }
+    r
+}
+
+#[derive(Deserialize)]
+struct LangQuery {
+    to: Option<String>,
+}
+
+/// Switches the language (a preference cookie) and goes back to the
+/// overview.
+async fn lang(State(dash): State<Arc<Dashboard>>, Query(q): Query<LangQuery>) -> Response {
+    let to = Lang::parse(q.to.as_deref());
+    let mut r = redirect("/");
+    if let Ok(v) =
+        HeaderValue::from_str(&dash.set_cookie(LANG_COOKIE, to.code(), Some(365 * 86400), false))
+    {
+        r.headers_mut().append(header::SET_COOKIE, v);
+    }
+    r
+}
+
+async fn style() -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, "text/css; charset=utf-8"),
+            (header::CACHE_CONTROL, "max-age=3600"),
+        ],
+        include_str!("style.css"),
+    )
+        .into_response()
+}

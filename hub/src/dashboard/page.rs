@@ -1,0 +1,429 @@
+//! The dashboard's HTML: server-rendered pages (no script), one stylesheet
+//! compiled in, the trend chart as inline SVG. Every value from the store
+//! is escaped.
+
+use super::i18n::Lang;
+use super::{ListSummary, Overview, Viewer};
+use crate::lists::ListInfo;
+use crate::users::UserRole;
+use axum::response::Html;
+use chrono::NaiveDate;
+use silin_core::identity::Role;
+use silin_core::privacy::shown_resident_id;
+use silin_core::store::{MissingReport, TaskProgress, TaskState};
+use std::fmt::Write;
+
+pub fn html(body: String) -> Html<String> {
+    Html(body)
+}
+
+/// Text for HTML content and attribute values.
+fn esc(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// A query-string value.
+fn url(s: &str) -> String {
+    let mut out = String::new();
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
+            out.push(b as char);
+        } else {
+            let _ = write!(out, "%{b:02X}");
+        }
+    }
+    out
+}
+
+fn shell(lang: Lang, viewer: Option<&Viewer>, body: &str) -> String {
+    let other = lang.other();
+    let mut head = format!(
+        "<!doctype html><html lang=\"{}\"><head><meta charset=\"utf-8\">\
+         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
+         <title>{}</title><link rel=\"stylesheet\" href=\"/assets/style.css\"></head><body>\
+         <header><h1>{}</h1><nav>",
+        lang.html(),
+        lang.t("title"),
+        lang.t("title"),
+    );
+    let _ = write!(
+        head,
+        "<a id=\"lang\" href=\"/lang?to={}\">{}</a> ",
+        other.code(),
+        lang.t("switch")
+    );
+    if let Some(v) = viewer {
+        let _ = write!(
+            head,
+            "<span id=\"user\">{}</span> <form method=\"post\" action=\"/logout\">\
+             <input type=\"hidden\" name=\"csrf\" value=\"{}\"><button id=\"logout\">{}</button></form>",
+            esc(&v.user),
+            esc(&v.csrf),
+            lang.t("logout")
+        );
+    }
+    head.push_str("</nav></header><main>");
+    head.push_str(body);
+    head.push_str("</main></body></html>");
+    head
+}
+
+pub fn message(lang: Lang, text: &str) -> String {
+    shell(
+        lang,
+        None,
+        &format!(
+            "<section><p class=\"error\">{}</p><p><a href=\"/\">{}</a></p></section>",
+            esc(text),
+            lang.t("back")
+        ),
+    )
+}
+
+pub fn login(lang: Lang, csrf: &str, message: Option<&'static str>) -> String {
+    let note = match message {
+        Some(m) => format!("<p class=\"error\" id=\"login-error\">{}</p>", lang.t(m)),
+        None => format!("<p>{}</p>", lang.t("login_needed")),
+    };
+    shell(
+        lang,
+        None,
+        &format!(
+            "<form class=\"login\" method=\"post\" action=\"/login\">{note}\
+             <input type=\"hidden\" name=\"csrf\" value=\"{}\">\
+             <label for=\"name\">{}</label><input id=\"name\" name=\"name\" autocomplete=\"username\" required>\
+             <label for=\"password\">{}</label><input id=\"password\" name=\"password\" type=\"password\" autocomplete=\"current-password\" required>\
+             <button id=\"login\" type=\"submit\">{}</button></form>",
+            esc(csrf),
+            lang.t("user"),
+            lang.t("password"),
+            lang.t("login")
+        ),
+    )
+}
+
+fn num(n: impl std::fmt::Display, col: &str) -> String {
+    format!("<td class=\"n\" data-col=\"{col}\">{n}</td>")
+}
+
+fn last_part(path: &str) -> &str {
+    path.rsplit('/').next().unwrap_or(path)
+}
+
+pub fn overview(lang: Lang, viewer: &Viewer, o: &Overview) -> String {
+    let mut b = String::new();
+    let day = o.day.to_string();
+    let _ = write!(
+        b,
+        "<form class=\"date\" method=\"get\" action=\"/\"><label for=\"date\">{}</label> \
+         <input id=\"date\" name=\"date\" type=\"date\" value=\"{day}\"> <button>{}</button></form>",
+        lang.t("date"),
+        lang.t("show")
+    );
+
+    // Zero reports by village, each village's groups under it.
+    let _ = write!(
+        b,
+        "<section><h2>{} {day}</h2><div class=\"scroll\"><table id=\"villages\"><thead><tr>\
+         <th>{}</th><th class=\"n\">{}</th><th class=\"n\">{}</th><th class=\"n\">{}</th>\
+         <th class=\"n\">{}</th><th class=\"n\">{}</th><th class=\"n\">{}</th><th class=\"n\">{}</th><th class=\"n\">{}</th>\
+         </tr></thead><tbody>",
+        lang.t("zero_report"),
+        lang.t("village"),
+        lang.t("cells"),
+        lang.t("reported"),
+        lang.t("missing"),
+        lang.t("arrivals"),
+        lang.t("abnormal"),
+        lang.t("door_knocks"),
+        lang.t("calls"),
+        lang.t("errands"),
+    );
+    let row = |b: &mut String, r: &silin_core::rollup::RollupRow, class: &str| {
+        let missing_class = if r.missing > 0 { "missing" } else { "ok" };
+        let _ = write!(
+            b,
+            "<tr class=\"{class}\" data-path=\"{}\"><td><a href=\"/cells?path={}&amp;date={day}\">{}</a></td>{}{}<td class=\"n {missing_class}\" data-col=\"missing\">{}</td>{}{}{}{}{}</tr>",
+            esc(&r.path),
+            url(&r.path),
+            esc(if class == "group" { last_part(&r.path) } else { &r.path }),
+            num(r.cells, "cells"),
+            num(r.reported, "reported"),
+            r.missing,
+            num(r.arrivals, "arrivals"),
+            num(r.abnormal, "abnormal"),
+            num(r.door_knocks, "door_knocks"),
+            num(r.calls, "calls"),
+            num(r.errands, "errands"),
+        );
+    };
+    for v in &o.villages {
+        row(&mut b, v, "village");
+        let prefix = format!("{}/", v.path);
+        for g in o.groups.iter().filter(|g| g.path.starts_with(&prefix)) {
+            row(&mut b, g, "group");
+        }
+    }
+    if o.villages.is_empty() {
+        let _ = write!(b, "<tr><td colspan=\"9\">{}</td></tr>", lang.t("none"));
+    }
+    b.push_str("</tbody></table></div></section>");
+
+    // The 14-day trend.
+    let _ = write!(
+        b,
+        "<section><h2>{}</h2>{}</section>",
+        lang.t("trend"),
+        trend_svg(lang, &o.trend)
+    );
+
+    // Home monitoring.
+    let _ = write!(
+        b,
+        "<section><h2>{} ({})</h2><div class=\"scroll\"><table id=\"monitoring\"><thead><tr><th>{}</th><th>{}</th><th>{}</th><th>{}</th><th class=\"n\">{}</th></tr></thead><tbody>",
+        lang.t("monitoring"),
+        o.monitored.len(),
+        lang.t("name"),
+        lang.t("cell"),
+        lang.t("phone"),
+        lang.t("until"),
+        lang.t("days_left"),
+    );
+    for m in &o.monitored {
+        let _ = write!(
+            b,
+            "<tr><td>{}</td><td>{} <small>{}</small></td><td>{}</td><td>{}</td>{}</tr>",
+            esc(&m.name),
+            esc(&m.cell_name),
+            esc(&m.path),
+            esc(m.phone.as_deref().unwrap_or("")),
+            m.until,
+            num(m.days_left, "days_left"),
+        );
+    }
+    if o.monitored.is_empty() {
+        let _ = write!(b, "<tr><td colspan=\"5\">{}</td></tr>", lang.t("none"));
+    }
+    b.push_str("</tbody></table></div></section>");
+
+    // Tasks per list.
+    let _ = write!(
+        b,
+        "<section><h2>{}</h2><div class=\"scroll\"><table id=\"lists\"><thead><tr><th>{}</th><th>{}</th><th class=\"n\">{}</th><th class=\"n\">{}</th><th class=\"n\">{}</th><th class=\"n\">{}</th></tr></thead><tbody>",
+        lang.t("tasks"),
+        lang.t("list"),
+        lang.t("kind"),
+        lang.t("total"),
+        lang.t("done"),
+        lang.t("open"),
+        lang.t("completion"),
+    );
+    for l in &o.lists {
+        b.push_str(&list_row(lang, l));
+    }
+    if o.lists.is_empty() {
+        let _ = write!(b, "<tr><td colspan=\"6\">{}</td></tr>", lang.t("none"));
+    }
+    b.push_str("</tbody></table></div></section>");
+
+    // Sync freshness.
+    let _ = write!(
+        b,
+        "<section><h2>{}</h2><form class=\"date\" method=\"get\" action=\"/\"><input type=\"hidden\" name=\"date\" value=\"{day}\"><label for=\"stale\">{}</label> <input id=\"stale\" name=\"stale\" type=\"number\" min=\"1\" max=\"365\" value=\"{}\"> <button>{}</button></form><div class=\"scroll\"><table id=\"devices\"><thead><tr><th>{}</th><th>{}</th><th>{}</th><th>{}</th><th class=\"n\">{}</th></tr></thead><tbody>",
+        lang.t("sync"),
+        lang.t("stale"),
+        o.stale,
+        lang.t("show"),
+        lang.t("device"),
+        lang.t("role"),
+        lang.t("scope"),
+        lang.t("last_sync"),
+        lang.t("days_since"),
+    );
+    for (p, days) in &o.peers {
+        let class = if *days >= o.stale { "stale" } else { "" };
+        let seen = chrono::DateTime::from_timestamp(p.last_seen, 0)
+            .map(|t| t.format("%Y-%m-%d %H:%M UTC").to_string())
+            .unwrap_or_default();
+        let _ = write!(
+            b,
+            "<tr class=\"{class}\"><td>{}</td><td>{}</td><td>{}</td><td>{seen}</td>{}</tr>",
+            esc(&p.device_id),
+            p.role.as_str(),
+            esc(&p.scope.join(", ")),
+            num(days, "days_since"),
+        );
+    }
+    if o.peers.is_empty() {
+        let _ = write!(b, "<tr><td colspan=\"5\">{}</td></tr>", lang.t("none"));
+    }
+    b.push_str("</tbody></table></div></section>");
+    shell(lang, Some(viewer), &b)
+}
+
+fn list_row(lang: Lang, l: &ListSummary) -> String {
+    let pct = (l.done * 100).checked_div(l.total).unwrap_or(0);
+    format!(
+        "<tr data-list=\"{}\"><td><a href=\"/list?id={}\">{}</a></td><td>{}</td>{}{}{}{}</tr>",
+        esc(&l.list_id),
+        url(&l.list_id),
+        esc(&l.title),
+        esc(&kind_label(lang, &l.kind)),
+        num(l.total, "total"),
+        num(l.done, "done"),
+        num(l.open, "open"),
+        num(format!("{pct}%"), "completion"),
+    )
+}
+
+fn kind_label(lang: Lang, kind: &str) -> String {
+    match (lang, kind) {
+        (Lang::Zh, "vaccination") => "疫苗接种".into(),
+        (Lang::Zh, "test") => "核酸检测".into(),
+        (Lang::Zh, "notice") => "通知".into(),
+        (_, other) => other.into(),
+    }
+}
+
+/// Reported and missing cells per day as bars (reported in green, missing
+/// in red above it), with the day under every other bar.
+fn trend_svg(lang: Lang, days: &[(NaiveDate, i64, i64)]) -> String {
+    let (w, h, pad) = (560.0_f64, 160.0_f64, 20.0_f64);
+    let max = days.iter().map(|(_, r, m)| r + m).max().unwrap_or(0).max(1) as f64;
+    let n = days.len().max(1) as f64;
+    let slot = (w - 2.0 * pad) / n;
+    let bar = slot * 0.7;
+    let mut s = format!(
+        "<svg id=\"trend\" viewBox=\"0 0 {w} {h}\" width=\"100%\" role=\"img\" aria-label=\"{}\">",
+        lang.t("trend")
+    );
+    let base = h - pad;
+    let scale = (h - 2.0 * pad) / max;
+    for (i, (d, reported, missing)) in days.iter().enumerate() {
+        let x = pad + i as f64 * slot + (slot - bar) / 2.0;
+        let rh = *reported as f64 * scale;
+        let mh = *missing as f64 * scale;
+        let _ = write!(
+            s,
+            "<rect x=\"{x:.1}\" y=\"{:.1}\" width=\"{bar:.1}\" height=\"{rh:.1}\" fill=\"#2e7d4f\"><title>{d} {}: {reported}</title></rect>",
+            base - rh,
+            lang.t("reported"),
+        );
+        let _ = write!(
+            s,
+            "<rect x=\"{x:.1}\" y=\"{:.1}\" width=\"{bar:.1}\" height=\"{mh:.1}\" fill=\"#c62828\"><title>{d} {}: {missing}</title></rect>",
+            base - rh - mh,
+            lang.t("missing"),
+        );
+        if i % 2 == 0 || i + 1 == days.len() {
+            let _ = write!(
+                s,
+                "<text x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"middle\">{}</text>",
+                x + bar / 2.0,
+                h - 6.0,
+                d.format("%m-%d")
+            );
+        }
+    }
+    let _ = write!(
+        s,
+        "<line x1=\"{pad}\" y1=\"{base}\" x2=\"{}\" y2=\"{base}\" stroke=\"#8a96a3\"/></svg>",
+        w - pad
+    );
+    s
+}
+
+pub fn cells(
+    lang: Lang,
+    viewer: &Viewer,
+    path: &str,
+    day: NaiveDate,
+    cells: &[(MissingReport, bool)],
+) -> String {
+    let mut b = format!(
+        "<section><h2>{} · {day}</h2><p><a href=\"/?date={day}\">{}</a></p><div class=\"scroll\"><table id=\"cells\"><thead><tr><th>{}</th><th>{}</th><th>{}</th><th>{}</th><th>{}</th></tr></thead><tbody>",
+        esc(path),
+        lang.t("back"),
+        lang.t("cell"),
+        lang.t("group"),
+        lang.t("status"),
+        lang.t("lead"),
+        lang.t("lead_phone"),
+    );
+    for (c, reported) in cells {
+        let (class, label) = if *reported {
+            ("ok", lang.t("yes"))
+        } else {
+            ("missing", lang.t("no"))
+        };
+        let _ = write!(
+            b,
+            "<tr data-cell=\"{}\"><td>{}</td><td>{}</td><td class=\"{class}\" data-col=\"status\">{label}</td><td>{}</td><td data-col=\"lead_phone\">{}</td></tr>",
+            esc(&c.cell_id),
+            esc(&c.name),
+            esc(last_part(&c.path.to_string())),
+            esc(c.lead.as_deref().unwrap_or("")),
+            esc(c.lead_phone.as_deref().unwrap_or("")),
+        );
+    }
+    if cells.is_empty() {
+        let _ = write!(b, "<tr><td colspan=\"5\">{}</td></tr>", lang.t("none"));
+    }
+    b.push_str("</tbody></table></div></section>");
+    shell(lang, Some(viewer), &b)
+}
+
+fn role_of(role: UserRole) -> Role {
+    match role {
+        UserRole::Office => Role::Office,
+        UserRole::County => Role::County,
+    }
+}
+
+pub fn list(lang: Lang, viewer: &Viewer, info: &ListInfo, tasks: &[TaskProgress]) -> String {
+    let role = role_of(viewer.role);
+    let mut b = format!(
+        "<section><h2>{} · {}</h2><p><a href=\"/\">{}</a></p><div class=\"scroll\"><table id=\"tasks\"><thead><tr><th>{}</th><th>{}</th><th>{}</th><th>{}</th><th>{}</th></tr></thead><tbody>",
+        esc(&info.title),
+        esc(&info.file),
+        lang.t("back"),
+        lang.t("cell"),
+        lang.t("name"),
+        lang.t("resident_id"),
+        lang.t("task"),
+        lang.t("status"),
+    );
+    for t in tasks {
+        let state = match t.state {
+            TaskState::Done => lang.t("done"),
+            TaskState::Open => lang.t("open"),
+            TaskState::Cancelled => "—",
+        };
+        let _ = write!(
+            b,
+            "<tr><td>{} <small>{}</small></td><td>{}</td><td data-col=\"resident_id\">{}</td><td>{}</td><td>{state}</td></tr>",
+            esc(&t.cell_name),
+            esc(&t.path.to_string()),
+            esc(t.member_name.as_deref().unwrap_or("")),
+            esc(&t
+                .resident_id
+                .as_deref()
+                .map(|id| shown_resident_id(id, role))
+                .unwrap_or_default()),
+            esc(&t.title),
+        );
+    }
+    b.push_str("</tbody></table></div></section>");
+    shell(lang, Some(viewer), &b)
+}
