@@ -438,3 +438,95 @@ fn a_file_opened_twice_is_one_store_and_needs_the_same_key() {
     let reopened = Store::open(path, key).unwrap();
     assert_eq!(reopened.cell(c).unwrap().visits.len(), 40);
 }
+
+/// Drives a future on this thread, as an app's executor would: parks until
+/// woken. (No async runtime: silin needs none.)
+fn block_on<F: std::future::Future>(future: F) -> F::Output {
+    struct Unpark(std::thread::Thread);
+    impl std::task::Wake for Unpark {
+        fn wake(self: Arc<Self>) {
+            self.0.unpark();
+        }
+    }
+    let waker = std::task::Waker::from(Arc::new(Unpark(std::thread::current())));
+    let mut cx = std::task::Context::from_waker(&waker);
+    let mut future = std::pin::pin!(future);
+    loop {
+        if let std::task::Poll::Ready(out) = future.as_mut().poll(&mut cx) {
+            return out;
+        }
+        std::thread::park();
+    }
+}
+
+#[test]
+fn awaited_calls_run_off_the_calling_thread_and_fail_typed() {
+    let dir = tempfile::tempdir().unwrap();
+    let a = open(&dir, "a.db");
+    let b = open(&dir, "b.db");
+    let (c, _) = cell(&a);
+    let bundle = block_on(a.export_bundle_async(vec![], None)).unwrap();
+    let imported = block_on(b.import_bundle_async(bundle.data)).unwrap();
+    assert_eq!((imported.cells, imported.changed), (1, 1));
+    assert_eq!(b.cell(c.clone()).unwrap(), a.cell(c).unwrap());
+    assert!(matches!(
+        block_on(b.import_bundle_async(vec![1, 2, 3])),
+        Err(SyncError::Malformed { .. })
+    ));
+    assert!(matches!(
+        block_on(b.sync_with_hub_async("ftp://nowhere".into())),
+        Err(SyncError::BadHubUrl { .. })
+    ));
+    assert_eq!(b.sync_status().phase, SyncPhase::Idle);
+    assert!(b.sync_status().last_error.is_some());
+    b.close();
+    assert!(matches!(
+        block_on(b.export_bundle_async(vec![], None)),
+        Err(SyncError::Closed { .. })
+    ));
+}
+
+struct Statuses(Arc<std::sync::Mutex<Vec<SyncStatus>>>);
+
+impl SyncStatusObserver for Statuses {
+    fn status_changed(&self, status: SyncStatus) -> Result<(), ObserverError> {
+        self.0.lock().unwrap().push(status);
+        Ok(())
+    }
+}
+
+#[test]
+fn the_sync_status_follows_each_session_on_every_handle_of_the_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let a = open(&dir, "a.db");
+    let b = open(&dir, "b.db");
+    cell(&a);
+    cell(&a);
+    let seen = Arc::new(std::sync::Mutex::new(vec![]));
+    // Another handle on the same file: it shares the status.
+    let a2 = open(&dir, "a.db");
+    let id = a2.subscribe_sync_status(Box::new(Statuses(seen.clone())));
+    let stats = sync(&a, &b);
+    let seen = seen.lock().unwrap().clone();
+    let phases: Vec<_> = seen.iter().map(|s| s.phase).collect();
+    assert_eq!(phases.first(), Some(&SyncPhase::Connecting), "{phases:?}");
+    assert!(phases.contains(&SyncPhase::Receiving), "{phases:?}");
+    let last = seen.last().unwrap();
+    assert_eq!(last.phase, SyncPhase::Idle);
+    assert_eq!((last.cells_done, last.cells_total), (2, 2));
+    assert_eq!(last.bytes_down, stats.bytes_down);
+    assert!(last.last_synced.is_some() && last.last_error.is_none());
+    assert_eq!(a.sync_status(), *last);
+    let b_status = b.sync_status();
+    assert_eq!((b_status.phase, b_status.cells_done), (SyncPhase::Idle, 2));
+    a2.unsubscribe_sync_status(id);
+
+    // A session let go of midway does not stay "running".
+    let start = a.start_sync(None).unwrap();
+    assert_eq!(a.sync_status().phase, SyncPhase::Sending);
+    drop(start);
+    let after = a.sync_status();
+    assert_eq!(after.phase, SyncPhase::Idle);
+    assert!(after.last_error.is_some());
+    assert_eq!(after.last_synced, last.last_synced);
+}
