@@ -108,17 +108,17 @@ public enum SilinBackgroundSync {
         identifier: String, policy: BackgroundSyncPolicy = BackgroundSyncPolicy(),
         store: @escaping () -> Store?, hubUrl: @escaping () -> String?
     ) {
-        BGTaskScheduler.shared.register(forTaskWithIdentifier: identifier, using: nil) { task in
+        _ = BGTaskScheduler.shared.register(forTaskWithIdentifier: identifier, using: nil) { task in
             guard let store = store(), let url = hubUrl() else {
                 task.setTaskCompleted(success: false)
                 return
             }
             let work = _Concurrency.Task {
-                let attempt = UserDefaults.standard.integer(forKey: attemptsKey)
+                let attempt = UserDefaults.standard.integer(forKey: SilinBackgroundSync.attemptsKey)
                 let decision = await store.backgroundSync(hubUrl: url, attempt: attempt, policy: policy)
-                UserDefaults.standard.set(decision == .done ? 0 : attempt + 1, forKey: attemptsKey)
+                UserDefaults.standard.set(decision == .done ? 0 : attempt + 1, forKey: SilinBackgroundSync.attemptsKey)
                 if let next = policy.nextRun(after: decision, from: Date()) {
-                    schedule(identifier: identifier, policy: policy, earliest: next)
+                    SilinBackgroundSync.schedule(identifier: identifier, policy: policy, earliest: next)
                 }
                 task.setTaskCompleted(success: decision == .done)
             }
