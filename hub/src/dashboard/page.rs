@@ -154,10 +154,11 @@ pub fn overview(lang: Lang, viewer: &Viewer, o: &Overview) -> String {
         let missing_class = if r.missing > 0 { "missing" } else { "ok" };
         let _ = write!(
             b,
-            "<tr class=\"{class}\" data-path=\"{}\"><td><a href=\"/cells?path={}&amp;date={day}\">{}</a></td>{}{}<td class=\"n {missing_class}\" data-col=\"missing\">{}</td>{}{}{}{}{}</tr>",
+            "<tr class=\"{class}\" data-path=\"{}\"><td><a title=\"{}\" href=\"/cells?path={}&amp;date={day}\">{}</a></td>{}{}<td class=\"n {missing_class}\" data-col=\"missing\">{}</td>{}{}{}{}{}</tr>",
+            esc(&r.path),
             esc(&r.path),
             url(&r.path),
-            esc(if class == "group" { last_part(&r.path) } else { &r.path }),
+            esc(last_part(&r.path)),
             num(r.cells, "cells"),
             num(r.reported, "reported"),
             r.missing,
