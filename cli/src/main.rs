@@ -794,6 +794,9 @@ fn run(cli: &Cli, out: &Out) -> Result<(), CliError> {
                         ("missing", Right),
                         ("arrivals", Right),
                         ("abnormal", Right),
+                        ("door knocks", Right),
+                        ("calls", Right),
+                        ("errands", Right),
                     ],
                     rows.iter()
                         .map(|r| {
@@ -804,6 +807,9 @@ fn run(cli: &Cli, out: &Out) -> Result<(), CliError> {
                                 r.missing.to_string(),
                                 r.arrivals.to_string(),
                                 r.abnormal.to_string(),
+                                r.door_knocks.to_string(),
+                                r.calls.to_string(),
+                                r.errands.to_string(),
                             ]
                         })
                         .collect(),

@@ -7,7 +7,8 @@
 //! both languages.
 
 use serde_json::Value;
-use silin_core::model::resident_id_check_char;
+use silin_core::model::{resident_id_check_char, NewVisit, VisitKind};
+use silin_core::{Clock, Store, StoreOptions};
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
 use std::path::PathBuf;
@@ -79,6 +80,8 @@ struct Register {
     personal: Vec<String>,
     ids: Vec<String>,
     list_id: String,
+    /// The cells: 一组第1联户 in 东关村, 一组第3联户 in 西坡村.
+    cells: [String; 2],
 }
 
 fn register() -> Register {
@@ -231,6 +234,7 @@ fn register() -> Register {
         personal,
         ids,
         list_id,
+        cells: [a, b],
     }
 }
 
@@ -599,4 +603,93 @@ fn an_office_login_sees_the_day_the_rollup_api_gives_and_drills_down() {
     assert_eq!(out.status, 303);
     let after = hub.get("/", &session);
     assert!(after.body.contains("id=\"login\"") && !after.body.contains("王芳"));
+}
+
+#[test]
+fn a_task_the_lead_closes_offline_shows_done_in_the_export_and_the_dashboard() {
+    let r = register();
+    let o = &r.office;
+    let hub = Hub::start(o);
+    // The lead of 一组第3联户 enrols and takes the cell, with 赵丽's task.
+    let token = o.json(
+        "hub.db",
+        &["hub", "token", "--role", "lead", "--scope", &r.cells[1]],
+    )["token"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    o.json("lead.db", &["init", "--name", "赵强的手机"]);
+    o.json(
+        "lead.db",
+        &["enroll", "--hub", &hub.url(), "--token", &token],
+    );
+    o.json("lead.db", &["sync", "--hub", &hub.url()]);
+
+    // Offline, the lead knocks on 赵丽's door and records it against the task.
+    {
+        let clock = Clock::parse(NOW).unwrap();
+        let phone = Store::open(
+            o.path("lead.db"),
+            StoreOptions {
+                clock: clock.clone(),
+                ..Default::default()
+            },
+        )
+        .unwrap();
+        let view = phone.cell(&r.cells[1]).unwrap();
+        let li = view
+            .households
+            .iter()
+            .flat_map(|h| &h.members)
+            .find(|m| m.name == "赵丽")
+            .unwrap()
+            .id
+            .clone();
+        let task = view
+            .tasks
+            .iter()
+            .find(|t| t.member_id.as_deref() == Some(li.as_str()))
+            .unwrap()
+            .id
+            .clone();
+        let mut v = NewVisit::new(VisitKind::DoorKnock, clock.now(), "赵强");
+        v.member_id = Some(li);
+        v.task_id = Some(task);
+        phone.record_visit(&r.cells[1], v).unwrap();
+    }
+    // Back in signal, the phone syncs.
+    o.json("lead.db", &["sync", "--hub", &hub.url()]);
+
+    // The office's export shows the task done, by a door knock, today.
+    let file = o.path("tasks.csv");
+    o.json(
+        "hub.db",
+        &[
+            "office",
+            "export",
+            "tasks",
+            "--date",
+            DAY,
+            "--format",
+            "csv",
+            "--out",
+            file.to_str().unwrap(),
+        ],
+    );
+    let csv = std::fs::read_to_string(&file).unwrap();
+    let row = csv.lines().find(|l| l.contains(",赵丽,")).unwrap();
+    assert!(row.ends_with(",已完成,入户,2026-11-29"), "{row}");
+    let summary = csv.lines().nth(1).unwrap();
+    assert!(summary.ends_with(",2,1,1,0,0"), "{summary}");
+
+    // So does the dashboard: one of the list's two tasks done.
+    let session = hub.login("clerk", "township-pass-1");
+    let home = hub.get("/", &session);
+    let lists = &home.body[home.body.find("id=\"lists\"").unwrap()..];
+    assert!(lists.contains("data-col=\"done\">1<") && lists.contains("data-col=\"open\">1<"));
+    assert!(lists.contains("data-col=\"completion\">50%<"));
+    let list = hub.get(&format!("/list?id={}", r.list_id), &session);
+    let li_row = &list.body[list.body.find("赵丽").unwrap()..];
+    let li_row = &li_row[..li_row.find("</tr>").unwrap()];
+    assert!(li_row.contains("已完成"), "{li_row}");
 }

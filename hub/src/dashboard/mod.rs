@@ -636,3 +636,44 @@ async fn style() -> Response {
     )
         .into_response()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::{Read, Write};
+
+    fn request(addr: std::net::SocketAddr, head: &str) -> String {
+        let mut s = std::net::TcpStream::connect(addr).unwrap();
+        s.write_all(head.as_bytes()).unwrap();
+        let mut out = String::new();
+        s.read_to_string(&mut out).unwrap();
+        out
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_hub_without_its_sqlite_store_says_it_does_not_serve_the_dashboard() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move { axum::serve(listener, router(None, false)).await });
+        let answers = tokio::task::spawn_blocking(move || {
+            let mut out = Vec::new();
+            for path in ["/", "/cells?path=x", "/list?id=x"] {
+                out.push(request(
+                    addr,
+                    &format!("GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"),
+                ));
+            }
+            out.push(request(
+                addr,
+                "POST /login HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: 31\r\n\r\ncsrf=a&name=clerk&password=abcd",
+            ));
+            out
+        })
+        .await
+        .unwrap();
+        for a in answers {
+            assert!(a.starts_with("HTTP/1.1 503"), "{a}");
+            assert!(a.contains("PostgreSQL"), "{a}");
+        }
+    }
+}
