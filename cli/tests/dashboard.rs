@@ -693,3 +693,29 @@ fn a_task_the_lead_closes_offline_shows_done_in_the_export_and_the_dashboard() {
     let li_row = &li_row[..li_row.find("</tr>").unwrap()];
     assert!(li_row.contains("已完成"), "{li_row}");
 }
+
+#[test]
+fn ten_wrong_passwords_pause_that_names_logins() {
+    let r = register();
+    let hub = Hub::start(&r.office);
+    let attempt = |password: &str| {
+        let page = hub.get("/", "");
+        let csrf = field(&page.body, "csrf");
+        let cookie = format!("silin_login={}", page.cookie("silin_login").unwrap());
+        hub.request(
+            "POST",
+            "/login",
+            &cookie,
+            Some(&format!("csrf={csrf}&name=clerk&password={password}")),
+        )
+    };
+    for _ in 0..10 {
+        assert_eq!(attempt("not-the-password").status, 401);
+    }
+    let paused = attempt("township-pass-1");
+    assert_eq!(paused.status, 429);
+    assert!(paused.set_cookie("silin_session").is_none());
+    assert!(paused.body.contains("15"), "says how long: {}", paused.body);
+    // Another name is not held up.
+    hub.login("county", "county-pass-12");
+}

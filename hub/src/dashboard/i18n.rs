@@ -50,6 +50,14 @@ impl Lang {
                 "用户名或密码不对，请重试。",
                 "Wrong user name or password; try again.",
             ),
+            "login_locked" => (
+                "此账号登录失败次数过多，请15分钟后再试。",
+                "Too many wrong passwords for this name; try again in 15 minutes.",
+            ),
+            "login_busy" => (
+                "正在核对其他登录，请稍后再试。",
+                "Other logins are being checked; try again in a moment.",
+            ),
             "login_expired" => (
                 "页面已过期，请重新登录。",
                 "The page had expired; log in again.",

@@ -46,6 +46,15 @@ pub const STALE_DAYS: i64 = 3;
 /// Days in the trend chart.
 pub const TREND_DAYS: i64 = 14;
 
+/// Wrong passwords for one name before its logins pause, and how long.
+pub const MAX_FAILURES: u32 = 10;
+pub const LOCKOUT: Duration = Duration::from_secs(15 * 60);
+/// Password checks at once; more logins at the same moment are asked to
+/// try again.
+const MAX_CHECKS: usize = 4;
+/// Most names whose failures are remembered.
+const MAX_FAILURE_NAMES: usize = 10_000;
+
 const SESSION_COOKIE: &str = "silin_session";
 const LOGIN_COOKIE: &str = "silin_login";
 const LANG_COOKIE: &str = "silin_lang";
@@ -77,6 +86,10 @@ struct Dashboard {
     source: Option<DashboardSource>,
     secure: bool,
     sessions: Mutex<HashMap<String, Session>>,
+    /// Failed logins per name: (count, first failure of the window).
+    failures: Mutex<HashMap<String, (u32, Instant)>>,
+    /// Password checks (Argon2, deliberately slow) running at once.
+    checking: Arc<tokio::sync::Semaphore>,
 }
 
 /// Who is logged in, for one request.
@@ -95,6 +108,8 @@ pub fn router(source: Option<DashboardSource>, tls: bool) -> Router {
         source,
         secure: tls,
         sessions: Mutex::new(HashMap::new()),
+        failures: Mutex::new(HashMap::new()),
+        checking: Arc::new(tokio::sync::Semaphore::new(MAX_CHECKS)),
     });
     Router::new()
         .route("/", get(index))
@@ -165,6 +180,29 @@ impl Dashboard {
             role: s.role,
             csrf: s.csrf.clone(),
         })
+    }
+
+    /// Whether `name` failed [`MAX_FAILURES`] times within [`LOCKOUT`].
+    fn locked(&self, name: &str) -> bool {
+        let Ok(mut failures) = self.failures.lock() else {
+            return true;
+        };
+        failures.retain(|_, (_, first)| first.elapsed() < LOCKOUT);
+        failures.get(name).is_some_and(|(n, _)| *n >= MAX_FAILURES)
+    }
+
+    fn count_login(&self, name: &str, ok: bool) {
+        let Ok(mut failures) = self.failures.lock() else {
+            return;
+        };
+        if ok {
+            failures.remove(name);
+        } else if failures.len() < MAX_FAILURE_NAMES || failures.contains_key(name) {
+            failures
+                .entry(name.to_string())
+                .or_insert((0, Instant::now()))
+                .0 += 1;
+        }
     }
 
     fn start_session(&self, user: String, role: UserRole) -> Option<String> {
@@ -533,14 +571,24 @@ async fn login(
         return dash.login_page(lang, Some("login_expired"), StatusCode::FORBIDDEN);
     }
     let name = f.name.trim().to_string();
+    if dash.locked(&name) {
+        return dash.login_page(lang, Some("login_locked"), StatusCode::TOO_MANY_REQUESTS);
+    }
+    let Ok(permit) = dash.checking.clone().try_acquire_owned() else {
+        return dash.login_page(lang, Some("login_busy"), StatusCode::SERVICE_UNAVAILABLE);
+    };
     let checked = {
         let name = name.clone();
         tokio::task::spawn_blocking(move || {
+            let _permit = permit;
             Users::open(&source.store, source.secret.as_deref())
                 .and_then(|u| u.verify(&name, &f.password))
         })
         .await
     };
+    if let Ok(Ok(found)) = &checked {
+        dash.count_login(&name, found.is_some());
+    }
     match checked {
         Ok(Ok(Some(role))) => {
             let Some(token) = dash.start_session(name, role) else {
@@ -648,6 +696,46 @@ mod tests {
         let mut out = String::new();
         s.read_to_string(&mut out).unwrap();
         out
+    }
+
+    #[test]
+    fn cookies_are_http_only_same_site_strict_and_secure_over_tls() {
+        for tls in [false, true] {
+            let dash = Dashboard {
+                source: None,
+                secure: tls,
+                sessions: Mutex::new(HashMap::new()),
+                failures: Mutex::new(HashMap::new()),
+                checking: Arc::new(tokio::sync::Semaphore::new(1)),
+            };
+            let c = dash.set_cookie(SESSION_COOKIE, "t", None, true);
+            assert!(
+                c.contains("HttpOnly") && c.contains("SameSite=Strict"),
+                "{c}"
+            );
+            assert_eq!(c.contains("; Secure"), tls, "{c}");
+        }
+    }
+
+    #[test]
+    fn ten_wrong_passwords_pause_a_names_logins_and_a_right_one_clears_them() {
+        let dash = Dashboard {
+            source: None,
+            secure: false,
+            sessions: Mutex::new(HashMap::new()),
+            failures: Mutex::new(HashMap::new()),
+            checking: Arc::new(tokio::sync::Semaphore::new(1)),
+        };
+        for _ in 0..MAX_FAILURES - 1 {
+            dash.count_login("clerk", false);
+        }
+        assert!(!dash.locked("clerk"));
+        dash.count_login("clerk", true);
+        for _ in 0..MAX_FAILURES {
+            dash.count_login("clerk", false);
+        }
+        assert!(dash.locked("clerk"));
+        assert!(!dash.locked("other"));
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
