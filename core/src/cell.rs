@@ -49,7 +49,7 @@ impl std::fmt::Debug for CellDoc {
 }
 
 /// What an edit touched, so the store can update just those projection rows.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum Touched {
     Cell,
     Household(String),
@@ -59,8 +59,63 @@ pub enum Touched {
     Visits(Vec<String>),
     Report(NaiveDate),
     Task(String),
-    /// Anything may have changed (merge, migration): recompute the cell.
+    /// Several parts at once: what a merge's diff reached.
+    Parts(Vec<Touched>),
+    /// Anything may have changed (migration, removals): recompute the cell.
     All,
+}
+
+impl Touched {
+    /// The projection rows a merge's patches reach: each visit, member,
+    /// household, report and task under a changed path, the cell's own row
+    /// for its fields. Anything the layout does not place (a collection
+    /// replaced whole, a removal, the schema) recomputes the cell.
+    pub fn by_patches(patches: &[automerge::Patch]) -> Touched {
+        use automerge::PatchAction as A;
+        let mut parts: Vec<Touched> = Vec::new();
+        let mut seen = std::collections::HashSet::new();
+        for p in patches {
+            // The map keys from the root to what the patch changed.
+            let mut keys: Vec<&str> = Vec::with_capacity(p.path.len() + 1);
+            for (_, prop) in &p.path {
+                match prop {
+                    automerge::Prop::Map(k) => keys.push(k.as_str()),
+                    automerge::Prop::Seq(_) => break,
+                }
+            }
+            let removal = matches!(p.action, A::DeleteMap { .. });
+            if keys.len() == p.path.len() {
+                if let A::PutMap { key, .. } | A::DeleteMap { key } = &p.action {
+                    keys.push(key.as_str());
+                }
+            }
+            let part = match keys.as_slice() {
+                ["cell", _, ..] if !removal => Touched::Cell,
+                [HOUSEHOLDS, _, MEMBERS, m, rest @ ..] if !(removal && rest.is_empty()) => {
+                    Touched::Member(m.to_string())
+                }
+                [HOUSEHOLDS, _, MEMBERS] => return Touched::All,
+                [HOUSEHOLDS, h, rest @ ..] if !(removal && rest.is_empty()) => {
+                    Touched::Household(h.to_string())
+                }
+                [VISITS, v, rest @ ..] if !(removal && rest.is_empty()) => {
+                    Touched::Visit(v.to_string())
+                }
+                [REPORTS, day, rest @ ..] if !(removal && rest.is_empty()) => match day.parse() {
+                    Ok(day) => Touched::Report(day),
+                    Err(_) => return Touched::All,
+                },
+                [TASKS, t, rest @ ..] if !(removal && rest.is_empty()) => {
+                    Touched::Task(t.to_string())
+                }
+                _ => return Touched::All,
+            };
+            if seen.insert(part.clone()) {
+                parts.push(part);
+            }
+        }
+        Touched::Parts(parts)
+    }
 }
 
 impl CellDoc {
@@ -1246,6 +1301,62 @@ mod tests {
             note: d.get_str(&v, "note"),
             task_id: d.get_str(&v, "task"),
         }
+    }
+
+    /// A merge's diff names the rows it reached, so the store rewrites
+    /// those and not the whole cell; what the layout does not place
+    /// recomputes the cell.
+    #[test]
+    fn a_merge_touches_the_rows_its_changes_reach() {
+        let info = CellInfo {
+            id: new_id(),
+            name: "第二联户".into(),
+            path: RegionPath::parse("两当县/城关镇/广香村/二组").unwrap(),
+            lead: None,
+        };
+        let mut hub = CellDoc::create(&info, &ActorId::random(), 0).unwrap();
+        let hh = new_id();
+        hub.add_household(&hh, NewHousehold::default(), 0).unwrap();
+        let m = new_id();
+        let member = NewMember {
+            name: "赵敏".into(),
+            ..NewMember::default()
+        };
+        let day = NaiveDate::from_ymd_opt(2025, 3, 1).unwrap();
+        hub.add_member(&hh, &m, member, day, 0).unwrap();
+        let mut phone = CellDoc::load(&hub.save(), &ActorId::random()).unwrap();
+        let before = hub.heads();
+
+        let at = chrono::DateTime::parse_from_rfc3339("2025-03-01T09:30:00+08:00").unwrap();
+        let vid = new_id();
+        phone
+            .record_visit(&vid, NewVisit::new(VisitKind::DoorKnock, at, "赵敏"))
+            .unwrap();
+        phone
+            .edit_member(&m, &[MemberEdit::Phone(Some("13800000000".into()))], 1)
+            .unwrap();
+        phone.rename("第二联户（东）", 1).unwrap();
+        hub.merge(&mut phone).unwrap();
+        let patches = hub.diff_since(&before);
+        let Touched::Parts(parts) = Touched::by_patches(&patches) else {
+            panic!("a merge of edits recomputed the whole cell");
+        };
+        for want in [
+            Touched::Visit(vid.clone()),
+            Touched::Member(m.clone()),
+            Touched::Cell,
+        ] {
+            assert!(parts.contains(&want), "{want:?} not in {parts:?}");
+        }
+        assert_eq!(parts.len(), 3, "{parts:?}");
+
+        // A removal is not placed row by row.
+        let before = hub.heads();
+        let visits = hub.root_map(VISITS).unwrap();
+        hub.doc.delete(&visits, vid.as_str()).unwrap();
+        hub.commit("remove", 2);
+        let patches = hub.diff_since(&before);
+        assert_eq!(Touched::by_patches(&patches), Touched::All);
     }
 
     /// `visit` reads a visit in one pass; it must agree with reading each

@@ -10,7 +10,7 @@
 //! the sender's role, for the replica to check and persist in one
 //! transaction.
 
-use crate::cell::CellDoc;
+use crate::cell::{CellDoc, Touched};
 use crate::clock::Clock;
 use crate::error::{Error, Result};
 use crate::identity::{Certificate, KeyPair, Role, Scope};
@@ -123,7 +123,8 @@ pub fn holds_waiting(doc: &mut CellDoc) -> bool {
 
 /// The trust boundary for a held cell: runs `f` (which applies a peer's
 /// changes) on `doc`, whose persisted heads are `before`, and checks what it
-/// did. Returns whether anything changed. On `Err` the document may hold
+/// did. Returns what changed (the projection rows the merge reached), or
+/// `None` for nothing new. On `Err` the document may hold
 /// part of the refused input: the caller must drop it and reload from what
 /// it persisted. Identity is compared with what the replica held, never
 /// with what the bytes claim; the write rules (with a `sender`) with what
@@ -133,7 +134,7 @@ pub fn absorb_checked(
     before: &[ChangeHash],
     sender: Option<Role>,
     f: impl FnOnce(&mut CellDoc) -> Result<()>,
-) -> Result<bool> {
+) -> Result<Option<Touched>> {
     let id = doc.id();
     let refused = |reason: String| Error::Refused {
         doc: id.clone(),
@@ -150,7 +151,7 @@ pub fn absorb_checked(
     let mut sorted_before = before.to_vec();
     sorted_before.sort();
     if after == sorted_before {
-        return Ok(false);
+        return Ok(None);
     }
     if identity(doc) != held {
         return Err(refused(
@@ -170,7 +171,7 @@ pub fn absorb_checked(
         doc.check_patches(&patches)?;
         doc.check_reloads(before)
     }) {
-        Ok(Ok(())) => Ok(true),
+        Ok(Ok(())) => Ok(Some(Touched::by_patches(&patches))),
         Ok(Err(e)) => Err(refused(e.to_string())),
         Err(g) => Err(refused(g.to_string())),
     }

@@ -1419,17 +1419,22 @@ impl Inner {
                 self.cache.remove(id);
                 Err(e)
             }
-            Ok(false) => Ok(Absorbed {
+            Ok(None) => Ok(Absorbed {
                 changed: false,
                 waiting,
             }),
-            Ok(true) => {
+            Ok(Some(touched)) => {
                 let mut entry = self
                     .cache
                     .take(id)
                     .ok_or_else(|| Error::not_found("cell", id))?;
-                entry.doc.migrate(self.now_ts())?;
-                self.persist(id, &mut entry, &Touched::All)?;
+                // A migration may move anything: then the whole cell.
+                let touched = if entry.doc.migrate(self.now_ts())? {
+                    Touched::All
+                } else {
+                    touched
+                };
+                self.persist(id, &mut entry, &touched)?;
                 // Kept with what waits (automerge asks the peer for the
                 // missing dependencies from it), until the next write.
                 self.cache.insert(id.to_string(), entry);

@@ -318,6 +318,9 @@ pub(crate) fn apply(
 ) -> Result<()> {
     match touched {
         Touched::All => write_cell(conn, cell_id, doc),
+        Touched::Parts(parts) => parts
+            .iter()
+            .try_for_each(|part| apply(conn, cell_id, doc, part)),
         Touched::Cell => {
             let info = doc.info()?;
             upsert_cell(

@@ -285,9 +285,11 @@ impl PgStorage {
         let checked = absorb_checked(&mut loaded.doc, &before, sender, f);
         let waiting = checked.is_ok() && holds_waiting(&mut loaded.doc);
         match checked {
-            Ok(true) => {}
+            // The rows to write are found by comparing with the rows the
+            // cache holds (see `projection::write`), not from the diff.
+            Ok(Some(_)) => {}
             // Nothing to write; the transaction ends with the lock.
-            Ok(false) => {
+            Ok(None) => {
                 return Ok(Absorbed {
                     changed: false,
                     waiting,
