@@ -9,29 +9,31 @@
 //! same file. See core/doc/store.md.
 
 mod cache;
+mod integrity;
 mod office;
 mod projection;
+mod queries;
 mod replica;
 mod schema;
 mod trust;
 
+pub use integrity::{CheckReport, StoreStats};
 pub use office::{closes_task, MissingReport, Monitored, PeerSeen, TaskProgress, TaskState};
 pub use projection::{CellRow, CellRows, HouseholdRow, MemberRow, ReportRow, TaskRow, VisitRow};
+pub use queries::{MemberSummary, VisitSummary};
 pub use schema::{Durability, StoreKey, LAYOUT};
 pub use trust::{fingerprint_to_store, heads_hash, stored_fingerprint, DocHeadsRow, PeerRefs};
 
 use crate::cell::{CellDoc, Touched};
 use crate::clock::Clock;
 use crate::error::{Error, Result};
-use crate::identity::{Role, Scope};
+use crate::identity::Role;
 use crate::model::*;
 use crate::replica::Absorbed;
-use crate::rollup::{roll_up, CellDay, RollupRow};
 use automerge::{ActorId, ChangeHash};
 use cache::{Cached, DocCache};
 use chrono::NaiveDate;
 use rusqlite::{params, Connection, OptionalExtension, Transaction, TransactionBehavior};
-use serde::Serialize;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
 
@@ -62,65 +64,6 @@ impl Default for StoreOptions {
             clock: Clock::system(),
         }
     }
-}
-
-/// A member as the query tables know it (no document load needed).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct MemberSummary {
-    pub cell_id: String,
-    pub household_id: String,
-    pub member_id: String,
-    pub name: String,
-    pub phone: Option<String>,
-    pub residence: Residence,
-    pub monitoring_since: Option<NaiveDate>,
-    pub monitoring_until: Option<NaiveDate>,
-    pub vulnerable: Vec<Vulnerability>,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct VisitSummary {
-    pub cell_id: String,
-    pub visit_id: String,
-    /// The recorder's local date.
-    pub day: NaiveDate,
-    pub kind: VisitKind,
-    pub member_id: Option<String>,
-    pub abnormal: bool,
-}
-
-/// A value of the query tables read back as its type; anything else is a
-/// damaged projection (rebuilt from the documents by `silin check`).
-fn stored<T: std::str::FromStr>(cell_id: &str, what: &str, text: &str) -> Result<T> {
-    text.parse().map_err(|_| Error::Damaged {
-        doc: cell_id.to_string(),
-        reason: format!("the query tables hold an unknown {what} {text:?}; run `silin check`"),
-    })
-}
-
-fn stored_day(cell_id: &str, what: &str, text: Option<String>) -> Result<Option<NaiveDate>> {
-    text.map(|t| stored::<NaiveDate>(cell_id, what, &t))
-        .transpose()
-}
-
-/// What `check` found. `ok` is true when nothing needed repair.
-#[derive(Debug, Clone, Default, Serialize)]
-pub struct CheckReport {
-    pub ok: bool,
-    pub docs: usize,
-    pub file_ok: bool,
-    pub problems: Vec<String>,
-    /// Cells whose projections disagreed with their document and were rebuilt.
-    pub repaired: Vec<String>,
-}
-
-/// Sizes, for `silin check` and the benchmarks.
-#[derive(Debug, Clone, Default, Serialize)]
-pub struct StoreStats {
-    pub docs: i64,
-    pub chunks: i64,
-    pub snapshot_bytes: i64,
-    pub chunk_bytes: i64,
 }
 
 struct Inner {
@@ -609,351 +552,6 @@ impl Store {
     /// Changes a peer with `heads` lacks.
     pub fn changes_after(&self, cell_id: &str, heads: &[ChangeHash]) -> Result<Vec<u8>> {
         self.with_doc(cell_id, |d| Ok(d.save_after(heads)))
-    }
-
-    // ---- queries (projections only) -------------------------------------
-
-    pub fn has_cell(&self, cell_id: &str) -> Result<bool> {
-        Ok(self
-            .lock()
-            .conn
-            .query_row("SELECT 1 FROM docs WHERE id = ?1", [cell_id], |_| Ok(()))
-            .optional()?
-            .is_some())
-    }
-
-    /// Cells named by `scope` — region path prefixes, cell ids or `*`, read
-    /// as a certificate's scope is ([`Scope::covers`]) — or every cell when
-    /// it is empty.
-    pub fn cells(&self, scope: &[String]) -> Result<Vec<CellInfo>> {
-        let scope = if scope.is_empty() {
-            Scope::everything()
-        } else {
-            Scope::parse(scope).map_err(|e| {
-                ValidationError::new("scope", format!("region paths, cell ids or * ({e})"))
-            })?
-        };
-        let inner = self.lock();
-        let mut s = inner
-            .conn
-            .prepare_cached("SELECT id, name, path, lead FROM cells ORDER BY path, name, id")?;
-        let rows = s.query_map([], |r| {
-            Ok((
-                r.get::<_, String>(0)?,
-                r.get::<_, String>(1)?,
-                r.get::<_, String>(2)?,
-                r.get::<_, Option<String>>(3)?,
-            ))
-        })?;
-        let mut out = Vec::new();
-        for row in rows {
-            let (id, name, path, lead) = row?;
-            if !scope.covers(&id, &path) {
-                continue;
-            }
-            let path = RegionPath::parse(&path).map_err(|e| Error::Damaged {
-                doc: id.clone(),
-                reason: e.to_string(),
-            })?;
-            out.push(CellInfo {
-                id,
-                name,
-                path,
-                lead,
-            });
-        }
-        Ok(out)
-    }
-
-    pub fn cell_of_household(&self, household_id: &str) -> Result<String> {
-        check_id("household", household_id)?;
-        self.lock()
-            .conn
-            .query_row(
-                "SELECT cell_id FROM households WHERE id = ?1",
-                [household_id],
-                |r| r.get(0),
-            )
-            .optional()?
-            .ok_or_else(|| Error::not_found("household", household_id))
-    }
-
-    /// (cell id, household id) of a member.
-    pub fn cell_of_member(&self, member_id: &str) -> Result<(String, String)> {
-        check_id("member", member_id)?;
-        self.lock()
-            .conn
-            .query_row(
-                "SELECT cell_id, household_id FROM members WHERE id = ?1",
-                [member_id],
-                |r| Ok((r.get(0)?, r.get(1)?)),
-            )
-            .optional()?
-            .ok_or_else(|| Error::not_found("member", member_id))
-    }
-
-    fn member_query(
-        &self,
-        where_clause: &str,
-        args: &[&dyn rusqlite::ToSql],
-    ) -> Result<Vec<MemberSummary>> {
-        let inner = self.lock();
-        let mut s = inner.conn.prepare(&format!(
-            "SELECT cell_id, household_id, id, name, phone, residence, monitoring_since, monitoring_until, vulnerable
-             FROM members WHERE {where_clause} ORDER BY cell_id, name, id"
-        ))?;
-        type Row = (
-            String,
-            String,
-            String,
-            String,
-            Option<String>,
-            String,
-            Option<String>,
-            Option<String>,
-            String,
-        );
-        let rows = s.query_map(args, |r| {
-            Ok((
-                r.get(0)?,
-                r.get(1)?,
-                r.get(2)?,
-                r.get(3)?,
-                r.get(4)?,
-                r.get(5)?,
-                r.get(6)?,
-                r.get(7)?,
-                r.get(8)?,
-            ))
-        })?;
-        let mut out = Vec::new();
-        for row in rows {
-            let (cell_id, household_id, member_id, name, phone, residence, since, until, vul): Row =
-                row?;
-            out.push(MemberSummary {
-                residence: stored(&cell_id, "residence", &residence)?,
-                monitoring_since: stored_day(&cell_id, "monitoring date", since)?,
-                monitoring_until: stored_day(&cell_id, "monitoring date", until)?,
-                vulnerable: vul
-                    .split(',')
-                    .filter(|v| !v.is_empty())
-                    .map(|v| stored(&cell_id, "vulnerability", v))
-                    .collect::<Result<_>>()?,
-                cell_id,
-                household_id,
-                member_id,
-                name,
-                phone,
-            });
-        }
-        Ok(out)
-    }
-
-    /// Members under home monitoring on `day`.
-    pub fn under_monitoring(&self, day: NaiveDate) -> Result<Vec<MemberSummary>> {
-        let d = day.to_string();
-        self.member_query(
-            "monitoring_until IS NOT NULL AND monitoring_until >= ?1
-             AND (monitoring_since IS NULL OR monitoring_since <= ?1)",
-            &[&d],
-        )
-    }
-
-    /// Members whose monitoring ends on `day` (to be released today).
-    pub fn monitoring_ends(&self, day: NaiveDate) -> Result<Vec<MemberSummary>> {
-        let d = day.to_string();
-        self.member_query("monitoring_until = ?1", &[&d])
-    }
-
-    /// Members with any vulnerability flag (errands, closer watching).
-    pub fn vulnerable_members(&self) -> Result<Vec<MemberSummary>> {
-        self.member_query("vulnerable != ''", &[])
-    }
-
-    /// Cells that have not filed the report for `day`.
-    pub fn cells_missing_report(&self, day: NaiveDate) -> Result<Vec<CellInfo>> {
-        let reported: std::collections::HashSet<String> = {
-            let inner = self.lock();
-            let mut s = inner
-                .conn
-                .prepare_cached("SELECT cell_id FROM reports WHERE date = ?1")?;
-            let ids = s
-                .query_map([day.to_string()], |r| r.get(0))?
-                .collect::<rusqlite::Result<_>>()?;
-            ids
-        };
-        Ok(self
-            .cells(&[])?
-            .into_iter()
-            .filter(|c| !reported.contains(&c.id))
-            .collect())
-    }
-
-    /// Visits recorded on `day` (the recorder's local date), in every cell.
-    pub fn visits_on(&self, day: NaiveDate) -> Result<Vec<VisitSummary>> {
-        let inner = self.lock();
-        let mut s = inner.conn.prepare_cached(
-            "SELECT cell_id, id, day, kind, member_id, abnormal FROM visits WHERE day = ?1 ORDER BY cell_id, id",
-        )?;
-        let rows = s.query_map([day.to_string()], |r| {
-            Ok((
-                r.get::<_, String>(0)?,
-                r.get::<_, String>(1)?,
-                r.get::<_, String>(2)?,
-                r.get::<_, String>(3)?,
-                r.get::<_, Option<String>>(4)?,
-                r.get::<_, bool>(5)?,
-            ))
-        })?;
-        let mut out = Vec::new();
-        for row in rows {
-            let (cell_id, visit_id, day, kind, member_id, abnormal) = row?;
-            out.push(VisitSummary {
-                day: stored(&cell_id, "visit day", &day)?,
-                kind: stored(&cell_id, "visit kind", &kind)?,
-                cell_id,
-                visit_id,
-                member_id,
-                abnormal,
-            });
-        }
-        Ok(out)
-    }
-
-    /// Report status of every cell for `day`, the input of a rollup.
-    pub fn cell_days(&self, day: NaiveDate) -> Result<Vec<CellDay>> {
-        let inner = self.lock();
-        let mut s = inner.conn.prepare_cached(
-            "SELECT c.id, c.path, r.arrivals, r.abnormal, r.under_monitoring
-             FROM cells c LEFT JOIN reports r ON r.cell_id = c.id AND r.date = ?1",
-        )?;
-        let rows = s.query_map([day.to_string()], |r| {
-            Ok((
-                r.get::<_, String>(0)?,
-                r.get::<_, String>(1)?,
-                r.get::<_, Option<i64>>(2)?,
-                r.get::<_, Option<i64>>(3)?,
-                r.get::<_, Option<i64>>(4)?,
-            ))
-        })?;
-        let mut out = Vec::new();
-        for row in rows {
-            let (id, path, arrivals, abnormal, under) = row?;
-            out.push(CellDay::from_stored(&id, &path, arrivals, abnormal, under)?);
-        }
-        Ok(out)
-    }
-
-    pub fn rollup(&self, day: NaiveDate, level: Level) -> Result<Vec<RollupRow>> {
-        Ok(roll_up(level, &self.cell_days_counted(day)?))
-    }
-
-    pub fn stats(&self) -> Result<StoreStats> {
-        let inner = self.lock();
-        Ok(inner.conn.query_row(
-            "SELECT count(*), coalesce(sum(chunk_count),0), coalesce(sum(snapshot_bytes),0), coalesce(sum(chunk_bytes),0) FROM docs",
-            [],
-            |r| {
-                Ok(StoreStats {
-                    docs: r.get(0)?,
-                    chunks: r.get(1)?,
-                    snapshot_bytes: r.get(2)?,
-                    chunk_bytes: r.get(3)?,
-                })
-            },
-        )?)
-    }
-
-    // ---- integrity -----------------------------------------------------
-
-    /// Rebuilds every projection from the documents, in one transaction.
-    pub fn rebuild_projections(&self) -> Result<()> {
-        // Documents read and rows written under one write lock: a document
-        // another program changed half-way would leave its rows behind.
-        self.lock().write(|inner| {
-            let mut all = Vec::new();
-            for id in inner.doc_ids()? {
-                let rows = CellRows::from_doc(&inner.doc(&id)?.doc)?;
-                all.push((id, rows));
-            }
-            for table in projection::TABLES {
-                inner.conn.execute(&format!("DELETE FROM {table}"), [])?;
-            }
-            for (id, rows) in &all {
-                projection::write_rows(&inner.conn, id, rows)?;
-            }
-            Ok(())
-        })
-    }
-
-    /// Checks the file, every document and every projection. Projections
-    /// that disagree with their document are rebuilt (and reported).
-    pub fn check(&self) -> Result<CheckReport> {
-        let mut report = CheckReport::default();
-        let mut inner = self.lock();
-        let quick: String = inner
-            .conn
-            .query_row("PRAGMA quick_check", [], |r| r.get(0))?;
-        report.file_ok = quick == "ok";
-        if !report.file_ok {
-            report.problems.push(format!("file: {quick}"));
-        }
-        let ids = inner.doc_ids()?;
-        report.docs = ids.len();
-        for id in &ids {
-            // Under the write lock, one document at a time: what the rows
-            // are compared with, and the repair, must see the same document.
-            let outcome = inner.write(|inner| {
-                let (expected, actual) = inner.rows_in_file(id)?;
-                let expected = match expected {
-                    Ok(rows) => rows,
-                    Err(e) => return Ok(Err(e)),
-                };
-                if actual == expected {
-                    return Ok(Ok(false));
-                }
-                projection::write_rows(&inner.conn, id, &expected)?;
-                Ok(Ok(true))
-            })?;
-            match outcome {
-                Err(e) => report.problems.push(format!("document {id}: {e}")),
-                Ok(false) => {}
-                Ok(true) => {
-                    report
-                        .problems
-                        .push(format!("projections of {id} disagreed with its document"));
-                    report.repaired.push(id.clone());
-                }
-            }
-        }
-        // Projection rows of cells that have no document.
-        let orphans: i64 = inner.conn.query_row(
-            "SELECT count(*) FROM cells WHERE id NOT IN (SELECT id FROM docs)",
-            [],
-            |r| r.get(0),
-        )?;
-        if orphans > 0 {
-            report
-                .problems
-                .push(format!("{orphans} projected cells have no document"));
-        }
-        report.ok = report.problems.is_empty();
-        Ok(report)
-    }
-
-    /// True when every projection row equals a rebuild from the documents.
-    pub fn projections_match_docs(&self) -> Result<bool> {
-        // Under the write lock so that no other program's commit falls
-        // between reading a document and reading its rows.
-        self.lock().write(|inner| {
-            for id in inner.doc_ids()? {
-                let expected = CellRows::from_doc(&inner.doc(&id)?.doc)?;
-                if CellRows::read(&inner.conn, &id)? != expected {
-                    return Ok(false);
-                }
-            }
-            Ok(true)
-        })
     }
 }
 
