@@ -644,10 +644,19 @@ impl Session {
     /// Documents this store holds that both its own scope and the peer's
     /// cover.
     fn shared_rows(&self, store: &dyn Replica, peer_scope: &Scope) -> SyncResult<Vec<DocHeadsRow>> {
+        // Looked up by the narrower scope: a hub covers every cell, a
+        // lead's phone one; reading the hub's thousands of rows for each
+        // lead's session would make every sync cost the size of the hub.
+        let own = &self.trust.scope;
+        let (lookup, other) = if own.0.iter().any(|e| e == crate::identity::SCOPE_ALL) {
+            (peer_scope, own)
+        } else {
+            (own, peer_scope)
+        };
         Ok(store
-            .scope_heads(&self.trust.scope)?
+            .scope_heads(lookup)?
             .into_iter()
-            .filter(|r| peer_scope.covers(&r.id, &r.path))
+            .filter(|r| other.covers(&r.id, &r.path))
             .collect())
     }
 
