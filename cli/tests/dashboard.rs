@@ -529,6 +529,23 @@ fn an_office_login_sees_the_day_the_rollup_api_gives_and_drills_down() {
         "1"
     );
 
+    // Programs get the same figures as JSON (from the hub machine here; a
+    // request from elsewhere is signed by an office device, like the rollup).
+    let json = hub.get(&format!("/v1/dashboard?date={DAY}"), "");
+    assert_eq!(json.status, 200, "{}", json.body);
+    let json: Value = serde_json::from_str(&json.body).unwrap();
+    assert_eq!(json["villages"], rows);
+    assert_eq!(json["day"], DAY);
+    assert_eq!(json["monitored"][0]["name"], "王芳");
+    assert_eq!(json["monitored"][0]["days_left"], 6);
+    assert_eq!(json["lists"][0]["total"], 2);
+    assert_eq!(json["devices"][0]["device_id"], worker.as_str());
+    assert_eq!(json["devices"][0]["days_since"], 0);
+    assert_eq!(json["trend"].as_array().unwrap().len(), 14);
+    assert_eq!(json["trend"][13]["reported"], 1);
+    assert!(!serde_json::to_string(&json).unwrap().contains(&r.ids[0]));
+    assert_eq!(hub.get("/v1/dashboard?date=soon", "").status, 400);
+
     // Drill down: the village's cells, the lead and the phone to call.
     let village =
         "%E4%B8%A4%E5%BD%93%E5%8E%BF%2F%E5%9F%8E%E5%85%B3%E9%95%87%2F%E8%A5%BF%E5%9D%A1%E6%9D%91";

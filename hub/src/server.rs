@@ -969,7 +969,7 @@ async fn not_found(req: Request) -> ApiError {
         StatusCode::NOT_FOUND,
         "not_found",
         format!(
-            "no endpoint {} {}; the hub serves POST /v1/sync, POST /v1/enrol, GET /v1/rollup, GET /healthz, GET /metrics",
+            "no endpoint {} {}; the hub serves POST /v1/sync, POST /v1/enrol, GET /v1/rollup, GET /v1/dashboard, GET /healthz, GET /metrics, and the office dashboard at /",
             req.method(),
             req.uri().path()
         ),
@@ -1160,6 +1160,12 @@ fn router(hub: Arc<Hub>) -> Router {
         .fallback(not_found)
         .layer(middleware::from_fn_with_state(hub.clone(), observe))
         .with_state(hub.clone())
+        // Programs read the dashboard's figures as JSON, signed like the
+        // rollup; people log in to the pages.
+        .merge(
+            crate::dashboard::api_router(hub.config.dashboard.clone())
+                .route_layer(middleware::from_fn_with_state(hub.clone(), office_reads)),
+        )
         .merge(crate::dashboard::router(
             hub.config.dashboard.clone(),
             hub.config.tls.is_some(),
@@ -1177,19 +1183,26 @@ pub async fn serve(
     serve_with(listener, store, HubConfig::default(), shutdown).await
 }
 
-/// [`serve`] with explicit settings.
-pub async fn serve_with(
-    listener: TcpListener,
-    store: Arc<Store>,
-    mut config: HubConfig,
-    shutdown: impl Future<Output = ()> + Send + 'static,
-) -> Result<(), HubError> {
+/// `config` with the dashboard reading `store` (unencrypted, or opened by
+/// the caller with its key in a source of its own) unless it names one.
+fn with_dashboard(mut config: HubConfig, store: &Arc<Store>) -> HubConfig {
     if config.dashboard.is_none() {
         config.dashboard = Some(crate::dashboard::DashboardSource {
             store: store.clone(),
             secret: None,
         });
     }
+    config
+}
+
+/// [`serve`] with explicit settings.
+pub async fn serve_with(
+    listener: TcpListener,
+    store: Arc<Store>,
+    config: HubConfig,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), HubError> {
+    let config = with_dashboard(config, &store);
     let office = {
         let (store, scope) = (store.clone(), config.scope.clone());
         tokio::task::spawn_blocking(move || office::office(&store, scope.as_ref()))
@@ -1567,6 +1580,7 @@ pub fn spawn_with(
 ) -> Result<HubHandle, HubError> {
     let office = office::office(&store, config.scope.as_ref())?;
     record_certificate(&store, config.tls.as_ref())?;
+    let config = with_dashboard(config, &store);
     spawn_storage(addr, store, Arc::new(MemorySessions::new()), office, config)
 }
 

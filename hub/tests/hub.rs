@@ -1428,3 +1428,43 @@ fn an_encrypted_old_hub_database_has_its_office_key_moved_out_too() {
     assert_eq!(key_in_file(&db), seed);
     assert_eq!(inside(&store), 0, "the key is still inside the database");
 }
+
+#[test]
+fn the_dashboard_figures_as_json_answer_only_the_hub_machine_and_signed_office_devices() {
+    use silin_hub::server::TrustedPeers;
+    let t = Township::new(HubConfig {
+        trusted_peers: TrustedPeers::Only(vec![]),
+        ..Default::default()
+    });
+    let worker = t.enrolled("worker", Role::GridWorker, TOWNSHIP);
+    cell(&worker, "一组");
+    client::sync(&worker, &t.hub.url()).unwrap();
+    let today = t.store.clock().now().date_naive();
+    let path = format!("/v1/dashboard?date={today}");
+
+    let (status, body) = t.get_with(&path, &[]);
+    assert_eq!((status, error_kind(&body).as_str()), (403, "unsigned"));
+    let hub = client::Hub::new(&t.hub.url()).unwrap();
+    let lead = t.enrolled("lead", Role::Lead, TOWNSHIP);
+    match hub.signed_get(&lead, &path) {
+        Err(ClientError::Refused { status, kind, .. }) => {
+            assert_eq!((status, kind.as_str()), (403, "role"))
+        }
+        other => panic!("a lead read the dashboard: {other:?}"),
+    }
+    let office = t.enrolled("office", Role::Office, TOWNSHIP);
+    let v: serde_json::Value =
+        serde_json::from_slice(&hub.signed_get(&office, &path).unwrap()).unwrap();
+    assert_eq!(v["day"], today.to_string());
+    assert_eq!(v["villages"][0]["cells"], 1);
+    assert_eq!(v["villages"][0]["missing"], 1);
+    assert!(v["devices"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|d| d["device_id"] == worker.device_id().as_str() && d["days_since"] == 0));
+    // The pages themselves want a login, whoever asks.
+    let (status, body) = t.get_with("/", &[]);
+    assert_eq!(status, 200);
+    assert!(String::from_utf8_lossy(&body).contains("id=\"login\""));
+}

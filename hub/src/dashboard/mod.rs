@@ -30,7 +30,7 @@ use axum::routing::{get, post};
 use axum::{Form, Router};
 use chrono::NaiveDate;
 use i18n::Lang;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use silin_core::model::{parse_date, Level};
 use silin_core::Store;
 use std::collections::HashMap;
@@ -98,6 +98,70 @@ pub(crate) struct Viewer {
     pub user: String,
     pub role: UserRole,
     pub csrf: String,
+}
+
+/// `GET /v1/dashboard?date=D&stale=N`: the overview as JSON, for programs
+/// (mount it behind the hub's signed office reads). Answers 503 where the
+/// dashboard is not served.
+pub fn api_router(source: Option<DashboardSource>) -> Router {
+    Router::new()
+        .route("/v1/dashboard", get(api_overview))
+        .with_state(source)
+}
+
+fn api_error(status: StatusCode, kind: &str, message: String) -> Response {
+    (
+        status,
+        axum::Json(crate::api::ErrorBody {
+            error: kind.into(),
+            message,
+        }),
+    )
+        .into_response()
+}
+
+async fn api_overview(
+    State(source): State<Option<DashboardSource>>,
+    Query(q): Query<IndexQuery>,
+) -> Response {
+    let Some(source) = source else {
+        return api_error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "unavailable",
+            Lang::En.t("pg_unavailable").into(),
+        );
+    };
+    let day = match q.date.as_deref().filter(|d| !d.trim().is_empty()) {
+        None => source.store.clock().today(),
+        Some(d) => match parse_date("date", d) {
+            Ok(d) => d,
+            Err(e) => return api_error(StatusCode::BAD_REQUEST, "bad_request", e.to_string()),
+        },
+    };
+    let stale = match q.stale.as_deref().map(str::parse::<i64>) {
+        None => STALE_DAYS,
+        Some(Ok(n)) if (1..=365).contains(&n) => n,
+        Some(_) => {
+            return api_error(
+                StatusCode::BAD_REQUEST,
+                "bad_request",
+                "stale must be a number of days, 1 to 365".into(),
+            )
+        }
+    };
+    match tokio::task::spawn_blocking(move || overview(&source, day, stale)).await {
+        Ok(Ok(o)) => no_store(axum::Json(o).into_response()),
+        Ok(Err(e)) => api_error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "store",
+            format!("the hub could not read its store: {e}"),
+        ),
+        Err(_) => api_error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "store",
+            "reading the store failed".into(),
+        ),
+    }
 }
 
 /// The dashboard's routes. `source` is `None` on a hub whose storage is
@@ -357,18 +421,37 @@ async fn index(
     }
 }
 
-/// Everything the overview shows.
+/// Everything the overview shows (and `GET /v1/dashboard` answers).
+#[derive(Serialize)]
 pub(crate) struct Overview {
     pub day: NaiveDate,
     pub villages: Vec<silin_core::rollup::RollupRow>,
     pub groups: Vec<silin_core::rollup::RollupRow>,
     pub monitored: Vec<silin_core::store::Monitored>,
     pub lists: Vec<ListSummary>,
-    pub peers: Vec<(silin_core::store::PeerSeen, i64)>,
+    pub devices: Vec<Freshness>,
+    /// Devices not synced for this many days are stale.
     pub stale: i64,
-    pub trend: Vec<(NaiveDate, i64, i64)>,
+    pub trend: Vec<TrendDay>,
 }
 
+/// A device and the whole days since its last sync.
+#[derive(Serialize)]
+pub(crate) struct Freshness {
+    #[serde(flatten)]
+    pub peer: silin_core::store::PeerSeen,
+    pub days_since: i64,
+}
+
+/// Reported and missing cells of one day.
+#[derive(Serialize)]
+pub(crate) struct TrendDay {
+    pub date: NaiveDate,
+    pub reported: i64,
+    pub missing: i64,
+}
+
+#[derive(Serialize)]
 pub(crate) struct ListSummary {
     pub list_id: String,
     pub kind: String,
@@ -416,13 +499,13 @@ fn overview(source: &DashboardSource, day: NaiveDate, stale: i64) -> Result<Over
         });
     }
     let now = store.clock().timestamp();
-    let peers = store
+    let devices = store
         .peers_seen()
         .map_err(e)?
         .into_iter()
-        .map(|p| {
-            let days = (now - p.last_seen).max(0) / 86400;
-            (p, days)
+        .map(|peer| Freshness {
+            days_since: (now - peer.last_seen).max(0) / 86400,
+            peer,
         })
         .collect();
     let mut trend = Vec::new();
@@ -432,7 +515,11 @@ fn overview(source: &DashboardSource, day: NaiveDate, stale: i64) -> Result<Over
         let (reported, missing) = rows
             .iter()
             .fold((0, 0), |(r, m), row| (r + row.reported, m + row.missing));
-        trend.push((d, reported, missing));
+        trend.push(TrendDay {
+            date: d,
+            reported,
+            missing,
+        });
     }
     Ok(Overview {
         day,
@@ -440,7 +527,7 @@ fn overview(source: &DashboardSource, day: NaiveDate, stale: i64) -> Result<Over
         groups,
         monitored,
         lists,
-        peers,
+        devices,
         stale,
         trend,
     })

@@ -3,7 +3,7 @@
 //! is escaped.
 
 use super::i18n::Lang;
-use super::{ListSummary, Overview, Viewer};
+use super::{ListSummary, Overview, TrendDay, Viewer};
 use crate::lists::ListInfo;
 use crate::users::UserRole;
 use axum::response::Html;
@@ -252,8 +252,9 @@ pub fn overview(lang: Lang, viewer: &Viewer, o: &Overview) -> String {
         lang.t("last_sync"),
         lang.t("days_since"),
     );
-    for (p, days) in &o.peers {
-        let class = if *days >= o.stale { "stale" } else { "" };
+    for f in &o.devices {
+        let (p, days) = (&f.peer, f.days_since);
+        let class = if days >= o.stale { "stale" } else { "" };
         let seen = chrono::DateTime::from_timestamp(p.last_seen, 0)
             .map(|t| t.format("%Y-%m-%d %H:%M UTC").to_string())
             .unwrap_or_default();
@@ -266,7 +267,7 @@ pub fn overview(lang: Lang, viewer: &Viewer, o: &Overview) -> String {
             num(days, "days_since"),
         );
     }
-    if o.peers.is_empty() {
+    if o.devices.is_empty() {
         let _ = write!(b, "<tr><td colspan=\"5\">{}</td></tr>", lang.t("none"));
     }
     b.push_str("</tbody></table></div></section>");
@@ -299,9 +300,14 @@ fn kind_label(lang: Lang, kind: &str) -> String {
 
 /// Reported and missing cells per day as bars (reported in green, missing
 /// in red above it), with the day under every other bar.
-fn trend_svg(lang: Lang, days: &[(NaiveDate, i64, i64)]) -> String {
+fn trend_svg(lang: Lang, days: &[TrendDay]) -> String {
     let (w, h, pad) = (560.0_f64, 160.0_f64, 20.0_f64);
-    let max = days.iter().map(|(_, r, m)| r + m).max().unwrap_or(0).max(1) as f64;
+    let max = days
+        .iter()
+        .map(|t| t.reported + t.missing)
+        .max()
+        .unwrap_or(0)
+        .max(1) as f64;
     let n = days.len().max(1) as f64;
     let slot = (w - 2.0 * pad) / n;
     let bar = slot * 0.7;
@@ -311,7 +317,8 @@ fn trend_svg(lang: Lang, days: &[(NaiveDate, i64, i64)]) -> String {
     );
     let base = h - pad;
     let scale = (h - 2.0 * pad) / max;
-    for (i, (d, reported, missing)) in days.iter().enumerate() {
+    for (i, t) in days.iter().enumerate() {
+        let (d, reported, missing) = (&t.date, &t.reported, &t.missing);
         let x = pad + i as f64 * slot + (slot - bar) / 2.0;
         let rh = *reported as f64 * scale;
         let mh = *missing as f64 * scale;
