@@ -570,3 +570,76 @@ fn tidy(rows: Vec<Vec<String>>) -> Vec<Vec<String>> {
         .filter(|r| !r.is_empty())
         .collect()
 }
+
+#[test]
+fn an_encrypted_hub_exports_its_lists_with_its_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("hub.db");
+    let run = |args: &[&str]| {
+        let out = Command::new(env!("CARGO_BIN_EXE_silin"))
+            .args(["--key-env", "HUB_KEY", "--json", "--store"])
+            .arg(&db)
+            .args(args)
+            .env("SILIN_NOW", NOW)
+            .env("HUB_KEY", "a passphrase for the office")
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "silin {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice::<Value>(&out.stdout).unwrap()
+    };
+    run(&["init"]);
+    let cell = run(&[
+        "cell",
+        "create",
+        "--name",
+        "一组第1联户",
+        "--path",
+        "两当县/城关镇/东关村/一组",
+    ])["cell_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let h = run(&["household", "add", "--cell", &cell])["household_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let id = resident_id("19850312", "002");
+    run(&[
+        "member",
+        "add",
+        "--household",
+        &h,
+        "--name",
+        "王芳",
+        "--id-number",
+        &id,
+    ]);
+    let list = dir.path().join("名单.csv");
+    std::fs::write(&list, format!("姓名,身份证号\n王芳,{id}\n")).unwrap();
+    run(&[
+        "office",
+        "import-list",
+        list.to_str().unwrap(),
+        "--kind",
+        "vaccination",
+    ]);
+    let out = dir.path().join("tasks.csv");
+    let v = run(&[
+        "office",
+        "export",
+        "tasks",
+        "--date",
+        DAY,
+        "--format",
+        "csv",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert_eq!(v["rows"], 2, "the list and its task");
+    let csv = std::fs::read_to_string(&out).unwrap();
+    assert!(csv.contains(&masked(&id)) && !csv.contains(&id), "{csv}");
+}
