@@ -965,6 +965,37 @@ fn a_new_hub_keeps_its_office_key_in_an_owner_only_file_beside_the_database() {
     assert!(e.to_string().contains("chmod 600"), "{e}");
 }
 
+/// Makes `store` a hub of the older layout: a new office key inside its
+/// meta table (where silin-core once kept it), and the hub's own office
+/// certificate from it.
+fn office_key_inside(store: &Store) -> silin_core::identity::Office {
+    let office = silin_core::identity::Office {
+        key: silin_core::identity::KeyPair::generate(),
+    };
+    store
+        .with_connection(|c| {
+            c.execute(
+                "INSERT INTO meta (key, value) VALUES ('office_key', ?1)",
+                [&office.key.seed()[..]],
+            )?;
+            Ok(())
+        })
+        .unwrap();
+    let now = store.clock().timestamp();
+    let own = office.issue(
+        &store.device_id(),
+        store.device_key().unwrap().public_key(),
+        Role::Office,
+        Scope::everything(),
+        now,
+        now + 365 * 86400,
+    );
+    store
+        .install_certificate(&own, &office.public_key())
+        .unwrap();
+    office
+}
+
 /// A hub database of the older layout: the office key inside (in the
 /// store's meta table, as silin-core once kept it, beside the hub's own
 /// office certificate), one device enrolled by it.
@@ -973,30 +1004,8 @@ fn old_layout_hub(dir: &Path) -> (std::path::PathBuf, [u8; 32], Store) {
     let phone = open(&dir.join("phone.db"));
     let seed = {
         let store = open(&db);
-        let office = silin_core::identity::Office {
-            key: silin_core::identity::KeyPair::generate(),
-        };
-        store
-            .with_connection(|c| {
-                c.execute(
-                    "INSERT INTO meta (key, value) VALUES ('office_key', ?1)",
-                    [&office.key.seed()[..]],
-                )?;
-                Ok(())
-            })
-            .unwrap();
+        let office = office_key_inside(&store);
         let now = store.clock().timestamp();
-        let own = office.issue(
-            &store.device_id(),
-            store.device_key().unwrap().public_key(),
-            Role::Office,
-            Scope::everything(),
-            now,
-            now + 365 * 86400,
-        );
-        store
-            .install_certificate(&own, &office.public_key())
-            .unwrap();
         let cert = office.issue(
             &phone.device_id(),
             phone.device_key().unwrap().public_key(),
@@ -1395,30 +1404,7 @@ fn an_encrypted_old_hub_database_has_its_office_key_moved_out_too() {
     };
     let seed = {
         let store = opened();
-        let office = silin_core::identity::Office {
-            key: silin_core::identity::KeyPair::generate(),
-        };
-        store
-            .with_connection(|c| {
-                c.execute(
-                    "INSERT INTO meta (key, value) VALUES ('office_key', ?1)",
-                    [&office.key.seed()[..]],
-                )?;
-                Ok(())
-            })
-            .unwrap();
-        let now = store.clock().timestamp();
-        let own = office.issue(
-            &store.device_id(),
-            store.device_key().unwrap().public_key(),
-            Role::Office,
-            Scope::everything(),
-            now,
-            now + 365 * 86400,
-        );
-        store
-            .install_certificate(&own, &office.public_key())
-            .unwrap();
+        let office = office_key_inside(&store);
         assert_eq!(inside(&store), 1);
         office.key.seed()
     };
