@@ -251,7 +251,7 @@ enum HubUserCmd {
         /// The hub's store (default: --store); created if missing.
         #[arg(long, conflicts_with = "postgres")]
         db: Option<PathBuf>,
-        /// A PostgreSQL hub (not available for this command yet).
+        /// A PostgreSQL hub: the login is kept in its database, for every process.
         #[arg(long)]
         postgres: Option<String>,
         /// The login name.
@@ -1146,17 +1146,23 @@ fn run_hub(cli: &Cli, out: &Out, cmd: &HubCmd) -> Result<(), CliError> {
             name,
             role,
         }) => {
-            no_postgres(postgres)?;
             let role = silin_hub::users::UserRole::parse(role).map_err(users_error)?;
             let password = read_password(name)?;
             silin_hub::users::check_password(&password).map_err(users_error)?;
-            let store = hub_store(cli, db, true)?;
-            refuse_phone_store(&store)?;
-            let users = silin_hub::users::Users::open(&store, store_secret(cli)?.as_deref())
-                .map_err(users_error)?;
-            users
-                .add(name, role, &password, &now().to_rfc3339())
-                .map_err(users_error)?;
+            let created = now().to_rfc3339();
+            match postgres {
+                Some(url) => pg::add_user(url, name, role, &password, &created)?,
+                None => {
+                    let store = hub_store(cli, db, true)?;
+                    refuse_phone_store(&store)?;
+                    let users =
+                        silin_hub::users::Users::open(&store, store_secret(cli)?.as_deref())
+                            .map_err(users_error)?;
+                    users
+                        .add(name, role, &password, &created)
+                        .map_err(users_error)?;
+                }
+            }
             let name = name.trim();
             out.print(
                 &serde_json::json!({ "user": name, "role": role.as_str() }),
@@ -1176,7 +1182,7 @@ fn no_postgres(postgres: &Option<String>) -> Result<(), CliError> {
     }
 }
 
-fn users_error(e: silin_hub::users::UserError) -> CliError {
+pub(crate) fn users_error(e: silin_hub::users::UserError) -> CliError {
     if e.is_user_error() {
         CliError::Usage(e.to_string())
     } else {

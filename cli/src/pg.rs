@@ -122,3 +122,18 @@ pub fn issue_token(
 pub fn revoke(url: &str, device: &str) -> Result<(), CliError> {
     Ok(open(url, 1)?.revoke(device)?)
 }
+
+/// `silin hub user add --postgres URL`: a dashboard login in the database
+/// every hub process shares.
+pub fn add_user(
+    url: &str,
+    name: &str,
+    role: silin_hub::users::UserRole,
+    password: &str,
+    created: &str,
+) -> Result<(), CliError> {
+    open(url, 1)?
+        .users()
+        .add(name, role, password, created)
+        .map_err(crate::users_error)
+}

@@ -255,3 +255,70 @@ fn two_hub_processes_over_one_postgres_serve_200_devices_and_every_replica_conve
         assert_eq!(h.cells, CELLS as i64);
     }
 }
+
+/// `silin --json hub user add --postgres URL …` with `password` on stdin.
+fn add_user(db: &str, name: &str, role: &str, password: &str) -> std::process::Output {
+    use std::io::Write;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_silin"))
+        .args(["--json", "hub", "user", "add", "--postgres", db])
+        .args(["--name", name, "--role", role])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("silin runs");
+    writeln!(child.stdin.take().unwrap(), "{password}").unwrap();
+    child.wait_with_output().unwrap()
+}
+
+#[test]
+fn a_dashboard_login_added_with_postgres_is_kept_hashed_for_every_hub_process() {
+    let Some(db) = pg_support::fresh_database() else {
+        return;
+    };
+    let out = add_user(db.url(), " 张会计 ", "county", "县里的口令 2026");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["user"], "张会计");
+    assert_eq!(v["role"], "county");
+
+    // The database was laid out by the command; any process reads the login.
+    let storage = silin_hub::pg::PgStorage::connect(db.url(), 1).unwrap();
+    let users = storage.users();
+    assert_eq!(
+        users.verify("张会计", "县里的口令 2026").unwrap(),
+        Some(silin_hub::users::UserRole::County)
+    );
+    assert_eq!(users.verify("张会计", "县里的口令 2025").unwrap(), None);
+    assert_eq!(users.verify("nobody", "县里的口令 2026").unwrap(), None);
+    let stored: String = db
+        .client()
+        .query_one("SELECT password_hash FROM hub_users", &[])
+        .unwrap()
+        .get(0);
+    assert!(stored.starts_with("$argon2id$"), "{stored}");
+    assert!(!stored.contains("口令"));
+
+    // The name is taken, a short password and an unknown role are refused:
+    // exit 2, nothing added.
+    for (name, role, password, says) in [
+        ("张会计", "office", "another password", "already exists"),
+        ("李出纳", "office", "short", "at least 8"),
+        (
+            "李出纳",
+            "admin",
+            "long enough password",
+            "office or county",
+        ),
+    ] {
+        let out = add_user(db.url(), name, role, password);
+        assert_eq!(out.status.code(), Some(2), "{name} {role}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains(says), "{err}");
+    }
+    assert_eq!(users.list().unwrap().len(), 1);
+}

@@ -34,6 +34,9 @@ pub enum UserError {
     BadInput(String),
     #[error("the hub database: {0}")]
     Database(#[from] rusqlite::Error),
+    /// A PostgreSQL hub's database failed (its message names it).
+    #[error("{0}")]
+    Storage(String),
     #[error("hashing the password failed: {0}")]
     Hash(String),
     #[error("the hub's own tables are at layout {found}, newer than this build knows ({known}); use a newer silin")]
@@ -110,9 +113,7 @@ impl Users {
     /// Adds a user with `password` (hashed here; never stored as given).
     /// `created` is when, as RFC 3339.
     pub fn add(&self, name: &str, role: UserRole, password: &str, created: &str) -> Result<()> {
-        let name = check_name(name)?;
-        check_password(password)?;
-        let hash = hash_password(password)?;
+        let (name, hash) = new_login(name, password)?;
         let inserted = self.conn.execute(
             "INSERT INTO hub_users (name, role, password_hash, created) VALUES (?1, ?2, ?3, ?4)
              ON CONFLICT (name) DO NOTHING",
@@ -136,14 +137,7 @@ impl Users {
                 |r| Ok((r.get(0)?, r.get(1)?)),
             )
             .optional()?;
-        let Some((role, hash)) = row else {
-            let _ = verify_password(DUMMY_HASH, password);
-            return Ok(None);
-        };
-        if password.chars().count() > MAX_PASSWORD_CHARS || !verify_password(&hash, password)? {
-            return Ok(None);
-        }
-        Ok(Some(UserRole::parse(&role)?))
+        judge(row, password)
     }
 
     /// Names and roles of the users, by name.
@@ -159,6 +153,28 @@ impl Users {
         }
         Ok(out)
     }
+}
+
+/// A new login's name (checked, trimmed) and the hash of its password
+/// (checked first): what any storage keeps of it.
+pub(crate) fn new_login(name: &str, password: &str) -> Result<(String, String)> {
+    let name = check_name(name)?;
+    check_password(password)?;
+    Ok((name, hash_password(password)?))
+}
+
+/// The verdict on a login, from the stored `(role, hash)` of the name if
+/// there is one: its role when `password` is right, else `None`. An
+/// unknown name costs the same hashing work as a wrong password.
+pub(crate) fn judge(row: Option<(String, String)>, password: &str) -> Result<Option<UserRole>> {
+    let Some((role, hash)) = row else {
+        let _ = verify_password(DUMMY_HASH, password);
+        return Ok(None);
+    };
+    if password.chars().count() > MAX_PASSWORD_CHARS || !verify_password(&hash, password)? {
+        return Ok(None);
+    }
+    Ok(Some(UserRole::parse(&role)?))
 }
 
 /// Brings the hub's user table to the newest layout, each step in one

@@ -4,7 +4,7 @@
 
 use crate::cell::{CellDoc, Touched};
 use crate::error::Result;
-use crate::model::{Member, Visit};
+use crate::model::{CellInfo, Household, Member, Report, Task, Visit};
 use rusqlite::{params, Connection, OptionalExtension};
 
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
@@ -101,56 +101,119 @@ fn visit_row(v: &Visit) -> VisitRow {
     }
 }
 
+fn cell_row(info: CellInfo) -> CellRow {
+    CellRow {
+        id: info.id,
+        name: info.name,
+        path: info.path.to_string(),
+        lead: info.lead,
+    }
+}
+
+fn household_row(h: &Household) -> HouseholdRow {
+    HouseholdRow {
+        id: h.id.clone(),
+        address: h.address.clone(),
+        phone: h.phone.clone(),
+    }
+}
+
+fn report_row(r: &Report) -> ReportRow {
+    ReportRow {
+        date: r.date.to_string(),
+        arrivals: r.arrivals,
+        under_monitoring: r.under_monitoring,
+        abnormal: r.abnormal,
+        errands: r.errands,
+    }
+}
+
+fn task_row(t: &Task) -> TaskRow {
+    TaskRow {
+        id: t.id.clone(),
+        title: t.title.clone(),
+        status: t.status.as_str().to_string(),
+        due: t.due.map(|d| d.to_string()),
+        member_id: t.member_id.clone(),
+    }
+}
+
 impl CellRows {
     pub fn from_doc(doc: &CellDoc) -> Result<CellRows> {
         let info = doc.info()?;
         let hhs = doc.households()?;
         let mut rows = CellRows {
-            cell: Some(CellRow {
-                id: info.id,
-                name: info.name,
-                path: info.path.to_string(),
-                lead: info.lead,
-            }),
-            households: hhs
-                .iter()
-                .map(|h| HouseholdRow {
-                    id: h.id.clone(),
-                    address: h.address.clone(),
-                    phone: h.phone.clone(),
-                })
-                .collect(),
+            cell: Some(cell_row(info)),
+            households: hhs.iter().map(household_row).collect(),
             members: hhs
                 .iter()
                 .flat_map(|h| &h.members)
                 .map(member_row)
                 .collect(),
             visits: doc.visits()?.iter().map(visit_row).collect(),
-            reports: doc
-                .reports()?
-                .iter()
-                .map(|r| ReportRow {
-                    date: r.date.to_string(),
-                    arrivals: r.arrivals,
-                    under_monitoring: r.under_monitoring,
-                    abnormal: r.abnormal,
-                    errands: r.errands,
-                })
-                .collect(),
-            tasks: doc
-                .tasks()?
-                .iter()
-                .map(|t| TaskRow {
-                    id: t.id.clone(),
-                    title: t.title.clone(),
-                    status: t.status.as_str().to_string(),
-                    due: t.due.map(|d| d.to_string()),
-                    member_id: t.member_id.clone(),
-                })
-                .collect(),
+            reports: doc.reports()?.iter().map(report_row).collect(),
+            tasks: doc.tasks()?.iter().map(task_row).collect(),
         };
         rows.sort();
         Ok(rows)
+    }
+
+    /// These rows after an edit that touched `touched` of `doc`: only the
+    /// touched rows are read from the document, the others kept (a merge of
+    /// one day's edits reads a few rows, not the cell's year of visits).
+    /// For a storage that keeps the rows it last wrote and compares.
+    pub fn refreshed(&self, doc: &CellDoc, touched: &Touched) -> Result<CellRows> {
+        let mut rows = self.clone();
+        rows.refresh(doc, touched)?;
+        rows.sort();
+        Ok(rows)
+    }
+
+    fn refresh(&mut self, doc: &CellDoc, touched: &Touched) -> Result<()> {
+        fn put<T>(rows: &mut Vec<T>, row: T, same: impl Fn(&T) -> bool) {
+            match rows.iter_mut().find(|r| same(r)) {
+                Some(old) => *old = row,
+                None => rows.push(row),
+            }
+        }
+        match touched {
+            Touched::All => *self = CellRows::from_doc(doc)?,
+            Touched::Parts(parts) => {
+                for part in parts {
+                    self.refresh(doc, part)?;
+                }
+            }
+            Touched::Cell => self.cell = Some(cell_row(doc.info()?)),
+            Touched::Household(id) => {
+                let row = household_row(&doc.household(id)?);
+                put(&mut self.households, row, |r| r.id == *id);
+            }
+            Touched::Member(id) => {
+                let row = member_row(&doc.member(id)?);
+                put(&mut self.members, row, |r| r.id == *id);
+            }
+            Touched::Visit(id) => {
+                let row = visit_row(&doc.visit(id)?);
+                put(&mut self.visits, row, |r| r.id == *id);
+            }
+            Touched::Visits(ids) => {
+                for id in ids {
+                    let row = visit_row(&doc.visit(id)?);
+                    put(&mut self.visits, row, |r| r.id == *id);
+                }
+            }
+            Touched::Report(date) => {
+                let key = date.to_string();
+                match doc.report(*date)? {
+                    Some(r) => put(&mut self.reports, report_row(&r), |r| r.date == key),
+                    None => self.reports.retain(|r| r.date != key),
+                }
+            }
+            Touched::Task(id) => {
+                put(&mut self.tasks, task_row(&doc.task(id)?), |r| r.id == *id);
+            }
+        }
+        Ok(())
     }
 
     fn sort(&mut self) {
@@ -321,30 +384,9 @@ pub(crate) fn apply(
         Touched::Parts(parts) => parts
             .iter()
             .try_for_each(|part| apply(conn, cell_id, doc, part)),
-        Touched::Cell => {
-            let info = doc.info()?;
-            upsert_cell(
-                conn,
-                cell_id,
-                &CellRow {
-                    id: info.id,
-                    name: info.name,
-                    path: info.path.to_string(),
-                    lead: info.lead,
-                },
-            )
-        }
+        Touched::Cell => upsert_cell(conn, cell_id, &cell_row(doc.info()?)),
         Touched::Household(id) => {
-            let h = doc.household(id)?;
-            upsert_household(
-                conn,
-                cell_id,
-                &HouseholdRow {
-                    id: h.id,
-                    address: h.address,
-                    phone: h.phone,
-                },
-            )
+            upsert_household(conn, cell_id, &household_row(&doc.household(id)?))
         }
         Touched::Member(id) => upsert_member(conn, cell_id, &member_row(&doc.member(id)?)),
         Touched::Visit(id) => upsert_visit(conn, cell_id, &visit_row(&doc.visit(id)?)),
@@ -352,33 +394,10 @@ pub(crate) fn apply(
             .iter()
             .try_for_each(|id| upsert_visit(conn, cell_id, &visit_row(&doc.visit(id)?))),
         Touched::Report(date) => match doc.report(*date)? {
-            Some(r) => upsert_report(
-                conn,
-                cell_id,
-                &ReportRow {
-                    date: r.date.to_string(),
-                    arrivals: r.arrivals,
-                    under_monitoring: r.under_monitoring,
-                    abnormal: r.abnormal,
-                    errands: r.errands,
-                },
-            ),
+            Some(r) => upsert_report(conn, cell_id, &report_row(&r)),
             None => Ok(()),
         },
-        Touched::Task(id) => {
-            let t = doc.task(id)?;
-            upsert_task(
-                conn,
-                cell_id,
-                &TaskRow {
-                    id: t.id,
-                    title: t.title,
-                    status: t.status.as_str().to_string(),
-                    due: t.due.map(|d| d.to_string()),
-                    member_id: t.member_id,
-                },
-            )
-        }
+        Touched::Task(id) => upsert_task(conn, cell_id, &task_row(&doc.task(id)?)),
     }
 }
 

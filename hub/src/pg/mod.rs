@@ -31,9 +31,11 @@ mod migrate;
 mod projection;
 mod replica;
 mod sessions;
+mod users;
 
 pub use migrate::{Migrated, LAYOUT};
 pub use sessions::PgSessions;
+pub use users::PgUsers;
 
 use postgres::config::Host;
 use postgres::{Config, NoTls};

@@ -22,7 +22,7 @@ use automerge::sync::{Message, State};
 use automerge::{ActorId, ChangeHash};
 use postgres::types::Type;
 use postgres::{GenericClient, Transaction};
-use silin_core::cell::CellDoc;
+use silin_core::cell::{CellDoc, Touched};
 use silin_core::identity::{Certificate, KeyPair, Office, Role, Scope, CLOCK_SKEW_SECS};
 use silin_core::model::check_id;
 use silin_core::replica::{absorb_checked, admit_new, decode_whole, holds_waiting, Absorbed};
@@ -284,10 +284,8 @@ impl PgStorage {
         let before = loaded.heads.clone();
         let checked = absorb_checked(&mut loaded.doc, &before, sender, f);
         let waiting = checked.is_ok() && holds_waiting(&mut loaded.doc);
-        match checked {
-            // The rows to write are found by comparing with the rows the
-            // cache holds (see `projection::write`), not from the diff.
-            Ok(Some(_)) => {}
+        let touched = match checked {
+            Ok(Some(touched)) => touched,
             // Nothing to write; the transaction ends with the lock.
             Ok(None) => {
                 return Ok(Absorbed {
@@ -299,9 +297,9 @@ impl PgStorage {
                 *held = None;
                 return Err(e);
             }
-        }
+        };
         let written = self
-            .persist(&mut tx, cell_id, loaded, &before, chunk_count)
+            .persist(&mut tx, cell_id, loaded, &before, chunk_count, &touched)
             .and_then(|w| tx.commit().map(|()| w).map_err(fail));
         match written {
             Ok((version, heads, rows)) => {
@@ -332,14 +330,21 @@ impl PgStorage {
         loaded: &mut Loaded,
         before: &[ChangeHash],
         chunk_count: i64,
+        touched: &Touched,
     ) -> Result<(i64, Vec<ChangeHash>, CellRows)> {
         let doing = format!("writing cell {cell_id}");
         let fail = |e: postgres::Error| self.failed(&doing, e);
         let doc = &mut loaded.doc;
-        doc.migrate(self.now())?;
+        let migrated = doc.migrate(self.now())?;
         let mut heads = doc.heads();
         heads.sort();
-        let rows = CellRows::from_doc(doc)?;
+        // The rows this process wrote last, with what the merge touched
+        // read again; the whole cell only without them or after a
+        // migration. `projection::write` then writes only what differs.
+        let rows = match (&loaded.rows, migrated) {
+            (Some(old), false) => old.refreshed(doc, touched)?,
+            _ => CellRows::from_doc(doc)?,
+        };
         let row = if chunk_count + 1 >= self.local.compact_after {
             let snapshot = doc.save();
             tx.execute_typed(
