@@ -1133,7 +1133,9 @@ fn run_hub(cli: &Cli, out: &Out, cmd: &HubCmd) -> Result<(), CliError> {
             check_id("device", device)?;
             match postgres {
                 Some(url) => pg::revoke(url, device)?,
-                None => hub_store(cli, db, false)?.revoke(device)?,
+                None => {
+                    silin_hub::storage::HubStorage::revoke(&hub_store(cli, db, false)?, device)?
+                }
             }
             out.print(
                 &serde_json::json!({ "device_id": device, "revoked": true }),

@@ -33,6 +33,8 @@ pub enum IdentityError {
     NotYetValid { device: String, issued: String },
     #[error("device {device} has been revoked by the office")]
     Revoked { device: String },
+    #[error("a revocation of device {device} was not signed by the pinned office key; it is forged or from another office, and nothing of the message was kept")]
+    ForgedRevocation { device: String },
     #[error("device {device} did not prove it holds the key in its certificate")]
     NoProofOfKey { device: String },
     #[error(
@@ -379,6 +381,15 @@ impl Office {
         self.key.public_key()
     }
 
+    /// The office's signed word that `device_id` is revoked from `at`.
+    pub fn revoke(&self, device_id: &str, at: i64) -> Revocation {
+        Revocation {
+            device_id: device_id.to_string(),
+            at,
+            signature: self.key.sign(&Revocation::body(device_id, at).buf),
+        }
+    }
+
     pub fn issue(
         &self,
         device_id: &str,
@@ -401,6 +412,114 @@ impl Office {
         cert.signature = self.key.sign(&cert.body().buf);
         cert
     }
+}
+
+/// Tags what a revocation's signature covers, so no other signed record
+/// of silin's (a certificate, an envelope) can pass for one.
+const REVOCATION_MAGIC: &[u8; 4] = b"SLRV";
+/// Most revocations one message or store passes on (a county's devices
+/// fit many times over); a longer list is refused whole, before any
+/// signature is checked.
+pub const MAX_REVOCATIONS: usize = 4096;
+/// Encoded size of one revocation: magic, version, device id (16), time
+/// (at most 10), signature (64).
+const MAX_REVOCATION_BYTES: usize = 4 + 1 + 16 + 10 + 64;
+
+/// The office's word that a device is refused from `at` on: its device id
+/// and the time, signed by the office key. Revocations are cumulative:
+/// every replica keeps the ones it has verified and passes them on in
+/// every session and bundle, so two phones meeting offline refuse a device
+/// the office revoked once either of them has heard of it. A receiver
+/// checks the signature against the office key it pinned at enrolment;
+/// the record's claims count for nothing until then.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Revocation {
+    pub device_id: String,
+    /// Unix seconds.
+    pub at: i64,
+    pub signature: [u8; 64],
+}
+
+impl Revocation {
+    fn body(device_id: &str, at: i64) -> Writer {
+        let mut w = Writer::with_capacity(MAX_REVOCATION_BYTES);
+        w.raw(REVOCATION_MAGIC).u8(VERSION);
+        wire::put_id(&mut w, device_id);
+        w.int(at);
+        w
+    }
+
+    pub fn encode(&self) -> Vec<u8> {
+        let mut w = Self::body(&self.device_id, self.at);
+        w.raw(&self.signature);
+        w.into_inner()
+    }
+
+    pub fn decode(bytes: &[u8]) -> Result<Revocation, IdentityError> {
+        let mut r = Reader::new(bytes);
+        let rev = Self::read(&mut r)?;
+        r.finish()?;
+        Ok(rev)
+    }
+
+    /// Reads one revocation from inside a larger message.
+    pub fn read(r: &mut Reader<'_>) -> Result<Revocation, IdentityError> {
+        if r.raw(4, "revocation magic")? != REVOCATION_MAGIC {
+            return Err(r.invalid("revocation magic").into());
+        }
+        if r.u8("revocation version")? != VERSION {
+            return Err(r.invalid("revocation version").into());
+        }
+        Ok(Revocation {
+            device_id: wire::get_id(r, "revoked device id")?,
+            at: r.int("revoked at")?,
+            signature: r.array::<64>("revocation signature")?,
+        })
+    }
+
+    /// Whether the office whose public key is `office` signed it.
+    pub fn signed_by(&self, office: &[u8; 32]) -> bool {
+        verify_signature(
+            office,
+            &Self::body(&self.device_id, self.at).buf,
+            &self.signature,
+        )
+    }
+}
+
+/// Writes a list of revocations (a count, then each).
+pub fn write_revocations(w: &mut Writer, list: &[Revocation]) {
+    w.uint(list.len() as u64);
+    for rev in list {
+        w.raw(&rev.encode());
+    }
+}
+
+/// A list of revocations as bytes (what [`decode_revocations`] reads).
+pub fn encode_revocations(list: &[Revocation]) -> Vec<u8> {
+    let mut w = Writer::with_capacity(8 + list.len() * MAX_REVOCATION_BYTES);
+    write_revocations(&mut w, list);
+    w.into_inner()
+}
+
+/// Decodes a whole list of revocations (bounded; nothing may follow it).
+/// Checks no signature: see [`Revocation::signed_by`].
+pub fn decode_revocations(bytes: &[u8]) -> Result<Vec<Revocation>, IdentityError> {
+    let mut r = Reader::new(bytes);
+    let list = read_revocations(&mut r)?;
+    r.finish()?;
+    Ok(list)
+}
+
+/// Reads a list written by [`write_revocations`]: at most
+/// [`MAX_REVOCATIONS`], none of them checked yet.
+pub fn read_revocations(r: &mut Reader<'_>) -> Result<Vec<Revocation>, IdentityError> {
+    let n = r.len("revocation count", MAX_REVOCATIONS)?;
+    let mut out = Vec::with_capacity(n.min(64));
+    for _ in 0..n {
+        out.push(Revocation::read(r)?);
+    }
+    Ok(out)
 }
 
 /// A short fingerprint of an office key, carried in enrolment tokens so a
@@ -430,6 +549,58 @@ mod tests {
             now,
             now + 86400 * 30,
         )
+    }
+
+    #[test]
+    fn a_revocation_verifies_only_against_its_office_and_for_its_device_and_time() {
+        let dev = "0190f1c4-7e8a-7c3b-9d2e-5a1b2c3d4e5f";
+        let rev = office().revoke(dev, 1_790_000_000);
+        assert_eq!(Revocation::decode(&rev.encode()).unwrap(), rev);
+        assert!(rev.signed_by(&office().public_key()));
+        let other = Office {
+            key: KeyPair::from_seed(&[8; 32]),
+        };
+        assert!(!rev.signed_by(&other.public_key()));
+        let mut moved = rev.clone();
+        moved.device_id = "0190f1c4-7e8a-7c3b-9d2e-5a1b2c3d4e60".into();
+        assert!(!moved.signed_by(&office().public_key()));
+        let mut later = rev.clone();
+        later.at += 1;
+        assert!(!later.signed_by(&office().public_key()));
+        // The office's certificate signature is no revocation signature.
+        let c = cert(1_790_000_000);
+        let posing = Revocation {
+            device_id: c.device_id.clone(),
+            at: c.issued,
+            signature: c.signature,
+        };
+        assert!(!posing.signed_by(&office().public_key()));
+    }
+
+    #[test]
+    fn every_truncation_of_a_revocation_list_is_a_typed_error() {
+        let list = vec![
+            office().revoke("0190f1c4-7e8a-7c3b-9d2e-5a1b2c3d4e5f", 1),
+            office().revoke("0190f1c4-7e8a-7c3b-9d2e-5a1b2c3d4e60", -7),
+        ];
+        let b = encode_revocations(&list);
+        assert_eq!(decode_revocations(&b).unwrap(), list);
+        for n in 0..b.len() {
+            assert!(decode_revocations(&b[..n]).is_err(), "prefix {n} decoded");
+        }
+        let mut long = b.clone();
+        long.push(0);
+        assert!(decode_revocations(&long).is_err());
+        // A count past the limit is refused before anything is allocated.
+        let mut w = Writer::default();
+        w.uint(MAX_REVOCATIONS as u64 + 1);
+        assert!(matches!(
+            decode_revocations(&w.buf),
+            Err(IdentityError::Malformed(WireError::TooLong { .. }))
+        ));
+        let mut bad = b.clone();
+        bad[1] = b'X';
+        assert!(decode_revocations(&bad).is_err());
     }
 
     #[test]

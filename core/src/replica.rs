@@ -13,7 +13,7 @@
 use crate::cell::{CellDoc, Touched};
 use crate::clock::Clock;
 use crate::error::{Error, Result};
-use crate::identity::{Certificate, KeyPair, Role, Scope};
+use crate::identity::{Certificate, KeyPair, Revocation, Role, Scope};
 use crate::store::{DocHeadsRow, PeerRefs};
 use automerge::sync::{Message, State};
 use automerge::{ActorId, ChangeHash};
@@ -38,6 +38,20 @@ pub trait Replica {
     // ---- what it knows of peers ----------------------------------------
 
     fn is_revoked(&self, device_id: &str) -> Result<bool>;
+    /// The office-signed revocations this replica holds, to pass on in
+    /// sessions and bundles. (A replica that keeps none signed passes on
+    /// none.)
+    fn revocations(&self) -> Result<Vec<Revocation>> {
+        Ok(Vec::new())
+    }
+    /// Keeps revocations a peer passed on, each already checked against
+    /// the office key, so that their devices are refused from now on and
+    /// the revocations travel on. Returns how many were new. (A replica
+    /// that is itself the office's source of revocations may keep none.)
+    fn record_revocations(&self, revocations: &[Revocation]) -> Result<usize> {
+        let _ = revocations;
+        Ok(0)
+    }
     /// Records a session (or bundle) id; false if it was seen before.
     fn first_sighting(&self, session: &[u8; 16]) -> Result<bool>;
     /// Records a peer's certificate; with `ours`, also that the peer holds

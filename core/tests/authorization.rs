@@ -364,7 +364,10 @@ fn deliver_via(
                 round: 0,
                 time: now(),
                 sender: Sender::Certificate(from.store.certificate().unwrap().unwrap()),
-                body: Body::Bundle { items: vec![item] },
+                body: Body::Bundle {
+                    items: vec![item],
+                    revocations: Vec::new(),
+                },
                 signature: None,
             },
         );
@@ -657,6 +660,7 @@ fn revoked_expired_and_unenrolled_devices_are_refused_before_anything_is_read() 
                         doc: w.near.cell.clone(),
                         bytes: doc.save_after(&heads),
                     }],
+                    revocations: Vec::new(),
                 },
                 signature: None,
             },

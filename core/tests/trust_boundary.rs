@@ -49,7 +49,10 @@ fn lead_bundle(c: &County, items: Vec<Item>) -> Vec<u8> {
             round: 0,
             time: now(),
             sender: Sender::Certificate(cert),
-            body: Body::Bundle { items },
+            body: Body::Bundle {
+                items,
+                revocations: Vec::new(),
+            },
             signature: None,
         },
     )

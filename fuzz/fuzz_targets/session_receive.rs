@@ -164,6 +164,7 @@ fuzz_target!(|data: &[u8]| {
                     sender: Sender::Certificate(cert),
                     body: Body::Bundle {
                         items: vec![item(*kind, doc, payload)],
+                        revocations: Vec::new(),
                     },
                     signature: None,
                 },

@@ -736,7 +736,10 @@ fn round_on(hub: &Hub, id: [u8; 16], continues: bool, bytes: &[u8]) -> Round {
             Err(e) => Err(e),
         }
     } else {
-        Session::accept(replica)
+        Session::accept(replica).and_then(|mut s| {
+            s.pass_on(hub.storage.revocations_to_pass_on()?);
+            Ok(s)
+        })
     };
     let mut session = match held {
         Ok(s) => s,

@@ -8,7 +8,7 @@
 use crate::enrolment::{self, TokenGrant};
 use crate::office;
 use chrono::NaiveDate;
-use silin_core::identity::{IdentityError, Office, Scope};
+use silin_core::identity::{IdentityError, Office, Revocation, Scope};
 use silin_core::model::Level;
 use silin_core::rollup::RollupRow;
 use silin_core::{Replica, Result, Store};
@@ -37,6 +37,11 @@ pub trait HubStorage: Replica + Send + Sync {
     ) -> Result<String>;
     /// Refuses `device_id` from now on, in every session and enrolment.
     fn revoke(&self, device_id: &str) -> Result<()>;
+    /// The office-signed revocations the hub passes on in every session it
+    /// answers (phones keep them and pass them on to each other).
+    fn revocations_to_pass_on(&self) -> Result<Vec<Revocation>> {
+        Replica::revocations(self)
+    }
     /// The day's zero reports rolled up to `level`.
     fn rollup(&self, day: NaiveDate, level: Level) -> Result<Vec<RollupRow>>;
     /// How many cells the hub holds (health).
@@ -69,8 +74,15 @@ impl HubStorage for Store {
         enrolment::issue(self, office, grant, valid_for_secs)
     }
 
+    /// Signs the revocation with the office key and keeps it signed, so
+    /// that it travels to phones with sync.
     fn revoke(&self, device_id: &str) -> Result<()> {
-        Store::revoke(self, device_id)
+        silin_core::model::check_id("device", device_id)?;
+        let office = office::office(self, None)?;
+        let revocation = office.revoke(device_id, self.clock().timestamp());
+        Store::revoke(self, device_id)?;
+        self.record_revocations(std::slice::from_ref(&revocation))
+            .map(|_| ())
     }
 
     fn rollup(&self, day: NaiveDate, level: Level) -> Result<Vec<RollupRow>> {

@@ -1,14 +1,14 @@
 //! One conformance suite, run against every kind of replica a device meets:
 //! a grid worker's phone (the SQLite store, in process), the township hub on
 //! SQLite and the hub on PostgreSQL (each over HTTP on loopback). Sessions,
-//! bundles, scope and write-rule refusals, cut sessions and a restart must
-//! behave the same on all three.
+//! bundles, scope and write-rule refusals, cut sessions, a restart and the
+//! office's revocations reaching phones must behave the same on all three.
 
 #[path = "support/pg.rs"]
 mod pg_support;
 
 use silin_core::cell::CellDoc;
-use silin_core::identity::{KeyPair, Office, Role, Scope};
+use silin_core::identity::{IdentityError, KeyPair, Office, Role, Scope};
 use silin_core::model::{CellView, NewVisit, RegionPath, VisitKind};
 use silin_core::sync::bundle::{self, ExportOptions};
 use silin_core::sync::{sync_local, Session, SyncError, SyncStats};
@@ -190,6 +190,18 @@ impl Backend {
                 let _lost = hub.exchange(&round).unwrap();
             }
             _ => unreachable!(),
+        }
+    }
+
+    /// The office revokes `device` on this replica: a hub signs it with
+    /// the office key; a phone takes the office's signed word.
+    fn revoke(&self, device: &str) {
+        match &self.phone {
+            Some(phone) => {
+                let revocation = self.office.revoke(device, phone.clock().timestamp());
+                phone.record_revocations(&[revocation]).unwrap();
+            }
+            None => self.replica().revoke(device).unwrap(),
         }
     }
 
@@ -395,6 +407,44 @@ fn a_change_waiting_for_its_dependency_is_never_applied_under_another_senders_ro
     same(&b, &worker, &cell);
 }
 
+fn a_revocation_reaches_a_lead_offline_through_a_worker_who_synced(kind: Kind) {
+    let Some(mut b) = Backend::new(kind) else {
+        return;
+    };
+    let [cell, _, _] = b.seed();
+    let lead = b.device("lead", Role::Lead, &cell);
+    let lost = b.device("lost", Role::Lead, &cell);
+    let worker = b.device("worker", Role::GridWorker, "县/镇/村");
+    b.sync(&worker).unwrap();
+    b.sync(&lead).unwrap();
+    // Before the revocation the two lead phones meet as usual.
+    sync_local(&lost, &lead).unwrap();
+
+    b.revoke(&lost.device_id());
+    let err = b.sync(&lost).unwrap_err();
+    assert!(err.contains("revoked"), "{kind:?}: {err}");
+    // The worker syncs (nothing else changed) and carries the office's
+    // signed revocation away.
+    assert_eq!(b.sync(&worker).unwrap().round_trips, 1);
+    let carried = worker.revocations().unwrap();
+    assert_eq!(carried.len(), 1, "{kind:?}");
+    assert_eq!(carried[0].device_id, lost.device_id());
+    assert!(carried[0].signed_by(&b.office.public_key()), "{kind:?}");
+    // In the village, with no network: the worker meets the lead, then the
+    // lead refuses the lost phone.
+    sync_local(&lead, &worker).unwrap();
+    let err = sync_local(&lost, &lead).unwrap_err();
+    assert!(
+        matches!(err, SyncError::Identity(IdentityError::Revoked { .. })),
+        "{kind:?}: {err}"
+    );
+    // A restarted replica passes the revocation on still.
+    b.restart();
+    let fresh = b.device("fresh", Role::GridWorker, "县/镇/村");
+    b.sync(&fresh).unwrap();
+    assert!(fresh.is_revoked(&lost.device_id()).unwrap(), "{kind:?}");
+}
+
 macro_rules! conformance {
     ($($scenario:ident),* $(,)?) => {
         mod phone {
@@ -416,4 +466,5 @@ conformance!(
     a_cut_session_leaves_both_sides_able_to_finish,
     a_restarted_replica_keeps_cells_peers_and_sync_state,
     a_change_waiting_for_its_dependency_is_never_applied_under_another_senders_role,
+    a_revocation_reaches_a_lead_offline_through_a_worker_who_synced,
 );

@@ -404,6 +404,17 @@ fn a_phone_and_the_hub_on_postgres_bring_each_other_up_to_date() {
         ),
         (2, 1, 2, 1)
     );
+    // The day's door knocks count too, as on a SQLite hub.
+    let knocked: i64 = db
+        .client()
+        .query_one(
+            "SELECT count(*) FROM visits WHERE day = $1 AND kind = 'door_knock'",
+            &[&today.to_string()],
+        )
+        .unwrap()
+        .get(0);
+    assert!(knocked > 0);
+    assert_eq!((village.door_knocks, village.calls), (knocked, 0));
     assert_eq!(hub.cell_count().unwrap(), 2);
 }
 

@@ -31,6 +31,14 @@ impl Replica for Store {
         Store::is_revoked(self, device_id)
     }
 
+    fn revocations(&self) -> Result<Vec<crate::identity::Revocation>> {
+        Store::revocations(self)
+    }
+
+    fn record_revocations(&self, revocations: &[crate::identity::Revocation]) -> Result<usize> {
+        Store::record_revocations(self, revocations)
+    }
+
     fn first_sighting(&self, session: &[u8; 16]) -> Result<bool> {
         Store::first_sighting(self, session)
     }

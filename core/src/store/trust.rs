@@ -221,6 +221,49 @@ impl Store {
         Ok(())
     }
 
+    /// The office-signed revocations this store holds, to pass on (kept
+    /// beside the `revoked` row, in `meta` under `revocation:<device id>`).
+    /// One that no longer decodes is left out, never passed on.
+    pub fn revocations(&self) -> Result<Vec<identity::Revocation>> {
+        let inner = self.lock();
+        let mut s = inner.conn.prepare_cached(
+            "SELECT value FROM meta WHERE key >= 'revocation:' AND key < 'revocation;' ORDER BY key",
+        )?;
+        let rows = s.query_map([], |r| r.get::<_, Vec<u8>>(0))?;
+        let mut out = Vec::new();
+        for bytes in rows {
+            if let Ok(rev) = identity::Revocation::decode(&bytes?) {
+                out.push(rev);
+            }
+            if out.len() == identity::MAX_REVOCATIONS {
+                break;
+            }
+        }
+        Ok(out)
+    }
+
+    /// Keeps office-signed revocations (the caller has checked them against
+    /// the office key) in one transaction: each device is refused from now
+    /// on, and the signed record is passed on in later sessions and
+    /// bundles. Returns how many were new to this store.
+    pub fn record_revocations(&self, revocations: &[identity::Revocation]) -> Result<usize> {
+        let inner = self.lock();
+        let tx = write_tx(&inner.conn)?;
+        let mut new = 0;
+        for rev in revocations {
+            tx.execute(
+                "INSERT OR IGNORE INTO revoked (device_id, revoked_at) VALUES (?1, ?2)",
+                params![rev.device_id, rev.at],
+            )?;
+            new += tx.execute(
+                "INSERT OR IGNORE INTO meta (key, value) VALUES (?1, ?2)",
+                params![format!("revocation:{}", rev.device_id), rev.encode()],
+            )?;
+        }
+        tx.commit()?;
+        Ok(new)
+    }
+
     pub fn is_revoked(&self, device_id: &str) -> Result<bool> {
         Ok(self
             .lock()

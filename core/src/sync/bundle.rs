@@ -69,7 +69,10 @@ pub fn export(store: &dyn Replica, options: &ExportOptions) -> SyncResult<(Vec<u
         round: 0,
         time: store.clock().timestamp(),
         sender: trust.sender(None),
-        body: Body::Bundle { items },
+        body: Body::Bundle {
+            items,
+            revocations: super::revocations_to_send(store, &[])?,
+        },
         signature: None,
     };
     Ok((trust.seal(env), count))
@@ -87,11 +90,13 @@ pub struct ImportOutcome {
 }
 
 /// Applies a bundle. The whole file is checked before the first cell is
-/// applied, so a bad or foreign file writes nothing.
+/// applied, so a bad or foreign file writes nothing (but the office's
+/// revocations it carries, once verified, are kept even when its sender is
+/// refused).
 pub fn import(store: &dyn Replica, bytes: &[u8]) -> SyncResult<ImportOutcome> {
     let trust = Trust::load(store)?;
     let (env, signed_len) = Envelope::decode(bytes)?;
-    let Body::Bundle { items } = &env.body else {
+    let Body::Bundle { items, .. } = &env.body else {
         return Err(SyncError::Unexpected("session"));
     };
     let peer = trust.admit(store, &env, bytes, signed_len)?;
@@ -141,7 +146,7 @@ pub fn import(store: &dyn Replica, bytes: &[u8]) -> SyncResult<ImportOutcome> {
 /// Decodes a bundle file without applying it (inspection, fuzzing).
 pub fn decode(bytes: &[u8]) -> SyncResult<Vec<Item>> {
     match super::envelope::decode(bytes)?.body {
-        Body::Bundle { items } => Ok(items),
+        Body::Bundle { items, .. } => Ok(items),
         _ => Err(SyncError::Unexpected("session")),
     }
 }

@@ -6,12 +6,17 @@
 //! round varint | time zigzag | sender (0 | 1 certificate | 2 certificate
 //! reference [16]) | body | has-signature u8 [signature 64]`. The signature covers every byte before
 //! it, so nothing in an envelope can be altered without detection.
+//!
+//! The opening messages of a session (Hello, Reply) and a bundle carry the
+//! office-signed revocations the sender holds (version 2), so revocations
+//! spread with sync; each is checked against the receiver's pinned office
+//! key, never trusted for being in a signed envelope.
 
-use crate::identity::{Certificate, IdentityError};
+use crate::identity::{self, Certificate, IdentityError, Revocation};
 use crate::wire::{self, Reader, WireError, Writer};
 
 const MAGIC: &[u8; 4] = b"SLNS";
-pub const VERSION: u8 = 1;
+pub const VERSION: u8 = 2;
 /// Largest envelope accepted; a phone must not be made to allocate more.
 pub const MAX_ENVELOPE_BYTES: usize = 64 << 20;
 /// Most documents named in one envelope.
@@ -142,14 +147,25 @@ pub enum Body {
         digest: [u8; 32],
         docs: u32,
         known_peer: Option<[u8; 16]>,
+        /// The office's revocations the initiator holds.
+        revocations: Vec<Revocation>,
     },
     /// The responder's answer: `equal` ends the session; otherwise the
     /// short heads of every document it holds in the shared scope.
-    Reply { equal: bool, heads: Vec<DocHeads> },
+    Reply {
+        equal: bool,
+        heads: Vec<DocHeads>,
+        /// The office's revocations the responder holds.
+        revocations: Vec<Revocation>,
+    },
     /// Later rounds, either way.
     Round { items: Vec<Item> },
-    /// A bundle file's content.
-    Bundle { items: Vec<Item> },
+    /// A bundle file's content, and the office's revocations its exporter
+    /// holds.
+    Bundle {
+        items: Vec<Item>,
+        revocations: Vec<Revocation>,
+    },
     /// The initiator's last word: it has nothing left to send. Over an
     /// app-carried link it is the only way the responder learns the
     /// session is over.
@@ -157,6 +173,16 @@ pub enum Body {
 }
 
 impl Body {
+    /// The revocations the message passes on (none for later rounds).
+    pub fn revocations(&self) -> &[Revocation] {
+        match self {
+            Body::Hello { revocations, .. }
+            | Body::Reply { revocations, .. }
+            | Body::Bundle { revocations, .. } => revocations,
+            Body::Round { .. } | Body::Done => &[],
+        }
+    }
+
     fn kind(&self) -> Kind {
         match self {
             Body::Hello { .. } => Kind::Hello,
@@ -342,26 +368,37 @@ fn write_body(w: &mut Writer, body: &Body) {
             digest,
             docs,
             known_peer,
+            revocations,
         } => {
             w.raw(digest).uint(u64::from(*docs));
             match known_peer {
                 Some(r) => w.u8(1).raw(r),
                 None => w.u8(0),
             };
+            identity::write_revocations(w, revocations);
         }
-        Body::Reply { equal, heads } => {
+        Body::Reply {
+            equal,
+            heads,
+            revocations,
+        } => {
             w.u8(u8::from(*equal)).uint(heads.len() as u64);
             for h in heads {
                 wire::put_id(w, &h.doc);
                 w.raw(&h.heads_hash);
             }
+            identity::write_revocations(w, revocations);
         }
-        Body::Round { items } | Body::Bundle { items } => write_items(w, items),
+        Body::Round { items } => write_items(w, items),
+        Body::Bundle { items, revocations } => {
+            write_items(w, items);
+            identity::write_revocations(w, revocations);
+        }
         Body::Done => {}
     }
 }
 
-fn read_body(r: &mut Reader<'_>, kind: u8) -> Result<Body, WireError> {
+fn read_body(r: &mut Reader<'_>, kind: u8) -> Result<Body, EnvelopeError> {
     Ok(match kind {
         1 => Body::Hello {
             digest: r.array::<32>("digest")?,
@@ -369,14 +406,15 @@ fn read_body(r: &mut Reader<'_>, kind: u8) -> Result<Body, WireError> {
             known_peer: match r.u8("known peer flag")? {
                 0 => None,
                 1 => Some(r.array::<16>("known peer")?),
-                _ => return Err(r.invalid("known peer flag")),
+                _ => return Err(r.invalid("known peer flag").into()),
             },
+            revocations: identity::read_revocations(r)?,
         },
         2 => {
             let equal = match r.u8("equal flag")? {
                 0 => false,
                 1 => true,
-                _ => return Err(r.invalid("equal flag")),
+                _ => return Err(r.invalid("equal flag").into()),
             };
             let n = r.len("heads count", super::MAX_SCOPE_DOCS)?;
             let mut heads = Vec::with_capacity(n.min(1024));
@@ -386,16 +424,21 @@ fn read_body(r: &mut Reader<'_>, kind: u8) -> Result<Body, WireError> {
                     heads_hash: r.array::<8>("heads hash")?,
                 });
             }
-            Body::Reply { equal, heads }
+            Body::Reply {
+                equal,
+                heads,
+                revocations: identity::read_revocations(r)?,
+            }
         }
         3 => Body::Round {
             items: read_items(r)?,
         },
         4 => Body::Bundle {
             items: read_items(r)?,
+            revocations: identity::read_revocations(r)?,
         },
         5 => Body::Done,
-        _ => return Err(r.invalid("envelope kind")),
+        _ => return Err(r.invalid("envelope kind").into()),
     })
 }
 
@@ -416,6 +459,11 @@ mod tests {
                 digest: [4; 32],
                 docs: 120,
                 known_peer: Some([7; 16]),
+                revocations: vec![Revocation {
+                    device_id: DOC.into(),
+                    at: 1_789_000_000,
+                    signature: [9; 64],
+                }],
             },
             signature: Some([5; 64]),
         };
@@ -427,6 +475,7 @@ mod tests {
                     doc: DOC.into(),
                     heads_hash: [6; 8],
                 }],
+                revocations: Vec::new(),
             },
             Body::Round {
                 items: vec![
@@ -452,6 +501,11 @@ mod tests {
                         bytes: vec![],
                     },
                 ],
+                revocations: vec![Revocation {
+                    device_id: DOC.into(),
+                    at: -1,
+                    signature: [1; 64],
+                }],
             },
             Body::Done,
         ];

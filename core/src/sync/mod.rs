@@ -14,13 +14,19 @@
 //! format and limits, the sender's certificate against the pinned office key,
 //! the signature proving the sender holds its key, the session and challenge
 //! it must echo, and the scope of every document it names.
+//!
+//! Revocations spread with sync: the opening messages and every bundle
+//! carry the office-signed revocations the sender holds; the receiver
+//! checks each against its pinned office key, keeps the new ones, and only
+//! then looks whether the sender itself is revoked. A list holding one
+//! revocation the office did not sign refuses the whole message.
 
 pub mod bundle;
 pub mod envelope;
 mod suspend;
 
 use crate::guard;
-use crate::identity::{Certificate, IdentityError, KeyPair, Scope, CLOCK_SKEW_SECS};
+use crate::identity::{Certificate, IdentityError, KeyPair, Revocation, Scope, CLOCK_SKEW_SECS};
 use crate::replica::Replica;
 use crate::store::{heads_hash, DocHeadsRow, Store};
 use automerge::sync::{Message, State};
@@ -211,6 +217,10 @@ impl Trust {
                 cert: None,
             });
         };
+        // Revocations first, whoever carried them: they are the office's
+        // word, checked against its key, so the sender may be refused by
+        // the very message that told of its revocation.
+        take_revocations(store, &office, env.body.revocations())?;
         let cert = cert.ok_or(SyncError::PeerNotEnrolled)?;
         cert.verify(&office, now)?;
         if store.is_revoked(&cert.device_id)? {
@@ -228,6 +238,49 @@ impl Trust {
         peer.check_signature(env, bytes, signed_len)?;
         Ok(peer)
     }
+}
+
+/// Checks revocations a peer passed on against the pinned office key and
+/// keeps the ones this replica lacks. One the office did not sign (forged,
+/// altered, or another office's) refuses the whole list: nothing is kept.
+fn take_revocations(store: &dyn Replica, office: &[u8; 32], list: &[Revocation]) -> SyncResult<()> {
+    if list.is_empty() {
+        return Ok(());
+    }
+    let held: BTreeSet<(String, i64, [u8; 64])> = store
+        .revocations()?
+        .into_iter()
+        .map(|r| (r.device_id, r.at, r.signature))
+        .collect();
+    let mut new = Vec::new();
+    for rev in list {
+        if held.contains(&(rev.device_id.clone(), rev.at, rev.signature)) {
+            continue;
+        }
+        if !rev.signed_by(office) {
+            return Err(IdentityError::ForgedRevocation {
+                device: rev.device_id.clone(),
+            }
+            .into());
+        }
+        new.push(rev.clone());
+    }
+    if !new.is_empty() {
+        let kept = store.record_revocations(&new)?;
+        tracing::info!(revocations = kept, "revocations received from a peer");
+    }
+    Ok(())
+}
+
+/// What this replica passes on: the revocations it holds and `extra`
+/// (a hub's, see [`Session::pass_on`]), one per device.
+fn revocations_to_send(store: &dyn Replica, extra: &[Revocation]) -> SyncResult<Vec<Revocation>> {
+    let mut list = store.revocations()?;
+    list.extend(extra.iter().cloned());
+    list.sort_by(|a, b| a.device_id.cmp(&b.device_id).then(a.at.cmp(&b.at)));
+    list.dedup_by(|a, b| a.device_id == b.device_id);
+    list.truncate(crate::identity::MAX_REVOCATIONS);
+    Ok(list)
 }
 
 /// The other side as this session knows it.
@@ -326,6 +379,10 @@ pub struct Session {
     /// Initiator: how many documents differed when the peer's reply came,
     /// for a progress display.
     planned: usize,
+    /// Revocations to pass on besides the replica's own (see
+    /// [`Session::pass_on`]); used by the opening exchange only, so not
+    /// kept when a session is held.
+    pass_on: Vec<Revocation>,
 }
 
 impl Session {
@@ -350,7 +407,16 @@ impl Session {
             untold: Vec::new(),
             parked: BTreeMap::new(),
             planned: 0,
+            pass_on: Vec::new(),
         }
+    }
+
+    /// Adds revocations for this side's opening message (a responder's
+    /// reply) to pass on besides those its replica holds: a hub whose
+    /// storage keeps revocations unsigned signs them with the office key
+    /// and hands them here. Call before the first `receive`.
+    pub fn pass_on(&mut self, revocations: Vec<Revocation>) {
+        self.pass_on = revocations;
     }
 
     /// Starts a session as the side that speaks first. Returns the opening
@@ -383,6 +449,7 @@ impl Session {
                 digest: digest(&rows),
                 docs: rows.len() as u32,
                 known_peer: refs.map(|(theirs, _)| theirs),
+                revocations: revocations_to_send(store, &[])?,
             },
             signature: None,
         };
@@ -517,7 +584,7 @@ impl Session {
             return Err(SyncError::WrongSession);
         }
         match (self.phase, &env.body) {
-            (Phase::Opening, Body::Reply { equal, heads }) => {
+            (Phase::Opening, Body::Reply { equal, heads, .. }) => {
                 let peer = self.trust.admit(store, &env, bytes, signed_len)?;
                 if let Some(cert) = &peer.cert {
                     // The responder accepted our opening, so it holds our
@@ -599,7 +666,12 @@ impl Session {
                 if equal {
                     self.phase = Phase::Done;
                 }
-                Ok(Some(self.seal(Body::Reply { equal, heads })))
+                let revocations = revocations_to_send(store, &self.pass_on)?;
+                Ok(Some(self.seal(Body::Reply {
+                    equal,
+                    heads,
+                    revocations,
+                })))
             }
             (Phase::Running, Body::Round { items }) => {
                 if env.session != self.session {

@@ -14,7 +14,7 @@ use crate::storage::HubStorage;
 use chrono::NaiveDate;
 use silin_core::identity::{self, Certificate, IdentityError, KeyPair, Office, Role, Scope};
 use silin_core::model::{new_id, Level};
-use silin_core::rollup::{roll_up, CellDay, RollupRow};
+use silin_core::rollup::{roll_up, CellDay, RollupRow, VisitCounts};
 use silin_core::store::{fingerprint_to_store, stored_fingerprint};
 use silin_core::{Error, Result};
 
@@ -260,6 +260,27 @@ impl PgStorage {
             let abnormal: Option<i64> = r.try_get(3).map_err(fail)?;
             let under: Option<i64> = r.try_get(4).map_err(fail)?;
             out.push(CellDay::from_stored(&id, &path, arrivals, abnormal, under)?);
+        }
+        // Door-knock rounds, calls and errands of the day, counted as the
+        // SQLite store counts them (`VisitCounts::add`).
+        let counted = c
+            .query(
+                "SELECT cell_id, kind, count(*) FROM visits WHERE day = $1 GROUP BY cell_id, kind",
+                &[&day.to_string()],
+            )
+            .map_err(fail)?;
+        let mut visits: std::collections::HashMap<String, VisitCounts> =
+            std::collections::HashMap::new();
+        for r in counted {
+            let cell: String = r.try_get(0).map_err(fail)?;
+            let kind: String = r.try_get(1).map_err(fail)?;
+            let n: i64 = r.try_get(2).map_err(fail)?;
+            visits.entry(cell).or_default().add(&kind, n);
+        }
+        for d in &mut out {
+            if let Some(v) = visits.get(&d.cell_id) {
+                d.visits = *v;
+            }
         }
         Ok(out)
     }
