@@ -395,6 +395,40 @@ impl HubStorage for PgStorage {
         Ok(())
     }
 
+    /// The revocations in `revoked`, signed with this process's office key
+    /// as they are served (ed25519 signs deterministically, so every hub
+    /// process serves the same bytes). A process given no office key
+    /// passes on none; it still refuses the revoked devices itself.
+    fn revocations_to_pass_on(&self) -> Result<Vec<identity::Revocation>> {
+        let office = self
+            .local
+            .office
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
+        let Some(office) = office else {
+            return Ok(Vec::new());
+        };
+        let doing = "reading revocations";
+        let mut c = self.client(doing)?;
+        let rows = c
+            .query(
+                "SELECT device_id, revoked_at FROM revoked ORDER BY device_id LIMIT $1",
+                &[&(identity::MAX_REVOCATIONS as i64)],
+            )
+            .map_err(|e| self.failed(doing, e))?;
+        let mut out = Vec::with_capacity(rows.len());
+        for row in rows {
+            let device: String = row.try_get(0).map_err(|e| self.failed(doing, e))?;
+            let at: i64 = row.try_get(1).map_err(|e| self.failed(doing, e))?;
+            // Only device ids travel; anything else was never a device.
+            if silin_core::model::check_id("device", &device).is_ok() {
+                out.push(office.revoke(&device, at));
+            }
+        }
+        Ok(out)
+    }
+
     fn rollup(&self, day: NaiveDate, level: Level) -> Result<Vec<RollupRow>> {
         Ok(roll_up(level, &self.cell_days(day)?))
     }
