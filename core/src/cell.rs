@@ -94,7 +94,8 @@ impl Touched {
                 [HOUSEHOLDS, _, MEMBERS, m, rest @ ..] if !(removal && rest.is_empty()) => {
                     Touched::Member(m.to_string())
                 }
-                [HOUSEHOLDS, _, MEMBERS] => return Touched::All,
+                // A member removed (or the members map replaced whole).
+                [HOUSEHOLDS, _, MEMBERS, ..] => return Touched::All,
                 [HOUSEHOLDS, h, rest @ ..] if !(removal && rest.is_empty()) => {
                     Touched::Household(h.to_string())
                 }
@@ -1350,11 +1351,19 @@ mod tests {
         }
         assert_eq!(parts.len(), 3, "{parts:?}");
 
-        // A removal is not placed row by row.
+        // A removal is not placed row by row: a visit's, or a member's
+        // (which must not pass for an edit of the household).
         let before = hub.heads();
         let visits = hub.root_map(VISITS).unwrap();
         hub.doc.delete(&visits, vid.as_str()).unwrap();
         hub.commit("remove", 2);
+        let patches = hub.diff_since(&before);
+        assert_eq!(Touched::by_patches(&patches), Touched::All);
+        let before = hub.heads();
+        let household = hub.map(&hub.root_map(HOUSEHOLDS).unwrap(), &hh).unwrap();
+        let members = hub.map(&household, MEMBERS).unwrap();
+        hub.doc.delete(&members, m.as_str()).unwrap();
+        hub.commit("remove", 3);
         let patches = hub.diff_since(&before);
         assert_eq!(Touched::by_patches(&patches), Touched::All);
     }
