@@ -3,7 +3,11 @@
 //!
 //! Layout (see doc/merge-rules.md):
 //! `{schema, cell{id,name,path[],lead}, households{id→{address,door,phone,
-//! members{id→member}}}, visits{id→visit}, reports{date→report}, tasks{id→task}}`.
+//! members{id→member}}}, visits{id→visit}, reports{date→report}, tasks{id→task}}`,
+//! and since layout 2 `arrivals`, `doses`, `tests`, `errands`, `leads`
+//! (id→record) and `policy` (key→number), made by one fixed change
+//! ([`layout`]) so that two devices adding them concurrently add the same
+//! objects.
 //! Collections are maps keyed by UUIDv7 (reports by date) so concurrent
 //! appends never interleave and re-applying the same change is a no-op.
 //! Every edit touches only the keys it changes, so concurrent edits of
@@ -19,14 +23,24 @@ use automerge::{
 };
 use chrono::NaiveDate;
 
+mod layout;
+mod register;
+
 /// Version of the document layout this build writes.
-pub const SCHEMA: i64 = 1;
+pub const SCHEMA: i64 = 2;
 
 pub(crate) const HOUSEHOLDS: &str = "households";
 pub(crate) const MEMBERS: &str = "members";
 pub(crate) const VISITS: &str = "visits";
 pub(crate) const REPORTS: &str = "reports";
 pub(crate) const TASKS: &str = "tasks";
+pub(crate) const ARRIVALS: &str = "arrivals";
+pub(crate) const DOSES: &str = "doses";
+pub(crate) const TESTS: &str = "tests";
+pub(crate) const ERRANDS: &str = "errands";
+pub(crate) const LEADS: &str = "leads";
+pub(crate) const POLICY: &str = "policy";
+pub(crate) use layout::made_by_layout;
 
 /// The layout nests root → households → household → members → member →
 /// sub-record → value: anything deeper came from no silin device.
@@ -109,6 +123,9 @@ impl Touched {
                 [TASKS, t, rest @ ..] if !(removal && rest.is_empty()) => {
                     Touched::Task(t.to_string())
                 }
+                // Layout 2's records have no projection rows of their own:
+                // what the lists need of them is read from the document.
+                [ARRIVALS | DOSES | TESTS | ERRANDS | LEADS | POLICY, _, ..] => continue,
                 _ => return Touched::All,
             };
             if seen.insert(part.clone()) {
@@ -125,6 +142,7 @@ impl CellDoc {
         crate::model::check_id("cell", &info.id)?;
         let name = check_text("name", &info.name, 64, true)?;
         let mut doc = AutoCommit::new().with_actor(actor.clone());
+        layout::add(&mut doc, &layout::LAYOUT_2)?;
         doc.put(ROOT, "schema", SCHEMA)?;
         let cell = doc.put_object(ROOT, "cell", ObjType::Map)?;
         doc.put(&cell, "id", info.id.as_str())?;
@@ -180,6 +198,18 @@ impl CellDoc {
                 doc: "?".into(),
                 reason: "not a cell document (no `cell` map)".into(),
             });
+        }
+        // Layout 2's collections come only from the layout's fixed change:
+        // another object at one of those keys would shadow it.
+        for key in [ARRIVALS, DOSES, TESTS, ERRANDS, LEADS, POLICY] {
+            if !self.doc.get_all(ROOT, key).unwrap_or_default().is_empty()
+                && !made_by_layout(&self.doc, key)
+            {
+                return Err(Error::Damaged {
+                    doc: self.id(),
+                    reason: format!("its `{key}` map was not made by the layout's own change"),
+                });
+            }
         }
         Ok(())
     }
@@ -240,10 +270,13 @@ impl CellDoc {
             return Ok(false);
         }
         // Layout 0 (pre-release) lacked the schema key and possibly the tasks
-        // map; everything else is the same.
+        // map; layout 2 adds its collections. Each comes from a fixed change
+        // (the same bytes on every device), so two devices migrating at
+        // once add the same objects and neither shadows the other's.
         if self.map(&ROOT, TASKS).is_none() {
-            self.doc.put_object(ROOT, TASKS, ObjType::Map)?;
+            layout::add(&mut self.doc, &layout::TASKS_MAP)?;
         }
+        layout::add(&mut self.doc, &layout::LAYOUT_2)?;
         self.doc.put(ROOT, "schema", SCHEMA)?;
         self.commit("migrate layout", at);
         Ok(true)
@@ -686,6 +719,12 @@ impl CellDoc {
     }
 
     pub fn household(&self, id: &str) -> Result<Household> {
+        let mut h = self.household_unfolded(id)?;
+        self.fold_histories(&mut h.members.iter_mut().collect::<Vec<_>>());
+        Ok(h)
+    }
+
+    fn household_unfolded(&self, id: &str) -> Result<Household> {
         let h = self.household_obj(id)?;
         let mut members = Vec::new();
         if let Some(ms) = self.map(&h, MEMBERS) {
@@ -705,15 +744,25 @@ impl CellDoc {
     }
 
     pub fn households(&self) -> Result<Vec<Household>> {
-        self.household_ids()?
+        let mut out = self
+            .household_ids()?
             .iter()
-            .map(|id| self.household(id))
-            .collect()
+            .map(|id| self.household_unfolded(id))
+            .collect::<Result<Vec<_>>>()?;
+        self.fold_histories(
+            &mut out
+                .iter_mut()
+                .flat_map(|h| &mut h.members)
+                .collect::<Vec<_>>(),
+        );
+        Ok(out)
     }
 
     pub fn member(&self, id: &str) -> Result<Member> {
         let (hh, m) = self.member_obj(id)?;
-        Ok(self.read_member(id, &hh, &m))
+        let mut m = self.read_member(id, &hh, &m);
+        self.fold_histories(&mut [&mut m]);
+        Ok(m)
     }
 
     fn read_member(&self, id: &str, household_id: &str, m: &ObjId) -> Member {
@@ -769,6 +818,8 @@ impl CellDoc {
             vaccination,
             test,
             vulnerable,
+            away_at: self.get_str(m, "away_at"),
+            referred: self.get_bool(m, "referred"),
         }
     }
 
@@ -842,21 +893,44 @@ impl CellDoc {
         Ok(out)
     }
 
+    /// The report of a day. Two devices that filed the same day before
+    /// they met each made the day's object; the report is read field by
+    /// field across both, the winning object's value first, so a field
+    /// only one of them filed is never hidden.
     pub fn report(&self, date: NaiveDate) -> Result<Option<Report>> {
         let key = date.to_string();
-        let Some(r) = self.map(&self.root_map(REPORTS)?, &key) else {
+        let objs = self.maps_at(&self.root_map(REPORTS)?, &key);
+        if objs.is_empty() {
             return Ok(None);
-        };
+        }
+        let str_of = |k: &str| objs.iter().find_map(|o| self.get_str(o, k));
+        let num_of = |k: &str| objs.iter().find_map(|o| self.get_i64(o, k)).unwrap_or(0);
         Ok(Some(Report {
             date,
-            by: self.get_str(&r, "by").unwrap_or_default(),
-            at: self.get_str(&r, "at").unwrap_or_default(),
-            arrivals: self.get_i64(&r, "arrivals").unwrap_or(0),
-            under_monitoring: self.get_i64(&r, "under_monitoring").unwrap_or(0),
-            abnormal: self.get_i64(&r, "abnormal").unwrap_or(0),
-            errands: self.get_i64(&r, "errands").unwrap_or(0),
-            note: self.get_str(&r, "note"),
+            by: str_of("by").unwrap_or_default(),
+            at: str_of("at").unwrap_or_default(),
+            arrivals: num_of("arrivals"),
+            under_monitoring: num_of("under_monitoring"),
+            abnormal: num_of("abnormal"),
+            errands: num_of("errands"),
+            note: str_of("note"),
+            flag: str_of("flag"),
         }))
+    }
+
+    /// Every map at `obj[key]`, the one `get` shows first: more than one
+    /// when devices made it concurrently.
+    fn maps_at(&self, obj: &ObjId, key: &str) -> Vec<ObjId> {
+        let mut all: Vec<ObjId> = self
+            .doc
+            .get_all(obj, key)
+            .unwrap_or_default()
+            .into_iter()
+            .filter_map(|(v, id)| matches!(v, Value::Object(ObjType::Map)).then_some(id))
+            .collect();
+        // automerge lists the winner last.
+        all.reverse();
+        all
     }
 
     pub fn reports(&self) -> Result<Vec<Report>> {
@@ -881,6 +955,10 @@ impl CellDoc {
             due: self.get_date(&t, "due"),
             status: self.get_choice(&t, "status").unwrap_or(TaskStatus::Open),
             created: self.get_str(&t, "created").unwrap_or_default(),
+            kind: self
+                .get_choice(&t, "kind")
+                .unwrap_or(crate::register::TaskKind::List),
+            source: self.get_str(&t, "source"),
         })
     }
 
@@ -912,12 +990,40 @@ impl CellDoc {
                 format!("{prefix}/{key}")
             };
             let all = self.doc.get_all(obj, key.as_str())?;
-            if all.len() > 1 {
-                out.push(Conflict {
-                    path: path.clone(),
-                    // automerge lists the winner (what `get` returns) last.
-                    values: all.iter().rev().map(|(v, _)| value_text(v)).collect(),
-                });
+            let maps = self.maps_at(obj, &key);
+            if maps.len() > 1 {
+                // The same record made on two devices (a day's report filed
+                // on both): it reads field by field, so a conflict is a
+                // field the two filed differently.
+                let mut fields: Vec<String> = maps.iter().flat_map(|m| self.keys(m)).collect();
+                fields.sort();
+                fields.dedup();
+                for f in fields {
+                    let mut values: Vec<String> = Vec::new();
+                    for m in &maps {
+                        for (v, _) in self.doc.get_all(m, f.as_str())?.iter().rev() {
+                            values.push(value_text(v));
+                        }
+                    }
+                    let first = values.first().cloned();
+                    if values.iter().any(|v| Some(v) != first.as_ref()) {
+                        out.push(Conflict {
+                            path: format!("{path}/{f}"),
+                            values,
+                        });
+                    }
+                }
+            } else if all.len() > 1 {
+                // automerge lists the winner (what `get` returns) last.
+                let values: Vec<String> = all.iter().rev().map(|(v, _)| value_text(v)).collect();
+                // Two devices writing the same value (both moving the layout
+                // forward) is agreement, not a conflict.
+                if values.iter().any(|v| *v != values[0]) {
+                    out.push(Conflict {
+                        path: path.clone(),
+                        values,
+                    });
+                }
             }
             if let Some((Value::Object(ObjType::Map), child)) = self.doc.get(obj, key.as_str())? {
                 self.collect_conflicts(&child, path, out)?;
@@ -985,6 +1091,23 @@ impl CellDoc {
         today: NaiveDate,
         at: i64,
     ) -> Result<Touched> {
+        self.put_member(household_id, id, m, today)?;
+        self.commit("add member", at);
+        Ok(Touched::Member(id.to_string()))
+    }
+
+    /// Writes a new member's keys (no commit).
+    fn put_member(
+        &mut self,
+        household_id: &str,
+        id: &str,
+        m: NewMember,
+        today: NaiveDate,
+    ) -> Result<()> {
+        check_id("member", id)?;
+        if self.member_obj(id).is_ok() {
+            return Err(ValidationError::new("member", "a member with this id exists").into());
+        }
         let m = m.validated(today)?;
         let h = self.household_obj(household_id)?;
         let members = match self.map(&h, MEMBERS) {
@@ -1022,8 +1145,7 @@ impl CellDoc {
         for v in &m.vulnerable {
             self.doc.put(&vul, v.as_str(), true)?;
         }
-        self.commit("add member", at);
-        Ok(Touched::Member(id.to_string()))
+        Ok(())
     }
 
     /// Applies validated field edits to one member in one change.
@@ -1114,6 +1236,12 @@ impl CellDoc {
                 let o = self.sub_map(m, "test")?;
                 self.put_opt(&o, "result", v.map(|r| r.as_str()))?
             }
+            MemberEdit::AwayAt(v) => self.put_opt(m, "away_at", v.clone())?,
+            MemberEdit::Referred(v) => {
+                if self.get_bool(m, "referred") != *v {
+                    self.doc.put(m, "referred", *v)?
+                }
+            }
             MemberEdit::Vulnerable(flag, on) => {
                 let o = self.sub_map(m, "vulnerable")?;
                 // Only write when it changes, so setting the same flags again
@@ -1126,9 +1254,28 @@ impl CellDoc {
         Ok(())
     }
 
-    /// Records a visit. Household and member, when given, must be in this cell.
+    /// Records a visit. Household and member, when given, must be in this
+    /// cell. An abnormal health check raises an alert task for the grid
+    /// worker in the same change.
     pub fn record_visit(&mut self, id: &str, v: NewVisit) -> Result<Touched> {
         let v = v.validated()?;
+        let at = v.at.timestamp();
+        let alert = (v.kind == VisitKind::HealthCheck && v.is_abnormal()).then(new_id);
+        self.put_visit(id, v.clone())?;
+        let visit = Touched::Visit(id.to_string());
+        let touched = match alert {
+            Some(task) => {
+                self.alert_for_abnormal(id, &task, &v)?;
+                Touched::Parts(vec![visit, Touched::Task(task)])
+            }
+            None => visit,
+        };
+        self.commit("record visit", at);
+        Ok(touched)
+    }
+
+    /// Writes a validated visit's keys (no commit).
+    fn put_visit(&mut self, id: &str, v: NewVisit) -> Result<()> {
         if let Some(h) = &v.household_id {
             self.household_obj(h)?;
         }
@@ -1168,8 +1315,7 @@ impl CellDoc {
         if let Some(t) = v.temperature {
             self.doc.put(&obj, "temperature", t)?;
         }
-        self.commit("record visit", v.at.timestamp());
-        Ok(Touched::Visit(id.to_string()))
+        Ok(())
     }
 
     /// Files (or re-files) the report for a date. Counts left as None are
@@ -1203,6 +1349,20 @@ impl CellDoc {
         self.doc.put(&obj, "abnormal", r.abnormal)?;
         self.doc.put(&obj, "errands", errands)?;
         self.put_opt(&obj, "note", r.note)?;
+        // Counts the log does not bear out are filed as the lead gave them,
+        // and flagged for the office.
+        let flag = self.draft_report(r.date)?.disagreement(&Report {
+            date: r.date,
+            by: String::new(),
+            at: String::new(),
+            arrivals: r.arrivals,
+            under_monitoring: under,
+            abnormal: r.abnormal,
+            errands,
+            note: None,
+            flag: None,
+        });
+        self.put_opt(&obj, "flag", flag)?;
         self.commit("submit report", r.at.timestamp());
         Ok(Touched::Report(r.date))
     }
@@ -1225,21 +1385,16 @@ impl CellDoc {
         due: Option<NaiveDate>,
         at: chrono::DateTime<chrono::FixedOffset>,
     ) -> Result<Touched> {
-        let title = check_text("title", title, 200, true)?;
-        if let Some(h) = household_id {
-            self.household_obj(h)?;
-        }
-        if let Some(m) = member_id {
-            self.member_obj(m)?;
-        }
-        let tasks = self.root_map(TASKS)?;
-        let obj = self.doc.put_object(&tasks, id, ObjType::Map)?;
-        self.doc.put(&obj, "title", title)?;
-        self.doc.put(&obj, "status", TaskStatus::Open.as_str())?;
-        self.doc.put(&obj, "created", at.to_rfc3339())?;
-        self.put_opt(&obj, "household", household_id)?;
-        self.put_opt(&obj, "member", member_id)?;
-        self.put_opt(&obj, "due", due.map(|d| d.to_string()))?;
+        self.put_task(
+            id,
+            title,
+            household_id,
+            member_id,
+            due,
+            at,
+            crate::register::TaskKind::List,
+            None,
+        )?;
         self.commit("add task", at.timestamp());
         Ok(Touched::Task(id.to_string()))
     }

@@ -17,6 +17,7 @@ pub mod guard;
 pub mod identity;
 pub mod model;
 pub mod privacy;
+pub mod register;
 pub mod replica;
 pub mod rollup;
 pub mod rules;

@@ -27,7 +27,7 @@ impl ValidationError {
     }
 }
 
-type VResult<T> = Result<T, ValidationError>;
+pub type VResult<T> = Result<T, ValidationError>;
 
 /// Lowest and highest body temperature (°C) a thermometer reading may have;
 /// outside this range the reading is a typo, not a fever.
@@ -417,6 +417,7 @@ macro_rules! choice {
         }
     };
 }
+pub(crate) use choice;
 
 choice!(
     /// Kinds of contact a lead or grid worker logs.
@@ -433,6 +434,8 @@ choice!(Residence, "residence" {
     Resident => "resident",
     Away => "away",
     Returned => "returned",
+    // Not a resident: someone staying with the household after arriving.
+    Visitor => "visitor",
 });
 
 choice!(Sex, "sex" {
@@ -530,6 +533,10 @@ pub struct Member {
     pub vaccination: Vaccination,
     pub test: LastTest,
     pub vulnerable: Vec<Vulnerability>,
+    /// Where a resident living away is now (layout 2).
+    pub away_at: Option<String>,
+    /// Referred to a doctor or hospital, until cleared (layout 2).
+    pub referred: bool,
 }
 
 /// Fields of a new member; everything but the name may be left out.
@@ -604,6 +611,8 @@ pub enum MemberEdit {
     TestDate(Option<NaiveDate>),
     TestResult(Option<TestResult>),
     Vulnerable(Vulnerability, bool),
+    AwayAt(Option<String>),
+    Referred(bool),
 }
 
 choice!(
@@ -626,6 +635,8 @@ choice!(
         TestDate => "test_date",
         TestResult => "test_result",
         Vulnerable => "vulnerable",
+        AwayAt => "away_at",
+        Referred => "referred",
     }
 );
 
@@ -655,6 +666,8 @@ impl MemberField {
                 "comma-separated, from {} (sets exactly those)",
                 Vulnerability::NAMES.join(", ")
             ),
+            MemberField::AwayAt => "where a resident living away is now".into(),
+            MemberField::Referred => "true once referred to a doctor, false when cleared".into(),
         }
     }
 }
@@ -685,6 +698,7 @@ impl MemberEdit {
             MemberEdit::Phone(Some(p)) => MemberEdit::Phone(Some(check_phone(&p)?)),
             MemberEdit::Relation(r) => MemberEdit::Relation(text("relation", r, 32)?),
             MemberEdit::ArrivalFrom(f) => MemberEdit::ArrivalFrom(text("arrival_from", f, 128)?),
+            MemberEdit::AwayAt(f) => MemberEdit::AwayAt(text("away_at", f, 128)?),
             MemberEdit::VaccinationDoses(d) if !(0..=10).contains(&d) => {
                 return Err(ValidationError::new(
                     "vaccination_doses",
@@ -748,6 +762,10 @@ impl MemberEdit {
                 MemberEdit::ArrivalFrom(opt(&check_text("arrival_from", value, 128, false)?))
             }
             MemberField::ArrivalRiskArea => MemberEdit::ArrivalRiskArea(parse_bool(field, value)?),
+            MemberField::AwayAt => {
+                MemberEdit::AwayAt(opt(&check_text("away_at", value, 128, false)?))
+            }
+            MemberField::Referred => MemberEdit::Referred(parse_bool(field, value)?),
             MemberField::ArrivalDate => MemberEdit::ArrivalDate(opt_date(field)?),
             MemberField::MonitoringSince => MemberEdit::MonitoringSince(opt_date(field)?),
             MemberField::MonitoringUntil => MemberEdit::MonitoringUntil(opt_date(field)?),
@@ -845,9 +863,13 @@ impl Visit {
     }
 
     pub fn is_abnormal(&self) -> bool {
-        self.temperature.is_some_and(|t| t >= FEVER_THRESHOLD)
-            || self.symptoms.as_deref().is_some_and(|s| !s.is_empty())
+        is_abnormal(self.temperature, self.symptoms.as_deref())
     }
+}
+
+/// A check is abnormal with a fever or with any symptom written down.
+fn is_abnormal(temperature: Option<f64>, symptoms: Option<&str>) -> bool {
+    temperature.is_some_and(|t| t >= FEVER_THRESHOLD) || symptoms.is_some_and(|s| !s.is_empty())
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -878,6 +900,10 @@ impl NewVisit {
             note: None,
             task_id: None,
         }
+    }
+
+    pub fn is_abnormal(&self) -> bool {
+        is_abnormal(self.temperature, self.symptoms.as_deref())
     }
 
     pub fn validated(mut self) -> VResult<NewVisit> {
@@ -923,6 +949,10 @@ pub struct Report {
     pub abnormal: i64,
     pub errands: i64,
     pub note: Option<String>,
+    /// How the counts differ from the day's log when it was filed, for the
+    /// office (layout 2); None when they agree.
+    #[serde(default)]
+    pub flag: Option<String>,
 }
 
 impl Report {
@@ -973,6 +1003,15 @@ pub struct Task {
     pub due: Option<NaiveDate>,
     pub status: TaskStatus,
     pub created: String,
+    #[serde(default = "list_kind")]
+    pub kind: crate::register::TaskKind,
+    /// What raised it, so it is raised once ("missed:MEMBER:DAY").
+    #[serde(default)]
+    pub source: Option<String>,
+}
+
+fn list_kind() -> crate::register::TaskKind {
+    crate::register::TaskKind::List
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -16,7 +16,10 @@
 //! a relay can pass on what anyone below it wrote, and never launders a
 //! change it could not have made itself. See doc/SECURITY.md for the cost.
 
-use crate::cell::{HOUSEHOLDS, MEMBERS, REPORTS, SCHEMA, TASKS, VISITS};
+use crate::cell::{
+    made_by_layout, ARRIVALS, DOSES, ERRANDS, HOUSEHOLDS, LEADS, MEMBERS, POLICY, REPORTS, SCHEMA,
+    TASKS, TESTS, VISITS,
+};
 use crate::identity::Role;
 use automerge::{ChangeHash, ObjId, Prop, ReadDoc, ScalarValue, Value, ROOT};
 use std::collections::BTreeSet;
@@ -43,6 +46,16 @@ pub enum Part {
     /// A task's title, target, due date or creation time.
     Task,
     TaskStatus,
+    /// An arrival recorded at the door (layout 2).
+    Arrival,
+    /// A vaccine dose or a test in a member's history.
+    HealthRecord,
+    /// An errand asked for, done or called off.
+    Errand,
+    /// A lead householder taking the cell over.
+    LeadTerm,
+    /// The office's monitoring and reporting policy.
+    Policy,
 }
 
 impl Part {
@@ -59,6 +72,11 @@ impl Part {
             Part::Report => "a daily report",
             Part::Task => "a task",
             Part::TaskStatus => "a task's status",
+            Part::Arrival => "an arrival",
+            Part::HealthRecord => "a dose or test record",
+            Part::Errand => "an errand",
+            Part::LeadTerm => "the cell's lead householder",
+            Part::Policy => "the monitoring policy",
         }
     }
 }
@@ -133,6 +151,11 @@ fn rank(role: Role) -> u8 {
 ///   names that cell by id ([`may_hand_over`]).
 /// - Tasks: leads create errands and close tasks; what a task asks for is
 ///   fixed once written.
+/// - Arrivals, errands and the dose and test histories are the lead's to
+///   keep like the rest of the register; a dose or test once recorded is
+///   corrected by a grid worker who has seen the card or the result.
+/// - Who leads a cell is the grid worker's decision, and the monitoring
+///   policy the office's.
 pub fn lowest_role(part: Part, act: Act) -> Option<Role> {
     use Act::*;
     use Part::*;
@@ -148,6 +171,11 @@ pub fn lowest_role(part: Part, act: Act) -> Option<Role> {
         (Visit, Create) => Some(Role::Lead),
         (Task, Create) => Some(Role::Lead),
         (TaskStatus, Edit) => Some(Role::Lead),
+        (Arrival | Errand, Create | Edit) => Some(Role::Lead),
+        (HealthRecord, Create) => Some(Role::Lead),
+        (HealthRecord, Edit) => Some(Role::GridWorker),
+        (LeadTerm, Create) => Some(Role::GridWorker),
+        (Policy, Create | Edit | Delete) => Some(Role::Office),
         _ => None,
     }
 }
@@ -279,7 +307,10 @@ fn classify<D: ReadDoc>(
                 .flatten()
                 .and_then(|(v, _)| as_int(&v));
             match new {
-                Some(n) if n > old && n <= SCHEMA => touch(Part::Migration, Act::Edit, None),
+                // Equal: another device moved the layout forward too.
+                Some(n) if n >= old && n > 0 && n <= SCHEMA => {
+                    touch(Part::Migration, Act::Edit, None)
+                }
                 _ => layout,
             }
         }
@@ -290,11 +321,32 @@ fn classify<D: ReadDoc>(
         HOUSEHOLDS | VISITS | REPORTS | TASKS if steps.len() == 1 => {
             // The collection itself: only creating a missing one (an old
             // layout brought forward) is not a rewrite of the layout.
-            if exists_before(doc, &ROOT, top, before) {
+            if exists_before(doc, &ROOT, top, before) && !made_by_layout(doc, top) {
                 layout
             } else {
                 touch(Part::Migration, Act::Create, None)
             }
+        }
+        ARRIVALS | DOSES | TESTS | ERRANDS | LEADS | POLICY if steps.len() == 1 => {
+            // Layout 2's collections come only from its fixed change, the
+            // same on every device; any other object there would shadow it.
+            if made_by_layout(doc, top) {
+                touch(Part::Migration, Act::Create, None)
+            } else {
+                layout
+            }
+        }
+        ARRIVALS => entity(1, Part::Arrival),
+        DOSES | TESTS => entity(1, Part::HealthRecord),
+        ERRANDS => entity(1, Part::Errand),
+        LEADS => entity(1, Part::LeadTerm),
+        POLICY => {
+            let (obj, key) = &steps[1];
+            let act = match key {
+                Some(k) => entity_act(doc, obj, k, before),
+                None => Act::Edit,
+            };
+            touch(Part::Policy, act, None)
         }
         HOUSEHOLDS => {
             let household = entity(1, Part::Household);
@@ -362,6 +414,11 @@ mod tests {
             Part::Report,
             Part::Task,
             Part::TaskStatus,
+            Part::Arrival,
+            Part::HealthRecord,
+            Part::Errand,
+            Part::LeadTerm,
+            Part::Policy,
         ];
         let roles = [Role::Lead, Role::GridWorker, Role::Office, Role::County];
         for part in parts {

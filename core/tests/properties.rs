@@ -17,6 +17,7 @@ use proptest::prelude::*;
 use proptest::test_runner::Config as ProptestConfig;
 use rand::{Rng, SeedableRng};
 use silin_core::model::*;
+use silin_core::register::*;
 use silin_core::{Durability, Error, Store, StoreOptions};
 use std::path::Path;
 
@@ -66,13 +67,35 @@ enum Edit {
     Lead(u8),
     /// A household and its members in one batch.
     Batch(u8),
+    // Layout 2's records.
+    Arrive {
+        hh: u8,
+        m: Option<u8>,
+        risk: u8,
+        day: u8,
+    },
+    Dose {
+        m: u8,
+        number: Option<u8>,
+        day: Option<u8>,
+    },
+    Test {
+        m: u8,
+        day: u8,
+        result: u8,
+    },
+    Errand {
+        hh: u8,
+    },
+    CompleteErrand(u8),
+    HandOver(u8),
 }
 
 fn edit() -> impl Strategy<Value = Edit> {
     prop_oneof![
         1 => any::<u8>().prop_map(Edit::AddHousehold),
         2 => (any::<u8>(), any::<u8>()).prop_map(|(hh, v)| Edit::AddMember { hh, v }),
-        6 => (any::<u8>(), 0..17u8, any::<u8>()).prop_map(|(m, field, v)| Edit::Member { m, field, v }),
+        6 => (any::<u8>(), 0..19u8, any::<u8>()).prop_map(|(m, field, v)| Edit::Member { m, field, v }),
         3 => (0..5u8, proptest::option::of(any::<u8>()), proptest::option::of(0..4u8), any::<bool>(), proptest::option::weighted(0.2, any::<u8>()))
             .prop_map(|(kind, m, temp, symptoms, task)| Edit::Visit { kind, m, temp, symptoms, task }),
         2 => (0..3u8, 0..3u8, 0..2u8, any::<bool>())
@@ -82,6 +105,14 @@ fn edit() -> impl Strategy<Value = Edit> {
         1 => (0..3u8).prop_map(Edit::Rename),
         1 => (0..3u8).prop_map(Edit::Lead),
         1 => (1..3u8).prop_map(Edit::Batch),
+        2 => (any::<u8>(), proptest::option::of(any::<u8>()), 0..3u8, 0..3u8)
+            .prop_map(|(hh, m, risk, day)| Edit::Arrive { hh, m, risk, day }),
+        1 => (any::<u8>(), proptest::option::of(1..4u8), proptest::option::of(0..3u8))
+            .prop_map(|(m, number, day)| Edit::Dose { m, number, day }),
+        1 => (any::<u8>(), 0..3u8, 0..3u8).prop_map(|(m, day, result)| Edit::Test { m, day, result }),
+        1 => any::<u8>().prop_map(|hh| Edit::Errand { hh }),
+        1 => any::<u8>().prop_map(Edit::CompleteErrand),
+        1 => any::<u8>().prop_map(Edit::HandOver),
     ]
 }
 
@@ -120,6 +151,8 @@ fn member_edit(field: u8, v: u8) -> MemberEdit {
         13 => MemberEdit::TestDate(opt(v).then(|| d(v % 3))),
         14 => MemberEdit::TestResult(opt(v).then(|| TestResult::ALL[i])),
         15 => MemberEdit::Vulnerable(Vulnerability::ALL[(v / 2) as usize % 5], v % 2 == 0),
+        17 => MemberEdit::AwayAt(opt(v).then(|| ["", "深圳", "兰州"][i].into())),
+        18 => MemberEdit::Referred(v % 2 == 0),
         _ => MemberEdit::IdNumber(opt(v).then(|| {
             resident_id(
                 [
@@ -236,6 +269,81 @@ fn apply(s: &Store, cell: &str, e: &Edit) -> silin_core::Result<()> {
             }
             Ok(())
         })?,
+        Edit::Arrive { hh, m, risk, day } => {
+            let Some(hh) = pick(&hhs, *hh) else {
+                return Ok(());
+            };
+            let in_hh: Vec<String> = view
+                .households
+                .iter()
+                .find(|h| h.id == hh)
+                .map(|h| h.members.iter().map(|m| m.id.clone()).collect())
+                .unwrap_or_default();
+            let person = match m.and_then(|m| pick(&in_hh, m)) {
+                Some(id) => Arriving::Member(id),
+                None => Arriving::New(new_member(*risk)),
+            };
+            s.record_arrival(NewArrival {
+                household_id: hh,
+                person,
+                kind: ArrivalKind::ALL[*day as usize % 2],
+                from: ["武汉", "西安", "兰州"][*risk as usize].into(),
+                risk: RiskLevel::ALL[*risk as usize],
+                date: d(*day),
+                means: Some(Means::ALL[*day as usize]),
+                by: "lead".into(),
+                at: at(d(*day), 10, 0),
+            })?;
+        }
+        Edit::Dose { m, number, day } => {
+            if let Some(m) = pick(&ms, *m) {
+                s.add_dose(NewDose {
+                    member_id: m,
+                    number: number.map(i64::from),
+                    date: day.map(d),
+                    kind: Some("灭活".into()),
+                    by: "lead".into(),
+                })?;
+            }
+        }
+        Edit::Test { m, day, result } => {
+            if let Some(m) = pick(&ms, *m) {
+                s.add_test(NewTest {
+                    member_id: m,
+                    date: d(*day),
+                    kind: TestKind::ALL[*result as usize],
+                    result: TestResult::ALL[*result as usize],
+                    by: "lead".into(),
+                })?;
+            }
+        }
+        Edit::Errand { hh } => {
+            if let Some(hh) = pick(&hhs, *hh) {
+                s.request_errand(NewErrand {
+                    household_id: hh,
+                    member_id: None,
+                    request: "买药".into(),
+                    due: Some(d(1)),
+                    at: at(d(0), 8, 0),
+                })?;
+            }
+        }
+        Edit::CompleteErrand(e) => {
+            let open: Vec<String> = s
+                .with_doc(cell, |d| Ok(d.errands()))?
+                .into_iter()
+                .filter(|e| e.status == ErrandStatus::Requested)
+                .map(|e| e.id)
+                .collect();
+            if let Some(e) = pick(&open, *e) {
+                s.complete_errand(cell, &e, "lead", None)?;
+            }
+        }
+        Edit::HandOver(m) => {
+            if let Some(m) = pick(&ms, *m) {
+                s.hand_over(cell, &m, "worker")?;
+            }
+        }
     }
     Ok(())
 }
@@ -518,12 +626,16 @@ fn sync(from: &Store, to: &Store, cell: &str, whole: bool) {
 
 /// The value a document shows at a `/`-separated path of map keys, written
 /// as `Conflict` writes values.
+/// The value a path shows: a record two devices made apart (a day's
+/// report) reads field by field across its objects, the winner's first.
 fn shown_value(doc: &automerge::AutoCommit, path: &str) -> Option<String> {
-    use automerge::{ReadDoc, ScalarValue, Value};
-    let mut obj = automerge::ROOT;
+    use automerge::{ObjType, ReadDoc, ScalarValue, Value};
+    let mut objs = vec![automerge::ROOT];
     let mut last = None;
     for key in path.split('/') {
-        let (v, id) = doc.get(&obj, key).ok()??;
+        let (obj, (v, _)) = objs
+            .iter()
+            .find_map(|o| doc.get(o, key).ok().flatten().map(|got| (o.clone(), got)))?;
         last = Some(match &v {
             Value::Object(t) => format!("<{t:?}>"),
             Value::Scalar(sv) => match sv.as_ref() {
@@ -531,7 +643,15 @@ fn shown_value(doc: &automerge::AutoCommit, path: &str) -> Option<String> {
                 other => other.to_string(),
             },
         });
-        obj = id;
+        let mut all: Vec<_> = doc
+            .get_all(&obj, key)
+            .ok()?
+            .into_iter()
+            .filter(|(v, _)| matches!(v, Value::Object(ObjType::Map)))
+            .map(|(_, id)| id)
+            .collect();
+        all.reverse();
+        objs = all;
     }
     last
 }
@@ -550,6 +670,11 @@ fn answers(s: &Store) -> String {
         out += &format!("{:?}", s.monitoring_ends(d(n)).unwrap());
         out += &format!("{:?}", s.visits_on(d(n)).unwrap());
         out += &format!("{:?}", s.rollup(d(n), Level::Group).unwrap());
+        // The lead's day: checks due and missed, the away list, errands,
+        // the report's draft, each member's health.
+        for c in s.cells(&[]).unwrap() {
+            out += &format!("{:?}", s.lead_day(&c.id, d(n), 3).unwrap());
+        }
     }
     out += &format!(
         "{:?}{:?}",

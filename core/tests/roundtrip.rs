@@ -202,6 +202,8 @@ fn every_edit_survives_reopen() {
             result: Some(TestResult::Negative),
         },
         vulnerable: vec![Vulnerability::Elderly, Vulnerability::Alone],
+        away_at: None,
+        referred: false,
     };
     assert_eq!(got, expected_set);
 
@@ -298,8 +300,21 @@ fn every_edit_survives_reopen() {
         assert_eq!(v.outcome.as_deref(), Some("正常"));
         assert_eq!(v.task_id.is_some(), *kind == VisitKind::Errand);
     }
+    // The abnormal health check raised an alert for the grid worker.
+    let alerts: Vec<&Task> = view
+        .tasks
+        .iter()
+        .filter(|t| t.kind == silin_core::register::TaskKind::Alert)
+        .collect();
+    assert_eq!(alerts.len(), 1, "{alerts:?}");
+    assert_eq!(alerts[0].member_id.as_ref(), Some(&m));
+    assert_eq!(alerts[0].status, TaskStatus::Open);
     assert_eq!(
-        view.tasks,
+        view.tasks
+            .iter()
+            .filter(|t| t.kind == silin_core::register::TaskKind::List)
+            .cloned()
+            .collect::<Vec<_>>(),
         vec![Task {
             id: task.clone(),
             title: "给王秀芝送药".into(),
@@ -308,6 +323,8 @@ fn every_edit_survives_reopen() {
             due: Some(d2),
             status: TaskStatus::Done,
             created: at(d1, 8, 0).to_rfc3339(),
+            kind: silin_core::register::TaskKind::List,
+            source: None,
         }]
     );
 
@@ -353,6 +370,8 @@ fn every_edit_survives_reopen() {
             abnormal: 0,
             errands: 1, // counted: the one errand visit of that day
             note: Some("无异常".into()),
+            // The day's log has an abnormal check the report does not count.
+            flag: Some("abnormal 0, log 1".into()),
         }
     );
     assert!(reports[0].is_zero());
@@ -392,6 +411,10 @@ fn every_edit_survives_reopen() {
             abnormal: 0,
             errands: 0,
             note: None,
+            flag: Some(
+                "arrivals 1, log 0; abnormal 0, log 1; under_monitoring 1, log 0; errands 0, log 1"
+                    .into()
+            ),
         }
     );
     let rolled = store.rollup(d1, Level::County).unwrap();

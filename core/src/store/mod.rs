@@ -13,6 +13,7 @@ mod integrity;
 mod office;
 mod projection;
 mod queries;
+mod register;
 mod replica;
 mod schema;
 mod trust;

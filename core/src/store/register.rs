@@ -1,0 +1,166 @@
+//! The store's side of layout 2's records ([`crate::register`]): each edit
+//! one transaction like the others, and the lead's and grid worker's day
+//! lists read from the cells' documents.
+
+use super::Store;
+use crate::cell::Touched;
+use crate::error::Result;
+use crate::model::*;
+use crate::register::*;
+use chrono::NaiveDate;
+
+impl Store {
+    /// Records an arrival at the door in one step (a new person is added
+    /// to the household). Returns the member's id.
+    pub fn record_arrival(&self, a: NewArrival) -> Result<String> {
+        let cell_id = self.cell_of_household(&a.household_id)?;
+        let (id, member) = (new_id(), new_id());
+        let at = self.now_ts();
+        self.edit(&cell_id, |d| d.record_arrival(&id, &member, a, at))
+    }
+
+    pub fn add_dose(&self, d: NewDose) -> Result<String> {
+        let (cell_id, _) = self.cell_of_member(&d.member_id)?;
+        let id = new_id();
+        let now = self.clock().now();
+        self.edit(&cell_id, |doc| Ok((id.clone(), doc.add_dose(&id, d, now)?)))
+    }
+
+    pub fn add_test(&self, t: NewTest) -> Result<String> {
+        let (cell_id, _) = self.cell_of_member(&t.member_id)?;
+        let id = new_id();
+        let now = self.clock().now();
+        self.edit(&cell_id, |doc| Ok((id.clone(), doc.add_test(&id, t, now)?)))
+    }
+
+    pub fn request_errand(&self, e: NewErrand) -> Result<String> {
+        let cell_id = self.cell_of_household(&e.household_id)?;
+        let id = new_id();
+        self.edit(&cell_id, |d| Ok((id.clone(), d.request_errand(&id, e)?)))
+    }
+
+    /// Marks an errand done; returns the errand visit recorded with it.
+    pub fn complete_errand(
+        &self,
+        cell_id: &str,
+        errand_id: &str,
+        by: &str,
+        note: Option<String>,
+    ) -> Result<String> {
+        let visit = new_id();
+        let now = self.clock().now();
+        self.edit(cell_id, |d| {
+            Ok((
+                visit.clone(),
+                d.complete_errand(errand_id, &visit, by, now, note)?,
+            ))
+        })
+    }
+
+    pub fn cancel_errand(&self, cell_id: &str, errand_id: &str) -> Result<()> {
+        let at = self.now_ts();
+        self.edit(cell_id, |d| Ok(((), d.cancel_errand(errand_id, at)?)))
+    }
+
+    /// Hands the cell to one of its members.
+    pub fn hand_over(&self, cell_id: &str, member_id: &str, by: &str) -> Result<String> {
+        let id = new_id();
+        let now = self.clock().now();
+        self.edit(cell_id, |d| {
+            Ok((id.clone(), d.hand_over(&id, member_id, by, now)?))
+        })
+    }
+
+    pub fn set_policy(&self, cell_id: &str, key: &str, value: i64) -> Result<()> {
+        let at = self.now_ts();
+        self.edit(cell_id, |d| Ok(((), d.set_policy(key, value, at)?)))
+    }
+
+    /// Raises the day's alerts and reminders for a cell (see
+    /// [`crate::cell::CellDoc::raise_alerts`]); writes nothing when none
+    /// is due. Returns the tasks raised.
+    pub fn raise_alerts(&self, cell_id: &str) -> Result<Vec<String>> {
+        let now = self.clock().now();
+        self.edit(cell_id, |d| {
+            let ids = d.raise_alerts(now, new_id)?;
+            let touched = Touched::Parts(ids.iter().cloned().map(Touched::Task).collect());
+            Ok((ids, touched))
+        })
+    }
+
+    /// The lead's day for one cell: checks due and missed, open tasks,
+    /// residents away not called for `not_called_days`, errands waiting,
+    /// the report's draft and the report as filed, each member's health.
+    pub fn lead_day(&self, cell_id: &str, day: NaiveDate, not_called_days: i64) -> Result<LeadDay> {
+        self.with_doc(cell_id, |d| {
+            let mut members = Vec::new();
+            for h in d.households()? {
+                for m in &h.members {
+                    members.push(MemberStatus {
+                        member_id: m.id.clone(),
+                        name: m.name.clone(),
+                        household_id: h.id.clone(),
+                        health: d.health_status(m, day)?,
+                    });
+                }
+            }
+            let checks = d.check_days(day)?;
+            Ok(LeadDay {
+                cell_id: cell_id.to_string(),
+                date: day,
+                lead: d.current_lead(),
+                due: checks
+                    .iter()
+                    .filter(|c| c.day == day && c.outstanding() > 0)
+                    .cloned()
+                    .collect(),
+                missed: checks
+                    .into_iter()
+                    .filter(|c| c.day < day && c.outstanding() > 0)
+                    .collect(),
+                open_tasks: d
+                    .tasks()?
+                    .into_iter()
+                    .filter(|t| t.status == TaskStatus::Open)
+                    .collect(),
+                away: d.away_residents(day, not_called_days)?,
+                errands: d
+                    .errands()
+                    .into_iter()
+                    .filter(|e| e.status == ErrandStatus::Requested)
+                    .collect(),
+                draft: d.draft_report(day)?,
+                report: d.report(day)?,
+                members,
+            })
+        })
+    }
+
+    /// The health checks due on `day` across the cells in `scope` (a grid
+    /// worker's round).
+    pub fn due_checks(&self, scope: &[String], day: NaiveDate) -> Result<Vec<(String, CheckDay)>> {
+        let mut out = Vec::new();
+        for cell in self.cells(scope)? {
+            for c in self.with_doc(&cell.id, |d| d.due_checks(day))? {
+                out.push((cell.id.clone(), c));
+            }
+        }
+        Ok(out)
+    }
+
+    /// Residents away not called for `days` across the cells in `scope`.
+    pub fn away_not_called(
+        &self,
+        scope: &[String],
+        today: NaiveDate,
+        days: i64,
+    ) -> Result<Vec<(String, AwayResident)>> {
+        let mut out = Vec::new();
+        for cell in self.cells(scope)? {
+            for a in self.with_doc(&cell.id, |d| d.away_residents(today, days))? {
+                out.push((cell.id.clone(), a));
+            }
+        }
+        Ok(out)
+    }
+}
