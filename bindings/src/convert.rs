@@ -31,7 +31,7 @@ macro_rules! same_choice {
 }
 
 same_choice!(VisitKind <=> core::VisitKind { DoorKnock, HealthCheck, Call, Errand, Notify });
-same_choice!(Residence <=> core::Residence { Resident, Away, Returned });
+same_choice!(Residence <=> core::Residence { Resident, Away, Returned, Visitor });
 same_choice!(Sex <=> core::Sex { Male, Female, Unknown });
 same_choice!(TestResult <=> core::TestResult { Negative, Positive, Pending });
 same_choice!(TaskStatus <=> core::TaskStatus { Open, Done, Cancelled });
@@ -70,6 +70,8 @@ pub struct Member {
     pub test_date: Option<String>,
     pub test_result: Option<TestResult>,
     pub vulnerable: Vec<Vulnerability>,
+    pub away_at: Option<String>,
+    pub referred: bool,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -108,6 +110,7 @@ pub struct Report {
     pub errands: i64,
     pub note: Option<String>,
     pub zero: bool,
+    pub flag: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -119,6 +122,8 @@ pub struct CellTask {
     pub due: Option<String>,
     pub status: TaskStatus,
     pub created: String,
+    pub kind: crate::register::TaskKind,
+    pub source: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -172,7 +177,7 @@ pub struct RollupRow {
     pub under_monitoring: i64,
 }
 
-fn day(d: Option<NaiveDate>) -> Option<String> {
+pub(crate) fn day(d: Option<NaiveDate>) -> Option<String> {
     d.map(|d| d.to_string())
 }
 
@@ -183,6 +188,39 @@ impl From<core::CellInfo> for CellInfo {
             name: c.name,
             region_path: c.path.to_string(),
             lead: c.lead,
+        }
+    }
+}
+
+impl From<core::Report> for Report {
+    fn from(r: core::Report) -> Self {
+        Report {
+            zero: r.is_zero(),
+            date: r.date.to_string(),
+            by: r.by,
+            at: r.at,
+            arrivals: r.arrivals,
+            under_monitoring: r.under_monitoring,
+            abnormal: r.abnormal,
+            errands: r.errands,
+            note: r.note,
+            flag: r.flag,
+        }
+    }
+}
+
+impl From<core::Task> for CellTask {
+    fn from(t: core::Task) -> Self {
+        CellTask {
+            id: t.id,
+            title: t.title,
+            household_id: t.household_id,
+            member_id: t.member_id,
+            due: day(t.due),
+            status: t.status.into(),
+            created: t.created,
+            kind: t.kind.into(),
+            source: t.source,
         }
     }
 }
@@ -209,6 +247,8 @@ impl From<core::Member> for Member {
             test_date: day(m.test.date),
             test_result: m.test.result.map(Into::into),
             vulnerable: m.vulnerable.into_iter().map(Into::into).collect(),
+            away_at: m.away_at,
+            referred: m.referred,
         }
     }
 }
@@ -246,34 +286,8 @@ impl From<core::CellView> for CellView {
                     task_id: v.task_id,
                 })
                 .collect(),
-            reports: v
-                .reports
-                .into_iter()
-                .map(|r| Report {
-                    zero: r.is_zero(),
-                    date: r.date.to_string(),
-                    by: r.by,
-                    at: r.at,
-                    arrivals: r.arrivals,
-                    under_monitoring: r.under_monitoring,
-                    abnormal: r.abnormal,
-                    errands: r.errands,
-                    note: r.note,
-                })
-                .collect(),
-            tasks: v
-                .tasks
-                .into_iter()
-                .map(|t| CellTask {
-                    id: t.id,
-                    title: t.title,
-                    household_id: t.household_id,
-                    member_id: t.member_id,
-                    due: day(t.due),
-                    status: t.status.into(),
-                    created: t.created,
-                })
-                .collect(),
+            reports: v.reports.into_iter().map(Into::into).collect(),
+            tasks: v.tasks.into_iter().map(Into::into).collect(),
             conflicts: v.conflicts.into_iter().map(Into::into).collect(),
         }
     }
@@ -372,6 +386,8 @@ pub enum MemberEdit {
     SetTestDate { date: Option<String> },
     SetTestResult { result: Option<TestResult> },
     SetVulnerable { flag: Vulnerability, on: bool },
+    SetAwayAt { place: Option<String> },
+    SetReferred { referred: bool },
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -498,6 +514,8 @@ impl TryFrom<MemberEdit> for core::MemberEdit {
             MemberEdit::SetTestDate { date } => C::TestDate(parse_opt_day("test_date", date)?),
             MemberEdit::SetTestResult { result } => C::TestResult(result.map(Into::into)),
             MemberEdit::SetVulnerable { flag, on } => C::Vulnerable(flag.into(), on),
+            MemberEdit::SetAwayAt { place } => C::AwayAt(place),
+            MemberEdit::SetReferred { referred } => C::Referred(referred),
         })
     }
 }

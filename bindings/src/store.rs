@@ -51,7 +51,7 @@ impl Store {
         })
     }
 
-    fn core(&self) -> Result<Arc<silin_core::Store>, StoreError> {
+    pub(crate) fn core(&self) -> Result<Arc<silin_core::Store>, StoreError> {
         open_store(&self.shared).ok_or_else(StoreError::closed)
     }
 

@@ -9,6 +9,7 @@ mod export;
 mod office;
 mod output;
 mod pg;
+mod register;
 mod serve;
 
 use chrono::NaiveDate;
@@ -116,6 +117,48 @@ enum Command {
     /// Office work on the hub: feedback lists in as tasks, daily sheets out.
     #[command(subcommand)]
     Office(OfficeCmd),
+    /// Arrivals recorded at the door.
+    #[command(subcommand)]
+    Arrival(register::ArrivalCmd),
+    /// A member's dose and test history.
+    #[command(subcommand)]
+    History(register::HistoryCmd),
+    /// Errands run for the elderly and disabled.
+    #[command(subcommand)]
+    Errand(register::ErrandCmd),
+    /// Who leads a cell.
+    #[command(subcommand)]
+    Lead(register::LeadCmd),
+    /// Set the office's monitoring and reporting policy for a cell
+    /// (low_days, low_checks, medium_days, medium_checks, high_days,
+    /// high_checks, report_due_hour).
+    Policy {
+        /// The cell's id.
+        #[arg(long)]
+        cell: String,
+        /// KEY=VALUE settings.
+        #[arg(required = true)]
+        settings: Vec<String>,
+    },
+    /// Raise the day's alerts (missed health checks) and reminders (a
+    /// report not filed by the policy's hour), once each.
+    Alerts {
+        /// The cell's id.
+        #[arg(long)]
+        cell: String,
+    },
+    /// The lead's day screen: checks due, tasks, calls, errands, the report's draft.
+    Day {
+        /// The cell's id.
+        #[arg(long)]
+        cell: String,
+        /// The day, YYYY-MM-DD (default today).
+        #[arg(long)]
+        date: Option<String>,
+        /// List residents away not called for this many days.
+        #[arg(long, default_value = "7", value_name = "N")]
+        not_called_days: String,
+    },
 }
 
 #[derive(Subcommand)]
@@ -911,6 +954,17 @@ fn run(cli: &Cli, out: &Out) -> Result<(), CliError> {
         }
         Command::Hub(cmd) => run_hub(cli, out, cmd),
         Command::Office(cmd) => run_office(cli, out, cmd),
+        Command::Arrival(cmd) => register::arrival(cli, out, cmd),
+        Command::History(cmd) => register::history(cli, out, cmd),
+        Command::Errand(cmd) => register::errand(cli, out, cmd),
+        Command::Lead(cmd) => register::lead(cli, out, cmd),
+        Command::Policy { cell, settings } => register::policy(cli, out, cell, settings),
+        Command::Alerts { cell } => register::alerts(cli, out, cell),
+        Command::Day {
+            cell,
+            date,
+            not_called_days,
+        } => register::day(cli, out, cell, date, not_called_days),
         Command::Enroll { hub, token } => {
             let store = open_existing(cli)?;
             let outcome = silin_hub::enroll(&store, hub, token).map_err(client_error)?;
