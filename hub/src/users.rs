@@ -84,6 +84,8 @@ impl UserRole {
 /// The dashboard users of one hub database.
 pub struct Users {
     conn: Connection,
+    /// The store file, whose office key (beside it) signs the audit head.
+    path: std::path::PathBuf,
 }
 
 impl std::fmt::Debug for Users {
@@ -107,14 +109,24 @@ impl Users {
         }
         conn.busy_timeout(std::time::Duration::from_secs(5))?;
         migrate(&conn)?;
-        Ok(Users { conn })
+        Ok(Users {
+            conn,
+            path: store.path().to_path_buf(),
+        })
     }
 
     /// Adds a user with `password` (hashed here; never stored as given).
-    /// `created` is when, as RFC 3339.
+    /// `created` is when, as RFC 3339. Logins are added on the hub machine
+    /// (`silin hub user add`): the audit log records it, by the office, in
+    /// the same transaction.
     pub fn add(&self, name: &str, role: UserRole, password: &str, created: &str) -> Result<()> {
+        use crate::audit::{self, Action, Actor, NewEntry};
         let (name, hash) = new_login(name, password)?;
-        let inserted = self.conn.execute(
+        let at = chrono::DateTime::parse_from_rfc3339(created)
+            .map_err(|e| UserError::BadInput(format!("created {created:?}: {e}")))?;
+        let signer = audit::signer(&self.path).map_err(audit_error)?;
+        let tx = audit::write_tx(&self.conn)?;
+        let inserted = tx.execute(
             "INSERT INTO hub_users (name, role, password_hash, created) VALUES (?1, ?2, ?3, ?4)
              ON CONFLICT (name) DO NOTHING",
             params![name, role.as_str(), hash, created],
@@ -122,6 +134,18 @@ impl Users {
         if inserted == 0 {
             return Err(UserError::Exists(name));
         }
+        audit::append(
+            &tx,
+            &at,
+            &NewEntry::new(
+                Actor::Office,
+                Action::UserAdd,
+                format!("user={name} role={}", role.as_str()),
+            ),
+            signer.as_ref(),
+        )
+        .map_err(audit_error)?;
+        tx.commit()?;
         Ok(())
     }
 
@@ -152,6 +176,14 @@ impl Users {
             out.push((name, UserRole::parse(&role)?));
         }
         Ok(out)
+    }
+}
+
+/// An audit log failure, as this module reports storage failures.
+pub(crate) fn audit_error(e: crate::audit::AuditError) -> UserError {
+    match e {
+        crate::audit::AuditError::Database(e) => UserError::Database(e),
+        e => UserError::Storage(e.to_string()),
     }
 }
 
