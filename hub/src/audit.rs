@@ -322,7 +322,7 @@ pub fn append(
         Some((seq, hash)) => (seq + 1, hash),
         None => (1, GENESIS.to_string()),
     };
-    let at = at.to_rfc3339();
+    let at = at.to_rfc3339_opts(chrono::SecondsFormat::Secs, false);
     let actor = entry.actor.encode();
     let action = entry.action.as_str();
     // A BTreeMap serialises its keys in order: one text per detail.
