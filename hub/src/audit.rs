@@ -149,7 +149,8 @@ impl NewEntry {
         }
     }
 
-    /// Adds a count to the detail.
+    /// Adds a count to the detail (a count past `i64::MAX`, which no
+    /// register reaches, is kept as `i64::MAX`).
     pub fn count(mut self, key: &'static str, n: impl TryInto<i64>) -> NewEntry {
         self.detail.insert(key, n.try_into().unwrap_or(i64::MAX));
         self
@@ -325,7 +326,9 @@ pub fn append(
     let at = at.to_rfc3339_opts(chrono::SecondsFormat::Secs, false);
     let actor = entry.actor.encode();
     let action = entry.action.as_str();
-    // A BTreeMap serialises its keys in order: one text per detail.
+    // A BTreeMap serialises its keys in order: one text per detail. (A
+    // map of strings to integers always serialises; the fallback is never
+    // taken.)
     let detail = serde_json::to_string(&entry.detail).unwrap_or_else(|_| "{}".into());
     let hash = entry_hash(&prev_hash, seq, &at, &actor, action, &entry.target, &detail);
     conn.execute(

@@ -384,6 +384,27 @@ mod tests {
     }
 
     #[test]
+    fn a_login_added_is_audited_with_it_and_a_refused_one_is_not() {
+        let (_dir, store) = hub();
+        let users = Users::open(&store, None).unwrap();
+        let at = "2026-11-29T08:00:00+08:00";
+        users
+            .add("zhang", UserRole::Office, "correct horse", at)
+            .unwrap();
+        assert!(users
+            .add("zhang", UserRole::County, "another one", at)
+            .is_err());
+        assert!(users.add("li", UserRole::Office, "short", at).is_err());
+        let log = crate::audit::entries(&store, None).unwrap();
+        assert_eq!(log.len(), 1, "{log:?}");
+        assert_eq!(log[0].action, crate::audit::Action::UserAdd);
+        assert_eq!(log[0].actor, crate::audit::Actor::Office);
+        assert_eq!(log[0].target, "user=zhang role=office");
+        assert_eq!(log[0].at, at);
+        assert!(log[0].detail.is_empty());
+    }
+
+    #[test]
     fn short_and_empty_passwords_are_refused() {
         let (_dir, store) = hub();
         let users = Users::open(&store, None).unwrap();
