@@ -1,13 +1,20 @@
-//! `silin audit`: the hub's office audit log ([`silin_hub::audit`]) —
-//! printed, or with `--verify` walked and checked. A broken chain exits 1
-//! with one line naming the entry and what is wrong with it (with `--json`,
-//! `{"ok":false,...}` on stdout as well); a PostgreSQL hub, which keeps no
-//! log yet, is refused with exit 2.
+//! `silin audit`: the hub's office audit log ([`silin_hub::audit`]), of a
+//! SQLite hub's store or a PostgreSQL hub's database — printed, or with
+//! `--verify` walked and checked. A broken chain exits 1 with one line
+//! naming the entry and what is wrong with it (with `--json`,
+//! `{"ok":false,...}` on stdout as well).
 
 use crate::output::{self, CliError, Out};
 use chrono::NaiveDate;
 use silin_core::Store;
-use silin_hub::audit::{self, AuditError, Entry};
+use silin_hub::audit::{self, AuditError, Entry, Verified};
+use silin_hub::pg::{PgError, PgStorage};
+
+/// Where the log is kept.
+pub enum Hub<'a> {
+    Sqlite(&'a Store),
+    Postgres(&'a str),
+}
 
 /// An audit failure as the command reports it: a broken log or a failing
 /// store is exit 1, a request this hub cannot answer exit 2.
@@ -19,23 +26,53 @@ pub fn audit_error(e: AuditError) -> CliError {
     }
 }
 
-/// `silin audit --postgres`: refused, typed.
-pub fn refuse_postgres() -> CliError {
-    audit_error(AuditError::NotOnPostgres)
+/// A PostgreSQL hub that cannot be reached or read: a URL that does not
+/// parse is bad input, the rest a fault.
+fn pg_error(e: PgError) -> CliError {
+    match e {
+        PgError::BadUrl { .. } => CliError::Usage(e.to_string()),
+        e => CliError::Io(std::io::Error::other(e.to_string())),
+    }
+}
+
+/// The log of one hub, opened.
+enum Log<'a> {
+    Sqlite(&'a Store),
+    Postgres(PgStorage),
+}
+
+impl Log<'_> {
+    fn open<'a>(hub: Hub<'a>) -> Result<Log<'a>, CliError> {
+        Ok(match hub {
+            Hub::Sqlite(store) => Log::Sqlite(store),
+            Hub::Postgres(url) => Log::Postgres(PgStorage::connect(url, 1).map_err(pg_error)?),
+        })
+    }
+
+    fn entries(&self, since: Option<NaiveDate>) -> Result<Vec<Entry>, AuditError> {
+        match self {
+            Log::Sqlite(store) => audit::entries(store, since),
+            Log::Postgres(pg) => pg.audit_entries(since),
+        }
+    }
+
+    fn verify(&self) -> Result<Verified, AuditError> {
+        match self {
+            Log::Sqlite(store) => audit::verify(store),
+            Log::Postgres(pg) => pg.audit_verify(),
+        }
+    }
 }
 
 /// Prints the entries from `since` on, or verifies the whole chain.
-pub fn run(
-    store: &Store,
-    out: &Out,
-    since: Option<NaiveDate>,
-    verify: bool,
-) -> Result<(), CliError> {
+pub fn run(hub: Hub, out: &Out, since: Option<NaiveDate>, verify: bool) -> Result<(), CliError> {
+    let log = Log::open(hub)?;
     if !verify {
-        let entries = audit::entries(store, since).map_err(audit_error)?;
+        let entries = log.entries(since).map_err(audit_error)?;
         return out.print(&entries, || table(&entries));
     }
-    match audit::verify(store) {
+    let verified = log.verify();
+    match verified {
         Ok(v) => out.print(
             &serde_json::json!({
                 "ok": true, "entries": v.entries, "head": v.head, "signed": v.signed,
@@ -48,7 +85,7 @@ pub fn run(
                     if v.signed {
                         ", signed by the office key"
                     } else {
-                        " (not signed: this store has no office key)"
+                        " (not signed: a PostgreSQL hub, or a store without an office key)"
                     }
                 )
             },

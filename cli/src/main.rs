@@ -122,7 +122,7 @@ enum Command {
         /// The hub's store (default: --store).
         #[arg(long, conflicts_with = "postgres")]
         db: Option<PathBuf>,
-        /// A PostgreSQL hub (it keeps no audit log yet: refused).
+        /// A PostgreSQL hub's database instead, like postgres://user@host/db.
         #[arg(long)]
         postgres: Option<String>,
         /// Only the entries from this day on, YYYY-MM-DD.
@@ -933,14 +933,17 @@ fn run(cli: &Cli, out: &Out) -> Result<(), CliError> {
             since,
             verify,
         } => {
-            if postgres.is_some() {
-                return Err(audit::refuse_postgres());
-            }
             let since = since
                 .as_deref()
                 .map(|d| parse_date("since", d))
                 .transpose()?;
-            audit::run(&hub_store(cli, db, false)?, out, since, *verify)
+            match postgres {
+                Some(url) => audit::run(audit::Hub::Postgres(url), out, since, *verify),
+                None => {
+                    let store = hub_store(cli, db, false)?;
+                    audit::run(audit::Hub::Sqlite(&store), out, since, *verify)
+                }
+            }
         }
         Command::Enroll { hub, token } => {
             let store = open_existing(cli)?;

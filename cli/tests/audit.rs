@@ -5,6 +5,8 @@
 //! --verify` names the entry where someone edited, removed or reordered
 //! the log. Real binary, real store files on disk, a real hub process.
 
+#[path = "../../hub/tests/support/pg.rs"]
+mod pg_support;
 mod support;
 
 use serde_json::Value;
@@ -379,7 +381,7 @@ fn verify_finds_entries_cut_off_the_end() {
 }
 
 #[test]
-fn the_log_reads_from_a_day_on_and_a_postgres_hub_is_refused() {
+fn the_log_reads_from_a_day_on_and_an_unreachable_postgres_hub_is_named() {
     let c = four_entries();
     let o = &c.office;
     assert_eq!(
@@ -398,10 +400,95 @@ fn the_log_reads_from_a_day_on_and_a_postgres_hub_is_refused() {
     assert!(err.contains("since"), "{err}");
     let (_, err) = o.fails(
         "hub.db",
-        2,
+        1,
         &["audit", "--postgres", "postgres://nobody@127.0.0.1:1/none"],
     );
-    assert!(err.contains("PostgreSQL hub keeps no audit log"), "{err}");
+    assert!(
+        err.contains("cannot reach PostgreSQL at nobody@127.0.0.1:1/none"),
+        "{err}"
+    );
     let (_, err) = o.fails("none.db", 2, &["audit", "--verify"]);
     assert!(err.contains("no hub store"), "{err}");
+}
+
+#[test]
+fn a_postgres_hub_logs_tokens_logins_and_revocations_and_verify_names_a_removed_entry() {
+    let Some(db) = pg_support::fresh_database() else {
+        return;
+    };
+    let o = Office::new();
+    let key = o.path("office-key");
+    let url = db.url();
+    o.json(
+        "none.db",
+        &[
+            "hub",
+            "token",
+            "--postgres",
+            url,
+            "--office-key",
+            key.to_str().unwrap(),
+            "--role",
+            "grid_worker",
+            "--scope",
+            "两当县/城关镇",
+        ],
+    );
+    let password = "pg-secret-pass";
+    o.json_in(
+        "none.db",
+        &["hub", "user", "add", "--postgres", url, "--name", "clerk"],
+        Some(&format!("{password}\n")),
+    );
+    let device = "0123456789abcdef0123456789abcdef";
+    o.json(
+        "none.db",
+        &["hub", "revoke", "--postgres", url, "--device", device],
+    );
+    let log = o.json("none.db", &["audit", "--postgres", url]);
+    let log = log.as_array().unwrap();
+    let targets: Vec<(&str, &str)> = log
+        .iter()
+        .map(|e| (e["action"].as_str().unwrap(), e["target"].as_str().unwrap()))
+        .collect();
+    assert_eq!(
+        targets,
+        vec![
+            ("token_issue", "role=grid_worker scope=两当县/城关镇"),
+            ("user_add", "user=clerk role=office"),
+            ("revoke", &format!("device={device}")),
+        ]
+    );
+    for e in log {
+        assert_eq!(e["actor"]["kind"], "office", "{e}");
+        counts_only(e);
+        assert!(!e.to_string().contains(password));
+    }
+    let v = o.json("none.db", &["audit", "--postgres", url, "--verify"]);
+    assert_eq!(
+        (&v["ok"], &v["entries"], &v["signed"]),
+        (&Value::Bool(true), &Value::from(3), &Value::Bool(false)),
+        "{v}"
+    );
+    assert_eq!(v["head"], log[2]["hash"]);
+    // No store file was made for --store.
+    assert!(!o.path("none.db").exists());
+
+    db.client()
+        .batch_execute("DELETE FROM audit_log WHERE seq = 2")
+        .unwrap();
+    let (stdout, err) = o.fails(
+        "none.db",
+        1,
+        &["--json", "audit", "--postgres", url, "--verify"],
+    );
+    assert!(
+        err.contains("audit entry 3:") && err.contains("entry 2 was expected"),
+        "{err}"
+    );
+    let v: Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(
+        (&v["ok"], &v["entry"]),
+        (&Value::Bool(false), &Value::from(3))
+    );
 }

@@ -240,9 +240,6 @@ pub enum AuditError {
     /// The chain is broken at entry `seq`.
     #[error("audit entry {seq}: {problem}; the audit log was altered after it was written: keep this copy of the store for investigation")]
     Broken { seq: i64, problem: Problem },
-    /// The audit log is kept in a SQLite hub's store only.
-    #[error("a PostgreSQL hub keeps no audit log yet (only a SQLite hub does); run silin audit --db PATH against a SQLite hub's store")]
-    NotOnPostgres,
     #[error(transparent)]
     Store(#[from] silin_core::Error),
     #[error("the hub database: {0}")]
@@ -250,11 +247,10 @@ pub enum AuditError {
 }
 
 impl AuditError {
-    /// The caller asked for something this hub cannot give (exit 2), not a
-    /// fault here and not a broken log.
+    /// The caller named something wrong (exit 2), not a fault here and
+    /// not a broken log.
     pub fn is_user_error(&self) -> bool {
         match self {
-            AuditError::NotOnPostgres => true,
             AuditError::Store(e) => e.is_user_error(),
             _ => false,
         }
@@ -319,47 +315,23 @@ pub fn append(
             |r| Ok((r.get(0)?, r.get(1)?)),
         )
         .optional()?;
-    let (seq, prev_hash) = match last {
-        Some((seq, hash)) => (seq + 1, hash),
-        None => (1, GENESIS.to_string()),
-    };
-    let at = at.to_rfc3339_opts(chrono::SecondsFormat::Secs, false);
-    let actor = entry.actor.encode();
-    let action = entry.action.as_str();
-    // A BTreeMap serialises its keys in order: one text per detail. (A
-    // map of strings to integers always serialises; the fallback is never
-    // taken.)
-    let detail = serde_json::to_string(&entry.detail).unwrap_or_else(|_| "{}".into());
-    let hash = entry_hash(&prev_hash, seq, &at, &actor, action, &entry.target, &detail);
+    let r = Row::next(last, at, entry);
     conn.execute(
         "INSERT INTO audit_log (seq, at, actor, action, target, detail, prev_hash, hash)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
         params![
-            seq,
-            at,
-            actor,
-            action,
-            entry.target,
-            detail,
-            prev_hash,
-            hash
+            r.seq,
+            r.at,
+            r.actor,
+            r.action,
+            r.target,
+            r.detail,
+            r.prev_hash,
+            r.hash
         ],
     )?;
-    write_head(conn, seq, &hash, signer)?;
-    Ok(Entry {
-        seq,
-        at,
-        actor: entry.actor.clone(),
-        action: entry.action,
-        target: entry.target.clone(),
-        detail: entry
-            .detail
-            .iter()
-            .map(|(k, v)| (k.to_string(), *v))
-            .collect(),
-        prev_hash,
-        hash,
-    })
+    write_head(conn, r.seq, &r.hash, signer)?;
+    r.entry()
 }
 
 fn write_head(conn: &Connection, seq: i64, hash: &str, signer: Option<&Office>) -> Result<()> {
@@ -441,20 +413,60 @@ fn has_tables(conn: &Connection) -> rusqlite::Result<bool> {
     )
 }
 
-/// A row as stored.
-struct Row {
-    seq: i64,
-    at: String,
-    actor: String,
-    action: String,
-    target: String,
-    detail: String,
-    prev_hash: String,
-    hash: String,
+/// A row as stored, by either storage (a PostgreSQL hub's in
+/// `crate::pg::audit`).
+pub(crate) struct Row {
+    pub seq: i64,
+    pub at: String,
+    pub actor: String,
+    pub action: String,
+    pub target: String,
+    pub detail: String,
+    pub prev_hash: String,
+    pub hash: String,
 }
 
 impl Row {
-    fn entry(&self) -> Result<Entry> {
+    /// The row that follows `last` (its seq and hash; `None` for the
+    /// first) for `entry` at `at`, hashed.
+    pub(crate) fn next(
+        last: Option<(i64, String)>,
+        at: &DateTime<FixedOffset>,
+        entry: &NewEntry,
+    ) -> Row {
+        let (seq, prev_hash) = match last {
+            Some((seq, hash)) => (seq + 1, hash),
+            None => (1, GENESIS.to_string()),
+        };
+        let at = at.to_rfc3339_opts(chrono::SecondsFormat::Secs, false);
+        let actor = entry.actor.encode();
+        let action = entry.action.as_str().to_string();
+        // A BTreeMap serialises its keys in order: one text per detail. (A
+        // map of strings to integers always serialises; the fallback is
+        // never taken.)
+        let detail = serde_json::to_string(&entry.detail).unwrap_or_else(|_| "{}".into());
+        let hash = entry_hash(
+            &prev_hash,
+            seq,
+            &at,
+            &actor,
+            &action,
+            &entry.target,
+            &detail,
+        );
+        Row {
+            seq,
+            at,
+            actor,
+            action,
+            target: entry.target.clone(),
+            detail,
+            prev_hash,
+            hash,
+        }
+    }
+
+    pub(crate) fn entry(&self) -> Result<Entry> {
         let broken = |what: String| AuditError::Broken {
             seq: self.seq,
             problem: Problem::Unreadable(what),
@@ -514,7 +526,7 @@ pub fn entries(store: &Store, since: Option<NaiveDate>) -> Result<Vec<Entry>> {
 }
 
 /// The head as stored: (seq, hash, signer, signature).
-type Head = (i64, String, Option<String>, Option<String>);
+pub(crate) type Head = (i64, String, Option<String>, Option<String>);
 
 fn head(store: &Store) -> Result<Option<Head>> {
     store.with_connection(|conn| {
@@ -559,7 +571,7 @@ pub fn verify(store: &Store) -> Result<Verified> {
 }
 
 /// Sequence, link and hash of every row, in order.
-fn check_chain(rows: &[Row]) -> Result<()> {
+pub(crate) fn check_chain(rows: &[Row]) -> Result<()> {
     let mut prev = GENESIS.to_string();
     for (i, r) in rows.iter().enumerate() {
         let expected = i as i64 + 1;
@@ -591,9 +603,9 @@ fn check_chain(rows: &[Row]) -> Result<()> {
     Ok(())
 }
 
-/// The head against the last entry and the office key; whether it is
-/// signed by that key.
-fn check_head(
+/// The head against the last entry and the office key (`None`: no
+/// signature is asked for); whether it is signed by that key.
+pub(crate) fn check_head(
     last: Option<&(i64, String)>,
     head: Option<&Head>,
     office: Option<[u8; 32]>,

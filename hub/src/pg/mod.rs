@@ -26,6 +26,7 @@
 //! holds sync sessions between rounds (`sessions`). hub/doc/postgres.md
 //! says how several processes stay correct together.
 
+mod audit;
 mod hub;
 mod migrate;
 mod projection;
