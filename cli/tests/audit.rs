@@ -268,6 +268,60 @@ fn a_dashboard_drill_down_to_leads_and_phones_is_logged_by_the_user() {
     assert_eq!(o.json("hub.db", &["audit", "--verify"])["ok"], true);
 }
 
+#[test]
+fn the_overview_of_people_under_monitoring_is_logged_for_a_login_and_for_the_hub_machine() {
+    let c = County::new();
+    let o = &c.office;
+    o.json(
+        "hub.db",
+        &[
+            "member",
+            "set",
+            "--member",
+            &c.member,
+            "residence=returned",
+            "monitoring_since=2026-11-26",
+            "monitoring_until=2026-12-05",
+        ],
+    );
+    o.json_in(
+        "hub.db",
+        &["hub", "user", "add", "--name", "clerk"],
+        Some("township-pass-1\n"),
+    );
+    let hub = Hub::start(o, "hub.db");
+    let session = hub.login("clerk", "township-pass-1");
+    let (status, _, page) = hub.request("GET", "/", &session, None);
+    assert_eq!(status, 200);
+    assert!(page.contains(support::MARKER_MEMBER), "{page}");
+    // A program on the hub machine reads the same as JSON, unsigned.
+    let (status, _, body) = hub.request("GET", &format!("/v1/dashboard?date={DAY}"), "", None);
+    assert_eq!(status, 200, "{body}");
+    assert!(body.contains(support::MARKER_MEMBER), "{body}");
+    drop(hub);
+    let log = log(o);
+    let views = of_action(&log, "view_full");
+    let seen: Vec<(&Value, &str)> = views
+        .iter()
+        .map(|e| (&e["actor"], e["target"].as_str().unwrap()))
+        .collect();
+    let overview = format!("page=overview date={DAY}");
+    assert_eq!(
+        seen,
+        vec![
+            (
+                &serde_json::json!({"kind": "user", "name": "clerk"}),
+                overview.as_str()
+            ),
+            (&serde_json::json!({"kind": "office"}), overview.as_str()),
+        ]
+    );
+    for e in views {
+        assert_eq!(e["detail"]["people"], 1, "{e}");
+    }
+    holds_no_personal_data(&c);
+}
+
 /// A county whose log holds four entries: an export, a login, a token, a
 /// revocation.
 fn four_entries() -> County {

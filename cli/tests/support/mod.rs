@@ -115,6 +115,8 @@ pub const MARKER_SERIAL: &str = "777";
 pub struct County {
     pub office: Office,
     pub cell: String,
+    /// [`MARKER_MEMBER`]'s member id.
+    pub member: String,
     pub id_number: String,
 }
 
@@ -153,7 +155,7 @@ impl County {
             "member_id",
         );
         let id_number = resident_id(MARKER_BIRTH, MARKER_SERIAL);
-        o.id(
+        let member = o.id(
             &[
                 "member",
                 "add",
@@ -169,6 +171,7 @@ impl County {
         County {
             office: o,
             cell,
+            member,
             id_number,
         }
     }
