@@ -153,6 +153,51 @@ pub struct ExportArgs<'a> {
     pub secret: Option<&'a str>,
 }
 
+/// Logs a written export in the hub's audit log, right after the file
+/// was written (an export writes nothing to the store): by the office,
+/// the sheet, day, level and format as its target, the rows and bytes
+/// written and how many resident IDs it holds in full as its detail.
+pub fn log(
+    store: &Store,
+    args: &ExportArgs,
+    format: Format,
+    sheet: &Sheet,
+    bytes: usize,
+) -> Result<(), CliError> {
+    use silin_hub::audit::{self, Action, Actor, NewEntry};
+    let what = match args.what {
+        What::Rollup => "rollup",
+        What::Missing => "missing",
+        What::Tasks => "tasks",
+    };
+    let format = match format {
+        Format::Csv => "csv",
+        Format::Xlsx => "xlsx",
+    };
+    let level = match args.level {
+        Level::County => "county",
+        Level::Township => "township",
+        Level::Village => "village",
+        Level::Group => "group",
+    };
+    let full_ids =
+        args.what == What::Tasks && silin_core::privacy::may_see_full_resident_id(args.role);
+    let entry = NewEntry::new(
+        Actor::Office,
+        Action::Export,
+        format!(
+            "sheet={what} date={} level={level} format={format}",
+            args.date
+        ),
+    )
+    .count("rows", sheet.data_rows)
+    .count("bytes", bytes)
+    .count("ids_in_full", if full_ids { sheet.data_rows } else { 0 });
+    audit::record(store, &entry)
+        .map(|_| ())
+        .map_err(crate::audit::audit_error)
+}
+
 /// The sheet `args` asks for.
 pub fn sheet(store: &Store, args: &ExportArgs) -> Result<Sheet, CliError> {
     match args.what {

@@ -4,6 +4,7 @@
 //!
 //! Exit codes: 0 ok, 2 bad input or usage (nothing written), 1 anything else.
 
+mod audit;
 mod demo;
 mod export;
 mod office;
@@ -158,6 +159,21 @@ enum Command {
         /// List residents away not called for this many days.
         #[arg(long, default_value = "7", value_name = "N")]
         not_called_days: String,
+    },
+    /// The hub's audit log: who exported, imported, viewed personal data in full, added logins, issued tokens, revoked devices.
+    Audit {
+        /// The hub's store (default: --store).
+        #[arg(long, conflicts_with = "postgres")]
+        db: Option<PathBuf>,
+        /// A PostgreSQL hub's database instead, like postgres://user@host/db.
+        #[arg(long)]
+        postgres: Option<String>,
+        /// Only the entries from this day on, YYYY-MM-DD.
+        #[arg(long)]
+        since: Option<String>,
+        /// Walk the chain and check every entry and the signed head instead of printing the entries.
+        #[arg(long)]
+        verify: bool,
     },
 }
 
@@ -965,6 +981,24 @@ fn run(cli: &Cli, out: &Out) -> Result<(), CliError> {
             date,
             not_called_days,
         } => register::day(cli, out, cell, date, not_called_days),
+        Command::Audit {
+            db,
+            postgres,
+            since,
+            verify,
+        } => {
+            let since = since
+                .as_deref()
+                .map(|d| parse_date("since", d))
+                .transpose()?;
+            match postgres {
+                Some(url) => audit::run(audit::Hub::Postgres(url), out, since, *verify),
+                None => {
+                    let store = hub_store(cli, db, false)?;
+                    audit::run(audit::Hub::Sqlite(&store), out, since, *verify)
+                }
+            }
+        }
         Command::Enroll { hub, token } => {
             let store = open_existing(cli)?;
             let outcome = silin_hub::enroll(&store, hub, token).map_err(client_error)?;
@@ -1187,9 +1221,7 @@ fn run_hub(cli: &Cli, out: &Out, cmd: &HubCmd) -> Result<(), CliError> {
             check_id("device", device)?;
             match postgres {
                 Some(url) => pg::revoke(url, device)?,
-                None => {
-                    silin_hub::storage::HubStorage::revoke(&hub_store(cli, db, false)?, device)?
-                }
+                None => silin_hub::office::revoke(&hub_store(cli, db, false)?, device)?,
             }
             out.print(
                 &serde_json::json!({ "device_id": device, "revoked": true }),
@@ -1375,21 +1407,20 @@ fn run_office(cli: &Cli, out: &Out, cmd: &OfficeCmd) -> Result<(), CliError> {
                 .map(|c| c.role)
                 .unwrap_or(silin_core::identity::Role::Office);
             let secret = store_secret(cli)?;
-            let sheet = export::sheet(
-                &store,
-                &export::ExportArgs {
-                    what,
-                    date,
-                    level,
-                    role,
-                    secret: secret.as_deref(),
-                },
-            )?;
+            let args = export::ExportArgs {
+                what,
+                date,
+                level,
+                role,
+                secret: secret.as_deref(),
+            };
+            let sheet = export::sheet(&store, &args)?;
             let bytes = match format {
                 export::Format::Csv => export::to_csv(&sheet),
                 export::Format::Xlsx => export::to_xlsx(&sheet, what)?,
             };
             output::write_file_atomically(file, &bytes)?;
+            export::log(&store, &args, format, &sheet, bytes.len())?;
             out.print(
                 &serde_json::json!({ "rows": sheet.data_rows, "bytes": bytes.len() }),
                 || {

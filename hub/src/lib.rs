@@ -14,6 +14,8 @@
 //! certificate at enrolment and accept no other (client feature `tls`).
 
 pub mod api;
+#[cfg(feature = "server")]
+pub mod audit;
 pub mod client;
 #[cfg(feature = "server")]
 pub mod dashboard;

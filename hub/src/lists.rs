@@ -34,6 +34,8 @@ pub struct ListInfo {
 /// The imported lists of one hub database.
 pub struct Lists {
     conn: Connection,
+    /// The store file, whose office key (beside it) signs the audit head.
+    path: std::path::PathBuf,
 }
 
 impl std::fmt::Debug for Lists {
@@ -56,7 +58,10 @@ impl Lists {
         }
         conn.busy_timeout(std::time::Duration::from_secs(5))?;
         migrate_part(&conn, LAYOUT_PART, MIGRATIONS)?;
-        Ok(Lists { conn })
+        Ok(Lists {
+            conn,
+            path: store.path().to_path_buf(),
+        })
     }
 
     /// The lists of a store that may never have held any (a phone's, or a
@@ -76,14 +81,27 @@ impl Lists {
             [],
             |r| r.get(0),
         )?;
-        Ok(laid_out.then_some(Lists { conn }))
+        Ok(laid_out.then_some(Lists {
+            conn,
+            path: store.path().to_path_buf(),
+        }))
     }
 
     /// Records a list and its tasks (row number, cell id, task id), in one
     /// transaction; recording the same list again adds only tasks not yet
-    /// named and keeps the first import's details.
+    /// named and keeps the first import's details. The import is logged
+    /// in the audit log in the same transaction, by the office (lists are
+    /// imported on the hub machine, `silin office import-list`), at
+    /// `list.imported`, with counts only: the list's rows, the matched
+    /// ones, the rejected ones, and the tasks new to the register.
     pub fn record(&mut self, list: &ListInfo, tasks: &[(usize, String, String)]) -> Result<()> {
-        let tx = self.conn.transaction()?;
+        use crate::audit::{self, Action, Actor, NewEntry};
+        use crate::users::{audit_error, UserError};
+        let at = chrono::DateTime::parse_from_rfc3339(&list.imported)
+            .map_err(|e| UserError::BadInput(format!("imported {:?}: {e}", list.imported)))?;
+        let signer = audit::signer(&self.path).map_err(audit_error)?;
+        let tx = audit::write_tx(&self.conn)?;
+        let mut new_tasks = 0;
         tx.execute(
             "INSERT INTO office_lists (list_id, kind, title, file, rows, imported)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT (list_id) DO NOTHING",
@@ -102,9 +120,24 @@ impl Lists {
                  VALUES (?1, ?2, ?3, ?4) ON CONFLICT (list_id, task_id) DO NOTHING",
             )?;
             for (row, cell, task) in tasks {
-                s.execute(params![list.list_id, *row as i64, cell, task])?;
+                new_tasks += s.execute(params![list.list_id, *row as i64, cell, task])?;
             }
         }
+        audit::append(
+            &tx,
+            &at,
+            &NewEntry::new(
+                Actor::Office,
+                Action::ImportList,
+                format!("list={} kind={}", list.list_id, list.kind),
+            )
+            .count("rows", list.rows)
+            .count("matched", tasks.len())
+            .count("rejected", (list.rows - tasks.len() as i64).max(0))
+            .count("new_tasks", new_tasks),
+            signer.as_ref(),
+        )
+        .map_err(audit_error)?;
         tx.commit()?;
         Ok(())
     }

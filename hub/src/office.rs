@@ -8,6 +8,7 @@
 //! certificates. A database laid out before this kept the key inside; it is
 //! moved out the first time the hub opens it (see [`office`]).
 
+use crate::audit::{self, Action, Actor, NewEntry};
 use crate::enrolment::{self, TokenGrant};
 use silin_core::identity::{KeyPair, Office, Role, Scope};
 use silin_core::{Error, Result, Store};
@@ -52,7 +53,12 @@ pub fn office(store: &Store, scope: Option<&Scope>) -> Result<Office> {
         )));
     }
     owner_only(store.path())?;
-    let office = load_key(store, current.is_some())?;
+    let (office, new_key_file) = load_key(store, current.is_some())?;
+    if new_key_file {
+        // Audit entries written before the hub had its key file: their
+        // head is signed now, once (never a signed one again).
+        crate::audit::sign_unsigned_head(store, &office).map_err(audit_error)?;
+    }
     let scope = match (scope, current.as_ref()) {
         (Some(s), _) => s.clone(),
         (None, Some(c)) => c.scope.clone(),
@@ -79,11 +85,13 @@ pub fn office(store: &Store, scope: Option<&Scope>) -> Result<Office> {
 }
 
 /// The office key: from its file; else moved out of a database of the
-/// older layout; else new (for a store that is not a hub yet).
-fn load_key(store: &Store, was_hub: bool) -> Result<Office> {
+/// older layout; else new (for a store that is not a hub yet). True when
+/// the key file was written just now.
+fn load_key(store: &Store, was_hub: bool) -> Result<(Office, bool)> {
     let db = store.path();
     let file = key_path(db);
     let inside = legacy::read(store)?;
+    let mut written = false;
     let seed = match (read_key_file(&file)?, inside) {
         (Some(seed), Some(old)) if seed != old => {
             return Err(Error::Incompatible(format!(
@@ -104,6 +112,7 @@ fn load_key(store: &Store, was_hub: bool) -> Result<Office> {
         (None, Some(old)) => {
             let seed = write_key_file(&file, old)?;
             legacy::remove(store)?;
+            written = true;
             seed
         }
         (None, None) if was_hub => {
@@ -113,11 +122,34 @@ fn load_key(store: &Store, was_hub: bool) -> Result<Office> {
                 db.display()
             )))
         }
-        (None, None) => write_key_file(&file, KeyPair::generate().seed())?,
+        (None, None) => {
+            written = true;
+            write_key_file(&file, KeyPair::generate().seed())?
+        }
     };
-    Ok(Office {
+    Ok((
+        Office {
+            key: KeyPair::from_seed(&seed),
+        },
+        written,
+    ))
+}
+
+/// The office key of the hub database at `db` when its key file is there;
+/// `None` otherwise (nothing is created). What signs the audit log's head.
+pub fn existing_office(db: &Path) -> Result<Option<Office>> {
+    Ok(read_key_file(&key_path(db))?.map(|seed| Office {
         key: KeyPair::from_seed(&seed),
-    })
+    }))
+}
+
+/// An audit failure where the office's own calls report store errors.
+fn audit_error(e: crate::audit::AuditError) -> Error {
+    match e {
+        crate::audit::AuditError::Store(e) => e,
+        crate::audit::AuditError::Database(e) => e.into(),
+        e => Error::Incompatible(e.to_string()),
+    }
 }
 
 /// The office key of a hub whose database holds no key file beside it
@@ -325,20 +357,42 @@ mod legacy {
 /// ends with its certificate's fingerprint (see [`crate::api::Token`]).
 pub fn issue_token(store: &Store, role: Role, scope: Scope, valid_days: i64) -> Result<String> {
     let office = office(store, None)?;
+    let valid_days = valid_days.clamp(1, MAX_VALID_DAYS);
+    let target = format!("role={} scope={}", role.as_str(), scope.0.join(","));
     let token = enrolment::issue(
         store,
         &office,
         &TokenGrant {
             role,
             scope,
-            valid_days: valid_days.clamp(1, MAX_VALID_DAYS),
+            valid_days,
         },
         TOKEN_VALID_SECS,
     )?;
+    // Right after: the token's row is written by the enrolment module's
+    // own transaction.
+    audit::record(
+        store,
+        &NewEntry::new(Actor::Office, Action::TokenIssue, target).count("valid_days", valid_days),
+    )
+    .map_err(audit_error)?;
     // A hub that serves https names its certificate, so the device pins it
     // from the token alone (see `server::serve_with`, which records it).
     Ok(match store.pinned_hub_certificate()? {
         Some(fp) => crate::api::token_with_certificate(&token, &fp),
         None => token,
     })
+}
+
+/// Revokes `device_id` on the hub whose store this is (see
+/// [`crate::storage::HubStorage::revoke`]), and logs it, by the office on
+/// the hub machine, right after.
+pub fn revoke(store: &Store, device_id: &str) -> Result<()> {
+    crate::storage::HubStorage::revoke(store, device_id)?;
+    audit::record(
+        store,
+        &NewEntry::new(Actor::Office, Action::Revoke, format!("device={device_id}")),
+    )
+    .map_err(audit_error)?;
+    Ok(())
 }

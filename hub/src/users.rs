@@ -84,6 +84,8 @@ impl UserRole {
 /// The dashboard users of one hub database.
 pub struct Users {
     conn: Connection,
+    /// The store file, whose office key (beside it) signs the audit head.
+    path: std::path::PathBuf,
 }
 
 impl std::fmt::Debug for Users {
@@ -107,14 +109,24 @@ impl Users {
         }
         conn.busy_timeout(std::time::Duration::from_secs(5))?;
         migrate(&conn)?;
-        Ok(Users { conn })
+        Ok(Users {
+            conn,
+            path: store.path().to_path_buf(),
+        })
     }
 
     /// Adds a user with `password` (hashed here; never stored as given).
-    /// `created` is when, as RFC 3339.
+    /// `created` is when, as RFC 3339. Logins are added on the hub machine
+    /// (`silin hub user add`): the audit log records it, by the office, in
+    /// the same transaction.
     pub fn add(&self, name: &str, role: UserRole, password: &str, created: &str) -> Result<()> {
+        use crate::audit::{self, Action, Actor, NewEntry};
         let (name, hash) = new_login(name, password)?;
-        let inserted = self.conn.execute(
+        let at = chrono::DateTime::parse_from_rfc3339(created)
+            .map_err(|e| UserError::BadInput(format!("created {created:?}: {e}")))?;
+        let signer = audit::signer(&self.path).map_err(audit_error)?;
+        let tx = audit::write_tx(&self.conn)?;
+        let inserted = tx.execute(
             "INSERT INTO hub_users (name, role, password_hash, created) VALUES (?1, ?2, ?3, ?4)
              ON CONFLICT (name) DO NOTHING",
             params![name, role.as_str(), hash, created],
@@ -122,6 +134,18 @@ impl Users {
         if inserted == 0 {
             return Err(UserError::Exists(name));
         }
+        audit::append(
+            &tx,
+            &at,
+            &NewEntry::new(
+                Actor::Office,
+                Action::UserAdd,
+                format!("user={name} role={}", role.as_str()),
+            ),
+            signer.as_ref(),
+        )
+        .map_err(audit_error)?;
+        tx.commit()?;
         Ok(())
     }
 
@@ -152,6 +176,14 @@ impl Users {
             out.push((name, UserRole::parse(&role)?));
         }
         Ok(out)
+    }
+}
+
+/// An audit log failure, as this module reports storage failures.
+pub(crate) fn audit_error(e: crate::audit::AuditError) -> UserError {
+    match e {
+        crate::audit::AuditError::Database(e) => UserError::Database(e),
+        e => UserError::Storage(e.to_string()),
     }
 }
 
@@ -349,6 +381,27 @@ mod tests {
             users.list().unwrap(),
             vec![("zhang".to_string(), UserRole::Office)]
         );
+    }
+
+    #[test]
+    fn a_login_added_is_audited_with_it_and_a_refused_one_is_not() {
+        let (_dir, store) = hub();
+        let users = Users::open(&store, None).unwrap();
+        let at = "2026-11-29T08:00:00+08:00";
+        users
+            .add("zhang", UserRole::Office, "correct horse", at)
+            .unwrap();
+        assert!(users
+            .add("zhang", UserRole::County, "another one", at)
+            .is_err());
+        assert!(users.add("li", UserRole::Office, "short", at).is_err());
+        let log = crate::audit::entries(&store, None).unwrap();
+        assert_eq!(log.len(), 1, "{log:?}");
+        assert_eq!(log[0].action, crate::audit::Action::UserAdd);
+        assert_eq!(log[0].actor, crate::audit::Actor::Office);
+        assert_eq!(log[0].target, "user=zhang role=office");
+        assert_eq!(log[0].at, at);
+        assert!(log[0].detail.is_empty());
     }
 
     #[test]

@@ -40,6 +40,12 @@ impl DocCache {
         })
     }
 
+    /// The entry, without counting this as a use (for the compaction
+    /// thread, which must not keep a document cached by looking at it).
+    pub fn peek(&mut self, id: &str) -> Option<&mut Cached> {
+        self.entries.get_mut(id).map(|(_, c)| c)
+    }
+
     pub fn take(&mut self, id: &str) -> Option<Cached> {
         self.entries.remove(id).map(|(_, c)| c)
     }

@@ -9,6 +9,7 @@
 //! same file. See core/doc/store.md.
 
 mod cache;
+mod compaction;
 mod integrity;
 mod office;
 mod projection;
@@ -18,6 +19,7 @@ mod replica;
 mod schema;
 mod trust;
 
+pub use compaction::{Compaction, BOUND as COMPACTION_BOUND};
 pub use integrity::{CheckReport, StoreStats};
 pub use office::{closes_task, MissingReport, Monitored, PeerSeen, TaskProgress, TaskState};
 pub use projection::{CellRow, CellRows, HouseholdRow, MemberRow, ReportRow, TaskRow, VisitRow};
@@ -36,7 +38,7 @@ use cache::{Cached, DocCache};
 use chrono::NaiveDate;
 use rusqlite::{params, Connection, OptionalExtension, Transaction, TransactionBehavior};
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, Weak};
 
 /// Told which cells changed, after the change is committed.
 pub trait Observer: Send + Sync {
@@ -49,8 +51,14 @@ pub struct StoreOptions {
     pub durability: Durability,
     /// Documents kept decoded in memory; others are reloaded on use.
     pub cache_docs: usize,
-    /// Compact a document once this many chunks have piled up on its snapshot.
+    /// A document is due for compaction once this many chunks have piled up
+    /// on its snapshot; `compaction` says when that happens. Whatever it
+    /// says, a write that would bring a document to
+    /// [`COMPACTION_BOUND`] × this many chunks compacts inline.
     pub compact_after_chunks: i64,
+    /// When due documents are compacted: by default on a thread the store
+    /// owns, after the write returns (see [`Compaction`]).
+    pub compaction: Compaction,
     /// What time it is: edits, certificates and tokens read it from here.
     pub clock: Clock,
 }
@@ -62,6 +70,7 @@ impl Default for StoreOptions {
             durability: Durability::Full,
             cache_docs: 64,
             compact_after_chunks: 128,
+            compaction: Compaction::Background,
             clock: Clock::system(),
         }
     }
@@ -79,6 +88,13 @@ struct Inner {
     actor: ActorId,
     device_id: String,
     compact_after: i64,
+    /// Chunks a write never leaves behind: it compacts inline instead.
+    compact_bound: i64,
+    compaction: Compaction,
+    /// The compaction thread, once a write has woken it.
+    worker: Option<compaction::Worker>,
+    /// This `Inner` as the store shares it, for the compaction thread.
+    me: Weak<Mutex<Inner>>,
     clock: Clock,
     /// The role this device enrolled with: its own edits keep to the write
     /// rules every replica will check them against.
@@ -92,7 +108,8 @@ impl Inner {
 }
 
 pub struct Store {
-    inner: Mutex<Inner>,
+    /// Shared with the compaction thread, which holds it only weakly.
+    inner: Arc<Mutex<Inner>>,
     observers: Mutex<Vec<(u64, Arc<dyn Observer>)>>,
     next_observer: std::sync::atomic::AtomicU64,
     path: PathBuf,
@@ -104,6 +121,33 @@ impl std::fmt::Debug for Store {
         f.debug_struct("Store")
             .field("path", &self.path)
             .finish_non_exhaustive()
+    }
+}
+
+impl Drop for Store {
+    fn drop(&mut self) {
+        // The thread finishes the compaction it is in, if any, and stops;
+        // documents still due are compacted by a later store on the file.
+        let worker = self.lock().worker.take();
+        if let Some(worker) = worker {
+            worker.stop();
+        }
+    }
+}
+
+/// The store's lock, for the store and its compaction thread alike.
+fn lock_shared(inner: &Mutex<Inner>) -> MutexGuard<'_, Inner> {
+    match inner.lock() {
+        Ok(inner) => inner,
+        Err(poisoned) => {
+            // A panic mid-operation can leave a transaction open or a
+            // cached document ahead of the file; the file itself is
+            // transactional, so start again from what it holds.
+            let mut guard = poisoned.into_inner();
+            guard.reset();
+            inner.clear_poison();
+            guard
+        }
     }
 }
 
@@ -154,17 +198,30 @@ impl Store {
         })?;
         let role = trust::enrolled_role(&conn)?;
         let data_version = data_version(&conn)?;
+        let compact_after = options.compact_after_chunks.max(1);
+        let compact_bound = match options.compaction {
+            Compaction::InWrite => compact_after,
+            Compaction::Background | Compaction::OnMaintain => {
+                compact_after.saturating_mul(compaction::BOUND)
+            }
+        };
         Ok(Store {
-            inner: Mutex::new(Inner {
-                conn,
-                cache: DocCache::new(options.cache_docs.max(1)),
-                data_version,
-                written: Vec::new(),
-                actor,
-                device_id,
-                compact_after: options.compact_after_chunks.max(1),
-                clock: options.clock.clone(),
-                role,
+            inner: Arc::new_cyclic(|me| {
+                Mutex::new(Inner {
+                    conn,
+                    cache: DocCache::new(options.cache_docs.max(1)),
+                    data_version,
+                    written: Vec::new(),
+                    actor,
+                    device_id,
+                    compact_after,
+                    compact_bound,
+                    compaction: options.compaction,
+                    worker: None,
+                    me: me.clone(),
+                    clock: options.clock.clone(),
+                    role,
+                })
             }),
             observers: Mutex::new(Vec::new()),
             next_observer: std::sync::atomic::AtomicU64::new(1),
@@ -187,18 +244,7 @@ impl Store {
     }
 
     fn lock(&self) -> MutexGuard<'_, Inner> {
-        match self.inner.lock() {
-            Ok(inner) => inner,
-            Err(poisoned) => {
-                // A panic mid-operation can leave a transaction open or a
-                // cached document ahead of the file; the file itself is
-                // transactional, so start again from what it holds.
-                let mut inner = poisoned.into_inner();
-                inner.reset();
-                self.inner.clear_poison();
-                inner
-            }
-        }
+        lock_shared(&self.inner)
     }
 
     pub fn device_id(&self) -> String {
@@ -900,7 +946,10 @@ impl Inner {
     }
 
     /// Writes the document's unsaved changes as one chunk, with the touched
-    /// projections; compacts when chunks pile up. Inside [`Inner::write`],
+    /// projections. A document left with `compact_after` chunks is due, and
+    /// compacted after this write returns ([`Compaction`]); only a write
+    /// that would reach `compact_bound` chunks (the first that could with
+    /// [`Compaction::InWrite`]) compacts inline. Inside [`Inner::write`],
     /// whose commit makes it durable (and whose rollback drops `entry`'s
     /// document from the cache again).
     fn persist(&mut self, id: &str, entry: &mut Cached, touched: &Touched) -> Result<()> {
@@ -910,7 +959,7 @@ impl Inner {
         }
         let mut heads = entry.doc.heads();
         heads.sort();
-        let compact = entry.chunk_count + 1 >= self.compact_after;
+        let compact = entry.chunk_count + 1 >= self.compact_bound;
         if compact {
             let snapshot = entry.doc.save();
             write_snapshot(&self.conn, id, &snapshot, &entry.persisted, &heads)?;
@@ -948,6 +997,10 @@ impl Inner {
         if compact {
             entry.chunk_count = 0;
             entry.chunk_bytes = 0;
+        } else if entry.chunk_count >= self.compact_after
+            && self.compaction == Compaction::Background
+        {
+            self.wake_compaction();
         }
         Ok(())
     }

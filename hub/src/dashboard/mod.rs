@@ -17,10 +17,18 @@
 //!
 //! Resident IDs are shown as [`silin_core::privacy`] says for the user's
 //! role: masked for the township office, in full for the county.
+//!
+//! Every view that shows personal data in full — the overview's people
+//! under monitoring with their phones, a drill-down's leads and phones, a
+//! list's people — is written to the audit log ([`crate::audit`], action
+//! `view_full`, by the logged-in user, or by the signing device for
+//! `GET /v1/dashboard`) before it is served; a view that could not be
+//! logged is not served. A view that showed no one is not logged.
 
 mod i18n;
 mod page;
 
+use crate::audit::{self, Action, Actor, NewEntry};
 use crate::lists::Lists;
 use crate::users::{UserRole, Users};
 use axum::extract::{Query, State};
@@ -122,6 +130,7 @@ fn api_error(status: StatusCode, kind: &str, message: String) -> Response {
 
 async fn api_overview(
     State(source): State<Option<DashboardSource>>,
+    headers: HeaderMap,
     Query(q): Query<IndexQuery>,
 ) -> Response {
     let Some(source) = source else {
@@ -149,7 +158,13 @@ async fn api_overview(
             )
         }
     };
-    match tokio::task::spawn_blocking(move || overview(&source, day, stale)).await {
+    let actor = signed_reader(&headers);
+    let read = move || {
+        let o = overview(&source, day, stale)?;
+        log_overview(&source, actor, &o)?;
+        Ok::<_, String>(o)
+    };
+    match tokio::task::spawn_blocking(read).await {
         Ok(Ok(o)) => no_store(axum::Json(o).into_response()),
         Ok(Err(e)) => api_error(
             StatusCode::INTERNAL_SERVER_ERROR,
@@ -162,6 +177,56 @@ async fn api_overview(
             "reading the store failed".into(),
         ),
     }
+}
+
+/// Who read `GET /v1/dashboard`: the device whose certificate signed the
+/// request (the hub's `office_reads` layer checked it before this runs),
+/// else the hub machine itself (an unsigned read from a trusted address).
+fn signed_reader(headers: &HeaderMap) -> Actor {
+    headers
+        .get(crate::api::CERTIFICATE_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|h| hex::decode(h).ok())
+        .and_then(|b| silin_core::identity::Certificate::decode(&b).ok())
+        .map_or(Actor::Office, |c| Actor::device(&c.device_id, c.role))
+}
+
+/// Logs a view that showed personal data in full; `shown` is how many
+/// people (or cells with a lead's phone) it showed, and nothing is logged
+/// when that is none.
+fn log_view(
+    source: &DashboardSource,
+    actor: Actor,
+    target: String,
+    shown: (&'static str, usize),
+    detail: &[(&'static str, usize)],
+) -> Result<(), String> {
+    if shown.1 == 0 {
+        return Ok(());
+    }
+    let mut entry = NewEntry::new(actor, Action::ViewFull, target).count(shown.0, shown.1);
+    for (k, n) in detail {
+        entry = entry.count(k, *n);
+    }
+    audit::record(&source.store, &entry)
+        .map(|_| ())
+        .map_err(|e| {
+            format!("the view could not be written to the audit log, so it is not shown: {e}")
+        })
+}
+
+/// The overview shows the people under monitoring, with their phones.
+fn log_overview(source: &DashboardSource, actor: Actor, o: &Overview) -> Result<(), String> {
+    log_view(
+        source,
+        actor,
+        format!("page=overview date={}", o.day),
+        ("people", o.monitored.len()),
+        &[(
+            "phones",
+            o.monitored.iter().filter(|m| m.phone.is_some()).count(),
+        )],
+    )
 }
 
 /// The dashboard's routes. `source` is `None` on a hub whose storage is
@@ -414,7 +479,15 @@ async fn index(
         Some(Ok(n)) if (1..=365).contains(&n) => n,
         Some(_) => return bad_request(lang, "stale must be a number of days, 1 to 365".into()),
     };
-    let data = read(lang, move || overview(&source, day, stale)).await;
+    let actor = Actor::User {
+        name: viewer.user.clone(),
+    };
+    let data = read(lang, move || {
+        let o = overview(&source, day, stale)?;
+        log_overview(&source, actor, &o)?;
+        Ok(o)
+    })
+    .await;
     match data {
         Ok(o) => no_store(page::html(page::overview(lang, &viewer, &o)).into_response()),
         Err(r) => r,
@@ -559,9 +632,31 @@ async fn cells(
         return bad_request(lang, "add ?path=REGION (a village or group path)".into());
     };
     let scope = vec![path.clone()];
+    let actor = Actor::User {
+        name: viewer.user.clone(),
+    };
     let data = read(lang, move || {
         let store = &source.store;
         let cells = store.cells_with_leads(&scope).map_err(|e| e.to_string())?;
+        log_view(
+            &source,
+            actor,
+            format!("page=cells path={} date={day}", scope.join(",")),
+            (
+                "leads",
+                cells
+                    .iter()
+                    .filter(|c| c.lead.is_some() || c.lead_phone.is_some())
+                    .count(),
+            ),
+            &[
+                ("cells", cells.len()),
+                (
+                    "phones",
+                    cells.iter().filter(|c| c.lead_phone.is_some()).count(),
+                ),
+            ],
+        )?;
         let missing: std::collections::HashSet<String> = store
             .cells_missing_report(day)
             .map_err(|e| e.to_string())?
@@ -605,6 +700,10 @@ async fn list(
     let Some(id) = q.id else {
         return bad_request(lang, "add ?id=LIST_ID".into());
     };
+    let actor = Actor::User {
+        name: viewer.user.clone(),
+    };
+    let full_ids = silin_core::privacy::may_see_full_resident_id(page::role_of(viewer.role));
     let data = read(lang, move || {
         let Some((info, tasks)) = lists_of(&source)?
             .into_iter()
@@ -616,6 +715,20 @@ async fn list(
             .store
             .task_progress(&tasks)
             .map_err(|e| e.to_string())?;
+        let ids = progress.iter().filter(|t| t.resident_id.is_some()).count();
+        log_view(
+            &source,
+            actor,
+            format!("page=list list={}", info.list_id),
+            (
+                "people",
+                progress.iter().filter(|t| t.member_name.is_some()).count(),
+            ),
+            &[
+                ("tasks", progress.len()),
+                ("ids_in_full", if full_ids { ids } else { 0 }),
+            ],
+        )?;
         Ok(Some((info, progress)))
     })
     .await;

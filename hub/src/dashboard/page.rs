@@ -392,7 +392,7 @@ pub fn cells(
     shell(lang, Some(viewer), &b)
 }
 
-fn role_of(role: UserRole) -> Role {
+pub(crate) fn role_of(role: UserRole) -> Role {
     match role {
         UserRole::Office => Role::Office,
         UserRole::County => Role::County,

@@ -365,33 +365,64 @@ impl HubStorage for PgStorage {
         grant: &TokenGrant,
         valid_for_secs: i64,
     ) -> Result<String> {
+        use crate::audit::{Action, Actor, NewEntry};
         let token = new_token(office);
         let doing = "recording an enrolment token";
         let mut c = self.client(doing)?;
-        c.execute(
-            "INSERT INTO enrol_tokens (token_hash, role, scope, valid_days, expires)
-             VALUES ($1, $2, $3, $4, $5)",
-            &[
-                &token_hash(&token),
-                &grant.role.as_str(),
-                &grant.stored_scope(),
-                &grant.valid_days,
-                &(self.now_ts() + valid_for_secs),
-            ],
-        )
-        .map_err(|e| self.failed(doing, e))?;
+        // The token and its audit entry in one transaction.
+        let written = (|| {
+            let mut tx = c.transaction()?;
+            tx.execute(
+                "INSERT INTO enrol_tokens (token_hash, role, scope, valid_days, expires)
+                 VALUES ($1, $2, $3, $4, $5)",
+                &[
+                    &token_hash(&token),
+                    &grant.role.as_str(),
+                    &grant.stored_scope(),
+                    &grant.valid_days,
+                    &(self.now_ts() + valid_for_secs),
+                ],
+            )?;
+            super::audit::append(
+                &mut tx,
+                &self.local.clock.now(),
+                &NewEntry::new(
+                    Actor::Office,
+                    Action::TokenIssue,
+                    format!(
+                        "role={} scope={}",
+                        grant.role.as_str(),
+                        grant.scope.0.join(",")
+                    ),
+                )
+                .count("valid_days", grant.valid_days),
+            )?;
+            tx.commit()
+        })();
+        written.map_err(|e| self.failed(doing, e))?;
         Ok(token)
     }
 
     fn revoke(&self, device_id: &str) -> Result<()> {
+        use crate::audit::{Action, Actor, NewEntry};
         let doing = "recording a revocation";
         let mut c = self.client(doing)?;
-        c.execute(
-            "INSERT INTO revoked (device_id, revoked_at) VALUES ($1, $2)
-             ON CONFLICT (device_id) DO UPDATE SET revoked_at = EXCLUDED.revoked_at",
-            &[&device_id, &self.now_ts()],
-        )
-        .map_err(|e| self.failed(doing, e))?;
+        // The revocation and its audit entry in one transaction.
+        let written = (|| {
+            let mut tx = c.transaction()?;
+            tx.execute(
+                "INSERT INTO revoked (device_id, revoked_at) VALUES ($1, $2)
+                 ON CONFLICT (device_id) DO UPDATE SET revoked_at = EXCLUDED.revoked_at",
+                &[&device_id, &self.now_ts()],
+            )?;
+            super::audit::append(
+                &mut tx,
+                &self.local.clock.now(),
+                &NewEntry::new(Actor::Office, Action::Revoke, format!("device={device_id}")),
+            )?;
+            tx.commit()
+        })();
+        written.map_err(|e| self.failed(doing, e))?;
         Ok(())
     }
 

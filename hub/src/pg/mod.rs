@@ -23,9 +23,11 @@
 //! Over the laid-out database, `PgStorage` is a whole hub storage: the sync
 //! [`silin_core::Replica`] (`replica`), the hub's tokens, rollup and own
 //! certificate ([`crate::storage::HubStorage`], `hub`), and [`PgSessions`]
-//! holds sync sessions between rounds (`sessions`). hub/doc/postgres.md
-//! says how several processes stay correct together.
+//! holds sync sessions between rounds (`sessions`), and the office audit
+//! log of tokens, revocations and logins is kept beside them (`audit`).
+//! hub/doc/postgres.md says how several processes stay correct together.
 
+mod audit;
 mod hub;
 mod migrate;
 mod projection;

@@ -26,12 +26,15 @@ impl PgUsers<'_> {
 
     /// Adds a user with `password` (hashed here; never stored as given).
     /// `created` is when, as RFC 3339. A name taken already is refused,
-    /// whichever process added it.
+    /// whichever process added it. The audit log records it, by the
+    /// office, in the same transaction.
     pub fn add(&self, name: &str, role: UserRole, password: &str, created: &str) -> Result<()> {
+        use crate::audit::{Action, Actor, NewEntry};
         let (name, hash) = new_login(name, password)?;
         let doing = "adding a dashboard user";
         let mut c = self.storage.conn().map_err(|e| self.failed(doing, e))?;
-        let inserted = c
+        let mut tx = c.transaction().map_err(|e| self.failed(doing, e))?;
+        let inserted = tx
             .execute(
                 "INSERT INTO hub_users (name, role, password_hash, created) VALUES ($1, $2, $3, $4)
                  ON CONFLICT (name) DO NOTHING",
@@ -41,6 +44,19 @@ impl PgUsers<'_> {
         if inserted == 0 {
             return Err(UserError::Exists(name));
         }
+        let at = chrono::DateTime::parse_from_rfc3339(created)
+            .map_err(|e| UserError::BadInput(format!("created {created:?}: {e}")))?;
+        super::audit::append(
+            &mut tx,
+            &at,
+            &NewEntry::new(
+                Actor::Office,
+                Action::UserAdd,
+                format!("user={name} role={}", role.as_str()),
+            ),
+        )
+        .and_then(|()| tx.commit())
+        .map_err(|e| self.failed(doing, e))?;
         Ok(())
     }
 
