@@ -481,6 +481,11 @@ fn options(compact_after: i64) -> StoreOptions {
         // One decoded document for two cells: every switch reloads.
         cache_docs: 1,
         compact_after_chunks: compact_after,
+        // Compaction inside the write, as before issue 15: this test reads
+        // the store's stats before and after each refused op, and the
+        // default background compaction may change them in between
+        // (core/tests/compaction.rs tests that mode).
+        compaction: silin_core::store::Compaction::InWrite,
         ..Default::default()
     }
 }

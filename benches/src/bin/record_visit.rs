@@ -462,6 +462,9 @@ mod write_path {
         store: Store,
         cells: Vec<(String, People)>,
         ns: Vec<f64>,
+        /// The calling thread's CPU time per write (ns): what the write
+        /// cost, without the time it waited for the disk or a core.
+        cpu: Vec<f64>,
     }
 
     fn side(dir: &Path, from: &Path, label: &'static str, options: StoreOptions) -> Side {
@@ -485,6 +488,7 @@ mod write_path {
             store,
             cells,
             ns: Vec::new(),
+            cpu: Vec::new(),
         }
     }
 
@@ -497,7 +501,7 @@ mod write_path {
             compaction,
             ..Default::default()
         };
-        vec![
+        let mut v = vec![
             side(dir, from, "silin", with(Compaction::Background)),
             side(
                 dir,
@@ -505,7 +509,33 @@ mod write_path {
                 "silin_compacting_in_write",
                 with(Compaction::InWrite),
             ),
-        ]
+            // Nobody calls `maintain` and no cell reaches the bound in this
+            // run: the same writes with no compaction at all, the floor.
+            side(
+                dir,
+                from,
+                "silin_not_compacting",
+                with(Compaction::OnMaintain),
+            ),
+        ];
+        // `SILIN_BENCH_SIDES=silin,…`: only these sides (fewer stores, fewer
+        // fsyncs of one another's in the same run).
+        if let Ok(only) = std::env::var("SILIN_BENCH_SIDES") {
+            v.retain(|s| only.split(',').any(|o| o == s.label));
+        }
+        if std::env::var_os("SILIN_BENCH_NO_AUTOCHECKPOINT").is_some() {
+            let s = side(
+                dir,
+                from,
+                "silin_no_autocheckpoint",
+                with(Compaction::OnMaintain),
+            );
+            s.store
+                .with_connection(|c| Ok(c.execute_batch("PRAGMA wal_autocheckpoint = 0")?))
+                .expect("pragma");
+            v.push(s);
+        }
+        v
     }
 
     fn pct(sorted: &[f64], p: f64) -> f64 {
@@ -550,6 +580,7 @@ mod write_path {
             }
         }
         let mut base = Vec::with_capacity(pairs);
+        let mut base_cpu = Vec::with_capacity(pairs);
         let warmup = 64;
         for round in 0..pairs + warmup {
             let k = round % cells;
@@ -562,29 +593,38 @@ mod write_path {
                     let (cell, people) = &sides[0].cells[k];
                     let v = visit(&mut g, people, day, secs);
                     let cell = cell.clone();
-                    let t = Instant::now();
+                    let (t, c) = (Instant::now(), thread_cpu_ns());
                     insert_json(&mut conn, &cell, v);
                     if round >= warmup {
                         base.push(t.elapsed().as_nanos() as f64);
+                        base_cpu.push(thread_cpu_ns() - c);
                     }
                 } else {
                     let s = &mut sides[who];
                     let (cell, people) = &s.cells[k];
                     let v = visit(&mut g, people, day, secs);
-                    let t = Instant::now();
+                    let (t, c) = (Instant::now(), thread_cpu_ns());
                     s.store.record_visit(cell, v).expect("record");
                     if round >= warmup {
                         s.ns.push(t.elapsed().as_nanos() as f64);
+                        s.cpu.push(thread_cpu_ns() - c);
                     }
                 }
             }
         }
-        let base_sum = summary(&mut base);
+        let mut base_sum = summary(&mut base);
         let base_p50 = pct(&base, 0.5);
+        base_sum["cpu"] = summary(&mut base_cpu);
+        let base_cpu_p50 = pct(&base_cpu, 0.5);
         let mut out = serde_json::Map::new();
         out.insert("json_row".into(), base_sum);
         for s in &mut sides {
             let mut sum = summary(&mut s.ns);
+            let mut cpu = summary(&mut s.cpu);
+            let (c50, c99) = (pct(&s.cpu, 0.5), pct(&s.cpu, 0.99));
+            cpu["p99_over_p50"] = json!((c99 / c50 * 100.0).round() / 100.0);
+            cpu["p50_over_json_row_us"] = json!(((c50 - base_cpu_p50) / 100.0).round() / 10.0);
+            sum["cpu"] = cpu;
             let p50 = pct(&s.ns, 0.5);
             let p99 = pct(&s.ns, 0.99);
             sum["p99_over_p50"] = json!((p99 / p50 * 100.0).round() / 100.0);
@@ -595,6 +635,18 @@ mod write_path {
             out.insert(s.label.into(), sum);
         }
         serde_json::Value::Object(out)
+    }
+
+    /// CPU time of the calling thread, in ns.
+    fn thread_cpu_ns() -> f64 {
+        let mut ts = libc::timespec {
+            tv_sec: 0,
+            tv_nsec: 0,
+        };
+        // SAFETY: `ts` is a valid, writable timespec; the clock id is a
+        // constant every Linux provides.
+        unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
+        ts.tv_sec as f64 * 1e9 + ts.tv_nsec as f64
     }
 
     pub fn run() {

@@ -95,6 +95,17 @@ struct Inner {
     worker: Option<compaction::Worker>,
     /// This `Inner` as the store shares it, for the compaction thread.
     me: Weak<Mutex<Inner>>,
+    /// Compactions this store has written (or tried to): a copy saved while
+    /// this did not move knows its chunks are still the file's first ones.
+    compactions: u64,
+    /// Commits since the compaction thread was last asked to checkpoint.
+    commits: u32,
+    /// The compaction thread should checkpoint the WAL on its next pass.
+    checkpoint_due: bool,
+    /// What the compaction thread opens its own connection with.
+    path: PathBuf,
+    key: Option<StoreKey>,
+    durability: Durability,
     clock: Clock,
     /// The role this device enrolled with: its own edits keep to the write
     /// rules every replica will check them against.
@@ -198,6 +209,11 @@ impl Store {
         })?;
         let role = trust::enrolled_role(&conn)?;
         let data_version = data_version(&conn)?;
+        if options.compaction == Compaction::Background {
+            // Checkpoints are the compaction thread's; this connection's
+            // own is the bound if it falls behind (see compaction.rs).
+            conn.pragma_update(None, "wal_autocheckpoint", compaction::WAL_PAGES)?;
+        }
         let compact_after = options.compact_after_chunks.max(1);
         let compact_bound = match options.compaction {
             Compaction::InWrite => compact_after,
@@ -219,6 +235,12 @@ impl Store {
                     compaction: options.compaction,
                     worker: None,
                     me: me.clone(),
+                    compactions: 0,
+                    commits: 0,
+                    checkpoint_due: false,
+                    path: path.clone(),
+                    key: options.key.clone(),
+                    durability: options.durability,
                     clock: options.clock.clone(),
                     role,
                 })
@@ -768,6 +790,7 @@ impl Inner {
             return Err(e.into());
         }
         self.written.clear();
+        self.committed();
         Ok(out)
     }
 
@@ -962,6 +985,7 @@ impl Inner {
         let compact = entry.chunk_count + 1 >= self.compact_bound;
         if compact {
             let snapshot = entry.doc.save();
+            self.compactions += 1;
             write_snapshot(&self.conn, id, &snapshot, &entry.persisted, &heads)?;
         } else {
             // The sequence number comes from the row, counted under the
@@ -1016,6 +1040,7 @@ impl Inner {
         let snapshot = entry.doc.save();
         let mut heads = entry.doc.heads();
         heads.sort();
+        self.compactions += 1;
         write_snapshot(&self.conn, id, &snapshot, &entry.persisted, &heads)?;
         self.written.push(id.to_string());
         entry.persisted = heads;
