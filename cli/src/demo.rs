@@ -77,6 +77,14 @@ pub struct DemoReport {
     pub conflicts: usize,
     pub heads_agree: bool,
     pub rollups_match: bool,
+    /// Every cell's report draft for the last day (worked out by silin
+    /// from the merged log at the office) equals the hand count of the
+    /// generated day.
+    pub drafts_match: bool,
+    /// Cells whose draft differed from the hand count (0 when they match).
+    pub drafts_differing: usize,
+    /// Reports of the last day whose counts disagree with the log.
+    pub reports_flagged: usize,
     /// Cells whose replicas disagreed at the end of a day (0 when converged).
     pub cells_diverged: usize,
     pub durability: &'static str,
@@ -713,6 +721,38 @@ pub fn run(args: &DemoArgs, progress: bool) -> Result<DemoReport> {
             "the demo needs at least one day",
         )));
     };
+    // The report that drafts itself: the office's draft of every cell's
+    // last day against the hand count of the generated day.
+    let bar = phases.bar("report drafts", cells as u64);
+    let (mut drafts_differing, mut reports_flagged) = (0, 0);
+    for c in &last.cells {
+        let Some(id) = ids[c.cell].get() else {
+            continue;
+        };
+        let (draft, mut report) = office.with_doc(id, |d| {
+            let mut report: Vec<_> = d.report(last.date)?.into_iter().collect();
+            d.flag_reports(&mut report)?;
+            Ok((d.draft_report(last.date)?, report))
+        })?;
+        let hand = c.hand_count(last.date, &workload.cells[c.cell]);
+        let drafted = silin_workload::HandCount {
+            arrivals: draft.arrivals,
+            under_monitoring: draft.under_monitoring,
+            abnormal: draft.abnormal,
+            errands: draft.errands,
+            door_knocks: draft.door_knocks,
+            calls: draft.calls,
+        };
+        if drafted != hand {
+            drafts_differing += 1;
+        }
+        if report.pop().is_some_and(|r| r.flag.is_some()) {
+            reports_flagged += 1;
+        }
+        bar.inc(1);
+    }
+    bar.finish();
+    phases.end("report drafts");
     let bar = phases.bar("rollup", 5);
     let mut conflicts = 0;
     for c in &clashing {
@@ -780,6 +820,9 @@ pub fn run(args: &DemoArgs, progress: bool) -> Result<DemoReport> {
         conflicts,
         heads_agree,
         rollups_match,
+        drafts_match: drafts_differing == 0,
+        drafts_differing,
+        reports_flagged,
         cells_diverged: tally.diverged,
         durability: "normal",
         threads,
@@ -903,6 +946,12 @@ impl DemoReport {
             self.rollup.levels.group.len()
         ));
         s.push_str(&format!(
+            "report drafts: {} of {} cells' drafts equal the hand count of the day; {} reports flagged as disagreeing with the log\n",
+            self.cells - self.drafts_differing,
+            self.cells,
+            self.reports_flagged
+        ));
+        s.push_str(&format!(
             "done in {:.1} s on {} threads ({:.1} s setting up)",
             self.seconds, self.threads, self.setup_seconds
         ));
@@ -937,6 +986,14 @@ mod tests {
         assert!(r.heads_agree, "replicas diverged: {}", r.cells_diverged);
         assert!(r.rollups_match);
         assert!(r.converged);
+        // Every cell's draft of the last day equals the hand count, and the
+        // reports filed (as planned, from the same figures) are not flagged.
+        assert!(
+            r.drafts_match,
+            "{} cells' drafts differ",
+            r.drafts_differing
+        );
+        assert_eq!(r.reports_flagged, 0);
         let county = &r.rollup.levels.county;
         assert_eq!(county.len(), 1);
         let c = &county[0];
@@ -991,6 +1048,7 @@ mod tests {
                 "2026-11-30: sync",
                 "2026-12-01: edits",
                 "2026-12-01: sync",
+                "report drafts",
                 "rollup",
                 "clean-up"
             ]

@@ -914,7 +914,8 @@ impl CellDoc {
             abnormal: num_of("abnormal"),
             errands: num_of("errands"),
             note: str_of("note"),
-            flag: str_of("flag"),
+            // Worked out from the log by `flag_reports` where it is shown.
+            flag: None,
         }))
     }
 
@@ -1038,7 +1039,11 @@ impl CellDoc {
             schema: self.schema(),
             households: self.households()?,
             visits: self.visits()?,
-            reports: self.reports()?,
+            reports: {
+                let mut r = self.reports()?;
+                self.flag_reports(&mut r)?;
+                r
+            },
             tasks: self.tasks()?,
             conflicts: self.conflicts()?,
         })
@@ -1349,20 +1354,6 @@ impl CellDoc {
         self.doc.put(&obj, "abnormal", r.abnormal)?;
         self.doc.put(&obj, "errands", errands)?;
         self.put_opt(&obj, "note", r.note)?;
-        // Counts the log does not bear out are filed as the lead gave them,
-        // and flagged for the office.
-        let flag = self.draft_report(r.date)?.disagreement(&Report {
-            date: r.date,
-            by: String::new(),
-            at: String::new(),
-            arrivals: r.arrivals,
-            under_monitoring: under,
-            abnormal: r.abnormal,
-            errands,
-            note: None,
-            flag: None,
-        });
-        self.put_opt(&obj, "flag", flag)?;
         self.commit("submit report", r.at.timestamp());
         Ok(Touched::Report(r.date))
     }

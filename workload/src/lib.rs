@@ -16,7 +16,8 @@ mod names;
 pub mod plan;
 
 pub use plan::{
-    apply_actions, Action, CellDayPlan, DayPlan, DayTotals, Planner, ReportPlan, Reporter,
+    apply_actions, Action, CellDayPlan, DayPlan, DayTotals, HandCount, Planner, ReportPlan,
+    Reporter,
 };
 
 use chrono::{Datelike, Days, NaiveDate};

@@ -128,6 +128,62 @@ pub struct CellDayPlan {
     pub same_field_edits: usize,
 }
 
+/// A cell's day counted by hand from the plan and the register it started
+/// from, independently of silin: what the report's draft must come to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct HandCount {
+    pub arrivals: i64,
+    pub under_monitoring: i64,
+    pub abnormal: i64,
+    pub errands: i64,
+    pub door_knocks: i64,
+    pub calls: i64,
+}
+
+impl CellDayPlan {
+    /// The hand count of `date` for this cell: the members whose arrival
+    /// the register or the day's edits date that day, the monitored and
+    /// feverish members the plan counted, and the day's visits by kind.
+    pub fn hand_count(&self, date: NaiveDate, cell: &crate::CellSpec) -> HandCount {
+        let actions = || {
+            self.lead
+                .iter()
+                .chain(&self.grid_worker)
+                .chain(&self.office)
+        };
+        let mut arrived: std::collections::BTreeSet<&str> = cell
+            .members()
+            .filter(|(_, m)| m.arrival.as_ref().is_some_and(|a| a.date == date))
+            .map(|(_, m)| m.id.as_str())
+            .collect();
+        let mut count = |kind: VisitKind| {
+            actions()
+                .filter(|a| matches!(a, Action::Visit(v) if v.kind == kind))
+                .count() as i64
+        };
+        let (errands, door_knocks, calls) = (
+            count(VisitKind::Errand),
+            count(VisitKind::DoorKnock),
+            count(VisitKind::Call),
+        );
+        for a in actions() {
+            if let Action::Edit { member_id, edits } = a {
+                if edits.contains(&MemberEdit::ArrivalDate(Some(date))) {
+                    arrived.insert(member_id);
+                }
+            }
+        }
+        HandCount {
+            arrivals: arrived.len() as i64,
+            under_monitoring: self.report.under_monitoring,
+            abnormal: self.report.abnormal,
+            errands,
+            door_knocks,
+            calls,
+        }
+    }
+}
+
 /// What the day's county rollup must show, and how much work the day holds.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct DayTotals {

@@ -592,45 +592,83 @@ impl CellDoc {
 
     /// The day's report as the log has it.
     pub fn draft_report(&self, date: NaiveDate) -> Result<ReportDraft> {
-        let day = date.to_string();
-        let mut arrived: HashSet<String> = self
-            .arrivals()
-            .into_iter()
-            .filter(|a| a.date == date)
-            .map(|a| a.member_id)
+        Ok(self.drafts(&[date])?.remove(0))
+    }
+
+    /// The drafts of several days, reading the log once: arrivals
+    /// recorded for the day (an arrival record or a member's arrival
+    /// date), members whose monitoring covers it, members with an
+    /// abnormal health check that day, and the day's errand, door-knock
+    /// and call visits.
+    pub fn drafts(&self, dates: &[NaiveDate]) -> Result<Vec<ReportDraft>> {
+        let mut out: Vec<ReportDraft> = dates
+            .iter()
+            .map(|&date| ReportDraft {
+                date,
+                arrivals: 0,
+                under_monitoring: 0,
+                abnormal: 0,
+                errands: 0,
+                door_knocks: 0,
+                calls: 0,
+            })
             .collect();
-        let mut under = 0;
+        let index: HashMap<String, usize> = dates
+            .iter()
+            .enumerate()
+            .map(|(i, d)| (d.to_string(), i))
+            .collect();
+        let mut arrived: Vec<HashSet<String>> = vec![HashSet::new(); dates.len()];
+        let mut abnormal: Vec<HashSet<String>> = vec![HashSet::new(); dates.len()];
+        for a in self.arrivals() {
+            if let Some(&i) = index.get(&a.date.to_string()) {
+                arrived[i].insert(a.member_id);
+            }
+        }
         for h in self.households()? {
             for m in &h.members {
-                if m.arrival.date == Some(date) {
-                    arrived.insert(m.id.clone());
-                }
-                if m.monitoring.active_on(date) {
-                    under += 1;
+                for (i, d) in out.iter_mut().enumerate() {
+                    if m.arrival.date == Some(d.date) {
+                        arrived[i].insert(m.id.clone());
+                    }
+                    if m.monitoring.active_on(d.date) {
+                        d.under_monitoring += 1;
+                    }
                 }
             }
         }
-        let mut abnormal: HashSet<String> = HashSet::new();
-        let mut counts: HashMap<VisitKind, i64> = HashMap::new();
         for v in self.visits()? {
-            if v.day() != day {
+            let Some(&i) = index.get(v.day()) else {
                 continue;
-            }
-            *counts.entry(v.kind).or_default() += 1;
-            if v.kind == VisitKind::HealthCheck && v.is_abnormal() {
-                abnormal.extend(v.member_id.clone());
+            };
+            let d = &mut out[i];
+            match v.kind {
+                VisitKind::Errand => d.errands += 1,
+                VisitKind::DoorKnock => d.door_knocks += 1,
+                VisitKind::Call => d.calls += 1,
+                VisitKind::HealthCheck if v.is_abnormal() => {
+                    abnormal[i].extend(v.member_id.clone());
+                }
+                _ => {}
             }
         }
-        let n = |k: VisitKind| counts.get(&k).copied().unwrap_or(0);
-        Ok(ReportDraft {
-            date,
-            arrivals: arrived.len() as i64,
-            under_monitoring: under,
-            abnormal: abnormal.len() as i64,
-            errands: n(VisitKind::Errand),
-            door_knocks: n(VisitKind::DoorKnock),
-            calls: n(VisitKind::Call),
-        })
+        for (i, d) in out.iter_mut().enumerate() {
+            d.arrivals = arrived[i].len() as i64;
+            d.abnormal = abnormal[i].len() as i64;
+        }
+        Ok(out)
+    }
+
+    /// Sets each report's flag: how its counts differ from the day's log as
+    /// this replica holds it now — merged from every device, so a report
+    /// phoned in and filed before the lead's visits arrived is not flagged
+    /// once they have.
+    pub fn flag_reports(&self, reports: &mut [Report]) -> Result<()> {
+        let dates: Vec<NaiveDate> = reports.iter().map(|r| r.date).collect();
+        for (r, d) in reports.iter_mut().zip(self.drafts(&dates)?) {
+            r.flag = d.disagreement(r);
+        }
+        Ok(())
     }
 
     /// Raises what the day calls for, once each: an alert for every day a

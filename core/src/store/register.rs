@@ -130,7 +130,15 @@ impl Store {
                     .filter(|e| e.status == ErrandStatus::Requested)
                     .collect(),
                 draft: d.draft_report(day)?,
-                report: d.report(day)?,
+                report: match d.report(day)? {
+                    Some(r) => {
+                        let mut one = [r];
+                        d.flag_reports(&mut one)?;
+                        let [r] = one;
+                        Some(r)
+                    }
+                    None => None,
+                },
                 members,
             })
         })
