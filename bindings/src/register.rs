@@ -28,6 +28,18 @@ same_choice!(HealthStatus <=> core::HealthStatus { Normal, UnderMonitoring, Abno
 same_choice!(TestKind <=> core::TestKind { Pcr, Antigen, Antibody });
 same_choice!(ErrandStatus <=> core::ErrandStatus { Requested, Done, Cancelled });
 same_choice!(TaskKind <=> core::TaskKind { List, Alert, Reminder });
+same_choice!(NoticeStatus <=> core::NoticeStatus { Read, Relayed });
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Notice {
+    pub id: String,
+    pub title: String,
+    pub text: String,
+    pub region: String,
+    pub from: String,
+    pub at: String,
+    pub households: std::collections::HashMap<String, NoticeStatus>,
+}
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct NewArrival {
@@ -324,6 +336,38 @@ impl Store {
             .core()?
             .lead_day(&cell_id, day, not_called_days)?
             .into())
+    }
+
+    pub fn notices(&self, cell_id: String) -> Result<Vec<Notice>, StoreError> {
+        let notices = self.core()?.with_doc(&cell_id, |d| Ok(d.notices()))?;
+        Ok(notices
+            .into_iter()
+            .map(|n| Notice {
+                id: n.id,
+                title: n.title,
+                text: n.text,
+                region: n.region,
+                from: n.from,
+                at: n.at,
+                households: n
+                    .households
+                    .into_iter()
+                    .map(|(h, s)| (h, s.into()))
+                    .collect(),
+            })
+            .collect())
+    }
+
+    pub fn mark_notice(
+        &self,
+        cell_id: String,
+        notice_id: String,
+        household_id: String,
+        status: NoticeStatus,
+    ) -> Result<(), StoreError> {
+        Ok(self
+            .core()?
+            .mark_notice(&cell_id, &notice_id, &household_id, status.into())?)
     }
 
     pub fn due_checks(&self, scope: Vec<String>, day: String) -> Result<Vec<CheckDay>, StoreError> {

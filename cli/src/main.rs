@@ -130,6 +130,9 @@ enum Command {
     /// Who leads a cell.
     #[command(subcommand)]
     Lead(register::LeadCmd),
+    /// The office's notices to the cells of a region, and their reach.
+    #[command(subcommand)]
+    Notice(register::NoticeCmd),
     /// Set the office's monitoring and reporting policy for a cell
     /// (low_days, low_checks, medium_days, medium_checks, high_days,
     /// high_checks, report_due_hour).
@@ -974,6 +977,7 @@ fn run(cli: &Cli, out: &Out) -> Result<(), CliError> {
         Command::History(cmd) => register::history(cli, out, cmd),
         Command::Errand(cmd) => register::errand(cli, out, cmd),
         Command::Lead(cmd) => register::lead(cli, out, cmd),
+        Command::Notice(cmd) => register::notice(cli, out, cmd),
         Command::Policy { cell, settings } => register::policy(cli, out, cell, settings),
         Command::Alerts { cell } => register::alerts(cli, out, cell),
         Command::Day {

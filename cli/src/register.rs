@@ -124,6 +124,83 @@ pub enum LeadCmd {
     },
 }
 
+#[derive(Subcommand)]
+pub enum NoticeCmd {
+    /// Send a notice to every cell of a region held in this store (the
+    /// office, on the hub); each cell receives it on its next sync.
+    Send {
+        /// The region, a path prefix such as 两当县/城关镇/东关村.
+        #[arg(long)]
+        region: String,
+        /// The notice's title.
+        #[arg(long)]
+        title: String,
+        /// What to tell every household.
+        #[arg(long)]
+        text: String,
+    },
+    /// Mark a notice read by, or relayed to, a household (the lead).
+    Mark {
+        /// The cell's id.
+        #[arg(long)]
+        cell: String,
+        /// The notice's id.
+        #[arg(long)]
+        notice: String,
+        /// The household's id.
+        #[arg(long)]
+        household: String,
+        /// read or relayed.
+        #[arg(long)]
+        status: String,
+    },
+    /// Each notice's reach, cell by cell: households, read, relayed.
+    Reach,
+}
+
+pub fn notice(cli: &Cli, out: &Out, cmd: &NoticeCmd) -> Result<(), CliError> {
+    let store = open_existing(cli)?;
+    match cmd {
+        NoticeCmd::Send {
+            region,
+            title,
+            text,
+        } => {
+            let (id, cells) = store.post_notice(region, title, text, &device_label(&store))?;
+            out.print(
+                &serde_json::json!({ "notice_id": id, "cells": cells.len() }),
+                || format!("notice {id} sent to {} cells", cells.len()),
+            )
+        }
+        NoticeCmd::Mark {
+            cell,
+            notice,
+            household,
+            status,
+        } => {
+            store.mark_notice(cell, notice, household, status.parse()?)?;
+            out.print(
+                &serde_json::json!({ "notice_id": notice, "household_id": household }),
+                || format!("{household}: {status}"),
+            )
+        }
+        NoticeCmd::Reach => {
+            let rows = store.notice_coverage(&[])?;
+            out.print(&rows, || {
+                rows.iter()
+                    .map(|r| {
+                        format!(
+                            "{} {}: {} households, {} read, {} relayed",
+                            r.notice_id, r.cell_id, r.households, r.read, r.relayed
+                        )
+                    })
+                    .collect::<Vec<_>>()
+                    .join("\n")
+            })
+        }
+    }
+}
+
 /// Records an arrival; prints the member's id.
 pub fn arrival(cli: &Cli, out: &Out, cmd: &ArrivalCmd) -> Result<(), CliError> {
     let ArrivalCmd::Record {

@@ -275,3 +275,108 @@ fn an_arrival_its_checks_a_missed_one_and_the_report_from_the_command_line() {
         21
     );
 }
+
+#[test]
+fn a_notice_sent_to_a_region_is_marked_per_household_and_its_reach_counted() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = Silin {
+        store: dir.path().join("hub.db"),
+        _dir: dir,
+    };
+    s.ok(DAY0, &["init"]);
+    let mut cells = Vec::new();
+    for (name, path) in [
+        ("一组", "县/镇/村/一组"),
+        ("二组", "县/镇/村/二组"),
+        ("远", "县/镇/远村/组"),
+    ] {
+        cells.push(
+            s.ok(DAY0, &["cell", "create", "--name", name, "--path", path])["cell_id"]
+                .as_str()
+                .unwrap()
+                .to_string(),
+        );
+    }
+    let hh = s.ok(DAY0, &["household", "add", "--cell", &cells[0]])["household_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let sent = s.ok(
+        DAY0,
+        &[
+            "notice",
+            "send",
+            "--region",
+            "县/镇/村",
+            "--title",
+            "接种通知",
+            "--text",
+            "明早九点接种",
+        ],
+    );
+    assert_eq!(sent["cells"], 2);
+    let notice = sent["notice_id"].as_str().unwrap().to_string();
+    s.ok(
+        DAY0,
+        &[
+            "notice",
+            "mark",
+            "--cell",
+            &cells[0],
+            "--notice",
+            &notice,
+            "--household",
+            &hh,
+            "--status",
+            "relayed",
+        ],
+    );
+    let reach = s.ok(DAY0, &["notice", "reach"]);
+    let rows = reach.as_array().unwrap();
+    assert_eq!(rows.len(), 2);
+    let first = rows
+        .iter()
+        .find(|r| r["cell_id"] == cells[0].as_str())
+        .unwrap();
+    assert_eq!(
+        (&first["households"], &first["relayed"]),
+        (&Value::from(1), &Value::from(1))
+    );
+    let e = s
+        .run(
+            DAY0,
+            &[
+                "notice",
+                "mark",
+                "--cell",
+                &cells[0],
+                "--notice",
+                &notice,
+                "--household",
+                &hh,
+                "--status",
+                "heard",
+            ],
+        )
+        .unwrap_err();
+    assert!(
+        e.starts_with("Some(2)") && e.contains("read, relayed"),
+        "{e}"
+    );
+    let e = s
+        .run(
+            DAY0,
+            &[
+                "notice",
+                "send",
+                "--region",
+                "县/别镇",
+                "--title",
+                "t",
+                "--text",
+                "x",
+            ],
+        )
+        .unwrap_err();
+    assert!(e.contains("no cell"), "{e}");
+}

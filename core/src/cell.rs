@@ -4,8 +4,8 @@
 //! Layout (see doc/merge-rules.md):
 //! `{schema, cell{id,name,path[],lead}, households{id→{address,door,phone,
 //! members{id→member}}}, visits{id→visit}, reports{date→report}, tasks{id→task}}`,
-//! and since layout 2 `arrivals`, `doses`, `tests`, `errands`, `leads`
-//! (id→record) and `policy` (key→number), made by one fixed change
+//! and since layout 2 `arrivals`, `doses`, `tests`, `errands`, `leads`,
+//! `notices` (id→record) and `policy` (key→number), made by one fixed change
 //! ([`layout`]) so that two devices adding them concurrently add the same
 //! objects.
 //! Collections are maps keyed by UUIDv7 (reports by date) so concurrent
@@ -40,6 +40,7 @@ pub(crate) const TESTS: &str = "tests";
 pub(crate) const ERRANDS: &str = "errands";
 pub(crate) const LEADS: &str = "leads";
 pub(crate) const POLICY: &str = "policy";
+pub(crate) const NOTICES: &str = "notices";
 pub(crate) use layout::made_by_layout;
 
 /// The layout nests root → households → household → members → member →
@@ -125,7 +126,7 @@ impl Touched {
                 }
                 // Layout 2's records have no projection rows of their own:
                 // what the lists need of them is read from the document.
-                [ARRIVALS | DOSES | TESTS | ERRANDS | LEADS | POLICY, _, ..] => continue,
+                [ARRIVALS | DOSES | TESTS | ERRANDS | LEADS | POLICY | NOTICES, _, ..] => continue,
                 _ => return Touched::All,
             };
             if seen.insert(part.clone()) {
@@ -201,7 +202,7 @@ impl CellDoc {
         }
         // Layout 2's collections come only from the layout's fixed change:
         // another object at one of those keys would shadow it.
-        for key in [ARRIVALS, DOSES, TESTS, ERRANDS, LEADS, POLICY] {
+        for key in [ARRIVALS, DOSES, TESTS, ERRANDS, LEADS, POLICY, NOTICES] {
             if !self.doc.get_all(ROOT, key).unwrap_or_default().is_empty()
                 && !made_by_layout(&self.doc, key)
             {

@@ -75,6 +75,40 @@ choice!(
     }
 );
 
+choice!(
+    /// How far a notice has reached a household.
+    NoticeStatus, "notice_status" {
+        Read => "read",
+        Relayed => "relayed",
+    }
+);
+
+/// A notice the office sent to every cell of a region (what used to go
+/// through chat groups), and how far it has reached each household.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Notice {
+    pub id: String,
+    pub title: String,
+    pub text: String,
+    /// The region it was sent to, as the office wrote it.
+    pub region: String,
+    pub from: String,
+    pub at: String,
+    /// Household id → how far it reached them; households not listed
+    /// have not had it yet.
+    pub households: std::collections::BTreeMap<String, NoticeStatus>,
+}
+
+/// A notice's reach in one cell.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NoticeCoverage {
+    pub notice_id: String,
+    pub cell_id: String,
+    pub households: i64,
+    pub read: i64,
+    pub relayed: i64,
+}
+
 /// What an arrival from a place of a given risk sets off.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Rule {

@@ -17,8 +17,8 @@
 //! change it could not have made itself. See doc/SECURITY.md for the cost.
 
 use crate::cell::{
-    made_by_layout, ARRIVALS, DOSES, ERRANDS, HOUSEHOLDS, LEADS, MEMBERS, POLICY, REPORTS, SCHEMA,
-    TASKS, TESTS, VISITS,
+    made_by_layout, ARRIVALS, DOSES, ERRANDS, HOUSEHOLDS, LEADS, MEMBERS, NOTICES, POLICY, REPORTS,
+    SCHEMA, TASKS, TESTS, VISITS,
 };
 use crate::identity::Role;
 use automerge::{ChangeHash, ObjId, Prop, ReadDoc, ScalarValue, Value, ROOT};
@@ -56,6 +56,10 @@ pub enum Part {
     LeadTerm,
     /// The office's monitoring and reporting policy.
     Policy,
+    /// A notice the office sends to the cells of a region.
+    Notice,
+    /// Whether a household has read a notice or had it relayed.
+    NoticeStatus,
 }
 
 impl Part {
@@ -77,6 +81,8 @@ impl Part {
             Part::Errand => "an errand",
             Part::LeadTerm => "the cell's lead householder",
             Part::Policy => "the monitoring policy",
+            Part::Notice => "a notice",
+            Part::NoticeStatus => "a household's notice status",
         }
     }
 }
@@ -176,6 +182,8 @@ pub fn lowest_role(part: Part, act: Act) -> Option<Role> {
         (HealthRecord, Edit) => Some(Role::GridWorker),
         (LeadTerm, Create) => Some(Role::GridWorker),
         (Policy, Create | Edit | Delete) => Some(Role::Office),
+        (Notice, Create) => Some(Role::Office),
+        (NoticeStatus, Create | Edit) => Some(Role::Lead),
         _ => None,
     }
 }
@@ -327,7 +335,7 @@ fn classify<D: ReadDoc>(
                 touch(Part::Migration, Act::Create, None)
             }
         }
-        ARRIVALS | DOSES | TESTS | ERRANDS | LEADS | POLICY if steps.len() == 1 => {
+        ARRIVALS | DOSES | TESTS | ERRANDS | LEADS | POLICY | NOTICES if steps.len() == 1 => {
             // Layout 2's collections come only from its fixed change, the
             // same on every device; any other object there would shadow it.
             if made_by_layout(doc, top) {
@@ -340,6 +348,14 @@ fn classify<D: ReadDoc>(
         DOSES | TESTS => entity(1, Part::HealthRecord),
         ERRANDS => entity(1, Part::Errand),
         LEADS => entity(1, Part::LeadTerm),
+        NOTICES => {
+            let notice = entity(1, Part::Notice);
+            // A household's mark, inside a notice that was there before.
+            if notice.act == Act::Edit && key(2) == Some("households") && steps.len() == 4 {
+                return entity(3, Part::NoticeStatus);
+            }
+            notice
+        }
         POLICY => {
             let (obj, key) = &steps[1];
             let act = match key {
@@ -419,6 +435,8 @@ mod tests {
             Part::Errand,
             Part::LeadTerm,
             Part::Policy,
+            Part::Notice,
+            Part::NoticeStatus,
         ];
         let roles = [Role::Lead, Role::GridWorker, Role::Office, Role::County];
         for part in parts {

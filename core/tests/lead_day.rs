@@ -704,3 +704,57 @@ fn a_collection_made_by_a_peer_instead_of_the_layout_change_is_refused() {
     assert!(e.to_string().contains("arrivals"), "{e}");
     assert!(t.cells(&[]).unwrap().is_empty());
 }
+
+#[test]
+fn an_office_notice_reaches_every_cell_of_the_region_and_the_office_sees_its_reach() {
+    let c = county();
+    let hh = c
+        .hub
+        .add_household(&c.cell, NewHousehold::default())
+        .unwrap();
+    let hh2 = c
+        .hub
+        .add_household(&c.cell, NewHousehold::default())
+        .unwrap();
+    let (notice, cells) = c
+        .hub
+        .post_notice(
+            "县/镇/村",
+            "接种通知",
+            "明天上午九点在村卫生室接种加强针",
+            "城关镇政府",
+        )
+        .unwrap();
+    let mut sent = cells.clone();
+    sent.sort();
+    let mut want = vec![c.cell.clone(), c.other.clone()];
+    want.sort();
+    assert_eq!(sent, want, "the village's two cells, not the far one");
+    sync_local(&c.worker, &c.hub).unwrap();
+    sync_local(&c.lead, &c.worker).unwrap();
+    let on_phone = c.lead.with_doc(&c.cell, |d| Ok(d.notices())).unwrap();
+    assert_eq!(on_phone.len(), 1);
+    assert_eq!(on_phone[0].title, "接种通知");
+    // The lead tells one household in person and the other reads it.
+    c.lead
+        .mark_notice(&c.cell, &notice, &hh, NoticeStatus::Relayed)
+        .unwrap();
+    c.lead
+        .mark_notice(&c.cell, &notice, &hh2, NoticeStatus::Read)
+        .unwrap();
+    // Relayed is not marked back to read.
+    c.lead
+        .mark_notice(&c.cell, &notice, &hh, NoticeStatus::Read)
+        .unwrap();
+    // A lead may not send notices: the office does.
+    let e = c.lead.post_notice(&c.cell, "x", "y", "z").unwrap_err();
+    assert!(e.to_string().contains("notice"), "{e}");
+    sync_local(&c.lead, &c.worker).unwrap();
+    sync_local(&c.worker, &c.hub).unwrap();
+    let reach = c.hub.notice_coverage(&[]).unwrap();
+    let mine = reach.iter().find(|r| r.cell_id == c.cell).unwrap();
+    assert_eq!((mine.households, mine.read, mine.relayed), (2, 1, 1));
+    let other = reach.iter().find(|r| r.cell_id == c.other).unwrap();
+    assert_eq!((other.read, other.relayed), (0, 0));
+    assert_eq!(reach.len(), 2);
+}

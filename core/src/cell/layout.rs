@@ -9,7 +9,7 @@
 //! hash, are the same on every device. Two devices that migrate apart add
 //! the very same change, which merging keeps once.
 
-use super::{ARRIVALS, DOSES, ERRANDS, LEADS, POLICY, TASKS, TESTS};
+use super::{ARRIVALS, DOSES, ERRANDS, LEADS, NOTICES, POLICY, TASKS, TESTS};
 use crate::error::{Error, Result};
 use automerge::transaction::{CommitOptions, Transactable};
 use automerge::{ActorId, AutoCommit, ObjType, ReadDoc, ROOT};
@@ -27,10 +27,11 @@ pub(crate) const TASKS_MAP: Step = Step {
     keys: &[TASKS],
 };
 
-/// Layout 2: arrivals, the health histories, errands, leads, the policy.
+/// Layout 2: arrivals, the health histories, errands, leads, the policy,
+/// the office's notices.
 pub(crate) const LAYOUT_2: Step = Step {
     name: "layout 2",
-    keys: &[ARRIVALS, DOSES, TESTS, ERRANDS, LEADS, POLICY],
+    keys: &[ARRIVALS, DOSES, TESTS, ERRANDS, LEADS, POLICY, NOTICES],
 };
 
 impl Step {
@@ -52,7 +53,7 @@ impl Step {
                 .with_time(0),
         );
         doc.get_last_local_change()
-            .expect("a commit with operations makes a change") // ok: four puts just made
+            .expect("a commit with operations makes a change") // ok: seven puts just made
     }
 }
 

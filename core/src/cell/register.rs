@@ -3,7 +3,7 @@
 //! and what the lead's day is worked out from them (checks due and
 //! missed, health status, residents not called, the report's draft).
 
-use super::{CellDoc, Touched, ARRIVALS, DOSES, ERRANDS, LEADS, POLICY, TASKS, TESTS};
+use super::{CellDoc, Touched, ARRIVALS, DOSES, ERRANDS, LEADS, NOTICES, POLICY, TASKS, TESTS};
 use crate::error::{Error, Result};
 use crate::model::*;
 use crate::register::*;
@@ -435,6 +435,87 @@ impl CellDoc {
         self.doc.put(&cell, "lead", m.name.as_str())?;
         self.commit("hand over cell", at.timestamp());
         Ok(Touched::Cell)
+    }
+
+    // ---- notices --------------------------------------------------------
+
+    pub fn notices(&self) -> Vec<Notice> {
+        let mut out: Vec<Notice> = self
+            .record_ids(NOTICES)
+            .iter()
+            .map(|(id, o)| Notice {
+                id: id.clone(),
+                title: self.get_str(o, "title").unwrap_or_default(),
+                text: self.get_str(o, "text").unwrap_or_default(),
+                region: self.get_str(o, "region").unwrap_or_default(),
+                from: self.get_str(o, "from").unwrap_or_default(),
+                at: self.get_str(o, "at").unwrap_or_default(),
+                households: self
+                    .map(o, "households")
+                    .map(|hs| {
+                        self.keys(&hs)
+                            .into_iter()
+                            .filter_map(|h| Some((h.clone(), self.get_choice(&hs, &h)?)))
+                            .collect()
+                    })
+                    .unwrap_or_default(),
+            })
+            .collect();
+        out.sort_by(|a, b| (&a.at, &a.id).cmp(&(&b.at, &b.id)));
+        out
+    }
+
+    /// Posts the office's notice into this cell (the same id in every cell
+    /// of the region, so the office can count its reach).
+    pub fn post_notice(
+        &mut self,
+        id: &str,
+        title: &str,
+        text: &str,
+        region: &str,
+        from: &str,
+        at: DateTime<FixedOffset>,
+    ) -> Result<Touched> {
+        let title = check_text("title", title, 200, true)?;
+        let text = check_text("text", text, 2000, true)?;
+        let o = self.new_record(NOTICES, id)?;
+        self.doc.put(&o, "title", title)?;
+        self.doc.put(&o, "text", text)?;
+        self.doc
+            .put(&o, "region", check_text("region", region, 200, false)?)?;
+        self.doc
+            .put(&o, "from", check_text("from", from, 64, false)?)?;
+        self.doc.put(&o, "at", at.to_rfc3339())?;
+        // Made with the notice, so leads' marks all land in this one map.
+        self.doc.put_object(&o, "households", ObjType::Map)?;
+        self.commit("post notice", at.timestamp());
+        Ok(Touched::Parts(Vec::new()))
+    }
+
+    /// Marks how far a notice has reached a household. A household marked
+    /// relayed is not marked back to read.
+    pub fn mark_notice(
+        &mut self,
+        id: &str,
+        household_id: &str,
+        status: NoticeStatus,
+        at: i64,
+    ) -> Result<Touched> {
+        self.household_obj(household_id)?;
+        let o = self
+            .map(&self.collection(NOTICES)?, id)
+            .ok_or_else(|| Error::not_found("notice", id))?;
+        let hs = self.map(&o, "households").ok_or_else(|| Error::Damaged {
+            doc: self.id(),
+            reason: format!("notice {id} has no households map"),
+        })?;
+        let now: Option<NoticeStatus> = self.get_choice(&hs, household_id);
+        if now == Some(NoticeStatus::Relayed) || now == Some(status) {
+            return Ok(Touched::Parts(Vec::new()));
+        }
+        self.doc.put(&hs, household_id, status.as_str())?;
+        self.commit("mark notice", at);
+        Ok(Touched::Parts(Vec::new()))
     }
 
     // ---- the lead's day -------------------------------------------------

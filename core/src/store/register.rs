@@ -144,6 +144,67 @@ impl Store {
         })
     }
 
+    /// Sends a notice to every cell in `region` (a region path prefix, as in
+    /// a certificate's scope) held here: one id for all of them. Returns the
+    /// notice id and the cells it went to; each receives it on its next sync.
+    pub fn post_notice(
+        &self,
+        region: &str,
+        title: &str,
+        text: &str,
+        from: &str,
+    ) -> Result<(String, Vec<String>)> {
+        let cells = self.cells(&[region.to_string()])?;
+        if cells.is_empty() {
+            return Err(
+                ValidationError::new("region", "no cell held here is in this region").into(),
+            );
+        }
+        let id = new_id();
+        let now = self.clock().now();
+        let mut sent = Vec::new();
+        for c in cells {
+            self.edit(&c.id, |d| {
+                Ok(((), d.post_notice(&id, title, text, region, from, now)?))
+            })?;
+            sent.push(c.id);
+        }
+        Ok((id, sent))
+    }
+
+    pub fn mark_notice(
+        &self,
+        cell_id: &str,
+        notice_id: &str,
+        household_id: &str,
+        status: NoticeStatus,
+    ) -> Result<()> {
+        let at = self.now_ts();
+        self.edit(cell_id, |d| {
+            Ok(((), d.mark_notice(notice_id, household_id, status, at)?))
+        })
+    }
+
+    /// How far each notice has reached, cell by cell, across `scope`.
+    pub fn notice_coverage(&self, scope: &[String]) -> Result<Vec<NoticeCoverage>> {
+        let mut out = Vec::new();
+        for cell in self.cells(scope)? {
+            let (notices, households) =
+                self.with_doc(&cell.id, |d| Ok((d.notices(), d.household_ids()?.len())))?;
+            for n in notices {
+                let count = |s: NoticeStatus| n.households.values().filter(|v| **v == s).count();
+                out.push(NoticeCoverage {
+                    notice_id: n.id,
+                    cell_id: cell.id.clone(),
+                    households: households as i64,
+                    read: count(NoticeStatus::Read) as i64,
+                    relayed: count(NoticeStatus::Relayed) as i64,
+                });
+            }
+        }
+        Ok(out)
+    }
+
     /// The health checks due on `day` across the cells in `scope` (a grid
     /// worker's round).
     pub fn due_checks(&self, scope: &[String], day: NaiveDate) -> Result<Vec<(String, CheckDay)>> {
