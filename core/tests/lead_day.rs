@@ -758,3 +758,39 @@ fn an_office_notice_reaches_every_cell_of_the_region_and_the_office_sees_its_rea
     assert_eq!((other.read, other.relayed), (0, 0));
     assert_eq!(reach.len(), 2);
 }
+
+#[test]
+fn a_layout_0_cell_migrated_on_two_devices_keeps_both_devices_tasks() {
+    // Layout 0 (pre-release) had no schema key and no tasks map; each
+    // device used to make its own tasks map, and one hid the other's.
+    let cell = new_id();
+    let (bytes, hh, _) = layout_1_cell(&cell);
+    let mut old = automerge::AutoCommit::load(&bytes).unwrap();
+    old.delete(ROOT, "schema").unwrap();
+    old.delete(ROOT, "tasks").unwrap();
+    old.commit();
+    let bytes = old.save();
+    let dir = tempfile::tempdir().unwrap();
+    let a = open_at(&dir.path().join("a.db"), at(today(), 9, 0));
+    let b = open_at(&dir.path().join("b.db"), at(today(), 9, 0));
+    let mut tasks = Vec::new();
+    for (s, title) in [(&a, "送药"), (&b, "买菜")] {
+        s.merge_bytes(&bytes).unwrap();
+        tasks.push(
+            s.add_task(&cell, title, Some(&hh), None, None, at(today(), 9, 0))
+                .unwrap(),
+        );
+    }
+    a.merge_bytes(&b.save_doc(&cell).unwrap()).unwrap();
+    b.merge_bytes(&a.save_doc(&cell).unwrap()).unwrap();
+    for s in [&a, &b] {
+        let view = s.cell(&cell).unwrap();
+        let mut got: Vec<String> = view.tasks.iter().map(|t| t.id.clone()).collect();
+        got.sort();
+        let mut want = tasks.clone();
+        want.sort();
+        assert_eq!(got, want, "both devices' tasks, after both migrated");
+        assert!(view.conflicts.is_empty(), "{:?}", view.conflicts);
+        assert_eq!(view.schema, 2);
+    }
+}
