@@ -156,7 +156,7 @@ impl CellDayPlan {
             .filter(|(_, m)| m.arrival.as_ref().is_some_and(|a| a.date == date))
             .map(|(_, m)| m.id.as_str())
             .collect();
-        let mut count = |kind: VisitKind| {
+        let count = |kind: VisitKind| {
             actions()
                 .filter(|a| matches!(a, Action::Visit(v) if v.kind == kind))
                 .count() as i64

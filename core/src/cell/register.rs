@@ -278,7 +278,7 @@ impl CellDoc {
                     .last
                     .max(mine.iter().filter_map(|d| d.date).max());
             }
-            if let Some(t) = tests.iter().filter(|t| t.member_id == m.id).last() {
+            if let Some(t) = tests.iter().rfind(|t| t.member_id == m.id) {
                 if m.test.date.is_none_or(|d| d <= t.date) {
                     m.test.date = Some(t.date);
                     m.test.result = Some(t.result);
@@ -539,8 +539,7 @@ impl CellDoc {
             for m in &h.members {
                 let latest = arrivals
                     .iter()
-                    .filter(|a| a.member_id == m.id && a.until.is_some())
-                    .last();
+                    .rfind(|a| a.member_id == m.id && a.until.is_some());
                 let (since, until, per_day) = match latest {
                     Some(a) => (a.date, a.until.unwrap_or(a.date), a.checks_per_day),
                     None => match (m.monitoring.since, m.monitoring.until) {
@@ -598,15 +597,11 @@ impl CellDoc {
             return Ok(HealthStatus::Referred);
         }
         let day_s = day.to_string();
-        let latest = self
-            .visits()?
-            .into_iter()
-            .filter(|v| {
-                v.kind == VisitKind::HealthCheck
-                    && v.member_id.as_deref() == Some(member.id.as_str())
-                    && v.day() <= day_s.as_str()
-            })
-            .last();
+        let latest = self.visits()?.into_iter().rfind(|v| {
+            v.kind == VisitKind::HealthCheck
+                && v.member_id.as_deref() == Some(member.id.as_str())
+                && v.day() <= day_s.as_str()
+        });
         if latest.is_some_and(|v| v.is_abnormal()) {
             return Ok(HealthStatus::Abnormal);
         }
@@ -763,7 +758,9 @@ impl CellDoc {
     ) -> Result<Vec<String>> {
         let today = now.date_naive();
         let raised: HashSet<String> = self.tasks()?.into_iter().filter_map(|t| t.source).collect();
-        let mut new: Vec<(String, String, TaskKind, Option<String>, Option<String>)> = Vec::new();
+        // (source, title, kind, household, member) of each task to raise.
+        type Raise = (String, String, TaskKind, Option<String>, Option<String>);
+        let mut new: Vec<Raise> = Vec::new();
         for c in self.missed_checks(today)? {
             let source = format!("missed:{}:{}", c.member_id, c.day);
             if !raised.contains(&source) {
