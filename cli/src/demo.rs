@@ -723,7 +723,7 @@ pub fn run(args: &DemoArgs, progress: bool) -> Result<DemoReport> {
     };
     // The report that drafts itself: the office's draft of every cell's
     // last day against the hand count of the generated day.
-    let bar = phases.bar("report drafts", cells as u64);
+    let bar = phases.bar("report drafts", cells);
     let (mut drafts_differing, mut reports_flagged) = (0, 0);
     for c in &last.cells {
         let Some(id) = ids[c.cell].get() else {
