@@ -2,7 +2,8 @@ import LeadKit
 import Silin
 import SwiftUI
 
-/// My cell: who is under monitoring, who needs help, every household.
+/// My cell: the health checks due today, alerts, residents away to call, who
+/// is under monitoring, who needs help, every household.
 struct CellView: View {
     @ObservedObject var model: LeadViewModel
     @State private var newName = ""
@@ -12,6 +13,42 @@ struct CellView: View {
         Group {
             if let cell = model.cell {
                 List {
+                    Section("今日待测（\(model.dueChecks.count)）") {
+                        if model.dueChecks.isEmpty {
+                            Text("今天的健康监测都做完了。").foregroundColor(.secondary)
+                        }
+                        ForEach(model.dueChecks, id: \.memberId) { check in
+                            MemberRow(
+                                name: check.name,
+                                detail: "\(check.done)/\(check.required) 次，还剩 \(check.daysLeft) 天",
+                                action: { model.beginHealthCheck(of: check.memberId) })
+                        }
+                        ForEach(model.missedChecks, id: \.self) { missed in
+                            Text("漏测：\(missed.name) \(missed.day)（\(missed.done)/\(missed.required)）")
+                                .foregroundColor(.red)
+                        }
+                    }
+                    if !model.alerts.isEmpty {
+                        Section("提醒") {
+                            ForEach(model.alerts, id: \.id) { alert in
+                                Button {
+                                    _Concurrency.Task { await model.dismissAlert(alert.id) }
+                                } label: {
+                                    Text(alert.title).foregroundColor(alert.kind == .alert ? .red : .primary)
+                                }
+                            }
+                        }
+                    }
+                    if !model.awayNotCalled.isEmpty {
+                        Section("外出人员（\(model.notCalledDays) 天未联系）") {
+                            ForEach(model.awayNotCalled, id: \.memberId) { away in
+                                MemberRow(
+                                    name: away.name,
+                                    detail: [away.awayAt, away.phone].compactMap { $0 }.joined(separator: " · "),
+                                    action: {})
+                            }
+                        }
+                    }
                     Section("居家监测（\(model.underMonitoring.count)）") {
                         ForEach(model.underMonitoring, id: \.memberId) { member in
                             MemberRow(

@@ -4,9 +4,9 @@
 //! Every write appends one chunk (its changes) to the document's rows, and
 //! loading a document applies its snapshot and then every chunk, so chunks
 //! must be folded into the snapshot now and then. That fold is a full
-//! automerge `save()` — about 3 ms for a year-old cell, mostly DEFLATE — and
+//! automerge `save()` — milliseconds for a year-old cell, mostly DEFLATE — and
 //! it used to run inside the write that brought the 128th chunk: one write
-//! in 128 took thirty times the median (issue 15, item 7).
+//! in 128 took twenty times the median or more (issue 15, item 7).
 //!
 //! Now the write only appends, and a document with
 //! [`StoreOptions::compact_after_chunks`](super::StoreOptions) chunks or more
@@ -28,9 +28,10 @@
 //!   document's row still records the heads the snapshot was saved at
 //!   (`write_snapshot`): if a write — of this store or of another program on
 //!   the file — moved the document on while the snapshot was being saved,
-//!   nothing is written and the document stays due. A power cut at any point
-//!   leaves either the old snapshot and all its chunks or the new snapshot:
-//!   both load to the same document.
+//!   nothing is written and the document stays due (but see the next
+//!   point). A power cut at any point leaves either the old snapshot and
+//!   all its chunks or the new snapshot and the chunks after it: both load
+//!   to the same document.
 //! - **A document written while it is saved is still compacted.** The save
 //!   of a year-old cell takes 10–25 ms here; a cell written more often than
 //!   that (a hub merging a stream of changes, this benchmark's round-robin)
@@ -58,9 +59,12 @@
 //!   checkpoint every [`CHECKPOINT_EVERY`] commits on a connection of its
 //!   own, which neither takes the store's lock nor blocks a writer, and the
 //!   store's connection checkpoints by itself only past [`WAL_PAGES`] (the
-//!   bound, if the thread falls behind): one write in 150 pays a header
-//!   fsync, none a checkpoint. The price is a WAL of up to ~6 MB instead
-//!   of ~4 MB.
+//!   bound, if the thread falls behind). When writes leave the thread time
+//!   to finish its checkpoint, one write in 150 pays a header fsync and none
+//!   a checkpoint; a stream of writes that never pauses keeps the WAL from
+//!   being fully checkpointed, and the connection's own checkpoint still
+//!   runs every [`WAL_PAGES`] pages (doc/BENCHMARKS.md, "The write path").
+//!   The price is a WAL file of up to ~12 MB instead of ~4 MB.
 //! - Only documents in the cache are compacted by the thread: loading an
 //!   evicted year-old document just to compact it would hold the lock for
 //!   the load. An evicted document stays due until its next write (or

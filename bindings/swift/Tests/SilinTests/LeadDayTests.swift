@@ -106,9 +106,15 @@ final class LeadDayTests: XCTestCase {
         let errand = try XCTUnwrap(view.visits.first { $0.kind == .errand })
         XCTAssertEqual(errand.taskId, task)
         XCTAssertEqual(errand.outcome, "药已送到")
-        XCTAssertEqual(view.tasks.count, 1)
-        XCTAssertEqual(view.tasks.first?.status, .done)
-        XCTAssertEqual(view.tasks.first?.title, "给李秀英买药")
+        // The errand's task, and the alert the fever raised with its visit.
+        let listed = view.tasks.filter { $0.kind == .list }
+        XCTAssertEqual(listed.count, 1)
+        XCTAssertEqual(listed.first?.status, .done)
+        XCTAssertEqual(listed.first?.title, "给李秀英买药")
+        let alert = try XCTUnwrap(view.tasks.first { $0.kind == .alert })
+        XCTAssertEqual(alert.memberId, ids.returnee)
+        XCTAssertEqual(alert.source, "abnormal:\(fever)")
+        XCTAssertEqual(view.tasks.count, 2)
 
         // The day's queries.
         XCTAssertEqual(try store.underMonitoring(day: day).map(\.memberId), [ids.returnee])

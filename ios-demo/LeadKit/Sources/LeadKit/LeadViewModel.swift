@@ -38,10 +38,26 @@ public final class LeadViewModel: ObservableObject {
     @Published public private(set) var vulnerable: [MemberSummary] = []
     @Published public private(set) var todaysVisits: [VisitSummary] = []
     @Published public private(set) var reportFiledToday = false
+    // The lead's day in my cell, from silin's leadDay.
+    /// Health checks due today and not all done: done of required, days left.
+    @Published public private(set) var dueChecks: [CheckDay] = []
+    /// Earlier days of monitoring with fewer checks than required.
+    @Published public private(set) var missedChecks: [CheckDay] = []
+    /// Open alert and reminder tasks (a missed or abnormal check, a report
+    /// not filed by evening), newest first.
+    @Published public private(set) var alerts: [CellTask] = []
+    /// Residents living away not called for `notCalledDays` days.
+    @Published public private(set) var awayNotCalled: [AwayResident] = []
+    /// Each member's health status (normal, under monitoring, abnormal, referred).
+    @Published public private(set) var health: [String: HealthStatus] = [:]
+    /// The report filed today, with silin's flag if its counts disagree with the log.
+    @Published public private(set) var reportToday: Report? = nil
     @Published public private(set) var identity: DeviceIdentity? = nil
     // Forms and their errors.
     @Published public var visitForm = VisitForm()
     @Published public private(set) var visitErrors = FieldErrors()
+    /// silin's rule for an arrival field it refused, by field name ("member", "date", "from"…).
+    @Published public private(set) var arrivalErrors: [String: String] = [:]
     @Published public var reportDraft = ReportDraft()
     @Published public private(set) var reportErrors: [String: String] = [:]
     // Progress and messages.
@@ -57,8 +73,15 @@ public final class LeadViewModel: ObservableObject {
     public let store: Store
     /// The name visits and reports are recorded under.
     public let leadName: String
+    /// Residents away not called for this many days are listed to call.
+    public let notCalledDays: Int64 = 7
     private let today: () -> String
     private let relay = ChangeRelay()
+    /// Reloads started and the latest one shown: a reload that started
+    /// earlier (say, an observer's during a sync) never overwrites what a
+    /// later one showed.
+    private var reloadsStarted = 0
+    private var reloadShown = 0
     private var subscription: UInt64?
     private let statusRelay = StatusRelay()
     private var statusSubscription: UInt64?
@@ -132,15 +155,37 @@ public final class LeadViewModel: ObservableObject {
 
     // MARK: loading
 
-    /// Loads my cell (the one I lead, else the first held) and the day's lists.
+    /// Loads my cell (the one I lead, else the first held) and the day's
+    /// lists, raising the day's alerts first: the app calls it when it opens.
     public func load() async {
-        await run { try await self.reload() }
+        await run {
+            try await self.reload()
+            if try await self.raise() { try await self.reload() }
+        }
+    }
+
+    /// Raises what the day calls for in my cell, once each: an alert task for
+    /// each day someone under monitoring missed a check, a reminder when the
+    /// report is not in by evening. `load()` and each sync do it; call it
+    /// when the app comes back to the foreground.
+    public func raiseAlerts() async {
+        await run { if try await self.raise() { try await self.reload() } }
+    }
+
+    /// True if it raised any task.
+    private func raise() async throws -> Bool {
+        guard let cellId else { return false }
+        let store = self.store
+        return try await offMain { try store.raiseAlerts(cellId: cellId) }.isEmpty == false
     }
 
     private func reload() async throws {
+        reloadsStarted += 1
+        let generation = reloadsStarted
         let store = self.store
         let day = today()
         let lead = leadName
+        let notCalled = notCalledDays
         let snapshot = try await offMain { () -> Snapshot in
             let cells = try store.cells(scope: [])
             guard let mine = cells.first(where: { $0.lead == lead }) ?? cells.first else {
@@ -148,6 +193,7 @@ public final class LeadViewModel: ObservableObject {
             }
             let view = try store.cell(cellId: mine.id)
             return Snapshot(
+                lead: try store.leadDay(cellId: mine.id, day: day, notCalledDays: notCalled),
                 identity: try store.identity(),
                 cell: view,
                 underMonitoring: try store.underMonitoring(day: day).filter { $0.cellId == mine.id },
@@ -155,10 +201,13 @@ public final class LeadViewModel: ObservableObject {
                 visits: try store.visitsOn(day: day).filter { $0.cellId == mine.id },
                 reportFiled: view.reports.contains { $0.date == day })
         }
+        guard generation > reloadShown else { return }
+        reloadShown = generation
         apply(snapshot)
     }
 
     private struct Snapshot {
+        var lead: LeadDay? = nil
         var identity: DeviceIdentity
         var cell: CellView? = nil
         var underMonitoring: [MemberSummary] = []
@@ -174,11 +223,20 @@ public final class LeadViewModel: ObservableObject {
         vulnerable = snapshot.vulnerable
         todaysVisits = snapshot.visits
         reportFiledToday = snapshot.reportFiled
-        if !reportFiledToday {
-            reportDraft.abnormal = snapshot.visits.filter(\.abnormal).count
-            let day = today()
-            reportDraft.arrivals = snapshot.cell?.households.flatMap(\.members)
-                .filter { $0.arrivalDate == day }.count ?? 0
+        let lead = snapshot.lead
+        dueChecks = lead?.due ?? []
+        missedChecks = lead?.missed ?? []
+        alerts = (lead?.openTasks ?? [])
+            .filter { $0.kind == .alert || $0.kind == .reminder }
+            .sorted { $0.created > $1.created }
+        awayNotCalled = lead?.away ?? []
+        health = Dictionary((lead?.members ?? []).map { ($0.memberId, $0.health) }, uniquingKeysWith: { a, _ in a })
+        reportToday = lead?.report
+        if !reportFiledToday, let draft = lead?.draft {
+            // silin drafts the counts from the day's log; filing others is
+            // flagged for the office.
+            reportDraft.arrivals = Int(draft.arrivals)
+            reportDraft.abnormal = Int(draft.abnormal)
         }
     }
 
@@ -198,6 +256,40 @@ public final class LeadViewModel: ObservableObject {
         let lead = leadName
         return await run {
             _ = try await offMain { try store.createCell(name: name, regionPath: regionPath, lead: lead) }
+            try await self.reload()
+        }
+    }
+
+    // MARK: arrivals and alerts
+
+    /// Records an arrival at the door in one step (see `ArrivalForm`).
+    /// Returns the member's id, or nil with `arrivalErrors` (or `message`)
+    /// saying why silin refused it; nothing is then written.
+    @discardableResult
+    public func recordArrival(_ form: ArrivalForm) async -> String? {
+        arrivalErrors = [:]
+        let arrival = form.newArrival(by: leadName, today: today())
+        let store = self.store
+        busy = true
+        defer { busy = false }
+        do {
+            let id = try await offMain { try store.recordArrival(arrival: arrival) }
+            try? await reload()
+            return id
+        } catch StoreError.Invalid(let field, let rule) {
+            arrivalErrors = [field: rule]
+        } catch {
+            message = describe(error)
+        }
+        return nil
+    }
+
+    /// Marks an alert or reminder dealt with; it leaves the list.
+    public func dismissAlert(_ taskId: String) async {
+        guard let cellId else { return }
+        let store = self.store
+        await run {
+            try await offMain { try store.setTaskStatus(cellId: cellId, taskId: taskId, status: .done) }
             try await self.reload()
         }
     }
@@ -295,6 +387,7 @@ public final class LeadViewModel: ObservableObject {
             }
             syncStatus = .done(peerName, stats)
             try? await reload()
+            if (try? await raise()) == true { try? await reload() }
         } catch {
             syncStatus = .failed(describe(error))
         }
@@ -310,6 +403,7 @@ public final class LeadViewModel: ObservableObject {
             let stats = try await store.sync(hubUrl: url)
             syncStatus = .done(url, stats)
             try? await reload()
+            if (try? await raise()) == true { try? await reload() }
         } catch SyncError.NotEnrolled {
             syncStatus = .failed("This phone is not enrolled yet: enter the token from the township office.")
         } catch {

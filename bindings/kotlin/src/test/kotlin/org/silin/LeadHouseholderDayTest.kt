@@ -127,7 +127,12 @@ class LeadHouseholderDayTest {
             assertEquals(task, errandVisit.taskId)
             assertEquals("medicine delivered", errandVisit.outcome)
 
-            val taskRead = view.tasks.single()
+            // The fever check raised an alert task of its own.
+            val alert = view.tasks.single { it.kind == TaskKind.ALERT }
+            assertEquals(lei, alert.memberId)
+            assertEquals("abnormal:$checkLei", alert.source)
+            assertEquals(TaskStatus.OPEN, alert.status)
+            val taskRead = view.tasks.single { it.kind == TaskKind.LIST }
             assertEquals(task, taskRead.id)
             assertEquals(TaskStatus.DONE, taskRead.status)
             assertEquals(DAY, taskRead.due)

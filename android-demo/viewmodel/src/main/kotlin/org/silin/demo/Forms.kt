@@ -1,5 +1,8 @@
 package org.silin.demo
 
+import org.silin.ArrivalKind
+import org.silin.Means
+import org.silin.RiskLevel
 import org.silin.Sex
 import org.silin.VisitKind
 import org.silin.Vulnerability
@@ -9,7 +12,7 @@ enum class Field {
     NAME, REGION_PATH, LEAD,
     ADDRESS, DOOR, PHONE,
     SEX, BIRTH_YEAR, ID_NUMBER, RELATION, RESIDENCE,
-    ARRIVAL_FROM, ARRIVAL_DATE, MONITORING_SINCE, MONITORING_UNTIL,
+    ARRIVAL_FROM, ARRIVAL_DATE, MONITORING_SINCE, MONITORING_UNTIL, FROM, RISK, MEANS,
     KIND, BY, HOUSEHOLD, MEMBER, AT, TEMPERATURE, SYMPTOMS, OUTCOME, NOTE, TASK,
     DATE, ARRIVALS, ABNORMAL, UNDER_MONITORING, ERRANDS;
 
@@ -49,13 +52,23 @@ data class MemberForm(
     val vulnerable: List<Vulnerability> = emptyList(),
 )
 
-/** Someone came back from elsewhere: recorded, and monitored from [date] to [monitorUntil]. */
+/**
+ * An arrival at the door, recorded in one step: [memberId] for someone in
+ * the register (a resident coming back), or [name] (and [phone]) for a new
+ * person, who joins [householdId]. The office's policy sets the monitoring
+ * from [risk]: by default 14 days of two checks for high, 7 of one for
+ * medium, none for low. A blank [date] is today.
+ */
 data class ArrivalForm(
-    val memberId: String,
+    val householdId: String,
+    val memberId: String? = null,
+    val name: String = "",
+    val phone: String = "",
+    val kind: ArrivalKind = ArrivalKind.RETURNING,
     val from: String,
-    val date: String,
-    val riskArea: Boolean,
-    val monitorUntil: String,
+    val risk: RiskLevel,
+    val date: String = "",
+    val means: Means? = null,
 )
 
 data class VisitForm(

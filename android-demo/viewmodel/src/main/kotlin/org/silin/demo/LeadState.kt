@@ -1,10 +1,12 @@
 package org.silin.demo
 
+import org.silin.HealthStatus
 import org.silin.Residence
 import org.silin.Sex
 import org.silin.SyncPhase
 import org.silin.SyncStats
 import org.silin.SyncStatus
+import org.silin.TaskKind
 import org.silin.VisitKind
 import org.silin.Vulnerability
 
@@ -22,6 +24,8 @@ data class LeadState(
     val monitoring: List<MonitoredMember> = emptyList(),
     /** Today's report: the prefilled counts, or what was filed. */
     val report: ReportState? = null,
+    /** The lead's day in my cell, as silin's lead_day has it: checks due, alerts, calls to make. */
+    val day: DayState? = null,
     /** The state of each form (errors, submitting, last saved). */
     val forms: Map<FormKind, FormState> = emptyMap(),
     val sync: SyncState = SyncState(),
@@ -103,9 +107,75 @@ data class MonitoredMember(
     val vulnerable: List<Vulnerability>,
 )
 
+/**
+ * The lead's day in my cell (silin's `lead_day`): the health checks still
+ * due today, the days someone missed, the open alerts and reminders, the
+ * residents away not called lately, the errands waiting and each member's
+ * health status.
+ */
+data class DayState(
+    val date: String,
+    /** Checks due today and not yet all done, in silin's order. */
+    val due: List<DueCheck>,
+    /** Earlier days of monitoring with fewer checks than required. */
+    val missed: List<DueCheck>,
+    /** Open alert and reminder tasks (missed or abnormal checks, a report not filed). */
+    val alerts: List<AlertRow>,
+    /** Residents living away not called for [LeadViewModel.NOT_CALLED_DAYS] days. */
+    val awayNotCalled: List<AwayRow>,
+    /** Errands asked for and not yet done. */
+    val errandsWaiting: Int,
+    /** The cell's lead householder (a member), if one was handed the cell. */
+    val leadName: String?,
+    val health: Map<String, HealthStatus>,
+) {
+    /** Checks still to make today, over everyone due. */
+    val outstanding: Long get() = due.sumOf { it.outstanding }
+}
+
+/** A monitored member's checks on one day. */
+data class DueCheck(
+    val memberId: String,
+    val householdId: String,
+    val name: String,
+    val day: String,
+    val done: Long,
+    val required: Long,
+    /** The last day of monitoring, and the days left after [day]. */
+    val until: String,
+    val daysLeft: Long,
+) {
+    val outstanding: Long get() = (required - done).coerceAtLeast(0)
+
+    /** The line the due list shows, e.g. "Li Lei: 1 of 2 checks, 13 days left". */
+    val label: String
+        get() = "$name: $done of $required checks" + when (daysLeft) {
+            0L -> ", last day"
+            1L -> ", 1 day left"
+            else -> ", $daysLeft days left"
+        }
+}
+
+data class AlertRow(
+    val taskId: String,
+    val kind: TaskKind,
+    val title: String,
+    val memberId: String?,
+    val due: String?,
+)
+
+data class AwayRow(
+    val memberId: String,
+    val name: String,
+    val phone: String?,
+    val awayAt: String?,
+    val lastCalled: String?,
+    val daysSince: Long?,
+)
+
 data class ReportState(
     val date: String,
-    /** Counts prefilled from the register for today's report. */
+    /** Counts silin drafts from the day's log, to prefill today's report. */
     val draft: ReportDraft,
     /** The report filed for today, if any. */
     val filed: FiledReport?,
@@ -132,6 +202,8 @@ data class FiledReport(
     val errands: Long,
     val note: String?,
     val zero: Boolean,
+    /** How the counts differ from the day's log, for the office; null when they agree. */
+    val flag: String? = null,
 )
 
 enum class FormKind { CELL, HOUSEHOLD, MEMBER, ARRIVAL, VISIT, REPORT }

@@ -2,17 +2,19 @@ package org.silin.demo
 
 import org.silin.CellObserver
 import org.silin.CellView
-import org.silin.MemberEdit
+import org.silin.LeadDay
+import org.silin.NewArrival
 import org.silin.NewHousehold
 import org.silin.NewMember
 import org.silin.NewReport
 import org.silin.NewVisit
-import org.silin.Residence
 import org.silin.Store
 import org.silin.StoreException
 import org.silin.SyncStats
 import org.silin.SyncStatus
 import org.silin.SyncStatusObserver
+import org.silin.TaskKind
+import org.silin.TaskStatus
 import org.silin.VisitKind
 import java.util.concurrent.CompletableFuture
 import java.util.concurrent.Executor
@@ -74,7 +76,10 @@ class LeadViewModel(
         }
     }
 
-    /** Subscribes to changes and loads the first state. */
+    /**
+     * Subscribes to changes, raises the day's alerts (missed checks, a
+     * report not filed by evening) and loads the first state.
+     */
     fun start(): CompletableFuture<LeadState> = run {
         if (subscription == null) subscription = store.subscribe(observer)
         if (statusSubscription == null) {
@@ -82,7 +87,19 @@ class LeadViewModel(
             val now = store.syncStatus()
             mutableState.update { it.copy(sync = it.sync.copy(status = now)) }
         }
-        load()
+        // Load first: it chooses "my cell" on a phone opened afresh.
+        val first = load()
+        if (raiseAlertsQuietly()) load() else first
+    }
+
+    /**
+     * Raises what the day calls for in my cell, once each: an alert task
+     * for every day someone under monitoring missed a check, and a reminder
+     * when today's report is not in by evening. [start] and each sync do it;
+     * call it again when the app comes back to the foreground.
+     */
+    fun raiseAlerts(): CompletableFuture<LeadState> = run {
+        if (raiseAlertsQuietly()) load() else state.value
     }
 
     /**
@@ -156,22 +173,42 @@ class LeadViewModel(
         }
     }
 
-    /** Records that a member came back from elsewhere and puts them under monitoring. */
-    fun recordArrival(form: ArrivalForm): CompletableFuture<String?> =
-        submit(FormKind.ARRIVAL) {
-            store.editMember(
-                form.memberId,
-                listOf(
-                    MemberEdit.SetResidence(Residence.RETURNED),
-                    MemberEdit.SetArrivalFrom(Parse.blankToNull(form.from)),
-                    MemberEdit.SetArrivalDate(Parse.blankToNull(form.date)),
-                    MemberEdit.SetArrivalRiskArea(form.riskArea),
-                    MemberEdit.SetMonitoringSince(Parse.blankToNull(form.date)),
-                    MemberEdit.SetMonitoringUntil(Parse.blankToNull(form.monitorUntil)),
+    /**
+     * Records an arrival at the door in one step (see [ArrivalForm]); the
+     * office's policy sets the monitoring and the checks due. Resolves to
+     * the member's id (new or existing), or null if refused.
+     */
+    fun recordArrival(form: ArrivalForm): CompletableFuture<String?> {
+        val name = form.name.trim()
+        return submit(FormKind.ARRIVAL) {
+            store.recordArrival(
+                NewArrival(
+                    householdId = form.householdId,
+                    memberId = form.memberId,
+                    newMember = if (form.memberId == null && name.isNotEmpty()) {
+                        NewMember(name = name, phone = Parse.blankToNull(form.phone))
+                    } else {
+                        null
+                    },
+                    kind = form.kind,
+                    from = form.from,
+                    risk = form.risk,
+                    date = Parse.blankToNull(form.date) ?: clock(),
+                    means = form.means,
+                    by = leadName,
                 ),
             )
-            form.memberId
         }
+    }
+
+    /** Marks an alert or reminder task dealt with; it leaves the list. */
+    fun dismissAlert(taskId: String): CompletableFuture<LeadState> {
+        val cell = cellId ?: return CompletableFuture.completedFuture(state.value)
+        return run {
+            store.setTaskStatus(cell, taskId, TaskStatus.DONE)
+            load()
+        }
+    }
 
     // ---- visits and health checks ----------------------------------------
 
@@ -309,8 +346,12 @@ class LeadViewModel(
     }
 
     private fun finishSync(outcome: SyncState): SyncState {
-        // The sync brought changes: reload before saying it is done.
-        if (outcome.error == null) loadQuietly()
+        // The sync brought changes: raise what they call for (a check
+        // missed on another phone's watch) and reload before saying it is done.
+        if (outcome.error == null) {
+            raiseAlertsQuietly()
+            loadQuietly()
+        }
         val shown = outcome.copy(status = store.syncStatus())
         mutableState.update { it.copy(sync = shown) }
         return shown
@@ -396,6 +437,23 @@ class LeadViewModel(
         return future
     }
 
+    /**
+     * Worker only. True if it raised any task. A failure here must not stop
+     * the screen from loading.
+     */
+    private fun raiseAlertsQuietly(): Boolean {
+        val cell = cellId ?: return false
+        return try {
+            store.raiseAlerts(cell).isNotEmpty()
+        } catch (e: StoreException.NotFound) {
+            // The chosen cell is gone from this phone; load() picks another.
+            false
+        } catch (e: Exception) {
+            mutableState.update { it.copy(message = UserMessages.of(e)) }
+            false
+        }
+    }
+
     private fun loadQuietly() {
         try {
             load()
@@ -413,10 +471,11 @@ class LeadViewModel(
             ?: (cells.firstOrNull { it.lead == leadName } ?: cells.singleOrNull())?.id?.also { choose(it) }
         if (id == null) {
             return mutableState.update {
-                it.copy(today = day, loading = false, cells = choices, cell = null, monitoring = emptyList(), report = null)
+                it.copy(today = day, loading = false, cells = choices, cell = null, monitoring = emptyList(), report = null, day = null)
             }
         }
         val view = store.cell(id)
+        val lead = store.leadDay(id, day, NOT_CALLED_DAYS)
         val visitIdsToday = store.visitsOn(day).filter { it.cellId == id }.map { it.visitId }.toSet()
         val monitoring = store.underMonitoring(day).filter { it.cellId == id }
         val missing = store.cellsMissingReport(day).any { it.id == id }
@@ -483,15 +542,16 @@ class LeadViewModel(
                 vulnerable = s.vulnerable,
             )
         }
-        val abnormalCount = today.abnormalMembers.size + today.visits.count { it.abnormal && it.memberId == null }
+        // The counts silin drafts from the day's log; filing different
+        // ones is flagged for the office.
         val draft = ReportDraft(
-            arrivals = view.households.sumOf { h -> h.members.count { it.arrivalDate == day } }.toLong(),
-            underMonitoring = monitoring.size.toLong(),
-            abnormal = abnormalCount.toLong(),
-            errands = today.visits.count { it.kind == VisitKind.ERRAND }.toLong(),
+            arrivals = lead.draft.arrivals,
+            underMonitoring = lead.draft.underMonitoring,
+            abnormal = lead.draft.abnormal,
+            errands = lead.draft.errands,
         )
         val filed = view.reports.firstOrNull { it.date == day }?.let {
-            FiledReport(it.by, it.at, it.arrivals, it.underMonitoring, it.abnormal, it.errands, it.note, it.zero)
+            FiledReport(it.by, it.at, it.arrivals, it.underMonitoring, it.abnormal, it.errands, it.note, it.zero, it.flag)
         }
         return mutableState.update {
             it.copy(
@@ -501,8 +561,27 @@ class LeadViewModel(
                 cell = cell,
                 monitoring = monitored,
                 report = ReportState(day, draft, filed, missing),
+                day = dayState(lead),
             )
         }
+    }
+
+    private fun dayState(d: LeadDay): DayState {
+        fun row(c: org.silin.CheckDay) =
+            DueCheck(c.memberId, c.householdId, c.name, c.day, c.done, c.required, c.until, c.daysLeft)
+        return DayState(
+            date = d.date,
+            due = d.due.map(::row),
+            missed = d.missed.map(::row),
+            alerts = d.openTasks
+                .filter { it.kind == TaskKind.ALERT || it.kind == TaskKind.REMINDER }
+                .sortedWith(compareByDescending<org.silin.CellTask> { it.created })
+                .map { AlertRow(it.id, it.kind, it.title, it.memberId, it.due) },
+            awayNotCalled = d.away.map { AwayRow(it.memberId, it.name, it.phone, it.awayAt, it.lastCalled, it.daysSince) },
+            errandsWaiting = d.errands.size,
+            leadName = d.lead?.name,
+            health = d.members.associate { it.memberId to it.health },
+        )
     }
 
     /** Today's visits of one cell, newest first, and who they found abnormal. */
@@ -513,6 +592,9 @@ class LeadViewModel(
     }
 
     companion object {
+        /** Residents away not called for this many days are listed to call. */
+        const val NOT_CALLED_DAYS = 7L
+
         /** The fields each form shows; an error on any other field is shown on the form. */
         val FIELDS: Map<FormKind, Set<Field>> = mapOf(
             FormKind.CELL to setOf(Field.NAME, Field.REGION_PATH, Field.LEAD),
@@ -520,7 +602,7 @@ class LeadViewModel(
             FormKind.MEMBER to setOf(
                 Field.NAME, Field.SEX, Field.BIRTH_YEAR, Field.ID_NUMBER, Field.PHONE, Field.RELATION,
             ),
-            FormKind.ARRIVAL to setOf(Field.ARRIVAL_FROM, Field.ARRIVAL_DATE, Field.MONITORING_SINCE, Field.MONITORING_UNTIL),
+            FormKind.ARRIVAL to setOf(Field.MEMBER, Field.NAME, Field.PHONE, Field.FROM, Field.RISK, Field.DATE, Field.MEANS),
             FormKind.VISIT to setOf(Field.KIND, Field.MEMBER, Field.TEMPERATURE, Field.SYMPTOMS, Field.OUTCOME, Field.NOTE),
             FormKind.REPORT to setOf(Field.ARRIVALS, Field.ABNORMAL, Field.NOTE),
         )

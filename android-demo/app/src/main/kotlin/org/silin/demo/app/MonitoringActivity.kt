@@ -3,10 +3,16 @@ package org.silin.demo.app
 import android.content.Intent
 import android.os.Bundle
 import android.widget.LinearLayout
+import org.silin.TaskKind
 import org.silin.VisitKind
 import org.silin.demo.LeadState
+import org.silin.demo.LeadViewModel
 
-/** Members under monitoring today: who has been checked, who is abnormal. */
+/**
+ * The lead's day: the health checks due today (done of required, days of
+ * monitoring left), the open alerts and reminders, then the members under
+ * monitoring, who has been checked and who is abnormal.
+ */
 class MonitoringActivity : LeadActivity() {
     private lateinit var root: LinearLayout
 
@@ -18,6 +24,7 @@ class MonitoringActivity : LeadActivity() {
 
     override fun render(state: LeadState) {
         root.removeAllViews()
+        renderDue(state)
         root.label("Under monitoring on ${state.today}", 20f, bold = true)
         if (state.monitoring.isEmpty()) {
             root.label("Nobody in your cell is under monitoring today.")
@@ -37,13 +44,49 @@ class MonitoringActivity : LeadActivity() {
                 },
                 color = color ?: if (m.checkedToday) GREEN else null,
             )
-            root.button("Health check for ${m.name}") {
-                startActivity(
-                    Intent(this, VisitActivity::class.java)
-                        .putExtra(VisitActivity.EXTRA_MEMBER, m.memberId)
-                        .putExtra(VisitActivity.EXTRA_KIND, VisitKind.HEALTH_CHECK.name),
+            healthCheckButton(m.memberId, m.name)
+        }
+    }
+
+    /** The due list and the alerts, as the view-model has them from silin's lead_day. */
+    private fun renderDue(state: LeadState) {
+        val day = state.day ?: return
+        root.label("Checks due today", 20f, bold = true)
+        if (day.due.isEmpty()) {
+            root.label("No health checks left to make today.", color = GREEN)
+        }
+        for (c in day.due) {
+            root.label(c.label, 17f, bold = true)
+            healthCheckButton(c.memberId, c.name)
+        }
+        if (day.missed.isNotEmpty()) {
+            root.label("Missed: " + day.missed.joinToString { "${it.name} ${it.day} (${it.done}/${it.required})" }, color = RED)
+        }
+        if (day.alerts.isNotEmpty()) {
+            root.label("Alerts", 20f, bold = true)
+            for (a in day.alerts) {
+                root.label(a.title, color = if (a.kind == TaskKind.ALERT) RED else null)
+                root.button("Dealt with") { vm?.dismissAlert(a.taskId) }
+            }
+        }
+        if (day.awayNotCalled.isNotEmpty()) {
+            root.label("Away, not called for ${LeadViewModel.NOT_CALLED_DAYS} days", 20f, bold = true)
+            for (a in day.awayNotCalled) {
+                root.label(
+                    a.name + (a.awayAt?.let { " · $it" } ?: "") + (a.phone?.let { "  ☎ $it" } ?: "") +
+                        (a.lastCalled?.let { " · last called $it" } ?: " · never called"),
                 )
             }
+        }
+    }
+
+    private fun healthCheckButton(memberId: String, name: String) {
+        root.button("Health check for $name") {
+            startActivity(
+                Intent(this, VisitActivity::class.java)
+                    .putExtra(VisitActivity.EXTRA_MEMBER, memberId)
+                    .putExtra(VisitActivity.EXTRA_KIND, VisitKind.HEALTH_CHECK.name),
+            )
         }
     }
 }
