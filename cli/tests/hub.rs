@@ -526,3 +526,38 @@ fn hub_serve_gives_plain_http_on_loopback_and_with_insecure_http_only() {
         assert!(!s.db("refused.db").exists());
     }
 }
+
+/// A hub that has served a few hundred cells (enough commits for its
+/// background WAL checkpoint) still sees every token `silin hub token`
+/// writes while it runs. With the checkpoint on a connection of its own,
+/// the hub's connection stopped seeing the other program's commits and
+/// refused the new token as unknown.
+#[test]
+fn a_busy_hub_sees_the_tokens_written_while_it_serves() {
+    let s = Silin::new();
+    let first = token(&s, "hub.db");
+    let hub = Serving::start(&s, "hub.db", &["--listen", "127.0.0.1:0"]);
+    let url = hub.url().to_string();
+    s.json("p1.db", &["init"]);
+    s.json("p1.db", &["enroll", "--hub", &url, "--token", &first]);
+    {
+        let phone = silin_core::Store::open(s.db("p1.db"), Default::default()).unwrap();
+        for i in 0..200 {
+            let path = silin_core::model::RegionPath::parse(&format!("两当县/城关镇/东关村/组{i}"))
+                .unwrap();
+            phone.create_cell(&format!("{i}组"), &path, None).unwrap();
+        }
+    }
+    s.json("p1.db", &["sync", "--hub", &url]);
+    let second = token(&s, "hub.db");
+    s.json("p2.db", &["init"]);
+    s.json("p2.db", &["enroll", "--hub", &url, "--token", &second]);
+    let synced = s.json("p2.db", &["sync", "--hub", &url]);
+    assert_eq!(synced["docs_received"], 200);
+    for phone in ["p3.db", "p4.db"] {
+        let t = token(&s, "hub.db");
+        s.json(phone, &["init"]);
+        let enrolled = s.json(phone, &["enroll", "--hub", &url, "--token", &t]);
+        assert_eq!(enrolled["role"], "grid_worker", "{phone}");
+    }
+}

@@ -56,10 +56,14 @@
 //!   fsyncs its new header. On a slow disk both are milliseconds, and at
 //!   one write in a hundred each they were the tail left once compaction
 //!   moved out. With [`Compaction::Background`] the thread runs a passive
-//!   checkpoint every [`CHECKPOINT_EVERY`] commits on a connection of its
-//!   own, which neither takes the store's lock nor blocks a writer, and the
-//!   store's connection checkpoints by itself only past [`WAL_PAGES`] (the
-//!   bound, if the thread falls behind). When writes leave the thread time
+//!   checkpoint every [`CHECKPOINT_EVERY`] commits, after the write that
+//!   asked for it has returned, on the store's connection under its lock
+//!   (a writer arriving meanwhile waits for it), and the store's connection
+//!   checkpoints by itself only past [`WAL_PAGES`] (the bound, if the
+//!   thread falls behind). A connection of the thread's own, as first
+//!   built, made the store's connection stop seeing what another program
+//!   committed afterwards: a hub serving went on refusing the enrolment
+//!   tokens `silin hub token` had written (cli/tests/hub.rs). When writes leave the thread time
 //!   to finish its checkpoint, one write in 150 pays a header fsync and none
 //!   a checkpoint; a stream of writes that never pauses keeps the WAL from
 //!   being fully checkpointed, and the connection's own checkpoint still
@@ -70,9 +74,8 @@
 //!   the load. An evicted document stays due until its next write (or
 //!   [`Store::maintain`], which loads it).
 
-use super::{lock_shared, schema, write_snapshot, Inner, Store};
+use super::{lock_shared, write_snapshot, Inner, Store};
 use crate::error::{Error, Result};
-use rusqlite::Connection;
 use std::sync::mpsc::{channel, Receiver, Sender};
 use std::sync::{Mutex, Weak};
 use std::thread::JoinHandle;
@@ -130,8 +133,6 @@ impl Worker {
 }
 
 fn work(shared: Weak<Mutex<Inner>>, asleep: Receiver<()>) {
-    // The thread's own connection, for checkpoints; opened on first need.
-    let mut own: Option<Connection> = None;
     while asleep.recv().is_ok() {
         // One pass serves every wake-up sent so far.
         while asleep.try_recv().is_ok() {}
@@ -142,9 +143,6 @@ fn work(shared: Weak<Mutex<Inner>>, asleep: Receiver<()>) {
         let (due, checkpoint) = {
             let mut inner = lock_shared(&shared);
             let checkpoint = std::mem::take(&mut inner.checkpoint_due);
-            if checkpoint && own.is_none() {
-                own = schema::open(&inner.path, inner.key.as_ref(), inner.durability).ok();
-            }
             (inner.due_in_cache(), checkpoint)
         };
         for id in due {
@@ -166,12 +164,17 @@ fn work(shared: Weak<Mutex<Inner>>, asleep: Receiver<()>) {
             }
         }
         if checkpoint {
-            if let Some(conn) = &own {
-                // Passive: copies what no reader still needs, waits for
-                // nobody. A failure leaves the WAL to SQLite's own
-                // checkpoint in a later commit.
-                let _ = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()));
-            }
+            // Passive: copies what no reader still needs, waits for nobody.
+            // A failure leaves the WAL to SQLite's own checkpoint in a later
+            // commit. On the store's own connection, under its lock, after
+            // the write that asked for it has returned: a second connection
+            // of this process checkpointing made the store's connection stop
+            // seeing what other programs commit (a hub missed the tokens
+            // `silin hub token` wrote; see core/tests/two_processes.rs).
+            let inner = lock_shared(&shared);
+            let _ = inner
+                .conn
+                .query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()));
         }
     }
 }

@@ -102,10 +102,6 @@ struct Inner {
     commits: u32,
     /// The compaction thread should checkpoint the WAL on its next pass.
     checkpoint_due: bool,
-    /// What the compaction thread opens its own connection with.
-    path: PathBuf,
-    key: Option<StoreKey>,
-    durability: Durability,
     clock: Clock,
     /// The role this device enrolled with: its own edits keep to the write
     /// rules every replica will check them against.
@@ -238,9 +234,6 @@ impl Store {
                     compactions: 0,
                     commits: 0,
                     checkpoint_due: false,
-                    path: path.clone(),
-                    key: options.key.clone(),
-                    durability: options.durability,
                     clock: options.clock.clone(),
                     role,
                 })
