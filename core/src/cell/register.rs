@@ -589,32 +589,47 @@ impl CellDoc {
             .collect())
     }
 
-    /// A member's health on `day`: referred until cleared; abnormal when
-    /// their latest health check by then was; under monitoring while a
-    /// monitoring period covers the day; otherwise normal.
-    pub fn health_status(&self, member: &Member, day: NaiveDate) -> Result<HealthStatus> {
-        if member.referred {
-            return Ok(HealthStatus::Referred);
-        }
+    /// Every member's health on `day`: referred until cleared; abnormal
+    /// when their latest health check by then was; under monitoring while
+    /// a monitoring period covers the day; otherwise normal. Reads the
+    /// visits and arrivals once for all members.
+    pub fn health_statuses(&self, day: NaiveDate) -> Result<Vec<MemberStatus>> {
         let day_s = day.to_string();
-        let latest = self.visits()?.into_iter().rfind(|v| {
-            v.kind == VisitKind::HealthCheck
-                && v.member_id.as_deref() == Some(member.id.as_str())
-                && v.day() <= day_s.as_str()
-        });
-        if latest.is_some_and(|v| v.is_abnormal()) {
-            return Ok(HealthStatus::Abnormal);
+        // Each member's latest health check by `day` (visits come in time order).
+        let mut latest: HashMap<String, bool> = HashMap::new();
+        for v in self.visits()? {
+            if v.kind == VisitKind::HealthCheck && v.day() <= day_s.as_str() {
+                if let Some(m) = &v.member_id {
+                    latest.insert(m.clone(), v.is_abnormal());
+                }
+            }
         }
-        let monitored = member.monitoring.active_on(day)
-            || self
-                .arrivals()
-                .iter()
-                .any(|a| a.member_id == member.id && a.monitors(day));
-        Ok(if monitored {
-            HealthStatus::UnderMonitoring
-        } else {
-            HealthStatus::Normal
-        })
+        let arrivals = self.arrivals();
+        let mut out = Vec::new();
+        for h in self.households()? {
+            for m in h.members {
+                let health = if m.referred {
+                    HealthStatus::Referred
+                } else if latest.get(&m.id).copied().unwrap_or(false) {
+                    HealthStatus::Abnormal
+                } else if m.monitoring.active_on(day)
+                    || arrivals
+                        .iter()
+                        .any(|a| a.member_id == m.id && a.monitors(day))
+                {
+                    HealthStatus::UnderMonitoring
+                } else {
+                    HealthStatus::Normal
+                };
+                out.push(MemberStatus {
+                    member_id: m.id,
+                    name: m.name,
+                    household_id: h.id.clone(),
+                    health,
+                });
+            }
+        }
+        Ok(out)
     }
 
     /// Residents living away and when each was last called: those not

@@ -93,17 +93,7 @@ impl Store {
     /// the report's draft and the report as filed, each member's health.
     pub fn lead_day(&self, cell_id: &str, day: NaiveDate, not_called_days: i64) -> Result<LeadDay> {
         self.with_doc(cell_id, |d| {
-            let mut members = Vec::new();
-            for h in d.households()? {
-                for m in &h.members {
-                    members.push(MemberStatus {
-                        member_id: m.id.clone(),
-                        name: m.name.clone(),
-                        household_id: h.id.clone(),
-                        health: d.health_status(m, day)?,
-                    });
-                }
-            }
+            let members = d.health_statuses(day)?;
             let checks = d.check_days(day)?;
             Ok(LeadDay {
                 cell_id: cell_id.to_string(),
