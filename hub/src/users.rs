@@ -3,14 +3,17 @@
 //! parameters), in the hub's own table `hub_users` inside the hub database.
 //!
 //! silin-core's store never reads these rows: the hub lays its tables out
-//! through its own connection and its own numbered migrations
-//! (`hub/sql/users_*.sql`, recorded in `hub_layout`), after the store has
-//! opened (and so laid out, or refused) the file. The password itself is
-//! never stored or logged.
+//! with its own numbered migrations (`hub/sql/users_*.sql`, recorded in
+//! `hub_layout`), after the store has opened (and so laid out, or refused)
+//! the file, on the store's own connection ([`Store::with_connection`]).
+//! Not on a second connection of the hub's: another connection on the file
+//! is what once made a serving hub stop seeing other programs' commits (a
+//! checkpoint run there), and it would need the store's key passed again.
+//! The password itself is never stored or logged.
 
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use argon2::Argon2;
-use rusqlite::{params, Connection, OpenFlags, OptionalExtension};
+use rusqlite::{params, Connection, OptionalExtension};
 use silin_core::Store;
 
 /// Shortest password the office may set.
@@ -34,6 +37,9 @@ pub enum UserError {
     BadInput(String),
     #[error("the hub database: {0}")]
     Database(#[from] rusqlite::Error),
+    /// The store whose connection the hub's tables are reached through.
+    #[error(transparent)]
+    Store(#[from] silin_core::Error),
     /// A PostgreSQL hub's database failed (its message names it).
     #[error("{0}")]
     Storage(String),
@@ -46,10 +52,11 @@ pub enum UserError {
 impl UserError {
     /// The caller gave something to refuse (exit 2), not a fault here.
     pub fn is_user_error(&self) -> bool {
-        matches!(
-            self,
-            UserError::Exists(_) | UserError::BadInput(_) | UserError::Newer { .. }
-        )
+        match self {
+            UserError::Exists(_) | UserError::BadInput(_) | UserError::Newer { .. } => true,
+            UserError::Store(e) => e.is_user_error(),
+            _ => false,
+        }
     }
 }
 
@@ -81,38 +88,26 @@ impl UserRole {
     }
 }
 
-/// The dashboard users of one hub database.
-pub struct Users {
-    conn: Connection,
-    /// The store file, whose office key (beside it) signs the audit head.
-    path: std::path::PathBuf,
+/// The dashboard users of one hub database, read and written through the
+/// store's own connection.
+pub struct Users<'a> {
+    store: &'a Store,
 }
 
-impl std::fmt::Debug for Users {
+impl std::fmt::Debug for Users<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Users").finish_non_exhaustive()
     }
 }
 
-impl Users {
-    /// The users of the hub whose store this is. `key` is the store's
-    /// SQLCipher key when it is encrypted (the same secret the store was
-    /// opened with). Lays out the hub's user table if it is missing.
-    pub fn open(store: &Store, key: Option<&str>) -> Result<Users> {
-        let conn = Connection::open_with_flags(
-            store.path(),
-            OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
-        )?;
-        if let Some(key) = key {
-            conn.execute_batch(&format!("PRAGMA key = {};", pragma_key(key)))?;
-            let _ = conn.execute_batch("PRAGMA cipher_log_level = NONE;");
-        }
-        conn.busy_timeout(std::time::Duration::from_secs(5))?;
-        migrate(&conn)?;
-        Ok(Users {
-            conn,
-            path: store.path().to_path_buf(),
-        })
+impl<'a> Users<'a> {
+    /// The users of the hub whose store this is. Lays out the hub's user
+    /// table if it is missing. `_key` is not used: the store's connection
+    /// was opened with the store's key already (the parameter stays so
+    /// that callers written for the hub's own connection still build).
+    pub fn open(store: &'a Store, _key: Option<&str>) -> Result<Users<'a>> {
+        on_connection(store, migrate)?;
+        Ok(Users { store })
     }
 
     /// Adds a user with `password` (hashed here; never stored as given).
@@ -124,65 +119,80 @@ impl Users {
         let (name, hash) = new_login(name, password)?;
         let at = chrono::DateTime::parse_from_rfc3339(created)
             .map_err(|e| UserError::BadInput(format!("created {created:?}: {e}")))?;
-        let signer = audit::signer(&self.path).map_err(audit_error)?;
-        let tx = audit::write_tx(&self.conn)?;
-        let inserted = tx.execute(
-            "INSERT INTO hub_users (name, role, password_hash, created) VALUES (?1, ?2, ?3, ?4)
-             ON CONFLICT (name) DO NOTHING",
-            params![name, role.as_str(), hash, created],
-        )?;
-        if inserted == 0 {
-            return Err(UserError::Exists(name));
-        }
-        audit::append(
-            &tx,
-            &at,
-            &NewEntry::new(
-                Actor::Office,
-                Action::UserAdd,
-                format!("user={name} role={}", role.as_str()),
-            ),
-            signer.as_ref(),
-        )
-        .map_err(audit_error)?;
-        tx.commit()?;
-        Ok(())
+        let signer = audit::signer(self.store.path()).map_err(audit_error)?;
+        on_connection(self.store, |conn| {
+            let tx = audit::write_tx(conn)?;
+            let inserted = tx.execute(
+                "INSERT INTO hub_users (name, role, password_hash, created) VALUES (?1, ?2, ?3, ?4)
+                 ON CONFLICT (name) DO NOTHING",
+                params![name, role.as_str(), hash, created],
+            )?;
+            if inserted == 0 {
+                return Err(UserError::Exists(name));
+            }
+            audit::append(
+                &tx,
+                &at,
+                &NewEntry::new(
+                    Actor::Office,
+                    Action::UserAdd,
+                    format!("user={name} role={}", role.as_str()),
+                ),
+                signer.as_ref(),
+            )
+            .map_err(audit_error)?;
+            tx.commit()?;
+            Ok(())
+        })
     }
 
     /// The role of `name` if `password` is theirs; `None` for a wrong
     /// password or an unknown name (which costs the same hashing work, so
     /// timing does not tell which).
     pub fn verify(&self, name: &str, password: &str) -> Result<Option<UserRole>> {
-        let row: Option<(String, String)> = self
-            .conn
-            .query_row(
-                "SELECT role, password_hash FROM hub_users WHERE name = ?1",
-                [name.trim()],
-                |r| Ok((r.get(0)?, r.get(1)?)),
-            )
-            .optional()?;
+        // Read under the store's lock, hashed after it: the Argon2 work
+        // must not hold up the store's other readers and writers.
+        let row: Option<(String, String)> = on_connection(self.store, |conn| {
+            Ok(conn
+                .query_row(
+                    "SELECT role, password_hash FROM hub_users WHERE name = ?1",
+                    [name.trim()],
+                    |r| Ok((r.get(0)?, r.get(1)?)),
+                )
+                .optional()?)
+        })?;
         judge(row, password)
     }
 
     /// Names and roles of the users, by name.
     pub fn list(&self) -> Result<Vec<(String, UserRole)>> {
-        let mut s = self
-            .conn
-            .prepare("SELECT name, role FROM hub_users ORDER BY name")?;
-        let rows = s.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))?;
-        let mut out = Vec::new();
-        for row in rows {
-            let (name, role) = row?;
-            out.push((name, UserRole::parse(&role)?));
-        }
-        Ok(out)
+        let rows: Vec<(String, String)> = on_connection(self.store, |conn| {
+            let mut s = conn.prepare("SELECT name, role FROM hub_users ORDER BY name")?;
+            let rows = s.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
+            Ok(rows.collect::<rusqlite::Result<_>>()?)
+        })?;
+        rows.into_iter()
+            .map(|(name, role)| Ok((name, UserRole::parse(&role)?)))
+            .collect()
     }
+}
+
+/// Runs `f` on the store's own connection, under the store's lock (see
+/// [`Store::with_connection`]): the hub's tables share the file, its key
+/// and its one connection with the store. A transaction `f` leaves open
+/// is rolled back there.
+pub(crate) fn on_connection<T>(
+    store: &Store,
+    f: impl FnOnce(&Connection) -> Result<T>,
+) -> Result<T> {
+    store.with_connection(|conn| Ok(f(conn)))?
 }
 
 /// An audit log failure, as this module reports storage failures.
 pub(crate) fn audit_error(e: crate::audit::AuditError) -> UserError {
     match e {
         crate::audit::AuditError::Database(e) => UserError::Database(e),
+        crate::audit::AuditError::Store(e) => UserError::Store(e),
         e => UserError::Storage(e.to_string()),
     }
 }
@@ -209,27 +219,54 @@ pub(crate) fn judge(row: Option<(String, String)>, password: &str) -> Result<Opt
     Ok(Some(UserRole::parse(&role)?))
 }
 
-/// Brings the hub's user table to the newest layout, each step in one
-/// transaction with its record in `hub_layout`.
+/// Brings the hub's user table to the newest layout, recorded in
+/// `hub_layout`.
 fn migrate(conn: &Connection) -> Result<()> {
     migrate_part(conn, LAYOUT_PART, MIGRATIONS)
 }
 
 /// Brings one part of the hub's own tables (`part`, as `hub_layout` names
-/// it) to the newest of `migrations`.
+/// it) to the newest of `migrations`, all steps and their record in one
+/// transaction that takes the file's write lock first and reads the
+/// version inside it, so two programs opening an old file at once apply
+/// each step once: the second waits, then finds it done.
 pub(crate) fn migrate_part(conn: &Connection, part: &str, migrations: &[&str]) -> Result<()> {
-    conn.execute_batch(
+    let known = migrations.len() as i64;
+    let version = |conn: &Connection| -> Result<i64> {
+        let has_layout: bool = conn.query_row(
+            "SELECT count(*) > 0 FROM sqlite_master WHERE type = 'table' AND name = 'hub_layout'",
+            [],
+            |r| r.get(0),
+        )?;
+        if !has_layout {
+            return Ok(0);
+        }
+        Ok(conn
+            .query_row(
+                "SELECT version FROM hub_layout WHERE part = ?1",
+                [part],
+                |r| r.get(0),
+            )
+            .optional()?
+            .unwrap_or(0))
+    };
+    // Read first, outside any write: opening an up-to-date file (every
+    // login does) takes no write lock.
+    let current = version(conn)?;
+    if current > known {
+        return Err(UserError::Newer {
+            found: current,
+            known,
+        });
+    }
+    if current == known {
+        return Ok(());
+    }
+    let tx = crate::audit::write_tx(conn)?;
+    tx.execute_batch(
         "CREATE TABLE IF NOT EXISTS hub_layout (part TEXT PRIMARY KEY, version INTEGER NOT NULL);",
     )?;
-    let current: i64 = conn
-        .query_row(
-            "SELECT version FROM hub_layout WHERE part = ?1",
-            [part],
-            |r| r.get(0),
-        )
-        .optional()?
-        .unwrap_or(0);
-    let known = migrations.len() as i64;
+    let current = version(&tx)?;
     if current > known {
         return Err(UserError::Newer {
             found: current,
@@ -237,25 +274,14 @@ pub(crate) fn migrate_part(conn: &Connection, part: &str, migrations: &[&str]) -
         });
     }
     for (i, sql) in migrations.iter().enumerate().skip(current as usize) {
-        let tx = conn.unchecked_transaction()?;
         tx.execute_batch(sql)?;
         tx.execute(
             "INSERT OR REPLACE INTO hub_layout (part, version) VALUES (?1, ?2)",
             params![part, i as i64 + 1],
         )?;
-        tx.commit()?;
     }
+    tx.commit()?;
     Ok(())
-}
-
-/// SQLCipher's `PRAGMA key` value for a secret, as silin-core gives it:
-/// 64 hex digits are a raw key, anything else a passphrase.
-pub(crate) fn pragma_key(s: &str) -> String {
-    if s.len() == 64 && s.bytes().all(|b| b.is_ascii_hexdigit()) {
-        format!("\"x'{s}'\"")
-    } else {
-        format!("'{}'", s.replace('\'', "''"))
-    }
 }
 
 fn check_name(name: &str) -> Result<String> {
@@ -363,9 +389,10 @@ mod tests {
         );
         assert_eq!(users.verify("zhang", "correct hors").unwrap(), None);
         assert_eq!(users.verify("li", "correct horse").unwrap(), None);
-        let stored: String = users
-            .conn
-            .query_row("SELECT password_hash FROM hub_users", [], |r| r.get(0))
+        let stored: String = store
+            .with_connection(|c| {
+                Ok(c.query_row("SELECT password_hash FROM hub_users", [], |r| r.get(0))?)
+            })
             .unwrap();
         assert!(!stored.contains("correct horse"));
         assert!(matches!(
@@ -418,6 +445,77 @@ mod tests {
     }
 
     #[test]
+    fn an_encrypted_hubs_logins_and_lists_use_the_stores_own_key() {
+        // The store was opened with its key; the hub's tables are reached
+        // through that connection, so no key is passed again (a second
+        // connection opened without it could not read the file at all).
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("hub.db");
+        let options = StoreOptions {
+            key: Some(silin_core::store::StoreKey::new("城关镇的口令")),
+            ..StoreOptions::default()
+        };
+        let store = Store::open(&path, options).unwrap();
+        let users = Users::open(&store, None).unwrap();
+        let at = "2026-11-29T08:00:00+08:00";
+        users
+            .add("zhang", UserRole::Office, "correct horse", at)
+            .unwrap();
+        assert_eq!(
+            users.verify("zhang", "correct horse").unwrap(),
+            Some(UserRole::Office)
+        );
+        let list = crate::lists::ListInfo {
+            list_id: "l1".into(),
+            kind: "test".into(),
+            title: "核酸检测提醒".into(),
+            file: "名单.csv".into(),
+            rows: 1,
+            imported: at.into(),
+        };
+        let mut lists = crate::lists::Lists::open(&store, None).unwrap();
+        lists
+            .record(&list, &[(2, "c1".into(), "t1".into())])
+            .unwrap();
+        assert_eq!(lists.lists().unwrap(), vec![list]);
+        assert_eq!(
+            lists.tasks("l1").unwrap(),
+            vec![("c1".to_string(), "t1".to_string())]
+        );
+        // Still unreadable without the key: nothing was written in the clear.
+        let plain = Connection::open(&path).unwrap();
+        assert!(plain
+            .query_row("SELECT count(*) FROM hub_users", [], |r| r.get::<_, i64>(0))
+            .is_err());
+    }
+
+    #[test]
+    fn a_hub_file_laid_out_by_a_newer_build_is_refused_and_left_alone() {
+        let (_dir, store) = hub();
+        Users::open(&store, None).unwrap();
+        store
+            .with_connection(|c| {
+                c.execute("UPDATE hub_layout SET version = 9 WHERE part = 'users'", [])?;
+                Ok(())
+            })
+            .unwrap();
+        let e = Users::open(&store, None).unwrap_err();
+        assert!(matches!(e, UserError::Newer { found: 9, known: 1 }), "{e}");
+        assert!(e.is_user_error());
+        // The lists' part is its own: laid out beside it, and once only.
+        crate::lists::Lists::open(&store, None).unwrap();
+        crate::lists::Lists::open(&store, None).unwrap();
+        let layout: Vec<(String, i64)> = store
+            .with_connection(|c| {
+                let mut s = c.prepare("SELECT part, version FROM hub_layout ORDER BY part")?;
+                let rows = s.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
+                Ok(rows.collect::<rusqlite::Result<_>>()?)
+            })
+            .unwrap();
+        assert_eq!(layout, vec![("lists".into(), 1), ("users".into(), 9)]);
+    }
+
+    #[test]
     fn reopening_keeps_the_users_and_the_layout() {
         let (_dir, store) = hub();
         Users::open(&store, None)
@@ -434,8 +532,7 @@ mod tests {
             again.verify("zhao", "12345678").unwrap(),
             Some(UserRole::County)
         );
-        // The store itself still opens and checks clean beside the hub's table.
-        drop(again);
+        // The store itself still checks clean beside the hub's table.
         assert!(store.check().unwrap().ok);
     }
 }

@@ -67,11 +67,14 @@ const SESSION_COOKIE: &str = "silin_session";
 const LOGIN_COOKIE: &str = "silin_login";
 const LANG_COOKIE: &str = "silin_lang";
 
-/// What the dashboard reads: the hub's SQLite store, and the secret its
-/// own connections (logins, the list register) open it with.
+/// What the dashboard reads: the hub's SQLite store (logins and the list
+/// register too, through the store's own connection).
 #[derive(Clone)]
 pub struct DashboardSource {
     pub store: Arc<Store>,
+    /// The store's key secret. No longer needed: the logins and the list
+    /// register no longer open connections of their own. Kept so callers
+    /// that set it still build.
     pub secret: Option<String>,
 }
 
