@@ -15,6 +15,14 @@
 //! added again. All or nothing: with any rejected row nothing is created
 //! unless `--accept-partial`; either way every rejected row goes to a
 //! report file.
+//!
+//! Not one transaction: each cell's tasks are one (a cell is one
+//! document), and the office's list record (`silin_hub::lists`) is
+//! written after the last of them by the caller. An import cut off in
+//! between leaves tasks and no record; run again, it creates no task twice
+//! and records the list with all of them. (One transaction for a whole
+//! list would need a store call that edits several cells and the hub's
+//! own tables together; silin-core has none.)
 
 use crate::output::CliError;
 use chrono::NaiveDate;

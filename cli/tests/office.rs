@@ -126,6 +126,62 @@ impl Hub {
     }
 }
 
+/// Every row of every table in the store file, the schema included, as
+/// text in a fixed order: equal dumps mean the command wrote nothing.
+fn dump(db: &Path) -> Vec<String> {
+    let c = rusqlite::Connection::open(db).unwrap();
+    let tables: Vec<String> = c
+        .prepare("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    let mut out = vec![];
+    for t in ["sqlite_master".to_string()].iter().chain(&tables) {
+        let mut s = c.prepare(&format!("SELECT * FROM \"{t}\"")).unwrap();
+        let n = s.column_count();
+        let mut rows: Vec<String> = s
+            .query_map([], |r| {
+                let cols: Vec<String> = (0..n)
+                    .map(|i| format!("{:?}", r.get::<_, rusqlite::types::Value>(i).unwrap()))
+                    .collect();
+                Ok(format!("{t}: {}", cols.join(" | ")))
+            })
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        rows.sort();
+        out.extend(rows);
+    }
+    out
+}
+
+/// The list register's rows: each list with its tasks' (cell, task).
+fn register(db: &Path) -> Vec<(String, Vec<(String, String)>)> {
+    let c = rusqlite::Connection::open(db).unwrap();
+    let lists: Vec<String> = c
+        .prepare("SELECT list_id FROM office_lists ORDER BY list_id")
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    lists
+        .into_iter()
+        .map(|l| {
+            let tasks = c
+                .prepare("SELECT cell_id, task_id FROM office_list_tasks WHERE list_id = ?1 ORDER BY task_id")
+                .unwrap()
+                .query_map([&l], |r| Ok((r.get(0)?, r.get(1)?)))
+                .unwrap()
+                .collect::<Result<_, _>>()
+                .unwrap();
+            (l, tasks)
+        })
+        .collect()
+}
+
 /// A resident ID number with its ISO 7064 MOD 11-2 check digit.
 fn resident_id(first17: &str) -> String {
     const W: [u32; 17] = [7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2];
@@ -412,6 +468,101 @@ fn a_list_with_bad_rows_imports_nothing_unless_partial_is_accepted() {
     assert!(task_of(&c.hub.show(&c.group2), &c.other_wang_fang).is_empty());
     let again = c.hub.import(&list, "vaccination", &["--accept-partial"]);
     assert_eq!(again["tasks_created"], 0, "{again}");
+}
+
+/// The good rows and one that names nobody, as a CSV file beside the hub.
+fn list_with_a_bad_row(c: &County) -> PathBuf {
+    let mut rows = good_rows();
+    rows.push([
+        "钱七".into(),
+        resident_id("62012319900202005"),
+        String::new(),
+        "东关村".into(),
+    ]);
+    let list = c.hub.path("接种名单.csv");
+    std::fs::write(&list, csv_text(&rows)).unwrap();
+    list
+}
+
+#[test]
+fn a_list_with_a_bad_row_leaves_the_store_file_exactly_as_it_was() {
+    let c = county();
+    // A list imported before, so the register and the audit log are there
+    // to be (not) written to.
+    let earlier = c.hub.path("核酸检测名单.csv");
+    std::fs::write(&earlier, csv_text(&good_rows()[..1])).unwrap();
+    c.hub.import(&earlier, "test", &[]);
+    let list = list_with_a_bad_row(&c);
+    let before = dump(&c.hub.db);
+
+    let f = list.to_str().unwrap();
+    let (_, err) = c.hub.fails(
+        2,
+        &["office", "import-list", f, "--kind", "vaccination"],
+        None,
+    );
+    assert!(err.contains("1 of 4 rows rejected"), "{err}");
+    // Not a task, a chunk, a list record, an audit entry, a layout row.
+    assert_eq!(dump(&c.hub.db), before);
+    let report = std::fs::read_to_string(c.hub.path("接种名单.csv.rejected.csv")).unwrap();
+    assert_eq!(
+        report.trim_start_matches('\u{feff}').lines().count(),
+        2,
+        "{report}"
+    );
+    assert!(report.contains("钱七"), "{report}");
+
+    // On a hub that never imported anything, the register is not even
+    // laid out.
+    let fresh = county();
+    let list = list_with_a_bad_row(&fresh);
+    let before = dump(&fresh.hub.db);
+    fresh.hub.fails(
+        2,
+        &[
+            "office",
+            "import-list",
+            list.to_str().unwrap(),
+            "--kind",
+            "vaccination",
+        ],
+        None,
+    );
+    assert_eq!(dump(&fresh.hub.db), before);
+    assert!(!before.iter().any(|r| r.contains("office_lists")));
+}
+
+#[test]
+fn an_import_cut_off_before_its_list_record_is_completed_by_running_it_again() {
+    let c = county();
+    let list = list_with_a_bad_row(&c);
+    let first = c.hub.import(&list, "vaccination", &["--accept-partial"]);
+    assert_eq!(first["tasks_created"], 3, "{first}");
+    let list_id = first["list_id"].as_str().unwrap().to_string();
+    let recorded = register(&c.hub.db);
+    assert_eq!(recorded.len(), 1);
+    assert_eq!(recorded[0].0, list_id);
+    assert_eq!(recorded[0].1.len(), 3);
+    let (tasks, _) = c.hub.tables();
+
+    // The tasks are written cell by cell and the list record after them:
+    // a crash in between leaves the tasks and no record. That state, as
+    // the crash leaves it:
+    let db = rusqlite::Connection::open(&c.hub.db).unwrap();
+    db.execute_batch("DELETE FROM office_list_tasks; DELETE FROM office_lists;")
+        .unwrap();
+    drop(db);
+    assert!(register(&c.hub.db).is_empty());
+
+    // Run again: no task twice, and the list is recorded with all of them.
+    let again = c.hub.import(&list, "vaccination", &["--accept-partial"]);
+    assert_eq!(again["tasks_created"], 0, "{again}");
+    assert_eq!(again["matched"], 3);
+    assert_eq!(c.hub.tables().0, tasks);
+    assert_eq!(register(&c.hub.db), recorded);
+    // The rejected row is reported each time.
+    let report = std::fs::read_to_string(c.hub.path("接种名单.csv.rejected.csv")).unwrap();
+    assert!(report.contains("钱七"), "{report}");
 }
 
 #[test]
