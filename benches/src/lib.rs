@@ -30,6 +30,7 @@ pub fn build_hub(
         .and_hms_opt(8, 0, 0)
         .map(|t| t.and_utc().timestamp())
         .unwrap_or(0);
+    workload.name_levels(store)?;
     let mut ids = Vec::with_capacity(workload.cells.len());
     for spec in &workload.cells {
         let (id, ()) =

@@ -36,8 +36,28 @@ same_choice!(Sex <=> core::Sex { Male, Female, Unknown });
 same_choice!(TestResult <=> core::TestResult { Negative, Positive, Pending });
 same_choice!(TaskStatus <=> core::TaskStatus { Open, Done, Cancelled });
 same_choice!(Vulnerability <=> core::Vulnerability { Elderly, Disabled, Mobility, Alone, Chronic });
-same_choice!(Level <=> core::Level { County, Township, Village, Group });
-same_choice!(Role <=> silin_core::identity::Role { Lead, GridWorker, Office, County });
+same_choice!(Role <=> silin_core::identity::Role { Lead, GridWorker, Office, County, BuildingHead, UnitHead });
+
+/// The countryside's levels; a level is a depth in the core
+/// ([`core::Level`]), whatever a branch calls it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Level {
+    County,
+    Township,
+    Village,
+    Group,
+}
+
+impl From<Level> for core::Level {
+    fn from(v: Level) -> Self {
+        match v {
+            Level::County => core::Level::County,
+            Level::Township => core::Level::Township,
+            Level::Village => core::Level::Village,
+            Level::Group => core::Level::Group,
+        }
+    }
+}
 
 // ---- read side ------------------------------------------------------------
 

@@ -56,6 +56,8 @@ pub struct DemoReport {
     pub converged: bool,
     /// The last day, at the office, at every level.
     pub rollup: Rollup,
+    /// The county seat's communities, by building and unit.
+    pub county_seat: CountySeat,
     pub sync: SyncFigures,
     /// What the last day's county row must show, from the plan.
     pub expected: DayTotals,
@@ -101,6 +103,22 @@ pub struct DemoReport {
     /// Peak resident memory of the process, where the platform tells
     /// (Linux: VmHWM).
     pub peak_rss_bytes: Option<u64>,
+}
+
+/// The county seat in community mode: its buildings and units, their
+/// heads, and the last day's rollup by unit (the levels the office named).
+#[derive(Debug, Clone, Serialize)]
+pub struct CountySeat {
+    pub communities: usize,
+    pub buildings: usize,
+    pub units: usize,
+    pub building_heads: usize,
+    pub unit_heads: usize,
+    pub cells: usize,
+    pub reported: i64,
+    pub missing: i64,
+    /// One row per unit, as the office's rollup names it.
+    pub units_rollup: Vec<RollupRow>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -582,6 +600,8 @@ pub fn run(args: &DemoArgs, progress: bool) -> Result<DemoReport> {
     let office_bar = phases.bar("set-up: office creates cells", cells);
     let phones_bar = phases.bar("set-up: phones take cells", cells);
     let office = Arc::new(Store::open(dir.path().join("office.db"), options(256))?);
+    // The county seat's communities have buildings and units.
+    workload.name_levels(&office)?;
     office.set_device_name("两当县网格化服务中心")?;
     let hub = silin_hub::server::spawn_with(
         "127.0.0.1:0",
@@ -775,6 +795,28 @@ pub fn run(args: &DemoArgs, progress: bool) -> Result<DemoReport> {
             group: level(Level::Group)?,
         },
     };
+    let units_rollup: Vec<RollupRow> = office
+        .rollup(last.date, office.hierarchy()?.level("unit")?)?
+        .into_iter()
+        .filter(|r| r.level == "unit")
+        .collect();
+    let heads = |role| workload.heads.iter().filter(|h| h.role == role).count();
+    let county_seat = CountySeat {
+        communities: workload
+            .townships
+            .iter()
+            .flat_map(|t| &t.villages)
+            .filter(|v| v.urban)
+            .count(),
+        buildings: workload.buildings(),
+        units: workload.units(),
+        building_heads: heads(silin_core::identity::Role::BuildingHead),
+        unit_heads: heads(silin_core::identity::Role::UnitHead),
+        cells: units_rollup.iter().map(|r| r.cells as usize).sum(),
+        reported: units_rollup.iter().map(|r| r.reported).sum(),
+        missing: units_rollup.iter().map(|r| r.missing).sum(),
+        units_rollup,
+    };
     bar.finish();
     phases.end("rollup");
 
@@ -804,6 +846,7 @@ pub fn run(args: &DemoArgs, progress: bool) -> Result<DemoReport> {
         cells: workload.cells.len(),
         converged: heads_agree && rollups_match,
         rollup,
+        county_seat,
         sync,
         expected: last.totals,
         seed: args.seed,
@@ -941,9 +984,22 @@ impl DemoReport {
             s.push('\n');
         }
         s.push_str(&format!(
-            "({} villages and communities, {} groups and compounds in the full rollup; --json for all levels)\n",
+            "({} villages and communities, {} groups and buildings in the full rollup; --json for all levels)\n",
             self.rollup.levels.village.len(),
             self.rollup.levels.group.len()
+        ));
+        let cs = &self.county_seat;
+        s.push_str(&format!(
+            "county seat: {} communities, {} buildings with {} building heads, {} units with {} unit heads; {} cells, {} reported, {} missing ({} units in the rollup; --json for them)\n",
+            cs.communities,
+            cs.buildings,
+            cs.building_heads,
+            cs.units,
+            cs.unit_heads,
+            cs.cells,
+            cs.reported,
+            cs.missing,
+            cs.units_rollup.len()
         ));
         s.push_str(&format!(
             "report drafts: {} of {} cells' drafts equal the hand count of the day; {} reports flagged as disagreeing with the log\n",
@@ -994,6 +1050,24 @@ mod tests {
             r.drafts_differing
         );
         assert_eq!(r.reports_flagged, 0);
+        // The county seat's buildings and units are there whatever the
+        // size; its cells roll up by unit and add up.
+        let cs = &r.county_seat;
+        assert_eq!(
+            (
+                cs.communities,
+                cs.buildings,
+                cs.units,
+                cs.building_heads,
+                cs.unit_heads
+            ),
+            (5, 103, 198, 103, 198)
+        );
+        assert_eq!(cs.reported + cs.missing, cs.cells as i64);
+        assert!(cs
+            .units_rollup
+            .iter()
+            .all(|u| u.path.split('/').count() == 5));
         let county = &r.rollup.levels.county;
         assert_eq!(county.len(), 1);
         let c = &county[0];

@@ -146,6 +146,8 @@ pub struct ExportArgs<'a> {
     pub what: What,
     pub date: NaiveDate,
     pub level: Level,
+    /// The level as the clerk named it (village, building…).
+    pub level_name: String,
     /// The role the resident IDs are shown for.
     pub role: Role,
     /// The store's SQLCipher secret (the office's list register is read
@@ -174,12 +176,7 @@ pub fn log(
         Format::Csv => "csv",
         Format::Xlsx => "xlsx",
     };
-    let level = match args.level {
-        Level::County => "county",
-        Level::Township => "township",
-        Level::Village => "village",
-        Level::Group => "group",
-    };
+    let level = &args.level_name;
     let full_ids =
         args.what == What::Tasks && silin_core::privacy::may_see_full_resident_id(args.role);
     let entry = NewEntry::new(

@@ -10,6 +10,7 @@ mod export;
 mod office;
 mod output;
 mod pg;
+mod region;
 mod register;
 mod serve;
 
@@ -85,7 +86,7 @@ enum Command {
         /// The day, YYYY-MM-DD.
         #[arg(long)]
         date: String,
-        /// county, township, village or group.
+        /// county, township, village or group, or a level a branch names (community, building, unit: see `silin region levels`).
         #[arg(long, default_value = "county")]
         level: String,
     },
@@ -133,6 +134,10 @@ enum Command {
     /// The office's notices to the cells of a region, and their reach.
     #[command(subcommand)]
     Notice(register::NoticeCmd),
+    /// The hierarchy's levels: what each branch calls its levels (the county
+    /// seat: community, building, unit).
+    #[command(subcommand)]
+    Region(RegionCmd),
     /// Set the office's monitoring and reporting policy for a cell
     /// (low_days, low_checks, medium_days, medium_checks, high_days,
     /// high_checks, report_due_hour).
@@ -215,7 +220,7 @@ enum OfficeCmd {
         /// The day, YYYY-MM-DD.
         #[arg(long)]
         date: String,
-        /// The rollup's level: county, township, village or group.
+        /// The rollup's level: county, township, village or group, or a level a branch names (building, unit…).
         #[arg(long, default_value = "village")]
         level: String,
         /// csv (UTF-8 with a byte-order mark) or xlsx
@@ -228,6 +233,25 @@ enum OfficeCmd {
         #[arg(long, conflicts_with = "postgres")]
         db: Option<PathBuf>,
         /// A PostgreSQL hub (not available for this command yet).
+        #[arg(long)]
+        postgres: Option<String>,
+    },
+}
+
+#[derive(Subcommand)]
+enum RegionCmd {
+    /// Name a branch's levels (--prefix with --levels), or list the branches named.
+    Levels {
+        /// The branch: a region path prefix, e.g. 两当县/城关镇/城关社区.
+        #[arg(long, requires = "levels")]
+        prefix: Option<String>,
+        /// Names of the branch's own level and those below, comma-separated, e.g. community,building,unit.
+        #[arg(long, requires = "prefix", value_name = "NAMES")]
+        levels: Option<String>,
+        /// The hub's store (default: --store).
+        #[arg(long, conflicts_with = "postgres")]
+        db: Option<PathBuf>,
+        /// A PostgreSQL hub's database instead, like postgres://user@host/db.
         #[arg(long)]
         postgres: Option<String>,
     },
@@ -279,7 +303,7 @@ enum HubCmd {
         /// With --postgres: the hub's office key file.
         #[arg(long, value_name = "FILE", requires = "postgres")]
         office_key: Option<PathBuf>,
-        /// lead, grid_worker, office or county
+        /// lead, grid_worker, building_head, unit_head, office or county
         #[arg(long)]
         role: String,
         /// Region paths (county/township/...) or cell ids the device may hold.
@@ -844,7 +868,7 @@ fn run(cli: &Cli, out: &Out) -> Result<(), CliError> {
         Command::Rollup { date, level } => {
             let store = open_existing(cli)?;
             let date = parse_date("date", date)?;
-            let level = parse_level(level)?;
+            let level = parse_level(&store, level)?;
             let rows = store.rollup(date, level)?;
             out.print(&rows, || {
                 use output::Align::{Left, Right};
@@ -979,6 +1003,22 @@ fn run(cli: &Cli, out: &Out) -> Result<(), CliError> {
         Command::Lead(cmd) => register::lead(cli, out, cmd),
         Command::Notice(cmd) => register::notice(cli, out, cmd),
         Command::Policy { cell, settings } => register::policy(cli, out, cell, settings),
+        Command::Region(RegionCmd::Levels {
+            prefix,
+            levels,
+            db,
+            postgres,
+        }) => {
+            let store;
+            let place = match postgres {
+                Some(url) => region::Place::Postgres(url),
+                None => {
+                    store = hub_store(cli, db, false)?;
+                    region::Place::Sqlite(&store)
+                }
+            };
+            region::levels(out, place, prefix.as_deref(), levels.as_deref())
+        }
         Command::Alerts { cell } => register::alerts(cli, out, cell),
         Command::Day {
             cell,
@@ -1403,8 +1443,9 @@ fn run_office(cli: &Cli, out: &Out, cmd: &OfficeCmd) -> Result<(), CliError> {
             let what = export::What::parse(what)?;
             let format = export::Format::parse(format)?;
             let date = parse_date("date", date)?;
-            let level = parse_level(level)?;
             let store = hub_store(cli, db, false)?;
+            let level_name = level.trim().to_string();
+            let level = parse_level(&store, level)?;
             // The hub's own store has no certificate: it is the office.
             let role = store
                 .certificate()?
@@ -1415,6 +1456,7 @@ fn run_office(cli: &Cli, out: &Out, cmd: &OfficeCmd) -> Result<(), CliError> {
                 what,
                 date,
                 level,
+                level_name,
                 role,
                 secret: secret.as_deref(),
             };
@@ -1458,18 +1500,10 @@ fn print_cells(out: &Out, cells: &[CellInfo]) -> Result<(), CliError> {
     })
 }
 
-fn parse_level(s: &str) -> Result<Level, CliError> {
-    Ok(match s {
-        "county" => Level::County,
-        "township" => Level::Township,
-        "village" => Level::Village,
-        "group" => Level::Group,
-        _ => {
-            return Err(
-                ValidationError::new("level", "one of county, township, village, group").into(),
-            )
-        }
-    })
+/// A level by the name the store's hierarchy gives it (county … group,
+/// or a branch's own: community, building, unit).
+fn parse_level(store: &Store, s: &str) -> Result<Level, CliError> {
+    Ok(store.hierarchy()?.level(s)?)
 }
 
 fn run_cell(cli: &Cli, out: &Out, cmd: &CellCmd) -> Result<(), CliError> {

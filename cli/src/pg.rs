@@ -37,6 +37,20 @@ fn office_error(e: silin_core::Error) -> CliError {
     }
 }
 
+/// Names a branch's levels in the database ([`PgStorage::set_region_levels`]).
+pub fn set_region_levels(
+    url: &str,
+    prefix: &str,
+    names: &[String],
+) -> Result<silin_core::region::Hierarchy, CliError> {
+    Ok(open(url, 1)?.set_region_levels(prefix, names)?)
+}
+
+/// The database's hierarchy of level names.
+pub fn hierarchy(url: &str) -> Result<silin_core::region::Hierarchy, CliError> {
+    Ok(open(url, 1)?.hierarchy()?)
+}
+
 /// The database, laid out to this build's layout.
 fn open(url: &str, pool: u32) -> Result<PgStorage, CliError> {
     let storage = PgStorage::connect(url, pool).map_err(pg_error)?;

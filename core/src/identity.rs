@@ -66,15 +66,31 @@ pub enum Role {
     GridWorker,
     Office,
     County,
+    /// 楼长: in the county seat, looks after the cells of one building.
+    BuildingHead,
+    /// 单元长: looks after the cells of one unit (stairwell) of a building.
+    UnitHead,
 }
 
 impl Role {
+    /// Every role, in the order of their codes in a certificate.
+    pub const ALL: [Role; 6] = [
+        Role::Lead,
+        Role::GridWorker,
+        Role::Office,
+        Role::County,
+        Role::BuildingHead,
+        Role::UnitHead,
+    ];
+
     pub fn as_str(self) -> &'static str {
         match self {
             Role::Lead => "lead",
             Role::GridWorker => "grid_worker",
             Role::Office => "office",
             Role::County => "county",
+            Role::BuildingHead => "building_head",
+            Role::UnitHead => "unit_head",
         }
     }
 
@@ -84,6 +100,8 @@ impl Role {
             "grid_worker" => Role::GridWorker,
             "office" => Role::Office,
             "county" => Role::County,
+            "building_head" => Role::BuildingHead,
+            "unit_head" => Role::UnitHead,
             _ => return Err(IdentityError::UnknownRole(s.to_string())),
         })
     }
@@ -93,14 +111,12 @@ impl Role {
     }
 
     fn from_code(c: u8) -> Option<Role> {
-        [Role::Lead, Role::GridWorker, Role::Office, Role::County]
-            .get(c as usize)
-            .copied()
+        Role::ALL.get(c as usize).copied()
     }
 }
 
 /// Cells a device may receive and change: region path prefixes
-/// (`county/township`, down to a full four-part path), cell ids, or `*`.
+/// (`county/township`, down to a building or a unit — a whole path), cell ids, or `*`.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Scope(pub Vec<String>);
 
@@ -110,7 +126,7 @@ impl Scope {
         self.0.iter().any(|e| e == id)
     }
 
-    /// Checks each entry's shape (a path prefix of 1–4 non-empty parts, a
+    /// Checks each entry's shape (a path prefix of 1–6 non-empty parts, a
     /// cell id, or `*`).
     pub fn parse(entries: &[String]) -> Result<Scope, IdentityError> {
         let mut out = Vec::with_capacity(entries.len());
@@ -136,7 +152,7 @@ impl Scope {
                 || uuid::Uuid::parse_str(e).is_ok()
                 || (!e.is_empty()
                     && e.len() <= MAX_SCOPE_ENTRY
-                    && e.split('/').count() <= crate::model::REGION_DEPTH
+                    && e.split('/').count() <= crate::model::MAX_REGION_DEPTH
                     && e.split('/').all(|p| !p.trim().is_empty()));
             if !ok {
                 return Err(IdentityError::BadScope(e.to_string()));
@@ -716,6 +732,7 @@ mod tests {
                 Scope::parse(&once.0).unwrap() == once
             }
         );
-        assert!(Scope::parse(&["a/b/c/d/e".into()]).is_err());
+        assert!(Scope::parse(&["a/b/c/d/e".into()]).is_ok());
+        assert!(Scope::parse(&["a/b/c/d/e/f/g".into()]).is_err());
     }
 }

@@ -7,7 +7,9 @@
 //! documents. Replicas of a cell on the lead's phone, a grid worker's phone
 //! and the township hub edit offline and merge without loss; concurrent
 //! edits of one field surface as conflicts. [`model`] holds the domain types
-//! and their validation; [`rollup`] the five-level daily zero-report rollup.
+//! and their validation; [`region`] the hierarchy's levels as data (the
+//! countryside's county/township/village/group, a community's buildings and
+//! units); [`rollup`] the daily zero-report rollup at any of them.
 //! Nothing here knows about FFI, HTTP or the command line.
 
 pub mod cell;
@@ -17,6 +19,7 @@ pub mod guard;
 pub mod identity;
 pub mod model;
 pub mod privacy;
+pub mod region;
 pub mod register;
 pub mod replica;
 pub mod rollup;

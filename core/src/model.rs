@@ -35,8 +35,12 @@ pub const TEMPERATURE_MIN: f64 = 34.0;
 pub const TEMPERATURE_MAX: f64 = 43.0;
 /// Temperature at or above which a health check counts as abnormal.
 pub const FEVER_THRESHOLD: f64 = 37.3;
-/// Depth of a cell's region path: county/township/village/group.
-pub const REGION_DEPTH: usize = 4;
+/// Fewest and most parts a region path may have: a county and township at
+/// least; at most county/township/community/compound/building/unit. How
+/// deep a branch's cells sit is data ([`crate::region::Hierarchy`]): four
+/// in the countryside (county/township/village/group).
+pub const MIN_REGION_DEPTH: usize = 2;
+pub const MAX_REGION_DEPTH: usize = 6;
 
 /// First two digits of a resident ID number: the province-level region
 /// (GB/T 2260) where it was issued. 71 (Taiwan), 81 and 82 (Hong Kong,
@@ -316,18 +320,24 @@ fn is_slash_like(c: char) -> bool {
     )
 }
 
-/// A cell's place in the five-level hierarchy: county/township/village/group.
-/// The cell itself is the fifth level.
+/// A cell's place in the hierarchy above it: county/township/village/group
+/// in the countryside, county/township/community/building/unit in the
+/// county seat. How many levels a branch has and what they are called is
+/// data ([`crate::region::Hierarchy`]); a path only knows its parts.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub struct RegionPath(Vec<String>);
 
 impl RegionPath {
     pub fn parse(s: &str) -> VResult<RegionPath> {
         let parts: Vec<String> = s.trim().split('/').map(|p| p.trim().to_string()).collect();
-        if parts.len() != REGION_DEPTH || parts.iter().any(String::is_empty) {
+        if !(MIN_REGION_DEPTH..=MAX_REGION_DEPTH).contains(&parts.len())
+            || parts.iter().any(String::is_empty)
+        {
             return Err(ValidationError::new(
                 "path",
-                "a region path has four non-empty parts: county/township/village/group",
+                format!(
+                    "a region path has {MIN_REGION_DEPTH} to {MAX_REGION_DEPTH} non-empty parts, county first: county/township/village/group, or county/township/community/building/unit"
+                ),
             ));
         }
         let parts = parts
@@ -345,9 +355,14 @@ impl RegionPath {
         &self.0
     }
 
-    /// The path cut to `level` (1 = county … 4 = group).
+    pub fn depth(&self) -> usize {
+        self.0.len()
+    }
+
+    /// The path cut to `level`; a path shorter than that is whole, so a
+    /// cell always rolls up somewhere.
     pub fn prefix(&self, level: Level) -> String {
-        self.0[..level.depth()].join("/")
+        self.0[..level.depth().min(self.0.len())].join("/")
     }
 }
 
@@ -357,25 +372,45 @@ impl fmt::Display for RegionPath {
     }
 }
 
-/// Rollup levels above the cell.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Level {
-    County,
-    Township,
-    Village,
-    Group,
+/// A rollup level above the cell: a depth in the hierarchy (1 = county).
+/// Its name depends on the branch ([`crate::region::Hierarchy`]): depth 3
+/// is a village in the countryside and a community in the county seat.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(try_from = "u8", into = "u8")]
+pub struct Level(u8);
+
+// Named like the variants they replaced: the levels every branch shares.
+#[allow(non_upper_case_globals)]
+impl Level {
+    pub const County: Level = Level(1);
+    pub const Township: Level = Level(2);
+    pub const Village: Level = Level(3);
+    pub const Group: Level = Level(4);
+    /// The countryside's levels, county first.
+    pub const ALL: [Level; 4] = [Level::County, Level::Township, Level::Village, Level::Group];
+
+    /// The level at `depth` (1 = county), if a path can be that deep.
+    pub fn at(depth: usize) -> Option<Level> {
+        (1..=MAX_REGION_DEPTH)
+            .contains(&depth)
+            .then_some(Level(depth as u8))
+    }
+
+    pub fn depth(self) -> usize {
+        usize::from(self.0)
+    }
 }
 
-impl Level {
-    pub const ALL: [Level; 4] = [Level::County, Level::Township, Level::Village, Level::Group];
-    pub fn depth(self) -> usize {
-        match self {
-            Level::County => 1,
-            Level::Township => 2,
-            Level::Village => 3,
-            Level::Group => 4,
-        }
+impl TryFrom<u8> for Level {
+    type Error = String;
+    fn try_from(d: u8) -> Result<Level, String> {
+        Level::at(usize::from(d)).ok_or_else(|| format!("a level is 1 to {MAX_REGION_DEPTH}"))
+    }
+}
+
+impl From<Level> for u8 {
+    fn from(l: Level) -> u8 {
+        l.0
     }
 }
 
@@ -1195,14 +1230,19 @@ mod tests {
     }
 
     #[test]
-    fn region_paths_have_four_parts() {
+    fn region_paths_have_two_to_six_parts() {
         assert!(RegionPath::parse("两当县/城关镇/东关村/一组").is_ok());
-        for p in ["a/b/c", "a/b/c/d/e", "a//c/d", "", "a/b/c/ "] {
+        assert!(RegionPath::parse("两当县/城关镇/城关社区/3号楼/2单元").is_ok());
+        for p in ["a", "a/b/c/d/e/f/g", "a//c/d", "", "a/b/c/ "] {
             assert_eq!(RegionPath::parse(p).unwrap_err().field, "path", "{p:?}");
         }
         let p = RegionPath::parse("c/t/v/g").unwrap();
         assert_eq!(p.prefix(Level::Township), "c/t");
         assert_eq!(p.prefix(Level::Group), "c/t/v/g");
+        // A shorter path rolls up whole at a deeper level.
+        assert_eq!(p.prefix(Level::at(5).unwrap()), "c/t/v/g");
+        assert_eq!(Level::at(0), None);
+        assert_eq!(Level::at(7), None);
     }
 
     #[test]

@@ -18,7 +18,7 @@ const KEEP: usize = 4;
 pub fn may_see_full_resident_id(role: Role) -> bool {
     match role {
         Role::County => true,
-        Role::Office | Role::GridWorker | Role::Lead => false,
+        Role::Office | Role::GridWorker | Role::BuildingHead | Role::UnitHead | Role::Lead => false,
     }
 }
 

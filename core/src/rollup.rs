@@ -6,12 +6,17 @@
 //! demo, `silin rollup` and the office exports all come from [`roll_up`].
 
 use crate::model::{Level, RegionPath};
+use crate::region::Hierarchy;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RollupRow {
     pub path: String,
+    /// What the row's region is at its depth: village, community,
+    /// building… ([`crate::region::Hierarchy`]).
+    #[serde(default)]
+    pub level: String,
     pub cells: i64,
     pub reported: i64,
     pub missing: i64,
@@ -97,14 +102,31 @@ impl CellDay {
     }
 }
 
-/// Groups cells at `level`; rows come out sorted by path.
+/// Groups cells at `level`, with the countryside's level names; rows come
+/// out sorted by path.
 pub fn roll_up<'a>(level: Level, cells: impl IntoIterator<Item = &'a CellDay>) -> Vec<RollupRow> {
+    roll_up_in(&Hierarchy::new(), level, cells)
+}
+
+/// Groups cells at `level` (a depth), each row named as its branch of
+/// `hierarchy` names that depth. A cell whose path is shorter than the
+/// depth rolls up whole, so every cell counts at every level.
+pub fn roll_up_in<'a>(
+    hierarchy: &Hierarchy,
+    level: Level,
+    cells: impl IntoIterator<Item = &'a CellDay>,
+) -> Vec<RollupRow> {
     let mut by_path: BTreeMap<String, RollupRow> = BTreeMap::new();
     for c in cells {
         let key = c.path.prefix(level);
-        let row = by_path.entry(key.clone()).or_insert_with(|| RollupRow {
-            path: key,
-            ..Default::default()
+        let row = by_path.entry(key.clone()).or_insert_with(|| {
+            let depth = level.depth().min(c.path.depth());
+            let at = Level::at(depth).unwrap_or(level);
+            RollupRow {
+                path: key,
+                level: hierarchy.name_at(c.path.parts(), at),
+                ..Default::default()
+            }
         });
         row.cells += 1;
         row.door_knocks += c.visits.door_knocks;
@@ -175,5 +197,45 @@ mod tests {
         );
         assert_eq!(towns[0].missing, 1);
         assert_eq!(roll_up(Level::Group, &cells).len(), 4);
+    }
+
+    #[test]
+    fn a_county_seat_rolls_up_by_building_and_unit_beside_the_villages() {
+        let day = |p: &str| CellDay {
+            cell_id: p.to_string(),
+            path: RegionPath::parse(p).unwrap(),
+            report: None,
+            visits: VisitCounts::default(),
+        };
+        let cells = [
+            day("c/t/v/g"),
+            day("c/t/城关社区/3号楼/1单元"),
+            day("c/t/城关社区/3号楼/2单元"),
+            day("c/t/城关社区/5号楼/1单元"),
+        ];
+        let names = |s: &str| s.split(',').map(str::to_string).collect::<Vec<_>>();
+        let h = Hierarchy::new()
+            .with_branch("c/t/城关社区", &names("community,building,unit"))
+            .unwrap();
+        let shown = |level: &str| {
+            roll_up_in(&h, h.level(level).unwrap(), &cells)
+                .into_iter()
+                .map(|r| (r.path, r.level, r.cells))
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(
+            shown("building"),
+            [
+                ("c/t/v/g".into(), "group".into(), 1),
+                ("c/t/城关社区/3号楼".into(), "building".into(), 2),
+                ("c/t/城关社区/5号楼".into(), "building".into(), 1),
+            ]
+        );
+        // At the units' depth the village's cell still counts, whole.
+        let units = shown("unit");
+        assert_eq!(units.len(), 4);
+        assert_eq!(units[0], ("c/t/v/g".into(), "group".into(), 1));
+        assert_eq!(shown("village")[1].1, "community");
+        assert_eq!(shown("county")[0].2, 4);
     }
 }

@@ -136,7 +136,9 @@ pub struct RuleError {
 fn rank(role: Role) -> u8 {
     match role {
         Role::Lead => 0,
-        Role::GridWorker => 1,
+        // A building or unit head does a grid worker's work for the cells of
+        // its building or unit; its scope says which.
+        Role::GridWorker | Role::BuildingHead | Role::UnitHead => 1,
         Role::Office => 2,
         Role::County => 3,
     }

@@ -358,12 +358,8 @@ impl Hub {
         date: chrono::NaiveDate,
         level: Level,
     ) -> Result<Vec<RollupRow>, ClientError> {
-        let level = match level {
-            Level::County => "county",
-            Level::Township => "township",
-            Level::Village => "village",
-            Level::Group => "group",
-        };
+        // The hub reads a depth whatever its branches call it.
+        let level = level.depth();
         let bytes = self.signed_get(store, &format!("/v1/rollup?date={date}&level={level}"))?;
         serde_json::from_slice(&bytes).map_err(|e| ClientError::Protocol(e.to_string()))
     }

@@ -31,7 +31,7 @@ use prometheus_client::registry::Registry;
 use silin_core::identity::{
     self, Certificate, IdentityError, Office, Role, Scope, CLOCK_SKEW_SECS,
 };
-use silin_core::model::{check_id, parse_date, Level};
+use silin_core::model::{check_id, parse_date};
 use silin_core::sync::envelope::{
     self, Body as EnvBody, EnvelopeError, Sender, MAX_ENVELOPE_BYTES,
 };
@@ -916,24 +916,30 @@ async fn rollup(
     let bad = |m: String| ApiError::new(StatusCode::BAD_REQUEST, "bad_request", m);
     let Query(q) = query.map_err(|e| bad(e.body_text()))?;
     let date = q.date.ok_or_else(|| {
-        bad("add ?date=YYYY-MM-DD (and optionally &level=county|township|village|group)".into())
+        bad("add ?date=YYYY-MM-DD (and optionally &level=county|township|village|group, a level a branch names such as building, or a depth 1–6)".into())
     })?;
     let date = parse_date("date", &date).map_err(|e| bad(e.to_string()))?;
-    let level = match q.level.as_deref().unwrap_or("county") {
-        "county" => Level::County,
-        "township" => Level::Township,
-        "village" => Level::Village,
-        "group" => Level::Group,
-        other => {
-            return Err(bad(format!(
-                "level {other:?} is not one of county, township, village, group"
-            )))
-        }
-    };
+    let level = q.level.unwrap_or_else(|| "county".into());
+    // Outer: the store could not be read; inner: the level is not one.
     let rows = hub
-        .blocking(move |hub| hub.storage.rollup(date, level))
+        .blocking(
+            move |hub| -> silin_core::Result<Result<Vec<silin_core::rollup::RollupRow>, String>> {
+                // A depth (1 = county) or a level's name as this hub's
+                // hierarchy has it (village, building, unit…).
+                let level = hub
+                    .storage
+                    .hierarchy()?
+                    .level(&level)
+                    .map_err(|e| format!("level {level:?}: {}", e.rule));
+                match level {
+                    Ok(level) => hub.storage.rollup(date, level).map(Ok),
+                    Err(m) => Ok(Err(m)),
+                }
+            },
+        )
         .await?
-        .map_err(|e| ApiError::internal(format!("the hub could not read its store: {e}")))?;
+        .map_err(|e| ApiError::internal(format!("the hub could not read its store: {e}")))?
+        .map_err(bad)?;
     Ok(Json(rows).into_response())
 }
 

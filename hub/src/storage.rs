@@ -10,6 +10,7 @@ use crate::office;
 use chrono::NaiveDate;
 use silin_core::identity::{IdentityError, Office, Revocation, Scope};
 use silin_core::model::Level;
+use silin_core::region::Hierarchy;
 use silin_core::rollup::RollupRow;
 use silin_core::{Replica, Result, Store};
 
@@ -44,6 +45,8 @@ pub trait HubStorage: Replica + Send + Sync {
     }
     /// The day's zero reports rolled up to `level`.
     fn rollup(&self, day: NaiveDate, level: Level) -> Result<Vec<RollupRow>>;
+    /// The hierarchy's level names, to read `level=building` with.
+    fn hierarchy(&self) -> Result<Hierarchy>;
     /// How many cells the hub holds (health).
     fn cell_count(&self) -> Result<i64>;
     /// Keeps the hub's own certificate from running out while it serves for
@@ -87,6 +90,10 @@ impl HubStorage for Store {
 
     fn rollup(&self, day: NaiveDate, level: Level) -> Result<Vec<RollupRow>> {
         Store::rollup(self, day, level)
+    }
+
+    fn hierarchy(&self) -> Result<Hierarchy> {
+        Store::hierarchy(self)
     }
 
     fn cell_count(&self) -> Result<i64> {

@@ -12,9 +12,11 @@
 //! it, so "2,903 cells" means the same thing everywhere. Nothing here reads
 //! the clock: the same seed and size give the same county, byte for byte.
 
+mod county_seat;
 mod names;
 pub mod plan;
 
+pub use county_seat::{Building, Head, COMMUNITY_LEVELS, REFERENCE_BUILDINGS, REFERENCE_UNITS};
 pub use plan::{
     apply_actions, Action, CellDayPlan, DayPlan, DayTotals, HandCount, Planner, ReportPlan,
     Reporter,
@@ -104,6 +106,24 @@ pub struct Village {
     /// An urban community (社区), whose groups are compounds (小区).
     pub urban: bool,
     pub groups: Vec<String>,
+    /// A community's buildings (in its compounds) and their units, where
+    /// its cells are; empty for a village.
+    pub buildings: Vec<Building>,
+}
+
+impl Village {
+    /// The regions below this one that hold cells: a village's groups, a
+    /// community's units (each as building, unit).
+    fn leaves(&self) -> Vec<Vec<String>> {
+        if self.urban {
+            self.buildings
+                .iter()
+                .flat_map(|b| b.units.iter().map(|u| vec![b.name.clone(), u.clone()]))
+                .collect()
+        } else {
+            self.groups.iter().map(|g| vec![g.clone()]).collect()
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -154,7 +174,8 @@ pub struct CellSpec {
     pub index: usize,
     /// e.g. 东关村三组第5联户
     pub name: String,
-    /// county/township/village/group
+    /// county/township/village/group, or in the county seat
+    /// county/township/community/building/unit
     pub path: Vec<String>,
     /// Name of the lead householder (联户长), head of the first household.
     pub lead: String,
@@ -244,6 +265,8 @@ pub struct Workload {
     pub townships: Vec<Township>,
     pub cells: Vec<CellSpec>,
     pub grid_workers: Vec<GridWorker>,
+    /// The county seat's building and unit heads.
+    pub heads: Vec<Head>,
 }
 
 impl Workload {
@@ -251,28 +274,27 @@ impl Workload {
     pub fn generate(seed: u64, cells: usize) -> Workload {
         let start = start_date();
         let mut rng = stream(seed, TAG_REGIONS, 0);
-        let townships = regions(&mut rng);
-        let counts = allocate_cells(&mut rng, &townships, cells);
+        let mut townships = regions(&mut rng);
+        // Its own stream, so the villages stay as they were drawn.
+        county_seat::lay_out(&mut stream(seed, TAG_REGIONS, 1), &mut townships);
+        let leaves: Vec<(&Township, &Village, Vec<String>)> = townships
+            .iter()
+            .flat_map(|t| t.villages.iter().map(move |v| (t, v)))
+            .flat_map(|(t, v)| v.leaves().into_iter().map(move |l| (t, v, l)))
+            .collect();
+        let urban: Vec<bool> = leaves.iter().map(|(_, v, _)| v.urban).collect();
+        let counts = allocate_cells(&mut rng, &urban, cells);
         let mut specs = Vec::with_capacity(cells);
-        let mut k = 0usize;
-        for t in &townships {
-            for v in &t.villages {
-                for g in &v.groups {
-                    for n in 1..=counts[k] {
-                        let index = specs.len();
-                        let path = vec![
-                            names::COUNTY.to_string(),
-                            t.name.clone(),
-                            v.name.clone(),
-                            g.clone(),
-                        ];
-                        specs.push(make_cell(seed, index, path, v.urban, n, start));
-                    }
-                    k += 1;
-                }
+        for ((t, v, leaf), count) in leaves.iter().zip(counts) {
+            for n in 1..=count {
+                let index = specs.len();
+                let mut path = vec![names::COUNTY.to_string(), t.name.clone(), v.name.clone()];
+                path.extend(leaf.iter().cloned());
+                specs.push(make_cell(seed, index, path, v.urban, n, start));
             }
         }
         let grid_workers = assign_grid_workers(seed, &townships, &specs);
+        let heads = county_seat::heads(seed, &townships, &specs);
         Workload {
             seed,
             start,
@@ -280,6 +302,7 @@ impl Workload {
             townships,
             cells: specs,
             grid_workers,
+            heads,
         }
     }
 
@@ -338,6 +361,7 @@ fn regions(rng: &mut StdRng) -> Vec<Township> {
                 name,
                 urban: false,
                 groups: Vec::new(),
+                buildings: Vec::new(),
             });
         }
         if ti == 0 {
@@ -346,6 +370,7 @@ fn regions(rng: &mut StdRng) -> Vec<Township> {
                     name: c.to_string(),
                     urban: true,
                     groups: Vec::new(),
+                    buildings: Vec::new(),
                 });
             }
         }
@@ -411,12 +436,18 @@ fn village_name(rng: &mut StdRng, used: &HashSet<String>) -> String {
 
 /// Spreads `n` cells over the groups in proportion to random group sizes
 /// (largest remainder, ties to the earlier group).
-fn allocate_cells(rng: &mut StdRng, townships: &[Township], n: usize) -> Vec<usize> {
-    let weights: Vec<u64> = townships
+fn allocate_cells(rng: &mut StdRng, urban: &[bool], n: usize) -> Vec<usize> {
+    // A unit of a building holds a dozen or so households, a village group
+    // three or four times that.
+    let weights: Vec<u64> = urban
         .iter()
-        .flat_map(|t| &t.villages)
-        .flat_map(|v| &v.groups)
-        .map(|_| rng.random_range(60..=140u64))
+        .map(|&u| {
+            if u {
+                rng.random_range(20..=40u64)
+            } else {
+                rng.random_range(60..=140u64)
+            }
+        })
         .collect();
     let total: u64 = weights.iter().sum();
     let n64 = n as u64;
@@ -468,8 +499,9 @@ fn make_cell(
         30..70 => 4,
         _ => 5,
     };
-    let group = &path[3];
     let village = &path[2];
+    // A village's group, or a community's building and unit.
+    let group = path[3..].concat();
     let mut households = Vec::new();
     for h in 0..n_households {
         let size = match rng.random_range(0..100) {
@@ -480,12 +512,11 @@ fn make_cell(
             _ => 6,
         };
         let (address, door) = if urban {
-            let building = n.div_ceil(2);
-            let unit = rng.random_range(1..=3);
+            let unit = path.get(4).map(String::as_str).unwrap_or("");
             let room = format!("{}0{}", rng.random_range(1..=6), rng.random_range(1..=2));
             (
-                format!("{}{group}{building}号楼{unit}单元{room}", path[1]),
-                format!("{building}-{unit}-{room}"),
+                format!("{}{village}{group}{room}", path[1]),
+                format!("{unit}{room}"),
             )
         } else {
             let door = (n - 1) * 5 + h + 1;

@@ -6,12 +6,13 @@
 //! the same whatever order cells are planned or applied in.
 
 use crate::names;
-use crate::{stream, Workload, MONITORING_DAYS, TAG_PLAN};
+use crate::{stream, Workload, TAG_PLAN};
 use chrono::{DateTime, Days, FixedOffset, NaiveDate, TimeZone};
 use rand::rngs::StdRng;
 use rand::Rng;
 use serde::Serialize;
 use silin_core::model::{MemberEdit, NewReport, NewVisit, Residence, TestResult, VisitKind};
+use silin_core::register::{ArrivalKind, Arriving, Means, NewArrival, NewDose, Policy, RiskLevel};
 
 /// China Standard Time: every timestamp in the plan is local time there.
 fn cst() -> FixedOffset {
@@ -38,6 +39,12 @@ pub enum Action {
         member_id: String,
         edits: Vec<MemberEdit>,
     },
+    /// An arrival recorded at the door (layout 2's arrivals: the office's
+    /// policy sets the monitoring from its risk level).
+    Arrival(NewArrival),
+    /// A dose added to a member's history (the office's import from the
+    /// health system).
+    Dose(NewDose),
 }
 
 /// Applies a phone's or the office's actions of the day to `cell`, in order.
@@ -52,6 +59,12 @@ pub fn apply_actions(
                 store.record_visit(cell, v.clone())?;
             }
             Action::Edit { member_id, edits } => store.edit_member(member_id, edits)?,
+            Action::Arrival(a) => {
+                store.record_arrival(a.clone())?;
+            }
+            Action::Dose(d) => {
+                store.add_dose(d.clone())?;
+            }
         }
     }
     Ok(())
@@ -167,10 +180,20 @@ impl CellDayPlan {
             count(VisitKind::Call),
         );
         for a in actions() {
-            if let Action::Edit { member_id, edits } = a {
-                if edits.contains(&MemberEdit::ArrivalDate(Some(date))) {
+            match a {
+                Action::Edit { member_id, edits }
+                    if edits.contains(&MemberEdit::ArrivalDate(Some(date))) =>
+                {
                     arrived.insert(member_id);
                 }
+                Action::Arrival(NewArrival {
+                    person: Arriving::Member(id),
+                    date: d,
+                    ..
+                }) if *d == date => {
+                    arrived.insert(id);
+                }
+                _ => {}
             }
         }
         HandCount {
@@ -317,7 +340,10 @@ impl<'w> Planner<'w> {
             for a in c.lead.iter().chain(&c.grid_worker).chain(&c.office) {
                 match a {
                     Action::Visit(_) => t.visits += 1,
-                    Action::Edit { .. } => t.member_edits += 1,
+                    // An arrival and a dose edit the register too.
+                    Action::Edit { .. } | Action::Arrival(_) | Action::Dose(_) => {
+                        t.member_edits += 1
+                    }
                 }
             }
             t.same_field_edits += c.same_field_edits as i64;
@@ -386,18 +412,27 @@ fn plan_cell(index: usize, c: &mut CellState, date: NaiveDate) -> CellDayPlan {
             continue;
         }
         let (city, full) = names::CITIES[rng.random_range(0..names::CITIES.len())];
-        let until = date + Days::new(MONITORING_DAYS);
-        lead.push(Action::Edit {
-            member_id: m.id.clone(),
-            edits: vec![
-                MemberEdit::Residence(Residence::Returned),
-                MemberEdit::ArrivalFrom(Some(city.to_string())),
-                MemberEdit::ArrivalRiskArea(rng.random_bool(0.08)),
-                MemberEdit::ArrivalDate(Some(date)),
-                MemberEdit::MonitoringSince(Some(date)),
-                MemberEdit::MonitoringUntil(Some(until)),
-            ],
-        });
+        // The office rates the place; its policy sets the monitoring
+        // (by default high 14 days, medium 7, low none).
+        let risk = match rng.random_range(0..100) {
+            0..8 => RiskLevel::High,
+            8..30 => RiskLevel::Medium,
+            _ => RiskLevel::Low,
+        };
+        let rule = Policy::default().rule(risk);
+        let until = (rule.days > 0).then(|| date + Days::new(rule.days as u64 - 1));
+        let means = Means::ALL[rng.random_range(0..Means::ALL.len())];
+        lead.push(Action::Arrival(NewArrival {
+            household_id: m.household.clone(),
+            person: Arriving::Member(m.id.clone()),
+            kind: ArrivalKind::Returning,
+            from: city.to_string(),
+            risk,
+            date,
+            means: Some(means),
+            by: c.lead.clone(),
+            at: at(date, tick(rng)),
+        }));
         if rng.random_bool(P_ARRIVAL_CLASH) {
             // The village committee told the grid worker too; they write the
             // province out in full.
@@ -411,7 +446,9 @@ fn plan_cell(index: usize, c: &mut CellState, date: NaiveDate) -> CellDayPlan {
             same_field += 1;
         }
         m.residence = Residence::Returned;
-        m.monitoring = Some((date, until));
+        if let Some(until) = until {
+            m.monitoring = Some((date, until));
+        }
         arrivals += 1;
     }
 
@@ -568,13 +605,13 @@ fn plan_cell(index: usize, c: &mut CellState, date: NaiveDate) -> CellDayPlan {
         let i = residents[rng.random_range(0..residents.len())];
         let m = &mut c.members[i];
         m.doses = (m.doses + 1).min(10);
-        office.push(Action::Edit {
+        office.push(Action::Dose(NewDose {
             member_id: m.id.clone(),
-            edits: vec![
-                MemberEdit::VaccinationDoses(m.doses),
-                MemberEdit::VaccinationLast(Some(date - Days::new(rng.random_range(1..30)))),
-            ],
-        });
+            number: Some(m.doses),
+            date: Some(date - Days::new(rng.random_range(1..30))),
+            kind: Some("新冠疫苗".to_string()),
+            by: "县卫健局".to_string(),
+        }));
     }
 
     let under_monitoring = c.members.iter().filter(|m| m.monitored_on(date)).count() as i64;

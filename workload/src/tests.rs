@@ -1,5 +1,6 @@
 use super::*;
 use silin_core::model::{check_phone, check_resident_id};
+use silin_core::register::RiskLevel;
 
 #[test]
 fn same_seed_same_county_and_plan() {
@@ -83,6 +84,7 @@ fn reference_scale_counts() {
         }
     }
     assert!(seen.iter().all(|&n| n == 1));
+    county_seat_has_its_buildings_units_and_heads(&w);
     let vulnerable = w
         .cells
         .iter()
@@ -130,7 +132,7 @@ fn reference_scale_counts() {
 }
 
 #[test]
-fn plan_totals_follow_the_plan_and_monitoring_lasts_fourteen_days() {
+fn plan_totals_follow_the_plan_and_monitoring_follows_the_policy() {
     let w = Workload::generate(3, 400);
     let days: Vec<DayPlan> = w.planner().take(20).collect();
     for d in &days {
@@ -155,14 +157,46 @@ fn plan_totals_follow_the_plan_and_monitoring_lasts_fourteen_days() {
     }
     let arrivals: i64 = days.iter().map(|d| d.totals.arrivals).sum();
     assert!(arrivals > 0, "20 days of 400 cells see someone come home");
-    // Someone who arrived on day 0 is still counted on day 14 and not on 15.
-    let first = &days[0];
-    if let Some(c) = first.cells.iter().find(|c| c.report.arrivals > 0) {
-        let counted = |d: usize| days[d].cells[c.cell].report.under_monitoring;
-        assert!(counted(14) >= c.report.arrivals);
-        let arrived_15 = days[15].cells[c.cell].report.arrivals;
-        assert!(counted(14) - counted(15) + arrived_15 >= c.report.arrivals);
-    }
+    // Arrivals are recorded at the door with a risk level; the office's
+    // default policy monitors a high-risk arrival 14 days (the arrival day
+    // and 13 more), a medium one 7, a low one not at all.
+    let arrivals_on = |d: usize, cell: usize, risk: Option<RiskLevel>| {
+        days[d].cells[cell]
+            .lead
+            .iter()
+            .filter(|a| match a {
+                Action::Arrival(x) => {
+                    assert_eq!(x.date, days[d].date);
+                    assert!(x.clone().validated().is_ok());
+                    risk.is_none_or(|r| x.risk == r)
+                }
+                _ => false,
+            })
+            .count() as i64
+    };
+    let (d0, c) = (0..=5)
+        .flat_map(|d| (0..400).map(move |c| (d, c)))
+        .find(|&(d, c)| arrivals_on(d, c, Some(RiskLevel::High)) > 0)
+        .expect("a high-risk arrival in the first six days");
+    let counted = |d: usize| days[d].cells[c].report.under_monitoring;
+    let monitored_on = |d: usize| {
+        arrivals_on(d, c, Some(RiskLevel::High)) + arrivals_on(d, c, Some(RiskLevel::Medium))
+    };
+    let high = arrivals_on(d0, c, Some(RiskLevel::High));
+    assert!(counted(d0 + 13) >= high);
+    assert!(counted(d0 + 13) - counted(d0 + 14) + monitored_on(d0 + 14) >= high);
+    let all: i64 = (0..20)
+        .flat_map(|d| (0..400).map(move |c| (d, c)))
+        .map(|(d, c)| arrivals_on(d, c, None))
+        .sum();
+    let low: i64 = (0..20)
+        .flat_map(|d| (0..400).map(move |c| (d, c)))
+        .map(|(d, c)| arrivals_on(d, c, Some(RiskLevel::Low)))
+        .sum();
+    assert!(
+        low > 0 && low < all,
+        "most arrivals are from low-risk places: {low} of {all}"
+    );
 }
 
 #[test]
@@ -170,4 +204,53 @@ fn resident_id_layout() {
     let d = NaiveDate::from_ymd_opt(1949, 12, 31).unwrap_or(NaiveDate::MIN);
     let id = resident_id("110105", d, 1, false);
     assert_eq!(id, "11010519491231002X");
+}
+
+/// The county seat at reference scale: 5 communities, 103 buildings, 198
+/// units, a head for each, every head's cells under its scope and every
+/// community cell under exactly one unit head and one building head.
+fn county_seat_has_its_buildings_units_and_heads(w: &Workload) {
+    use silin_core::identity::Role;
+    assert_eq!(w.buildings(), REFERENCE_BUILDINGS);
+    assert_eq!(w.units(), REFERENCE_UNITS);
+    let count = |r: Role| w.heads.iter().filter(|h| h.role == r).count();
+    assert_eq!(count(Role::BuildingHead), REFERENCE_BUILDINGS);
+    assert_eq!(count(Role::UnitHead), REFERENCE_UNITS);
+    let urban: Vec<&CellSpec> = w.cells.iter().filter(|c| c.path.len() == 5).collect();
+    assert!(urban.len() > 300, "county seat cells {}", urban.len());
+    let mut under = vec![(0, 0); w.cells.len()];
+    for h in &w.heads {
+        assert!(
+            !h.cells.is_empty(),
+            "{} has no cells at reference scale",
+            h.scope
+        );
+        assert!(h.member_id.is_some());
+        assert!(check_phone(&h.phone).is_ok());
+        for &c in &h.cells {
+            let path = w.cells[c].path.join("/");
+            let scope = silin_core::identity::Scope(vec![h.scope.clone()]);
+            assert!(
+                scope.covers(&w.cells[c].lead_member_id, &path),
+                "{path} under {}",
+                h.scope
+            );
+            match h.role {
+                Role::BuildingHead => under[c].0 += 1,
+                _ => under[c].1 += 1,
+            }
+        }
+    }
+    for c in &urban {
+        assert_eq!(under[c.index], (1, 1), "{}", c.path.join("/"));
+        assert!(c.path[3].ends_with("号楼") && c.path[4].ends_with("单元"));
+    }
+    // Every cell's path fits the levels its branch is given.
+    let dir = tempfile::tempdir().unwrap();
+    let store = silin_core::Store::open(dir.path().join("office.db"), Default::default()).unwrap();
+    w.name_levels(&store).unwrap();
+    let h = store.hierarchy().unwrap();
+    for c in &w.cells {
+        h.check_cell_path(&c.region_path().unwrap()).unwrap();
+    }
 }

@@ -14,6 +14,7 @@ mod integrity;
 mod office;
 mod projection;
 mod queries;
+mod regions;
 mod register;
 mod replica;
 mod schema;
@@ -349,6 +350,7 @@ impl Store {
             lead: lead.map(str::to_string),
         };
         let mut inner = self.lock();
+        regions::read_hierarchy(&inner.conn)?.check_cell_path(path)?;
         inner.check_own(&[crate::rules::Touch {
             part: crate::rules::Part::CellIdentity,
             act: crate::rules::Act::Create,

@@ -7,7 +7,7 @@ use super::Store;
 use crate::error::{Error, Result};
 use crate::identity::Scope;
 use crate::model::*;
-use crate::rollup::{roll_up, CellDay, RollupRow};
+use crate::rollup::{roll_up_in, CellDay, RollupRow};
 use chrono::NaiveDate;
 use rusqlite::OptionalExtension;
 use serde::Serialize;
@@ -284,6 +284,7 @@ impl Store {
     }
 
     pub fn rollup(&self, day: NaiveDate, level: Level) -> Result<Vec<RollupRow>> {
-        Ok(roll_up(level, &self.cell_days_counted(day)?))
+        let hierarchy = self.hierarchy()?;
+        Ok(roll_up_in(&hierarchy, level, &self.cell_days_counted(day)?))
     }
 }

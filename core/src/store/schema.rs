@@ -12,6 +12,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../sql/003_sync.sql"),
     include_str!("../../sql/004_enrolled_keys.sql"),
     include_str!("../../sql/005_hub_tables_out.sql"),
+    include_str!("../../sql/006_region_levels.sql"),
 ];
 
 /// The layout after which enrolment tokens and enrolled keys are the hub's

@@ -14,7 +14,8 @@ use crate::storage::HubStorage;
 use chrono::NaiveDate;
 use silin_core::identity::{self, Certificate, IdentityError, KeyPair, Office, Role, Scope};
 use silin_core::model::{new_id, Level};
-use silin_core::rollup::{roll_up, CellDay, RollupRow, VisitCounts};
+use silin_core::region::Hierarchy;
+use silin_core::rollup::{roll_up_in, CellDay, RollupRow, VisitCounts};
 use silin_core::store::{fingerprint_to_store, stored_fingerprint};
 use silin_core::{Error, Result};
 
@@ -35,7 +36,60 @@ impl Identity {
     }
 }
 
+/// The branches as stored; the outer error is PostgreSQL's.
+fn read_hierarchy(
+    c: &mut impl postgres::GenericClient,
+) -> std::result::Result<Result<Hierarchy>, postgres::Error> {
+    let rows = c
+        .query(
+            "SELECT prefix, names FROM region_levels ORDER BY prefix",
+            &[],
+        )?
+        .iter()
+        .map(|r| Ok((r.try_get(0)?, r.try_get(1)?)))
+        .collect::<std::result::Result<Vec<(String, String)>, postgres::Error>>()?;
+    Ok(Hierarchy::from_stored(rows))
+}
+
 impl PgStorage {
+    /// Names `prefix`'s level and those below it, as
+    /// [`silin_core::Store::set_region_levels`] does on SQLite: checked
+    /// against the branches and the cells already there, in one
+    /// transaction.
+    pub fn set_region_levels(&self, prefix: &str, names: &[String]) -> Result<Hierarchy> {
+        let doing = "naming the region levels";
+        let fail = |e: postgres::Error| self.failed(doing, e);
+        let mut c = self.client(doing)?;
+        let mut tx = c.transaction().map_err(fail)?;
+        tx.execute("LOCK TABLE region_levels IN EXCLUSIVE MODE", &[])
+            .map_err(fail)?;
+        let key = Hierarchy::branch_key(prefix)?;
+        let h = read_hierarchy(&mut tx)
+            .map_err(fail)??
+            .with_branch(&key, names)?;
+        let under = format!("{key}/");
+        let cells = tx
+            .query(
+                "SELECT id, path FROM cells WHERE left(path, $2) = $1",
+                &[&under, &(under.chars().count() as i32)],
+            )
+            .map_err(fail)?
+            .iter()
+            .map(|r| Ok((r.try_get(0)?, r.try_get(1)?)))
+            .collect::<std::result::Result<Vec<(String, String)>, postgres::Error>>()
+            .map_err(fail)?;
+        h.check_cells_fit(cells)?;
+        let json = h.stored_names(&key).unwrap_or_default();
+        tx.execute(
+            "INSERT INTO region_levels (prefix, names) VALUES ($1, $2)
+             ON CONFLICT (prefix) DO UPDATE SET names = excluded.names",
+            &[&key, &json],
+        )
+        .map_err(fail)?;
+        tx.commit().map_err(fail)?;
+        Ok(h)
+    }
+
     fn now_ts(&self) -> i64 {
         self.local.clock.timestamp()
     }
@@ -461,7 +515,14 @@ impl HubStorage for PgStorage {
     }
 
     fn rollup(&self, day: NaiveDate, level: Level) -> Result<Vec<RollupRow>> {
-        Ok(roll_up(level, &self.cell_days(day)?))
+        let hierarchy = HubStorage::hierarchy(self)?;
+        Ok(roll_up_in(&hierarchy, level, &self.cell_days(day)?))
+    }
+
+    fn hierarchy(&self) -> Result<Hierarchy> {
+        let doing = "reading the region levels";
+        let mut c = self.client(doing)?;
+        read_hierarchy(&mut *c).map_err(|e| self.failed(doing, e))?
     }
 
     fn cell_count(&self) -> Result<i64> {

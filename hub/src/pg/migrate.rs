@@ -11,7 +11,10 @@ use postgres::{Client, Transaction};
 
 /// Entry i takes the database from layout i to i+1. Append only: a shipped
 /// migration never changes.
-const MIGRATIONS: &[&str] = &[include_str!("../../sql/pg/001_layout.sql")];
+const MIGRATIONS: &[&str] = &[
+    include_str!("../../sql/pg/001_layout.sql"),
+    include_str!("../../sql/pg/002_region_levels.sql"),
+];
 
 /// The layout this build writes.
 pub const LAYOUT: i64 = MIGRATIONS.len() as i64;
