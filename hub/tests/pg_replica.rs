@@ -1206,3 +1206,76 @@ fn figures() {
         ratio(reload, pg_write)
     );
 }
+
+/// Community mode on PostgreSQL: the office names a community's levels in
+/// the database (refused while they would not fit its cells or would make
+/// a name mean two depths), the rollup by `building` names its rows, and a
+/// building head's phone syncs only its building's cells.
+#[test]
+fn a_community_rolls_up_by_building_and_a_building_head_holds_only_its_building() {
+    let Some(db) = fresh_database() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let hub = process(&db);
+    let community = format!("{TOWNSHIP}/城南社区");
+    let levels: Vec<String> = ["community", "building", "unit"].map(String::from).to_vec();
+    let worker = phone(dir.path(), "worker", Role::GridWorker, TOWNSHIP);
+    worker.set_region_levels(&community, &levels).unwrap();
+    let b1 = format!("{community}/1号楼");
+    let b2 = format!("{community}/2号楼");
+    let mine = [
+        worker
+            .create_cell("1单元", &path(&format!("{b1}/1单元")), None)
+            .unwrap(),
+        worker
+            .create_cell("2单元", &path(&format!("{b1}/2单元")), None)
+            .unwrap(),
+    ];
+    let other = worker
+        .create_cell("1单元", &path(&format!("{b2}/1单元")), None)
+        .unwrap();
+    let village = worker
+        .create_cell("一组", &path(&format!("{VILLAGE}/一组")), None)
+        .unwrap();
+    sync(&worker, &hub);
+
+    // The database's own names: four levels would not fit the cells there.
+    let four: Vec<String> = ["community", "building", "unit", "room"]
+        .map(String::from)
+        .to_vec();
+    let e = hub.set_region_levels(&community, &four).unwrap_err();
+    assert!(e.to_string().contains("would not fit"), "{e}");
+    assert!(HubStorage::hierarchy(&hub)
+        .unwrap()
+        .branches()
+        .next()
+        .is_none());
+    let h = hub.set_region_levels(&community, &levels).unwrap();
+    assert_eq!(HubStorage::hierarchy(&hub).unwrap(), h);
+    let today = chrono::Local::now().date_naive();
+    let rows = HubStorage::rollup(&hub, today, h.level("building").unwrap()).unwrap();
+    let shown: Vec<(&str, &str, i64)> = rows
+        .iter()
+        .map(|r| (r.path.as_str(), r.level.as_str(), r.cells))
+        .collect();
+    let (b1, b2, group) = (b1.as_str(), b2.as_str(), format!("{VILLAGE}/一组"));
+    assert_eq!(
+        shown,
+        [
+            (b1, "building", 2),
+            (b2, "building", 1),
+            (group.as_str(), "group", 1)
+        ]
+    );
+
+    // The building head's phone: its building's cells, nothing else.
+    let head = phone(dir.path(), "head", Role::BuildingHead, b1);
+    sync(&head, &hub);
+    let mut held: Vec<String> = head.cells(&[]).unwrap().into_iter().map(|c| c.id).collect();
+    held.sort();
+    let mut want = mine.to_vec();
+    want.sort();
+    assert_eq!(held, want);
+    for c in [&other, &village] {
+        assert!(head.cell(c).is_err(), "{c} reached the building head");
+    }
+}

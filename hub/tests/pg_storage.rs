@@ -14,7 +14,7 @@ use std::sync::{Arc, Barrier};
 
 /// Everything a hub keeps, as the SQLite store and the hub's user table
 /// keep it, plus the bookkeeping of migrations and sync sessions.
-const TABLES: [&str; 19] = [
+const TABLES: [&str; 20] = [
     "cells",
     "chunks",
     "docs",
@@ -26,6 +26,7 @@ const TABLES: [&str; 19] = [
     "members",
     "meta",
     "peers",
+    "region_levels",
     "reports",
     "revoked",
     "schema_migrations",
