@@ -409,6 +409,7 @@ fn without_a_login_the_dashboard_serves_nothing_personal() {
         hub.get(&format!("/?date={DAY}"), ""),
         hub.get(&format!("/cells?path={village}&date={DAY}"), ""),
         hub.get(&format!("/list?id={}", r.list_id), ""),
+        hub.get(&format!("/notice?id={}&date={DAY}", r.list_id), ""),
         hub.get("/lang?to=en", ""),
         hub.get("/cells", "silin_session=0123456789abcdef"),
         hub.get("/", "silin_session=forged"),
@@ -735,4 +736,228 @@ fn ten_wrong_passwords_pause_that_names_logins() {
     assert!(paused.body.contains("15"), "says how long: {}", paused.body);
     // Another name is not held up.
     hub.login("county", "county-pass-12");
+}
+
+/// The text of `<... data-col="col">` in the element whose `attr` is
+/// `value` (a table row), e.g. `data-notice`.
+fn col_in(html: &str, attr: &str, value: &str, col: &str) -> String {
+    let at = html
+        .find(&format!("{attr}=\"{value}\""))
+        .unwrap_or_else(|| panic!("no {attr} {value}"));
+    let row = &html[at..];
+    let row = &row[..row.find("</tr>").unwrap()];
+    let at = row
+        .find(&format!("data-col=\"{col}\">"))
+        .unwrap_or_else(|| panic!("no {col} in {row}"));
+    let rest = &row[at + col.len() + 12..];
+    rest[..rest.find('<').unwrap()].to_string()
+}
+
+/// The id of the household of `cell` whose phone is `phone`.
+fn household(o: &Office, cell: &str, phone: &str) -> String {
+    let view = o.json("hub.db", &["cell", "show", "--cell", cell]);
+    view["households"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|h| h["phone"] == phone)
+        .unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_string()
+}
+
+/// `silin --json ARGS` on the hub's store with "now" at `now`, as the
+/// office sent a notice earlier.
+fn at(o: &Office, now: &str, args: &[&str]) -> Value {
+    let out = Command::new(env!("CARGO_BIN_EXE_silin"))
+        .arg("--store")
+        .arg(o.path("hub.db"))
+        .arg("--json")
+        .args(args)
+        .env("SILIN_NOW", now)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "silin {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+#[test]
+fn the_office_sees_how_far_each_notice_of_the_week_reached_and_whom_to_call() {
+    let r = register();
+    let o = &r.office;
+    let [a, b] = &r.cells;
+    // The hub serves while the office sends notices and leads' marks come
+    // in: each from another program, committed to the same file.
+    let hub = Hub::start(o);
+    let ha = household(o, a, "13912345678");
+    let a2 = o.id(
+        &["household", "add", "--cell", a, "--phone", "13900000099"],
+        "household_id",
+    );
+    let send = |now: &str, region: &str, title: &str| {
+        at(
+            o,
+            now,
+            &[
+                "notice",
+                "send",
+                "--region",
+                region,
+                "--title",
+                title,
+                "--text",
+                "请转告全户",
+            ],
+        )["notice_id"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    // Three weeks ago: not one of this week's.
+    let old = send("2026-11-10T09:00:00+08:00", "两当县/城关镇", "秋季防火");
+    // This morning, to the whole township (two cells, three households),
+    // and at ten to 东关村 only (one cell, two households).
+    let meeting = send(
+        "2026-11-29T08:30:00+08:00",
+        "两当县/城关镇",
+        "今晚八点村委会开会",
+    );
+    let doses = send(NOW, "两当县/城关镇/东关村", "明日上午疫苗接种");
+    let mark = |notice: &str, household: &str, status: &str| {
+        o.json(
+            "hub.db",
+            &[
+                "notice",
+                "mark",
+                "--cell",
+                a,
+                "--notice",
+                notice,
+                "--household",
+                household,
+                "--status",
+                status,
+            ],
+        );
+    };
+    mark(&meeting, &ha, "read");
+    mark(&doses, &ha, "read");
+    mark(&doses, &a2, "relayed");
+
+    let session = hub.login("clerk", "township-pass-1");
+    let home = hub.get("/", &session);
+    assert_eq!(home.status, 200);
+    assert!(
+        home.body.contains("近7天通知送达情况"),
+        "Chinese by default"
+    );
+    let section = &home.body[home.body.find("id=\"notices\"").unwrap()..];
+    let section = &section[..section.find("</table>").unwrap()];
+    // Newest first; the old one is not this week's.
+    let (d, m) = (
+        section.find(&format!("data-notice=\"{doses}\"")).unwrap(),
+        section.find(&format!("data-notice=\"{meeting}\"")).unwrap(),
+    );
+    assert!(d < m, "newest first");
+    assert!(!section.contains(&old) && !section.contains("秋季防火"));
+    let shown = |id: &str, col: &str| col_in(section, "data-notice", id, col);
+    assert_eq!(shown(&meeting, "reached"), "1");
+    assert_eq!(shown(&meeting, "households"), "3");
+    assert_eq!(shown(&meeting, "coverage"), "33%");
+    assert_eq!(shown(&meeting, "unmarked_cells"), "1");
+    assert_eq!(shown(&doses, "reached"), "2");
+    assert_eq!(shown(&doses, "households"), "2");
+    assert_eq!(shown(&doses, "coverage"), "100%");
+    assert_eq!(shown(&doses, "unmarked_cells"), "0");
+    assert!(section.contains("今晚八点村委会开会") && section.contains("08:30"));
+
+    // The same figures as JSON, and as `silin notice reach` counts them.
+    let json: Value =
+        serde_json::from_str(&hub.get(&format!("/v1/dashboard?date={DAY}"), "").body).unwrap();
+    let notices = json["notices"].as_array().unwrap();
+    assert_eq!(notices.len(), 2, "{notices:?}");
+    assert_eq!(notices[0]["notice_id"], doses.as_str());
+    assert_eq!(notices[0]["read"], 1);
+    assert_eq!(notices[0]["relayed"], 1);
+    assert_eq!(notices[0]["cells"], 1);
+    assert_eq!(notices[1]["notice_id"], meeting.as_str());
+    assert_eq!(notices[1]["region"], "两当县/城关镇");
+    assert_eq!(notices[1]["cells"], 2);
+    let reach = o.json("hub.db", &["notice", "reach"]);
+    for n in notices {
+        let rows: Vec<&Value> = reach
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|row| row["notice_id"] == n["notice_id"])
+            .collect();
+        let sum = |k: &str| rows.iter().map(|row| row[k].as_i64().unwrap()).sum::<i64>();
+        assert_eq!(n["households"], sum("households"));
+        assert_eq!(n["reached"], sum("read") + sum("relayed"));
+        assert_eq!(n["cells"], rows.len());
+    }
+
+    // Drill down: the cell nobody has marked first, with its lead to call.
+    let link = format!("/notice?id={meeting}&amp;date={DAY}");
+    assert!(section.contains(&link), "{section}");
+    let page = hub.get(&link.replace("&amp;", "&"), &session);
+    assert_eq!(page.status, 200, "{}", page.body);
+    assert!(page.body.contains("今晚八点村委会开会") && page.body.contains("请转告全户"));
+    let cells = &page.body[page.body.find("id=\"notice-cells\"").unwrap()..];
+    assert!(
+        cells.find(&format!("data-cell=\"{b}\"")).unwrap()
+            < cells.find(&format!("data-cell=\"{a}\"")).unwrap(),
+        "the unmarked cell first"
+    );
+    let cell = |id: &str, col: &str| col_in(cells, "data-cell", id, col);
+    assert_eq!(cell(b, "status"), "未标记");
+    assert_eq!(cell(b, "lead_phone"), "13700000013");
+    assert_eq!(cell(b, "not_reached"), "1");
+    assert_eq!(cell(a, "households"), "2");
+    assert_eq!(cell(a, "read"), "1");
+    assert_eq!(cell(a, "relayed"), "0");
+    assert_eq!(cell(a, "not_reached"), "1");
+    assert_eq!(cell(a, "status"), "部分送达");
+    assert!(cells.contains("赵强"));
+    let total = &page.body[page.body.find("id=\"notice-total\"").unwrap()..];
+    assert!(
+        total.contains("data-col=\"reached\">1<") && total.contains("data-col=\"households\">3<")
+    );
+    // It named the leads and their phones: logged, by the user.
+    let log = o.json("hub.db", &["audit"]);
+    let entry = log.as_array().unwrap().last().unwrap().clone();
+    assert_eq!(entry["action"], "view_full");
+    assert_eq!(entry["actor"]["name"], "clerk");
+    assert_eq!(entry["target"], format!("page=notice notice={meeting}"));
+    assert_eq!(entry["detail"]["leads"], 2);
+    assert_eq!(entry["detail"]["phones"], 2);
+
+    // Three weeks back, the old notice is that week's, and nobody heard it.
+    let back = hub.get("/?date=2026-11-12", &session);
+    let section = &back.body[back.body.find("id=\"notices\"").unwrap()..];
+    let section = &section[..section.find("</table>").unwrap()];
+    assert!(section.contains("秋季防火") && !section.contains(&meeting));
+    assert_eq!(col_in(section, "data-notice", &old, "unmarked_cells"), "2");
+    assert_eq!(col_in(section, "data-notice", &old, "coverage"), "0%");
+
+    // English on request.
+    let en = hub.get("/lang?to=en", &session);
+    let lang = format!("{session}; silin_lang={}", en.cookie("silin_lang").unwrap());
+    let english = hub.get("/", &lang);
+    assert!(english.body.contains("Notices of the last 7 days"));
+    assert!(english.body.contains("Cells with no mark yet"));
+    let english = hub.get(&link.replace("&amp;", "&"), &lang);
+    assert!(english.body.contains("no mark yet") && english.body.contains("partly reached"));
+
+    // A notice the hub does not hold; no id at all; no login.
+    assert_eq!(hub.get("/notice?id=nope", &session).status, 404);
+    assert_eq!(hub.get("/notice", &session).status, 400);
+    let anonymous = hub.get(&link.replace("&amp;", "&"), "");
+    assert_eq!(anonymous.status, 303);
+    assert!(!anonymous.body.contains("赵强") && !anonymous.body.contains("今晚八点"));
 }

@@ -4,7 +4,8 @@
 //
 // Logs in with a `silin hub user add` password, checks every figure of the
 // village table against the hub's /v1/rollup for the same day, drills down
-// to a village's cells (lead and phone), switches to English, and saves a
+// to a village's cells (lead and phone), sees a notice's reach and drills
+// down to the cell nobody has marked, switches to English, and saves a
 // screenshot under target/browser/ (a CI artifact, not in git).
 //
 // Environment: SILIN_BIN (default target/debug/silin), CHROMIUM (default
@@ -62,6 +63,11 @@ silin(["report", "submit", "--cell", b, "--date", DAY, "--arrivals", "1"]);
 silin(["visit", "record", "--cell", a, "--kind", "door_knock"]);
 silin(["visit", "record", "--cell", b, "--kind", "call"]);
 silin(["hub", "user", "add", "--name", "clerk"], "township-pass-1\n");
+// A notice to the township: 王建国's household has read it, the others not.
+const notice = silin([
+  "notice", "send", "--region", "两当县/城关镇", "--title", "今晚八点村委会开会", "--text", "请转告全户",
+]).notice_id;
+silin(["notice", "mark", "--cell", a, "--notice", notice, "--household", ha, "--status", "read"]);
 
 const hub = spawn(silinBin, ["--store", db, "--json", "hub", "serve", "--listen", "127.0.0.1:0"], {
   env,
@@ -117,13 +123,32 @@ try {
   check(cellsTable.includes("赵强") && cellsTable.includes("13700000013"), "the lead and phone");
   check(cellsTable.includes("未报告"), "its report missing");
 
+  // The notice's reach: one household of three, two cells with no mark;
+  // its drill-down puts those cells first, with their leads.
+  await Promise.all([page.waitForSelector("#villages"), page.goto(`${url}/`)]);
+  const row = page.locator(`#notices tr[data-notice="${notice}"]`);
+  check(await row.isVisible(), "the notice in the notices section");
+  const col = async (c) => (await row.locator(`[data-col="${c}"]`).innerText()).trim();
+  check((await col("reached")) === "1" && (await col("households")) === "3", "1 of 3 households reached");
+  check((await col("coverage")) === "33%", "33% coverage");
+  check((await col("unmarked_cells")) === "2", "two cells with no mark yet");
+  await Promise.all([page.waitForSelector("#notice-cells"), row.locator("a").click()]);
+  const firstCell = await page.locator("#notice-cells tbody tr").first().innerText();
+  check(firstCell.includes("未标记"), `an unmarked cell first: ${firstCell}`);
+  const noticeCells = await page.locator("#notice-cells").innerText();
+  check(noticeCells.includes("赵强") && noticeCells.includes("13700000013"), "the lead to call");
+  check(noticeCells.includes("部分送达") || noticeCells.includes("全部送达"), "the marked cell");
+  const shots = join(root, "target/browser");
+  mkdirSync(shots, { recursive: true });
+  await page.screenshot({ path: join(shots, "notice.png"), fullPage: true });
+  await Promise.all([page.waitForSelector("#villages"), page.goto(`${url}/`)]);
+
   // English.
   await Promise.all([page.waitForSelector("#villages"), page.click("#lang")]);
   check((await page.getAttribute("html", "lang")) === "en", "English after the switch");
   check((await page.locator("h2").first().innerText()).startsWith("Zero reports of the day"), "English headings");
+  check((await page.locator("#notices-section h2").innerText()).startsWith("Notices of the last 7 days"), "English notices");
 
-  const shots = join(root, "target/browser");
-  mkdirSync(shots, { recursive: true });
   await page.screenshot({ path: join(shots, "dashboard.png"), fullPage: true });
   console.log(`browser test: ok (screenshot in ${join(shots, "dashboard.png")})`);
 } finally {

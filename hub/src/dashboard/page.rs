@@ -3,13 +3,14 @@
 //! is escaped.
 
 use super::i18n::Lang;
-use super::{ListSummary, Overview, TrendDay, Viewer};
+use super::{ListSummary, NoticeCell, NoticeSummary, Overview, TrendDay, Viewer};
 use crate::lists::ListInfo;
 use crate::users::UserRole;
 use axum::response::Html;
 use chrono::NaiveDate;
 use silin_core::identity::Role;
 use silin_core::privacy::shown_resident_id;
+use silin_core::register::Notice;
 use silin_core::store::{MissingReport, TaskProgress, TaskState};
 use std::fmt::Write;
 
@@ -181,6 +182,8 @@ pub fn overview(lang: Lang, viewer: &Viewer, o: &Overview) -> String {
     }
     b.push_str("</tbody></table></div></section>");
 
+    b.push_str(&notices_section(lang, &day, &o.notices));
+
     // The 14-day trend.
     let _ = write!(
         b,
@@ -269,6 +272,159 @@ pub fn overview(lang: Lang, viewer: &Viewer, o: &Overview) -> String {
     }
     if o.devices.is_empty() {
         let _ = write!(b, "<tr><td colspan=\"5\">{}</td></tr>", lang.t("none"));
+    }
+    b.push_str("</tbody></table></div></section>");
+    shell(lang, Some(viewer), &b)
+}
+
+/// When a notice was posted, short: month, day and time on the clock
+/// that posted it (as written when it does not read).
+fn posted(at: &str) -> String {
+    chrono::DateTime::parse_from_rfc3339(at)
+        .map(|t| t.format("%m-%d %H:%M").to_string())
+        .unwrap_or_else(|_| at.to_string())
+}
+
+/// Reached of all households, with a bar (a `<progress>`: no script and
+/// no inline style, which the pages' CSP refuses).
+fn reach(n: &NoticeSummary) -> String {
+    format!(
+        "<td class=\"n\" data-col=\"reach\"><span data-col=\"reached\">{}</span>/<span data-col=\"households\">{}</span></td>\
+         <td class=\"n\"><progress value=\"{}\" max=\"{}\"></progress> <span data-col=\"coverage\">{}%</span></td>",
+        n.reached,
+        n.households,
+        n.reached.min(n.households),
+        n.households.max(1),
+        n.percent(),
+    )
+}
+
+/// The notices of the last days: each one's reach, and the cells where
+/// nobody is marked yet (the drill-down names their leads). The figures
+/// come right after the title, so a phone shows them without scrolling.
+fn notices_section(lang: Lang, day: &str, notices: &[NoticeSummary]) -> String {
+    let mut b = format!(
+        "<section id=\"notices-section\"><h2>{}</h2><div class=\"scroll\"><table id=\"notices\"><thead><tr>\
+         <th>{}</th><th class=\"n\">{}</th><th class=\"n\">{}</th><th class=\"n\">{}</th><th>{}</th><th>{}</th>\
+         </tr></thead><tbody>",
+        lang.t("notices"),
+        lang.t("notice"),
+        lang.t("reached_of"),
+        lang.t("coverage"),
+        lang.t("unmarked_cells"),
+        lang.t("posted"),
+        lang.t("region"),
+    );
+    for n in notices {
+        let unmarked_class = if n.unmarked_cells > 0 {
+            "missing"
+        } else {
+            "ok"
+        };
+        let _ = write!(
+            b,
+            "<tr data-notice=\"{}\"><td><a href=\"/notice?id={}&amp;date={day}\">{}</a></td>{}\
+             <td class=\"n {unmarked_class}\" data-col=\"unmarked_cells\">{}</td><td title=\"{}\">{}</td><td title=\"{}\">{}</td></tr>",
+            esc(&n.notice_id),
+            url(&n.notice_id),
+            esc(&n.title),
+            reach(n),
+            n.unmarked_cells,
+            esc(&n.at),
+            esc(&posted(&n.at)),
+            esc(&n.region),
+            esc(last_part(&n.region)),
+        );
+    }
+    if notices.is_empty() {
+        let _ = write!(b, "<tr><td colspan=\"6\">{}</td></tr>", lang.t("none"));
+    }
+    b.push_str("</tbody></table></div></section>");
+    b
+}
+
+/// One notice: its text, its reach, and every cell it went to with the
+/// lead to call where nobody is marked yet.
+pub fn notice(
+    lang: Lang,
+    viewer: &Viewer,
+    day: NaiveDate,
+    n: &Notice,
+    summary: &NoticeSummary,
+    cells: &[NoticeCell],
+) -> String {
+    let mut b = format!(
+        "<section><h2>{} · {}</h2><p><a href=\"/?date={day}\">{}</a></p>\
+         <p class=\"notice-text\">{}</p><p><small>{} {} · {} {} · {}</small></p>\
+         <div class=\"scroll\"><table id=\"notice-total\"><thead><tr><th class=\"n\">{}</th><th class=\"n\">{}</th>\
+         <th class=\"n\">{}</th><th class=\"n\">{}</th><th class=\"n\">{}</th><th class=\"n\">{}</th></tr></thead><tbody><tr>{}{}{}{}{}</tr></tbody></table></div>",
+        lang.t("notice"),
+        esc(&n.title),
+        lang.t("back"),
+        esc(&n.text),
+        lang.t("region"),
+        esc(&n.region),
+        lang.t("posted"),
+        esc(&posted(&n.at)),
+        esc(&n.from),
+        lang.t("reached_of"),
+        lang.t("coverage"),
+        lang.t("read"),
+        lang.t("relayed"),
+        lang.t("cells"),
+        lang.t("unmarked_cells"),
+        reach(summary),
+        num(summary.read, "read"),
+        num(summary.relayed, "relayed"),
+        num(summary.cells, "cells"),
+        num(summary.unmarked_cells, "unmarked_cells"),
+    );
+    // Whom to call first, then the counts: on a phone the status, the
+    // lead and the phone fit on the screen.
+    let _ = write!(
+        b,
+        "<div class=\"scroll\"><table id=\"notice-cells\"><thead><tr><th>{}</th><th>{}</th><th class=\"n\">{}</th>\
+         <th>{}</th><th>{}</th><th class=\"n\">{}</th><th class=\"n\">{}</th><th class=\"n\">{}</th><th>{}</th></tr></thead><tbody>",
+        lang.t("cell"),
+        lang.t("status"),
+        lang.t("not_reached"),
+        lang.t("lead"),
+        lang.t("lead_phone"),
+        lang.t("households"),
+        lang.t("read"),
+        lang.t("relayed"),
+        lang.t("group"),
+    );
+    for c in cells {
+        let r = &c.coverage;
+        let reached = r.read + r.relayed;
+        let (class, label) = if super::unmarked(r) {
+            ("missing", lang.t("no_mark"))
+        } else if reached >= r.households {
+            ("ok", lang.t("all_reached"))
+        } else {
+            ("", lang.t("partly_reached"))
+        };
+        let path = c.cell.path.to_string();
+        let _ = write!(
+            b,
+            "<tr data-cell=\"{}\"><td title=\"{}\">{}</td><td class=\"{class}\" data-col=\"status\">{label}</td>{}\
+             <td>{}</td><td data-col=\"lead_phone\">{}</td>{}{}{}<td title=\"{}\">{}</td></tr>",
+            esc(&c.cell.cell_id),
+            esc(&path),
+            esc(&c.cell.name),
+            num((r.households - reached).max(0), "not_reached"),
+            esc(c.cell.lead.as_deref().unwrap_or("")),
+            esc(c.cell.lead_phone.as_deref().unwrap_or("")),
+            num(r.households, "households"),
+            num(r.read, "read"),
+            num(r.relayed, "relayed"),
+            esc(&path),
+            esc(&path.split('/').skip(2).collect::<Vec<_>>().join("/")),
+        );
+    }
+    if cells.is_empty() {
+        let _ = write!(b, "<tr><td colspan=\"9\">{}</td></tr>", lang.t("none"));
     }
     b.push_str("</tbody></table></div></section>");
     shell(lang, Some(viewer), &b)
