@@ -3,76 +3,16 @@
 //! without a login; the login's password, cookie and CSRF rules; the day's
 //! village table agreeing with the rollup API; the drill-down to a cell's
 //! lead and phone; home monitoring with days left; a list's completion;
-//! when each device last synced; resident IDs as each role may see them;
-//! both languages.
+//! when each device last synced; each notice of the week's reach and the
+//! cells nobody has marked; resident IDs as each role may see them; both
+//! languages.
+
+mod support;
 
 use serde_json::Value;
-use silin_core::model::{resident_id_check_char, NewVisit, VisitKind};
+use silin_core::model::{NewVisit, VisitKind};
 use silin_core::{Clock, Store, StoreOptions};
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::TcpStream;
-use std::path::PathBuf;
-use std::process::{Child, Command, Output, Stdio};
-
-const NOW: &str = "2026-11-29T10:00:00+08:00";
-const DAY: &str = "2026-11-29";
-
-fn resident_id(birth: &str, serial: &str) -> String {
-    let body = format!("621228{birth}{serial}");
-    format!("{body}{}", resident_id_check_char(&body))
-}
-
-struct Office {
-    dir: tempfile::TempDir,
-}
-
-impl Office {
-    fn path(&self, name: &str) -> PathBuf {
-        self.dir.path().join(name)
-    }
-
-    fn run(&self, store: &str, args: &[&str], stdin: Option<&str>) -> Output {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_silin"))
-            .arg("--store")
-            .arg(self.path(store))
-            .args(args)
-            .env("SILIN_NOW", NOW)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let mut input = child.stdin.take().unwrap();
-        if let Some(s) = stdin {
-            let _ = input.write_all(s.as_bytes());
-        }
-        drop(input);
-        child.wait_with_output().unwrap()
-    }
-
-    fn json(&self, store: &str, args: &[&str]) -> Value {
-        self.json_in(store, args, None)
-    }
-
-    fn json_in(&self, store: &str, args: &[&str], stdin: Option<&str>) -> Value {
-        let mut a = vec!["--json"];
-        a.extend_from_slice(args);
-        let out = self.run(store, &a, stdin);
-        assert!(
-            out.status.success(),
-            "silin {args:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        serde_json::from_slice(&out.stdout).unwrap()
-    }
-
-    fn id(&self, args: &[&str], field: &str) -> String {
-        self.json("hub.db", args)[field]
-            .as_str()
-            .unwrap()
-            .to_string()
-    }
-}
+use support::{form_field as field, masked, resident_id, Hub, Office, DAY, NOW};
 
 /// What the test register holds, to look for on the pages.
 struct Register {
@@ -85,9 +25,7 @@ struct Register {
 }
 
 fn register() -> Register {
-    let o = Office {
-        dir: tempfile::tempdir().unwrap(),
-    };
+    let o = Office::new();
     o.json("hub.db", &["init", "--name", "城关镇办公室"]);
     let a = o.id(
         &[
@@ -238,170 +176,32 @@ fn register() -> Register {
     }
 }
 
-struct Hub {
-    child: Child,
-    addr: String,
-}
-
-impl Hub {
-    fn start(o: &Office) -> Hub {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_silin"))
-            .arg("--store")
-            .arg(o.path("hub.db"))
-            .args(["--json", "hub", "serve", "--listen", "127.0.0.1:0"])
-            .env("SILIN_NOW", NOW)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        let v: Value = serde_json::from_str(&line).unwrap_or_else(|e| panic!("{e}: {line:?}"));
-        Hub {
-            child,
-            addr: v["listen"].as_str().unwrap().to_string(),
-        }
-    }
-
-    fn url(&self) -> String {
-        format!("http://{}", self.addr)
-    }
-
-    /// One HTTP/1.1 request: (status, headers, body).
-    fn request(&self, method: &str, path: &str, cookies: &str, form: Option<&str>) -> Reply {
-        let mut s = TcpStream::connect(&self.addr).unwrap();
-        let body = form.unwrap_or("");
-        let mut req = format!(
-            "{method} {path} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n",
-            self.addr
-        );
-        if !cookies.is_empty() {
-            req.push_str(&format!("Cookie: {cookies}\r\n"));
-        }
-        if form.is_some() {
-            req.push_str(&format!(
-                "Content-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n",
-                body.len()
-            ));
-        }
-        req.push_str("\r\n");
-        req.push_str(body);
-        s.write_all(req.as_bytes()).unwrap();
-        let mut raw = Vec::new();
-        s.read_to_end(&mut raw).unwrap();
-        let text = String::from_utf8(raw).unwrap();
-        let (head, body) = text.split_once("\r\n\r\n").unwrap();
-        let mut lines = head.lines();
-        let status = lines
-            .next()
-            .unwrap()
-            .split(' ')
-            .nth(1)
-            .unwrap()
-            .parse()
-            .unwrap();
-        let headers = lines
-            .filter_map(|l| l.split_once(':'))
-            .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_string()))
-            .collect();
-        Reply {
-            status,
-            headers,
-            body: body.to_string(),
-        }
-    }
-
-    fn get(&self, path: &str, cookies: &str) -> Reply {
-        self.request("GET", path, cookies, None)
-    }
-
-    /// Logs in as `name`; the session cookie.
-    fn login(&self, name: &str, password: &str) -> String {
-        let page = self.get("/", "");
-        let csrf = field(&page.body, "csrf");
-        let login_cookie = page.cookie("silin_login").unwrap();
-        let r = self.request(
-            "POST",
-            "/login",
-            &format!("silin_login={login_cookie}"),
-            Some(&format!("csrf={csrf}&name={name}&password={password}")),
-        );
-        assert_eq!(r.status, 303, "{}", r.body);
-        let set = r.set_cookie("silin_session").unwrap();
-        assert!(
-            set.contains("HttpOnly") && set.contains("SameSite=Strict"),
-            "{set}"
-        );
-        assert!(!set.contains("Secure"), "plain HTTP on loopback: {set}");
-        format!("silin_session={}", r.cookie("silin_session").unwrap())
-    }
-}
-
-impl Drop for Hub {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-struct Reply {
-    status: u16,
-    headers: Vec<(String, String)>,
-    body: String,
-}
-
-impl Reply {
-    fn set_cookie(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .filter(|(k, _)| k == "set-cookie")
-            .map(|(_, v)| v.as_str())
-            .find(|v| v.starts_with(&format!("{name}=")))
-    }
-
-    fn cookie(&self, name: &str) -> Option<String> {
-        let c = self.set_cookie(name)?;
-        Some(c.split(';').next()?.split_once('=')?.1.to_string())
-    }
-
-    fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.as_str())
-    }
-}
-
-/// The value of the hidden input `name` in a form.
-fn field(html: &str, name: &str) -> String {
-    let at = html.find(&format!("name=\"{name}\" value=\"")).unwrap();
-    let rest = &html[at + name.len() + 15..];
-    rest[..rest.find('"').unwrap()].to_string()
+/// The text of `<... data-col="col">` in the element whose `attr` is
+/// `value` (a table row: `data-path` of a village or group, `data-notice`,
+/// `data-cell`).
+fn col_in(html: &str, attr: &str, value: &str, col: &str) -> String {
+    let at = html
+        .find(&format!("{attr}=\"{value}\""))
+        .unwrap_or_else(|| panic!("no {attr} {value}"));
+    let row = &html[at..];
+    let row = &row[..row.find("</tr>").unwrap()];
+    let at = row
+        .find(&format!("data-col=\"{col}\">"))
+        .unwrap_or_else(|| panic!("no {col} in {row}"));
+    let rest = &row[at + col.len() + 12..];
+    rest[..rest.find('<').unwrap()].to_string()
 }
 
 /// The text of `<td ... data-col="col">` in the row whose `data-path` is
 /// `path`.
 fn cell_in_row(html: &str, path: &str, col: &str) -> String {
-    let row_at = html
-        .find(&format!("data-path=\"{path}\""))
-        .unwrap_or_else(|| panic!("no row {path}"));
-    let row = &html[row_at..];
-    let row = &row[..row.find("</tr>").unwrap()];
-    let at = row.find(&format!("data-col=\"{col}\">")).unwrap();
-    let rest = &row[at + col.len() + 12..];
-    rest[..rest.find('<').unwrap()].to_string()
-}
-
-fn masked(id: &str) -> String {
-    format!("{}**********{}", &id[..4], &id[14..])
+    col_in(html, "data-path", path, col)
 }
 
 #[test]
 fn without_a_login_the_dashboard_serves_nothing_personal() {
     let r = register();
-    let hub = Hub::start(&r.office);
+    let hub = Hub::start(&r.office, "hub.db");
     let village =
         "%E4%B8%A4%E5%BD%93%E5%8E%BF%2F%E5%9F%8E%E5%85%B3%E9%95%87%2F%E4%B8%9C%E5%85%B3%E6%9D%91";
     let mut pages = vec![
@@ -418,7 +218,7 @@ fn without_a_login_the_dashboard_serves_nothing_personal() {
     let page = hub.get("/", "");
     let csrf = field(&page.body, "csrf");
     let cookie = format!("silin_login={}", page.cookie("silin_login").unwrap());
-    let wrong = hub.request(
+    let wrong = hub.send(
         "POST",
         "/login",
         &cookie,
@@ -426,7 +226,7 @@ fn without_a_login_the_dashboard_serves_nothing_personal() {
     );
     assert_eq!(wrong.status, 401);
     assert!(wrong.set_cookie("silin_session").is_none());
-    let forged = hub.request(
+    let forged = hub.send(
         "POST",
         "/login",
         "",
@@ -434,7 +234,7 @@ fn without_a_login_the_dashboard_serves_nothing_personal() {
     );
     assert_eq!(forged.status, 403, "no login without the form's token");
     assert!(forged.set_cookie("silin_session").is_none());
-    let garbled = hub.request("POST", "/login", &cookie, Some("%%%"));
+    let garbled = hub.send("POST", "/login", &cookie, Some("%%%"));
     assert_eq!(garbled.status, 400);
     pages.extend([wrong, forged, garbled]);
     for p in &pages {
@@ -466,7 +266,7 @@ fn without_a_login_the_dashboard_serves_nothing_personal() {
 fn an_office_login_sees_the_day_the_rollup_api_gives_and_drills_down() {
     let r = register();
     let o = &r.office;
-    let hub = Hub::start(o);
+    let hub = Hub::start(o, "hub.db");
     // A grid worker's phone syncs, so the hub has a device to show.
     let token = o.json(
         "hub.db",
@@ -492,7 +292,17 @@ fn an_office_login_sees_the_day_the_rollup_api_gives_and_drills_down() {
     );
     o.json("worker.db", &["sync", "--hub", &hub.url()]);
 
-    let session = hub.login("clerk", "township-pass-1");
+    // The session cookie is out of scripts' reach, sent to this site only,
+    // and not marked Secure on plain HTTP (loopback).
+    let login = hub.login_reply("clerk", "township-pass-1");
+    assert_eq!(login.status, 303, "{}", login.body);
+    let set = login.set_cookie("silin_session").unwrap();
+    assert!(
+        set.contains("HttpOnly") && set.contains("SameSite=Strict"),
+        "{set}"
+    );
+    assert!(!set.contains("Secure"), "plain HTTP on loopback: {set}");
+    let session = format!("silin_session={}", login.cookie("silin_session").unwrap());
     let home = hub.get("/", &session);
     assert_eq!(home.status, 200);
     assert!(home.body.contains("<html lang=\"zh-CN\""));
@@ -613,11 +423,11 @@ fn an_office_login_sees_the_day_the_rollup_api_gives_and_drills_down() {
 
     // Logout needs the session's token; then the session is gone.
     let csrf = field(&home.body, "csrf");
-    let refused = hub.request("POST", "/logout", &session, Some("csrf=forged"));
+    let refused = hub.send("POST", "/logout", &session, Some("csrf=forged"));
     assert_eq!(refused.status, 403);
     assert_eq!(hub.get("/", &session).status, 200);
     assert!(hub.get("/", &session).body.contains("id=\"logout\""));
-    let out = hub.request("POST", "/logout", &session, Some(&format!("csrf={csrf}")));
+    let out = hub.send("POST", "/logout", &session, Some(&format!("csrf={csrf}")));
     assert_eq!(out.status, 303);
     let after = hub.get("/", &session);
     assert!(after.body.contains("id=\"login\"") && !after.body.contains("王芳"));
@@ -627,7 +437,7 @@ fn an_office_login_sees_the_day_the_rollup_api_gives_and_drills_down() {
 fn a_task_the_lead_closes_offline_shows_done_in_the_export_and_the_dashboard() {
     let r = register();
     let o = &r.office;
-    let hub = Hub::start(o);
+    let hub = Hub::start(o, "hub.db");
     // The lead of 一组第3联户 enrols and takes the cell, with 赵丽's task.
     let token = o.json(
         "hub.db",
@@ -715,12 +525,12 @@ fn a_task_the_lead_closes_offline_shows_done_in_the_export_and_the_dashboard() {
 #[test]
 fn ten_wrong_passwords_pause_that_names_logins() {
     let r = register();
-    let hub = Hub::start(&r.office);
+    let hub = Hub::start(&r.office, "hub.db");
     let attempt = |password: &str| {
         let page = hub.get("/", "");
         let csrf = field(&page.body, "csrf");
         let cookie = format!("silin_login={}", page.cookie("silin_login").unwrap());
-        hub.request(
+        hub.send(
             "POST",
             "/login",
             &cookie,
@@ -738,21 +548,6 @@ fn ten_wrong_passwords_pause_that_names_logins() {
     hub.login("county", "county-pass-12");
 }
 
-/// The text of `<... data-col="col">` in the element whose `attr` is
-/// `value` (a table row), e.g. `data-notice`.
-fn col_in(html: &str, attr: &str, value: &str, col: &str) -> String {
-    let at = html
-        .find(&format!("{attr}=\"{value}\""))
-        .unwrap_or_else(|| panic!("no {attr} {value}"));
-    let row = &html[at..];
-    let row = &row[..row.find("</tr>").unwrap()];
-    let at = row
-        .find(&format!("data-col=\"{col}\">"))
-        .unwrap_or_else(|| panic!("no {col} in {row}"));
-    let rest = &row[at + col.len() + 12..];
-    rest[..rest.find('<').unwrap()].to_string()
-}
-
 /// The id of the household of `cell` whose phone is `phone`.
 fn household(o: &Office, cell: &str, phone: &str) -> String {
     let view = o.json("hub.db", &["cell", "show", "--cell", cell]);
@@ -767,25 +562,6 @@ fn household(o: &Office, cell: &str, phone: &str) -> String {
         .to_string()
 }
 
-/// `silin --json ARGS` on the hub's store with "now" at `now`, as the
-/// office sent a notice earlier.
-fn at(o: &Office, now: &str, args: &[&str]) -> Value {
-    let out = Command::new(env!("CARGO_BIN_EXE_silin"))
-        .arg("--store")
-        .arg(o.path("hub.db"))
-        .arg("--json")
-        .args(args)
-        .env("SILIN_NOW", now)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "silin {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).unwrap()
-}
-
 #[test]
 fn the_office_sees_how_far_each_notice_of_the_week_reached_and_whom_to_call() {
     let r = register();
@@ -793,15 +569,15 @@ fn the_office_sees_how_far_each_notice_of_the_week_reached_and_whom_to_call() {
     let [a, b] = &r.cells;
     // The hub serves while the office sends notices and leads' marks come
     // in: each from another program, committed to the same file.
-    let hub = Hub::start(o);
+    let hub = Hub::start(o, "hub.db");
     let ha = household(o, a, "13912345678");
     let a2 = o.id(
         &["household", "add", "--cell", a, "--phone", "13900000099"],
         "household_id",
     );
     let send = |now: &str, region: &str, title: &str| {
-        at(
-            o,
+        o.json_at(
+            "hub.db",
             now,
             &[
                 "notice",
@@ -813,6 +589,7 @@ fn the_office_sees_how_far_each_notice_of_the_week_reached_and_whom_to_call() {
                 "--text",
                 "请转告全户",
             ],
+            None,
         )["notice_id"]
             .as_str()
             .unwrap()

@@ -5,90 +5,27 @@
 //! (LibreOffice, headless) gives the CSV. Real binary, real stores, a real
 //! hub process on loopback for the devices of every role.
 
+mod support;
+
 use serde_json::Value;
-use silin_core::model::{resident_id_check_char, NewVisit, VisitKind};
+use silin_core::model::{NewVisit, VisitKind};
 use silin_core::{Clock, Store, StoreOptions};
-use std::io::{BufRead, BufReader};
-use std::path::PathBuf;
-use std::process::{Child, Command, Output, Stdio};
+use std::process::Command;
+use support::{masked, resident_id, Hub, Office, DAY, NOW};
 
-/// "Now" for every command here (the injected clock): the export's day.
-const NOW: &str = "2026-11-29T10:00:00+08:00";
-const DAY: &str = "2026-11-29";
-
-/// A valid resident ID of Liangdang county with this birth day and serial.
-fn resident_id(birth: &str, serial: &str) -> String {
-    let body = format!("621228{birth}{serial}");
-    format!("{body}{}", resident_id_check_char(&body))
-}
-
-struct Office {
-    dir: tempfile::TempDir,
-}
-
-impl Office {
-    fn new() -> Office {
-        Office {
-            dir: tempfile::tempdir().unwrap(),
-        }
-    }
-
-    fn path(&self, name: &str) -> PathBuf {
-        self.dir.path().join(name)
-    }
-
-    fn run(&self, store: &str, args: &[&str]) -> Output {
-        Command::new(env!("CARGO_BIN_EXE_silin"))
-            .arg("--store")
-            .arg(self.path(store))
-            .args(args)
-            .env("SILIN_NOW", NOW)
-            .env_remove("RUST_BACKTRACE")
-            .output()
-            .unwrap()
-    }
-
-    fn json(&self, store: &str, args: &[&str]) -> Value {
-        let mut a = vec!["--json"];
-        a.extend_from_slice(args);
-        let out = self.run(store, &a);
-        assert!(
-            out.status.success(),
-            "silin {args:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        serde_json::from_slice(&out.stdout).unwrap()
-    }
-
-    fn id(&self, args: &[&str], field: &str) -> String {
-        self.json("hub.db", args)[field]
-            .as_str()
-            .unwrap()
-            .to_string()
-    }
-
-    fn fails(&self, code: i32, args: &[&str]) -> String {
-        let out = self.run("hub.db", args);
-        let err = String::from_utf8_lossy(&out.stderr).to_string();
-        assert_eq!(out.status.code(), Some(code), "silin {args:?}: {err}");
-        assert_eq!(err.trim_end().lines().count(), 1, "one line: {err:?}");
-        assert!(!err.contains("panicked"), "{err}");
-        err
-    }
-
-    /// Exports `what` from `store` as `format`; the JSON and the file.
-    fn export(&self, store: &str, what: &str, format: &str, extra: &[&str]) -> (Value, Vec<u8>) {
-        let file = self.path(&format!("{store}.{what}.{format}"));
-        let f = file.to_str().unwrap();
-        let mut a = vec![
-            "office", "export", what, "--date", DAY, "--format", format, "--out", f,
-        ];
-        a.extend_from_slice(extra);
-        let v = self.json(store, &a);
-        let bytes = std::fs::read(&file).unwrap();
-        assert_eq!(v["bytes"].as_u64(), Some(bytes.len() as u64));
-        (v, bytes)
-    }
+/// `silin office export WHAT` from `store` as `format` for the export's
+/// day; the JSON and the file.
+fn export(o: &Office, store: &str, what: &str, format: &str, extra: &[&str]) -> (Value, Vec<u8>) {
+    let file = o.path(&format!("{store}.{what}.{format}"));
+    let f = file.to_str().unwrap();
+    let mut a = vec![
+        "office", "export", what, "--date", DAY, "--format", format, "--out", f,
+    ];
+    a.extend_from_slice(extra);
+    let v = o.json(store, &a);
+    let bytes = std::fs::read(&file).unwrap();
+    assert_eq!(v["bytes"].as_u64(), Some(bytes.len() as u64));
+    (v, bytes)
 }
 
 /// The register the exports read: three cells in two villages, a day's
@@ -221,10 +158,6 @@ fn county() -> County {
     }
 }
 
-fn masked(id: &str) -> String {
-    format!("{}**********{}", &id[..4], &id[14..])
-}
-
 fn csv_text(bytes: &[u8]) -> String {
     assert!(bytes.starts_with("\u{feff}".as_bytes()), "UTF-8 with a BOM");
     String::from_utf8(bytes[3..].to_vec()).unwrap()
@@ -235,7 +168,7 @@ fn exports_hold_exactly_the_days_figures_with_chinese_headers() {
     let c = county();
     let o = &c.office;
 
-    let (v, rollup) = o.export("hub.db", "rollup", "csv", &[]);
+    let (v, rollup) = export(o, "hub.db", "rollup", "csv", &[]);
     assert_eq!(v["rows"], 2);
     assert_eq!(
         csv_text(&rollup),
@@ -243,7 +176,7 @@ fn exports_hold_exactly_the_days_figures_with_chinese_headers() {
          2026-11-29,两当县/城关镇/东关村,2,2,0,1,1,0,0,1,2,2\r\n\
          2026-11-29,两当县/城关镇/西坡村,1,0,1,0,0,0,0,0,0,0\r\n"
     );
-    let (v, county_rollup) = o.export("hub.db", "rollup", "csv", &["--level", "county"]);
+    let (v, county_rollup) = export(o, "hub.db", "rollup", "csv", &["--level", "county"]);
     assert_eq!(v["rows"], 1);
     assert_eq!(
         csv_text(&county_rollup).lines().nth(1),
@@ -257,7 +190,7 @@ fn exports_hold_exactly_the_days_figures_with_chinese_headers() {
         (2.into(), 2.into())
     );
 
-    let (v, missing) = o.export("hub.db", "missing", "csv", &[]);
+    let (v, missing) = export(o, "hub.db", "missing", "csv", &[]);
     assert_eq!(v["rows"], 1);
     assert_eq!(
         csv_text(&missing),
@@ -268,7 +201,7 @@ fn exports_hold_exactly_the_days_figures_with_chinese_headers() {
         )
     );
 
-    let (v, tasks) = o.export("hub.db", "tasks", "csv", &[]);
+    let (v, tasks) = export(o, "hub.db", "tasks", "csv", &[]);
     assert_eq!(v["rows"], 4, "one list and its three tasks");
     let l = &c.list_id;
     assert_eq!(
@@ -290,11 +223,11 @@ fn exports_hold_exactly_the_days_figures_with_chinese_headers() {
 
     // The XLSX holds the same cells (text as text, counts as numbers).
     for what in ["rollup", "missing", "tasks"] {
-        let (_, csv) = o.export("hub.db", what, "csv", &[]);
-        let (v, xlsx) = o.export("hub.db", what, "xlsx", &[]);
+        let (_, csv) = export(o, "hub.db", what, "csv", &[]);
+        let (v, xlsx) = export(o, "hub.db", what, "xlsx", &[]);
         assert!(xlsx.starts_with(b"PK"), "an XLSX is a zip");
         assert_eq!(xlsx_rows(&xlsx), csv_rows(&csv), "{what}");
-        assert_eq!(v["rows"], o.export("hub.db", what, "csv", &[]).0["rows"]);
+        assert_eq!(v["rows"], export(o, "hub.db", what, "csv", &[]).0["rows"]);
     }
 }
 
@@ -355,11 +288,12 @@ fn bad_export_requests_exit_2_and_write_nothing() {
             "PostgreSQL",
         ),
     ] {
-        let err = o.fails(2, &args);
+        let (_, err) = o.fails("hub.db", 2, &args);
         assert!(err.contains(says), "{args:?}: {err}");
         assert!(!out.exists());
     }
-    let err = o.fails(
+    let (_, err) = o.fails(
+        "hub.db",
         2,
         &[
             "office",
@@ -376,42 +310,6 @@ fn bad_export_requests_exit_2_and_write_nothing() {
     assert!(err.contains("no/such/dir"), "{err}");
 }
 
-/// `silin hub serve` on loopback, stopped when dropped.
-struct Hub {
-    child: Child,
-    url: String,
-}
-
-impl Hub {
-    fn start(o: &Office) -> Hub {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_silin"))
-            .arg("--store")
-            .arg(o.path("hub.db"))
-            .args(["--json", "hub", "serve", "--listen", "127.0.0.1:0"])
-            .env("SILIN_NOW", NOW)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        let v: Value = serde_json::from_str(&line).unwrap_or_else(|e| panic!("{e}: {line:?}"));
-        Hub {
-            child,
-            url: v["url"].as_str().unwrap().to_string(),
-        }
-    }
-}
-
-impl Drop for Hub {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 /// A device of `role` over `scope`, enrolled with the hub and synced.
 fn device(o: &Office, hub: &Hub, name: &str, role: &str, scope: &str) -> String {
     let store = format!("{name}.db");
@@ -423,8 +321,8 @@ fn device(o: &Office, hub: &Hub, name: &str, role: &str, scope: &str) -> String 
         .unwrap()
         .to_string();
     o.json(&store, &["init", "--name", name]);
-    o.json(&store, &["enroll", "--hub", &hub.url, "--token", &token]);
-    o.json(&store, &["sync", "--hub", &hub.url]);
+    o.json(&store, &["enroll", "--hub", &hub.url(), "--token", &token]);
+    o.json(&store, &["sync", "--hub", &hub.url()]);
     store
 }
 
@@ -432,7 +330,7 @@ fn device(o: &Office, hub: &Hub, name: &str, role: &str, scope: &str) -> String 
 fn every_export_shows_resident_ids_as_each_role_may_see_them() {
     let c = county();
     let o = &c.office;
-    let hub = Hub::start(o);
+    let hub = Hub::start(o, "hub.db");
     let lead = device(o, &hub, "lead", "lead", &c.cells[0]);
     let worker = device(o, &hub, "worker", "grid_worker", "两当县/城关镇/东关村");
     let county = device(o, &hub, "county", "county", "两当县");
@@ -448,7 +346,7 @@ fn every_export_shows_resident_ids_as_each_role_may_see_them() {
     for (store, full, holds) in stores {
         for what in ["rollup", "missing", "tasks"] {
             for format in ["csv", "xlsx"] {
-                let (_, bytes) = o.export(store, what, format, &[]);
+                let (_, bytes) = export(o, store, what, format, &[]);
                 let cells: Vec<String> = match format {
                     "csv" => csv_rows(&bytes).into_iter().flatten().collect(),
                     _ => xlsx_rows(&bytes).into_iter().flatten().collect(),
@@ -491,9 +389,9 @@ fn libreoffice_reads_the_xlsx_export_as_the_csv_export() {
     let converted = o.path("converted");
     let profile = o.path("lo-profile");
     for what in ["rollup", "missing", "tasks"] {
-        let (_, csv) = o.export("hub.db", what, "csv", &[]);
+        let (_, csv) = export(o, "hub.db", what, "csv", &[]);
         let xlsx = o.path(&format!("hub.db.{what}.xlsx"));
-        o.export("hub.db", what, "xlsx", &[]);
+        export(o, "hub.db", what, "xlsx", &[]);
         let out = Command::new(soffice)
             .arg(format!(
                 "-env:UserInstallation=file://{}",

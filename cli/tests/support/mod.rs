@@ -37,13 +37,14 @@ impl Office {
         self.dir.path().join(name)
     }
 
-    /// `silin --store STORE ARGS...`, with `stdin` on standard input.
-    pub fn run_in(&self, store: &str, args: &[&str], stdin: Option<&str>) -> Output {
+    /// `silin --store STORE ARGS...` with "now" at `now`, with `stdin` on
+    /// standard input.
+    pub fn run_at(&self, store: &str, now: &str, args: &[&str], stdin: Option<&str>) -> Output {
         let mut child = Command::new(env!("CARGO_BIN_EXE_silin"))
             .arg("--store")
             .arg(self.path(store))
             .args(args)
-            .env("SILIN_NOW", NOW)
+            .env("SILIN_NOW", now)
             .env_remove("RUST_BACKTRACE")
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
@@ -59,21 +60,32 @@ impl Office {
         child.wait_with_output().unwrap()
     }
 
+    /// `silin --store STORE ARGS...`, with `stdin` on standard input.
+    pub fn run_in(&self, store: &str, args: &[&str], stdin: Option<&str>) -> Output {
+        self.run_at(store, NOW, args, stdin)
+    }
+
     pub fn run(&self, store: &str, args: &[&str]) -> Output {
         self.run_in(store, args, None)
     }
 
-    /// `silin --json ...`, which must succeed; its one JSON value.
-    pub fn json_in(&self, store: &str, args: &[&str], stdin: Option<&str>) -> Value {
+    /// `silin --json ...` with "now" at `now` (something done on another
+    /// day), which must succeed; its one JSON value.
+    pub fn json_at(&self, store: &str, now: &str, args: &[&str], stdin: Option<&str>) -> Value {
         let mut a = vec!["--json"];
         a.extend_from_slice(args);
-        let out = self.run_in(store, &a, stdin);
+        let out = self.run_at(store, now, &a, stdin);
         assert!(
             out.status.success(),
             "silin {args:?}: {}",
             String::from_utf8_lossy(&out.stderr)
         );
         serde_json::from_slice(&out.stdout).unwrap()
+    }
+
+    /// `silin --json ...`, which must succeed; its one JSON value.
+    pub fn json_in(&self, store: &str, args: &[&str], stdin: Option<&str>) -> Value {
+        self.json_at(store, NOW, args, stdin)
     }
 
     pub fn json(&self, store: &str, args: &[&str]) -> Value {
@@ -90,7 +102,18 @@ impl Office {
 
     /// Expects exit `code` and one line on stderr; returns (stdout, stderr).
     pub fn fails(&self, store: &str, code: i32, args: &[&str]) -> (String, String) {
-        let out = self.run(store, args);
+        self.fails_in(store, code, args, None)
+    }
+
+    /// [`Office::fails`] with `stdin` on standard input.
+    pub fn fails_in(
+        &self,
+        store: &str,
+        code: i32,
+        args: &[&str],
+        stdin: Option<&str>,
+    ) -> (String, String) {
+        let out = self.run_in(store, args, stdin);
         let err = String::from_utf8_lossy(&out.stderr).to_string();
         assert_eq!(out.status.code(), Some(code), "silin {args:?}: {err}");
         assert_eq!(err.trim_end().lines().count(), 1, "one line: {err:?}");
@@ -191,6 +214,12 @@ impl County {
     }
 }
 
+/// A resident ID as the township office sees it: the first four and last
+/// four characters, the birth date and serial starred out.
+pub fn masked(id: &str) -> String {
+    format!("{}**********{}", &id[..4], &id[14..])
+}
+
 /// A running `silin hub serve` on loopback over `store`, stopped on drop.
 pub struct Hub {
     child: Child,
@@ -219,14 +248,13 @@ impl Hub {
         }
     }
 
-    /// One HTTP/1.1 request: (status, raw head, body).
-    pub fn request(
-        &self,
-        method: &str,
-        path: &str,
-        cookies: &str,
-        form: Option<&str>,
-    ) -> (u16, String, String) {
+    /// `http://ADDR`, for devices to enrol and sync with.
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// One HTTP/1.1 request, its `form` sent urlencoded.
+    pub fn send(&self, method: &str, path: &str, cookies: &str, form: Option<&str>) -> Reply {
         let mut s = TcpStream::connect(&self.addr).unwrap();
         let body = form.unwrap_or("");
         let mut req = format!(
@@ -255,39 +283,96 @@ impl Hub {
             .and_then(|l| l.split(' ').nth(1))
             .and_then(|s| s.parse().ok())
             .unwrap();
-        (status, head.to_string(), body.to_string())
+        Reply {
+            status,
+            head: head.to_string(),
+            body: body.to_string(),
+        }
     }
 
-    /// Logs in to the dashboard as `name`; the session cookie to send.
-    pub fn login(&self, name: &str, password: &str) -> String {
-        let (_, head, page) = self.request("GET", "/", "", None);
-        let csrf = {
-            let at = page.find("name=\"csrf\" value=\"").unwrap() + 19;
-            page[at..at + page[at..].find('"').unwrap()].to_string()
-        };
-        let login = set_cookie(&head, "silin_login").unwrap();
-        let (status, head, body) = self.request(
+    /// One HTTP/1.1 request: (status, raw head, body).
+    pub fn request(
+        &self,
+        method: &str,
+        path: &str,
+        cookies: &str,
+        form: Option<&str>,
+    ) -> (u16, String, String) {
+        let r = self.send(method, path, cookies, form);
+        (r.status, r.head, r.body)
+    }
+
+    pub fn get(&self, path: &str, cookies: &str) -> Reply {
+        self.send("GET", path, cookies, None)
+    }
+
+    /// Posts the login form as `name`, with the form's token and cookie;
+    /// the hub's answer (303 and a session cookie when the password is
+    /// right).
+    pub fn login_reply(&self, name: &str, password: &str) -> Reply {
+        let page = self.get("/", "");
+        let csrf = form_field(&page.body, "csrf");
+        let login = page.cookie("silin_login").unwrap();
+        self.send(
             "POST",
             "/login",
             &format!("silin_login={login}"),
             Some(&format!("csrf={csrf}&name={name}&password={password}")),
-        );
-        assert_eq!(status, 303, "{body}");
-        format!(
-            "silin_session={}",
-            set_cookie(&head, "silin_session").unwrap()
         )
+    }
+
+    /// Logs in to the dashboard as `name`; the session cookie to send.
+    pub fn login(&self, name: &str, password: &str) -> String {
+        let r = self.login_reply(name, password);
+        assert_eq!(r.status, 303, "{}", r.body);
+        format!("silin_session={}", r.cookie("silin_session").unwrap())
     }
 }
 
-/// The value a `Set-Cookie` header of `head` gives cookie `name`.
-fn set_cookie(head: &str, name: &str) -> Option<String> {
-    head.lines()
-        .filter_map(|l| l.split_once(':'))
-        .filter(|(k, _)| k.trim().eq_ignore_ascii_case("set-cookie"))
-        .filter_map(|(_, v)| v.trim().split(';').next()?.split_once('='))
-        .find(|(k, _)| *k == name)
-        .map(|(_, v)| v.to_string())
+/// A hub's answer to one request.
+pub struct Reply {
+    pub status: u16,
+    /// The status line and headers, as sent.
+    pub head: String,
+    pub body: String,
+}
+
+impl Reply {
+    /// The values of header `name`, in order.
+    pub fn headers(&self, name: &str) -> Vec<&str> {
+        self.head
+            .lines()
+            .skip(1)
+            .filter_map(|l| l.split_once(':'))
+            .filter(|(k, _)| k.trim().eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.trim())
+            .collect()
+    }
+
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers(name).into_iter().next()
+    }
+
+    /// The whole `Set-Cookie` header that sets cookie `name`.
+    pub fn set_cookie(&self, name: &str) -> Option<&str> {
+        let prefix = format!("{name}=");
+        self.headers("set-cookie")
+            .into_iter()
+            .find(|v| v.starts_with(&prefix))
+    }
+
+    /// The value a `Set-Cookie` header gives cookie `name`.
+    pub fn cookie(&self, name: &str) -> Option<String> {
+        let c = self.set_cookie(name)?;
+        Some(c.split(';').next()?.split_once('=')?.1.to_string())
+    }
+}
+
+/// The value of the hidden input `name` in a page's form.
+pub fn form_field(html: &str, name: &str) -> String {
+    let marker = format!("name=\"{name}\" value=\"");
+    let at = html.find(&marker).unwrap() + marker.len();
+    html[at..at + html[at..].find('"').unwrap()].to_string()
 }
 
 impl Drop for Hub {
