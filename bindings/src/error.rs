@@ -199,6 +199,9 @@ impl From<CoreSyncError> for SyncError {
             E::Store(e) => e.into(),
             E::Identity(e) => e.into(),
             E::Envelope(_) | E::BadDocument { .. } => SyncError::Malformed { detail },
+            // Recipients the caller named, or a file sealed to other devices.
+            E::Seal(silin_core::sync::seal::SealError::Broken) => SyncError::Malformed { detail },
+            E::Seal(_) => SyncError::Refused { detail },
             E::ClockSkew { .. } => SyncError::ClockSkew { detail },
             E::Replayed | E::OutOfScope { .. } | E::PeerNotEnrolled => {
                 SyncError::Refused { detail }

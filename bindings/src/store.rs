@@ -380,7 +380,43 @@ impl Store {
         for_peer: Option<String>,
     ) -> Result<SyncBundle, SyncError> {
         let store = self.core_for_sync()?;
-        let (data, n) = bundle::export(&*store, &ExportOptions { cells, for_peer })?;
+        let (data, n) = bundle::export(
+            &*store,
+            &ExportOptions {
+                cells,
+                for_peer,
+                ..Default::default()
+            },
+        )?;
+        Ok(SyncBundle {
+            data,
+            cells: count(n),
+        })
+    }
+
+    /// A bundle only its recipients can open: the devices named in `to`
+    /// (peers this device has met), or when `to` is empty every device it
+    /// has met that may hold the cells.
+    pub fn export_sealed_bundle(
+        &self,
+        cells: Vec<String>,
+        for_peer: Option<String>,
+        to: Vec<String>,
+    ) -> Result<SyncBundle, SyncError> {
+        let store = self.core_for_sync()?;
+        let sealing = if to.is_empty() {
+            bundle::Sealing::KnownPeers
+        } else {
+            bundle::Sealing::To(to)
+        };
+        let (data, n) = bundle::export(
+            &*store,
+            &ExportOptions {
+                cells,
+                for_peer,
+                sealing,
+            },
+        )?;
         Ok(SyncBundle {
             data,
             cells: count(n),

@@ -553,6 +553,12 @@ enum BundleCmd {
         /// Only what this device (id) lacks, from earlier syncs with it.
         #[arg(long = "for-peer")]
         for_peer: Option<String>,
+        /// Seal it to this device (id; repeat for more): only they can open it. An enrolled store seals to every device it has met that may hold the cells unless told otherwise.
+        #[arg(long = "to", value_name = "DEVICE", conflicts_with = "plaintext")]
+        to: Vec<String>,
+        /// Write it unsealed, readable by anyone holding the file.
+        #[arg(long)]
+        plaintext: bool,
     },
     /// Apply a bundle file; importing twice changes nothing.
     Import {
@@ -907,21 +913,46 @@ fn run(cli: &Cli, out: &Out) -> Result<(), CliError> {
             out: file,
             cells,
             for_peer,
+            to,
+            plaintext,
         }) => {
+            use silin_core::bundle::Sealing;
             let store = open_existing(cli)?;
+            // An unenrolled store has no certified peers to seal to (and
+            // its bundles carry no signature): it writes plain files.
+            let sealing = if *plaintext || store.certificate()?.is_none() {
+                Sealing::Plain
+            } else if to.is_empty() {
+                Sealing::KnownPeers
+            } else {
+                Sealing::To(to.clone())
+            };
             let (bytes, docs) = silin_core::bundle::export(
                 &store,
                 &silin_core::bundle::ExportOptions {
                     cells: cells.clone(),
                     for_peer: for_peer.clone(),
+                    sealing,
                 },
-            )?;
+            )
+            .map_err(|e| match e {
+                silin_core::sync::SyncError::Seal(e) => CliError::Usage(format!(
+                    "{e} (--to DEVICE, or --plaintext to write it unsealed); nothing written"
+                )),
+                e => CliError::Sync(e),
+            })?;
+            let sealed_to = silin_core::sync::seal::recipients(&bytes).unwrap_or(0);
             output::write_file_atomically(file, &bytes)?;
             out.print(
-                &serde_json::json!({ "docs": docs, "bytes": bytes.len() }),
+                &serde_json::json!({ "docs": docs, "bytes": bytes.len(), "sealed_to": sealed_to }),
                 || {
+                    let sealed = if sealed_to == 0 {
+                        "NOT sealed: anyone holding the file can read it".to_string()
+                    } else {
+                        format!("sealed to {sealed_to} device(s)")
+                    };
                     format!(
-                        "wrote {docs} cells, {} bytes, to {}",
+                        "wrote {docs} cells, {} bytes, to {} ({sealed})",
                         bytes.len(),
                         file.display()
                     )
@@ -933,8 +964,18 @@ fn run(cli: &Cli, out: &Out) -> Result<(), CliError> {
                 CliError::Usage(format!("cannot read bundle {}: {e}", file.display()))
             })?;
             // A file that does not decode is refused before the store is
-            // even opened, so nothing in it can change.
-            silin_core::bundle::decode(&bytes).map_err(|e| {
+            // even opened, so nothing in it can change. A sealed one opens
+            // only with the device's key, in the import itself.
+            let decoded = if silin_core::sync::seal::is_sealed(&bytes) {
+                silin_core::sync::seal::recipients(&bytes)
+                    .map(|_| ())
+                    .ok_or_else(|| silin_core::sync::seal::SealError::Broken.to_string())
+            } else {
+                silin_core::bundle::decode(&bytes)
+                    .map(|_| ())
+                    .map_err(|e| e.to_string())
+            };
+            decoded.map_err(|e| {
                 CliError::Usage(format!(
                     "{} is not a usable bundle ({e}); nothing applied",
                     file.display()

@@ -384,6 +384,12 @@ impl KeyPair {
     pub fn sign(&self, msg: &[u8]) -> [u8; 64] {
         self.0.sign(msg).to_bytes()
     }
+
+    /// The secret scalar of this key, to use as an X25519 secret with the
+    /// Montgomery form of the public key (sealed bundles: `sync::seal`).
+    pub(crate) fn x25519_secret(&self) -> [u8; 32] {
+        self.0.to_scalar_bytes()
+    }
 }
 
 /// The township office: the key that signs certificates.

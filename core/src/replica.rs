@@ -60,6 +60,11 @@ pub trait Replica {
     /// A peer's certificate by its reference, if this replica has seen it.
     fn peer_certificate(&self, cert_ref: &[u8; 16]) -> Result<Option<Certificate>>;
     fn peer_refs(&self, device_id: &str) -> Result<Option<PeerRefs>>;
+    /// Every peer certificate this replica has met, to seal bundles to
+    /// (a hub keeps none it would seal to).
+    fn peer_certificates(&self) -> Result<Vec<Certificate>> {
+        Ok(Vec::new())
+    }
     /// automerge's sync state with `peer` for `doc`, as last saved.
     fn sync_state(&self, peer: &str, doc: &str) -> Result<Option<Vec<u8>>>;
     /// Saves several documents' sync states with one peer at once.

@@ -97,6 +97,7 @@ fn a_bundle_carries_the_revocation_to_a_phone_that_never_meets_the_hub() {
         &bundle::ExportOptions {
             cells: vec![c.cell.clone()],
             for_peer: None,
+            ..Default::default()
         },
     )
     .unwrap();

@@ -494,6 +494,7 @@ fn a_bundle_carries_a_leads_day_to_the_hub_and_reimporting_changes_nothing() {
         &bundle::ExportOptions {
             cells: vec![],
             for_peer: Some(hub_id),
+            ..Default::default()
         },
     )
     .unwrap();

@@ -333,6 +333,7 @@ fn classify(e: &SyncError) -> (StatusCode, &'static str, String) {
             format!("this device sent cell {doc}, which is outside its certificate's scope; refused, nothing applied"),
         ),
         SyncError::BadDocument { .. } => (S::BAD_REQUEST, "bad_document", text),
+        SyncError::Seal(_) => (S::BAD_REQUEST, "malformed", text),
         SyncError::UnknownCertificate => (S::CONFLICT, "unknown_certificate", text),
         SyncError::WrongSession
         | SyncError::Unexpected(_)

@@ -305,6 +305,7 @@ fn bundles_apply_once_and_a_cell_outside_the_senders_scope_is_refused(kind: Kind
         &ExportOptions {
             cells: vec![cell.clone(), other.clone()],
             for_peer: None,
+            ..Default::default()
         },
     )
     .unwrap();

@@ -55,6 +55,10 @@ impl Replica for Store {
         Store::peer_refs(self, device_id)
     }
 
+    fn peer_certificates(&self) -> Result<Vec<Certificate>> {
+        Store::peer_certificates(self)
+    }
+
     fn sync_state(&self, peer: &str, doc: &str) -> Result<Option<Vec<u8>>> {
         Store::sync_state(self, peer, doc)
     }

@@ -347,6 +347,21 @@ impl Store {
         Ok(bytes.and_then(|b| Certificate::decode(&b).ok()))
     }
 
+    /// Every peer's certificate this device has met (each verified when it
+    /// was remembered), by device id.
+    pub fn peer_certificates(&self) -> Result<Vec<Certificate>> {
+        let rows: Vec<Vec<u8>> = self
+            .lock()
+            .conn
+            .prepare_cached("SELECT certificate FROM peers ORDER BY device_id")?
+            .query_map([], |r| r.get(0))?
+            .collect::<rusqlite::Result<_>>()?;
+        Ok(rows
+            .iter()
+            .filter_map(|b| Certificate::decode(b).ok())
+            .collect())
+    }
+
     /// For a known peer: the reference of its certificate, and of ours if
     /// it holds it.
     pub fn peer_refs(&self, device_id: &str) -> Result<Option<PeerRefs>> {

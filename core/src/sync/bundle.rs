@@ -1,11 +1,15 @@
 //! Bundles: sync where no link reaches. A bundle is one signed envelope in a
 //! file (a memory card, a chat attachment) carrying whole cells, or only the
-//! changes a known peer lacks. Import checks it exactly like a session
-//! message (format, certificate, signature, scope) before applying anything,
-//! and merging makes it idempotent and order-free.
+//! changes a known peer lacks, sealed to the devices it is for
+//! ([`super::seal`]) unless the caller asks for a plain file. Import opens
+//! a sealed file with this device's key, then checks the bundle exactly
+//! like a session message (format, certificate, signature, scope) before
+//! applying anything; merging makes it idempotent and order-free.
 
 use super::envelope::{Body, Envelope, Item};
+use super::seal::{self, SealError};
 use super::{check_items, random16, SyncError, SyncResult, Trust};
+use crate::identity::Certificate;
 use crate::model::check_id;
 use crate::replica::Replica;
 use automerge::sync::State;
@@ -19,6 +23,23 @@ pub struct ExportOptions {
     /// sync state kept from earlier sessions; cells never shared with it go
     /// whole.
     pub for_peer: Option<String>,
+    /// Who may open the file.
+    pub sealing: Sealing,
+}
+
+/// Who a bundle is sealed to.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum Sealing {
+    /// Not sealed: anyone holding the file reads it (say so to the user).
+    #[default]
+    Plain,
+    /// Sealed to these devices (ids of peers this device has met, whose
+    /// certificates it holds).
+    To(Vec<String>),
+    /// Sealed to every device this one has met that may hold one of the
+    /// cells (its certificate's scope covers it) and is not revoked: the
+    /// hub, the grid worker, the lead.
+    KnownPeers,
 }
 
 /// Writes a bundle. Returns its bytes and how many cells it carries.
@@ -63,6 +84,7 @@ pub fn export(store: &dyn Replica, options: &ExportOptions) -> SyncResult<(Vec<u
         }
     }
     let count = items.len();
+    let recipients = recipients(store, &options.sealing, &ids_of(&items))?;
     let env = Envelope {
         session: random16(),
         challenge: [0; 16],
@@ -75,7 +97,63 @@ pub fn export(store: &dyn Replica, options: &ExportOptions) -> SyncResult<(Vec<u
         },
         signature: None,
     };
-    Ok((trust.seal(env), count))
+    let plain = trust.seal(env);
+    match recipients {
+        None => Ok((plain, count)),
+        Some(keys) => Ok((seal::seal(&plain, &keys)?, count)),
+    }
+}
+
+fn ids_of(items: &[Item]) -> Vec<String> {
+    items.iter().map(|i| i.doc().to_string()).collect()
+}
+
+/// The public keys a bundle of `cells` is sealed to, or `None` for a
+/// plain one.
+fn recipients(
+    store: &dyn Replica,
+    sealing: &Sealing,
+    cells: &[String],
+) -> SyncResult<Option<Vec<[u8; 32]>>> {
+    let now = store.clock().timestamp();
+    let usable = |c: &Certificate| -> SyncResult<bool> {
+        Ok(c.expires > now && !store.is_revoked(&c.device_id)?)
+    };
+    let known = store.peer_certificates()?;
+    let keys = match sealing {
+        Sealing::Plain => return Ok(None),
+        Sealing::To(ids) => {
+            let mut keys = Vec::with_capacity(ids.len());
+            for id in ids {
+                let cert = known
+                    .iter()
+                    .find(|c| &c.device_id == id)
+                    .ok_or(SealError::UnknownRecipient(id.clone()))?;
+                if !usable(cert)? {
+                    return Err(SealError::RecipientRevoked(id.clone()).into());
+                }
+                keys.push(cert.public_key);
+            }
+            keys
+        }
+        Sealing::KnownPeers => {
+            let mut paths = Vec::with_capacity(cells.len());
+            for id in cells {
+                paths.push((id.as_str(), store.cell_path(id)?.unwrap_or_default()));
+            }
+            let mut keys = Vec::new();
+            for c in &known {
+                if usable(c)? && paths.iter().any(|(id, p)| c.scope.covers(id, p)) {
+                    keys.push(c.public_key);
+                }
+            }
+            if keys.is_empty() {
+                return Err(SealError::NoKnownRecipient.into());
+            }
+            keys
+        }
+    };
+    Ok(Some(keys))
 }
 
 /// What an import did.
@@ -95,6 +173,13 @@ pub struct ImportOutcome {
 /// refused).
 pub fn import(store: &dyn Replica, bytes: &[u8]) -> SyncResult<ImportOutcome> {
     let trust = Trust::load(store)?;
+    let opened;
+    let bytes = if seal::is_sealed(bytes) {
+        opened = seal::open(bytes, &trust.key)?;
+        &opened[..]
+    } else {
+        bytes
+    };
     let (env, signed_len) = Envelope::decode(bytes)?;
     let Body::Bundle { items, .. } = &env.body else {
         return Err(SyncError::Unexpected("session"));
@@ -143,7 +228,8 @@ pub fn import(store: &dyn Replica, bytes: &[u8]) -> SyncResult<ImportOutcome> {
     Ok(outcome)
 }
 
-/// Decodes a bundle file without applying it (inspection, fuzzing).
+/// Decodes a plain bundle file without applying it (inspection, fuzzing);
+/// a sealed one is opened by [`import`] only, with the device's key.
 pub fn decode(bytes: &[u8]) -> SyncResult<Vec<Item>> {
     match super::envelope::decode(bytes)?.body {
         Body::Bundle { items, .. } => Ok(items),

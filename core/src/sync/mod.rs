@@ -23,6 +23,7 @@
 
 pub mod bundle;
 pub mod envelope;
+pub mod seal;
 mod suspend;
 
 use crate::guard;
@@ -76,6 +77,8 @@ pub enum SyncError {
     #[error("a held sync session could not be read back ({0}); start a new sync")]
     Suspended(String),
     #[error(transparent)]
+    Seal(#[from] seal::SealError),
+    #[error(transparent)]
     Store(#[from] crate::Error),
 }
 
@@ -96,6 +99,7 @@ impl SyncError {
             SyncError::Finished => "finished",
             SyncError::TooManyRounds => "too_many_rounds",
             SyncError::Suspended(_) => "suspended",
+            SyncError::Seal(_) => "seal",
             SyncError::Store(_) => "store",
         }
     }
