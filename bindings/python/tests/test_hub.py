@@ -194,3 +194,49 @@ def test_a_token_not_of_the_printed_form(hub, new_store, token):
         store.enroll(hub.url, token)
     assert "token" in e.value.detail
     assert store.identity().enrolled is False
+
+
+def test_a_sealed_bundle_opens_only_for_the_devices_it_was_sealed_to(hub, new_store):
+    # A grid worker and a lead, both met through the hub; a second lead of
+    # another cell has met nobody the worker has.
+    worker, lead, stranger = new_store("sw"), new_store("sl"), new_store("ss")
+    worker.enroll(hub.url, hub.token("grid_worker", TOWNSHIP))
+    cell, household, _ = a_cell(worker, name="东关村五组", region=f"{TOWNSHIP}/东关村/五组")
+    worker.sync_with_hub(hub.url)
+    lead.enroll(hub.url, hub.token("lead", cell))
+    lead.sync_with_hub(hub.url)
+    stranger.enroll(hub.url, hub.token("grid_worker", f"{TOWNSHIP}/远村"))
+
+    # Sealed to the devices the worker has met that may hold the cell: the
+    # hub only (the worker has not met the lead, only the lead the hub).
+    worker.record_visit(cell, NewVisit(kind=VisitKind.CALL, by="刘芳", household_id=household))
+    sealed = worker.export_sealed_bundle([cell], None, [])
+    assert sealed.cells == 1
+    assert sealed.data.startswith(b"SILNSEAL")
+    assert "东关村五组".encode() not in sealed.data
+    with pytest.raises(SyncError.Refused) as refused:
+        lead.import_bundle(sealed.data)
+    assert "not this one" in str(refused.value)
+
+    # Named: a device the worker never met cannot be a recipient, and a
+    # device that has met nobody who may hold a cell has no one to seal to.
+    with pytest.raises(SyncError.Refused):
+        worker.export_sealed_bundle([cell], None, [stranger.identity().device_id])
+    with pytest.raises(SyncError.Refused):
+        stranger.export_sealed_bundle([], None, [])
+
+    # Once the lead's (plain) bundle has reached the worker, the worker has
+    # met it and can seal to it; the lead opens that file.
+    worker.import_bundle(lead.export_bundle([], None).data)
+    to_lead = worker.export_sealed_bundle([cell], None, [lead.identity().device_id])
+    assert lead.import_bundle(to_lead.data).cells == 1
+    assert lead.cell(cell) == worker.cell(cell)
+
+    # A broken seal is malformed, and nothing is applied.
+    worker.record_visit(cell, NewVisit(kind=VisitKind.DOOR_KNOCK, by="刘芳", household_id=household))
+    broken = bytearray(worker.export_sealed_bundle([cell], None, [lead.identity().device_id]).data)
+    broken[len(broken) // 2] ^= 1
+    before = lead.cell(cell)
+    with pytest.raises(SyncError.Malformed):
+        lead.import_bundle(bytes(broken))
+    assert lead.cell(cell) == before

@@ -225,6 +225,12 @@ pub fn import(store: &dyn Replica, bytes: &[u8]) -> SyncResult<ImportOutcome> {
         outcome.docs += 1;
         outcome.changed += usize::from(changed);
     }
+    // A verified sender whose cells were taken is a device met: bundles can
+    // be sealed to it now. (A file refused whole writes nothing, not even
+    // this.)
+    if let (Some(cert), true) = (&peer.cert, outcome.docs > 0) {
+        store.remember_peer(cert, None)?;
+    }
     Ok(outcome)
 }
 
