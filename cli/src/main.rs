@@ -1418,6 +1418,10 @@ fn run_office(cli: &Cli, out: &Out, cmd: &OfficeCmd) -> Result<(), CliError> {
             let kind = office::Kind::parse(kind)?;
             let store = hub_store(cli, db, false)?;
             refuse_phone_store(&store)?;
+            let register = office::HubRegister {
+                store: &store,
+                secret: store_secret(cli)?,
+            };
             let outcome = office::import_list(
                 &store,
                 &office::ImportArgs {
@@ -1431,14 +1435,8 @@ fn run_office(cli: &Cli, out: &Out, cmd: &OfficeCmd) -> Result<(), CliError> {
                     now: now(),
                     progress: out.progress_allowed(),
                 },
+                &register,
             )?;
-            if outcome.imported {
-                // The office's register of lists, for exports and the
-                // dashboard; recording a list again adds nothing.
-                silin_hub::lists::Lists::open(&store, store_secret(cli)?.as_deref())
-                    .and_then(|mut l| l.record(&outcome.list, &outcome.tasks))
-                    .map_err(users_error)?;
-            }
             out.print(&outcome, || {
                 let mut s = format!(
                     "list {}: {} rows, {} matched, {} tasks created, {} rejected",

@@ -16,13 +16,10 @@
 //! unless `--accept-partial`; either way every rejected row goes to a
 //! report file.
 //!
-//! Not one transaction: each cell's tasks are one (a cell is one
-//! document), and the office's list record (`silin_hub::lists`) is
-//! written after the last of them by the caller. An import cut off in
-//! between leaves tasks and no record; run again, it creates no task twice
-//! and records the list with all of them. (One transaction for a whole
-//! list would need a store call that edits several cells and the hub's
-//! own tables together; silin-core has none.)
+//! One transaction: every cell's tasks and the office's record of the list
+//! (`silin_hub::lists::record_in`, with its audit entry) are written
+//! together through `Store::edit_cells_then`, or — when anything fails,
+//! or the process is cut off — none of them.
 
 use crate::output::CliError;
 use chrono::NaiveDate;
@@ -194,7 +191,52 @@ struct Sheet {
 
 /// Reads, matches, and (unless rows were rejected and partial imports are
 /// not accepted) creates the tasks.
-pub fn import_list(store: &Store, args: &ImportArgs) -> Result<ImportOutcome, CliError> {
+/// The office's register of imported lists, as the import writes it.
+pub trait Register {
+    /// Lays out the register's tables; called only when the import is
+    /// about to write (a refused list leaves the file as it was).
+    fn prepare(&self) -> Result<(), CliError>;
+    /// Records the list, its tasks and the audit entry on the store's
+    /// connection, inside the transaction that adds the tasks.
+    fn record(
+        &self,
+        conn: &rusqlite::Connection,
+        list: &ListInfo,
+        tasks: &[(usize, String, String)],
+    ) -> Result<(), CliError>;
+}
+
+/// The register kept in the hub's store ([`silin_hub::lists`]).
+pub struct HubRegister<'a> {
+    pub store: &'a Store,
+    pub secret: Option<String>,
+}
+
+impl Register for HubRegister<'_> {
+    fn prepare(&self) -> Result<(), CliError> {
+        silin_hub::lists::Lists::open(self.store, self.secret.as_deref())
+            .map(|_| ())
+            .map_err(crate::users_error)
+    }
+
+    fn record(
+        &self,
+        conn: &rusqlite::Connection,
+        list: &ListInfo,
+        tasks: &[(usize, String, String)],
+    ) -> Result<(), CliError> {
+        silin_hub::lists::record_in(conn, self.store.path(), list, tasks)
+            .map_err(crate::users_error)
+    }
+}
+
+/// Imports the list, its tasks and its record in `register` in one
+/// transaction.
+pub fn import_list(
+    store: &Store,
+    args: &ImportArgs,
+    register: &dyn Register,
+) -> Result<ImportOutcome, CliError> {
     let overrides = parse_overrides(args.columns)?;
     let bytes = std::fs::read(args.file).map_err(|e| {
         CliError::Usage(format!("cannot read the list {}: {e}", args.file.display()))
@@ -291,59 +333,57 @@ pub fn import_list(store: &Store, args: &ImportArgs) -> Result<ImportOutcome, Cl
         return Ok(outcome);
     }
 
-    // One edit per cell: its tasks land together or not at all.
-    let mut by_cell: BTreeMap<&str, Vec<&Planned>> = BTreeMap::new();
+    // One transaction for the whole list: every cell's new tasks and the
+    // office's record of the list (with its audit entry) land together, or
+    // nothing does. Cells that already hold all their tasks (a list
+    // imported again) are not touched.
+    let mut by_cell: BTreeMap<&str, Vec<(String, &Planned)>> = BTreeMap::new();
     for p in &planned {
-        by_cell.entry(p.cell_id.as_str()).or_default().push(p);
+        by_cell
+            .entry(p.cell_id.as_str())
+            .or_default()
+            .push((task_id(&list_id, &p.row_key), p));
     }
-    let bar = progress(args.progress, by_cell.len() as u64, "creating tasks");
-    for (cell, tasks) in by_cell {
-        let with_ids: Vec<(String, &Planned)> = tasks
-            .iter()
-            .map(|p| (task_id(&list_id, &p.row_key), *p))
-            .collect();
+    let mut to_edit: Vec<String> = Vec::new();
+    for (cell, tasks) in &by_cell {
         let missing = store.with_doc(cell, |d| {
-            Ok(with_ids
-                .iter()
-                .filter(|(id, _)| d.task(id).is_err())
-                .count())
+            Ok(tasks.iter().any(|(id, _)| d.task(id).is_err()))
         })?;
-        if missing > 0 {
-            let created = store
-                .edit_batch(cell, |d| {
-                    let mut n = 0;
-                    for (id, p) in &with_ids {
-                        if d.task(id).is_ok() {
-                            continue;
-                        }
-                        d.add_task(
-                            id,
-                            &p.title,
-                            Some(&p.household_id),
-                            Some(&p.member_id),
-                            p.due,
-                            args.now,
-                        )?;
-                        n += 1;
-                    }
-                    Ok(n)
-                })
-                .map_err(|e| {
-                    CliError::Usage(format!(
-                        "{e} (while adding tasks to cell {cell}; {} tasks were created before it; \
-                         run the import again when fixed: no task is created twice)",
-                        outcome.tasks_created
-                    ))
-                })?;
-            outcome.tasks_created += created;
-        }
-        if let Some(b) = &bar {
-            b.inc(1);
+        if missing {
+            to_edit.push(cell.to_string());
         }
     }
+    register.prepare()?;
+    let bar = progress(args.progress, to_edit.len() as u64, "creating tasks");
+    let mut created = 0;
+    store.edit_cells_then(
+        &to_edit,
+        |cell, d| {
+            for (id, p) in by_cell.get(cell).into_iter().flatten() {
+                if d.task(id).is_ok() {
+                    continue;
+                }
+                d.add_task(
+                    id,
+                    &p.title,
+                    Some(&p.household_id),
+                    Some(&p.member_id),
+                    p.due,
+                    args.now,
+                )?;
+                created += 1;
+            }
+            if let Some(b) = &bar {
+                b.inc(1);
+            }
+            Ok(())
+        },
+        |conn| register.record(conn, &outcome.list, &outcome.tasks),
+    )?;
     if let Some(b) = bar {
         b.finish_and_clear();
     }
+    outcome.tasks_created = created;
     outcome.imported = true;
     Ok(outcome)
 }

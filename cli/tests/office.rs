@@ -513,9 +513,8 @@ fn an_import_cut_off_before_its_list_record_is_completed_by_running_it_again() {
     assert_eq!(recorded[0].1.len(), 3);
     let (tasks, _) = c.hub.tables();
 
-    // The tasks are written cell by cell and the list record after them:
-    // a crash in between leaves the tasks and no record. That state, as
-    // the crash leaves it:
+    // A register that lost the list (restored from an older copy, say)
+    // while the cells kept their tasks:
     let db = rusqlite::Connection::open(&c.hub.db).unwrap();
     db.execute_batch("DELETE FROM office_list_tasks; DELETE FROM office_lists;")
         .unwrap();
@@ -531,6 +530,47 @@ fn an_import_cut_off_before_its_list_record_is_completed_by_running_it_again() {
     // The rejected row is reported each time.
     let report = std::fs::read_to_string(c.hub.path("接种名单.csv.rejected.csv")).unwrap();
     assert!(report.contains("钱七"), "{report}");
+}
+
+/// One transaction: when the list's record cannot be written (here a
+/// trigger refuses it, as a full disk or a failing write would), the tasks
+/// already added to the cells in the same import are gone with it — not a
+/// task, a chunk or an audit entry remains — and the clerk is told.
+#[test]
+fn an_import_whose_record_fails_leaves_no_task_in_any_cell() {
+    let c = county();
+    let earlier = c.hub.path("核酸检测名单.csv");
+    std::fs::write(&earlier, csv_text(&good_rows()[..1])).unwrap();
+    c.hub.import(&earlier, "test", &[]);
+    let db = rusqlite::Connection::open(&c.hub.db).unwrap();
+    db.execute_batch(
+        "CREATE TRIGGER refuse BEFORE INSERT ON office_list_tasks
+         BEGIN SELECT RAISE(ABORT, 'the register refused the write'); END;",
+    )
+    .unwrap();
+    drop(db);
+    let before = dump(&c.hub.db);
+
+    let list = c.hub.path("接种名单.csv");
+    std::fs::write(&list, csv_text(&good_rows())).unwrap();
+    // A failure of the store, not of the list: exit 1, one line.
+    let (_, err) = c.hub.fails(
+        1,
+        &[
+            "office",
+            "import-list",
+            list.to_str().unwrap(),
+            "--kind",
+            "vaccination",
+        ],
+        None,
+    );
+    assert!(err.contains("refused the write"), "{err}");
+    assert_eq!(
+        dump(&c.hub.db),
+        before,
+        "the cells' tasks outlived the failed record"
+    );
 }
 
 #[test]

@@ -9,7 +9,7 @@
 //! read from there ([`silin_core::Store::task_progress`]).
 
 use crate::users::{migrate_part, on_connection, Result};
-use rusqlite::params;
+use rusqlite::{params, Connection};
 use serde::Serialize;
 use silin_core::Store;
 
@@ -73,50 +73,10 @@ impl<'a> Lists<'a> {
     /// `list.imported`, with counts only: the list's rows, the matched
     /// ones, the rejected ones, and the tasks new to the register.
     pub fn record(&mut self, list: &ListInfo, tasks: &[(usize, String, String)]) -> Result<()> {
-        use crate::audit::{self, Action, Actor, NewEntry};
-        use crate::users::{audit_error, UserError};
-        let at = chrono::DateTime::parse_from_rfc3339(&list.imported)
-            .map_err(|e| UserError::BadInput(format!("imported {:?}: {e}", list.imported)))?;
-        let signer = audit::signer(self.store.path()).map_err(audit_error)?;
+        let path = self.store.path().to_path_buf();
         on_connection(self.store, |conn| {
-            let tx = audit::write_tx(conn)?;
-            let mut new_tasks = 0;
-            tx.execute(
-                "INSERT INTO office_lists (list_id, kind, title, file, rows, imported)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT (list_id) DO NOTHING",
-                params![
-                    list.list_id,
-                    list.kind,
-                    list.title,
-                    list.file,
-                    list.rows,
-                    list.imported
-                ],
-            )?;
-            {
-                let mut s = tx.prepare(
-                    "INSERT INTO office_list_tasks (list_id, row, cell_id, task_id)
-                     VALUES (?1, ?2, ?3, ?4) ON CONFLICT (list_id, task_id) DO NOTHING",
-                )?;
-                for (row, cell, task) in tasks {
-                    new_tasks += s.execute(params![list.list_id, *row as i64, cell, task])?;
-                }
-            }
-            audit::append(
-                &tx,
-                &at,
-                &NewEntry::new(
-                    Actor::Office,
-                    Action::ImportList,
-                    format!("list={} kind={}", list.list_id, list.kind),
-                )
-                .count("rows", list.rows)
-                .count("matched", tasks.len())
-                .count("rejected", (list.rows - tasks.len() as i64).max(0))
-                .count("new_tasks", new_tasks),
-                signer.as_ref(),
-            )
-            .map_err(audit_error)?;
+            let tx = crate::audit::write_tx(conn)?;
+            record_in(&tx, &path, list, tasks)?;
             tx.commit()?;
             Ok(())
         })
@@ -153,4 +113,61 @@ impl<'a> Lists<'a> {
             Ok(rows.collect::<rusqlite::Result<_>>()?)
         })
     }
+}
+
+/// What [`Lists::record`] writes, inside a transaction the caller holds on
+/// the store's connection — the one that also adds the list's tasks to the
+/// cells ([`silin_core::Store::edit_cells_then`]), so a list is imported
+/// whole or not at all. `db` is the store's file (the office key file
+/// beside it signs the audit log's head). The tables must be laid out
+/// ([`Lists::open`]) before the transaction begins.
+pub fn record_in(
+    conn: &Connection,
+    db: &std::path::Path,
+    list: &ListInfo,
+    tasks: &[(usize, String, String)],
+) -> Result<()> {
+    use crate::audit::{self, Action, Actor, NewEntry};
+    use crate::users::{audit_error, UserError};
+    let at = chrono::DateTime::parse_from_rfc3339(&list.imported)
+        .map_err(|e| UserError::BadInput(format!("imported {:?}: {e}", list.imported)))?;
+    let signer = audit::signer(db).map_err(audit_error)?;
+    let mut new_tasks = 0;
+    conn.execute(
+        "INSERT INTO office_lists (list_id, kind, title, file, rows, imported)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT (list_id) DO NOTHING",
+        params![
+            list.list_id,
+            list.kind,
+            list.title,
+            list.file,
+            list.rows,
+            list.imported
+        ],
+    )?;
+    {
+        let mut s = conn.prepare_cached(
+            "INSERT INTO office_list_tasks (list_id, row, cell_id, task_id)
+             VALUES (?1, ?2, ?3, ?4) ON CONFLICT (list_id, task_id) DO NOTHING",
+        )?;
+        for (row, cell, task) in tasks {
+            new_tasks += s.execute(params![list.list_id, *row as i64, cell, task])?;
+        }
+    }
+    audit::append(
+        conn,
+        &at,
+        &NewEntry::new(
+            Actor::Office,
+            Action::ImportList,
+            format!("list={} kind={}", list.list_id, list.kind),
+        )
+        .count("rows", list.rows)
+        .count("matched", tasks.len())
+        .count("rejected", (list.rows - tasks.len() as i64).max(0))
+        .count("new_tasks", new_tasks),
+        signer.as_ref(),
+    )
+    .map_err(audit_error)?;
+    Ok(())
 }

@@ -374,6 +374,49 @@ impl Store {
         self.edit(cell_id, |d| Ok((f(d)?, Touched::All)))
     }
 
+    /// Edits several cells (`edit` runs on each in turn), then runs `then`
+    /// on the store's connection for tables of the caller's own (a hub's
+    /// register of imported lists, its audit log), all in one transaction:
+    /// everything is written, or — when any edit or `then` fails — nothing.
+    /// For office imports that must not leave half a list behind.
+    pub fn edit_cells_then<T, E: From<Error>>(
+        &self,
+        cells: &[String],
+        mut edit: impl FnMut(&str, &mut CellDoc) -> Result<()>,
+        then: impl FnOnce(&rusqlite::Connection) -> std::result::Result<T, E>,
+    ) -> std::result::Result<T, E> {
+        for id in cells {
+            check_id("cell", id).map_err(Error::from)?;
+        }
+        // The caller's own error, carried past the core's rollback.
+        let mut theirs: Option<E> = None;
+        let mut inner = self.lock();
+        let written = inner.write(|inner| {
+            for id in cells {
+                inner.edit(id, |d| {
+                    edit(id, d)?;
+                    Ok(((), Touched::All))
+                })?;
+            }
+            match then(&inner.conn) {
+                Ok(out) => Ok(out),
+                Err(e) => {
+                    theirs = Some(e);
+                    Err(Error::Incompatible("the caller's step failed".into()))
+                }
+            }
+        });
+        drop(inner);
+        match (written, theirs) {
+            (Ok(out), _) => {
+                self.notify(cells);
+                Ok(out)
+            }
+            (Err(_), Some(e)) => Err(e),
+            (Err(e), None) => Err(e.into()),
+        }
+    }
+
     /// Runs one edit on a cell and commits it with its projections.
     fn edit<T>(
         &self,
