@@ -419,6 +419,14 @@ impl CheckDay {
     pub fn outstanding(&self) -> i64 {
         (self.required - self.done).max(0)
     }
+    /// Checks of `day` itself not all done: still due that day.
+    pub fn due_on(&self, day: NaiveDate) -> bool {
+        self.day == day && self.outstanding() > 0
+    }
+    /// An earlier day than `today` with checks not all done: missed.
+    pub fn missed_by(&self, today: NaiveDate) -> bool {
+        self.day < today && self.outstanding() > 0
+    }
     /// Days of monitoring left after `day`.
     pub fn days_left(&self) -> i64 {
         (self.until - self.day).num_days()
@@ -456,6 +464,19 @@ pub struct ReportDraft {
 }
 
 impl ReportDraft {
+    /// A day with nothing in the log.
+    pub fn empty(date: NaiveDate) -> ReportDraft {
+        ReportDraft {
+            date,
+            arrivals: 0,
+            under_monitoring: 0,
+            abnormal: 0,
+            errands: 0,
+            door_knocks: 0,
+            calls: 0,
+        }
+    }
+
     /// How a filed report's counts differ from the log, as the office reads
     /// it ("arrivals 0, log 1"), or None when they agree.
     pub fn disagreement(&self, r: &crate::model::Report) -> Option<String> {

@@ -794,3 +794,301 @@ fn a_layout_0_cell_migrated_on_two_devices_keeps_both_devices_tasks() {
         assert_eq!(view.schema, 2);
     }
 }
+
+/// A small deterministic dice (xorshift), so a generated cell is the same
+/// on every run.
+struct Dice(u64);
+
+impl Dice {
+    fn roll(&mut self, n: usize) -> usize {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        (self.0 % n as u64) as usize
+    }
+    fn one_in(&mut self, n: usize) -> bool {
+        self.roll(n) == 0
+    }
+}
+
+/// A busy cell: four households, some members away, `days` days of a
+/// lead's log from `d0` — arrivals of every risk recorded at the door (some
+/// a day late) and monitoring set by hand, health checks (some skipped,
+/// some with a fever), calls to the residents away, door knocks, errands
+/// asked for, done and called off, the office's tasks, alerts and
+/// reminders raised, reports filed (not all agreeing with the log), a
+/// referral and a handover. Returns the cell's id.
+fn busy_cell(file: &Path, d0: NaiveDate, days: u64, seed: u64) -> String {
+    let mut dice = Dice(seed | 1);
+    let s = open_at(file, at(d0, 7, 0));
+    let cell = s
+        .create_cell(
+            "东关二组",
+            &path("两当县/城关镇/东关村/二组"),
+            Some("赵建国"),
+        )
+        .unwrap();
+    // (household, member, away)
+    let mut people: Vec<(String, String, bool)> = Vec::new();
+    for h in 0..4 {
+        let hh = s
+            .add_household(
+                &cell,
+                NewHousehold {
+                    address: Some(format!("东关村{}号", h + 1)),
+                    phone: Some(format!("1380000{h:04}")),
+                    ..Default::default()
+                },
+            )
+            .unwrap();
+        for k in 0..3 {
+            let away = (h + k) % 4 == 1;
+            let m = s
+                .add_member(
+                    &hh,
+                    NewMember {
+                        name: format!("{}{}", ["赵", "钱", "孙", "李"][h], ["一", "二", "三"][k]),
+                        phone: (k != 2).then(|| format!("1390000{h}{k:03}")),
+                        residence: away.then_some(Residence::Away),
+                        ..Default::default()
+                    },
+                    d0,
+                )
+                .unwrap();
+            if away && k == 0 {
+                s.edit_member(&m, &[MemberEdit::AwayAt(Some("广州市天河区".into()))])
+                    .unwrap();
+            }
+            people.push((hh.clone(), m, away));
+        }
+    }
+    drop(s);
+    let mut errands: Vec<String> = Vec::new();
+    let mut tasks: Vec<String> = Vec::new();
+    for k in 0..days {
+        let today = plus(d0, k);
+        let s = open_at(file, at(today, 8, 0));
+        let pick = |dice: &mut Dice, people: &[(String, String, bool)]| {
+            people[dice.roll(people.len())].clone()
+        };
+        if dice.one_in(3) {
+            let (hh, m, _) = pick(&mut dice, &people);
+            let new = dice.one_in(3);
+            let person = if new {
+                Arriving::New(NewMember {
+                    name: format!("访客{k}"),
+                    ..Default::default()
+                })
+            } else {
+                Arriving::Member(m)
+            };
+            let late = k > 0 && dice.one_in(3);
+            let id = s
+                .record_arrival(NewArrival {
+                    household_id: hh.clone(),
+                    person,
+                    kind: if new {
+                        ArrivalKind::Visitor
+                    } else {
+                        ArrivalKind::Returning
+                    },
+                    from: "西安市雁塔区".into(),
+                    risk: [RiskLevel::Low, RiskLevel::Medium, RiskLevel::High][dice.roll(3)],
+                    date: if late { plus(d0, k - 1) } else { today },
+                    means: None,
+                    by: "李秀英".into(),
+                    at: at(today, 9, 0),
+                })
+                .unwrap();
+            if new {
+                people.push((hh, id, false));
+            }
+        }
+        if dice.one_in(6) {
+            let (_, m, _) = pick(&mut dice, &people);
+            let since = (!dice.one_in(3)).then_some(today);
+            let until = plus(today, dice.roll(8) as u64);
+            s.edit_member(
+                &m,
+                &[
+                    MemberEdit::MonitoringSince(since),
+                    MemberEdit::MonitoringUntil(Some(until)),
+                ],
+            )
+            .unwrap();
+        }
+        let mut visits = Vec::new();
+        for (hh, m, away) in &people {
+            for round in 0..2 {
+                if dice.roll(100) < 40 {
+                    let when = at(
+                        today,
+                        9 + 8 * round + dice.roll(3) as u32,
+                        dice.roll(60) as u32,
+                    );
+                    let mut v = NewVisit::new(VisitKind::HealthCheck, when, "李秀英");
+                    v.member_id = Some(m.clone());
+                    v.temperature = Some(if dice.one_in(12) { 38.3 } else { 36.6 });
+                    visits.push(v);
+                }
+            }
+            if *away && dice.one_in(5) {
+                let mut v = NewVisit::new(VisitKind::Call, at(today, 19, 0), "李秀英");
+                v.member_id = Some(m.clone());
+                visits.push(v);
+            }
+            if dice.one_in(10) {
+                let mut v = NewVisit::new(VisitKind::DoorKnock, at(today, 15, 0), "李秀英");
+                v.household_id = Some(hh.clone());
+                visits.push(v);
+            }
+        }
+        // Visits come in time order within a day, as a lead records them.
+        visits.sort_by_key(|v| v.at);
+        if !visits.is_empty() {
+            s.record_visits(&cell, visits).unwrap();
+        }
+        if dice.one_in(3) {
+            let (hh, m, _) = pick(&mut dice, &people);
+            errands.push(
+                s.request_errand(NewErrand {
+                    household_id: hh,
+                    member_id: Some(m),
+                    request: "代购降压药".into(),
+                    due: Some(plus(today, 1)),
+                    at: at(today, 10, 0),
+                })
+                .unwrap(),
+            );
+        }
+        if !errands.is_empty() && dice.one_in(3) {
+            let e = errands.remove(dice.roll(errands.len()));
+            if dice.one_in(4) {
+                s.cancel_errand(&cell, &e).unwrap();
+            } else {
+                s.complete_errand(&cell, &e, "李秀英", None).unwrap();
+            }
+        }
+        if dice.one_in(4) {
+            let (hh, m, _) = pick(&mut dice, &people);
+            tasks.push(
+                s.add_task(
+                    &cell,
+                    "核实返乡人员",
+                    Some(&hh),
+                    Some(&m),
+                    Some(plus(today, 3)),
+                    at(today, 11, 0),
+                )
+                .unwrap(),
+            );
+        }
+        if !tasks.is_empty() && dice.one_in(3) {
+            let t = tasks.remove(dice.roll(tasks.len()));
+            s.set_task_status(&cell, &t, TaskStatus::Done).unwrap();
+        }
+        if k == 3 || k == 9 {
+            let (_, m, _) = people[1].clone();
+            s.edit_member(&m, &[MemberEdit::Referred(k == 3)]).unwrap();
+        }
+        if k == days / 2 {
+            let (_, m, _) = people[5].clone();
+            s.hand_over(&cell, &m, "网格员张").unwrap();
+        }
+        if dice.roll(4) != 0 {
+            let draft = s.lead_day(&cell, today, 7).unwrap().draft;
+            s.submit_report(
+                &cell,
+                NewReport {
+                    date: today,
+                    by: "李秀英".into(),
+                    at: at(today, 19, 30),
+                    arrivals: draft.arrivals + i64::from(dice.one_in(5)),
+                    under_monitoring: None,
+                    abnormal: if dice.one_in(5) { 0 } else { draft.abnormal },
+                    errands: None,
+                    note: None,
+                },
+            )
+            .unwrap();
+        }
+        drop(s);
+        if k % 3 == 2 {
+            open_at(file, at(today, 21, 0)).raise_alerts(&cell).unwrap();
+        }
+    }
+    cell
+}
+
+/// The lead's day as each list gives it alone, every one reading the
+/// cell's log itself.
+fn lead_day_list_by_list(s: &Store, cell: &str, date: NaiveDate, not_called: i64) -> LeadDay {
+    s.with_doc(cell, |d| {
+        Ok(LeadDay {
+            cell_id: cell.to_string(),
+            date,
+            lead: d.current_lead(),
+            due: d.due_checks(date)?,
+            missed: d.missed_checks(date)?,
+            open_tasks: d
+                .tasks()?
+                .into_iter()
+                .filter(|t| t.status == TaskStatus::Open)
+                .collect(),
+            away: d.away_residents(date, not_called)?,
+            errands: d
+                .errands()
+                .into_iter()
+                .filter(|e| e.status == ErrandStatus::Requested)
+                .collect(),
+            draft: d.draft_report(date)?,
+            report: match d.report(date)? {
+                Some(r) => {
+                    let mut one = [r];
+                    d.flag_reports(&mut one)?;
+                    let [r] = one;
+                    Some(r)
+                }
+                None => None,
+            },
+            members: d.health_statuses(date)?,
+        })
+    })
+    .unwrap()
+}
+
+#[test]
+fn the_lead_s_day_read_in_one_pass_is_each_list_s_answer() {
+    let d0 = day(2026, 11, 1);
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("busy.db");
+    let days = 24;
+    let cell = busy_cell(&file, d0, days, 20261201);
+    let s = open_at(&file, at(plus(d0, days), 9, 0));
+    let mut seen = (0, 0, 0, 0, 0);
+    for k in 0..days + 3 {
+        let date = plus(d0, k) - Days::new(1);
+        for not_called in [0, 3, 7, 30] {
+            let one_pass = s.lead_day(&cell, date, not_called).unwrap();
+            assert_eq!(
+                one_pass,
+                lead_day_list_by_list(&s, &cell, date, not_called),
+                "{date}, not called for {not_called} days"
+            );
+            seen.0 += one_pass.due.len();
+            seen.1 += one_pass.missed.len();
+            seen.2 += one_pass.away.len();
+            seen.3 += usize::from(one_pass.report.as_ref().is_some_and(|r| r.flag.is_some()));
+            seen.4 += one_pass
+                .members
+                .iter()
+                .filter(|m| m.health != HealthStatus::Normal)
+                .count();
+        }
+    }
+    // The generated log exercises every list.
+    assert!(
+        seen.0 > 0 && seen.1 > 0 && seen.2 > 0 && seen.3 > 0 && seen.4 > 0,
+        "{seen:?}"
+    );
+}

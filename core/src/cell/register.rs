@@ -520,54 +520,23 @@ impl CellDoc {
 
     // ---- the lead's day -------------------------------------------------
 
+    /// What the day's lists are worked out from, read once: a lead's day
+    /// reads the visit log, the arrivals and the register once for all its
+    /// lists ([`DayLog`]); each list below, asked for alone, reads them too.
+    pub(crate) fn day_log(&self) -> Result<DayLog> {
+        Ok(DayLog {
+            visits: self.visits()?,
+            arrivals: self.arrivals(),
+            households: self.households()?,
+        })
+    }
+
     /// Each day of home monitoring up to `today` for every monitored
     /// member, with the checks due and done. A member's period comes from
     /// their latest arrival; monitoring set by hand (layout 1) asks one
     /// check a day.
     pub fn check_days(&self, today: NaiveDate) -> Result<Vec<CheckDay>> {
-        let arrivals = self.arrivals();
-        let mut done: HashMap<(String, String), i64> = HashMap::new();
-        for v in self.visits()? {
-            if v.kind == VisitKind::HealthCheck {
-                if let Some(m) = &v.member_id {
-                    *done.entry((m.clone(), v.day().to_string())).or_default() += 1;
-                }
-            }
-        }
-        let mut out = Vec::new();
-        for h in self.households()? {
-            for m in &h.members {
-                let latest = arrivals
-                    .iter()
-                    .rfind(|a| a.member_id == m.id && a.until.is_some());
-                let (since, until, per_day) = match latest {
-                    Some(a) => (a.date, a.until.unwrap_or(a.date), a.checks_per_day),
-                    None => match (m.monitoring.since, m.monitoring.until) {
-                        (Some(s), Some(u)) if s <= u => (s, u, 1),
-                        (None, Some(u)) => (u, u, 1),
-                        _ => continue,
-                    },
-                };
-                let until = until.min(since + chrono::Days::new(MAX_MONITORING_DAYS as u64));
-                let mut day = since;
-                while day <= until && day <= today {
-                    out.push(CheckDay {
-                        member_id: m.id.clone(),
-                        name: m.name.clone(),
-                        household_id: h.id.clone(),
-                        day,
-                        required: per_day,
-                        done: done
-                            .get(&(m.id.clone(), day.to_string()))
-                            .copied()
-                            .unwrap_or(0),
-                        until,
-                    });
-                    day = day + chrono::Days::new(1);
-                }
-            }
-        }
-        Ok(out)
+        Ok(self.day_log()?.check_days(today))
     }
 
     /// The checks still due on `day`.
@@ -575,7 +544,7 @@ impl CellDoc {
         Ok(self
             .check_days(day)?
             .into_iter()
-            .filter(|c| c.day == day && c.outstanding() > 0)
+            .filter(|c| c.due_on(day))
             .collect())
     }
 
@@ -585,51 +554,15 @@ impl CellDoc {
         Ok(self
             .check_days(today)?
             .into_iter()
-            .filter(|c| c.day < today && c.outstanding() > 0)
+            .filter(|c| c.missed_by(today))
             .collect())
     }
 
     /// Every member's health on `day`: referred until cleared; abnormal
     /// when their latest health check by then was; under monitoring while
-    /// a monitoring period covers the day; otherwise normal. Reads the
-    /// visits and arrivals once for all members.
+    /// a monitoring period covers the day; otherwise normal.
     pub fn health_statuses(&self, day: NaiveDate) -> Result<Vec<MemberStatus>> {
-        let day_s = day.to_string();
-        // Each member's latest health check by `day` (visits come in time order).
-        let mut latest: HashMap<String, bool> = HashMap::new();
-        for v in self.visits()? {
-            if v.kind == VisitKind::HealthCheck && v.day() <= day_s.as_str() {
-                if let Some(m) = &v.member_id {
-                    latest.insert(m.clone(), v.is_abnormal());
-                }
-            }
-        }
-        let arrivals = self.arrivals();
-        let mut out = Vec::new();
-        for h in self.households()? {
-            for m in h.members {
-                let health = if m.referred {
-                    HealthStatus::Referred
-                } else if latest.get(&m.id).copied().unwrap_or(false) {
-                    HealthStatus::Abnormal
-                } else if m.monitoring.active_on(day)
-                    || arrivals
-                        .iter()
-                        .any(|a| a.member_id == m.id && a.monitors(day))
-                {
-                    HealthStatus::UnderMonitoring
-                } else {
-                    HealthStatus::Normal
-                };
-                out.push(MemberStatus {
-                    member_id: m.id,
-                    name: m.name,
-                    household_id: h.id.clone(),
-                    health,
-                });
-            }
-        }
-        Ok(out)
+        Ok(self.day_log()?.health_statuses(day))
     }
 
     /// Residents living away and when each was last called: those not
@@ -639,115 +572,18 @@ impl CellDoc {
         today: NaiveDate,
         not_called_days: i64,
     ) -> Result<Vec<AwayResident>> {
-        let mut last: HashMap<String, (String, String)> = HashMap::new();
-        for v in self.visits()? {
-            if v.kind != VisitKind::Call {
-                continue;
-            }
-            if let Some(m) = &v.member_id {
-                let entry = last
-                    .entry(m.clone())
-                    .or_insert_with(|| (String::new(), String::new()));
-                if v.at > entry.0 {
-                    *entry = (v.at.clone(), v.by.clone());
-                }
-            }
-        }
-        let mut out = Vec::new();
-        for h in self.households()? {
-            for m in h.members {
-                if m.residence != Residence::Away {
-                    continue;
-                }
-                let called = last.get(&m.id);
-                let last_called = called
-                    .and_then(|(at, _)| NaiveDate::parse_from_str(at.get(..10)?, "%Y-%m-%d").ok());
-                let days_since = last_called.map(|d| (today - d).num_days());
-                if days_since.is_some_and(|d| d < not_called_days) {
-                    continue;
-                }
-                out.push(AwayResident {
-                    member_id: m.id,
-                    name: m.name,
-                    phone: m.phone,
-                    away_at: m.away_at,
-                    last_called,
-                    called_by: called.map(|(_, by)| by.clone()),
-                    days_since,
-                });
-            }
-        }
-        out.sort_by_key(|a| (a.last_called, a.member_id.clone()));
-        Ok(out)
+        Ok(self.day_log()?.away_residents(today, not_called_days))
     }
 
     /// The day's report as the log has it.
     pub fn draft_report(&self, date: NaiveDate) -> Result<ReportDraft> {
-        Ok(self.drafts(&[date])?.remove(0))
+        Ok(self.day_log()?.draft(date))
     }
 
-    /// The drafts of several days, reading the log once: arrivals
-    /// recorded for the day (an arrival record or a member's arrival
-    /// date), members whose monitoring covers it, members with an
-    /// abnormal health check that day, and the day's errand, door-knock
-    /// and call visits.
+    /// The drafts of several days, reading the log once (see
+    /// [`DayLog::drafts`]).
     pub fn drafts(&self, dates: &[NaiveDate]) -> Result<Vec<ReportDraft>> {
-        let mut out: Vec<ReportDraft> = dates
-            .iter()
-            .map(|&date| ReportDraft {
-                date,
-                arrivals: 0,
-                under_monitoring: 0,
-                abnormal: 0,
-                errands: 0,
-                door_knocks: 0,
-                calls: 0,
-            })
-            .collect();
-        let index: HashMap<String, usize> = dates
-            .iter()
-            .enumerate()
-            .map(|(i, d)| (d.to_string(), i))
-            .collect();
-        let mut arrived: Vec<HashSet<String>> = vec![HashSet::new(); dates.len()];
-        let mut abnormal: Vec<HashSet<String>> = vec![HashSet::new(); dates.len()];
-        for a in self.arrivals() {
-            if let Some(&i) = index.get(&a.date.to_string()) {
-                arrived[i].insert(a.member_id);
-            }
-        }
-        for h in self.households()? {
-            for m in &h.members {
-                for (i, d) in out.iter_mut().enumerate() {
-                    if m.arrival.date == Some(d.date) {
-                        arrived[i].insert(m.id.clone());
-                    }
-                    if m.monitoring.active_on(d.date) {
-                        d.under_monitoring += 1;
-                    }
-                }
-            }
-        }
-        for v in self.visits()? {
-            let Some(&i) = index.get(v.day()) else {
-                continue;
-            };
-            let d = &mut out[i];
-            match v.kind {
-                VisitKind::Errand => d.errands += 1,
-                VisitKind::DoorKnock => d.door_knocks += 1,
-                VisitKind::Call => d.calls += 1,
-                VisitKind::HealthCheck if v.is_abnormal() => {
-                    abnormal[i].extend(v.member_id.clone());
-                }
-                _ => {}
-            }
-        }
-        for (i, d) in out.iter_mut().enumerate() {
-            d.arrivals = arrived[i].len() as i64;
-            d.abnormal = abnormal[i].len() as i64;
-        }
-        Ok(out)
+        Ok(self.day_log()?.drafts(dates))
     }
 
     /// Sets each report's flag: how its counts differ from the day's log as
@@ -888,5 +724,215 @@ impl CellDoc {
         }
         self.put_opt(&obj, "source", source)?;
         Ok(())
+    }
+}
+
+/// A cell's visit log, arrivals and register, read from the document once
+/// ([`CellDoc::day_log`]); every list of the lead's day is worked out from
+/// it. Reading these out of automerge is what a list costs (a year of a
+/// cell's visits is thousands of maps); walking them again in memory is
+/// not, so each list walks them on its own.
+pub(crate) struct DayLog {
+    /// In time order ([`CellDoc::visits`]).
+    visits: Vec<Visit>,
+    /// Oldest first ([`CellDoc::arrivals`]).
+    arrivals: Vec<ArrivalRecord>,
+    households: Vec<Household>,
+}
+
+impl DayLog {
+    /// See [`CellDoc::check_days`].
+    pub(crate) fn check_days(&self, today: NaiveDate) -> Vec<CheckDay> {
+        let mut done: HashMap<(String, String), i64> = HashMap::new();
+        for v in &self.visits {
+            if v.kind == VisitKind::HealthCheck {
+                if let Some(m) = &v.member_id {
+                    *done.entry((m.clone(), v.day().to_string())).or_default() += 1;
+                }
+            }
+        }
+        let mut out = Vec::new();
+        for h in &self.households {
+            for m in &h.members {
+                let latest = self
+                    .arrivals
+                    .iter()
+                    .rfind(|a| a.member_id == m.id && a.until.is_some());
+                let (since, until, per_day) = match latest {
+                    Some(a) => (a.date, a.until.unwrap_or(a.date), a.checks_per_day),
+                    None => match (m.monitoring.since, m.monitoring.until) {
+                        (Some(s), Some(u)) if s <= u => (s, u, 1),
+                        (None, Some(u)) => (u, u, 1),
+                        _ => continue,
+                    },
+                };
+                let until = until.min(since + chrono::Days::new(MAX_MONITORING_DAYS as u64));
+                let mut day = since;
+                while day <= until && day <= today {
+                    out.push(CheckDay {
+                        member_id: m.id.clone(),
+                        name: m.name.clone(),
+                        household_id: h.id.clone(),
+                        day,
+                        required: per_day,
+                        done: done
+                            .get(&(m.id.clone(), day.to_string()))
+                            .copied()
+                            .unwrap_or(0),
+                        until,
+                    });
+                    day = day + chrono::Days::new(1);
+                }
+            }
+        }
+        out
+    }
+
+    /// See [`CellDoc::health_statuses`].
+    pub(crate) fn health_statuses(&self, day: NaiveDate) -> Vec<MemberStatus> {
+        let day_s = day.to_string();
+        // Each member's latest health check by `day` (visits come in time order).
+        let mut latest: HashMap<&str, bool> = HashMap::new();
+        for v in &self.visits {
+            if v.kind == VisitKind::HealthCheck && v.day() <= day_s.as_str() {
+                if let Some(m) = &v.member_id {
+                    latest.insert(m.as_str(), v.is_abnormal());
+                }
+            }
+        }
+        let mut out = Vec::new();
+        for h in &self.households {
+            for m in &h.members {
+                let health = if m.referred {
+                    HealthStatus::Referred
+                } else if latest.get(m.id.as_str()).copied().unwrap_or(false) {
+                    HealthStatus::Abnormal
+                } else if m.monitoring.active_on(day)
+                    || self
+                        .arrivals
+                        .iter()
+                        .any(|a| a.member_id == m.id && a.monitors(day))
+                {
+                    HealthStatus::UnderMonitoring
+                } else {
+                    HealthStatus::Normal
+                };
+                out.push(MemberStatus {
+                    member_id: m.id.clone(),
+                    name: m.name.clone(),
+                    household_id: h.id.clone(),
+                    health,
+                });
+            }
+        }
+        out
+    }
+
+    /// See [`CellDoc::away_residents`].
+    pub(crate) fn away_residents(
+        &self,
+        today: NaiveDate,
+        not_called_days: i64,
+    ) -> Vec<AwayResident> {
+        // Each member's latest call: (at, by).
+        let mut last: HashMap<&str, (&str, &str)> = HashMap::new();
+        for v in &self.visits {
+            if v.kind != VisitKind::Call {
+                continue;
+            }
+            if let Some(m) = &v.member_id {
+                let entry = last.entry(m.as_str()).or_insert(("", ""));
+                if v.at.as_str() > entry.0 {
+                    *entry = (v.at.as_str(), v.by.as_str());
+                }
+            }
+        }
+        let mut out = Vec::new();
+        for h in &self.households {
+            for m in &h.members {
+                if m.residence != Residence::Away {
+                    continue;
+                }
+                let called = last.get(m.id.as_str());
+                let last_called = called
+                    .and_then(|(at, _)| NaiveDate::parse_from_str(at.get(..10)?, "%Y-%m-%d").ok());
+                let days_since = last_called.map(|d| (today - d).num_days());
+                if days_since.is_some_and(|d| d < not_called_days) {
+                    continue;
+                }
+                out.push(AwayResident {
+                    member_id: m.id.clone(),
+                    name: m.name.clone(),
+                    phone: m.phone.clone(),
+                    away_at: m.away_at.clone(),
+                    last_called,
+                    called_by: called.map(|(_, by)| by.to_string()),
+                    days_since,
+                });
+            }
+        }
+        out.sort_by_key(|a| (a.last_called, a.member_id.clone()));
+        out
+    }
+
+    /// The draft of one day's report.
+    pub(crate) fn draft(&self, date: NaiveDate) -> ReportDraft {
+        // `drafts` gives one draft per date asked for.
+        self.drafts(&[date])
+            .pop()
+            .unwrap_or_else(|| ReportDraft::empty(date))
+    }
+
+    /// The drafts of several days: arrivals recorded for the day (an
+    /// arrival record or a member's arrival date), members whose
+    /// monitoring covers it, members with an abnormal health check that
+    /// day, and the day's errand, door-knock and call visits.
+    pub(crate) fn drafts(&self, dates: &[NaiveDate]) -> Vec<ReportDraft> {
+        let mut out: Vec<ReportDraft> =
+            dates.iter().map(|&date| ReportDraft::empty(date)).collect();
+        let index: HashMap<String, usize> = dates
+            .iter()
+            .enumerate()
+            .map(|(i, d)| (d.to_string(), i))
+            .collect();
+        let mut arrived: Vec<HashSet<&str>> = vec![HashSet::new(); dates.len()];
+        let mut abnormal: Vec<HashSet<&str>> = vec![HashSet::new(); dates.len()];
+        for a in &self.arrivals {
+            if let Some(&i) = index.get(&a.date.to_string()) {
+                arrived[i].insert(a.member_id.as_str());
+            }
+        }
+        for h in &self.households {
+            for m in &h.members {
+                for (i, d) in out.iter_mut().enumerate() {
+                    if m.arrival.date == Some(d.date) {
+                        arrived[i].insert(m.id.as_str());
+                    }
+                    if m.monitoring.active_on(d.date) {
+                        d.under_monitoring += 1;
+                    }
+                }
+            }
+        }
+        for v in &self.visits {
+            let Some(&i) = index.get(v.day()) else {
+                continue;
+            };
+            let d = &mut out[i];
+            match v.kind {
+                VisitKind::Errand => d.errands += 1,
+                VisitKind::DoorKnock => d.door_knocks += 1,
+                VisitKind::Call => d.calls += 1,
+                VisitKind::HealthCheck if v.is_abnormal() => {
+                    abnormal[i].extend(v.member_id.as_deref());
+                }
+                _ => {}
+            }
+        }
+        for (i, d) in out.iter_mut().enumerate() {
+            d.arrivals = arrived[i].len() as i64;
+            d.abnormal = abnormal[i].len() as i64;
+        }
+        out
     }
 }

@@ -91,45 +91,39 @@ impl Store {
     /// The lead's day for one cell: checks due and missed, open tasks,
     /// residents away not called for `not_called_days`, errands waiting,
     /// the report's draft and the report as filed, each member's health.
+    /// The cell's visits, arrivals and register are read once for all of
+    /// these (each list alone reads them again: see
+    /// [`crate::cell::CellDoc::check_days`] and its neighbours).
     pub fn lead_day(&self, cell_id: &str, day: NaiveDate, not_called_days: i64) -> Result<LeadDay> {
         self.with_doc(cell_id, |d| {
-            let members = d.health_statuses(day)?;
-            let checks = d.check_days(day)?;
+            let log = d.day_log()?;
+            let checks = log.check_days(day);
+            let draft = log.draft(day);
             Ok(LeadDay {
                 cell_id: cell_id.to_string(),
                 date: day,
                 lead: d.current_lead(),
-                due: checks
-                    .iter()
-                    .filter(|c| c.day == day && c.outstanding() > 0)
-                    .cloned()
-                    .collect(),
-                missed: checks
-                    .into_iter()
-                    .filter(|c| c.day < day && c.outstanding() > 0)
-                    .collect(),
+                due: checks.iter().filter(|c| c.due_on(day)).cloned().collect(),
+                missed: checks.into_iter().filter(|c| c.missed_by(day)).collect(),
                 open_tasks: d
                     .tasks()?
                     .into_iter()
                     .filter(|t| t.status == TaskStatus::Open)
                     .collect(),
-                away: d.away_residents(day, not_called_days)?,
+                away: log.away_residents(day, not_called_days),
                 errands: d
                     .errands()
                     .into_iter()
                     .filter(|e| e.status == ErrandStatus::Requested)
                     .collect(),
-                draft: d.draft_report(day)?,
-                report: match d.report(day)? {
-                    Some(r) => {
-                        let mut one = [r];
-                        d.flag_reports(&mut one)?;
-                        let [r] = one;
-                        Some(r)
-                    }
-                    None => None,
-                },
-                members,
+                // Flagged as `CellDoc::flag_reports` does, against the
+                // draft of the same day.
+                report: d.report(day)?.map(|mut r| {
+                    r.flag = draft.disagreement(&r);
+                    r
+                }),
+                draft,
+                members: log.health_statuses(day),
             })
         })
     }
