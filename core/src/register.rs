@@ -528,6 +528,35 @@ pub struct LeadDay {
     pub members: Vec<MemberStatus>,
 }
 
+/// One row of a grid worker's first screen: a cell held here and what
+/// needs doing in it on the day asked for, answered from the store's query
+/// tables without reading the cell's document
+/// ([`crate::Store::cell_summaries`]). Each count is the one the cell's
+/// [`LeadDay`] gives for that day.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CellSummary {
+    pub cell_id: String,
+    pub name: String,
+    pub path: crate::model::RegionPath,
+    /// The lead's name, as the cell records it (after a handover, the
+    /// lead's day's `lead.name`).
+    pub lead: Option<String>,
+    /// The lead's phone: the member of that name's own, else their
+    /// household's.
+    pub lead_phone: Option<String>,
+    /// Tasks still open: the length of the lead's day's `open_tasks`.
+    pub open_tasks: i64,
+    /// Whether the day's report is filed: the lead's day's `report`.
+    pub reported: bool,
+    /// Members whose monitoring covers the day: the report draft's
+    /// `under_monitoring`.
+    pub under_monitoring: i64,
+    /// Residents away not called for the number of days asked for, or
+    /// never: the length of the lead's day's `away`. None when not asked
+    /// for (counting them reads the cells' last days of visits).
+    pub away_not_called: Option<i64>,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

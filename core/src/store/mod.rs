@@ -18,6 +18,7 @@ mod regions;
 mod register;
 mod replica;
 mod schema;
+mod summaries;
 mod trust;
 
 pub use compaction::{Compaction, BOUND as COMPACTION_BOUND};
