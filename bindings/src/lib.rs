@@ -8,6 +8,8 @@
 //! the register and of sync lives in silin-core and silin-hub.
 
 mod convert;
+#[cfg(feature = "rust-crypto")]
+mod crypto_provider;
 mod error;
 mod log;
 mod offthread;
