@@ -96,6 +96,19 @@ pub struct CheckDay {
 }
 
 #[derive(Debug, Clone, PartialEq)]
+pub struct CellSummary {
+    pub cell_id: String,
+    pub name: String,
+    pub path: String,
+    pub lead: Option<String>,
+    pub lead_phone: Option<String>,
+    pub open_tasks: i64,
+    pub reported: bool,
+    pub under_monitoring: i64,
+    pub away_not_called: Option<i64>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
 pub struct AwayResident {
     pub cell_id: String,
     pub member_id: String,
@@ -377,6 +390,31 @@ impl Store {
             .due_checks(&scope, day)?
             .into_iter()
             .map(|(cell, c)| check_day(&cell, c))
+            .collect())
+    }
+
+    pub fn cell_summaries(
+        &self,
+        scope: Vec<String>,
+        day: String,
+        not_called_days: Option<i64>,
+    ) -> Result<Vec<CellSummary>, StoreError> {
+        let day = parse_day("day", &day)?;
+        Ok(self
+            .core()?
+            .cell_summaries(&scope, day, not_called_days)?
+            .into_iter()
+            .map(|c| CellSummary {
+                cell_id: c.cell_id,
+                name: c.name,
+                path: c.path.to_string(),
+                lead: c.lead,
+                lead_phone: c.lead_phone,
+                open_tasks: c.open_tasks,
+                reported: c.reported,
+                under_monitoring: c.under_monitoring,
+                away_not_called: c.away_not_called,
+            })
             .collect())
     }
 

@@ -181,3 +181,27 @@ def test_bad_arrivals_are_refused_with_their_field(new_store):
     with pytest.raises(silin.StoreError.NotFound):
         store.lead_day(str(uuid.uuid4()), day(0), 7)
     assert [m.member_id for m in store.lead_day(cell, day(0), 7).members] == [resident]
+
+
+def test_a_grid_workers_first_screen_agrees_with_each_cells_day(new_store):
+    store = new_store("worker")
+    cell, household, _ = a_cell(store)
+    village = store.cell(cell).cell.region_path.rsplit("/", 1)[0]
+    quiet, _, _ = a_cell(store, name="东关村二组", region=f"{village}/二组")
+    store.record_arrival(new_arrival(household, new_member=NewMember(name="王强"), risk=RiskLevel.HIGH))
+    store.raise_alerts(cell)
+    store.submit_report(cell, NewReport(date=day(0), by="李秀英", arrivals=1, abnormal=0))
+
+    rows = {s.cell_id: s for s in store.cell_summaries([], day(0), 7)}
+    assert set(rows) == {cell, quiet}
+    for c in (cell, quiet):
+        lead = store.lead_day(c, day(0), 7)
+        s = rows[c]
+        assert (s.open_tasks, s.reported, s.under_monitoring, s.away_not_called) == (
+            len(lead.open_tasks), lead.report is not None, lead.draft.under_monitoring, len(lead.away))
+    assert rows[cell].reported and not rows[quiet].reported
+    assert rows[cell].under_monitoring == 1
+    # Without a number of days the away count is not worked out.
+    assert all(s.away_not_called is None for s in store.cell_summaries([], day(0), None))
+    # A scope narrows it like every other query over the cells held.
+    assert [s.cell_id for s in store.cell_summaries([cell], day(0), None)] == [cell]
