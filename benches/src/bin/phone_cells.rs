@@ -30,12 +30,23 @@
 //!    i.e. as root): the page cache is dropped before every child.
 //!    Where a full view's time goes is measured in-process too: loading
 //!    the 120 documents alone, and core's `cell` with every document cached.
+//!    The first screen from the store's own query, `Store::cell_summaries`
+//!    (each cell's lead and phone, open tasks, today's report, members under
+//!    monitoring; no document read), in fresh processes too, without and
+//!    with the residents away not called for 7 days, against the
+//!    per-cell-open baseline above in the same run; and the same figures
+//!    from each cell's `lead_day` (one document load per cell) in those
+//!    processes, checked equal to the query's.
 //! 3. Resident memory: `VmRSS` of the child before the open (its baseline),
 //!    after the open, after the first screen and after all 120 full views
 //!    (the document cache at its fullest), and its `VmHWM`.
+//! 4. The lead's day of each of the 120 cells (documents cached), read in
+//!    one pass over each cell's log (`Store::lead_day`), against the same
+//!    lists read one by one, each reading the log itself (the shape
+//!    `lead_day` had before), interleaved round by round.
 //!
 //! Run: `cargo run --release -p silin-bench --bin phone_cells [-- --history
-//! DAYS --opens N --cold-opens N]`. Raw output:
+//! DAYS --opens N --cold-opens N --lead-day-rounds N]`. Raw output:
 //! `target/silin-bench/phone_cells.json`.
 
 use automerge::Automerge;
@@ -45,8 +56,9 @@ use serde_json::{json, Value};
 use silin_bench::*;
 use silin_core::identity::Role;
 use silin_core::model::TaskStatus;
+use silin_core::register::{ErrandStatus, LeadDay};
 use silin_core::sync::sync_local;
-use silin_core::{Durability, Store, StoreKey, StoreOptions};
+use silin_core::{Clock, Durability, Store, StoreKey, StoreOptions};
 use silin_ffi as ffi;
 use silin_workload::Workload;
 use std::collections::HashSet;
@@ -61,6 +73,8 @@ const SEED: u64 = 20261129;
 /// A 32-byte raw key in hex: SQLCipher uses it as is, without its KDF, as an
 /// app does with a secret from the Android Keystore or the iOS Keychain.
 const KEY: &str = "5a1b2c3d4e5f60718293a4b5c6d7e8f90112233445566778899aabbccddeeff0";
+/// Residents away not called for this many days are counted on the screen.
+const NOT_CALLED_DAYS: i64 = 7;
 
 fn arg<T: std::str::FromStr>(name: &str, default: T) -> T {
     std::env::args()
@@ -82,6 +96,8 @@ fn main() -> Res<()> {
         let out = match mode {
             "silin" | "empty" => child_silin(path, day)?,
             "raw" => child_raw(path, day)?,
+            "summaries" => child_summaries(path, day, false)?,
+            "summaries_away" => child_summaries(path, day, true)?,
             other => return Err(format!("unknown child mode {other}").into()),
         };
         println!("{out}");
@@ -239,6 +255,157 @@ fn child_raw(path: &str, day: &str) -> Res<Value> {
     }))
 }
 
+fn encrypted(cache_docs: usize) -> StoreOptions {
+    StoreOptions {
+        key: Some(StoreKey::new(KEY)),
+        cache_docs,
+        ..StoreOptions::default()
+    }
+}
+
+/// The first screen from the store's query: open, then `cell_summaries`
+/// (no document read), with the residents away not called for 7 days
+/// counted when `away`. Then, in the same process, the same figures from
+/// each cell's `lead_day` (a document load each), checked equal.
+fn child_summaries(path: &str, day: &str, away: bool) -> Res<Value> {
+    let date: NaiveDate = day.parse()?;
+    let (rss0, _) = memory();
+    let t = Instant::now();
+    let store = Store::open(path, encrypted(64))?;
+    let open = us(t);
+    let (rss_open, _) = memory();
+    let t = Instant::now();
+    let not_called = away.then_some(NOT_CALLED_DAYS);
+    let rows = store.cell_summaries(&[], date, not_called)?;
+    let first = us(t);
+    let (rss_screen, _) = memory();
+    let t = Instant::now();
+    black_box(store.cell_summaries(&[], date, not_called)?);
+    let warm_screen = us(t);
+    let t = Instant::now();
+    let days = rows
+        .iter()
+        .map(|r| store.lead_day(&r.cell_id, date, NOT_CALLED_DAYS))
+        .collect::<Result<Vec<_>, _>>()?;
+    let lead_days = us(t);
+    let (rss_end, hwm) = memory();
+    let differ = rows
+        .iter()
+        .zip(&days)
+        .filter(|(r, d)| {
+            (
+                r.open_tasks,
+                r.reported,
+                r.under_monitoring,
+                r.away_not_called,
+            ) != (
+                d.open_tasks.len() as i64,
+                d.report.is_some(),
+                d.draft.under_monitoring,
+                away.then_some(d.away.len() as i64),
+            )
+        })
+        .count();
+    Ok(json!({
+        "open_us": open,
+        "screen_us": first,
+        "warm_screen_us": warm_screen,
+        "lead_days_us": lead_days,
+        "rss0_kb": rss0,
+        "rss_open_kb": rss_open,
+        "rss_screen_kb": rss_screen,
+        "rss_end_kb": rss_end,
+        "hwm_kb": hwm,
+        "cells": rows.len(),
+        "named": rows.iter().filter(|r| !r.name.is_empty()).count(),
+        "reported": rows.iter().filter(|r| r.reported).count(),
+        "open_tasks": rows.iter().map(|r| r.open_tasks).sum::<i64>(),
+        "under_monitoring": rows.iter().map(|r| r.under_monitoring).sum::<i64>(),
+        "away_not_called": rows.iter().filter_map(|r| r.away_not_called).sum::<i64>(),
+        "with_lead_phone": rows.iter().filter(|r| r.lead_phone.is_some()).count(),
+        "rows_differing_from_lead_day": differ,
+    }))
+}
+
+/// The lead's day as its lists give it one by one, each reading the cell's
+/// log itself: what `Store::lead_day` did before it read the log once (the
+/// health list, the check days, the away list, the draft, and the draft
+/// again to flag the filed report: five reads).
+fn lead_day_list_by_list(store: &Store, cell: &str, date: NaiveDate) -> Res<LeadDay> {
+    Ok(store.with_doc(cell, |d| {
+        let members = d.health_statuses(date)?;
+        let checks = d.check_days(date)?;
+        Ok(LeadDay {
+            cell_id: cell.to_string(),
+            date,
+            lead: d.current_lead(),
+            due: checks.iter().filter(|c| c.due_on(date)).cloned().collect(),
+            missed: checks.into_iter().filter(|c| c.missed_by(date)).collect(),
+            open_tasks: d
+                .tasks()?
+                .into_iter()
+                .filter(|t| t.status == TaskStatus::Open)
+                .collect(),
+            away: d.away_residents(date, NOT_CALLED_DAYS)?,
+            errands: d
+                .errands()
+                .into_iter()
+                .filter(|e| e.status == ErrandStatus::Requested)
+                .collect(),
+            draft: d.draft_report(date)?,
+            report: match d.report(date)? {
+                Some(r) => {
+                    let mut one = [r];
+                    d.flag_reports(&mut one)?;
+                    let [r] = one;
+                    Some(r)
+                }
+                None => None,
+            },
+            members,
+        })
+    })?)
+}
+
+/// Every cell's lead's day (part 4), one pass against list by list,
+/// `rounds` rounds interleaved, every document cached.
+fn lead_day_passes(path: &Path, ids: &[String], date: NaiveDate, rounds: usize) -> Res<Value> {
+    let store = Store::open(path, encrypted(256))?;
+    let (mut one, mut each) = (Vec::new(), Vec::new());
+    let (mut checks, mut visits) = (0, 0);
+    for id in ids {
+        let a = store.lead_day(id, date, NOT_CALLED_DAYS)?;
+        if a != lead_day_list_by_list(&store, id, date)? {
+            return Err(format!("cell {id}: the one-pass day differs from the lists'").into());
+        }
+        checks += a.due.len() + a.missed.len();
+        visits += store.with_doc(id, |d| Ok(d.visits()?.len()))?;
+    }
+    for _ in 0..rounds {
+        let t = Instant::now();
+        for id in ids {
+            black_box(store.lead_day(id, date, NOT_CALLED_DAYS)?);
+        }
+        one.push(json!({ "t": us(t) }));
+        let t = Instant::now();
+        for id in ids {
+            black_box(lead_day_list_by_list(&store, id, date)?);
+        }
+        each.push(json!({ "t": us(t) }));
+    }
+    let (one, each) = (stats(&one, "t"), stats(&each, "t"));
+    let ratio =
+        one["median"].as_f64().unwrap_or(0.0) / each["median"].as_f64().unwrap_or(0.0).max(1e-9);
+    Ok(json!({
+        "cells": ids.len(),
+        "visits": visits,
+        "check_days_listed": checks,
+        "one_pass_us": one,
+        "list_by_list_us": each,
+        "ratio_one_pass_to_list_by_list": ratio,
+    }))
+}
+
 /// Three tasks per cell from the office, a third of them done.
 fn add_tasks(hub: &Store, workload: &Workload, ids: &[String], today: NaiveDate) -> Res<usize> {
     const TITLES: [&str; 3] = [
@@ -311,21 +478,32 @@ fn run_child(mode: &str, path: &Path, day: &str) -> Res<Value> {
     Ok(serde_json::from_slice(&out.stdout)?)
 }
 
-/// Runs the three children `n` times, interleaved so that they share the
+/// The children's runs, by mode.
+struct Runs {
+    silin: Vec<Value>,
+    raw: Vec<Value>,
+    empty: Vec<Value>,
+    summaries: Vec<Value>,
+    summaries_away: Vec<Value>,
+}
+
+/// Runs the five children `n` times, interleaved so that they share the
 /// machine's noise; `cold` drops the page cache before each.
-fn open_runs(
-    n: usize,
-    cold: bool,
-    phone: &Path,
-    empty: &Path,
-    day: &str,
-) -> Res<(Vec<Value>, Vec<Value>, Vec<Value>)> {
-    let (mut silin, mut raw, mut empt) = (Vec::new(), Vec::new(), Vec::new());
+fn open_runs(n: usize, cold: bool, phone: &Path, empty: &Path, day: &str) -> Res<Runs> {
+    let mut runs = Runs {
+        silin: Vec::new(),
+        raw: Vec::new(),
+        empty: Vec::new(),
+        summaries: Vec::new(),
+        summaries_away: Vec::new(),
+    };
     for _ in 0..n {
         for (mode, path, into) in [
-            ("silin", phone, &mut silin),
-            ("raw", phone, &mut raw),
-            ("empty", empty, &mut empt),
+            ("silin", phone, &mut runs.silin),
+            ("raw", phone, &mut runs.raw),
+            ("empty", empty, &mut runs.empty),
+            ("summaries", phone, &mut runs.summaries),
+            ("summaries_away", phone, &mut runs.summaries_away),
         ] {
             if cold && !drop_page_cache() {
                 return Err("could not drop the page cache".into());
@@ -333,11 +511,15 @@ fn open_runs(
             into.push(run_child(mode, path, day)?);
         }
     }
-    Ok((silin, raw, empt))
+    Ok(runs)
 }
 
-fn summary(silin: &[Value], raw: &[Value], empty: &[Value]) -> Value {
+fn summary(runs: &Runs) -> Value {
+    let (silin, raw, empty) = (&runs.silin, &runs.raw, &runs.empty);
+    let (summaries, with_away) = (&runs.summaries, &runs.summaries_away);
     let ms = |v: &Value| v["median"].as_f64().unwrap_or(0.0);
+    let by_query = sum_stats(summaries, &["open_us", "screen_us"]);
+    let by_query_away = sum_stats(with_away, &["open_us", "screen_us"]);
     let open_screen = sum_stats(silin, &["open_us", "screen_us"]);
     let with_tasks = sum_stats(silin, &["open_us", "screen_us", "views_us"]);
     let raw_total = sum_stats(raw, &["open_us", "screen_us"]);
@@ -380,7 +562,31 @@ fn summary(silin: &[Value], raw: &[Value], empty: &[Value]) -> Value {
             "open_and_screen_us": empty_total,
             "rss_after_screen_minus_baseline_kb": delta(empty, "rss_screen_kb"),
         },
+        "cell_summaries": {
+            "open_us": stats(summaries, "open_us"),
+            "screen_us": stats(summaries, "screen_us"),
+            "open_and_screen_us": by_query,
+            "warm_screen_us": stats(summaries, "warm_screen_us"),
+            "lead_days_us": stats(summaries, "lead_days_us"),
+            "rss_after_screen_minus_baseline_kb": delta(summaries, "rss_screen_kb"),
+            "rss_end_minus_baseline_kb": delta(summaries, "rss_end_kb"),
+        },
+        "cell_summaries_with_away": {
+            "open_us": stats(with_away, "open_us"),
+            "screen_us": stats(with_away, "screen_us"),
+            "open_and_screen_us": by_query_away,
+            "warm_screen_us": stats(with_away, "warm_screen_us"),
+            "lead_days_us": stats(with_away, "lead_days_us"),
+            "rss_after_screen_minus_baseline_kb": delta(with_away, "rss_screen_kb"),
+        },
         "ratios": {
+            "summaries_open_and_screen_to_per_cell_views": ms(&by_query) / ms(&with_tasks).max(1e-9),
+            "summaries_with_away_open_and_screen_to_per_cell_views": ms(&by_query_away) / ms(&with_tasks).max(1e-9),
+            "summaries_open_and_screen_to_raw": ms(&by_query) / ms(&raw_total).max(1e-9),
+            "summaries_with_away_open_and_screen_to_raw": ms(&by_query_away) / ms(&raw_total).max(1e-9),
+            "summaries_screen_to_raw_screen": ms(&stats(summaries, "screen_us")) / ms(&stats(raw, "screen_us")).max(1e-9),
+            "summaries_screen_to_lead_days": ms(&stats(summaries, "screen_us")) / ms(&stats(summaries, "lead_days_us")).max(1e-9),
+            "summaries_with_away_screen_to_lead_days": ms(&stats(with_away, "screen_us")) / ms(&stats(with_away, "lead_days_us")).max(1e-9),
             "open_and_screen_to_raw": ms(&open_screen) / ms(&raw_total).max(1e-9),
             "open_screen_and_views_to_raw": ms(&with_tasks) / ms(&raw_total).max(1e-9),
             "open_and_screen_to_empty_store": ms(&open_screen) / ms(&empty_total).max(1e-9),
@@ -402,7 +608,27 @@ fn parent() -> Res<()> {
     eprintln!("building the hub: {CELLS} cells × {history} days…");
     let hub_path = dir.path().join("hub.db");
     let (ids, office, open_tasks_made) = {
-        let hub = Store::open(&hub_path, options(256, Durability::Normal))?;
+        // The workload's days are fixed and may run past today's date: the
+        // hub that plays them reads its clock at the end of the last one,
+        // so what it records (doses, tests) is never in its future. Its
+        // certificate is issued first, at the real time (valid a year), so
+        // that the phone, on the real time, accepts it when it syncs.
+        silin_hub::office::office(
+            &Store::open(&hub_path, options(16, Durability::Normal))?,
+            Some(&silin_core::identity::Scope::everything()),
+        )?;
+        let tz = FixedOffset::east_opt(8 * 3600).ok_or("UTC+8")?;
+        let end = tz
+            .from_local_datetime(&today.and_hms_opt(21, 0, 0).ok_or("time")?)
+            .single()
+            .ok_or("time")?;
+        let hub = Store::open(
+            &hub_path,
+            StoreOptions {
+                clock: Clock::starting_at(end),
+                ..options(256, Durability::Normal)
+            },
+        )?;
         let (ids, office) = build_hub(&hub, &workload, history)?;
         let open = add_tasks(&hub, &workload, &ids, today)?;
         hub.compact_all()?;
@@ -520,6 +746,13 @@ fn parent() -> Res<()> {
         }
         (first, t.elapsed().as_secs_f64())
     };
+    // 4. The lead's day, one pass against list by list.
+    let lead_day = lead_day_passes(&phone_path, &ids, today, arg("--lead-day-rounds", 15))?;
+    eprintln!(
+        "lead's day × {CELLS}, documents cached: one pass {:.1} ms, list by list {:.1} ms (medians)",
+        lead_day["one_pass_us"]["median"].as_f64().unwrap_or(0.0) / 1000.0,
+        lead_day["list_by_list_us"]["median"].as_f64().unwrap_or(0.0) / 1000.0,
+    );
     let hub_bytes = std::fs::metadata(&hub_path)?.len();
     drop(hub);
     eprintln!(
@@ -528,25 +761,39 @@ fn parent() -> Res<()> {
     );
 
     // 2 and 3. Open + first screen in fresh processes.
-    let (silin, raw_runs, empty) = open_runs(opens, false, &phone_path, &empty_path, &day)?;
+    let warm_runs = open_runs(opens, false, &phone_path, &empty_path, &day)?;
+    let (silin, raw_runs) = (&warm_runs.silin, &warm_runs.raw);
+    let (by_query, with_away) = (&warm_runs.summaries, &warm_runs.summaries_away);
     let check = |a: &Value, b: &Value| {
         ["cells", "reported", "open_tasks", "named"]
             .iter()
             .all(|k| a[*k] == b[*k])
     };
-    if !check(&silin[0], &raw_runs[0]) {
-        return Err(format!(
-            "silin's screen {} differs from the query's {}",
-            silin[0], raw_runs[0]
-        )
-        .into());
+    for (what, got) in [
+        ("silin's screen", &silin[0]),
+        ("cell_summaries", &by_query[0]),
+        ("cell_summaries with the residents away", &with_away[0]),
+    ] {
+        if !check(got, &raw_runs[0]) {
+            return Err(format!("{what} {got} differs from the query's {}", raw_runs[0]).into());
+        }
     }
-    let warm = summary(&silin, &raw_runs, &empty);
+    for got in [&by_query[0], &with_away[0]] {
+        if got["rows_differing_from_lead_day"] != 0 {
+            return Err(format!("cell_summaries differs from lead_day: {got}").into());
+        }
+    }
+    let warm = summary(&warm_runs);
     let cold = if cold_opens == 0 {
         Value::Null
     } else if drop_page_cache() {
-        let (s, r, e) = open_runs(cold_opens, true, &phone_path, &empty_path, &day)?;
-        summary(&s, &r, &e)
+        summary(&open_runs(
+            cold_opens,
+            true,
+            &phone_path,
+            &empty_path,
+            &day,
+        )?)
     } else {
         eprintln!("cold opens skipped: /proc/sys/vm/drop_caches is not writable (not root)");
         Value::Null
@@ -562,6 +809,9 @@ fn parent() -> Res<()> {
             "cells": silin[0]["cells"],
             "reported_today": silin[0]["reported"],
             "open_tasks": silin[0]["open_tasks"],
+            "under_monitoring": by_query[0]["under_monitoring"],
+            "away_not_called": with_away[0]["away_not_called"],
+            "with_lead_phone": by_query[0]["with_lead_phone"],
         },
         "hub_file_bytes": hub_bytes,
         "phone_file_bytes": phone_bytes,
@@ -582,6 +832,7 @@ fn parent() -> Res<()> {
             "core_cell_120_cached_seconds": core_again_s,
             "automerge_load_120_seconds": loads_s,
         },
+        "lead_day_in_process": lead_day,
         "next_sync_nothing_changed": {
             "bytes_up": again.bytes_up,
             "bytes_down": again.bytes_down,
@@ -602,6 +853,14 @@ fn parent() -> Res<()> {
         if s.is_null() {
             continue;
         }
+        eprintln!(
+            "{name}: cell_summaries open+screen {:.2} ms (p95 {:.2}), with the residents away {:.2} ms (p95 {:.2}); the same figures from 120 lead_days {:.1} ms",
+            med(&s["cell_summaries"]["open_and_screen_us"]),
+            p95(&s["cell_summaries"]["open_and_screen_us"]),
+            med(&s["cell_summaries_with_away"]["open_and_screen_us"]),
+            p95(&s["cell_summaries_with_away"]["open_and_screen_us"]),
+            med(&s["cell_summaries"]["lead_days_us"]),
+        );
         eprintln!(
             "{name}: open+screen {:.2} ms (p95 {:.2}), +120 views {:.2} ms (p95 {:.2}); raw query {:.2} ms; empty store {:.2} ms; RSS +{:.1} MB after screen, +{:.1} MB after views (HWM +{:.1} MB)",
             med(&s["silin"]["open_and_screen_us"]),
