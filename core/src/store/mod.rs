@@ -478,10 +478,13 @@ impl Store {
         }
         let ids: Vec<String> = visits.iter().map(|_| new_id()).collect();
         self.edit(cell_id, |d| {
+            // Each visit's own effects: an abnormal check also raises its
+            // alert task, whose projection row must follow.
+            let mut parts = Vec::with_capacity(ids.len());
             for (id, v) in ids.iter().zip(visits) {
-                d.record_visit(id, v)?;
+                parts.push(d.record_visit(id, v)?);
             }
-            Ok((ids.clone(), Touched::Visits(ids.clone())))
+            Ok((ids.clone(), Touched::Parts(parts)))
         })
     }
 
