@@ -464,6 +464,45 @@ fn day_param(store: &Store, date: Option<&str>, lang: Lang) -> Result<NaiveDate,
     }
 }
 
+/// What every page behind the login starts from.
+struct PageStart {
+    lang: Lang,
+    source: DashboardSource,
+    viewer: Viewer,
+    /// `?date=`, else today on the hub's clock.
+    day: NaiveDate,
+}
+
+impl Dashboard {
+    /// The start every page behind the login shares, checked in this
+    /// order: the hub's store (else a page saying the dashboard is not
+    /// served here), the logged-in viewer (else what `anonymous` answers:
+    /// the login page on the overview, a redirect to it elsewhere), and the
+    /// day from `date` (a bad day is a page saying so). A page without a
+    /// day passes `None` and leaves `day` unused.
+    fn start(
+        &self,
+        headers: &HeaderMap,
+        date: Option<&str>,
+        anonymous: impl FnOnce(Lang) -> Response,
+    ) -> Result<PageStart, Box<Response>> {
+        let lang = lang_of(headers);
+        let Some(source) = self.source.clone() else {
+            return Err(Box::new(self.unavailable(lang)));
+        };
+        let Some(viewer) = self.viewer(headers) else {
+            return Err(Box::new(anonymous(lang)));
+        };
+        let day = day_param(&source.store, date, lang)?;
+        Ok(PageStart {
+            lang,
+            source,
+            viewer,
+            day,
+        })
+    }
+}
+
 #[derive(Deserialize)]
 struct IndexQuery {
     date: Option<String>,
@@ -475,15 +514,16 @@ async fn index(
     headers: HeaderMap,
     Query(q): Query<IndexQuery>,
 ) -> Response {
-    let lang = lang_of(&headers);
-    let Some(source) = dash.source.clone() else {
-        return dash.unavailable(lang);
-    };
-    let Some(viewer) = dash.viewer(&headers) else {
-        return dash.login_page(lang, None, StatusCode::OK);
-    };
-    let day = match day_param(&source.store, q.date.as_deref(), lang) {
-        Ok(d) => d,
+    let start = dash.start(&headers, q.date.as_deref(), |lang| {
+        dash.login_page(lang, None, StatusCode::OK)
+    });
+    let PageStart {
+        lang,
+        source,
+        viewer,
+        day,
+    } = match start {
+        Ok(s) => s,
         Err(r) => return *r,
     };
     let stale = match q.stale.as_deref().map(str::parse::<i64>) {
@@ -737,15 +777,13 @@ async fn cells(
     headers: HeaderMap,
     Query(q): Query<CellsQuery>,
 ) -> Response {
-    let lang = lang_of(&headers);
-    let Some(source) = dash.source.clone() else {
-        return dash.unavailable(lang);
-    };
-    let Some(viewer) = dash.viewer(&headers) else {
-        return redirect("/");
-    };
-    let day = match day_param(&source.store, q.date.as_deref(), lang) {
-        Ok(d) => d,
+    let PageStart {
+        lang,
+        source,
+        viewer,
+        day,
+    } = match dash.start(&headers, q.date.as_deref(), |_| redirect("/")) {
+        Ok(s) => s,
         Err(r) => return *r,
     };
     let Some(path) = q.path.filter(|p| !p.trim().is_empty()) else {
@@ -810,12 +848,15 @@ async fn list(
     headers: HeaderMap,
     Query(q): Query<ListQuery>,
 ) -> Response {
-    let lang = lang_of(&headers);
-    let Some(source) = dash.source.clone() else {
-        return dash.unavailable(lang);
-    };
-    let Some(viewer) = dash.viewer(&headers) else {
-        return redirect("/");
+    // A list has no day.
+    let PageStart {
+        lang,
+        source,
+        viewer,
+        ..
+    } = match dash.start(&headers, None, |_| redirect("/")) {
+        Ok(s) => s,
+        Err(r) => return *r,
     };
     let Some(id) = q.id else {
         return bad_request(lang, "add ?id=LIST_ID".into());
@@ -887,15 +928,13 @@ async fn notice(
     headers: HeaderMap,
     Query(q): Query<NoticeQuery>,
 ) -> Response {
-    let lang = lang_of(&headers);
-    let Some(source) = dash.source.clone() else {
-        return dash.unavailable(lang);
-    };
-    let Some(viewer) = dash.viewer(&headers) else {
-        return redirect("/");
-    };
-    let day = match day_param(&source.store, q.date.as_deref(), lang) {
-        Ok(d) => d,
+    let PageStart {
+        lang,
+        source,
+        viewer,
+        day,
+    } = match dash.start(&headers, q.date.as_deref(), |_| redirect("/")) {
+        Ok(s) => s,
         Err(r) => return *r,
     };
     let Some(id) = q.id.filter(|i| !i.trim().is_empty()) else {
