@@ -128,12 +128,6 @@ impl Hierarchy {
         names
     }
 
-    /// How many parts a cell's path must have at `path`'s branch: its
-    /// deepest named level.
-    pub fn depth_for(&self, path: &[String]) -> usize {
-        self.names_of_branch(path).len()
-    }
-
     /// Refuses a cell path that stops short of, or goes past, the levels
     /// its branch names — a unit's cell placed at its building, or a rural
     /// cell given a fifth part.
@@ -230,8 +224,10 @@ impl Hierarchy {
         branches.sort_by_key(|(at, _)| *at);
         for (at, below) in branches {
             names.truncate(at - 1);
-            // A branch shallower than the defaults' prefix keeps the
-            // default names above it.
+            // A branch that starts below the last level named so far (a
+            // six-part branch naming only its own level, or a branch inside
+            // a shallower one whose levels stop above it) has levels
+            // between with no name: they are called by their depth.
             while names.len() < at - 1 {
                 names.push(format!("level {}", names.len() + 1));
             }
@@ -369,6 +365,39 @@ mod tests {
             "{}",
             e.rule
         );
+    }
+
+    #[test]
+    fn levels_between_a_branch_and_the_names_above_it_are_called_by_depth() {
+        let names = |s: &str| s.split(',').map(str::to_string).collect::<Vec<_>>();
+        // Below the four default levels: a six-part branch may name its own
+        // level only, and the fifth has no name.
+        let deep = Hierarchy::new()
+            .with_branch("a/b/c/d/e/f", &names("room"))
+            .unwrap();
+        let room = parts("a/b/c/d/e/f");
+        assert_eq!(
+            deep.names_of(&room),
+            parts("county/township/village/group/level 5/room")
+        );
+        assert!(deep
+            .check_cell_path(&RegionPath::from_parts(room.clone()).unwrap())
+            .is_ok());
+        assert_eq!(deep.name_at(&room, Level::at(5).unwrap()), "level 5");
+        // Below a shallower branch whose own levels stop above it.
+        let nested = Hierarchy::new()
+            .with_branch("a/b", &names("estate"))
+            .unwrap()
+            .with_branch("a/b/c/d", &names("block"))
+            .unwrap();
+        let block = parts("a/b/c/d");
+        assert_eq!(
+            nested.names_of(&block),
+            parts("county/estate/level 3/block")
+        );
+        assert!(nested
+            .check_cell_path(&RegionPath::from_parts(block).unwrap())
+            .is_ok());
     }
 
     #[test]
