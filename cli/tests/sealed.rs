@@ -6,9 +6,7 @@
 
 mod support;
 
-use support::{Hub, Office};
-
-const MARKER: &str = "封存标记丁";
+use support::{County, Hub, MARKER_MEMBER};
 
 fn contains(file: &std::path::Path, s: &str) -> bool {
     let bytes = std::fs::read(file).unwrap();
@@ -17,33 +15,17 @@ fn contains(file: &std::path::Path, s: &str) -> bool {
 
 #[test]
 fn a_grid_workers_bundle_is_sealed_to_the_devices_it_met_and_refused_by_others() {
-    let o = Office::new();
-    o.json("hub.db", &["init", "--name", "城关镇"]);
-    let cell = o.id(
-        &[
-            "cell",
-            "create",
-            "--name",
-            "一组第1联户",
-            "--path",
-            "两当县/城关镇/东关村/一组",
-        ],
-        "cell_id",
-    );
-    let hh = o.id(&["household", "add", "--cell", &cell], "household_id");
-    o.json(
-        "hub.db",
-        &["member", "add", "--household", &hh, "--name", MARKER],
-    );
+    let c = County::new();
+    let (o, cell) = (&c.office, &c.cell);
     let token = |role: &str, scope: &str| {
         o.id(&["hub", "token", "--role", role, "--scope", scope], "token")
     };
     let (gw, lead) = (
         token("grid_worker", "两当县/城关镇/东关村"),
-        token("lead", &cell),
+        token("lead", cell),
     );
-    let hub = Hub::start(&o, "hub.db");
-    let url = format!("http://{}", hub.addr);
+    let hub = Hub::start(o, "hub.db");
+    let url = hub.url();
     for (phone, t) in [("gw.db", &gw), ("lead.db", &lead)] {
         o.json(phone, &["init"]);
         o.json(phone, &["enroll", "--hub", &url, "--token", t]);
@@ -61,7 +43,9 @@ fn a_grid_workers_bundle_is_sealed_to_the_devices_it_met_and_refused_by_others()
         (out["docs"].as_u64(), out["sealed_to"].as_u64()),
         (Some(1), Some(1))
     );
-    assert!(!contains(&sealed, MARKER));
+    for m in c.markers() {
+        assert!(!contains(&sealed, &m), "{m}");
+    }
 
     // The lead's phone is not one of them: refused, its file unchanged.
     let before = std::fs::read(o.path("lead.db")).unwrap();
@@ -108,5 +92,5 @@ fn a_grid_workers_bundle_is_sealed_to_the_devices_it_met_and_refused_by_others()
         ],
     );
     assert_eq!(out["sealed_to"], 0);
-    assert!(contains(&plain, MARKER));
+    assert!(contains(&plain, MARKER_MEMBER));
 }

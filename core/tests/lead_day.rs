@@ -795,22 +795,6 @@ fn a_layout_0_cell_migrated_on_two_devices_keeps_both_devices_tasks() {
     }
 }
 
-/// A small deterministic dice (xorshift), so a generated cell is the same
-/// on every run.
-struct Dice(u64);
-
-impl Dice {
-    fn roll(&mut self, n: usize) -> usize {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        (self.0 % n as u64) as usize
-    }
-    fn one_in(&mut self, n: usize) -> bool {
-        self.roll(n) == 0
-    }
-}
-
 /// A busy cell: four households, some members away, `days` days of a
 /// lead's log from `d0` — arrivals of every risk recorded at the door (some
 /// a day late) and monitoring set by hand, health checks (some skipped,
@@ -828,8 +812,7 @@ fn busy_cell(file: &Path, d0: NaiveDate, days: u64, seed: u64) -> String {
             Some("赵建国"),
         )
         .unwrap();
-    // (household, member, away)
-    let mut people: Vec<(String, String, bool)> = Vec::new();
+    let mut people: Vec<Person> = Vec::new();
     for h in 0..4 {
         let hh = s
             .add_household(
@@ -868,9 +851,7 @@ fn busy_cell(file: &Path, d0: NaiveDate, days: u64, seed: u64) -> String {
     for k in 0..days {
         let today = plus(d0, k);
         let s = open_at(file, at(today, 8, 0));
-        let pick = |dice: &mut Dice, people: &[(String, String, bool)]| {
-            people[dice.roll(people.len())].clone()
-        };
+        let pick = |dice: &mut Dice, people: &[Person]| people[dice.roll(people.len())].clone();
         if dice.one_in(3) {
             let (hh, m, _) = pick(&mut dice, &people);
             let new = dice.one_in(3);

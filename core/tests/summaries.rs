@@ -14,25 +14,6 @@ use silin_core::register::*;
 use silin_core::sync::sync_local;
 use silin_core::Store;
 
-/// A small deterministic dice (xorshift), so a generated log is the same on
-/// every run.
-struct Dice(u64);
-
-impl Dice {
-    fn roll(&mut self, n: usize) -> usize {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        (self.0 % n as u64) as usize
-    }
-    fn one_in(&mut self, n: usize) -> bool {
-        self.roll(n) == 0
-    }
-}
-
-/// A member of a generated cell: (household, member, away).
-type Person = (String, String, bool);
-
 /// Three households in `cell`, members at home and away. The first member
 /// is named `lead` and has no phone of their own (their household's is the
 /// lead's phone).

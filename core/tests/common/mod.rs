@@ -120,6 +120,26 @@ pub fn visit(kind: VisitKind, note: &str) -> NewVisit {
     v
 }
 
+/// A small deterministic dice (xorshift), so a generated cell and its log
+/// are the same on every run.
+pub struct Dice(pub u64);
+
+impl Dice {
+    pub fn roll(&mut self, n: usize) -> usize {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        (self.0 % n as u64) as usize
+    }
+
+    pub fn one_in(&mut self, n: usize) -> bool {
+        self.roll(n) == 0
+    }
+}
+
+/// A member of a generated cell: (household, member, away).
+pub type Person = (String, String, bool);
+
 /// A township for sync tests: a hub over the township, a grid worker over
 /// one village, a lead over one cell. The hub holds three cells; the worker
 /// and lead start empty.
