@@ -23,6 +23,7 @@ use automerge::{
 };
 use chrono::NaiveDate;
 
+mod epoch;
 mod layout;
 mod register;
 
@@ -41,6 +42,7 @@ pub(crate) const ERRANDS: &str = "errands";
 pub(crate) const LEADS: &str = "leads";
 pub(crate) const POLICY: &str = "policy";
 pub(crate) const NOTICES: &str = "notices";
+pub use epoch::EPOCH;
 pub(crate) use layout::made_by_layout;
 
 /// The layout nests root → households → household → members → member →

@@ -60,6 +60,10 @@ pub enum Error {
     #[error("document {doc} is damaged: {reason}")]
     Damaged { doc: String, reason: String },
 
+    /// An erasure order could not be issued or followed.
+    #[error(transparent)]
+    Erasure(#[from] crate::erasure::ErasureError),
+
     #[error("document error: {0}")]
     Automerge(#[from] automerge::AutomergeError),
 
@@ -110,6 +114,7 @@ impl Error {
                 | Error::EncryptionUnavailable
                 | Error::NotAStore { .. }
                 | Error::CannotWrite { .. }
+                | Error::Erasure(_)
         )
     }
 }

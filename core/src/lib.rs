@@ -14,6 +14,7 @@
 
 pub mod cell;
 pub mod clock;
+pub mod erasure;
 pub mod error;
 pub mod guard;
 pub mod identity;

@@ -12,9 +12,10 @@
 
 use crate::cell::{CellDoc, Touched};
 use crate::clock::Clock;
+use crate::erasure::ErasureOrder;
 use crate::error::{Error, Result};
 use crate::identity::{Certificate, KeyPair, Revocation, Role, Scope};
-use crate::store::{DocHeadsRow, PeerRefs};
+use crate::store::{DocHeadsRow, OrdersTaken, PeerRefs};
 use automerge::sync::{Message, State};
 use automerge::{ActorId, ChangeHash};
 
@@ -51,6 +52,24 @@ pub trait Replica {
     fn record_revocations(&self, revocations: &[Revocation]) -> Result<usize> {
         let _ = revocations;
         Ok(0)
+    }
+    /// The office's erasure orders this replica holds, to pass on. (A
+    /// replica that keeps none passes on none.)
+    fn erasure_orders(&self) -> Result<Vec<ErasureOrder>> {
+        Ok(Vec::new())
+    }
+    /// Takes erasure orders a peer passed on: checked against the office
+    /// key, kept, and followed where the replica can (see
+    /// [`crate::erasure`]). A replica that keeps none ignores them.
+    fn take_erasure_orders(&self, orders: &[ErasureOrder]) -> Result<OrdersTaken> {
+        let _ = orders;
+        Ok(OrdersTaken::default())
+    }
+    /// Whether the replica waits for a cell's new epoch from a peer: it
+    /// then asks for the document whole rather than syncing the old one.
+    fn awaits_epoch(&self, cell_id: &str) -> Result<bool> {
+        let _ = cell_id;
+        Ok(false)
     }
     /// Records a session (or bundle) id; false if it was seen before.
     fn first_sighting(&self, session: &[u8; 16]) -> Result<bool>;
@@ -161,6 +180,7 @@ pub fn absorb_checked(
     };
     let identity = |d: &CellDoc| (d.id(), d.info().ok().map(|i| i.path.to_string()));
     let held = identity(doc);
+    let held_epoch = doc.epoch();
     match crate::guard::contain(|| f(doc)) {
         Ok(r) => r?,
         Err(g) => return Err(refused(g.to_string())),
@@ -176,6 +196,18 @@ pub fn absorb_checked(
         return Err(refused(
             "they would change the cell's id or region; only the office may move a cell".into(),
         ));
+    }
+    // An erasure's new lineage never mixes with the old: it replaces it
+    // through its order ([`crate::store`]), and the old one's changes are
+    // refused from then on.
+    let other_lineage = doc.epoch() != held_epoch
+        || crate::guard::contain(|| doc.foreign_change(before))
+            .map_err(|g| refused(g.to_string()))?
+            .is_some();
+    if other_lineage {
+        return Err(refused(format!(
+            "they belong to another epoch of the cell than this device's (epoch {held_epoch}): the office erased data from it; both devices must first sync with the hub, or with a device that holds the erasure order"
+        )));
     }
     // One diff, for the write rules and for checking only what the merge
     // added (the held document passed these checks before).

@@ -367,6 +367,7 @@ fn deliver_via(
                 body: Body::Bundle {
                     items: vec![item],
                     revocations: Vec::new(),
+                    orders: Vec::new(),
                 },
                 signature: None,
             },
@@ -661,6 +662,7 @@ fn revoked_expired_and_unenrolled_devices_are_refused_before_anything_is_read() 
                         bytes: doc.save_after(&heads),
                     }],
                     revocations: Vec::new(),
+                    orders: Vec::new(),
                 },
                 signature: None,
             },

@@ -141,6 +141,7 @@ fn hello(c: &County, session: u8, revocations: Vec<Revocation>) -> Vec<u8> {
                 docs: 0,
                 known_peer: None,
                 revocations,
+                orders: Vec::new(),
             },
             signature: None,
         },

@@ -52,6 +52,7 @@ fn lead_bundle(c: &County, items: Vec<Item>) -> Vec<u8> {
             body: Body::Bundle {
                 items,
                 revocations: Vec::new(),
+                orders: Vec::new(),
             },
             signature: None,
         },

@@ -19,6 +19,7 @@ fuzz_target!(|data: &[u8]| {
         Body::Bundle {
             items: items.clone(),
             revocations: env.body.revocations().to_vec(),
+            orders: env.body.orders().to_vec(),
         },
         "bundle::decode and envelope::decode disagree"
     );

@@ -165,6 +165,7 @@ fuzz_target!(|data: &[u8]| {
                     body: Body::Bundle {
                         items: vec![item(*kind, doc, payload)],
                         revocations: Vec::new(),
+                        orders: Vec::new(),
                     },
                     signature: None,
                 },

@@ -84,6 +84,13 @@ pub(crate) fn add(doc: &mut AutoCommit, step: &Step) -> Result<()> {
     Ok(())
 }
 
+/// The hashes of the fixed changes: the only changes of an epoch after
+/// the first that do not descend from the epoch's own.
+pub(crate) fn fixed_hashes() -> &'static [automerge::ChangeHash; 2] {
+    static HASHES: std::sync::OnceLock<[automerge::ChangeHash; 2]> = std::sync::OnceLock::new();
+    HASHES.get_or_init(|| [TASKS_MAP.change().hash(), LAYOUT_2.change().hash()])
+}
+
 fn made_by<D: ReadDoc>(doc: &D, step: &Step, key: &str) -> bool {
     let Some(i) = step.keys.iter().position(|k| *k == key) else {
         return false;

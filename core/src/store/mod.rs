@@ -10,6 +10,7 @@
 
 mod cache;
 mod compaction;
+mod erasure;
 mod integrity;
 mod office;
 mod projection;
@@ -22,6 +23,7 @@ mod summaries;
 mod trust;
 
 pub use compaction::{Compaction, BOUND as COMPACTION_BOUND};
+pub use erasure::OrdersTaken;
 pub use integrity::{CheckReport, StoreStats};
 pub use office::{closes_task, MissingReport, Monitored, PeerSeen, TaskProgress, TaskState};
 pub use projection::{CellRow, CellRows, HouseholdRow, MemberRow, ReportRow, TaskRow, VisitRow};
@@ -536,8 +538,11 @@ impl Store {
         names_cell: bool,
     ) -> Result<(String, bool)> {
         let mut inner = self.lock();
-        let (cell_id, changed) = inner.merge_bytes(bytes, sender, names_cell)?;
+        let (cell_id, changed, new_epoch) = inner.merge_bytes(bytes, sender, names_cell)?;
         drop(inner);
+        if new_epoch {
+            self.purge()?;
+        }
         if changed {
             self.notify(std::slice::from_ref(&cell_id));
         }
@@ -1170,11 +1175,12 @@ impl Inner {
         bytes: &[u8],
         sender: Option<Role>,
         names_cell: bool,
-    ) -> Result<(String, bool)> {
+    ) -> Result<(String, bool, bool)> {
         // Decode on its own first, before taking the write lock: we need the
         // cell id, and bad bytes must be refused before they touch a stored
         // document.
         let (id, incoming) = crate::replica::decode_whole(bytes, &self.actor)?;
+        let mut new_epoch = false;
         // Whether the cell is new is decided under the write lock: two
         // programs importing the same new cell must not both create it.
         let changed = self.write(|inner| {
@@ -1185,14 +1191,35 @@ impl Inner {
                 .optional()?
                 .is_some();
             if !exists {
+                if let Some(latest) = inner.latest_order(&id)?.filter(|e| *e > incoming.epoch()) {
+                    return Err(Error::Refused {
+                        doc: id.clone(),
+                        reason: format!("it is a copy from before the office erased data from the cell (epoch {latest} is current); the sender must sync with the hub first"),
+                    });
+                }
                 let doc = crate::replica::admit_new(incoming, sender, names_cell, inner.now_ts())?;
                 inner.insert_new_doc(&id, doc)?;
                 return Ok(true);
+            }
+            // A later epoch than the one held replaces it, if an erasure
+            // order held here leads to it; it never merges with it.
+            if incoming.epoch() > inner.doc(&id)?.doc.epoch() {
+                let now = inner.now_ts();
+                return match inner.follow_orders(&id, Some(incoming), now)? {
+                    Some(true) => {
+                        new_epoch = true;
+                        Ok(true)
+                    }
+                    _ => Err(Error::Refused {
+                        doc: id.clone(),
+                        reason: "it is a later epoch of the cell than any erasure order this device holds; sync with the hub first".into(),
+                    }),
+                };
             }
             Ok(inner
                 .absorb(&id, sender, |d| d.apply_bytes(bytes).map(|_| ()))?
                 .changed)
         })?;
-        Ok((id, changed))
+        Ok((id, changed, new_epoch))
     }
 }

@@ -39,6 +39,21 @@ impl Replica for Store {
         Store::record_revocations(self, revocations)
     }
 
+    fn erasure_orders(&self) -> Result<Vec<crate::erasure::ErasureOrder>> {
+        Store::erasure_orders(self)
+    }
+
+    fn take_erasure_orders(
+        &self,
+        orders: &[crate::erasure::ErasureOrder],
+    ) -> Result<crate::store::OrdersTaken> {
+        Store::take_erasure_orders(self, orders)
+    }
+
+    fn awaits_epoch(&self, cell_id: &str) -> Result<bool> {
+        Store::awaits_epoch(self, cell_id)
+    }
+
     fn first_sighting(&self, session: &[u8; 16]) -> Result<bool> {
         Store::first_sighting(self, session)
     }

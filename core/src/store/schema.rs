@@ -13,6 +13,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../sql/004_enrolled_keys.sql"),
     include_str!("../../sql/005_hub_tables_out.sql"),
     include_str!("../../sql/006_region_levels.sql"),
+    include_str!("../../sql/007_erasure_orders.sql"),
 ];
 
 /// The layout after which enrolment tokens and enrolled keys are the hub's

@@ -62,6 +62,11 @@ pub fn export(store: &dyn Replica, options: &ExportOptions) -> SyncResult<(Vec<u
     };
     let mut items = Vec::with_capacity(ids.len());
     for id in ids {
+        // The old lineage of a cell whose erasure this device knows of but
+        // has not yet followed is not passed on.
+        if store.awaits_epoch(&id)? {
+            continue;
+        }
         let shared = match &options.for_peer {
             Some(peer) => store
                 .sync_state(peer, &id)?
@@ -94,6 +99,7 @@ pub fn export(store: &dyn Replica, options: &ExportOptions) -> SyncResult<(Vec<u
         body: Body::Bundle {
             items,
             revocations: super::revocations_to_send(store, &[])?,
+            orders: super::orders_to_send(store)?,
         },
         signature: None,
     };

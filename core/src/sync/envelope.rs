@@ -9,14 +9,19 @@
 //!
 //! The opening messages of a session (Hello, Reply) and a bundle carry the
 //! office-signed revocations the sender holds (version 2), so revocations
+//! spread with sync, and (version 3) the office's erasure orders it holds
+//! (see [`crate::erasure`]), so erasures reach every replica the same way;
 //! spread with sync; each is checked against the receiver's pinned office
 //! key, never trusted for being in a signed envelope.
 
+use crate::erasure::{self, ErasureOrder};
 use crate::identity::{self, Certificate, IdentityError, Revocation};
 use crate::wire::{self, Reader, WireError, Writer};
 
 const MAGIC: &[u8; 4] = b"SLNS";
-pub const VERSION: u8 = 2;
+pub const VERSION: u8 = 3;
+/// The oldest version still read: version 2 carried no erasure orders.
+const OLDEST_READ: u8 = 2;
 /// Largest envelope accepted; a phone must not be made to allocate more.
 pub const MAX_ENVELOPE_BYTES: usize = 64 << 20;
 /// Most documents named in one envelope.
@@ -149,6 +154,8 @@ pub enum Body {
         known_peer: Option<[u8; 16]>,
         /// The office's revocations the initiator holds.
         revocations: Vec<Revocation>,
+        /// The office's erasure orders the initiator holds.
+        orders: Vec<ErasureOrder>,
     },
     /// The responder's answer: `equal` ends the session; otherwise the
     /// short heads of every document it holds in the shared scope.
@@ -157,6 +164,8 @@ pub enum Body {
         heads: Vec<DocHeads>,
         /// The office's revocations the responder holds.
         revocations: Vec<Revocation>,
+        /// The office's erasure orders the responder holds.
+        orders: Vec<ErasureOrder>,
     },
     /// Later rounds, either way.
     Round { items: Vec<Item> },
@@ -165,6 +174,7 @@ pub enum Body {
     Bundle {
         items: Vec<Item>,
         revocations: Vec<Revocation>,
+        orders: Vec<ErasureOrder>,
     },
     /// The initiator's last word: it has nothing left to send. Over an
     /// app-carried link it is the only way the responder learns the
@@ -179,6 +189,16 @@ impl Body {
             Body::Hello { revocations, .. }
             | Body::Reply { revocations, .. }
             | Body::Bundle { revocations, .. } => revocations,
+            Body::Round { .. } | Body::Done => &[],
+        }
+    }
+
+    /// The erasure orders the message passes on (none for later rounds).
+    pub fn orders(&self) -> &[ErasureOrder] {
+        match self {
+            Body::Hello { orders, .. }
+            | Body::Reply { orders, .. }
+            | Body::Bundle { orders, .. } => orders,
             Body::Round { .. } | Body::Done => &[],
         }
     }
@@ -254,7 +274,7 @@ impl Envelope {
         }
         let mut r = Reader::new(&bytes[4..]);
         let version = r.u8("version")?;
-        if version != VERSION {
+        if !(OLDEST_READ..=VERSION).contains(&version) {
             return Err(EnvelopeError::UnsupportedVersion(version));
         }
         let kind = r.u8("kind")?;
@@ -268,7 +288,7 @@ impl Envelope {
             2 => Sender::Known(r.array::<16>("certificate reference")?),
             _ => return Err(r.invalid("sender flag").into()),
         };
-        let body = read_body(&mut r, kind)?;
+        let body = read_body(&mut r, kind, version)?;
         let signed_len = 4 + r.pos();
         let signature = match r.u8("signature flag")? {
             0 => None,
@@ -369,6 +389,7 @@ fn write_body(w: &mut Writer, body: &Body) {
             docs,
             known_peer,
             revocations,
+            orders,
         } => {
             w.raw(digest).uint(u64::from(*docs));
             match known_peer {
@@ -376,11 +397,13 @@ fn write_body(w: &mut Writer, body: &Body) {
                 None => w.u8(0),
             };
             identity::write_revocations(w, revocations);
+            erasure::write_orders(w, orders);
         }
         Body::Reply {
             equal,
             heads,
             revocations,
+            orders,
         } => {
             w.u8(u8::from(*equal)).uint(heads.len() as u64);
             for h in heads {
@@ -388,17 +411,30 @@ fn write_body(w: &mut Writer, body: &Body) {
                 w.raw(&h.heads_hash);
             }
             identity::write_revocations(w, revocations);
+            erasure::write_orders(w, orders);
         }
         Body::Round { items } => write_items(w, items),
-        Body::Bundle { items, revocations } => {
+        Body::Bundle {
+            items,
+            revocations,
+            orders,
+        } => {
             write_items(w, items);
             identity::write_revocations(w, revocations);
+            erasure::write_orders(w, orders);
         }
         Body::Done => {}
     }
 }
 
-fn read_body(r: &mut Reader<'_>, kind: u8) -> Result<Body, EnvelopeError> {
+fn read_body(r: &mut Reader<'_>, kind: u8, version: u8) -> Result<Body, EnvelopeError> {
+    let orders = |r: &mut Reader<'_>| -> Result<Vec<ErasureOrder>, WireError> {
+        if version >= 3 {
+            erasure::read_orders(r)
+        } else {
+            Ok(Vec::new())
+        }
+    };
     Ok(match kind {
         1 => Body::Hello {
             digest: r.array::<32>("digest")?,
@@ -409,6 +445,7 @@ fn read_body(r: &mut Reader<'_>, kind: u8) -> Result<Body, EnvelopeError> {
                 _ => return Err(r.invalid("known peer flag").into()),
             },
             revocations: identity::read_revocations(r)?,
+            orders: orders(r)?,
         },
         2 => {
             let equal = match r.u8("equal flag")? {
@@ -428,6 +465,7 @@ fn read_body(r: &mut Reader<'_>, kind: u8) -> Result<Body, EnvelopeError> {
                 equal,
                 heads,
                 revocations: identity::read_revocations(r)?,
+                orders: orders(r)?,
             }
         }
         3 => Body::Round {
@@ -436,6 +474,7 @@ fn read_body(r: &mut Reader<'_>, kind: u8) -> Result<Body, EnvelopeError> {
         4 => Body::Bundle {
             items: read_items(r)?,
             revocations: identity::read_revocations(r)?,
+            orders: orders(r)?,
         },
         5 => Body::Done,
         _ => return Err(r.invalid("envelope kind").into()),
@@ -464,6 +503,17 @@ mod tests {
                     at: 1_789_000_000,
                     signature: [9; 64],
                 }],
+                orders: vec![crate::erasure::ErasureOrder {
+                    cell: DOC.into(),
+                    epoch: 2,
+                    subjects: vec![crate::erasure::Subject::Member(DOC.into())],
+                    cut: vec![automerge::ChangeHash([1; 32])],
+                    clock: vec![(vec![2; 16], 9)],
+                    root: automerge::ChangeHash([3; 32]),
+                    reason: "申请 17".into(),
+                    issued_at: 1_789_000_000,
+                    signature: [4; 64],
+                }],
             },
             signature: Some([5; 64]),
         };
@@ -476,6 +526,7 @@ mod tests {
                     heads_hash: [6; 8],
                 }],
                 revocations: Vec::new(),
+                orders: Vec::new(),
             },
             Body::Round {
                 items: vec![
@@ -506,6 +557,7 @@ mod tests {
                     at: -1,
                     signature: [1; 64],
                 }],
+                orders: Vec::new(),
             },
             Body::Done,
         ];

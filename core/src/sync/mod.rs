@@ -26,6 +26,7 @@ pub mod envelope;
 pub mod seal;
 mod suspend;
 
+use crate::erasure::ErasureOrder;
 use crate::guard;
 use crate::identity::{Certificate, IdentityError, KeyPair, Revocation, Scope, CLOCK_SKEW_SECS};
 use crate::replica::Replica;
@@ -240,9 +241,43 @@ impl Trust {
             cert: Some(cert),
         };
         peer.check_signature(env, bytes, signed_len)?;
+        take_orders(store, env.body.orders())?;
         Ok(peer)
     }
 }
+
+/// Takes the erasure orders a verified peer passed on: the replica checks
+/// each against the office key and follows it (see [`crate::erasure`]).
+/// One it refuses is logged and skipped: the session goes on.
+fn take_orders(store: &dyn Replica, orders: &[ErasureOrder]) -> SyncResult<()> {
+    if orders.is_empty() {
+        return Ok(());
+    }
+    let taken = store.take_erasure_orders(orders)?;
+    if taken.new > 0 || !taken.refused.is_empty() {
+        tracing::info!(
+            new = taken.new,
+            applied = taken.applied.len(),
+            awaiting = taken.awaiting.len(),
+            refused = taken.refused.len(),
+            "erasure orders received from a peer"
+        );
+    }
+    Ok(())
+}
+
+/// What this replica passes on: every erasure order it holds.
+fn orders_to_send(store: &dyn Replica) -> SyncResult<Vec<ErasureOrder>> {
+    let mut list = store.erasure_orders()?;
+    list.truncate(crate::erasure::MAX_ORDERS);
+    Ok(list)
+}
+
+/// The heads hash a responder gives for a cell whose new epoch it waits
+/// for (an erasure it learnt of but cannot build): "send it whole". No
+/// real heads hash is all ones but by a 2^-64 chance, which costs a whole
+/// document sent.
+const AWAITING_EPOCH: [u8; 8] = [0xff; 8];
 
 /// Checks revocations a peer passed on against the pinned office key and
 /// keeps the ones this replica lacks. One the office did not sign (forged,
@@ -454,6 +489,7 @@ impl Session {
                 docs: rows.len() as u32,
                 known_peer: refs.map(|(theirs, _)| theirs),
                 revocations: revocations_to_send(store, &[])?,
+                orders: orders_to_send(store)?,
             },
             signature: None,
         };
@@ -660,12 +696,18 @@ impl Session {
                 let heads = if equal {
                     Vec::new()
                 } else {
-                    rows.iter()
-                        .map(|r| DocHeads {
+                    let mut heads = Vec::with_capacity(rows.len());
+                    for r in &rows {
+                        heads.push(DocHeads {
                             doc: r.id.clone(),
-                            heads_hash: r.heads_hash(),
-                        })
-                        .collect()
+                            heads_hash: if store.awaits_epoch(&r.id)? {
+                                AWAITING_EPOCH
+                            } else {
+                                r.heads_hash()
+                            },
+                        });
+                    }
+                    heads
                 };
                 if equal {
                     self.phase = Phase::Done;
@@ -675,6 +717,7 @@ impl Session {
                     equal,
                     heads,
                     revocations,
+                    orders: orders_to_send(store)?,
                 })))
             }
             (Phase::Running, Body::Round { items }) => {
@@ -751,8 +794,26 @@ impl Session {
         let mut ours = BTreeSet::new();
         for row in &mine {
             ours.insert(row.id.as_str());
+            // A cell whose new epoch this side waits for: never send the
+            // old lineage; ask for the new one if the peer holds the cell.
+            if store.awaits_epoch(&row.id)? {
+                if theirs
+                    .get(row.id.as_str())
+                    .is_some_and(|h| *h != AWAITING_EPOCH)
+                {
+                    self.pending.push_back(Item::Want {
+                        doc: row.id.clone(),
+                    });
+                }
+                continue;
+            }
             match theirs.get(row.id.as_str()) {
                 None => self.pending.push_back(Item::Whole {
+                    doc: row.id.clone(),
+                    bytes: Vec::new(),
+                }),
+                // The peer waits for this cell's new epoch: all of it.
+                Some(h) if *h == AWAITING_EPOCH => self.pending.push_back(Item::Whole {
                     doc: row.id.clone(),
                     bytes: Vec::new(),
                 }),
@@ -889,6 +950,13 @@ impl Session {
     /// peer: if the message is lost, automerge's protocol notices the peer
     /// lacks them and resets, so the optimism costs only a longer sync.
     fn whole(&mut self, store: &dyn Replica, doc: String) -> SyncResult<Item> {
+        if store.awaits_epoch(&doc)? {
+            // Its old lineage is not passed on (see `plan`).
+            return Ok(Item::Refused {
+                doc,
+                reason: "this device waits for the cell's new epoch after an erasure too".into(),
+            });
+        }
         let bytes = store.save_doc(&doc)?;
         let heads = store.heads(&doc)?;
         let state = self.state(store, &doc)?;
@@ -1070,6 +1138,16 @@ impl Session {
                     Checked::Whole(h) => h,
                     _ => Vec::new(),
                 };
+                // This side holds more than was sent (its own edits replayed
+                // onto a new epoch, a migration): sync the cell on, so the
+                // peer has them by the end of this session.
+                let mut ours = store.heads(doc)?;
+                ours.sort();
+                let mut sent = heads.clone();
+                sent.sort();
+                if ours != sent {
+                    self.active.insert(doc.clone());
+                }
                 let state = self.state(store, doc)?;
                 if state.shared_heads.is_empty() {
                     state.shared_heads = heads;

@@ -1,0 +1,431 @@
+//! Erasure orders: the office's signed word that a member, a household, some
+//! records or a whole cell must be gone from every replica, history and all.
+//!
+//! A CRDT keeps every value ever written in its history, so nothing can be
+//! deleted from a cell document in place. An order instead starts a new
+//! **epoch** of the document (see doc/PRIVACY.md):
+//!
+//! - The office cuts the current lineage at its heads (`cut`) and builds the
+//!   surviving state into a fresh document ([`crate::cell::CellDoc::next_epoch`]):
+//!   the fixed layout change, then one change by an actor derived from the
+//!   cell and the epoch, at the order's time, written in key order. The
+//!   same state gives the same bytes on every device, so the order names the
+//!   new lineage by that change's hash (`root`).
+//! - A replica that holds the cut rebuilds the epoch itself and checks the
+//!   hash; one that does not asks a peer for the new document whole.
+//! - Either way, its own changes the office never saw (those after `clock`,
+//!   the cut's last sequence number per actor) are replayed onto the new
+//!   epoch, except where they touch what was erased. Then the old lineage —
+//!   snapshot, chunks, sync states — is deleted and the file rewritten so
+//!   that no erased byte remains (see [`crate::store`]).
+//! - Orders are kept, without the erased values (ids only), and travel in
+//!   every session and bundle, so a device offline for months still learns
+//!   of them. Each is checked against the office key the receiver pinned.
+
+use crate::identity::{verify_signature, KeyPair};
+use crate::wire::{self, Reader, WireError, Writer};
+use automerge::ChangeHash;
+use std::collections::BTreeSet;
+
+const ORDER_MAGIC: &[u8; 4] = b"SLER";
+const VERSION: u8 = 1;
+/// Most subjects in one order (a whole village's members fit).
+pub const MAX_SUBJECTS: usize = 4096;
+/// Most orders one message or bundle passes on.
+pub const MAX_ORDERS: usize = 4096;
+/// Most actors a cut names: devices that ever wrote to one cell.
+pub const MAX_CLOCK: usize = 1024;
+/// Longest reason, in characters. It is kept for good: a reference to the
+/// request, never the person's details.
+pub const MAX_REASON_CHARS: usize = 200;
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ErasureError {
+    #[error("erasure order is malformed: {0}")]
+    Malformed(#[from] WireError),
+    #[error(
+        "erasure order for cell {cell} is not signed by this township's office; it was ignored"
+    )]
+    Forged { cell: String },
+    #[error("nothing to erase: {0}")]
+    NothingNamed(String),
+    #[error("the erasure reason is over {MAX_REASON_CHARS} characters; give a reference to the request, not the details")]
+    ReasonTooLong,
+    #[error("only the township office can order an erasure (this store holds no office key)")]
+    NotOffice,
+    #[error("cell {cell}'s epoch {epoch} rebuilt here does not match the office's; waiting for the new document from a peer")]
+    Mismatch { cell: String, epoch: u32 },
+}
+
+/// A record collection that retention or an order may name record by record.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Collection {
+    Visit,
+    Task,
+    Arrival,
+    Dose,
+    Test,
+    Errand,
+    Notice,
+}
+
+impl Collection {
+    pub const ALL: [Collection; 7] = [
+        Collection::Visit,
+        Collection::Task,
+        Collection::Arrival,
+        Collection::Dose,
+        Collection::Test,
+        Collection::Errand,
+        Collection::Notice,
+    ];
+
+    /// The document's root key for it.
+    pub fn key(self) -> &'static str {
+        use crate::cell::*;
+        match self {
+            Collection::Visit => VISITS,
+            Collection::Task => TASKS,
+            Collection::Arrival => ARRIVALS,
+            Collection::Dose => DOSES,
+            Collection::Test => TESTS,
+            Collection::Errand => ERRANDS,
+            Collection::Notice => NOTICES,
+        }
+    }
+
+    /// Its name on the command line: `visit`, `task`, …
+    pub fn name(self) -> &'static str {
+        match self {
+            Collection::Visit => "visit",
+            Collection::Task => "task",
+            Collection::Arrival => "arrival",
+            Collection::Dose => "dose",
+            Collection::Test => "test",
+            Collection::Errand => "errand",
+            Collection::Notice => "notice",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Collection> {
+        Collection::ALL.into_iter().find(|c| c.name() == s)
+    }
+
+    fn tag(self) -> u8 {
+        Collection::ALL.iter().position(|c| *c == self).unwrap_or(0) as u8
+    }
+}
+
+/// What an order erases.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Subject {
+    /// Everything in the cell but its id, name and region.
+    Cell,
+    /// A member and every record about them.
+    Member(String),
+    /// A household, its members, and every record about any of them.
+    Household(String),
+    /// One record (retention: a health check past its keeping time).
+    Record(Collection, String),
+}
+
+impl Subject {
+    fn write(&self, w: &mut Writer) {
+        match self {
+            Subject::Cell => {
+                w.u8(0);
+            }
+            Subject::Member(id) => {
+                w.u8(1);
+                wire::put_id(w, id);
+            }
+            Subject::Household(id) => {
+                w.u8(2);
+                wire::put_id(w, id);
+            }
+            Subject::Record(c, id) => {
+                w.u8(3).u8(c.tag());
+                wire::put_id(w, id);
+            }
+        }
+    }
+
+    fn read(r: &mut Reader<'_>) -> Result<Subject, WireError> {
+        Ok(match r.u8("erasure subject")? {
+            0 => Subject::Cell,
+            1 => Subject::Member(wire::get_id(r, "erased member")?),
+            2 => Subject::Household(wire::get_id(r, "erased household")?),
+            3 => {
+                let tag = r.u8("erased record's collection")?;
+                let c = *Collection::ALL
+                    .get(tag as usize)
+                    .ok_or_else(|| r.invalid("erased record's collection"))?;
+                Subject::Record(c, wire::get_id(r, "erased record")?)
+            }
+            _ => return Err(r.invalid("erasure subject")),
+        })
+    }
+}
+
+/// The office's order. Every field but the signature is signed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ErasureOrder {
+    pub cell: String,
+    /// The epoch this order starts (the first order of a cell starts 1).
+    pub epoch: u32,
+    pub subjects: Vec<Subject>,
+    /// The old lineage's heads the office cut at.
+    pub cut: Vec<ChangeHash>,
+    /// The cut's last sequence number per actor: a replica's own changes
+    /// after its entry are the ones to replay onto the new epoch.
+    pub clock: Vec<(Vec<u8>, u64)>,
+    /// The new epoch's change, the same on every device that rebuilds it.
+    pub root: ChangeHash,
+    pub reason: String,
+    /// Unix seconds; also the new epoch change's time.
+    pub issued_at: i64,
+    pub signature: [u8; 64],
+}
+
+/// What an order is to be issued for; [`ErasureOrder::sign`] makes it one.
+#[derive(Debug, Clone)]
+pub struct Unsigned {
+    pub cell: String,
+    pub epoch: u32,
+    pub subjects: Vec<Subject>,
+    pub cut: Vec<ChangeHash>,
+    pub clock: Vec<(Vec<u8>, u64)>,
+    pub root: ChangeHash,
+    pub reason: String,
+    pub issued_at: i64,
+}
+
+impl ErasureOrder {
+    pub fn sign(u: Unsigned, office: &KeyPair) -> ErasureOrder {
+        let mut o = ErasureOrder {
+            cell: u.cell,
+            epoch: u.epoch,
+            subjects: u.subjects,
+            cut: u.cut,
+            clock: u.clock,
+            root: u.root,
+            reason: u.reason,
+            issued_at: u.issued_at,
+            signature: [0; 64],
+        };
+        o.signature = office.sign(&o.body().buf);
+        o
+    }
+
+    fn body(&self) -> Writer {
+        let mut w = Writer::with_capacity(128 + self.subjects.len() * 18);
+        w.raw(ORDER_MAGIC).u8(VERSION);
+        wire::put_id(&mut w, &self.cell);
+        w.uint(self.epoch as u64);
+        w.uint(self.subjects.len() as u64);
+        for s in &self.subjects {
+            s.write(&mut w);
+        }
+        w.uint(self.cut.len() as u64);
+        for h in &self.cut {
+            w.raw(&h.0);
+        }
+        w.uint(self.clock.len() as u64);
+        for (actor, seq) in &self.clock {
+            w.bytes(actor).uint(*seq);
+        }
+        w.raw(&self.root.0).str(&self.reason).int(self.issued_at);
+        w
+    }
+
+    pub fn encode(&self) -> Vec<u8> {
+        let mut w = self.body();
+        w.raw(&self.signature);
+        w.into_inner()
+    }
+
+    pub fn decode(bytes: &[u8]) -> Result<ErasureOrder, ErasureError> {
+        let mut r = Reader::new(bytes);
+        let o = Self::read(&mut r)?;
+        r.finish()?;
+        Ok(o)
+    }
+
+    /// Reads one order from inside a larger message. Checks no signature:
+    /// see [`ErasureOrder::signed_by`].
+    pub fn read(r: &mut Reader<'_>) -> Result<ErasureOrder, WireError> {
+        if r.raw(4, "erasure order magic")? != ORDER_MAGIC {
+            return Err(r.invalid("erasure order magic"));
+        }
+        if r.u8("erasure order version")? != VERSION {
+            return Err(r.invalid("erasure order version"));
+        }
+        let cell = wire::get_id(r, "erased cell")?;
+        let epoch = u32::try_from(r.uint("epoch")?).map_err(|_| r.invalid("epoch"))?;
+        if epoch == 0 {
+            return Err(r.invalid("epoch"));
+        }
+        let n = r.len("erasure subjects", MAX_SUBJECTS)?;
+        let mut subjects = Vec::with_capacity(n.min(64));
+        for _ in 0..n {
+            subjects.push(Subject::read(r)?);
+        }
+        let n = r.len("cut heads", crate::sync::envelope::MAX_HEADS)?;
+        let mut cut = Vec::with_capacity(n.min(64));
+        for _ in 0..n {
+            cut.push(ChangeHash(r.array::<32>("cut head")?));
+        }
+        let n = r.len("cut clock", MAX_CLOCK)?;
+        let mut clock = Vec::with_capacity(n.min(64));
+        for _ in 0..n {
+            let actor = r.bytes("cut actor", 32)?.to_vec();
+            clock.push((actor, r.uint("cut sequence")?));
+        }
+        let root = ChangeHash(r.array::<32>("epoch root")?);
+        let reason = r.str("erasure reason", MAX_REASON_CHARS * 4)?.to_string();
+        let issued_at = r.int("erasure time")?;
+        let signature = r.array::<64>("erasure signature")?;
+        Ok(ErasureOrder {
+            cell,
+            epoch,
+            subjects,
+            cut,
+            clock,
+            root,
+            reason,
+            issued_at,
+            signature,
+        })
+    }
+
+    /// Whether the office whose public key is `office` signed it.
+    pub fn signed_by(&self, office: &[u8; 32]) -> bool {
+        verify_signature(office, &self.body().buf, &self.signature)
+    }
+
+    /// The cut's last sequence number of `actor` (0: none of its changes).
+    pub fn cut_seq(&self, actor: &[u8]) -> u64 {
+        self.clock
+            .iter()
+            .find(|(a, _)| a.as_slice() == actor)
+            .map_or(0, |(_, s)| *s)
+    }
+}
+
+/// Writes a list of orders (a count, then each).
+pub fn write_orders(w: &mut Writer, list: &[ErasureOrder]) {
+    w.uint(list.len() as u64);
+    for o in list {
+        w.raw(&o.encode());
+    }
+}
+
+/// Reads a list written by [`write_orders`], none of them checked yet.
+pub fn read_orders(r: &mut Reader<'_>) -> Result<Vec<ErasureOrder>, WireError> {
+    let n = r.len("erasure order count", MAX_ORDERS)?;
+    let mut out = Vec::with_capacity(n.min(64));
+    for _ in 0..n {
+        out.push(ErasureOrder::read(r)?);
+    }
+    Ok(out)
+}
+
+/// What is gone, as the rebuild and the replay of a device's own changes
+/// test it: a record goes when it is named, when its id is an erased id, or
+/// when one of its own fields holds an erased id (a visit's member, an
+/// errand's household); anywhere, a map entry keyed by an erased id goes (a
+/// household's mark on a notice). Ids are UUIDs, so an id matches nothing
+/// but what it names.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Erased {
+    pub whole_cell: bool,
+    pub ids: BTreeSet<String>,
+}
+
+impl Erased {
+    /// The subjects of `orders`, households' members not yet added (see
+    /// [`crate::cell::CellDoc::erased_members`]).
+    pub fn of<'a>(orders: impl IntoIterator<Item = &'a ErasureOrder>) -> Erased {
+        let mut e = Erased::default();
+        for o in orders {
+            e.add(&o.subjects);
+        }
+        e
+    }
+
+    /// Adds `subjects` to what is erased.
+    pub fn add(&mut self, subjects: &[Subject]) {
+        for s in subjects {
+            match s {
+                Subject::Cell => self.whole_cell = true,
+                Subject::Member(id) | Subject::Household(id) | Subject::Record(_, id) => {
+                    self.ids.insert(id.clone());
+                }
+            }
+        }
+    }
+
+    pub fn holds(&self, s: &str) -> bool {
+        self.ids.contains(s)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn order(office: &KeyPair) -> ErasureOrder {
+        ErasureOrder::sign(
+            Unsigned {
+                cell: "0190a0a0-0000-7000-8000-000000000001".into(),
+                epoch: 1,
+                subjects: vec![
+                    Subject::Member("0190a0a0-0000-7000-8000-000000000002".into()),
+                    Subject::Record(
+                        Collection::Visit,
+                        "0190a0a0-0000-7000-8000-000000000003".into(),
+                    ),
+                    Subject::Cell,
+                ],
+                cut: vec![ChangeHash([3; 32])],
+                clock: vec![(vec![1; 16], 7)],
+                root: ChangeHash([4; 32]),
+                reason: "request 2026-17".into(),
+                issued_at: 1_700_000_000,
+            },
+            office,
+        )
+    }
+
+    #[test]
+    fn an_order_round_trips_and_its_signature_covers_every_field() {
+        let office = KeyPair::from_seed(&[9; 32]);
+        let o = order(&office);
+        let bytes = o.encode();
+        assert_eq!(ErasureOrder::decode(&bytes).unwrap(), o);
+        assert!(o.signed_by(&office.public_key()));
+        assert!(!o.signed_by(&KeyPair::from_seed(&[8; 32]).public_key()));
+        // Any flipped byte: malformed, or no longer the office's.
+        for i in 0..bytes.len() {
+            let mut b = bytes.clone();
+            b[i] ^= 0x01;
+            if let Ok(d) = ErasureOrder::decode(&b) {
+                assert!(!d.signed_by(&office.public_key()), "byte {i}");
+            }
+        }
+        for n in 0..bytes.len() {
+            assert!(ErasureOrder::decode(&bytes[..n]).is_err());
+        }
+        assert_eq!(o.cut_seq(&[1; 16]), 7);
+        assert_eq!(o.cut_seq(&[2; 16]), 0);
+    }
+
+    #[test]
+    fn erased_ids_come_from_every_subject() {
+        let o = order(&KeyPair::from_seed(&[9; 32]));
+        let e = Erased::of([&o]);
+        assert!(e.whole_cell);
+        assert!(e.holds("0190a0a0-0000-7000-8000-000000000002"));
+        assert!(e.holds("0190a0a0-0000-7000-8000-000000000003"));
+    }
+}

@@ -1,0 +1,378 @@
+//! Erasure in the store: issuing an order (the office), keeping and
+//! passing on the orders it has heard of, and replacing a cell's lineage
+//! with its new epoch so that no erased byte is left in the file (see
+//! [`crate::erasure`] for the protocol).
+
+use super::{heads_to_bytes, projection, Cached, Inner, Store};
+use crate::cell::CellDoc;
+use crate::erasure::{Erased, ErasureError, ErasureOrder, Subject, Unsigned, MAX_REASON_CHARS};
+use crate::error::{Error, Result};
+use crate::identity::KeyPair;
+use rusqlite::{params, OptionalExtension};
+
+/// What taking a peer's orders did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct OrdersTaken {
+    /// Orders new to this store, each checked against the office key.
+    pub new: usize,
+    /// Cells moved to their new epoch here (rebuilt from the cut this store
+    /// held).
+    pub applied: Vec<String>,
+    /// Cells this store holds whose new epoch it could not build (it lacks
+    /// changes the office cut at): a peer must send the new document whole.
+    pub awaiting: Vec<String>,
+    /// Orders refused: not the office's, or malformed for this store.
+    pub refused: Vec<String>,
+}
+
+impl Store {
+    /// The office orders an erasure in `cell_id`: the cell's new epoch
+    /// without `subjects`, built here, and the signed order every replica
+    /// will follow. The hub's own copy moves to the new epoch at once and
+    /// the file is rewritten without the erased bytes.
+    pub fn issue_erasure(
+        &self,
+        office: &KeyPair,
+        cell_id: &str,
+        subjects: Vec<Subject>,
+        reason: &str,
+    ) -> Result<ErasureOrder> {
+        crate::model::check_id("cell", cell_id)?;
+        if subjects.is_empty() {
+            return Err(ErasureError::NothingNamed(
+                "name a member, a household, records or the whole cell".into(),
+            )
+            .into());
+        }
+        if reason.chars().count() > MAX_REASON_CHARS {
+            return Err(ErasureError::ReasonTooLong.into());
+        }
+        if self.office_public_key()? != Some(office.public_key()) {
+            return Err(ErasureError::NotOffice.into());
+        }
+        let at = self.clock().timestamp();
+        let order = self.lock().write(|inner| {
+            let actor = inner.actor.clone();
+            let entry = inner.doc(cell_id)?;
+            for s in &subjects {
+                let named = match s {
+                    Subject::Cell => true,
+                    Subject::Member(id) => entry.doc.has_member(id),
+                    Subject::Household(id) => entry.doc.has_household(id),
+                    Subject::Record(c, id) => entry.doc.holds_record(c.key(), id),
+                };
+                if !named {
+                    return Err(ErasureError::NothingNamed(format!(
+                        "cell {cell_id} holds no {s:?}; nothing was erased"
+                    ))
+                    .into());
+                }
+            }
+            let mut cut = entry.doc.heads();
+            cut.sort();
+            let clock = entry.doc.clock();
+            let epoch = entry.doc.epoch() + 1;
+            let mut erased = Erased::default();
+            erased.add(&subjects);
+            entry.doc.erased_members(&mut erased, Some(&cut));
+            let unsigned = Unsigned {
+                cell: cell_id.to_string(),
+                epoch,
+                subjects,
+                cut: cut.clone(),
+                clock,
+                root: automerge::ChangeHash([0; 32]),
+                reason: reason.to_string(),
+                issued_at: at,
+            };
+            let (doc, root) = entry.doc.next_epoch(&cut, &erased, epoch, at, &actor)?;
+            let order = ErasureOrder::sign(Unsigned { root, ..unsigned }, office);
+            keep_order(inner, &order)?;
+            inner.replace_lineage(cell_id, doc)?;
+            Ok(order)
+        })?;
+        self.purge()?;
+        Ok(order)
+    }
+
+    /// Every order this store holds, oldest epoch first per cell: what it
+    /// passes on in sessions and bundles.
+    pub fn erasure_orders(&self) -> Result<Vec<ErasureOrder>> {
+        let inner = self.lock();
+        let mut s = inner
+            .conn
+            .prepare_cached("SELECT body FROM erasure_orders ORDER BY cell_id, epoch")?;
+        let rows = s.query_map([], |r| r.get::<_, Vec<u8>>(0))?;
+        let mut out = Vec::new();
+        for bytes in rows {
+            // Checked when kept; a row that no longer decodes is not passed on.
+            if let Ok(o) = ErasureOrder::decode(&bytes?) {
+                out.push(o);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Takes orders a peer passed on: each checked against the office key
+    /// this store pinned (a store that pinned none takes none: it could not
+    /// tell the office's orders from anyone's), kept, and followed for the
+    /// cells this store holds where it can rebuild the new epoch itself.
+    pub fn take_erasure_orders(&self, orders: &[ErasureOrder]) -> Result<OrdersTaken> {
+        let mut taken = OrdersTaken::default();
+        let Some(office) = self.office_public_key()? else {
+            return Ok(taken);
+        };
+        let mut cells = std::collections::BTreeSet::new();
+        {
+            let mut inner = self.lock();
+            inner.write(|inner| {
+                for o in orders {
+                    if !o.signed_by(&office) {
+                        taken.refused.push(
+                            ErasureError::Forged {
+                                cell: o.cell.clone(),
+                            }
+                            .to_string(),
+                        );
+                        continue;
+                    }
+                    if keep_order(inner, o)? {
+                        taken.new += 1;
+                        cells.insert(o.cell.clone());
+                    }
+                }
+                Ok(())
+            })?;
+        }
+        for cell in cells {
+            match self.follow_orders(&cell, None) {
+                Ok(Some(true)) => taken.applied.push(cell),
+                Ok(Some(false)) => taken.awaiting.push(cell),
+                Ok(None) => {}
+                Err(e) => taken.refused.push(e.to_string()),
+            }
+        }
+        if !taken.applied.is_empty() {
+            self.purge()?;
+        }
+        Ok(taken)
+    }
+
+    /// Whether this store holds `cell_id` at an older epoch than an order
+    /// it holds, waiting for the new document from a peer.
+    pub fn awaits_epoch(&self, cell_id: &str) -> Result<bool> {
+        let mut inner = self.lock();
+        let Some(latest) = inner.latest_order(cell_id)? else {
+            return Ok(false);
+        };
+        let held = match inner.doc_read(cell_id) {
+            Ok(e) => e.doc.epoch(),
+            Err(Error::NotFound { .. }) => return Ok(false),
+            Err(e) => return Err(e),
+        };
+        Ok(held < latest)
+    }
+
+    /// Moves a held cell to the newest epoch its orders lead to: rebuilt
+    /// here from the cut, or from `whole` (a peer's document of that
+    /// epoch). `None`: nothing to do (not held, or already there);
+    /// `Some(false)`: it cannot be built yet.
+    pub(crate) fn follow_orders(
+        &self,
+        cell_id: &str,
+        whole: Option<CellDoc>,
+    ) -> Result<Option<bool>> {
+        let now = self.clock().timestamp();
+        let done = self
+            .lock()
+            .write(|inner| inner.follow_orders(cell_id, whole, now))?;
+        if done == Some(true) {
+            self.purge()?;
+        }
+        Ok(done)
+    }
+
+    /// Rewrites the file so that nothing deleted is left in it: every page
+    /// written afresh (VACUUM), then the write-ahead log emptied and cut to
+    /// nothing. A reader holding an old snapshot open (another program on
+    /// the same file) can keep the log from being cut until it lets go; the
+    /// next erasure or `silin compact` finishes it.
+    pub(super) fn purge(&self) -> Result<()> {
+        let inner = self.lock();
+        inner
+            .conn
+            .execute_batch("VACUUM; PRAGMA wal_checkpoint(TRUNCATE);")?;
+        Ok(())
+    }
+}
+
+/// Keeps an order (already checked); false if it was held. A second,
+/// different order for the same epoch of a cell is not kept: the office
+/// issues one per epoch, under its write lock.
+fn keep_order(inner: &Inner, order: &ErasureOrder) -> Result<bool> {
+    let added = inner
+        .conn
+        .prepare_cached(
+            "INSERT OR IGNORE INTO erasure_orders (cell_id, epoch, body) VALUES (?1, ?2, ?3)",
+        )?
+        .execute(params![order.cell, order.epoch as i64, order.encode()])?;
+    Ok(added == 1)
+}
+
+impl Inner {
+    /// The epoch of the latest order held for `cell_id`.
+    pub(super) fn latest_order(&self, cell_id: &str) -> Result<Option<u32>> {
+        let latest: Option<i64> = self
+            .conn
+            .prepare_cached("SELECT max(epoch) FROM erasure_orders WHERE cell_id = ?1")?
+            .query_row([cell_id], |r| r.get(0))?;
+        Ok(latest.and_then(|e| u32::try_from(e).ok()))
+    }
+
+    /// The orders held for `cell_id` after `epoch`, in epoch order.
+    fn orders_after(&self, cell_id: &str, epoch: u32) -> Result<Vec<ErasureOrder>> {
+        let mut s = self.conn.prepare_cached(
+            "SELECT body FROM erasure_orders WHERE cell_id = ?1 AND epoch > ?2 ORDER BY epoch",
+        )?;
+        let rows = s.query_map(params![cell_id, epoch as i64], |r| r.get::<_, Vec<u8>>(0))?;
+        let mut out = Vec::new();
+        for bytes in rows {
+            out.push(ErasureOrder::decode(&bytes?).map_err(Error::from)?);
+        }
+        Ok(out)
+    }
+
+    /// Inside [`Inner::write`]: see [`Store::follow_orders`].
+    pub(super) fn follow_orders(
+        &mut self,
+        cell_id: &str,
+        whole: Option<CellDoc>,
+        now: i64,
+    ) -> Result<Option<bool>> {
+        let exists = self
+            .conn
+            .prepare_cached("SELECT 1 FROM docs WHERE id = ?1")?
+            .query_row([cell_id], |_| Ok(()))
+            .optional()?
+            .is_some();
+        if !exists {
+            return Ok(None);
+        }
+        let actor = self.actor.clone();
+        let entry = self.doc(cell_id)?;
+        let held = entry.doc.epoch();
+        let chain = self.orders_after(cell_id, held)?;
+        // Only an unbroken run of orders from the held epoch on.
+        let chain: Vec<ErasureOrder> = chain
+            .into_iter()
+            .enumerate()
+            .take_while(|(i, o)| o.epoch == held + 1 + *i as u32)
+            .map(|(_, o)| o)
+            .collect();
+        let (Some(first), Some(_)) = (chain.first(), chain.last()) else {
+            return Ok(None);
+        };
+        let entry = self
+            .cache
+            .get(cell_id)
+            .ok_or_else(|| Error::not_found("cell", cell_id))?;
+        let mut new = match whole {
+            Some(mut doc) => {
+                let Some(order) = chain.iter().find(|o| o.epoch == doc.epoch()) else {
+                    return Err(Error::Refused {
+                        doc: cell_id.to_string(),
+                        reason: format!(
+                            "its epoch {} is not one an erasure order held here leads to",
+                            doc.epoch()
+                        ),
+                    });
+                };
+                if !doc.holds_changes(&[order.root]) || doc.foreign_change(&[]).is_some() {
+                    return Err(Error::Refused {
+                        doc: cell_id.to_string(),
+                        reason: format!(
+                            "it is not the epoch {} the office's order names",
+                            order.epoch
+                        ),
+                    });
+                }
+                doc.automerge().set_actor(actor.clone());
+                doc
+            }
+            None => {
+                if chain.len() > 1 || !entry.doc.holds_changes(&first.cut) {
+                    return Ok(Some(false));
+                }
+                let mut erased = Erased::of([first]);
+                entry.doc.erased_members(&mut erased, Some(&first.cut));
+                let (doc, root) = entry.doc.next_epoch(
+                    &first.cut,
+                    &erased,
+                    first.epoch,
+                    first.issued_at,
+                    &actor,
+                )?;
+                if root != first.root {
+                    tracing::warn!(
+                        cell = cell_id,
+                        epoch = first.epoch,
+                        "{}",
+                        ErasureError::Mismatch {
+                            cell: cell_id.into(),
+                            epoch: first.epoch
+                        }
+                    );
+                    return Ok(Some(false));
+                }
+                doc
+            }
+        };
+        // This device's own edits the office never saw, onto the new epoch,
+        // without anything any of the orders erased.
+        let mut erased = Erased::of(&chain);
+        entry.doc.erased_members(&mut erased, None);
+        let after = first.cut_seq(actor.to_bytes());
+        entry
+            .doc
+            .replay_own(&mut new, &actor, after, &erased, now)?;
+        self.replace_lineage(cell_id, new)?;
+        Ok(Some(true))
+    }
+
+    /// Inside [`Inner::write`]: `doc` becomes the cell's only lineage. The
+    /// old snapshot, chunks and sync states go (their bytes are gone from
+    /// the file after [`Store::purge`]), and every projection row is
+    /// rewritten from the new document.
+    pub(super) fn replace_lineage(&mut self, cell_id: &str, mut doc: CellDoc) -> Result<()> {
+        let snapshot = doc.save();
+        let mut heads = doc.heads();
+        heads.sort();
+        self.conn
+            .prepare_cached("DELETE FROM chunks WHERE doc_id = ?1")?
+            .execute([cell_id])?;
+        self.conn
+            .prepare_cached("UPDATE snapshots SET snapshot = ?2 WHERE id = ?1")?
+            .execute(params![cell_id, snapshot])?;
+        self.conn
+            .prepare_cached(
+                "UPDATE docs SET heads = ?2, snapshot_bytes = ?3, chunk_count = 0, chunk_bytes = 0 WHERE id = ?1",
+            )?
+            .execute(params![cell_id, heads_to_bytes(&heads), snapshot.len() as i64])?;
+        // What peers were known to hold is of the old lineage.
+        self.conn
+            .prepare_cached("DELETE FROM sync_states WHERE doc_id = ?1")?
+            .execute([cell_id])?;
+        projection::write_cell(&self.conn, cell_id, &doc)?;
+        self.written.push(cell_id.to_string());
+        self.cache.insert(
+            cell_id.to_string(),
+            Cached {
+                doc,
+                persisted: heads,
+                chunk_count: 0,
+                chunk_bytes: 0,
+            },
+        );
+        Ok(())
+    }
+}

@@ -1,0 +1,503 @@
+//! Erasure from every replica's history (issue 13): the office orders the
+//! people of some households erased; the order reaches the grid workers'
+//! phones, the lead's and a phone that only gets bundles; afterwards no
+//! marker name or phone number is left in any store's `.db`, `-wal` or
+//! `-shm` file, nor in a bundle written since. A phone that was offline
+//! during the erasure keeps its own edits to what survives and brings back
+//! nothing erased. Real SQLite files, the real sync protocol.
+
+mod common;
+
+use common::*;
+use silin_core::erasure::{Collection, Subject};
+use silin_core::identity::{KeyPair, Role};
+use silin_core::model::{MemberEdit, NewHousehold, NewMember, VisitKind};
+use silin_core::sync::{bundle, sync_local};
+use silin_core::Store;
+use std::path::Path;
+
+/// A marker name and phone number for person `n`: text no other value in
+/// the register contains.
+fn marker(n: usize) -> (String, String) {
+    (format!("抹除标记{n:04}号"), format!("1390{n:07}"))
+}
+
+/// Adds a household of marker people to `cell` on `store`, each with a
+/// health check that names them in its note. Returns the household id.
+fn plant(store: &Store, cell: &str, people: std::ops::Range<usize>) -> String {
+    let hh = store
+        .add_household(
+            cell,
+            NewHousehold {
+                address: Some(format!("标记户{}", people.start)),
+                door: None,
+                phone: None,
+            },
+        )
+        .unwrap();
+    for n in people {
+        let (name, phone) = marker(n);
+        let m = store
+            .add_member(
+                &hh,
+                NewMember {
+                    name: name.clone(),
+                    phone: Some(phone),
+                    ..Default::default()
+                },
+                today(),
+            )
+            .unwrap();
+        let mut v = visit(VisitKind::HealthCheck, &format!("为{name}测体温"));
+        v.member_id = Some(m);
+        v.temperature = Some(36.5);
+        store.record_visit(cell, v).unwrap();
+    }
+    hh
+}
+
+/// A household that stays, with one member.
+fn survivor(store: &Store, cell: &str) -> (String, String) {
+    let hh = store
+        .add_household(
+            cell,
+            NewHousehold {
+                address: Some("留存户".into()),
+                door: None,
+                phone: None,
+            },
+        )
+        .unwrap();
+    let m = store
+        .add_member(
+            &hh,
+            NewMember {
+                name: "留存者".into(),
+                phone: Some("13812345678".into()),
+                ..Default::default()
+            },
+            today(),
+        )
+        .unwrap();
+    (hh, m)
+}
+
+/// The files a store keeps on disk.
+fn files_of(db: &Path) -> Vec<std::path::PathBuf> {
+    ["", "-wal", "-shm"]
+        .iter()
+        .map(|s| {
+            let mut p = db.as_os_str().to_owned();
+            p.push(s);
+            std::path::PathBuf::from(p)
+        })
+        .filter(|p| p.exists())
+        .collect()
+}
+
+/// How many of markers `people` appear (name or phone) in `bytes`.
+fn hits(bytes: &[u8], people: std::ops::Range<usize>) -> usize {
+    people
+        .filter(|n| {
+            let (name, phone) = marker(*n);
+            [name.as_bytes(), phone.as_bytes()]
+                .iter()
+                .any(|m| bytes.windows(m.len()).any(|w| w == *m))
+        })
+        .count()
+}
+
+/// automerge compresses what it saves, so a byte search alone would miss
+/// names inside saved documents: they are searched again uncompressed.
+fn uncompressed(saved: &[&[u8]]) -> Vec<u8> {
+    let mut doc = automerge::AutoCommit::new();
+    for bytes in saved {
+        let _ = doc.load_incremental(bytes);
+    }
+    doc.save_nocompress()
+}
+
+/// Markers found in a store's files: every byte of `.db`, `-wal` and
+/// `-shm` as it lies on disk, and every document in it uncompressed.
+fn hits_in_files(db: &Path, people: std::ops::Range<usize>) -> usize {
+    let mut found: usize = files_of(db)
+        .iter()
+        .map(|f| hits(&std::fs::read(f).unwrap(), people.clone()))
+        .sum();
+    let conn = rusqlite::Connection::open_with_flags(
+        db,
+        rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )
+    .unwrap();
+    let mut docs = conn.prepare("SELECT id, snapshot FROM snapshots").unwrap();
+    let docs: Vec<(String, Vec<u8>)> = docs
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    for (id, snapshot) in docs {
+        let mut chunks = conn
+            .prepare("SELECT bytes FROM chunks WHERE doc_id = ?1 ORDER BY seq")
+            .unwrap();
+        let chunks: Vec<Vec<u8>> = chunks
+            .query_map([&id], |r| r.get(0))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect();
+        let mut all: Vec<&[u8]> = vec![&snapshot];
+        all.extend(chunks.iter().map(Vec::as_slice));
+        found += hits(&uncompressed(&all), people.clone());
+    }
+    found
+}
+
+/// Markers in a bundle: its bytes, and each document in it uncompressed.
+fn hits_in_bundle(bytes: &[u8], people: std::ops::Range<usize>) -> usize {
+    let mut found = hits(bytes, people.clone());
+    for item in bundle::decode(bytes).unwrap() {
+        if let silin_core::sync::envelope::Item::Whole { bytes, .. }
+        | silin_core::sync::envelope::Item::Changes { bytes, .. } = item
+        {
+            found += hits(&uncompressed(&[&bytes]), people.clone());
+        }
+    }
+    found
+}
+
+/// After an erasure the file holds no page it does not use (a free page
+/// would keep what was deleted) and the write-ahead log is empty.
+fn nothing_left_over(db: &Path) {
+    let conn =
+        rusqlite::Connection::open_with_flags(db, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
+            .unwrap();
+    let free: i64 = conn
+        .query_row("PRAGMA freelist_count", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(free, 0, "{}: free pages", db.display());
+}
+
+fn heads_of(store: &Store, cell: &str) -> Vec<automerge::ChangeHash> {
+    let mut h = store.heads(cell).unwrap();
+    h.sort();
+    h
+}
+
+fn names_in(store: &Store, cell: &str) -> Vec<String> {
+    let mut names: Vec<String> = members(&store.cell(cell).unwrap())
+        .iter()
+        .map(|m| m.name.clone())
+        .collect();
+    names.sort();
+    names
+}
+
+#[test]
+fn a_thousand_erased_people_leave_every_replica_and_every_file() {
+    let c = county();
+    let dir = c._dir.path();
+    let worker2 = open_fast(&dir.join("worker2.db"));
+    enrol(&worker2, &office(), Role::GridWorker, &["县/镇/村"]);
+    let carried = open_fast(&dir.join("carried.db"));
+    enrol(&carried, &office(), Role::GridWorker, &["县/镇/村"]);
+
+    // The lead's cell: 20 marker people in 5 households and one that stays.
+    sync_local(&c.lead, &c.hub).unwrap();
+    let mut erase: Vec<(String, Vec<Subject>)> = vec![(c.cell.clone(), Vec::new())];
+    for h in 0..5 {
+        let hh = plant(&c.lead, &c.cell, h * 4..h * 4 + 4);
+        erase[0].1.push(Subject::Household(hh));
+    }
+    let (_, kept) = survivor(&c.lead, &c.cell);
+    // 98 more cells of the village at the hub, 10 marker people each.
+    let mut next = 20;
+    for i in 0..98 {
+        let cell = c
+            .hub
+            .create_cell(&format!("{i}号格"), &path("县/镇/村/组"), None)
+            .unwrap();
+        let mut subjects = Vec::new();
+        for _ in 0..2 {
+            subjects.push(Subject::Household(plant(&c.hub, &cell, next..next + 5)));
+            next += 5;
+        }
+        erase.push((cell, subjects));
+    }
+    assert_eq!(next, 1000);
+
+    // Everyone holds every marker: lead → worker → hub → worker 2, and a
+    // bundle from the worker to a phone that never syncs.
+    sync_local(&c.lead, &c.worker).unwrap();
+    sync_local(&c.worker, &c.hub).unwrap();
+    sync_local(&worker2, &c.hub).unwrap();
+    let before = bundle::export(
+        &c.worker,
+        &bundle::ExportOptions {
+            sealing: bundle::Sealing::Plain,
+            ..Default::default()
+        },
+    )
+    .unwrap()
+    .0;
+    assert_eq!(
+        hits_in_bundle(&before, 0..1000),
+        1000,
+        "the search finds planted markers"
+    );
+    bundle::import(&carried, &before).unwrap();
+    for (store, name) in [
+        (&c.hub, "hub"),
+        (&worker2, "worker2"),
+        (&carried, "carried"),
+    ] {
+        store.compact_all().unwrap();
+        let db = dir.join(format!("{name}.db"));
+        assert!(
+            hits_in_files(&db, 0..1000) >= 1000,
+            "{name} holds the markers before"
+        );
+    }
+
+    // The office erases them.
+    let office_key = office().key;
+    for (cell, subjects) in &erase {
+        let order = c
+            .hub
+            .issue_erasure(&office_key, cell, subjects.clone(), "请求 2026-031")
+            .unwrap();
+        assert_eq!(order.epoch, 1);
+    }
+    assert_eq!(hits_in_files(&dir.join("hub.db"), 0..1000), 0, "hub files");
+
+    // Hub → worker (which holds the cut and rebuilds each epoch itself),
+    // worker → lead, hub → worker 2, worker → bundle → the carried phone.
+    sync_local(&c.worker, &c.hub).unwrap();
+    sync_local(&c.lead, &c.worker).unwrap();
+    sync_local(&worker2, &c.hub).unwrap();
+    let after = bundle::export(
+        &c.worker,
+        &bundle::ExportOptions {
+            sealing: bundle::Sealing::Plain,
+            ..Default::default()
+        },
+    )
+    .unwrap()
+    .0;
+    assert_eq!(
+        hits_in_bundle(&after, 0..1000),
+        0,
+        "a bundle written after the order"
+    );
+    bundle::import(&carried, &after).unwrap();
+
+    for (store, name) in [
+        (&c.hub, "hub"),
+        (&c.worker, "worker"),
+        (&c.lead, "lead"),
+        (&worker2, "worker2"),
+        (&carried, "carried"),
+    ] {
+        let db = dir.join(format!("{name}.db"));
+        assert_eq!(
+            hits_in_files(&db, 0..1000),
+            0,
+            "{name}: markers left in its files"
+        );
+        nothing_left_over(&db);
+        // What was not erased is still there, and every replica agrees.
+        assert_eq!(names_in(store, &c.cell), ["留存者"], "{name}");
+        assert_eq!(
+            heads_of(store, &c.cell),
+            heads_of(&c.hub, &c.cell),
+            "{name}"
+        );
+        assert_eq!(store.member(&kept).unwrap().name, "留存者");
+        assert_eq!(
+            store.erasure_orders().unwrap().len(),
+            99,
+            "{name} keeps the orders"
+        );
+    }
+    // The health checks about the erased went with them; the projections
+    // agree with the documents.
+    let view = c.lead.cell(&c.cell).unwrap();
+    assert!(view.visits.is_empty(), "{:?}", view.visits);
+    for store in [&c.hub, &c.lead, &carried] {
+        let report = store.check().unwrap();
+        assert!(report.ok && report.repaired.is_empty(), "{report:?}");
+    }
+}
+
+#[test]
+fn a_phone_offline_during_the_erasure_keeps_its_own_edits_and_gets_back_nothing_erased() {
+    let c = county();
+    let dir = c._dir.path();
+    sync_local(&c.lead, &c.hub).unwrap();
+    let gone = plant(&c.lead, &c.cell, 0..3);
+    let (stays, kept) = survivor(&c.lead, &c.cell);
+    sync_local(&c.lead, &c.worker).unwrap();
+    sync_local(&c.worker, &c.hub).unwrap();
+    let gone_member = members(&c.hub.cell(&c.cell).unwrap())
+        .iter()
+        .find(|m| m.name == marker(0).0)
+        .unwrap()
+        .id
+        .clone();
+
+    // Offline, the lead edits what will survive and what will not.
+    c.lead
+        .edit_member(&kept, &[MemberEdit::Phone(Some("13987654321".into()))])
+        .unwrap();
+    let mut v = visit(VisitKind::HealthCheck, "留存者体温正常");
+    v.member_id = Some(kept.clone());
+    v.temperature = Some(36.6);
+    let kept_visit = c.lead.record_visit(&c.cell, v).unwrap();
+    c.lead
+        .edit_member(&gone_member, &[MemberEdit::Name(marker(7).0)])
+        .unwrap();
+    let mut v = visit(
+        VisitKind::HealthCheck,
+        &format!("离线为{}复查", marker(8).0),
+    );
+    v.member_id = Some(gone_member.clone());
+    c.lead.record_visit(&c.cell, v).unwrap();
+
+    // Meanwhile the office renames the cell (so the lead lacks part of
+    // what the erasure cuts at) and erases the household.
+    c.hub.rename_cell(&c.cell, "一组(新)").unwrap();
+    c.hub
+        .issue_erasure(
+            &office().key,
+            &c.cell,
+            vec![Subject::Household(gone)],
+            "请求 17",
+        )
+        .unwrap();
+    sync_local(&c.worker, &c.hub).unwrap();
+
+    // The lead meets the worker: it learns of the order, cannot build the
+    // epoch itself, takes it whole, and replays its own edits onto it.
+    sync_local(&c.lead, &c.worker).unwrap();
+    sync_local(&c.worker, &c.hub).unwrap();
+    for (store, name) in [(&c.lead, "lead"), (&c.worker, "worker"), (&c.hub, "hub")] {
+        let db = dir.join(format!("{name}.db"));
+        assert_eq!(hits_in_files(&db, 0..10), 0, "{name}: markers left");
+        assert_eq!(names_in(store, &c.cell), ["留存者"], "{name}");
+        let m = store.member(&kept).unwrap();
+        assert_eq!(
+            m.phone.as_deref(),
+            Some("13987654321"),
+            "{name}: the lead's edit"
+        );
+        let view = store.cell(&c.cell).unwrap();
+        assert_eq!(view.cell.name, "一组(新)", "{name}: the office's edit");
+        let visits: Vec<&str> = view.visits.iter().map(|v| v.id.as_str()).collect();
+        assert_eq!(
+            visits,
+            [kept_visit.as_str()],
+            "{name}: only the surviving visit"
+        );
+        assert_eq!(
+            heads_of(store, &c.cell),
+            heads_of(&c.hub, &c.cell),
+            "{name}"
+        );
+    }
+    let _ = stays;
+}
+
+#[test]
+fn the_old_lineage_is_refused_after_an_erasure_and_forged_orders_are_ignored() {
+    let c = county();
+    let dir = c._dir.path();
+    sync_local(&c.lead, &c.hub).unwrap();
+    let gone = plant(&c.lead, &c.cell, 0..2);
+    survivor(&c.lead, &c.cell);
+    sync_local(&c.lead, &c.hub).unwrap();
+    // A bundle the lead wrote before the order, carried late to the hub.
+    let stale = bundle::export(
+        &c.lead,
+        &bundle::ExportOptions {
+            sealing: bundle::Sealing::Plain,
+            ..Default::default()
+        },
+    )
+    .unwrap()
+    .0;
+    let order = c
+        .hub
+        .issue_erasure(
+            &office().key,
+            &c.cell,
+            vec![Subject::Household(gone.clone())],
+            "",
+        )
+        .unwrap();
+    let heads = heads_of(&c.hub, &c.cell);
+    let out = bundle::import(&c.hub, &stale).unwrap();
+    assert_eq!(out.changed, 0);
+    assert_eq!(out.refused.len(), 1, "{out:?}");
+    assert!(
+        out.refused[0].reason.contains("erased"),
+        "{}",
+        out.refused[0].reason
+    );
+    assert_eq!(heads_of(&c.hub, &c.cell), heads);
+    assert_eq!(hits_in_files(&dir.join("hub.db"), 0..2), 0);
+
+    // An order signed by another key is not followed, nor kept.
+    let stranger = silin_core::identity::Office {
+        key: KeyPair::from_seed(&[5; 32]),
+    };
+    let mut forged = order.clone();
+    forged.epoch = 2;
+    forged.signature = stranger.key.sign(b"anything");
+    let taken = c.lead.take_erasure_orders(&[forged]).unwrap();
+    assert_eq!((taken.new, taken.refused.len()), (0, 1));
+    assert_eq!(c.lead.erasure_orders().unwrap().len(), 0);
+    // Only the office may issue one.
+    assert!(c
+        .lead
+        .issue_erasure(&stranger.key, &c.cell, vec![Subject::Cell], "")
+        .is_err());
+    // A subject the cell does not hold is refused with nothing written.
+    let e = c
+        .hub
+        .issue_erasure(
+            &office().key,
+            &c.cell,
+            vec![Subject::Record(
+                Collection::Visit,
+                silin_core::model::new_id(),
+            )],
+            "",
+        )
+        .unwrap_err();
+    assert!(e.to_string().contains("nothing was erased"), "{e}");
+    assert_eq!(c.hub.erasure_orders().unwrap().len(), 1);
+}
+
+#[test]
+fn a_whole_cell_erased_keeps_only_where_it_is() {
+    let c = county();
+    let dir = c._dir.path();
+    sync_local(&c.lead, &c.hub).unwrap();
+    plant(&c.lead, &c.cell, 0..3);
+    sync_local(&c.lead, &c.hub).unwrap();
+    c.hub
+        .issue_erasure(&office().key, &c.cell, vec![Subject::Cell], "疫情结束")
+        .unwrap();
+    sync_local(&c.lead, &c.hub).unwrap();
+    for (store, name) in [(&c.hub, "hub"), (&c.lead, "lead")] {
+        let view = store.cell(&c.cell).unwrap();
+        assert!(
+            view.households.is_empty() && view.visits.is_empty(),
+            "{name}"
+        );
+        assert_eq!(view.cell.name, "一组");
+        assert_eq!(
+            hits_in_files(&dir.join(format!("{name}.db")), 0..3),
+            0,
+            "{name}"
+        );
+    }
+}
