@@ -325,6 +325,33 @@ enum HubCmd {
         #[arg(long)]
         device: String,
     },
+    /// Erase people or records from a cell on every device, history included: the office's signed order starts a new epoch of the cell without them.
+    Erase {
+        /// The hub's store (default: --store).
+        #[arg(long, conflicts_with = "postgres")]
+        db: Option<PathBuf>,
+        /// A PostgreSQL hub (not supported yet: erasure runs on the SQLite hub).
+        #[arg(long)]
+        postgres: Option<String>,
+        /// The cell's id.
+        #[arg(long)]
+        cell: String,
+        /// A member to erase, with every record about them (repeatable).
+        #[arg(long, value_name = "ID")]
+        member: Vec<String>,
+        /// A household to erase, its members and every record about them (repeatable).
+        #[arg(long, value_name = "ID")]
+        household: Vec<String>,
+        /// One record, KIND:ID with KIND visit, task, arrival, dose, test, errand or notice (repeatable).
+        #[arg(long, value_name = "KIND:ID")]
+        record: Vec<String>,
+        /// Everything in the cell but its id, name and region.
+        #[arg(long)]
+        whole_cell: bool,
+        /// A reference to the request (kept for good with the order: no names).
+        #[arg(long, default_value = "")]
+        reason: String,
+    },
     /// Dashboard logins of the office.
     #[command(subcommand)]
     User(HubUserCmd),
@@ -1311,6 +1338,67 @@ fn run_hub(cli: &Cli, out: &Out, cmd: &HubCmd) -> Result<(), CliError> {
             out.print(
                 &serde_json::json!({ "device_id": device, "revoked": true }),
                 || format!("revoked device {device}; the hub refuses it from now on"),
+            )
+        }
+        HubCmd::Erase {
+            db,
+            postgres,
+            cell,
+            member,
+            household,
+            record,
+            whole_cell,
+            reason,
+        } => {
+            use silin_core::erasure::{Collection, Subject};
+            no_postgres(postgres)?;
+            check_id("cell", cell)?;
+            let mut subjects = Vec::new();
+            for id in member {
+                check_id("member", id)?;
+                subjects.push(Subject::Member(id.clone()));
+            }
+            for id in household {
+                check_id("household", id)?;
+                subjects.push(Subject::Household(id.clone()));
+            }
+            for r in record {
+                let (kind, id) = r
+                    .split_once(':')
+                    .and_then(|(k, id)| Some((Collection::parse(k)?, id)))
+                    .ok_or_else(|| {
+                        CliError::Usage(format!(
+                            "--record {r}: give KIND:ID, KIND one of visit, task, arrival, dose, test, errand, notice"
+                        ))
+                    })?;
+                check_id("record", id)?;
+                subjects.push(Subject::Record(kind, id.to_string()));
+            }
+            if *whole_cell {
+                subjects.push(Subject::Cell);
+            }
+            if subjects.is_empty() {
+                return Err(CliError::Usage(
+                    "name what to erase: --member, --household, --record or --whole-cell".into(),
+                ));
+            }
+            let store = hub_store(cli, db, false)?;
+            refuse_phone_store(&store)?;
+            let n = subjects.len();
+            let order = silin_hub::office::erase(&store, cell, subjects, reason)?;
+            out.print(
+                &serde_json::json!({
+                    "cell": cell,
+                    "epoch": order.epoch,
+                    "subjects": n,
+                    "issued_at": order.issued_at,
+                }),
+                || {
+                    format!(
+                        "erased {n} subject(s) from cell {cell}: epoch {} replaces its history here; every device follows at its next sync",
+                        order.epoch
+                    )
+                },
             )
         }
         HubCmd::User(HubUserCmd::Add {

@@ -56,6 +56,8 @@ pub enum Action {
     TokenIssue,
     /// `silin hub revoke`: a device refused from then on.
     Revoke,
+    /// `silin hub erase`: an erasure order issued (see silin_core::erasure).
+    Erase,
 }
 
 impl Action {
@@ -67,6 +69,7 @@ impl Action {
             Action::UserAdd => "user_add",
             Action::TokenIssue => "token_issue",
             Action::Revoke => "revoke",
+            Action::Erase => "erase",
         }
     }
 
@@ -78,6 +81,7 @@ impl Action {
             "user_add" => Action::UserAdd,
             "token_issue" => Action::TokenIssue,
             "revoke" => Action::Revoke,
+            "erase" => Action::Erase,
             _ => return None,
         })
     }

@@ -396,3 +396,31 @@ pub fn revoke(store: &Store, device_id: &str) -> Result<()> {
     .map_err(audit_error)?;
     Ok(())
 }
+
+/// The office orders an erasure in one cell of the hub's store: the cell
+/// moves to a new epoch without `subjects`, the file is rewritten without
+/// their bytes, and the signed order goes out to every device at its next
+/// sync (see `silin_core::erasure`). Audited with counts only.
+pub fn erase(
+    store: &Store,
+    cell_id: &str,
+    subjects: Vec<silin_core::erasure::Subject>,
+    reason: &str,
+) -> Result<silin_core::erasure::ErasureOrder> {
+    use silin_core::erasure::Subject;
+    let office = existing_office(store.path())?.ok_or_else(|| {
+        Error::Incompatible(format!(
+            "{} has no office key beside it; erasure orders are issued on the hub that enrolled the devices",
+            store.path().display()
+        ))
+    })?;
+    let count = |f: fn(&Subject) -> bool| subjects.iter().filter(|s| f(s)).count();
+    let entry = NewEntry::new(Actor::Office, Action::Erase, format!("cell={cell_id}"))
+        .count("members", count(|s| matches!(s, Subject::Member(_))))
+        .count("households", count(|s| matches!(s, Subject::Household(_))))
+        .count("records", count(|s| matches!(s, Subject::Record(..))))
+        .count("whole_cell", count(|s| matches!(s, Subject::Cell)));
+    let order = store.issue_erasure(&office.key, cell_id, subjects, reason)?;
+    audit::record(store, &entry.count("epoch", order.epoch)).map_err(audit_error)?;
+    Ok(order)
+}

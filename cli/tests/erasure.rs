@@ -1,0 +1,109 @@
+//! `silin hub erase`, as a township office uses it: a resident asks to be
+//! erased; the office orders it on the hub's store while `silin hub serve`
+//! runs on it; the lead's phone syncs and the person is gone from both
+//! stores' files, the rest of the cell intact, and the audit log says who
+//! erased how much (counts, no names). The real binary, a real hub process.
+
+mod support;
+
+use support::{County, Hub, MARKER_BIRTH, MARKER_LEAD, MARKER_MEMBER, MARKER_SERIAL};
+
+/// Whether `text` lies anywhere in the store's `.db`, `-wal` or `-shm`.
+fn in_files(c: &County, store: &str, text: &str) -> bool {
+    ["", "-wal", "-shm"].iter().any(|suffix| {
+        let p = c.office.path(&format!("{store}{suffix}"));
+        std::fs::read(p).is_ok_and(|b| b.windows(text.len()).any(|w| w == text.as_bytes()))
+    })
+}
+
+#[test]
+fn the_office_erases_a_resident_and_the_lead_phone_follows() {
+    let c = County::new();
+    let o = &c.office;
+    let token = o.id(
+        &["hub", "token", "--role", "lead", "--scope", &c.cell],
+        "token",
+    );
+    let hub = Hub::start(o, "hub.db");
+    o.json("lead.db", &["init"]);
+    o.json(
+        "lead.db",
+        &["enroll", "--hub", &hub.url(), "--token", &token],
+    );
+    o.json("lead.db", &["sync", "--hub", &hub.url()]);
+    let serial = format!("{MARKER_BIRTH}{MARKER_SERIAL}");
+    // The search sees the projections' plain text: the person is there.
+    for store in ["hub.db", "lead.db"] {
+        assert!(in_files(&c, store, MARKER_MEMBER), "{store} before");
+    }
+
+    // Bad requests are refused with nothing written.
+    let (_, err) = o.fails("hub.db", 2, &["hub", "erase", "--cell", &c.cell]);
+    assert!(err.contains("--member"), "{err}");
+    let (_, err) = o.fails(
+        "hub.db",
+        2,
+        &["hub", "erase", "--cell", &c.cell, "--record", "photo:x"],
+    );
+    assert!(err.contains("KIND:ID"), "{err}");
+    let stranger = silin_core::model::new_id();
+    let (_, err) = o.fails(
+        "hub.db",
+        2,
+        &["hub", "erase", "--cell", &c.cell, "--member", &stranger],
+    );
+    assert!(err.contains("nothing was erased"), "{err}");
+
+    // The office orders it while the hub serves.
+    let erased = o.json(
+        "hub.db",
+        &[
+            "hub",
+            "erase",
+            "--cell",
+            &c.cell,
+            "--member",
+            &c.member,
+            "--reason",
+            "本人申请 2026-17",
+        ],
+    );
+    assert_eq!(erased["epoch"], 1, "{erased}");
+    assert_eq!(erased["subjects"], 1);
+    o.json("lead.db", &["sync", "--hub", &hub.url()]);
+    drop(hub);
+
+    for store in ["hub.db", "lead.db"] {
+        for gone in [MARKER_MEMBER, c.id_number.as_str(), serial.as_str()] {
+            assert!(!in_files(&c, store, gone), "{store}: {gone} left");
+        }
+        // The lead householder was not erased.
+        assert!(in_files(&c, store, MARKER_LEAD), "{store}: the lead");
+        let shown = o.json(store, &["cell", "show", "--cell", &c.cell]);
+        let names: Vec<&str> = shown["households"][0]["members"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| m["name"].as_str().unwrap())
+            .collect();
+        assert_eq!(names, [MARKER_LEAD], "{store}");
+    }
+
+    // The audit log has the erasure, in counts, and still verifies.
+    let log = o.json("hub.db", &["audit"]);
+    let entry = log
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["action"] == "erase")
+        .unwrap_or_else(|| panic!("no erase entry: {log}"));
+    assert_eq!(entry["target"], format!("cell={}", c.cell));
+    assert_eq!(entry["detail"]["members"], 1, "{entry}");
+    assert_eq!(entry["detail"]["epoch"], 1, "{entry}");
+    let text = log.to_string();
+    assert!(
+        !text.contains(MARKER_MEMBER) && !text.contains(&c.member),
+        "{text}"
+    );
+    o.json("hub.db", &["audit", "--verify"]);
+}
