@@ -370,6 +370,47 @@ impl Erased {
     }
 }
 
+/// How long the office keeps health and travel records once they are no
+/// longer needed: what `silin hub retain` erases, cell by cell, by the
+/// same orders as any erasure.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Retention {
+    /// Health checks (and test results) older than this many days.
+    pub checks_days: i64,
+    /// Arrival records this many days after their home monitoring ended
+    /// (or after the arrival, when there was none).
+    pub monitoring_days: i64,
+}
+
+impl Retention {
+    /// The records of `doc` the policy lets go on `today`.
+    pub fn subjects(
+        &self,
+        doc: &crate::cell::CellDoc,
+        today: chrono::NaiveDate,
+    ) -> crate::Result<Vec<Subject>> {
+        let before = |days: i64| today - chrono::Duration::days(days.max(0));
+        let checks_before = before(self.checks_days).to_string();
+        let mut out = Vec::new();
+        for v in doc.visits()? {
+            if v.kind == crate::model::VisitKind::HealthCheck && v.day() < checks_before.as_str() {
+                out.push(Subject::Record(Collection::Visit, v.id));
+            }
+        }
+        for t in doc.tests() {
+            if t.date < before(self.checks_days) {
+                out.push(Subject::Record(Collection::Test, t.id));
+            }
+        }
+        for a in doc.arrivals() {
+            if a.until.unwrap_or(a.date) < before(self.monitoring_days) {
+                out.push(Subject::Record(Collection::Arrival, a.id));
+            }
+        }
+        Ok(out)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

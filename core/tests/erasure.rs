@@ -501,3 +501,117 @@ fn a_whole_cell_erased_keeps_only_where_it_is() {
         );
     }
 }
+
+#[test]
+fn retention_lets_old_checks_and_ended_monitoring_go_everywhere_and_keeps_the_rest() {
+    use silin_core::erasure::Retention;
+    use silin_core::register::{ArrivalKind, Arriving, NewArrival, RiskLevel};
+    let c = county();
+    let dir = c._dir.path();
+    sync_local(&c.lead, &c.hub).unwrap();
+    let (hh, member) = survivor(&c.lead, &c.cell);
+    let day0 = today();
+    let check = |days_ago: u64, note: &str| {
+        let d = day0 - chrono::Days::new(days_ago);
+        let mut v = silin_core::model::NewVisit::new(VisitKind::HealthCheck, at(d, 9, 0), "王建国");
+        v.member_id = Some(member.clone());
+        v.temperature = Some(36.4);
+        v.note = Some(note.into());
+        c.lead.record_visit(&c.cell, v).unwrap()
+    };
+    let old = check(40, "旧体温记录标记");
+    let recent = check(3, "近期体温记录");
+    let knock = {
+        let mut v = silin_core::model::NewVisit::new(
+            VisitKind::DoorKnock,
+            at(day0 - chrono::Days::new(60), 9, 0),
+            "王建国",
+        );
+        v.household_id = Some(hh.clone());
+        c.lead.record_visit(&c.cell, v).unwrap()
+    };
+    let arrival = |days_ago: u64, from: &str| {
+        let d = day0 - chrono::Days::new(days_ago);
+        c.lead
+            .record_arrival(NewArrival {
+                household_id: hh.clone(),
+                person: Arriving::Member(member.clone()),
+                kind: ArrivalKind::Returning,
+                from: from.into(),
+                risk: RiskLevel::High,
+                date: d,
+                means: None,
+                by: "王建国".into(),
+                at: at(d, 10, 0),
+            })
+            .unwrap()
+    };
+    // (Recording an arrival gives the member's id; the records' own ids
+    // are read back by their places.)
+    arrival(60, "旧行程标记地");
+    arrival(5, "近期行程地");
+    let by_place = |from: &str| -> String {
+        c.lead
+            .with_doc(&c.cell, |d| Ok(d.arrivals()))
+            .unwrap()
+            .into_iter()
+            .find(|a| a.from == from)
+            .unwrap()
+            .id
+    };
+    let (ended, ongoing) = (by_place("旧行程标记地"), by_place("近期行程地"));
+    sync_local(&c.lead, &c.hub).unwrap();
+
+    let policy = Retention {
+        checks_days: 30,
+        monitoring_days: 14,
+    };
+    let orders = c
+        .hub
+        .apply_retention(&office().key, &policy, day0, "retention")
+        .unwrap();
+    assert_eq!(orders.len(), 1);
+    assert_eq!(
+        orders[0].subjects,
+        [
+            Subject::Record(Collection::Visit, old.clone()),
+            Subject::Record(Collection::Arrival, ended.clone()),
+        ]
+    );
+    // Applying it again on the same day finds nothing more.
+    assert!(c
+        .hub
+        .apply_retention(&office().key, &policy, day0, "retention")
+        .unwrap()
+        .is_empty());
+    sync_local(&c.lead, &c.hub).unwrap();
+    for (store, name) in [(&c.hub, "hub"), (&c.lead, "lead")] {
+        let view = store.cell(&c.cell).unwrap();
+        let mut visits: Vec<&str> = view.visits.iter().map(|v| v.id.as_str()).collect();
+        visits.sort();
+        let mut kept = vec![recent.as_str(), knock.as_str()];
+        kept.sort();
+        assert_eq!(
+            visits, kept,
+            "{name}: door knocks are kept, recent checks too"
+        );
+        let arrivals: Vec<String> = store
+            .with_doc(&c.cell, |d| {
+                Ok(d.arrivals().into_iter().map(|a| a.id).collect())
+            })
+            .unwrap();
+        assert_eq!(arrivals, std::slice::from_ref(&ongoing), "{name}");
+        let db = dir.join(format!("{name}.db"));
+        let bytes: Vec<u8> = files_of(&db)
+            .iter()
+            .flat_map(|f| std::fs::read(f).unwrap())
+            .collect();
+        for gone in ["旧体温记录标记", "旧行程标记地"] {
+            assert!(
+                !bytes.windows(gone.len()).any(|w| w == gone.as_bytes()),
+                "{name}: {gone}"
+            );
+        }
+        assert_eq!(store.member(&member).unwrap().name, "留存者");
+    }
+}

@@ -170,6 +170,11 @@ fn copy_records(
 }
 
 impl CellDoc {
+    /// A document as automerge holds it (an epoch's state at its root).
+    pub(crate) fn from_automerge(doc: AutoCommit) -> CellDoc {
+        CellDoc { doc }
+    }
+
     /// The document's epoch: 0 until the first erasure.
     pub fn epoch(&self) -> u32 {
         self.get_i64(&ROOT, EPOCH)

@@ -5,7 +5,9 @@
 
 use super::{heads_to_bytes, projection, Cached, Inner, Store};
 use crate::cell::CellDoc;
-use crate::erasure::{Erased, ErasureError, ErasureOrder, Subject, Unsigned, MAX_REASON_CHARS};
+use crate::erasure::{
+    Erased, ErasureError, ErasureOrder, Retention, Subject, Unsigned, MAX_REASON_CHARS,
+};
 use crate::error::{Error, Result};
 use crate::identity::KeyPair;
 use rusqlite::{params, OptionalExtension};
@@ -31,6 +33,42 @@ impl Store {
     /// will follow. The hub's own copy moves to the new epoch at once and
     /// the file is rewritten without the erased bytes.
     pub fn issue_erasure(
+        &self,
+        office: &KeyPair,
+        cell_id: &str,
+        subjects: Vec<Subject>,
+        reason: &str,
+    ) -> Result<ErasureOrder> {
+        let order = self.issue_unpurged(office, cell_id, subjects, reason)?;
+        self.purge()?;
+        Ok(order)
+    }
+
+    /// Applies a retention policy to every cell this (office) store holds
+    /// on `today`: one order per cell with records to let go, then the
+    /// file rewritten once. Returns the orders issued.
+    pub fn apply_retention(
+        &self,
+        office: &KeyPair,
+        policy: &Retention,
+        today: chrono::NaiveDate,
+        reason: &str,
+    ) -> Result<Vec<ErasureOrder>> {
+        let ids = self.lock().doc_ids()?;
+        let mut orders = Vec::new();
+        for id in ids {
+            let subjects = self.with_doc(&id, |d| policy.subjects(d, today))?;
+            if !subjects.is_empty() {
+                orders.push(self.issue_unpurged(office, &id, subjects, reason)?);
+            }
+        }
+        if !orders.is_empty() {
+            self.purge()?;
+        }
+        Ok(orders)
+    }
+
+    fn issue_unpurged(
         &self,
         office: &KeyPair,
         cell_id: &str,
@@ -91,7 +129,6 @@ impl Store {
             inner.replace_lineage(cell_id, doc)?;
             Ok(order)
         })?;
-        self.purge()?;
         Ok(order)
     }
 
@@ -198,11 +235,7 @@ impl Store {
     /// the same file) can keep the log from being cut until it lets go; the
     /// next erasure or `silin compact` finishes it.
     pub(super) fn purge(&self) -> Result<()> {
-        let inner = self.lock();
-        inner
-            .conn
-            .execute_batch("VACUUM; PRAGMA wal_checkpoint(TRUNCATE);")?;
-        Ok(())
+        self.lock().purge()
     }
 }
 
@@ -220,6 +253,13 @@ fn keep_order(inner: &Inner, order: &ErasureOrder) -> Result<bool> {
 }
 
 impl Inner {
+    /// See [`Store::purge`]; outside any transaction.
+    pub(super) fn purge(&self) -> Result<()> {
+        self.conn
+            .execute_batch("VACUUM; PRAGMA wal_checkpoint(TRUNCATE);")?;
+        Ok(())
+    }
+
     /// The epoch of the latest order held for `cell_id`.
     pub(super) fn latest_order(&self, cell_id: &str) -> Result<Option<u32>> {
         let latest: Option<i64> = self
@@ -296,8 +336,15 @@ impl Inner {
                         ),
                     });
                 }
-                doc.automerge().set_actor(actor.clone());
-                doc
+                // Only the office's epoch is taken as it is; whatever the
+                // peer added on top is a peer's change like any other, and
+                // passes the write rules after (see `Inner::merge_bytes`).
+                let mut root = doc
+                    .automerge()
+                    .fork_at(&[order.root])
+                    .map_err(Error::from)?;
+                root.set_actor(actor.clone());
+                CellDoc::from_automerge(root)
             }
             None => {
                 if chain.len() > 1 || !entry.doc.holds_changes(&first.cut) {

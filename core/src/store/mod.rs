@@ -538,11 +538,8 @@ impl Store {
         names_cell: bool,
     ) -> Result<(String, bool)> {
         let mut inner = self.lock();
-        let (cell_id, changed, new_epoch) = inner.merge_bytes(bytes, sender, names_cell)?;
+        let (cell_id, changed) = inner.merge_bytes(bytes, sender, names_cell)?;
         drop(inner);
-        if new_epoch {
-            self.purge()?;
-        }
         if changed {
             self.notify(std::slice::from_ref(&cell_id));
         }
@@ -1175,7 +1172,7 @@ impl Inner {
         bytes: &[u8],
         sender: Option<Role>,
         names_cell: bool,
-    ) -> Result<(String, bool, bool)> {
+    ) -> Result<(String, bool)> {
         // Decode on its own first, before taking the write lock: we need the
         // cell id, and bad bytes must be refused before they touch a stored
         // document.
@@ -1220,6 +1217,12 @@ impl Inner {
                 .absorb(&id, sender, |d| d.apply_bytes(bytes).map(|_| ()))?
                 .changed)
         })?;
-        Ok((id, changed, new_epoch))
+        if new_epoch {
+            self.purge()?;
+            // The new epoch is kept whatever follows: the rest of the
+            // peer's document is its own changes, under its role's rules.
+            self.write(|inner| inner.absorb(&id, sender, |d| d.apply_bytes(bytes).map(|_| ())))?;
+        }
+        Ok((id, changed))
     }
 }
