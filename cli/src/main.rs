@@ -352,6 +352,27 @@ enum HubCmd {
         #[arg(long, default_value = "")]
         reason: String,
     },
+    /// Apply the retention policy on every device: erase health checks and test results older than N days, and arrival records M days after their home monitoring ended.
+    Retain {
+        /// The hub's store (default: --store).
+        #[arg(long, conflicts_with = "postgres")]
+        db: Option<PathBuf>,
+        /// A PostgreSQL hub (not supported yet).
+        #[arg(long)]
+        postgres: Option<String>,
+        /// Keep health checks and test results this many days.
+        #[arg(long, value_name = "N")]
+        checks_days: String,
+        /// Keep arrival records this many days after their monitoring ended.
+        #[arg(long, value_name = "N", default_value = "14")]
+        monitoring_days: String,
+        /// The day the policy is applied on, YYYY-MM-DD (default today).
+        #[arg(long)]
+        date: Option<String>,
+        /// A reference for the orders (kept with them: no names).
+        #[arg(long, default_value = "retention")]
+        reason: String,
+    },
     /// Dashboard logins of the office.
     #[command(subcommand)]
     User(HubUserCmd),
@@ -1397,6 +1418,47 @@ fn run_hub(cli: &Cli, out: &Out, cmd: &HubCmd) -> Result<(), CliError> {
                     format!(
                         "erased {n} subject(s) from cell {cell}: epoch {} replaces its history here; every device follows at its next sync",
                         order.epoch
+                    )
+                },
+            )
+        }
+        HubCmd::Retain {
+            db,
+            postgres,
+            checks_days,
+            monitoring_days,
+            date,
+            reason,
+        } => {
+            no_postgres(postgres)?;
+            let policy = silin_core::erasure::Retention {
+                checks_days: int_arg("checks_days", checks_days)?,
+                monitoring_days: int_arg("monitoring_days", monitoring_days)?,
+            };
+            if policy.checks_days < 0 || policy.monitoring_days < 0 {
+                return Err(CliError::Usage(
+                    "--checks-days and --monitoring-days are days, 0 or more".into(),
+                ));
+            }
+            let day = date_arg("date", date)?;
+            let store = hub_store(cli, db, false)?;
+            refuse_phone_store(&store)?;
+            let orders = silin_hub::office::retain(&store, &policy, day, reason)?;
+            let records: usize = orders.iter().map(|o| o.subjects.len()).sum();
+            out.print(
+                &serde_json::json!({
+                    "date": day.to_string(),
+                    "cells": orders.len(),
+                    "records": records,
+                    "orders": orders
+                        .iter()
+                        .map(|o| serde_json::json!({"cell": o.cell, "epoch": o.epoch, "records": o.subjects.len()}))
+                        .collect::<Vec<_>>(),
+                }),
+                || {
+                    format!(
+                        "retention on {day}: {records} record(s) erased from {} cell(s); every device follows at its next sync",
+                        orders.len()
                     )
                 },
             )

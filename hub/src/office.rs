@@ -397,6 +397,39 @@ pub fn revoke(store: &Store, device_id: &str) -> Result<()> {
     Ok(())
 }
 
+/// The office's key of the hub store, for erasure orders.
+fn erasure_key(store: &Store) -> Result<KeyPair> {
+    existing_office(store.path())?
+        .map(|o| o.key)
+        .ok_or_else(|| {
+            Error::Incompatible(format!(
+                "{} has no office key beside it; erasure orders are issued on the hub that enrolled the devices",
+                store.path().display()
+            ))
+        })
+}
+
+/// The office applies a retention policy to every cell of the hub's store
+/// on `today` (see `silin_core::erasure::Retention`): one order per cell
+/// with records past their keeping time. Audited with counts.
+pub fn retain(
+    store: &Store,
+    policy: &silin_core::erasure::Retention,
+    today: chrono::NaiveDate,
+    reason: &str,
+) -> Result<Vec<silin_core::erasure::ErasureOrder>> {
+    let key = erasure_key(store)?;
+    let orders = store.apply_retention(&key, policy, today, reason)?;
+    let records: usize = orders.iter().map(|o| o.subjects.len()).sum();
+    let entry = NewEntry::new(Actor::Office, Action::Erase, "retention")
+        .count("cells", orders.len())
+        .count("records", records)
+        .count("checks_days", policy.checks_days)
+        .count("monitoring_days", policy.monitoring_days);
+    audit::record(store, &entry).map_err(audit_error)?;
+    Ok(orders)
+}
+
 /// The office orders an erasure in one cell of the hub's store: the cell
 /// moves to a new epoch without `subjects`, the file is rewritten without
 /// their bytes, and the signed order goes out to every device at its next
@@ -408,19 +441,14 @@ pub fn erase(
     reason: &str,
 ) -> Result<silin_core::erasure::ErasureOrder> {
     use silin_core::erasure::Subject;
-    let office = existing_office(store.path())?.ok_or_else(|| {
-        Error::Incompatible(format!(
-            "{} has no office key beside it; erasure orders are issued on the hub that enrolled the devices",
-            store.path().display()
-        ))
-    })?;
+    let key = erasure_key(store)?;
     let count = |f: fn(&Subject) -> bool| subjects.iter().filter(|s| f(s)).count();
     let entry = NewEntry::new(Actor::Office, Action::Erase, format!("cell={cell_id}"))
         .count("members", count(|s| matches!(s, Subject::Member(_))))
         .count("households", count(|s| matches!(s, Subject::Household(_))))
         .count("records", count(|s| matches!(s, Subject::Record(..))))
         .count("whole_cell", count(|s| matches!(s, Subject::Cell)));
-    let order = store.issue_erasure(&office.key, cell_id, subjects, reason)?;
+    let order = store.issue_erasure(&key, cell_id, subjects, reason)?;
     audit::record(store, &entry.count("epoch", order.epoch)).map_err(audit_error)?;
     Ok(order)
 }
