@@ -629,3 +629,14 @@ pub struct BundleImport {
 pub(crate) fn count(n: usize) -> u32 {
     u32::try_from(n).unwrap_or(u32::MAX)
 }
+
+/// An erasure order as a device holds it (see `Store::erasure_orders`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ErasureRecord {
+    pub cell_id: String,
+    pub epoch: u32,
+    pub issued_at: i64,
+    pub subjects: u32,
+    pub reason: String,
+    pub followed: bool,
+}

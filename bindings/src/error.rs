@@ -157,6 +157,8 @@ impl From<silin_core::Error> for StoreError {
                 detail,
             },
             E::NotAllowed(_) => StoreError::NotAllowed { detail },
+            // Phones only follow erasure orders; issuing one is the office's.
+            E::Erasure(_) => StoreError::NotAllowed { detail },
             E::Busy | E::Automerge(_) | E::Sqlite(_) | E::Io(_) => StoreError::Storage { detail },
         }
     }

@@ -76,6 +76,22 @@ impl Store {
         identity(&*self.core()?)
     }
 
+    pub fn erasure_orders(&self) -> Result<Vec<ErasureRecord>, StoreError> {
+        let core = self.core()?;
+        let mut out = Vec::new();
+        for o in core.erasure_orders()? {
+            out.push(ErasureRecord {
+                followed: !core.awaits_epoch(&o.cell)?,
+                cell_id: o.cell,
+                epoch: o.epoch,
+                issued_at: o.issued_at,
+                subjects: o.subjects.len() as u32,
+                reason: o.reason,
+            });
+        }
+        Ok(out)
+    }
+
     pub fn set_device_name(&self, name: String) -> Result<(), StoreError> {
         Ok(self.core()?.set_device_name(&name)?)
     }

@@ -10,7 +10,7 @@ import urllib.request
 
 import pytest
 
-from silin import MemberEdit, NewVisit, Role, SyncError, VisitKind
+from silin import MemberEdit, NewVisit, Role, StoreError, SyncError, VisitKind
 
 from support import TOWNSHIP, a_cell
 
@@ -240,3 +240,40 @@ def test_a_sealed_bundle_opens_only_for_the_devices_it_was_sealed_to(hub, new_st
     with pytest.raises(SyncError.Malformed):
         lead.import_bundle(bytes(broken))
     assert lead.cell(cell) == before
+
+
+def test_an_erasure_at_the_office_reaches_the_phones_and_leaves_nothing(hub, new_store, tmp_path):
+    lead, worker = new_store("erase-lead"), new_store("erase-worker")
+    cell, household, member = a_cell(lead, name="东关村九组", region=f"{TOWNSHIP}/东关村/九组")
+    marker = "抹除标记丁"
+    lead.edit_member(member, [MemberEdit.SET_NAME(marker)])
+    lead.enroll(hub.url, hub.token("lead", cell))
+    worker.enroll(hub.url, hub.token("grid_worker", f"{TOWNSHIP}/东关村"))
+    lead.sync_with_hub(hub.url)
+    worker.sync_with_hub(hub.url)
+
+    def files_of(name):
+        files = [tmp_path / f"{name}.db{suffix}" for suffix in ("", "-wal", "-shm")]
+        return b"".join(p.read_bytes() for p in files if p.exists())
+
+    # The search sees the name where it lies in plain text (the query rows).
+    assert marker.encode() in files_of("erase-lead")
+    assert worker.erasure_orders() == []
+
+    out = subprocess.run(
+        [hub.bin, "--json", "hub", "erase", "--db", hub.db, "--cell", cell, "--member", member, "--reason", "申请 9"],
+        capture_output=True, text=True, stdin=subprocess.DEVNULL,
+    )
+    assert out.returncode == 0, out.stderr
+    assert json.loads(out.stdout)["epoch"] == 1
+
+    worker.sync_with_hub(hub.url)
+    lead.sync_with_hub(hub.url)
+    for store, name in ((lead, "erase-lead"), (worker, "erase-worker")):
+        with pytest.raises(StoreError.NotFound):
+            store.member(member)
+        assert [m.id for h in store.cell(cell).households for m in h.members] == []
+        [order] = [o for o in store.erasure_orders() if o.cell_id == cell]
+        assert (order.epoch, order.subjects, order.reason, order.followed) == (1, 1, "申请 9", True)
+        assert marker.encode() not in files_of(name), name
+    assert lead.cell(cell) == worker.cell(cell)
