@@ -58,6 +58,7 @@ pub struct DemoReport {
     pub rollup: Rollup,
     /// The county seat's communities, by building and unit.
     pub county_seat: CountySeat,
+    pub erasure: ErasureFigures,
     pub sync: SyncFigures,
     /// What the last day's county row must show, from the plan.
     pub expected: DayTotals,
@@ -119,6 +120,26 @@ pub struct CountySeat {
     pub missing: i64,
     /// One row per unit, as the office's rollup names it.
     pub units_rollup: Vec<RollupRow>,
+}
+
+/// An erasure at the end of the run: the office erases one household of
+/// a cell; the grid worker's phone and the lead's follow at their next sync.
+#[derive(Debug, Clone, Serialize)]
+pub struct ErasureFigures {
+    pub cell: String,
+    /// People of the household erased.
+    pub members: usize,
+    pub epoch: u32,
+    /// Replicas of the cell (office, grid worker, lead) that moved to the
+    /// new epoch without the household, on the same heads.
+    pub replicas_followed: usize,
+    /// The erased ids (household and members) found in those replicas'
+    /// files before the order, and left after it (raw bytes of `.db`,
+    /// `-wal`, `-shm`).
+    pub ids_found_before: usize,
+    pub ids_left_after: usize,
+    /// From the order to the last replica following it.
+    pub seconds: f64,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -563,6 +584,93 @@ fn sync_day(
     Ok(())
 }
 
+/// How many of `needles` lie in the raw bytes of the store at `path`.
+fn in_files(path: &Path, needles: &[String]) -> Result<usize> {
+    let mut bytes = Vec::new();
+    for suffix in ["", "-wal", "-shm"] {
+        let mut p = path.as_os_str().to_owned();
+        p.push(suffix);
+        if let Ok(b) = std::fs::read(PathBuf::from(p)) {
+            bytes.extend(b);
+        }
+    }
+    Ok(needles
+        .iter()
+        .filter(|n| bytes.windows(n.len()).any(|w| w == n.as_bytes()))
+        .count())
+}
+
+/// The office erases a household of the first grid worker's first cell;
+/// the worker's phone syncs with the hub and the lead's with the worker's.
+fn erase_a_household(
+    office: &Store,
+    office_path: &Path,
+    net: &Net,
+    phone: &Phone,
+) -> Result<ErasureFigures> {
+    use silin_core::erasure::Subject;
+    let link = phone
+        .cells
+        .first()
+        .ok_or_else(|| Error::not_found("cell", "of the first grid worker"))?;
+    let view = office.cell(&link.id)?;
+    let household = view
+        .households
+        .iter()
+        .rev()
+        .find(|h| !h.members.is_empty())
+        .ok_or_else(|| Error::not_found("household", "with members"))?;
+    let mut ids: Vec<String> = household.members.iter().map(|m| m.id.clone()).collect();
+    ids.push(household.id.clone());
+    let paths = [office_path, phone.path.as_path(), link.lead_path.as_path()];
+    let mut found_before = 0;
+    for p in paths {
+        found_before += in_files(p, &ids)?;
+    }
+    let started = Instant::now();
+    let order = office.issue_erasure(
+        &net.office.key,
+        &link.id,
+        vec![Subject::Household(household.id.clone())],
+        "demo: a resident's request",
+    )?;
+    let mut fig = SyncFigures::default();
+    {
+        let worker = phone.open()?;
+        let lead = Store::open(&link.lead_path, lead_options())?;
+        hub_sync(&worker, net, &mut fig)?;
+        phone_sync(&lead, &worker, &mut fig)?;
+        let mut h = office.heads(&link.id)?;
+        h.sort();
+        let mut followed = 0;
+        for s in [office, &worker, &lead] {
+            let mut x = s.heads(&link.id)?;
+            x.sort();
+            let gone = !s
+                .cell(&link.id)?
+                .households
+                .iter()
+                .any(|x| x.id == household.id);
+            followed += usize::from(x == h && gone && s.cell(&link.id)?.cell.id == link.id);
+        }
+        let seconds = started.elapsed().as_secs_f64();
+        drop((worker, lead));
+        let mut left = 0;
+        for p in paths {
+            left += in_files(p, &ids)?;
+        }
+        Ok(ErasureFigures {
+            cell: link.id.clone(),
+            members: household.members.len(),
+            epoch: order.epoch,
+            replicas_followed: followed,
+            ids_found_before: found_before,
+            ids_left_after: left,
+            seconds,
+        })
+    }
+}
+
 fn county_matches(row: Option<&RollupRow>, t: &DayTotals) -> bool {
     row.is_some_and(|r| {
         (
@@ -819,6 +927,8 @@ pub fn run(args: &DemoArgs, progress: bool) -> Result<DemoReport> {
     };
     bar.finish();
     phases.end("rollup");
+    let erasure = erase_a_household(&office, &dir.path().join("office.db"), &net, &phones[0])?;
+    phases.end("erasure");
 
     let mut sync = tally.sync;
     sync.add(&setup);
@@ -847,6 +957,7 @@ pub fn run(args: &DemoArgs, progress: bool) -> Result<DemoReport> {
         converged: heads_agree && rollups_match,
         rollup,
         county_seat,
+        erasure,
         sync,
         expected: last.totals,
         seed: args.seed,
@@ -931,6 +1042,11 @@ impl DemoReport {
                 if self.rollups_match { "matches" } else { "does not match" }
             )
         });
+        let e = &self.erasure;
+        s.push_str(&format!(
+            "erasure: a household of {} erased at the office (epoch {}) reached {} of 3 replicas (office, grid worker, lead) in {:.2} s; its ids in their files: {} before, {} after\n",
+            e.members, e.epoch, e.replicas_followed, e.seconds, e.ids_found_before, e.ids_left_after
+        ));
         s.push_str(&format!("\nzero-report rollup for {}:\n", self.rollup.date));
         let header = [
             "",
@@ -1042,6 +1158,11 @@ mod tests {
         assert!(r.heads_agree, "replicas diverged: {}", r.cells_diverged);
         assert!(r.rollups_match);
         assert!(r.converged);
+        // The erasure reached every replica and left none of its ids behind.
+        let e = &r.erasure;
+        assert_eq!(e.replicas_followed, 3, "{e:?}");
+        assert!(e.members > 0 && e.ids_found_before > 0, "{e:?}");
+        assert_eq!(e.ids_left_after, 0, "{e:?}");
         // Every cell's draft of the last day equals the hand count, and the
         // reports filed (as planned, from the same figures) are not flagged.
         assert!(
@@ -1124,6 +1245,7 @@ mod tests {
                 "2026-12-01: sync",
                 "report drafts",
                 "rollup",
+                "erasure",
                 "clean-up"
             ]
         );
