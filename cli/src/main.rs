@@ -361,10 +361,15 @@ enum HubCmd {
         #[arg(long)]
         postgres: Option<String>,
         /// Keep health checks and test results this many days.
-        #[arg(long, value_name = "N")]
+        #[arg(long, value_name = "N", allow_hyphen_values = true)]
         checks_days: String,
         /// Keep arrival records this many days after their monitoring ended.
-        #[arg(long, value_name = "N", default_value = "14")]
+        #[arg(
+            long,
+            value_name = "N",
+            default_value = "14",
+            allow_hyphen_values = true
+        )]
         monitoring_days: String,
         /// The day the policy is applied on, YYYY-MM-DD (default today).
         #[arg(long)]

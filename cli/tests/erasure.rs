@@ -107,3 +107,62 @@ fn the_office_erases_a_resident_and_the_lead_phone_follows() {
     );
     o.json("hub.db", &["audit", "--verify"]);
 }
+
+#[test]
+fn retention_erases_health_checks_past_their_keeping_time() {
+    let c = County::new();
+    let o = &c.office;
+    let note = "保留期标记";
+    o.json(
+        "hub.db",
+        &[
+            "visit",
+            "record",
+            "--cell",
+            &c.cell,
+            "--kind",
+            "health_check",
+            "--member",
+            &c.member,
+            "--temperature",
+            "36.5",
+            "--note",
+            note,
+        ],
+    );
+    let retain = |date: &str| {
+        o.json(
+            "hub.db",
+            &["hub", "retain", "--checks-days", "30", "--date", date],
+        )
+    };
+    // Eleven days on, the check is kept.
+    let kept = retain("2026-12-10");
+    assert_eq!(
+        (kept["cells"].as_i64(), kept["records"].as_i64()),
+        (Some(0), Some(0))
+    );
+    assert!(in_files(&c, "hub.db", note));
+    // Forty-seven days on, it goes; the member stays.
+    let gone = retain("2027-01-15");
+    assert_eq!(
+        (gone["cells"].as_i64(), gone["records"].as_i64()),
+        (Some(1), Some(1)),
+        "{gone}"
+    );
+    assert_eq!(gone["orders"][0]["epoch"], 1);
+    let shown = o.json("hub.db", &["cell", "show", "--cell", &c.cell]);
+    assert_eq!(shown["visits"].as_array().unwrap().len(), 0, "{shown}");
+    assert!(!in_files(&c, "hub.db", note));
+    assert!(in_files(&c, "hub.db", MARKER_MEMBER));
+    let (_, err) = o.fails("hub.db", 2, &["hub", "retain", "--checks-days", "-1"]);
+    assert!(err.contains("0 or more"), "{err}");
+    let log = o.json("hub.db", &["audit"]);
+    assert!(
+        log.as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["target"] == "retention" && e["detail"]["records"] == 1),
+        "{log}"
+    );
+}

@@ -397,16 +397,10 @@ pub fn revoke(store: &Store, device_id: &str) -> Result<()> {
     Ok(())
 }
 
-/// The office's key of the hub store, for erasure orders.
+/// The office's key of the hub store, for erasure orders (made, with the
+/// hub's own enrolment, on first use, as for `silin hub token`).
 fn erasure_key(store: &Store) -> Result<KeyPair> {
-    existing_office(store.path())?
-        .map(|o| o.key)
-        .ok_or_else(|| {
-            Error::Incompatible(format!(
-                "{} has no office key beside it; erasure orders are issued on the hub that enrolled the devices",
-                store.path().display()
-            ))
-        })
+    Ok(office(store, None)?.key)
 }
 
 /// The office applies a retention policy to every cell of the hub's store
