@@ -615,3 +615,51 @@ fn retention_lets_old_checks_and_ended_monitoring_go_everywhere_and_keeps_the_re
         assert_eq!(store.member(&member).unwrap().name, "留存者");
     }
 }
+
+#[test]
+fn an_erasure_cut_short_before_the_file_was_rewritten_is_finished_at_the_next_open() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("phone.db");
+    {
+        let store = open_fast(&db);
+        let cell = store
+            .create_cell("一组", &path("县/镇/村/组"), None)
+            .unwrap();
+        plant(&store, &cell, 0..3);
+        store.compact_all().unwrap();
+    }
+    // What a crash between an erasure's commit and the file's rewrite
+    // leaves: rows deleted (their bytes still in the pages) and the mark.
+    {
+        let conn = rusqlite::Connection::open(&db).unwrap();
+        conn.execute_batch(
+            "PRAGMA secure_delete = OFF;
+             DELETE FROM members; DELETE FROM visits;
+             INSERT INTO meta (key, value) VALUES ('erasure_purge_due', x'01');
+             PRAGMA wal_checkpoint(TRUNCATE);",
+        )
+        .unwrap();
+    }
+    let raw = |db: &Path| -> usize {
+        files_of(db)
+            .iter()
+            .map(|f| hits(&std::fs::read(f).unwrap(), 0..3))
+            .sum()
+    };
+    assert!(
+        raw(&db) > 0,
+        "the deleted rows' bytes are still in the file"
+    );
+    drop(open_fast(&db));
+    assert_eq!(raw(&db), 0, "finished at open");
+    nothing_left_over(&db);
+    let conn = rusqlite::Connection::open(&db).unwrap();
+    let due: i64 = conn
+        .query_row(
+            "SELECT count(*) FROM meta WHERE key = 'erasure_purge_due'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(due, 0);
+}

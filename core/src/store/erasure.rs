@@ -252,12 +252,35 @@ fn keep_order(inner: &Inner, order: &ErasureOrder) -> Result<bool> {
     Ok(added == 1)
 }
 
+/// The `meta` row that says an erasure's old bytes may still lie in the
+/// file: written with the new lineage, cleared once the file is rewritten.
+const PURGE_DUE: &str = "erasure_purge_due";
+
+fn purge(conn: &rusqlite::Connection) -> Result<()> {
+    conn.execute_batch(&format!(
+        "VACUUM; DELETE FROM meta WHERE key = '{PURGE_DUE}'; PRAGMA wal_checkpoint(TRUNCATE);"
+    ))?;
+    Ok(())
+}
+
+/// At open: rewrites the file if an erasure was committed but the program
+/// stopped before its bytes were rewritten out of the file.
+pub(super) fn finish_purge(conn: &rusqlite::Connection) -> Result<()> {
+    let due = conn
+        .prepare("SELECT 1 FROM meta WHERE key = ?1")?
+        .query_row([PURGE_DUE], |_| Ok(()))
+        .optional()?
+        .is_some();
+    if due {
+        purge(conn)?;
+    }
+    Ok(())
+}
+
 impl Inner {
     /// See [`Store::purge`]; outside any transaction.
     pub(super) fn purge(&self) -> Result<()> {
-        self.conn
-            .execute_batch("VACUUM; PRAGMA wal_checkpoint(TRUNCATE);")?;
-        Ok(())
+        purge(&self.conn)
     }
 
     /// The epoch of the latest order held for `cell_id`.
@@ -405,6 +428,9 @@ impl Inner {
                 "UPDATE docs SET heads = ?2, snapshot_bytes = ?3, chunk_count = 0, chunk_bytes = 0 WHERE id = ?1",
             )?
             .execute(params![cell_id, heads_to_bytes(&heads), snapshot.len() as i64])?;
+        self.conn
+            .prepare_cached("INSERT OR REPLACE INTO meta (key, value) VALUES (?1, x'01')")?
+            .execute([PURGE_DUE])?;
         // What peers were known to hold is of the old lineage.
         self.conn
             .prepare_cached("DELETE FROM sync_states WHERE doc_id = ?1")?

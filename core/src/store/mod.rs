@@ -221,6 +221,9 @@ impl Store {
                 compact_after.saturating_mul(compaction::BOUND)
             }
         };
+        // An erasure committed but not yet rewritten out of the file (the
+        // program stopped in between): finish it before anything else.
+        erasure::finish_purge(&conn)?;
         Ok(Store {
             inner: Arc::new_cyclic(|me| {
                 Mutex::new(Inner {
