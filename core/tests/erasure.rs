@@ -663,3 +663,64 @@ fn an_erasure_cut_short_before_the_file_was_rewritten_is_finished_at_the_next_op
         .unwrap();
     assert_eq!(due, 0);
 }
+
+#[test]
+fn what_a_peer_adds_on_top_of_a_new_epoch_passes_its_own_write_rules() {
+    use automerge::transaction::Transactable;
+    use automerge::ReadDoc;
+    use silin_core::sync::envelope::{Body, Envelope, Item, Sender};
+    let c = county();
+    sync_local(&c.lead, &c.hub).unwrap();
+    let gone = plant(&c.lead, &c.cell, 0..2);
+    sync_local(&c.lead, &c.worker).unwrap();
+    sync_local(&c.worker, &c.hub).unwrap();
+    // The office moves on (the lead lacks that), then erases.
+    c.hub.rename_cell(&c.cell, "一组(新)").unwrap();
+    let order = c
+        .hub
+        .issue_erasure(&office().key, &c.cell, vec![Subject::Household(gone)], "")
+        .unwrap();
+    sync_local(&c.worker, &c.hub).unwrap();
+
+    // The grid worker writes the office's policy into the new epoch's
+    // document — its role may not — and sends it whole to the lead.
+    let mut doc = automerge::AutoCommit::load(&c.worker.save_doc(&c.cell).unwrap()).unwrap();
+    let policy = doc.get(automerge::ROOT, "policy").unwrap().unwrap().1;
+    doc.put(&policy, "high_days", 21).unwrap();
+    doc.commit();
+    let env = Envelope {
+        session: [7; 16],
+        challenge: [0; 16],
+        round: 0,
+        time: now(),
+        sender: Sender::Certificate(c.worker.certificate().unwrap().unwrap()),
+        body: Body::Bundle {
+            items: vec![Item::Whole {
+                doc: c.cell.clone(),
+                bytes: doc.save(),
+            }],
+            revocations: Vec::new(),
+            orders: vec![order],
+        },
+        signature: None,
+    };
+    let bytes = signed(&c.worker.device_key().unwrap(), env);
+    let out = bundle::import(&c.lead, &bytes).unwrap();
+    // The office's epoch is taken; the worker's addition is refused.
+    assert_eq!(out.refused.len(), 1, "{out:?}");
+    assert!(
+        out.refused[0].reason.contains("policy"),
+        "{}",
+        out.refused[0].reason
+    );
+    let view = c.lead.cell(&c.cell).unwrap();
+    assert_eq!(view.cell.name, "一组(新)");
+    assert!(names_in(&c.lead, &c.cell).is_empty());
+    let high = c
+        .lead
+        .with_doc(&c.cell, |d| Ok(d.policy().high.days))
+        .unwrap();
+    assert_ne!(high, 21);
+    assert_eq!(c.lead.erasure_orders().unwrap().len(), 1);
+    assert!(!c.lead.awaits_epoch(&c.cell).unwrap());
+}
