@@ -181,8 +181,13 @@ impl Store {
                 Ok(())
             })?;
         }
+        // Every cell first, then the file rewritten once.
+        let now = self.clock().timestamp();
         for cell in cells {
-            match self.follow_orders(&cell, None) {
+            match self
+                .lock()
+                .write(|inner| inner.follow_orders(&cell, None, now))
+            {
                 Ok(Some(true)) => taken.applied.push(cell),
                 Ok(Some(false)) => taken.awaiting.push(cell),
                 Ok(None) => {}
@@ -208,25 +213,6 @@ impl Store {
             Err(e) => return Err(e),
         };
         Ok(held < latest)
-    }
-
-    /// Moves a held cell to the newest epoch its orders lead to: rebuilt
-    /// here from the cut, or from `whole` (a peer's document of that
-    /// epoch). `None`: nothing to do (not held, or already there);
-    /// `Some(false)`: it cannot be built yet.
-    pub(crate) fn follow_orders(
-        &self,
-        cell_id: &str,
-        whole: Option<CellDoc>,
-    ) -> Result<Option<bool>> {
-        let now = self.clock().timestamp();
-        let done = self
-            .lock()
-            .write(|inner| inner.follow_orders(cell_id, whole, now))?;
-        if done == Some(true) {
-            self.purge()?;
-        }
-        Ok(done)
     }
 
     /// Rewrites the file so that nothing deleted is left in it: every page
@@ -305,7 +291,11 @@ impl Inner {
         Ok(out)
     }
 
-    /// Inside [`Inner::write`]: see [`Store::follow_orders`].
+    /// Inside [`Inner::write`]: moves a held cell to the newest epoch its
+    /// orders lead to — rebuilt here from the cut, or from `whole` (a
+    /// peer's document of that epoch). `None`: nothing to do (not held, or
+    /// already there); `Some(false)`: it cannot be built yet. The caller
+    /// rewrites the file after the commit ([`Store::purge`]).
     pub(super) fn follow_orders(
         &mut self,
         cell_id: &str,
