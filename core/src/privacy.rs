@@ -8,8 +8,18 @@
 //! full. Only the county (which sends the feedback lists with full IDs and
 //! answers for them) may; a township office, a grid worker and a lead work
 //! from names, phones and masked IDs.
+//!
+//! And the rule for those who see counts only (the hub's `analyst`
+//! dashboard login): a count from 1 to [`SMALL_COUNT_MAX`] is never shown
+//! as it is ([`suppress_small`]), so that one sick person in a group of
+//! households cannot be singled out from a table of counts; 0 and counts
+//! above the threshold are shown as they are.
 
 use crate::identity::Role;
+
+/// The largest count suppressed for viewers who see counts only: counts
+/// from 1 to this are shown as "<5" (one more than this), never exactly.
+pub const SMALL_COUNT_MAX: i64 = 4;
 
 /// Characters kept at each end of a masked ID.
 const KEEP: usize = 4;
@@ -46,6 +56,22 @@ pub fn shown_resident_id(id: &str, role: Role) -> String {
     }
 }
 
+/// `n` as a viewer who sees counts only may see it: `None` (suppressed)
+/// for 1 to [`SMALL_COUNT_MAX`], the count itself otherwise (0, larger
+/// counts, and a negative number, which no count is, unchanged).
+pub fn suppress_small(n: i64) -> Option<i64> {
+    if (1..=SMALL_COUNT_MAX).contains(&n) {
+        None
+    } else {
+        Some(n)
+    }
+}
+
+/// How a suppressed count is written for people: `<5`.
+pub fn suppressed_label() -> String {
+    format!("<{}", SMALL_COUNT_MAX + 1)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -68,5 +94,18 @@ mod tests {
         for role in [Role::Office, Role::GridWorker, Role::Lead] {
             assert_eq!(shown_resident_id(id, role), "6201**********123X");
         }
+    }
+
+    #[test]
+    fn counts_from_one_to_four_are_suppressed_and_the_rest_shown() {
+        assert_eq!(suppress_small(0), Some(0));
+        for n in 1..=4 {
+            assert_eq!(suppress_small(n), None, "{n}");
+        }
+        for n in [5, 6, 100, 40_000] {
+            assert_eq!(suppress_small(n), Some(n));
+        }
+        assert_eq!(suppress_small(-1), Some(-1));
+        assert_eq!(suppressed_label(), "<5");
     }
 }
