@@ -396,7 +396,7 @@ enum HubUserCmd {
         /// The login name.
         #[arg(long)]
         name: String,
-        /// office or county
+        /// office or county (who see people), or analyst (counts only, small ones suppressed)
         #[arg(long, default_value = "office")]
         role: String,
     },

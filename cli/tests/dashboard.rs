@@ -738,3 +738,340 @@ fn the_office_sees_how_far_each_notice_of_the_week_reached_and_whom_to_call() {
     assert_eq!(anonymous.status, 303);
     assert!(!anonymous.body.contains("赵强") && !anonymous.body.contains("今晚八点"));
 }
+
+/// A `silin hub user add` login of `role`.
+fn login_of(o: &Office, name: &str, role: &str, password: &str) {
+    let v = o.json_in(
+        "hub.db",
+        &["hub", "user", "add", "--name", name, "--role", role],
+        Some(&format!("{password}\n")),
+    );
+    assert_eq!(v["role"], role);
+}
+
+#[test]
+fn an_analyst_sees_counts_only_with_small_ones_suppressed_and_no_drill_down() {
+    // support's County: one cell in 东关村/一组 whose lead, members, phones
+    // and resident ID are markers. It reports one person abnormal and
+    // records a door knock: counts of 1, to be suppressed.
+    let county = support::County::new();
+    let o = &county.office;
+    o.json(
+        "hub.db",
+        &[
+            "report",
+            "submit",
+            "--cell",
+            &county.cell,
+            "--date",
+            DAY,
+            "--abnormal",
+            "1",
+        ],
+    );
+    o.json(
+        "hub.db",
+        &[
+            "visit",
+            "record",
+            "--cell",
+            &county.cell,
+            "--kind",
+            "door_knock",
+        ],
+    );
+    // 二组: six cells, five of which report two arrivals each: counts of 5
+    // and more, shown as they are, and one missing report, suppressed.
+    for i in 1..=6 {
+        let cell = o.id(
+            &[
+                "cell",
+                "create",
+                "--name",
+                &format!("二组第{i}联户"),
+                "--path",
+                "两当县/城关镇/东关村/二组",
+            ],
+            "cell_id",
+        );
+        if i <= 5 {
+            o.json(
+                "hub.db",
+                &[
+                    "report",
+                    "submit",
+                    "--cell",
+                    &cell,
+                    "--date",
+                    DAY,
+                    "--arrivals",
+                    "2",
+                ],
+            );
+        }
+    }
+    // A list naming the marker member (one task, open), and a notice.
+    let list = o.path("名单.csv");
+    std::fs::write(
+        &list,
+        format!(
+            "姓名,身份证号\n{},{}\n",
+            support::MARKER_MEMBER,
+            county.id_number
+        ),
+    )
+    .unwrap();
+    let list_id = o.json(
+        "hub.db",
+        &[
+            "office",
+            "import-list",
+            list.to_str().unwrap(),
+            "--kind",
+            "test",
+        ],
+    )["list_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let notice = o.json(
+        "hub.db",
+        &[
+            "notice",
+            "send",
+            "--region",
+            "两当县/城关镇",
+            "--title",
+            "冬季防火",
+            "--text",
+            "请转告全户",
+        ],
+    )["notice_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    login_of(o, "clerk", "office", "township-pass-1");
+    login_of(o, "zhao", "county", "county-pass-12");
+    login_of(o, "qian", "analyst", "counts-only-34");
+    let hub = Hub::start(o, "hub.db");
+    let analyst = hub.login("qian", "counts-only-34");
+    let office = hub.login("clerk", "township-pass-1");
+    let county_login = hub.login("zhao", "county-pass-12");
+
+    let group1 = "两当县/城关镇/东关村/一组";
+    let group2 = "两当县/城关镇/东关村/二组";
+    let village = "两当县/城关镇/东关村";
+    let suppressed = "&lt;5";
+
+    // The analyst's overview: the counts, 1 to 4 as "<5", 0 and ≥ 5 as
+    // they are.
+    let home = hub.get(&format!("/?date={DAY}"), &analyst);
+    assert_eq!(home.status, 200, "{}", home.body);
+    assert!(home.body.contains("id=\"counts-only\""));
+    for (path, col, want) in [
+        (group1, "cells", suppressed),
+        (group1, "reported", suppressed),
+        (group1, "missing", "0"),
+        (group1, "abnormal", suppressed),
+        (group1, "door_knocks", suppressed),
+        (group1, "arrivals", "0"),
+        (group2, "cells", "6"),
+        (group2, "reported", "5"),
+        (group2, "missing", suppressed),
+        (group2, "arrivals", "10"),
+        (village, "cells", "7"),
+        (village, "reported", "6"),
+        (village, "missing", suppressed),
+        (village, "abnormal", suppressed),
+        (village, "arrivals", "10"),
+    ] {
+        assert_eq!(cell_in_row(&home.body, path, col), want, "{path} {col}");
+    }
+    // The list's counts, without its completion rate (it would give the
+    // done count) and without a link to its tasks.
+    let lists = &home.body[home.body.find("id=\"lists\"").unwrap()..];
+    assert_eq!(col_in(lists, "data-list", &list_id, "total"), suppressed);
+    assert_eq!(col_in(lists, "data-list", &list_id, "done"), "0");
+    assert_eq!(col_in(lists, "data-list", &list_id, "open"), suppressed);
+    assert_eq!(col_in(lists, "data-list", &list_id, "completion"), "—");
+    // The trend: 6 reported today, the one missing cell suppressed (drawn
+    // at the threshold, not at its height).
+    let trend = &home.body[home.body.find("id=\"trend\"").unwrap()..];
+    assert!(trend.contains(&format!("{DAY} 已报告: 6<")), "{trend}");
+    assert!(
+        trend.contains(&format!("{DAY} 未报告: {suppressed}<")),
+        "{trend}"
+    );
+    // No way down to people: no links, no people, devices or notices.
+    for absent in [
+        "href=\"/cells",
+        "href=\"/list",
+        "href=\"/notice",
+        "id=\"monitoring\"",
+        "id=\"devices\"",
+        "id=\"notices\"",
+        "冬季防火",
+    ] {
+        assert!(
+            !home.body.contains(absent),
+            "{absent} on the analyst's page"
+        );
+    }
+
+    // The same counts as JSON: null and named in `suppressed`.
+    let json = hub.get(&format!("/overview.json?date={DAY}"), &analyst);
+    assert_eq!(json.status, 200, "{}", json.body);
+    assert_eq!(json.header("cache-control"), Some("no-store"));
+    let v: Value = serde_json::from_str(&json.body).unwrap();
+    assert_eq!(v["counts_only"], true);
+    assert_eq!(v["small_count_max"], 4);
+    let row = |rows: &Value, path: &str| -> Value {
+        rows.as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["path"] == path)
+            .unwrap_or_else(|| panic!("no {path} in {rows}"))
+            .clone()
+    };
+    let g1 = row(&v["groups"], group1);
+    assert_eq!(g1["cells"], Value::Null);
+    assert_eq!(g1["abnormal"], Value::Null);
+    assert_eq!(g1["missing"], 0);
+    assert_eq!(g1["arrivals"], 0);
+    let named: Vec<&str> = g1["suppressed"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s.as_str().unwrap())
+        .collect();
+    assert_eq!(
+        named,
+        ["cells", "reported", "abnormal", "door_knocks"],
+        "{g1}"
+    );
+    let g2 = row(&v["groups"], group2);
+    assert_eq!(g2["cells"], 6);
+    assert_eq!(g2["reported"], 5);
+    assert_eq!(g2["missing"], Value::Null);
+    assert_eq!(row(&v["villages"], village)["cells"], 7);
+    let today = &v["trend"][13];
+    assert_eq!(
+        (today["date"].as_str(), today["reported"].as_i64()),
+        (Some(DAY), Some(6))
+    );
+    assert_eq!(today["missing"], Value::Null);
+    assert_eq!(v["lists"][0]["total"], Value::Null);
+    assert_eq!(v["lists"][0]["done"], 0);
+    assert!(v.get("monitored").is_none() && v.get("devices").is_none());
+
+    // Drill-downs refused: 403 with a page saying why, and each refusal in
+    // the audit log.
+    let enc = |s: &str| s.bytes().map(|b| format!("%{b:02X}")).collect::<String>();
+    let refused = [
+        format!("/cells?path={}&date={DAY}", enc(group1)),
+        format!("/list?id={list_id}"),
+        format!("/notice?id={notice}&date={DAY}"),
+    ];
+    let mut reachable = vec![home, json];
+    for path in &refused {
+        let r = hub.get(path, &analyst);
+        assert_eq!(r.status, 403, "{path}: {}", r.body);
+        assert!(r.body.contains("审计日志"), "{}", r.body);
+        reachable.push(r);
+    }
+    let en = hub.get("/lang?to=en", &analyst);
+    let english = format!("{analyst}; silin_lang={}", en.cookie("silin_lang").unwrap());
+    let r = hub.get(&refused[0], &english);
+    assert_eq!(r.status, 403);
+    assert!(r.body.contains("counts only"), "{}", r.body);
+    reachable.extend([
+        r,
+        hub.get("/", &english),
+        hub.get("/overview.json", &analyst),
+    ]);
+    let log = o.json("hub.db", &["audit"]);
+    let refusals: Vec<&Value> = log
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["action"] == "view_refused")
+        .collect();
+    assert_eq!(refusals.len(), 4, "{log}");
+    for e in &refusals {
+        assert_eq!(e["actor"]["kind"], "user");
+        assert_eq!(e["actor"]["name"], "qian");
+    }
+    assert!(refusals[1]["target"].as_str().unwrap().contains(&list_id));
+    // Nothing the analyst reached was logged as a view in full.
+    assert!(!log
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|e| e["action"] == "view_full" && e["actor"]["name"] == "qian"));
+
+    // No marker, masked ID, cell name or cell id on anything the analyst
+    // reached.
+    let mut hidden = county.markers();
+    hidden.extend([
+        support::masked(&county.id_number),
+        county.cell.clone(),
+        "一组第1联户".into(),
+        "二组第1联户".into(),
+    ]);
+    for r in &reachable {
+        for m in &hidden {
+            assert!(!r.body.contains(m.as_str()), "{m} shown to the analyst");
+        }
+    }
+
+    // The masking matrix of the dashboard's logins: what each role's
+    // overview, drill-down to cells and list show.
+    // (role's session, exact counts, drill-downs served, ID as shown in the list)
+    let id = county.id_number.clone();
+    let rows: [(&str, &str, bool, bool, Option<String>); 3] = [
+        ("office", &office, true, true, Some(support::masked(&id))),
+        ("county", &county_login, true, true, Some(id.clone())),
+        ("analyst", &analyst, false, false, None),
+    ];
+    for (role, session, exact, drills, shown_id) in rows {
+        let home = hub.get(&format!("/?date={DAY}"), session);
+        assert_eq!(home.status, 200);
+        let want = if exact { "1" } else { suppressed };
+        for col in ["cells", "abnormal", "door_knocks"] {
+            assert_eq!(cell_in_row(&home.body, group1, col), want, "{role} {col}");
+        }
+        let json: Value =
+            serde_json::from_str(&hub.get(&format!("/overview.json?date={DAY}"), session).body)
+                .unwrap();
+        let g1 = row(&json["groups"], group1);
+        assert_eq!(
+            g1["abnormal"],
+            if exact { 1.into() } else { Value::Null },
+            "{role}"
+        );
+        assert_eq!(json["counts_only"], !exact, "{role}");
+        // The people under monitoring and the devices: only for roles that
+        // see people.
+        assert_eq!(home.body.contains("id=\"monitoring\""), drills, "{role}");
+        let cells = hub.get(&refused[0], session);
+        assert_eq!(cells.status, if drills { 200 } else { 403 }, "{role}");
+        assert_eq!(
+            cells.body.contains(support::MARKER_LEAD),
+            drills,
+            "{role}: the lead on the drill-down"
+        );
+        let list = hub.get(&refused[1], session);
+        assert_eq!(list.status, if drills { 200 } else { 403 }, "{role}");
+        match &shown_id {
+            Some(shown) => {
+                assert!(list.body.contains(shown.as_str()), "{role}: {}", list.body);
+                if shown != &id {
+                    assert!(!list.body.contains(&id), "{role}");
+                }
+            }
+            None => {
+                assert!(!list.body.contains(&id) && !list.body.contains(&support::masked(&id)));
+            }
+        }
+    }
+}

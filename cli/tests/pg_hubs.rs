@@ -323,4 +323,17 @@ fn a_dashboard_login_added_with_postgres_is_kept_hashed_for_every_hub_process() 
         assert!(err.contains(says), "{err}");
     }
     assert_eq!(users.list().unwrap().len(), 1);
+
+    // An analyst login (counts only) goes in beside it.
+    let out = add_user(db.url(), "钱分析", "analyst", "只看统计数 2026");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        users.verify("钱分析", "只看统计数 2026").unwrap(),
+        Some(silin_hub::users::UserRole::Analyst)
+    );
+    assert_eq!(users.list().unwrap().len(), 2);
 }

@@ -1,6 +1,6 @@
 //! The office audit log: who exported, imported, viewed personal data in
-//! full, added a dashboard login, issued an enrolment token or revoked a
-//! device on this hub, and when — append-only and hash-chained, in the
+//! full, was refused a dashboard page, added a dashboard login, issued an
+//! enrolment token or revoked a device on this hub, and when — append-only and hash-chained, in the
 //! hub's SQLite store (`hub/sql/sqlite/002_audit.sql`), read and checked
 //! with `silin audit`.
 //!
@@ -38,7 +38,7 @@ const SQLITE_LAYOUT: &str = include_str!("../sql/sqlite/002_audit.sql");
 pub const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
 
 /// What was done. Closed: an entry whose action this build does not know
-/// does not read. (Erasure orders, issue 13 part 4, will add `Erase`.)
+/// does not read.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 #[non_exhaustive]
@@ -58,6 +58,10 @@ pub enum Action {
     Revoke,
     /// `silin hub erase`: an erasure order issued (see silin_core::erasure).
     Erase,
+    /// A dashboard page refused to a login whose role may not see it (an
+    /// analyst asking for a drill-down to cells, a list's tasks or a
+    /// notice's cells): nothing was shown.
+    ViewRefused,
 }
 
 impl Action {
@@ -70,6 +74,7 @@ impl Action {
             Action::TokenIssue => "token_issue",
             Action::Revoke => "revoke",
             Action::Erase => "erase",
+            Action::ViewRefused => "view_refused",
         }
     }
 
@@ -82,6 +87,7 @@ impl Action {
             "token_issue" => Action::TokenIssue,
             "revoke" => Action::Revoke,
             "erase" => Action::Erase,
+            "view_refused" => Action::ViewRefused,
             _ => return None,
         })
     }

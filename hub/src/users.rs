@@ -1,5 +1,5 @@
-//! Dashboard logins of the township office: a name, a role (office or
-//! county) and an Argon2id hash of the password (a PHC string, default
+//! Dashboard logins of the township office: a name, a role (office,
+//! county or analyst) and an Argon2id hash of the password (a PHC string, default
 //! parameters), in the hub's own table `hub_users` inside the hub database.
 //!
 //! silin-core's store never reads these rows: the hub lays its tables out
@@ -25,7 +25,10 @@ pub const MAX_NAME_CHARS: usize = 64;
 
 /// The hub's migrations of its user table, in order: version n is the
 /// n-th entry.
-const MIGRATIONS: &[&str] = &[include_str!("../sql/users_001.sql")];
+const MIGRATIONS: &[&str] = &[
+    include_str!("../sql/users_001.sql"),
+    include_str!("../sql/users_002.sql"),
+];
 /// The row of `hub_layout` that records how far [`MIGRATIONS`] went.
 const LAYOUT_PART: &str = "users";
 
@@ -62,11 +65,17 @@ impl UserError {
 
 pub type Result<T, E = UserError> = std::result::Result<T, E>;
 
-/// Who a dashboard user is: the township office, or the county above it.
+/// Who a dashboard user is: the township office, the county above it, or
+/// an analyst who sees counts only.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum UserRole {
     Office,
     County,
+    /// Counts only: the overview's figures by village and group, the
+    /// trend, each list's completion, with small counts suppressed
+    /// ([`silin_core::privacy::suppress_small`]); never a person, a cell,
+    /// a lead or a device.
+    Analyst,
 }
 
 impl UserRole {
@@ -74,6 +83,7 @@ impl UserRole {
         match self {
             UserRole::Office => "office",
             UserRole::County => "county",
+            UserRole::Analyst => "analyst",
         }
     }
 
@@ -81,9 +91,18 @@ impl UserRole {
         match s {
             "office" => Ok(UserRole::Office),
             "county" => Ok(UserRole::County),
+            "analyst" => Ok(UserRole::Analyst),
             other => Err(UserError::BadInput(format!(
-                "role {other:?} is not a dashboard role; use office or county"
+                "role {other:?} is not a dashboard role; use office or county (who see people) or analyst (counts only)"
             ))),
+        }
+    }
+
+    /// Whether this login sees counts only, with small ones suppressed.
+    pub fn sees_counts_only(self) -> bool {
+        match self {
+            UserRole::Analyst => true,
+            UserRole::Office | UserRole::County => false,
         }
     }
 }
@@ -500,7 +519,7 @@ mod tests {
             })
             .unwrap();
         let e = Users::open(&store, None).unwrap_err();
-        assert!(matches!(e, UserError::Newer { found: 9, known: 1 }), "{e}");
+        assert!(matches!(e, UserError::Newer { found: 9, known: 2 }), "{e}");
         assert!(e.is_user_error());
         // The lists' part is its own: laid out beside it, and once only.
         crate::lists::Lists::open(&store, None).unwrap();
@@ -533,6 +552,74 @@ mod tests {
             Some(UserRole::County)
         );
         // The store itself still checks clean beside the hub's table.
+        assert!(store.check().unwrap().ok);
+    }
+
+    #[test]
+    fn a_hub_file_of_the_first_user_layout_takes_analysts_and_keeps_its_logins() {
+        // A hub file as the first layout left it: logins of the two old
+        // roles, a CHECK that refuses any other.
+        let (_dir, store) = hub();
+        let old = include_str!("../sql/users_001.sql");
+        let hash = hash_password("correct horse").unwrap();
+        store
+            .with_connection(|c| {
+                c.execute_batch(old)?;
+                c.execute_batch(
+                    "CREATE TABLE hub_layout (part TEXT PRIMARY KEY, version INTEGER NOT NULL);
+                     INSERT INTO hub_layout VALUES ('users', 1);",
+                )?;
+                c.execute(
+                    "INSERT INTO hub_users VALUES ('zhang', 'office', ?1, '2026-11-01T08:00:00+08:00')",
+                    [&hash],
+                )?;
+                assert!(c
+                    .execute(
+                        "INSERT INTO hub_users VALUES ('qian', 'analyst', ?1, '2026-11-01T08:00:00+08:00')",
+                        [&hash],
+                    )
+                    .is_err());
+                Ok(())
+            })
+            .unwrap();
+        let users = Users::open(&store, None).unwrap();
+        assert_eq!(
+            users.verify("zhang", "correct horse").unwrap(),
+            Some(UserRole::Office)
+        );
+        users
+            .add(
+                "qian",
+                UserRole::parse("analyst").unwrap(),
+                "counts only please",
+                "2026-11-29T08:00:00+08:00",
+            )
+            .unwrap();
+        assert_eq!(
+            users.verify("qian", "counts only please").unwrap(),
+            Some(UserRole::Analyst)
+        );
+        assert!(UserRole::Analyst.sees_counts_only());
+        assert!(!UserRole::Office.sees_counts_only() && !UserRole::County.sees_counts_only());
+        // Still no role beyond the three.
+        let refused = store.with_connection(|c| {
+            Ok(c.execute(
+                "INSERT INTO hub_users VALUES ('x', 'lead', 'h', '2026-11-29T08:00:00+08:00')",
+                [],
+            )
+            .is_err())
+        });
+        assert!(refused.unwrap());
+        let version: i64 = store
+            .with_connection(|c| {
+                Ok(c.query_row(
+                    "SELECT version FROM hub_layout WHERE part = 'users'",
+                    [],
+                    |r| r.get(0),
+                )?)
+            })
+            .unwrap();
+        assert_eq!(version, 2);
         assert!(store.check().unwrap().ok);
     }
 }

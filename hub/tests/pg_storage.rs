@@ -334,3 +334,70 @@ fn a_missing_database_is_named_with_the_servers_reason() {
     assert!(matches!(e, PgError::Connect { .. }), "{e:?}");
     assert!(e.to_string().contains("does not exist"), "{e}");
 }
+
+#[test]
+fn a_database_of_layout_2_takes_analyst_logins_and_keeps_its_own() {
+    let Some(db) = fresh_database() else { return };
+    // The database as a hub of layout 2 left it, with an office login.
+    let mut c = db.client();
+    c.batch_execute(
+        "CREATE TABLE schema_migrations (version bigint PRIMARY KEY, applied_at bigint NOT NULL)",
+    )
+    .unwrap();
+    c.batch_execute(include_str!("../sql/pg/001_layout.sql"))
+        .unwrap();
+    c.batch_execute(include_str!("../sql/pg/002_region_levels.sql"))
+        .unwrap();
+    c.batch_execute("INSERT INTO schema_migrations VALUES (1, 0), (2, 0)")
+        .unwrap();
+    let hash = silin_hub::users::hash_password("correct horse").unwrap();
+    c.execute(
+        "INSERT INTO hub_users VALUES ('zhang', 'office', $1, '2026-11-01T08:00:00+08:00')",
+        &[&hash],
+    )
+    .unwrap();
+    let refused = c
+        .execute(
+            "INSERT INTO hub_users VALUES ('qian', 'analyst', $1, '2026-11-01T08:00:00+08:00')",
+            &[&hash],
+        )
+        .unwrap_err();
+    assert_eq!(
+        sqlstate(&refused),
+        Some(&postgres::error::SqlState::CHECK_VIOLATION)
+    );
+
+    let s = storage(&db);
+    let m = s.migrate().unwrap();
+    assert_eq!(m.applied, vec![3]);
+    assert_eq!(LAYOUT, 3);
+    let users = s.users();
+    use silin_hub::users::UserRole;
+    assert_eq!(
+        users.verify("zhang", "correct horse").unwrap(),
+        Some(UserRole::Office)
+    );
+    users
+        .add(
+            "qian",
+            UserRole::Analyst,
+            "counts only please",
+            "2026-11-29T08:00:00+08:00",
+        )
+        .unwrap();
+    assert_eq!(
+        users.verify("qian", "counts only please").unwrap(),
+        Some(UserRole::Analyst)
+    );
+    // No other role gets in.
+    let refused = c
+        .execute(
+            "INSERT INTO hub_users VALUES ('x', 'lead', 'h', '2026-11-29T08:00:00+08:00')",
+            &[],
+        )
+        .unwrap_err();
+    assert_eq!(
+        sqlstate(&refused),
+        Some(&postgres::error::SqlState::CHECK_VIOLATION)
+    );
+}

@@ -125,6 +125,14 @@ impl Lang {
             "back" => ("返回", "Back"),
             "none" => ("无", "none"),
             "other_tasks" => ("其他任务", "Other tasks"),
+            "counts_only_note" => (
+                "此账号只看统计数：1至4的数显示为“<5”，以免认出个人；不显示人员、联户、设备和通知。",
+                "This login sees counts only: counts from 1 to 4 show as \"<5\" so that no one can be singled out; no people, cells, devices or notices.",
+            ),
+            "counts_only_refused" => (
+                "此账号只看统计数，不能查看联户、名单或通知的明细；此次查看已记入审计日志。",
+                "This login sees counts only and may not open cells, a list's tasks or a notice's cells; the attempt is in the audit log.",
+            ),
             "pg_unavailable" => (
                 "此工作台需要乡镇中心的 SQLite 数据库；PostgreSQL 中心暂不提供工作台。",
                 "The dashboard needs the hub's SQLite store; a PostgreSQL hub does not serve it yet.",

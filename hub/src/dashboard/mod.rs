@@ -20,6 +20,15 @@
 //! Resident IDs are shown as [`silin_core::privacy`] says for the user's
 //! role: masked for the township office, in full for the county.
 //!
+//! An `analyst` login sees counts only: the overview's figures by village
+//! and group, the 14-day trend and each list's done and open tasks (also
+//! as JSON at `GET /overview.json`), every count from 1 to
+//! [`silin_core::privacy::SMALL_COUNT_MAX`] suppressed (`<5` on the page,
+//! `null` and named in `suppressed` in the JSON); no person, cell, lead,
+//! device or notice, and no link to them. The drill-downs answer an
+//! analyst 403, and the refusal is written to the audit log
+//! (`view_refused`).
+//!
 //! Every view that shows personal data in full — the overview's people
 //! under monitoring with their phones, a drill-down's leads and phones (a
 //! village's cells, a notice's cells), a list's people — is written to the audit log ([`crate::audit`], action
@@ -171,7 +180,7 @@ async fn api_overview(
     };
     let actor = signed_reader(&headers);
     let read = move || {
-        let o = overview(&source, day, stale)?;
+        let o = overview(&source, day, stale, Reach::People)?;
         log_overview(&source, actor, &o)?;
         Ok::<_, String>(o)
     };
@@ -256,6 +265,7 @@ pub fn router(source: Option<DashboardSource>, tls: bool) -> Router {
         .route("/cells", get(cells))
         .route("/list", get(list))
         .route("/notice", get(notice))
+        .route("/overview.json", get(overview_json))
         .route("/login", post(login))
         .route("/logout", post(logout))
         .route("/lang", get(lang))
@@ -534,8 +544,9 @@ async fn index(
     let actor = Actor::User {
         name: viewer.user.clone(),
     };
+    let reach = Reach::of(viewer.role);
     let data = read(lang, move || {
-        let o = overview(&source, day, stale)?;
+        let o = overview(&source, day, stale, reach)?;
         log_overview(&source, actor, &o)?;
         Ok(o)
     })
@@ -709,13 +720,42 @@ fn lists_of(source: &DashboardSource) -> Result<ListTasks, String> {
     Ok(out)
 }
 
-fn overview(source: &DashboardSource, day: NaiveDate, stale: i64) -> Result<Overview, String> {
+/// What an overview is read for: everything, or the counts only (an
+/// analyst's: the people under monitoring, the devices and the notices
+/// are not even read).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Reach {
+    People,
+    Counts,
+}
+
+impl Reach {
+    fn of(role: UserRole) -> Reach {
+        if role.sees_counts_only() {
+            Reach::Counts
+        } else {
+            Reach::People
+        }
+    }
+}
+
+fn overview(
+    source: &DashboardSource,
+    day: NaiveDate,
+    stale: i64,
+    reach: Reach,
+) -> Result<Overview, String> {
     use silin_core::store::TaskState;
     let store = &source.store;
     let e = |e: silin_core::Error| e.to_string();
+    let people = reach == Reach::People;
     let villages = store.rollup(day, Level::Village).map_err(e)?;
     let groups = store.rollup(day, Level::Group).map_err(e)?;
-    let monitored = store.monitored_on(day).map_err(e)?;
+    let monitored = if people {
+        store.monitored_on(day).map_err(e)?
+    } else {
+        Vec::new()
+    };
     let mut lists = Vec::new();
     for (l, tasks) in lists_of(source)? {
         let progress = store.task_progress(&tasks).map_err(e)?;
@@ -730,15 +770,19 @@ fn overview(source: &DashboardSource, day: NaiveDate, stale: i64) -> Result<Over
         });
     }
     let now = store.clock().timestamp();
-    let devices = store
-        .peers_seen()
-        .map_err(e)?
-        .into_iter()
-        .map(|peer| Freshness {
-            days_since: (now - peer.last_seen).max(0) / 86400,
-            peer,
-        })
-        .collect();
+    let devices = if people {
+        store
+            .peers_seen()
+            .map_err(e)?
+            .into_iter()
+            .map(|peer| Freshness {
+                days_since: (now - peer.last_seen).max(0) / 86400,
+                peer,
+            })
+            .collect()
+    } else {
+        Vec::new()
+    };
     let mut trend = Vec::new();
     for back in (0..TREND_DAYS).rev() {
         let d = day - chrono::Duration::days(back);
@@ -752,7 +796,11 @@ fn overview(source: &DashboardSource, day: NaiveDate, stale: i64) -> Result<Over
             missing,
         });
     }
-    let notices = recent_notices(store, day)?;
+    let notices = if people {
+        recent_notices(store, day)?
+    } else {
+        Vec::new()
+    };
     Ok(Overview {
         day,
         villages,
@@ -789,6 +837,15 @@ async fn cells(
     let Some(path) = q.path.filter(|p| !p.trim().is_empty()) else {
         return bad_request(lang, "add ?path=REGION (a village or group path)".into());
     };
+    if viewer.role.sees_counts_only() {
+        return refuse(
+            lang,
+            source,
+            &viewer,
+            format!("page=cells path={path} date={day}"),
+        )
+        .await;
+    }
     let scope = vec![path.clone()];
     let actor = Actor::User {
         name: viewer.user.clone(),
@@ -861,6 +918,9 @@ async fn list(
     let Some(id) = q.id else {
         return bad_request(lang, "add ?id=LIST_ID".into());
     };
+    if viewer.role.sees_counts_only() {
+        return refuse(lang, source, &viewer, format!("page=list list={id}")).await;
+    }
     let actor = Actor::User {
         name: viewer.user.clone(),
     };
@@ -940,6 +1000,9 @@ async fn notice(
     let Some(id) = q.id.filter(|i| !i.trim().is_empty()) else {
         return bad_request(lang, "add ?id=NOTICE_ID".into());
     };
+    if viewer.role.sees_counts_only() {
+        return refuse(lang, source, &viewer, format!("page=notice notice={id}")).await;
+    }
     let actor = Actor::User {
         name: viewer.user.clone(),
     };
@@ -1011,6 +1074,159 @@ async fn notice(
                 .into_response(),
         ),
         Err(r) => r,
+    }
+}
+
+/// A page refused to a login that sees counts only: 403 with a page
+/// saying so, and the refusal in the audit log (`view_refused`, by the
+/// login, `target` naming what was asked for). A refusal that could not be
+/// logged is still a refusal.
+async fn refuse(lang: Lang, source: DashboardSource, viewer: &Viewer, target: String) -> Response {
+    let entry = NewEntry::new(
+        Actor::User {
+            name: viewer.user.clone(),
+        },
+        Action::ViewRefused,
+        target,
+    );
+    let logged =
+        tokio::task::spawn_blocking(move || audit::record(&source.store, &entry).map(|_| ())).await;
+    if !matches!(logged, Ok(Ok(()))) {
+        tracing::warn!("a refused dashboard view could not be written to the audit log");
+    }
+    no_store(
+        (
+            StatusCode::FORBIDDEN,
+            page::html(page::message(lang, lang.t("counts_only_refused"))),
+        )
+            .into_response(),
+    )
+}
+
+/// A count as the viewer may see it: exact, or suppressed (`None`) when
+/// the viewer sees counts only and it is small
+/// ([`silin_core::privacy::suppress_small`]).
+pub(crate) fn shown(n: i64, counts_only: bool) -> Option<i64> {
+    if counts_only {
+        silin_core::privacy::suppress_small(n)
+    } else {
+        Some(n)
+    }
+}
+
+/// A JSON object of `fields` and the named counts as the viewer may see
+/// them: a number, or `null` for a suppressed one, whose name is then
+/// listed in the object's `suppressed` (empty when none is).
+fn counts_json(
+    fields: serde_json::Map<String, serde_json::Value>,
+    counts: &[(&'static str, i64)],
+    counts_only: bool,
+) -> serde_json::Value {
+    let mut o = fields;
+    let mut suppressed = Vec::new();
+    for (name, n) in counts {
+        let v = shown(*n, counts_only);
+        if v.is_none() {
+            suppressed.push(*name);
+        }
+        o.insert((*name).into(), serde_json::json!(v));
+    }
+    o.insert("suppressed".into(), serde_json::json!(suppressed));
+    serde_json::Value::Object(o)
+}
+
+fn rollup_json(r: &silin_core::rollup::RollupRow, counts_only: bool) -> serde_json::Value {
+    let mut fields = serde_json::Map::new();
+    fields.insert("path".into(), r.path.clone().into());
+    fields.insert("level".into(), r.level.clone().into());
+    counts_json(
+        fields,
+        &[
+            ("cells", r.cells),
+            ("reported", r.reported),
+            ("missing", r.missing),
+            ("zero", r.zero),
+            ("arrivals", r.arrivals),
+            ("abnormal", r.abnormal),
+            ("under_monitoring", r.under_monitoring),
+            ("door_knocks", r.door_knocks),
+            ("calls", r.calls),
+            ("errands", r.errands),
+        ],
+        counts_only,
+    )
+}
+
+/// The overview's counts (no person, cell, device or notice) as the
+/// viewer's role may see them.
+fn counts_of(o: &Overview, counts_only: bool) -> serde_json::Value {
+    let len = |n: usize| i64::try_from(n).unwrap_or(i64::MAX);
+    serde_json::json!({
+        "day": o.day,
+        "counts_only": counts_only,
+        "small_count_max": if counts_only { Some(silin_core::privacy::SMALL_COUNT_MAX) } else { None },
+        "villages": o.villages.iter().map(|r| rollup_json(r, counts_only)).collect::<Vec<_>>(),
+        "groups": o.groups.iter().map(|r| rollup_json(r, counts_only)).collect::<Vec<_>>(),
+        "trend": o.trend.iter().map(|t| {
+            let mut f = serde_json::Map::new();
+            f.insert("date".into(), serde_json::json!(t.date));
+            counts_json(f, &[("reported", t.reported), ("missing", t.missing)], counts_only)
+        }).collect::<Vec<_>>(),
+        "lists": o.lists.iter().map(|l| {
+            let mut f = serde_json::Map::new();
+            f.insert("list_id".into(), l.list_id.clone().into());
+            f.insert("kind".into(), l.kind.clone().into());
+            f.insert("title".into(), l.title.clone().into());
+            counts_json(
+                f,
+                &[("total", len(l.total)), ("done", len(l.done)), ("open", len(l.open))],
+                counts_only,
+            )
+        }).collect::<Vec<_>>(),
+    })
+}
+
+/// `GET /overview.json?date=D`: the overview's counts for the logged-in
+/// user — by village and group, the 14-day trend, each list's tasks —
+/// exact for the office and the county, small ones suppressed for an
+/// analyst. No person is in it, so it is not audited. Without a login:
+/// 401.
+async fn overview_json(
+    State(dash): State<Arc<Dashboard>>,
+    headers: HeaderMap,
+    Query(q): Query<IndexQuery>,
+) -> Response {
+    let start = dash.start(&headers, q.date.as_deref(), |_| {
+        no_store(api_error(
+            StatusCode::UNAUTHORIZED,
+            "login",
+            "log in to the dashboard first (POST /login)".into(),
+        ))
+    });
+    let PageStart {
+        source,
+        viewer,
+        day,
+        ..
+    } = match start {
+        Ok(s) => s,
+        Err(r) => return *r,
+    };
+    let counts_only = viewer.role.sees_counts_only();
+    match tokio::task::spawn_blocking(move || overview(&source, day, STALE_DAYS, Reach::Counts))
+        .await
+    {
+        Ok(Ok(o)) => no_store(axum::Json(counts_of(&o, counts_only)).into_response()),
+        Ok(Err(e)) => api_error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "store",
+            format!("the hub could not read its store: {e}"),
+        ),
+        Err(_) => api_error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "store",
+            "reading the store failed".into(),
+        ),
     }
 }
 

@@ -118,13 +118,34 @@ fn num(n: impl std::fmt::Display, col: &str) -> String {
     format!("<td class=\"n\" data-col=\"{col}\">{n}</td>")
 }
 
+/// A count as the viewer may see it: the number, or `<5` (escaped) when
+/// it is suppressed ([`super::shown`]).
+fn count(n: i64, counts_only: bool) -> String {
+    match super::shown(n, counts_only) {
+        Some(n) => n.to_string(),
+        None => esc(&silin_core::privacy::suppressed_label()),
+    }
+}
+
 fn last_part(path: &str) -> &str {
     path.rsplit('/').next().unwrap_or(path)
 }
 
+/// The overview. For a login that sees counts only: the village and group
+/// table without links, the trend and the lists' counts, small counts
+/// shown as `<5`; no people, devices or notices.
 pub fn overview(lang: Lang, viewer: &Viewer, o: &Overview) -> String {
+    let counts_only = viewer.role.sees_counts_only();
+    let c = |n: i64| count(n, counts_only);
     let mut b = String::new();
     let day = o.day.to_string();
+    if counts_only {
+        let _ = write!(
+            b,
+            "<p id=\"counts-only\">{}</p>",
+            esc(lang.t("counts_only_note"))
+        );
+    }
     let _ = write!(
         b,
         "<form class=\"date\" method=\"get\" action=\"/\"><label for=\"date\">{}</label> \
@@ -153,21 +174,33 @@ pub fn overview(lang: Lang, viewer: &Viewer, o: &Overview) -> String {
     );
     let row = |b: &mut String, r: &silin_core::rollup::RollupRow, class: &str| {
         let missing_class = if r.missing > 0 { "missing" } else { "ok" };
+        // The drill-down names leads and phones: no link where it is refused.
+        let name = if counts_only {
+            format!(
+                "<span title=\"{}\">{}</span>",
+                esc(&r.path),
+                esc(last_part(&r.path))
+            )
+        } else {
+            format!(
+                "<a title=\"{}\" href=\"/cells?path={}&amp;date={day}\">{}</a>",
+                esc(&r.path),
+                url(&r.path),
+                esc(last_part(&r.path))
+            )
+        };
         let _ = write!(
             b,
-            "<tr class=\"{class}\" data-path=\"{}\"><td><a title=\"{}\" href=\"/cells?path={}&amp;date={day}\">{}</a></td>{}{}<td class=\"n {missing_class}\" data-col=\"missing\">{}</td>{}{}{}{}{}</tr>",
+            "<tr class=\"{class}\" data-path=\"{}\"><td>{name}</td>{}{}<td class=\"n {missing_class}\" data-col=\"missing\">{}</td>{}{}{}{}{}</tr>",
             esc(&r.path),
-            esc(&r.path),
-            url(&r.path),
-            esc(last_part(&r.path)),
-            num(r.cells, "cells"),
-            num(r.reported, "reported"),
-            r.missing,
-            num(r.arrivals, "arrivals"),
-            num(r.abnormal, "abnormal"),
-            num(r.door_knocks, "door_knocks"),
-            num(r.calls, "calls"),
-            num(r.errands, "errands"),
+            num(c(r.cells), "cells"),
+            num(c(r.reported), "reported"),
+            c(r.missing),
+            num(c(r.arrivals), "arrivals"),
+            num(c(r.abnormal), "abnormal"),
+            num(c(r.door_knocks), "door_knocks"),
+            num(c(r.calls), "calls"),
+            num(c(r.errands), "errands"),
         );
     };
     for v in &o.villages {
@@ -182,15 +215,21 @@ pub fn overview(lang: Lang, viewer: &Viewer, o: &Overview) -> String {
     }
     b.push_str("</tbody></table></div></section>");
 
-    b.push_str(&notices_section(lang, &day, &o.notices));
+    if !counts_only {
+        b.push_str(&notices_section(lang, &day, &o.notices));
+    }
 
     // The 14-day trend.
     let _ = write!(
         b,
         "<section><h2>{}</h2>{}</section>",
         lang.t("trend"),
-        trend_svg(lang, &o.trend)
+        trend_svg(lang, &o.trend, counts_only)
     );
+    if counts_only {
+        b.push_str(&lists_section(lang, &o.lists, true));
+        return shell(lang, Some(viewer), &b);
+    }
 
     // Home monitoring.
     let _ = write!(
@@ -221,25 +260,7 @@ pub fn overview(lang: Lang, viewer: &Viewer, o: &Overview) -> String {
     }
     b.push_str("</tbody></table></div></section>");
 
-    // Tasks per list.
-    let _ = write!(
-        b,
-        "<section><h2>{}</h2><div class=\"scroll\"><table id=\"lists\"><thead><tr><th>{}</th><th>{}</th><th class=\"n\">{}</th><th class=\"n\">{}</th><th class=\"n\">{}</th><th class=\"n\">{}</th></tr></thead><tbody>",
-        lang.t("tasks"),
-        lang.t("list"),
-        lang.t("kind"),
-        lang.t("total"),
-        lang.t("done"),
-        lang.t("open"),
-        lang.t("completion"),
-    );
-    for l in &o.lists {
-        b.push_str(&list_row(lang, l));
-    }
-    if o.lists.is_empty() {
-        let _ = write!(b, "<tr><td colspan=\"6\">{}</td></tr>", lang.t("none"));
-    }
-    b.push_str("</tbody></table></div></section>");
+    b.push_str(&lists_section(lang, &o.lists, false));
 
     // Sync freshness.
     let _ = write!(
@@ -430,18 +451,58 @@ pub fn notice(
     shell(lang, Some(viewer), &b)
 }
 
-fn list_row(lang: Lang, l: &ListSummary) -> String {
-    let pct = (l.done * 100).checked_div(l.total).unwrap_or(0);
+/// Tasks per list: each list's total, done and open.
+fn lists_section(lang: Lang, lists: &[ListSummary], counts_only: bool) -> String {
+    let mut b = format!(
+        "<section><h2>{}</h2><div class=\"scroll\"><table id=\"lists\"><thead><tr><th>{}</th><th>{}</th><th class=\"n\">{}</th><th class=\"n\">{}</th><th class=\"n\">{}</th><th class=\"n\">{}</th></tr></thead><tbody>",
+        lang.t("tasks"),
+        lang.t("list"),
+        lang.t("kind"),
+        lang.t("total"),
+        lang.t("done"),
+        lang.t("open"),
+        lang.t("completion"),
+    );
+    for l in lists {
+        b.push_str(&list_row(lang, l, counts_only));
+    }
+    if lists.is_empty() {
+        let _ = write!(b, "<tr><td colspan=\"6\">{}</td></tr>", lang.t("none"));
+    }
+    b.push_str("</tbody></table></div></section>");
+    b
+}
+
+/// One list's counts; for a login that sees counts only, without the
+/// link to its tasks, small counts as `<5`, and no completion rate where
+/// the done or the total count is suppressed (the rate would give it).
+fn list_row(lang: Lang, l: &ListSummary, counts_only: bool) -> String {
+    let len = |n: usize| i64::try_from(n).unwrap_or(i64::MAX);
+    let (total, done, open) = (len(l.total), len(l.done), len(l.open));
+    let pct = match (
+        super::shown(done, counts_only),
+        super::shown(total, counts_only),
+    ) {
+        (Some(d), Some(t)) => format!("{}%", (d * 100).checked_div(t).unwrap_or(0)),
+        _ => "—".into(),
+    };
+    let title = if counts_only {
+        esc(&l.title)
+    } else {
+        format!(
+            "<a href=\"/list?id={}\">{}</a>",
+            url(&l.list_id),
+            esc(&l.title)
+        )
+    };
     format!(
-        "<tr data-list=\"{}\"><td><a href=\"/list?id={}\">{}</a></td><td>{}</td>{}{}{}{}</tr>",
+        "<tr data-list=\"{}\"><td>{title}</td><td>{}</td>{}{}{}{}</tr>",
         esc(&l.list_id),
-        url(&l.list_id),
-        esc(&l.title),
         esc(&kind_label(lang, &l.kind)),
-        num(l.total, "total"),
-        num(l.done, "done"),
-        num(l.open, "open"),
-        num(format!("{pct}%"), "completion"),
+        num(count(total, counts_only), "total"),
+        num(count(done, counts_only), "done"),
+        num(count(open, counts_only), "open"),
+        num(pct, "completion"),
     )
 }
 
@@ -455,12 +516,24 @@ fn kind_label(lang: Lang, kind: &str) -> String {
 }
 
 /// Reported and missing cells per day as bars (reported in green, missing
-/// in red above it), with the day under every other bar.
-fn trend_svg(lang: Lang, days: &[TrendDay]) -> String {
+/// in red above it), with the day under every other bar. For a login that
+/// sees counts only, a suppressed count is drawn grey at the threshold's
+/// height (its true height would give it away) and titled `<5`.
+fn trend_svg(lang: Lang, days: &[TrendDay], counts_only: bool) -> String {
     let (w, h, pad) = (560.0_f64, 160.0_f64, 20.0_f64);
+    let threshold = silin_core::privacy::SMALL_COUNT_MAX + 1;
+    // (height drawn, label, suppressed)
+    let bar_of = |n: i64| match super::shown(n, counts_only) {
+        Some(n) => (n, n.to_string(), false),
+        None => (
+            threshold,
+            esc(&silin_core::privacy::suppressed_label()),
+            true,
+        ),
+    };
     let max = days
         .iter()
-        .map(|t| t.reported + t.missing)
+        .map(|t| bar_of(t.reported).0 + bar_of(t.missing).0)
         .max()
         .unwrap_or(0)
         .max(1) as f64;
@@ -473,21 +546,26 @@ fn trend_svg(lang: Lang, days: &[TrendDay]) -> String {
     );
     let base = h - pad;
     let scale = (h - 2.0 * pad) / max;
+    let grey = "#8a96a3";
     for (i, t) in days.iter().enumerate() {
-        let (d, reported, missing) = (&t.date, &t.reported, &t.missing);
+        let d = &t.date;
+        let (reported, reported_label, reported_hidden) = bar_of(t.reported);
+        let (missing, missing_label, missing_hidden) = bar_of(t.missing);
         let x = pad + i as f64 * slot + (slot - bar) / 2.0;
-        let rh = *reported as f64 * scale;
-        let mh = *missing as f64 * scale;
+        let rh = reported as f64 * scale;
+        let mh = missing as f64 * scale;
         let _ = write!(
             s,
-            "<rect x=\"{x:.1}\" y=\"{:.1}\" width=\"{bar:.1}\" height=\"{rh:.1}\" fill=\"#2e7d4f\"><title>{d} {}: {reported}</title></rect>",
+            "<rect x=\"{x:.1}\" y=\"{:.1}\" width=\"{bar:.1}\" height=\"{rh:.1}\" fill=\"{}\"><title>{d} {}: {reported_label}</title></rect>",
             base - rh,
+            if reported_hidden { grey } else { "#2e7d4f" },
             lang.t("reported"),
         );
         let _ = write!(
             s,
-            "<rect x=\"{x:.1}\" y=\"{:.1}\" width=\"{bar:.1}\" height=\"{mh:.1}\" fill=\"#c62828\"><title>{d} {}: {missing}</title></rect>",
+            "<rect x=\"{x:.1}\" y=\"{:.1}\" width=\"{bar:.1}\" height=\"{mh:.1}\" fill=\"{}\"><title>{d} {}: {missing_label}</title></rect>",
             base - rh - mh,
+            if missing_hidden { grey } else { "#c62828" },
             lang.t("missing"),
         );
         if i % 2 == 0 || i + 1 == days.len() {
@@ -548,9 +626,12 @@ pub fn cells(
     shell(lang, Some(viewer), &b)
 }
 
+/// The role whose masking rule a dashboard login follows. An analyst is
+/// refused every page that shows a resident ID; were one shown, it would be
+/// masked, as for the township office.
 pub(crate) fn role_of(role: UserRole) -> Role {
     match role {
-        UserRole::Office => Role::Office,
+        UserRole::Office | UserRole::Analyst => Role::Office,
         UserRole::County => Role::County,
     }
 }

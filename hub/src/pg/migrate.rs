@@ -14,6 +14,7 @@ use postgres::{Client, Transaction};
 const MIGRATIONS: &[&str] = &[
     include_str!("../../sql/pg/001_layout.sql"),
     include_str!("../../sql/pg/002_region_levels.sql"),
+    include_str!("../../sql/pg/003_analyst_role.sql"),
 ];
 
 /// The layout this build writes.
