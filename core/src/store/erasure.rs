@@ -41,6 +41,7 @@ impl Store {
     ) -> Result<ErasureOrder> {
         let order = self.issue_unpurged(office, cell_id, subjects, reason)?;
         self.purge()?;
+        self.notify(&[order.cell.clone()]);
         Ok(order)
     }
 
@@ -64,6 +65,8 @@ impl Store {
         }
         if !orders.is_empty() {
             self.purge()?;
+            let cells: Vec<String> = orders.iter().map(|o| o.cell.clone()).collect();
+            self.notify(&cells);
         }
         Ok(orders)
     }
@@ -196,6 +199,7 @@ impl Store {
         }
         if !taken.applied.is_empty() {
             self.purge()?;
+            self.notify(&taken.applied);
         }
         Ok(taken)
     }
