@@ -191,6 +191,16 @@ fn names_in(store: &Store, cell: &str) -> Vec<String> {
     names
 }
 
+/// Every cell an observer was told of.
+#[derive(Default)]
+struct Heard(std::sync::Mutex<Vec<String>>);
+
+impl silin_core::Observer for Heard {
+    fn cells_changed(&self, cell_ids: &[String]) {
+        self.0.lock().unwrap().extend(cell_ids.iter().cloned());
+    }
+}
+
 #[test]
 fn a_thousand_erased_people_leave_every_replica_and_every_file() {
     let c = county();
@@ -270,7 +280,16 @@ fn a_thousand_erased_people_leave_every_replica_and_every_file() {
 
     // Hub → worker (which holds the cut and rebuilds each epoch itself),
     // worker → lead, hub → worker 2, worker → bundle → the carried phone.
+    // The worker's screens hear of each cell that moved.
+    let heard = std::sync::Arc::new(Heard::default());
+    c.worker.subscribe(heard.clone());
     sync_local(&c.worker, &c.hub).unwrap();
+    let mut told = heard.0.lock().unwrap().clone();
+    told.sort();
+    told.dedup();
+    let mut erased_cells: Vec<String> = erase.iter().map(|(c, _)| c.clone()).collect();
+    erased_cells.sort();
+    assert_eq!(told, erased_cells);
     sync_local(&c.lead, &c.worker).unwrap();
     sync_local(&worker2, &c.hub).unwrap();
     let after = bundle::export(
