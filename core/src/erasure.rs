@@ -116,6 +116,37 @@ impl Collection {
     }
 }
 
+/// A part of a member's own record that retention may let go while the
+/// member stays: what they told of a journey, their home monitoring, their
+/// last test.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum MemberPart {
+    Arrival,
+    Monitoring,
+    Test,
+}
+
+impl MemberPart {
+    pub const ALL: [MemberPart; 3] = [
+        MemberPart::Arrival,
+        MemberPart::Monitoring,
+        MemberPart::Test,
+    ];
+
+    /// The member map's key for it.
+    pub fn key(self) -> &'static str {
+        match self {
+            MemberPart::Arrival => "arrival",
+            MemberPart::Monitoring => "monitoring",
+            MemberPart::Test => "test",
+        }
+    }
+
+    fn tag(self) -> u8 {
+        MemberPart::ALL.iter().position(|p| *p == self).unwrap_or(0) as u8
+    }
+}
+
 /// What an order erases.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Subject {
@@ -127,6 +158,8 @@ pub enum Subject {
     Household(String),
     /// One record (retention: a health check past its keeping time).
     Record(Collection, String),
+    /// A part of a member's record (retention: monitoring long over).
+    MemberPart(String, MemberPart),
 }
 
 impl Subject {
@@ -147,6 +180,10 @@ impl Subject {
                 w.u8(3).u8(c.tag());
                 wire::put_id(w, id);
             }
+            Subject::MemberPart(id, part) => {
+                w.u8(4).u8(part.tag());
+                wire::put_id(w, id);
+            }
         }
     }
 
@@ -161,6 +198,13 @@ impl Subject {
                     .get(tag as usize)
                     .ok_or_else(|| r.invalid("erased record's collection"))?;
                 Subject::Record(c, wire::get_id(r, "erased record")?)
+            }
+            4 => {
+                let tag = r.u8("erased part of a member")?;
+                let part = *MemberPart::ALL
+                    .get(tag as usize)
+                    .ok_or_else(|| r.invalid("erased part of a member"))?;
+                Subject::MemberPart(wire::get_id(r, "member of an erased part")?, part)
             }
             _ => return Err(r.invalid("erasure subject")),
         })
@@ -340,6 +384,8 @@ pub fn read_orders(r: &mut Reader<'_>) -> Result<Vec<ErasureOrder>, WireError> {
 pub struct Erased {
     pub whole_cell: bool,
     pub ids: BTreeSet<String>,
+    /// (member id, key of the part): a member's part let go.
+    pub parts: BTreeSet<(String, String)>,
 }
 
 impl Erased {
@@ -361,8 +407,17 @@ impl Erased {
                 Subject::Member(id) | Subject::Household(id) | Subject::Record(_, id) => {
                     self.ids.insert(id.clone());
                 }
+                Subject::MemberPart(id, part) => {
+                    self.parts.insert((id.clone(), part.key().to_string()));
+                }
             }
         }
+    }
+
+    /// Whether the entry `key` of the object found under `owner` (its key
+    /// in its parent) is a member's part let go.
+    pub fn drops(&self, owner: &str, key: &str) -> bool {
+        !self.parts.is_empty() && self.parts.contains(&(owner.to_string(), key.to_string()))
     }
 
     pub fn holds(&self, s: &str) -> bool {
@@ -407,6 +462,25 @@ impl Retention {
                 out.push(Subject::Record(Collection::Arrival, a.id));
             }
         }
+        // What a member's own record says of a journey and its monitoring,
+        // once that is over; of their last test, once past its time.
+        for h in doc.households()? {
+            for m in h.members {
+                let ended = m.monitoring.until.or(m.arrival.date);
+                let mut parts = Vec::new();
+                if ended.is_some_and(|d| d < before(self.monitoring_days)) {
+                    parts.extend([MemberPart::Arrival, MemberPart::Monitoring]);
+                }
+                if m.test.date.is_some_and(|d| d < before(self.checks_days)) {
+                    parts.push(MemberPart::Test);
+                }
+                for part in parts {
+                    if doc.holds_member_part(&m.id, part.key()) {
+                        out.push(Subject::MemberPart(m.id.clone(), part));
+                    }
+                }
+            }
+        }
         Ok(out)
     }
 }
@@ -427,6 +501,10 @@ mod tests {
                         "0190a0a0-0000-7000-8000-000000000003".into(),
                     ),
                     Subject::Cell,
+                    Subject::MemberPart(
+                        "0190a0a0-0000-7000-8000-000000000004".into(),
+                        MemberPart::Monitoring,
+                    ),
                 ],
                 cut: vec![ChangeHash([3; 32])],
                 clock: vec![(vec![1; 16], 7)],
@@ -468,5 +546,8 @@ mod tests {
         assert!(e.whole_cell);
         assert!(e.holds("0190a0a0-0000-7000-8000-000000000002"));
         assert!(e.holds("0190a0a0-0000-7000-8000-000000000003"));
+        assert!(e.drops("0190a0a0-0000-7000-8000-000000000004", "monitoring"));
+        assert!(!e.drops("0190a0a0-0000-7000-8000-000000000004", "arrival"));
+        assert!(!e.holds("0190a0a0-0000-7000-8000-000000000004"));
     }
 }

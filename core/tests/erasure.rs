@@ -523,7 +523,7 @@ fn a_whole_cell_erased_keeps_only_where_it_is() {
 
 #[test]
 fn retention_lets_old_checks_and_ended_monitoring_go_everywhere_and_keeps_the_rest() {
-    use silin_core::erasure::Retention;
+    use silin_core::erasure::{MemberPart, Retention};
     use silin_core::register::{ArrivalKind, Arriving, NewArrival, RiskLevel};
     let c = county();
     let dir = c._dir.path();
@@ -579,6 +579,31 @@ fn retention_lets_old_checks_and_ended_monitoring_go_everywhere_and_keeps_the_re
             .id
     };
     let (ended, ongoing) = (by_place("旧行程标记地"), by_place("近期行程地"));
+    // A returnee whose own record says where from and when monitoring
+    // ended, 36 days ago.
+    let returnee = c
+        .lead
+        .add_member(
+            &hh,
+            NewMember {
+                name: "返乡者".into(),
+                ..Default::default()
+            },
+            day0,
+        )
+        .unwrap();
+    let ago = |d: u64| Some(day0 - chrono::Days::new(d));
+    c.lead
+        .edit_member(
+            &returnee,
+            &[
+                MemberEdit::ArrivalFrom(Some("旧来源标记".into())),
+                MemberEdit::ArrivalDate(ago(50)),
+                MemberEdit::MonitoringSince(ago(50)),
+                MemberEdit::MonitoringUntil(ago(36)),
+            ],
+        )
+        .unwrap();
     sync_local(&c.lead, &c.hub).unwrap();
 
     let policy = Retention {
@@ -595,6 +620,8 @@ fn retention_lets_old_checks_and_ended_monitoring_go_everywhere_and_keeps_the_re
         [
             Subject::Record(Collection::Visit, old.clone()),
             Subject::Record(Collection::Arrival, ended.clone()),
+            Subject::MemberPart(returnee.clone(), MemberPart::Arrival),
+            Subject::MemberPart(returnee.clone(), MemberPart::Monitoring),
         ]
     );
     // Applying it again on the same day finds nothing more.
@@ -625,7 +652,18 @@ fn retention_lets_old_checks_and_ended_monitoring_go_everywhere_and_keeps_the_re
             .iter()
             .flat_map(|f| std::fs::read(f).unwrap())
             .collect();
-        for gone in ["旧体温记录标记", "旧行程标记地"] {
+        // The returnee stays, without the journey and monitoring long over.
+        let r = store.member(&returnee).unwrap();
+        assert_eq!(
+            (
+                r.name.as_str(),
+                r.arrival.from.as_deref(),
+                r.monitoring.until
+            ),
+            ("返乡者", None, None),
+            "{name}"
+        );
+        for gone in ["旧体温记录标记", "旧行程标记地", "旧来源标记"] {
             assert!(
                 !bytes.windows(gone.len()).any(|w| w == gone.as_bytes()),
                 "{name}: {gone}"

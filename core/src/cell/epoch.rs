@@ -94,7 +94,8 @@ impl Src<'_> {
 }
 
 /// Copies `src`'s object into `dst`'s (both of type `ty`), leaving out map
-/// entries keyed by an erased id.
+/// entries keyed by an erased id, and a member's parts let go (`owner`: the
+/// object's key in its parent, a member's id for a member).
 fn copy_obj(
     src: &Src<'_>,
     s_obj: &ObjId,
@@ -102,18 +103,19 @@ fn copy_obj(
     d_obj: &ObjId,
     ty: ObjType,
     erased: &Erased,
+    owner: &str,
 ) -> Result<()> {
     match ty {
         ObjType::Map | ObjType::Table => {
             for key in src.keys(s_obj) {
-                if erased.holds(&key) {
+                if erased.holds(&key) || erased.drops(owner, &key) {
                     continue;
                 }
                 match src.get(s_obj, key.as_str()) {
                     Some((Value::Scalar(s), _)) => dst.put(d_obj, key.as_str(), s.into_owned())?,
                     Some((Value::Object(t), child)) => {
                         let made = dst.put_object(d_obj, key.as_str(), t)?;
-                        copy_obj(src, &child, dst, &made, t, erased)?;
+                        copy_obj(src, &child, dst, &made, t, erased, &key)?;
                     }
                     None => {}
                 }
@@ -125,7 +127,7 @@ fn copy_obj(
                     Some((Value::Scalar(s), _)) => dst.insert(d_obj, i, s.into_owned())?,
                     Some((Value::Object(t), child)) => {
                         let made = dst.insert_object(d_obj, i, t)?;
-                        copy_obj(src, &child, dst, &made, t, erased)?;
+                        copy_obj(src, &child, dst, &made, t, erased, owner)?;
                     }
                     None => {}
                 }
@@ -160,7 +162,7 @@ fn copy_records(
                     continue;
                 }
                 let made = dst.put_object(d_obj, key.as_str(), t)?;
-                copy_obj(src, &child, dst, &made, t, erased)?;
+                copy_obj(src, &child, dst, &made, t, erased, &key)?;
             }
             Some((Value::Scalar(s), _)) => dst.put(d_obj, key.as_str(), s.into_owned())?,
             None => {}
@@ -180,6 +182,13 @@ impl CellDoc {
         self.get_i64(&ROOT, EPOCH)
             .and_then(|n| u32::try_from(n).ok())
             .unwrap_or(0)
+    }
+
+    /// Whether member `member_id`'s own record holds the part `key`
+    /// (`arrival`, `monitoring`, `test`).
+    pub fn holds_member_part(&self, member_id: &str, key: &str) -> bool {
+        self.member_obj(member_id)
+            .is_ok_and(|(_, m)| matches!(self.doc.get(&m, key), Ok(Some((Value::Object(_), _)))))
     }
 
     /// Whether root collection `key` holds a record `id`.
@@ -279,15 +288,15 @@ impl CellDoc {
                             }
                             Some((Value::Object(t), child)) => {
                                 let made = dst.put_object(&d_obj, field.as_str(), t)?;
-                                copy_obj(&src, &child, &mut dst, &made, t, erased)?;
+                                copy_obj(&src, &child, &mut dst, &made, t, erased, &field)?;
                             }
                             None => {}
                         }
                     }
                 }
-                POLICY => copy_obj(&src, &s_obj, &mut dst, &d_obj, t, erased)?,
+                POLICY => copy_obj(&src, &s_obj, &mut dst, &d_obj, t, erased, &key)?,
                 REPORTS if !erased.whole_cell => {
-                    copy_obj(&src, &s_obj, &mut dst, &d_obj, t, erased)?
+                    copy_obj(&src, &s_obj, &mut dst, &d_obj, t, erased, &key)?
                 }
                 _ if t == ObjType::Map => copy_records(&src, &s_obj, &mut dst, &d_obj, erased)?,
                 _ => {}
@@ -419,7 +428,7 @@ fn replay_path(p: &automerge::Patch) -> Option<Vec<String>> {
 /// the way is an erased id, or the record it is in is erased or refers to
 /// an erased id (as the device's change left it).
 fn touches_erased(src: &Src<'_>, path: &[String], erased: &Erased) -> bool {
-    if path.iter().any(|k| erased.holds(k)) {
+    if path.iter().any(|k| erased.holds(k)) || path.windows(2).any(|w| erased.drops(&w[0], &w[1])) {
         return true;
     }
     // Households and members are keyed by their ids (checked above); the
@@ -450,7 +459,7 @@ fn put_path(src: &Src<'_>, dst: &mut AutoCommit, path: &[String], erased: &Erase
         Some((Value::Scalar(s), _)) => dst.put(&parent, last.as_str(), s.into_owned())?,
         Some((Value::Object(t), s_obj)) => {
             let made = dst.put_object(&parent, last.as_str(), t)?;
-            copy_obj(src, &s_obj, dst, &made, t, erased)?;
+            copy_obj(src, &s_obj, dst, &made, t, erased, last)?;
         }
         None => {
             if dst.get(&parent, last.as_str())?.is_some() {

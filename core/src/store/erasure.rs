@@ -41,7 +41,7 @@ impl Store {
     ) -> Result<ErasureOrder> {
         let order = self.issue_unpurged(office, cell_id, subjects, reason)?;
         self.purge()?;
-        self.notify(&[order.cell.clone()]);
+        self.notify(std::slice::from_ref(&order.cell));
         Ok(order)
     }
 
@@ -101,6 +101,7 @@ impl Store {
                     Subject::Member(id) => entry.doc.has_member(id),
                     Subject::Household(id) => entry.doc.has_household(id),
                     Subject::Record(c, id) => entry.doc.holds_record(c.key(), id),
+                    Subject::MemberPart(id, part) => entry.doc.holds_member_part(id, part.key()),
                 };
                 if !named {
                     return Err(ErasureError::NothingNamed(format!(
