@@ -781,3 +781,121 @@ fn what_a_peer_adds_on_top_of_a_new_epoch_passes_its_own_write_rules() {
     assert_eq!(c.lead.erasure_orders().unwrap().len(), 1);
     assert!(!c.lead.awaits_epoch(&c.cell).unwrap());
 }
+
+/// One step of the erasure property: an edit on a device, a sync between
+/// two devices that meet in the county, or the office's next erasure.
+#[derive(Debug, Clone)]
+enum Step {
+    /// Device (0 lead, 1 worker, 2 second worker, 3 hub) records a check
+    /// of the member who stays.
+    Check(usize),
+    /// Device edits the phone of someone: the one who stays, or one of
+    /// the household erased first or second.
+    Phone(usize, usize, u32),
+    /// The devices of pair `n` of [`MEET`] sync.
+    Meet(usize),
+    /// The office erases the next household in line.
+    Erase,
+}
+
+/// Who meets whom: the lead and the first worker, each worker and the
+/// hub, the lead and the hub.
+const MEET: [(usize, usize); 4] = [(0, 1), (1, 3), (2, 3), (0, 3)];
+
+fn step() -> impl proptest::strategy::Strategy<Value = Step> {
+    use proptest::prelude::*;
+    prop_oneof![
+        3 => (0..4usize).prop_map(Step::Check),
+        2 => (0..4usize, 0..3usize, 0..1000u32).prop_map(|(d, who, n)| Step::Phone(d, who, n)),
+        4 => (0..MEET.len()).prop_map(Step::Meet),
+        1 => Just(Step::Erase),
+    ]
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::test_runner::Config {
+        cases: std::env::var("PROPTEST_CASES").ok().and_then(|s| s.parse().ok()).unwrap_or(24),
+        max_shrink_iters: 200,
+        ..Default::default()
+    })]
+
+    /// Whatever the order of edits, meetings and (up to two) erasures: at
+    /// the end every device holds the same cell, nobody erased is left on
+    /// any device, and every check of the one who stays — recorded on any
+    /// device, before or after an erasure, synced or not — is everywhere.
+    #[test]
+    fn erasures_converge_and_lose_no_surviving_edit(steps in proptest::collection::vec(step(), 1..30)) {
+        let c = county();
+        let dir = c._dir.path();
+        let worker2 = open_fast(&dir.join("worker2.db"));
+        enrol(&worker2, &office(), Role::GridWorker, &["县/镇/村"]);
+        let devices: [&Store; 4] = [&c.lead, &c.worker, &worker2, &c.hub];
+        let (_, stays) = survivor(&c.hub, &c.cell);
+        let gone: Vec<String> = (0..2).map(|h| plant(&c.hub, &c.cell, h * 2..h * 2 + 2)).collect();
+        let gone_members: Vec<Vec<String>> = gone
+            .iter()
+            .map(|h| {
+                c.hub.cell(&c.cell).unwrap().households.iter()
+                    .find(|x| &x.id == h).unwrap().members.iter().map(|m| m.id.clone()).collect()
+            })
+            .collect();
+        for (a, b) in MEET {
+            sync_local(devices[a], devices[b]).unwrap();
+        }
+        let mut checks: Vec<String> = Vec::new();
+        let mut erased = 0;
+        for s in &steps {
+            match s {
+                Step::Check(d) => {
+                    let mut v = visit(VisitKind::HealthCheck, "体温正常");
+                    v.member_id = Some(stays.clone());
+                    v.temperature = Some(36.5);
+                    checks.push(devices[*d].record_visit(&c.cell, v).unwrap());
+                }
+                Step::Phone(d, who, n) => {
+                    let target = match who {
+                        0 => stays.clone(),
+                        w => gone_members[w - 1][0].clone(),
+                    };
+                    // Someone erased is gone from a device that followed.
+                    let _ = devices[*d].edit_member(&target, &[MemberEdit::Phone(Some(format!("137{n:08}")))]);
+                }
+                Step::Meet(m) => {
+                    let (a, b) = MEET[*m];
+                    sync_local(devices[a], devices[b]).unwrap();
+                }
+                Step::Erase => {
+                    if erased < 2 {
+                        c.hub.issue_erasure(&office().key, &c.cell, vec![Subject::Household(gone[erased].clone())], "").unwrap();
+                        erased += 1;
+                    }
+                }
+            }
+        }
+        for _ in 0..3 {
+            for (a, b) in MEET {
+                sync_local(devices[a], devices[b]).unwrap();
+            }
+        }
+        let heads = heads_of(&c.hub, &c.cell);
+        for (i, d) in devices.iter().enumerate() {
+            proptest::prop_assert_eq!(heads_of(d, &c.cell), heads.clone(), "device {}", i);
+            let view = d.cell(&c.cell).unwrap();
+            let ids: Vec<&str> = view.households.iter().map(|h| h.id.as_str()).collect();
+            for (h, members) in gone.iter().zip(&gone_members).take(erased) {
+                proptest::prop_assert!(!ids.contains(&h.as_str()), "device {} holds an erased household", i);
+                for m in members {
+                    proptest::prop_assert!(d.member(m).is_err(), "device {} holds an erased member", i);
+                }
+            }
+            let mut held: Vec<&str> = view.visits.iter()
+                .filter(|v| v.member_id.as_deref() == Some(stays.as_str()))
+                .map(|v| v.id.as_str()).collect();
+            held.sort();
+            let mut want: Vec<&str> = checks.iter().map(String::as_str).collect();
+            want.sort();
+            proptest::prop_assert_eq!(held, want, "device {}", i);
+            proptest::prop_assert_eq!(d.member(&stays).unwrap().name, "留存者");
+        }
+    }
+}
