@@ -168,6 +168,8 @@ enum Command {
         #[arg(long, default_value = "7", value_name = "N")]
         not_called_days: String,
     },
+    /// The office's erasure orders this store holds, and whether it has followed each.
+    Erasures,
     /// The hub's audit log: who exported, imported, viewed personal data in full, added logins, issued tokens, revoked devices.
     Audit {
         /// The hub's store (default: --store).
@@ -1136,6 +1138,48 @@ fn run(cli: &Cli, out: &Out) -> Result<(), CliError> {
                     audit::run(audit::Hub::Sqlite(&store), out, since, *verify)
                 }
             }
+        }
+        Command::Erasures => {
+            let store = open_existing(cli)?;
+            let mut rows = Vec::new();
+            for o in store.erasure_orders()? {
+                rows.push(serde_json::json!({
+                    "cell": o.cell,
+                    "epoch": o.epoch,
+                    "issued_at": o.issued_at,
+                    "subjects": o.subjects.len(),
+                    "reason": o.reason,
+                    "followed": !store.awaits_epoch(&o.cell)?,
+                }));
+            }
+            let human = rows
+                .iter()
+                .map(|r| {
+                    format!(
+                        "cell {} epoch {}: {} subject(s), {}{}",
+                        r["cell"].as_str().unwrap_or(""),
+                        r["epoch"],
+                        r["subjects"],
+                        if r["followed"] == true {
+                            "followed"
+                        } else {
+                            "waiting for the new epoch from a peer"
+                        },
+                        match r["reason"].as_str() {
+                            Some(t) if !t.is_empty() => format!(" ({t})"),
+                            _ => String::new(),
+                        }
+                    )
+                })
+                .collect::<Vec<_>>()
+                .join("\n");
+            out.print(&serde_json::Value::Array(rows), || {
+                if human.is_empty() {
+                    "no erasure orders".to_string()
+                } else {
+                    human.clone()
+                }
+            })
         }
         Command::Enroll { hub, token } => {
             let store = open_existing(cli)?;

@@ -89,6 +89,16 @@ fn the_office_erases_a_resident_and_the_lead_phone_follows() {
         assert_eq!(names, [MARKER_LEAD], "{store}");
     }
 
+    // Both stores list the order, followed.
+    for store in ["hub.db", "lead.db"] {
+        let orders = o.json(store, &["erasures"]);
+        assert_eq!(orders.as_array().unwrap().len(), 1, "{store}: {orders}");
+        assert_eq!(orders[0]["cell"], c.cell.as_str());
+        assert_eq!(orders[0]["epoch"], 1);
+        assert_eq!(orders[0]["reason"], "本人申请 2026-17");
+        assert_eq!(orders[0]["followed"], true);
+    }
+
     // The audit log has the erasure, in counts, and still verifies.
     let log = o.json("hub.db", &["audit"]);
     let entry = log
