@@ -95,6 +95,20 @@ fn files_of(db: &Path) -> Vec<std::path::PathBuf> {
         .collect()
 }
 
+/// Every cell `store` holds, in a bundle anyone can read (what a
+/// `--plaintext` export writes).
+fn plain_bundle(store: &Store) -> Vec<u8> {
+    bundle::export(
+        store,
+        &bundle::ExportOptions {
+            sealing: bundle::Sealing::Plain,
+            ..Default::default()
+        },
+    )
+    .unwrap()
+    .0
+}
+
 /// How many of markers `people` appear (name or phone) in `bytes`.
 fn hits(bytes: &[u8], people: std::ops::Range<usize>) -> usize {
     people
@@ -239,15 +253,7 @@ fn a_thousand_erased_people_leave_every_replica_and_every_file() {
     sync_local(&c.lead, &c.worker).unwrap();
     sync_local(&c.worker, &c.hub).unwrap();
     sync_local(&worker2, &c.hub).unwrap();
-    let before = bundle::export(
-        &c.worker,
-        &bundle::ExportOptions {
-            sealing: bundle::Sealing::Plain,
-            ..Default::default()
-        },
-    )
-    .unwrap()
-    .0;
+    let before = plain_bundle(&c.worker);
     assert_eq!(
         hits_in_bundle(&before, 0..1000),
         1000,
@@ -292,15 +298,7 @@ fn a_thousand_erased_people_leave_every_replica_and_every_file() {
     assert_eq!(told, erased_cells);
     sync_local(&c.lead, &c.worker).unwrap();
     sync_local(&worker2, &c.hub).unwrap();
-    let after = bundle::export(
-        &c.worker,
-        &bundle::ExportOptions {
-            sealing: bundle::Sealing::Plain,
-            ..Default::default()
-        },
-    )
-    .unwrap()
-    .0;
+    let after = plain_bundle(&c.worker);
     assert_eq!(
         hits_in_bundle(&after, 0..1000),
         0,
@@ -433,15 +431,7 @@ fn the_old_lineage_is_refused_after_an_erasure_and_forged_orders_are_ignored() {
     survivor(&c.lead, &c.cell);
     sync_local(&c.lead, &c.hub).unwrap();
     // A bundle the lead wrote before the order, carried late to the hub.
-    let stale = bundle::export(
-        &c.lead,
-        &bundle::ExportOptions {
-            sealing: bundle::Sealing::Plain,
-            ..Default::default()
-        },
-    )
-    .unwrap()
-    .0;
+    let stale = plain_bundle(&c.lead);
     let order = c
         .hub
         .issue_erasure(
