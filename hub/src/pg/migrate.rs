@@ -15,6 +15,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../sql/pg/001_layout.sql"),
     include_str!("../../sql/pg/002_region_levels.sql"),
     include_str!("../../sql/pg/003_analyst_role.sql"),
+    include_str!("../../sql/pg/004_office_lists.sql"),
 ];
 
 /// The layout this build writes.

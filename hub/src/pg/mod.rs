@@ -29,12 +29,14 @@
 
 mod audit;
 mod hub;
+mod lists;
 mod migrate;
 mod projection;
 mod replica;
 mod sessions;
 mod users;
 
+pub use lists::{record_list, RecordError};
 pub use migrate::{Migrated, LAYOUT};
 pub use sessions::PgSessions;
 pub use users::PgUsers;

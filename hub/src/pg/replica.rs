@@ -239,6 +239,75 @@ impl PgStorage {
         out
     }
 
+    /// Runs `f` on cell `cell_id` as the database holds it now (the office's
+    /// reads: a list's matching, the dashboard, exports). The decoded copy
+    /// is this process's cache, revalidated first; `f` must only read.
+    pub fn read_cell<T>(
+        &self,
+        cell_id: &str,
+        f: impl FnOnce(&mut CellDoc) -> Result<T>,
+    ) -> Result<T> {
+        self.with_doc(cell_id, f)
+    }
+
+    /// The office's own edit of several cells and the caller's own rows in
+    /// one transaction: `edit` runs on each of `cells` (as the hub's actor),
+    /// then `then` on the transaction; everything commits together or
+    /// nothing does. Rows are locked in id order, so two such edits never
+    /// wait on each other in a cycle; each cell is written and let go of
+    /// before the next is decoded, so a list over every cell of a county
+    /// holds one document in memory at a time. Cached copies are not used
+    /// or updated: their version no longer matches, and the next reader
+    /// reloads.
+    pub fn edit_cells_then<T, E: From<Error>>(
+        &self,
+        cells: &[String],
+        mut edit: impl FnMut(&str, &mut CellDoc) -> Result<()>,
+        then: impl FnOnce(&mut Transaction<'_>) -> std::result::Result<T, E>,
+    ) -> std::result::Result<T, E> {
+        let mut ids: Vec<&str> = cells.iter().map(String::as_str).collect();
+        ids.sort_unstable();
+        ids.dedup();
+        for id in &ids {
+            check_id("cell", id).map_err(Error::from)?;
+        }
+        let doing = "writing the office's edit";
+        let fail = |e: postgres::Error| self.failed(doing, e);
+        let mut c = self.client(doing)?;
+        let mut tx = c.transaction().map_err(fail)?;
+        for id in ids {
+            let row = tx
+                .query_typed_opt(
+                    "SELECT chunk_count FROM docs WHERE id = $1 FOR UPDATE",
+                    &[(&id, Type::TEXT)],
+                )
+                .map_err(fail)?
+                .ok_or_else(|| Error::not_found("cell", id))?;
+            let chunk_count: i64 = row.try_get(0).map_err(fail)?;
+            let mut loaded = self
+                .load(&mut tx, id)?
+                .ok_or_else(|| Error::not_found("cell", id))?;
+            let before = loaded.heads.clone();
+            edit(id, &mut loaded.doc)?;
+            let mut after = loaded.doc.heads();
+            after.sort();
+            if after == before {
+                continue;
+            }
+            self.persist(
+                &mut tx,
+                id,
+                &mut loaded,
+                &before,
+                chunk_count,
+                &Touched::All,
+            )?;
+        }
+        let out = then(&mut tx)?;
+        tx.commit().map_err(fail)?;
+        Ok(out)
+    }
+
     /// The trust boundary and the write, for a cell the database holds: one
     /// transaction holding the document's row lock, on the latest document.
     /// On `Err` nothing is written and the decoded copy is dropped (it may
@@ -439,7 +508,7 @@ impl PgStorage {
 
     /// One small statement outside any transaction: `f` runs it, its
     /// failure is said to have happened while `doing`.
-    fn run<T>(
+    pub(super) fn run<T>(
         &self,
         doing: &str,
         f: impl FnOnce(&mut postgres::Client) -> std::result::Result<T, postgres::Error>,
