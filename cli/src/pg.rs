@@ -21,7 +21,7 @@ pub struct Serve<'a> {
     pub tls: serve::Tls<'a>,
 }
 
-fn pg_error(e: PgError) -> CliError {
+pub(crate) fn pg_error(e: PgError) -> CliError {
     match e {
         PgError::BadUrl { .. } | PgError::Newer { .. } | PgError::NotOurs { .. } => {
             CliError::Usage(e.to_string())
@@ -52,7 +52,7 @@ pub fn hierarchy(url: &str) -> Result<silin_core::region::Hierarchy, CliError> {
 }
 
 /// The database, laid out to this build's layout.
-fn open(url: &str, pool: u32) -> Result<PgStorage, CliError> {
+pub(crate) fn open(url: &str, pool: u32) -> Result<PgStorage, CliError> {
     let storage = PgStorage::connect(url, pool).map_err(pg_error)?;
     storage.migrate().map_err(pg_error)?;
     Ok(storage)
