@@ -1613,29 +1613,33 @@ fn run_office(cli: &Cli, out: &Out, cmd: &OfficeCmd) -> Result<(), CliError> {
             db,
             postgres,
         } => {
-            no_postgres(postgres)?;
             let kind = office::Kind::parse(kind)?;
-            let store = hub_store(cli, db, false)?;
-            refuse_phone_store(&store)?;
-            let register = office::HubRegister {
-                store: &store,
-                secret: store_secret(cli)?,
+            let args = office::ImportArgs {
+                file,
+                kind,
+                accept_partial: *accept_partial,
+                report: report.as_deref(),
+                columns,
+                title: title.as_deref(),
+                today: today(),
+                now: now(),
+                progress: out.progress_allowed(),
             };
-            let outcome = office::import_list(
-                &store,
-                &office::ImportArgs {
-                    file,
-                    kind,
-                    accept_partial: *accept_partial,
-                    report: report.as_deref(),
-                    columns,
-                    title: title.as_deref(),
-                    today: today(),
-                    now: now(),
-                    progress: out.progress_allowed(),
-                },
-                &register,
-            )?;
+            let outcome = match postgres {
+                Some(url) => {
+                    let storage = pg::open(url, 1)?;
+                    office::import_list(&office::PgHub { storage: &storage }, &args)?
+                }
+                None => {
+                    let store = hub_store(cli, db, false)?;
+                    refuse_phone_store(&store)?;
+                    let hub = office::SqliteHub {
+                        store: &store,
+                        secret: store_secret(cli)?,
+                    };
+                    office::import_list(&hub, &args)?
+                }
+            };
             out.print(&outcome, || {
                 let mut s = format!(
                     "list {}: {} rows, {} matched, {} tasks created, {} rejected",

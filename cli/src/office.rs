@@ -17,17 +17,21 @@
 //! report file.
 //!
 //! One transaction: every cell's tasks and the office's record of the list
-//! (`silin_hub::lists::record_in`, with its audit entry) are written
-//! together through `Store::edit_cells_then`, or — when anything fails,
-//! or the process is cut off — none of them.
+//! (with its audit entry) are written together, or — when anything fails,
+//! or the process is cut off — none of them; on a SQLite hub through
+//! `Store::edit_cells_then`, on a PostgreSQL hub through
+//! `PgStorage::edit_cells_then` ([`Hub`]).
 
 use crate::output::CliError;
 use chrono::NaiveDate;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
+use silin_core::cell::CellDoc;
+use silin_core::model::Household;
 use silin_core::model::{check_phone, check_resident_id};
 use silin_core::store::Store;
 use silin_hub::lists::ListInfo;
+use silin_hub::pg::PgStorage;
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 
@@ -189,54 +193,111 @@ struct Sheet {
     rows: Vec<Row>,
 }
 
-/// Reads, matches, and (unless rows were rejected and partial imports are
-/// not accepted) creates the tasks.
-/// The office's register of imported lists, as the import writes it.
-pub trait Register {
-    /// Lays out the register's tables; called only when the import is
-    /// about to write (a refused list leaves the file as it was).
-    fn prepare(&self) -> Result<(), CliError>;
-    /// Records the list, its tasks and the audit entry on the store's
-    /// connection, inside the transaction that adds the tasks.
-    fn record(
+/// The hub a list is imported into: its cells, read for matching, and the
+/// one transaction that adds the tasks and records the list.
+pub trait Hub {
+    /// Every cell as (id, region path).
+    fn cells(&self) -> Result<Vec<(String, String)>, CliError>;
+    /// A cell's households with their members.
+    fn households(&self, cell: &str) -> Result<Vec<Household>, CliError>;
+    /// Whether the cell lacks any of the tasks `ids`.
+    fn lacks_any(&self, cell: &str, ids: &[&str]) -> Result<bool, CliError>;
+    /// Runs `edit` on each of `cells` and records the list with its tasks
+    /// (row number, cell id, task id) and its audit entry: all in one
+    /// transaction, or nothing.
+    fn write(
         &self,
-        conn: &rusqlite::Connection,
+        cells: &[String],
+        edit: &mut dyn FnMut(&str, &mut CellDoc) -> silin_core::Result<()>,
         list: &ListInfo,
         tasks: &[(usize, String, String)],
     ) -> Result<(), CliError>;
 }
 
-/// The register kept in the hub's store ([`silin_hub::lists`]).
-pub struct HubRegister<'a> {
+/// A SQLite hub: the store, with the register in its own tables
+/// ([`silin_hub::lists`]).
+pub struct SqliteHub<'a> {
     pub store: &'a Store,
     pub secret: Option<String>,
 }
 
-impl Register for HubRegister<'_> {
-    fn prepare(&self) -> Result<(), CliError> {
-        silin_hub::lists::Lists::open(self.store, self.secret.as_deref())
-            .map(|_| ())
-            .map_err(crate::users_error)
+impl Hub for SqliteHub<'_> {
+    fn cells(&self) -> Result<Vec<(String, String)>, CliError> {
+        Ok(self
+            .store
+            .cells(&[])?
+            .into_iter()
+            .map(|c| (c.id, c.path.to_string()))
+            .collect())
     }
 
-    fn record(
+    fn households(&self, cell: &str) -> Result<Vec<Household>, CliError> {
+        Ok(self.store.with_doc(cell, |d| d.households())?)
+    }
+
+    fn lacks_any(&self, cell: &str, ids: &[&str]) -> Result<bool, CliError> {
+        Ok(self
+            .store
+            .with_doc(cell, |d| Ok(ids.iter().any(|id| d.task(id).is_err())))?)
+    }
+
+    fn write(
         &self,
-        conn: &rusqlite::Connection,
+        cells: &[String],
+        edit: &mut dyn FnMut(&str, &mut CellDoc) -> silin_core::Result<()>,
         list: &ListInfo,
         tasks: &[(usize, String, String)],
     ) -> Result<(), CliError> {
-        silin_hub::lists::record_in(conn, self.store.path(), list, tasks)
-            .map_err(crate::users_error)
+        // Laid out only now: a refused list leaves the file as it was.
+        silin_hub::lists::Lists::open(self.store, self.secret.as_deref())
+            .map_err(crate::users_error)?;
+        self.store.edit_cells_then(cells, edit, |conn| {
+            silin_hub::lists::record_in(conn, self.store.path(), list, tasks)
+                .map_err(crate::users_error)
+        })
     }
 }
 
-/// Imports the list, its tasks and its record in `register` in one
+/// A PostgreSQL hub: the shared database, register in layout 4's tables.
+pub struct PgHub<'a> {
+    pub storage: &'a PgStorage,
+}
+
+impl Hub for PgHub<'_> {
+    fn cells(&self) -> Result<Vec<(String, String)>, CliError> {
+        Ok(self.storage.cell_paths()?)
+    }
+
+    fn households(&self, cell: &str) -> Result<Vec<Household>, CliError> {
+        Ok(self.storage.read_cell(cell, |d| d.households())?)
+    }
+
+    fn lacks_any(&self, cell: &str, ids: &[&str]) -> Result<bool, CliError> {
+        Ok(self
+            .storage
+            .read_cell(cell, |d| Ok(ids.iter().any(|id| d.task(id).is_err())))?)
+    }
+
+    fn write(
+        &self,
+        cells: &[String],
+        edit: &mut dyn FnMut(&str, &mut CellDoc) -> silin_core::Result<()>,
+        list: &ListInfo,
+        tasks: &[(usize, String, String)],
+    ) -> Result<(), CliError> {
+        self.storage.edit_cells_then(cells, edit, |tx| {
+            silin_hub::pg::record_list(tx, list, tasks).map_err(|e| match e {
+                silin_hub::pg::RecordError::BadTime(_) => CliError::Usage(e.to_string()),
+                e => CliError::Io(std::io::Error::other(e.to_string())),
+            })
+        })
+    }
+}
+
+/// Reads, matches, and (unless rows were rejected and partial imports are
+/// not accepted) imports the list: its tasks and its record in `hub` in one
 /// transaction.
-pub fn import_list(
-    store: &Store,
-    args: &ImportArgs,
-    register: &dyn Register,
-) -> Result<ImportOutcome, CliError> {
+pub fn import_list(hub: &dyn Hub, args: &ImportArgs) -> Result<ImportOutcome, CliError> {
     let overrides = parse_overrides(args.columns)?;
     let bytes = std::fs::read(args.file).map_err(|e| {
         CliError::Usage(format!("cannot read the list {}: {e}", args.file.display()))
@@ -257,7 +318,7 @@ pub fn import_list(
         .unwrap_or_else(|| default_report_path(args.file));
 
     let bar = progress(args.progress, sheet.rows.len() as u64, "matching rows");
-    let index = MemberIndex::build(store)?;
+    let index = MemberIndex::build(hub)?;
     let mut rejected = Vec::new();
     let mut planned: Vec<Planned> = Vec::new();
     let mut seen: HashMap<String, usize> = HashMap::new();
@@ -346,19 +407,16 @@ pub fn import_list(
     }
     let mut to_edit: Vec<String> = Vec::new();
     for (cell, tasks) in &by_cell {
-        let missing = store.with_doc(cell, |d| {
-            Ok(tasks.iter().any(|(id, _)| d.task(id).is_err()))
-        })?;
-        if missing {
+        let ids: Vec<&str> = tasks.iter().map(|(id, _)| id.as_str()).collect();
+        if hub.lacks_any(cell, &ids)? {
             to_edit.push(cell.to_string());
         }
     }
-    register.prepare()?;
     let bar = progress(args.progress, to_edit.len() as u64, "creating tasks");
     let mut created = 0;
-    store.edit_cells_then(
+    hub.write(
         &to_edit,
-        |cell, d| {
+        &mut |cell, d| {
             for (id, p) in by_cell.get(cell).into_iter().flatten() {
                 if d.task(id).is_ok() {
                     continue;
@@ -378,7 +436,8 @@ pub fn import_list(
             }
             Ok(())
         },
-        |conn| register.record(conn, &outcome.list, &outcome.tasks),
+        &outcome.list,
+        &outcome.tasks,
     )?;
     if let Some(b) = bar {
         b.finish_and_clear();
@@ -697,18 +756,17 @@ struct MemberIndex {
 }
 
 impl MemberIndex {
-    fn build(store: &Store) -> Result<MemberIndex, CliError> {
+    fn build(hub: &dyn Hub) -> Result<MemberIndex, CliError> {
         let mut entries = Vec::new();
-        for cell in store.cells(&[])? {
+        for (cell, path) in hub.cells()? {
             // The village is the third part of county/township/village/group.
-            let village = cell.path.to_string().split('/').nth(2).map(str::to_string);
-            let households = store.with_doc(&cell.id, |d| d.households())?;
-            for h in households {
+            let village = path.split('/').nth(2).map(str::to_string);
+            for h in hub.households(&cell)? {
                 for m in h.members {
                     let mut phones: Vec<String> = m.phone.iter().cloned().collect();
                     phones.extend(h.phone.iter().cloned());
                     entries.push(Entry {
-                        cell_id: cell.id.clone(),
+                        cell_id: cell.clone(),
                         household_id: h.id.clone(),
                         member_id: m.id,
                         name: m.name.trim().to_string(),
