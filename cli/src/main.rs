@@ -363,8 +363,13 @@ enum HubCmd {
         #[arg(long)]
         postgres: Option<String>,
         /// Keep health checks and test results this many days.
-        #[arg(long, value_name = "N", allow_hyphen_values = true)]
-        checks_days: String,
+        #[arg(
+            long,
+            value_name = "N",
+            allow_hyphen_values = true,
+            required_unless_present = "stop_daily"
+        )]
+        checks_days: Option<String>,
         /// Keep arrival records this many days after their monitoring ended.
         #[arg(
             long,
@@ -379,6 +384,12 @@ enum HubCmd {
         /// A reference for the orders (kept with them: no names).
         #[arg(long, default_value = "retention")]
         reason: String,
+        /// Also keep the policy: the serving hub applies it once a day from now on.
+        #[arg(long, conflicts_with = "date")]
+        daily: bool,
+        /// End the standing daily policy (nothing is erased).
+        #[arg(long, conflicts_with_all = ["checks_days", "daily", "date"])]
+        stop_daily: bool,
     },
     /// Dashboard logins of the office.
     #[command(subcommand)]
@@ -1353,6 +1364,8 @@ fn run_hub(cli: &Cli, out: &Out, cmd: &HubCmd) -> Result<(), CliError> {
                 device: store.device_id(),
                 what: format!("store {}", store.path().display()),
             };
+            // The office's standing retention policy, applied daily.
+            let retention = Some(store.clone());
             serve::run(
                 out,
                 listener,
@@ -1364,6 +1377,7 @@ fn run_hub(cli: &Cli, out: &Out, cmd: &HubCmd) -> Result<(), CliError> {
                     scope: Some(scope),
                     tls: certificate,
                     dashboard: Some(dashboard),
+                    retention,
                     ..Default::default()
                 },
             )
@@ -1478,10 +1492,24 @@ fn run_hub(cli: &Cli, out: &Out, cmd: &HubCmd) -> Result<(), CliError> {
             monitoring_days,
             date,
             reason,
+            daily,
+            stop_daily,
         } => {
             no_postgres(postgres)?;
+            if *stop_daily {
+                let store = hub_store(cli, db, false)?;
+                refuse_phone_store(&store)?;
+                let stopped = silin_hub::retention::clear(&store).map_err(users_error)?;
+                return out.print(&serde_json::json!({ "stopped": stopped }), || {
+                    if stopped {
+                        "the daily retention policy is ended; nothing was erased".into()
+                    } else {
+                        "there was no daily retention policy; nothing changed".into()
+                    }
+                });
+            }
             let policy = silin_core::erasure::Retention {
-                checks_days: int_arg("checks_days", checks_days)?,
+                checks_days: int_arg("checks_days", checks_days.as_deref().unwrap_or_default())?,
                 monitoring_days: int_arg("monitoring_days", monitoring_days)?,
             };
             if policy.checks_days < 0 || policy.monitoring_days < 0 {
@@ -1492,11 +1520,22 @@ fn run_hub(cli: &Cli, out: &Out, cmd: &HubCmd) -> Result<(), CliError> {
             let day = date_arg("date", date)?;
             let store = hub_store(cli, db, false)?;
             refuse_phone_store(&store)?;
-            let orders = silin_hub::office::retain(&store, &policy, day, reason)?;
+            let orders = if *daily {
+                // Kept first, then applied for today as the serving hub
+                // would: the day is recorded as run.
+                silin_hub::retention::set(&store, &policy, reason, &now().to_rfc3339())
+                    .map_err(users_error)?;
+                silin_hub::retention::run_if_due(&store, day)
+                    .map_err(users_error)?
+                    .unwrap_or_default()
+            } else {
+                silin_hub::office::retain(&store, &policy, day, reason)?
+            };
             let records: usize = orders.iter().map(|o| o.subjects.len()).sum();
             out.print(
                 &serde_json::json!({
                     "date": day.to_string(),
+                    "daily": *daily,
                     "cells": orders.len(),
                     "records": records,
                     "orders": orders
@@ -1505,10 +1544,14 @@ fn run_hub(cli: &Cli, out: &Out, cmd: &HubCmd) -> Result<(), CliError> {
                         .collect::<Vec<_>>(),
                 }),
                 || {
-                    format!(
+                    let mut s = format!(
                         "retention on {day}: {records} record(s) erased from {} cell(s); every device follows at its next sync",
                         orders.len()
-                    )
+                    );
+                    if *daily {
+                        s.push_str("\nkept as the daily policy: the serving hub applies it once a day (end it with --stop-daily)");
+                    }
+                    s
                 },
             )
         }

@@ -176,3 +176,121 @@ fn retention_erases_health_checks_past_their_keeping_time() {
         "{log}"
     );
 }
+
+/// `silin hub serve` on the hub's store with "now" at `now`, until dropped.
+struct ServeAt(std::process::Child);
+
+impl ServeAt {
+    fn start(c: &County, now: &str) -> ServeAt {
+        use std::io::BufRead;
+        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_silin"))
+            .arg("--store")
+            .arg(c.office.path("hub.db"))
+            .args(["--json", "hub", "serve", "--listen", "127.0.0.1:0"])
+            .env("SILIN_NOW", now)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        let mut line = String::new();
+        std::io::BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        assert!(line.contains("listen"), "{line:?}");
+        ServeAt(child)
+    }
+}
+
+impl Drop for ServeAt {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[test]
+fn a_daily_retention_policy_is_applied_by_the_serving_hub_on_a_later_day() {
+    let c = County::new();
+    let o = &c.office;
+    let note = "每日保留标记";
+    o.json(
+        "hub.db",
+        &[
+            "visit",
+            "record",
+            "--cell",
+            &c.cell,
+            "--kind",
+            "health_check",
+            "--member",
+            &c.member,
+            "--temperature",
+            "36.6",
+            "--note",
+            note,
+        ],
+    );
+    // Set today: today's run finds the check too young.
+    let set = o.json(
+        "hub.db",
+        &["hub", "retain", "--checks-days", "30", "--daily"],
+    );
+    assert_eq!(set["daily"], true, "{set}");
+    assert_eq!(set["records"], 0, "{set}");
+    // --daily applies from today: a day given by hand is refused.
+    let (_, err) = o.fails(
+        "hub.db",
+        2,
+        &[
+            "hub",
+            "retain",
+            "--checks-days",
+            "30",
+            "--daily",
+            "--date",
+            "2027-01-15",
+        ],
+    );
+    assert!(err.contains("--date"), "{err}");
+
+    // A hub serving the same day leaves the check alone.
+    drop(ServeAt::start(&c, support::NOW));
+    assert!(o
+        .json("hub.db", &["erasures"])
+        .as_array()
+        .unwrap()
+        .is_empty());
+
+    // Forty-seven days on, the serving hub applies the policy by itself.
+    // Its audit entry is written once the file is rewritten: wait for it.
+    let retention_runs = || {
+        let log = o.json("hub.db", &["audit"]);
+        log.as_array()
+            .unwrap()
+            .iter()
+            .filter(|e| e["target"] == "retention")
+            .count()
+    };
+    assert_eq!(retention_runs(), 1, "the day it was set");
+    let hub = ServeAt::start(&c, "2027-01-15T10:00:00+08:00");
+    for _ in 0..600 {
+        if retention_runs() > 1 {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    assert_eq!(retention_runs(), 2, "once more, on the later day");
+    drop(hub);
+    let orders = o.json("hub.db", &["erasures"]);
+    assert_eq!(orders.as_array().unwrap().len(), 1, "{orders}");
+    assert_eq!(orders[0]["reason"], "retention");
+    assert!(!in_files(&c, "hub.db", note));
+    assert!(in_files(&c, "hub.db", MARKER_MEMBER));
+    o.json("hub.db", &["audit", "--verify"]);
+
+    // Ended: nothing erased, and ending it again says there was none.
+    let stopped = o.json("hub.db", &["hub", "retain", "--stop-daily"]);
+    assert_eq!(stopped["stopped"], true);
+    let again = o.json("hub.db", &["hub", "retain", "--stop-daily"]);
+    assert_eq!(again["stopped"], false);
+}

@@ -32,6 +32,8 @@ pub mod pg;
 #[cfg(feature = "tls")]
 mod pin;
 #[cfg(feature = "server")]
+pub mod retention;
+#[cfg(feature = "server")]
 pub mod server;
 #[cfg(feature = "server")]
 pub mod sessions;

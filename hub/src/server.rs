@@ -157,6 +157,10 @@ pub struct HubConfig {
     /// storage without it the dashboard says it is not served there.
     /// [`serve_with`] fills it in from its SQLite store.
     pub dashboard: Option<crate::dashboard::DashboardSource>,
+    /// The store whose standing retention policy ([`crate::retention`])
+    /// the hub applies once a day while it serves; [`serve_with`] fills it
+    /// in with its store. A PostgreSQL hub has none (it does not erase).
+    pub retention: Option<Arc<Store>>,
 }
 
 impl Default for HubConfig {
@@ -176,6 +180,7 @@ impl Default for HubConfig {
             trusted_peers: TrustedPeers::Loopback,
             tls: None,
             dashboard: None,
+            retention: None,
         }
     }
 }
@@ -1196,6 +1201,9 @@ pub async fn serve(
 /// `config` with the dashboard reading `store` (unencrypted, or opened by
 /// the caller with its key in a source of its own) unless it names one.
 fn with_dashboard(mut config: HubConfig, store: &Arc<Store>) -> HubConfig {
+    if config.retention.is_none() {
+        config.retention = Some(store.clone());
+    }
     if config.dashboard.is_none() {
         config.dashboard = Some(crate::dashboard::DashboardSource {
             store: store.clone(),
@@ -1234,6 +1242,47 @@ pub async fn serve_with(
         shutdown,
     )
     .await
+}
+
+/// How often a serving hub asks whether the office's standing retention
+/// policy is due: the day's run comes within this of the day's start (the
+/// quiet hours), and asking is one small query.
+const RETENTION_CHECK: Duration = Duration::from_secs(15 * 60);
+
+/// A background task that ends when this is dropped.
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+/// Applies the office's standing retention policy once a day while the
+/// hub serves ([`crate::retention`]); a failure is logged and tried again
+/// at the next check.
+async fn standing_retention(store: Arc<Store>) {
+    let mut tick = tokio::time::interval(RETENTION_CHECK);
+    loop {
+        tick.tick().await;
+        let s = store.clone();
+        let ran = tokio::task::spawn_blocking(move || {
+            let today = s.clock().today();
+            crate::retention::run_if_due(&s, today).map(|r| (today, r))
+        })
+        .await;
+        match ran {
+            Ok(Ok((day, Some(orders)))) => info!(
+                %day,
+                cells = orders.len(),
+                records = orders.iter().map(|o| o.subjects.len()).sum::<usize>(),
+                "applied the office's standing retention policy"
+            ),
+            Ok(Ok((_, None))) => {}
+            Ok(Err(e)) => warn!("the standing retention policy could not be applied: {e}"),
+            Err(_) => warn!("applying the standing retention policy failed"),
+        }
+    }
 }
 
 /// Serves the hub over any [`HubStorage`], with sessions held in
@@ -1288,6 +1337,12 @@ pub async fn serve_storage(
         let _ = rx.wait_for(|s| *s).await;
     };
 
+    // Stopped with the hub, however serving ends.
+    let _retention = hub
+        .config
+        .retention
+        .clone()
+        .map(|store| AbortOnDrop(tokio::spawn(standing_retention(store))));
     let housekeeping = {
         let hub = hub.clone();
         tokio::spawn(async move {

@@ -1,0 +1,188 @@
+//! The office's standing retention policy: set once with `silin hub retain
+//! --daily`, kept in the hub's own table `hub_retention` (laid out like the
+//! logins and lists, [`crate::users`]), and applied by the serving hub once
+//! a day ([`run_if_due`]) through the same orders as a retention run by
+//! hand ([`crate::office::retain`]).
+//!
+//! A day is the hub's clock's local day. The day a run is recorded only
+//! after its orders are written: a hub stopped in between runs it again,
+//! which finds nothing more (records already erased are gone), so a day is
+//! never skipped and never erased twice.
+
+use crate::users::{migrate_part, on_connection, Result, UserError};
+use chrono::NaiveDate;
+use rusqlite::{params, OptionalExtension};
+use silin_core::erasure::{ErasureOrder, Retention};
+use silin_core::Store;
+
+const MIGRATIONS: &[&str] = &[include_str!("../sql/retention_001.sql")];
+const LAYOUT_PART: &str = "retention";
+
+/// The standing policy and when it last ran.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Schedule {
+    pub policy: Retention,
+    /// Kept with each day's orders (no names).
+    pub reason: String,
+    /// When the office set it, RFC 3339.
+    pub set_at: String,
+    /// The last day it was applied on.
+    pub last_run: Option<NaiveDate>,
+}
+
+fn laid_out(store: &Store) -> Result<bool> {
+    on_connection(store, |conn| {
+        Ok(conn.query_row(
+            "SELECT count(*) > 0 FROM sqlite_master WHERE type = 'table' AND name = 'hub_retention'",
+            [],
+            |r| r.get(0),
+        )?)
+    })
+}
+
+/// Makes `policy` the hub's standing one (replacing any), to be applied
+/// daily from `today` on: the day it is set counts as not yet run.
+pub fn set(store: &Store, policy: &Retention, reason: &str, set_at: &str) -> Result<()> {
+    if policy.checks_days < 0 || policy.monitoring_days < 0 {
+        return Err(UserError::BadInput(
+            "retention keeps records 0 days or more".into(),
+        ));
+    }
+    on_connection(store, |conn| {
+        migrate_part(conn, LAYOUT_PART, MIGRATIONS)?;
+        conn.execute(
+            "INSERT OR REPLACE INTO hub_retention
+                 (one, checks_days, monitoring_days, reason, set_at, last_run)
+             VALUES (1, ?1, ?2, ?3, ?4, NULL)",
+            params![policy.checks_days, policy.monitoring_days, reason, set_at],
+        )?;
+        Ok(())
+    })
+}
+
+/// Ends the standing policy; true when there was one.
+pub fn clear(store: &Store) -> Result<bool> {
+    if !laid_out(store)? {
+        return Ok(false);
+    }
+    on_connection(store, |conn| {
+        Ok(conn.execute("DELETE FROM hub_retention", [])? > 0)
+    })
+}
+
+/// The standing policy, if the office set one.
+pub fn get(store: &Store) -> Result<Option<Schedule>> {
+    if !laid_out(store)? {
+        return Ok(None);
+    }
+    on_connection(store, |conn| {
+        let row = conn
+            .query_row(
+                "SELECT checks_days, monitoring_days, reason, set_at, last_run FROM hub_retention",
+                [],
+                |r| {
+                    Ok((
+                        r.get::<_, i64>(0)?,
+                        r.get::<_, i64>(1)?,
+                        r.get::<_, String>(2)?,
+                        r.get::<_, String>(3)?,
+                        r.get::<_, Option<String>>(4)?,
+                    ))
+                },
+            )
+            .optional()?;
+        row.map(|(checks_days, monitoring_days, reason, set_at, last)| {
+            let last_run = last
+                .map(|d| {
+                    NaiveDate::parse_from_str(&d, "%Y-%m-%d").map_err(|e| {
+                        UserError::Storage(format!("hub_retention.last_run {d:?}: {e}"))
+                    })
+                })
+                .transpose()?;
+            Ok(Schedule {
+                policy: Retention {
+                    checks_days,
+                    monitoring_days,
+                },
+                reason,
+                set_at,
+                last_run,
+            })
+        })
+        .transpose()
+    })
+}
+
+/// Applies the standing policy for `today` unless it already ran on that
+/// day or later: `None` when there is no policy or nothing was due, else
+/// the day's orders (maybe none, when nothing had passed its keeping
+/// time).
+pub fn run_if_due(store: &Store, today: NaiveDate) -> Result<Option<Vec<ErasureOrder>>> {
+    let Some(schedule) = get(store)? else {
+        return Ok(None);
+    };
+    if schedule.last_run.is_some_and(|d| d >= today) {
+        return Ok(None);
+    }
+    let orders = crate::office::retain(store, &schedule.policy, today, &schedule.reason)?;
+    on_connection(store, |conn| {
+        conn.execute(
+            "UPDATE hub_retention SET last_run = ?1",
+            [today.format("%Y-%m-%d").to_string()],
+        )?;
+        Ok(())
+    })?;
+    Ok(Some(orders))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn store(dir: &std::path::Path) -> Store {
+        Store::open(dir.join("hub.db"), Default::default()).unwrap()
+    }
+
+    fn day(s: &str) -> NaiveDate {
+        NaiveDate::parse_from_str(s, "%Y-%m-%d").unwrap()
+    }
+
+    #[test]
+    fn a_standing_policy_runs_once_a_day_and_ends_when_cleared() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = store(dir.path());
+        assert_eq!(run_if_due(&s, day("2026-12-01")).unwrap(), None);
+        assert!(!clear(&s).unwrap());
+        let policy = Retention {
+            checks_days: 30,
+            monitoring_days: 14,
+        };
+        set(&s, &policy, "每日", "2026-12-01T08:00:00+08:00").unwrap();
+        let got = get(&s).unwrap().unwrap();
+        assert_eq!((got.policy.clone(), got.last_run), (policy, None));
+        // Due the first day, not again that day nor for an earlier one.
+        assert_eq!(run_if_due(&s, day("2026-12-01")).unwrap(), Some(vec![]));
+        assert_eq!(run_if_due(&s, day("2026-12-01")).unwrap(), None);
+        assert_eq!(run_if_due(&s, day("2026-11-30")).unwrap(), None);
+        assert_eq!(get(&s).unwrap().unwrap().last_run, Some(day("2026-12-01")));
+        assert_eq!(run_if_due(&s, day("2026-12-02")).unwrap(), Some(vec![]));
+        assert!(clear(&s).unwrap());
+        assert_eq!(get(&s).unwrap(), None);
+        assert_eq!(run_if_due(&s, day("2026-12-03")).unwrap(), None);
+    }
+
+    #[test]
+    fn a_policy_of_negative_days_is_refused_and_nothing_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = store(dir.path());
+        let bad = Retention {
+            checks_days: -1,
+            monitoring_days: 14,
+        };
+        assert!(matches!(
+            set(&s, &bad, "x", "2026-12-01T08:00:00+08:00"),
+            Err(UserError::BadInput(_))
+        ));
+        assert_eq!(get(&s).unwrap(), None);
+    }
+}
