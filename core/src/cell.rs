@@ -43,6 +43,7 @@ pub(crate) const LEADS: &str = "leads";
 pub(crate) const POLICY: &str = "policy";
 pub(crate) const NOTICES: &str = "notices";
 pub use epoch::EPOCH;
+pub use register::CheckSchedule;
 pub(crate) use layout::made_by_layout;
 
 /// The layout nests root → households → household → members → member →

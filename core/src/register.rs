@@ -551,6 +551,12 @@ pub struct CellSummary {
     /// Members whose monitoring covers the day: the report draft's
     /// `under_monitoring`.
     pub under_monitoring: i64,
+    /// Members whose health checks of the day are not all done: the
+    /// length of the lead's day's `due`.
+    pub checks_due: i64,
+    /// Earlier days of monitoring, member by member, with checks not all
+    /// done: the length of the lead's day's `missed`.
+    pub checks_missed: i64,
     /// Residents away not called for the number of days asked for, or
     /// never: the length of the lead's day's `away`. None when not asked
     /// for (counting them reads the cells' last days of visits).

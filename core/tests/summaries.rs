@@ -211,6 +211,8 @@ fn from_lead_day(s: &Store, cell: &CellInfo, day: NaiveDate, not_called: i64) ->
         open_tasks: lead_day.open_tasks.len() as i64,
         reported: lead_day.report.is_some(),
         under_monitoring: lead_day.draft.under_monitoring,
+        checks_due: lead_day.due.len() as i64,
+        checks_missed: lead_day.missed.len() as i64,
         away_not_called: Some(lead_day.away.len() as i64),
     }
 }
@@ -218,9 +220,9 @@ fn from_lead_day(s: &Store, cell: &CellInfo, day: NaiveDate, not_called: i64) ->
 /// The first screen equals what each cell's day says, for every day of the
 /// log and a few lengths of "not called"; returns how many rows had
 /// something to show, to check that the log exercised every figure.
-fn agrees_with_each_day(s: &Store, days: impl Iterator<Item = NaiveDate> + Clone) -> [usize; 4] {
+fn agrees_with_each_day(s: &Store, days: impl Iterator<Item = NaiveDate> + Clone) -> [usize; 6] {
     let cells = s.cells(&[]).unwrap();
-    let mut seen = [0; 4];
+    let mut seen = [0; 6];
     for day in days {
         for not_called in [0, 3, 7, 30] {
             let screen = s.cell_summaries(&[], day, Some(not_called)).unwrap();
@@ -234,6 +236,8 @@ fn agrees_with_each_day(s: &Store, days: impl Iterator<Item = NaiveDate> + Clone
                 seen[1] += usize::from(r.reported);
                 seen[2] += usize::from(r.under_monitoring > 0);
                 seen[3] += usize::from(r.away_not_called > Some(0));
+                seen[4] += usize::from(r.checks_due > 0);
+                seen[5] += usize::from(r.checks_missed > 0);
             }
             // Without the residents away, the same rows without that count.
             let without: Vec<CellSummary> = screen
@@ -460,4 +464,53 @@ fn an_abnormal_check_in_a_round_counts_as_an_open_task() {
     assert_eq!(s.lead_day(&cell, d0, 7).unwrap().open_tasks.len(), 1);
     let row = s.cell_summaries(&[], d0, Some(7)).unwrap().remove(0);
     assert_eq!(row.open_tasks, 1);
+}
+
+#[test]
+fn a_store_of_the_layout_before_gets_its_check_schedules_at_the_first_open() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("phone.db");
+    let d0 = day(2026, 11, 1);
+    let s = open_fast(&file);
+    let cell = s
+        .create_cell(
+            "东关一组",
+            &path("两当县/城关镇/东关村/一组"),
+            Some("王建国"),
+        )
+        .unwrap();
+    let mut people = register(&s, &cell, "王建国", d0);
+    log_days(&s, &cell, &mut people, d0, 12, &mut Dice(7));
+    let last = d0 + Days::new(11);
+    let want = s.cell_summaries(&[], last, Some(7)).unwrap();
+    assert!(
+        want[0].checks_due + want[0].checks_missed > 0,
+        "the log has checks to count: {want:?}"
+    );
+    drop(s);
+    // The file as layout 7 left it: no schedule beside the members.
+    let conn = rusqlite::Connection::open(&file).unwrap();
+    conn.execute_batch(
+        "DROP INDEX members_checks;
+         ALTER TABLE members DROP COLUMN check_since;
+         ALTER TABLE members DROP COLUMN check_until;
+         ALTER TABLE members DROP COLUMN checks_per_day;
+         PRAGMA user_version = 7;",
+    )
+    .unwrap();
+    drop(conn);
+    // Opened by this build: laid out again and filled in from the
+    // documents before the first screen is read.
+    let s = open_fast(&file);
+    assert_eq!(s.cell_summaries(&[], last, Some(7)).unwrap(), want);
+    assert!(s.check().unwrap().problems.is_empty());
+    let stale: i64 = rusqlite::Connection::open(&file)
+        .unwrap()
+        .query_row(
+            "SELECT count(*) FROM meta WHERE key = 'projections_stale'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(stale, 0, "rebuilt once, not at every open");
 }

@@ -185,7 +185,8 @@ fn projected(db: &FreshDatabase, cell: &str) -> CellRows {
         members: q(
             &mut c,
             "SELECT id, household_id, name, phone, residence, monitoring_since,
-                 monitoring_until, vulnerable FROM members WHERE cell_id = $1",
+                 monitoring_until, vulnerable, check_since, check_until, checks_per_day
+             FROM members WHERE cell_id = $1",
         )
         .iter()
         .map(|r| MemberRow {
@@ -197,6 +198,9 @@ fn projected(db: &FreshDatabase, cell: &str) -> CellRows {
             monitoring_since: r.get(5),
             monitoring_until: r.get(6),
             vulnerable: r.get(7),
+            check_since: r.get(8),
+            check_until: r.get(9),
+            checks_per_day: r.get(10),
         })
         .collect(),
         visits: q(
@@ -293,7 +297,7 @@ fn a_phone_and_the_hub_on_postgres_bring_each_other_up_to_date() {
     let from_worker = worker
         .create_cell("二组", &path("县/镇/村/二组"), None)
         .unwrap();
-    worker
+    let home = worker
         .add_household(
             &from_worker,
             NewHousehold {
@@ -370,6 +374,34 @@ fn a_phone_and_the_hub_on_postgres_bring_each_other_up_to_date() {
         )
         .unwrap();
     sync(&worker, &hub);
+    // An arrival from a high-risk area: home monitoring with its checks,
+    // whose schedule the member's row carries.
+    worker
+        .record_arrival(silin_core::register::NewArrival {
+            household_id: home,
+            person: silin_core::register::Arriving::New(silin_core::model::NewMember {
+                name: "返乡人员".into(),
+                ..Default::default()
+            }),
+            kind: silin_core::register::ArrivalKind::Returning,
+            from: "西安市雁塔区".into(),
+            risk: silin_core::register::RiskLevel::High,
+            date: today,
+            means: None,
+            by: "王建国".into(),
+            at: chrono::Local::now().fixed_offset(),
+        })
+        .unwrap();
+    sync(&worker, &hub);
+    assert_eq!(
+        count(
+            &db,
+            "SELECT count(*) FROM members WHERE cell_id = $1 AND checks_per_day > 0
+                 AND check_since IS NOT NULL AND check_until IS NOT NULL",
+            &from_worker
+        ),
+        1
+    );
 
     // The projections follow the documents, and the rollup reads them.
     for cell in [&from_office, &from_worker] {

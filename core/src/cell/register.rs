@@ -740,6 +740,43 @@ pub(crate) struct DayLog {
     households: Vec<Household>,
 }
 
+/// A member's home-monitoring checks: every day from `since` to `until`,
+/// `per_day` a day. The one rule for it, read by the lead's day
+/// ([`CellDoc::check_days`]) and kept in the query tables for the first
+/// screen of a phone with many cells.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CheckSchedule {
+    pub since: NaiveDate,
+    /// Never more than [`MAX_MONITORING_DAYS`] after `since`.
+    pub until: NaiveDate,
+    pub per_day: i64,
+}
+
+impl CheckSchedule {
+    /// The member's schedule from their latest arrival with a monitoring
+    /// period (`arrivals` oldest first, as [`CellDoc::arrivals`]); without
+    /// one, monitoring set by hand (layout 1) asks one check a day.
+    pub fn of(m: &Member, arrivals: &[ArrivalRecord]) -> Option<CheckSchedule> {
+        let latest = arrivals
+            .iter()
+            .rfind(|a| a.member_id == m.id && a.until.is_some());
+        let (since, until, per_day) = match latest {
+            Some(a) => (a.date, a.until.unwrap_or(a.date), a.checks_per_day),
+            None => match (m.monitoring.since, m.monitoring.until) {
+                (Some(s), Some(u)) if s <= u => (s, u, 1),
+                (None, Some(u)) => (u, u, 1),
+                _ => return None,
+            },
+        };
+        let until = until.min(since + chrono::Days::new(MAX_MONITORING_DAYS as u64));
+        Some(CheckSchedule {
+            since,
+            until,
+            per_day,
+        })
+    }
+}
+
 impl DayLog {
     /// See [`CellDoc::check_days`].
     pub(crate) fn check_days(&self, today: NaiveDate) -> Vec<CheckDay> {
@@ -754,19 +791,14 @@ impl DayLog {
         let mut out = Vec::new();
         for h in &self.households {
             for m in &h.members {
-                let latest = self
-                    .arrivals
-                    .iter()
-                    .rfind(|a| a.member_id == m.id && a.until.is_some());
-                let (since, until, per_day) = match latest {
-                    Some(a) => (a.date, a.until.unwrap_or(a.date), a.checks_per_day),
-                    None => match (m.monitoring.since, m.monitoring.until) {
-                        (Some(s), Some(u)) if s <= u => (s, u, 1),
-                        (None, Some(u)) => (u, u, 1),
-                        _ => continue,
-                    },
+                let Some(CheckSchedule {
+                    since,
+                    until,
+                    per_day,
+                }) = CheckSchedule::of(m, &self.arrivals)
+                else {
+                    continue;
                 };
-                let until = until.min(since + chrono::Days::new(MAX_MONITORING_DAYS as u64));
                 let mut day = since;
                 while day <= until && day <= today {
                     out.push(CheckDay {

@@ -25,6 +25,10 @@ pub struct StoreStats {
     pub chunk_bytes: i64,
 }
 
+/// The `meta` row a migration writes when the query tables must be rebuilt
+/// from the documents (layout 8's check schedules).
+const PROJECTIONS_STALE: &str = "projections_stale";
+
 impl Store {
     pub fn stats(&self) -> Result<StoreStats> {
         let inner = self.lock();
@@ -58,8 +62,26 @@ impl Store {
             for (id, rows) in &all {
                 projection::write_rows(&inner.conn, id, rows)?;
             }
+            inner
+                .conn
+                .execute("DELETE FROM meta WHERE key = ?1", [PROJECTIONS_STALE])?;
             Ok(())
         })
+    }
+
+    /// At open: rebuilds the query tables when a migration left them
+    /// without what the documents say (a layout that added a column only
+    /// the documents can fill in), once, before anything reads them.
+    pub(super) fn rebuild_stale_projections(&self) -> Result<()> {
+        let stale = self
+            .lock()
+            .conn
+            .prepare("SELECT 1 FROM meta WHERE key = ?1")?
+            .exists([PROJECTIONS_STALE])?;
+        if stale {
+            self.rebuild_projections()?;
+        }
+        Ok(())
     }
 
     /// Checks the file, every document and every projection. Projections

@@ -224,7 +224,7 @@ impl Store {
         // An erasure committed but not yet rewritten out of the file (the
         // program stopped in between): finish it before anything else.
         erasure::finish_purge(&conn)?;
-        Ok(Store {
+        let store = Store {
             inner: Arc::new_cyclic(|me| {
                 Mutex::new(Inner {
                     conn,
@@ -249,7 +249,9 @@ impl Store {
             next_observer: std::sync::atomic::AtomicU64::new(1),
             path,
             clock: options.clock,
-        })
+        };
+        store.rebuild_stale_projections()?;
+        Ok(store)
     }
 
     pub fn path(&self) -> &Path {

@@ -2,7 +2,7 @@
 //! [`CellDoc`] only, so the tables can be rebuilt at any time and checked
 //! against a rebuild (see `Store::check`).
 
-use crate::cell::{CellDoc, Touched};
+use crate::cell::{CellDoc, CheckSchedule, Touched};
 use crate::error::Result;
 use crate::model::{CellInfo, Household, Member, Report, Task, Visit};
 use rusqlite::{params, Connection, OptionalExtension};
@@ -32,6 +32,11 @@ pub struct MemberRow {
     pub monitoring_since: Option<String>,
     pub monitoring_until: Option<String>,
     pub vulnerable: String,
+    /// The member's health checks ([`CheckSchedule`]): first and last day
+    /// and checks a day; None and 0 when not monitored (layout 8).
+    pub check_since: Option<String>,
+    pub check_until: Option<String>,
+    pub checks_per_day: i64,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
@@ -73,8 +78,11 @@ pub struct CellRows {
     pub tasks: Vec<TaskRow>,
 }
 
-fn member_row(m: &Member) -> MemberRow {
+fn member_row(m: &Member, checks: Option<CheckSchedule>) -> MemberRow {
     MemberRow {
+        check_since: checks.map(|c| c.since.to_string()),
+        check_until: checks.map(|c| c.until.to_string()),
+        checks_per_day: checks.map_or(0, |c| c.per_day),
         id: m.id.clone(),
         household_id: m.household_id.clone(),
         name: m.name.clone(),
@@ -89,6 +97,13 @@ fn member_row(m: &Member) -> MemberRow {
             .collect::<Vec<_>>()
             .join(","),
     }
+}
+
+/// Member `id`'s row, with the schedule its arrivals set.
+fn member_of(doc: &CellDoc, id: &str) -> Result<MemberRow> {
+    let m = doc.member(id)?;
+    let checks = CheckSchedule::of(&m, &doc.arrivals());
+    Ok(member_row(&m, checks))
 }
 
 fn visit_row(v: &Visit) -> VisitRow {
@@ -142,13 +157,14 @@ impl CellRows {
     pub fn from_doc(doc: &CellDoc) -> Result<CellRows> {
         let info = doc.info()?;
         let hhs = doc.households()?;
+        let arrivals = doc.arrivals();
         let mut rows = CellRows {
             cell: Some(cell_row(info)),
             households: hhs.iter().map(household_row).collect(),
             members: hhs
                 .iter()
                 .flat_map(|h| &h.members)
-                .map(member_row)
+                .map(|m| member_row(m, CheckSchedule::of(m, &arrivals)))
                 .collect(),
             visits: doc.visits()?.iter().map(visit_row).collect(),
             reports: doc.reports()?.iter().map(report_row).collect(),
@@ -189,7 +205,7 @@ impl CellRows {
                 put(&mut self.households, row, |r| r.id == *id);
             }
             Touched::Member(id) => {
-                let row = member_row(&doc.member(id)?);
+                let row = member_of(doc, id)?;
                 put(&mut self.members, row, |r| r.id == *id);
             }
             Touched::Visit(id) => {
@@ -252,7 +268,8 @@ impl CellRows {
             })?
             .collect::<rusqlite::Result<_>>()?;
         let mut s = conn.prepare_cached(
-            "SELECT id, household_id, name, phone, residence, monitoring_since, monitoring_until, vulnerable
+            "SELECT id, household_id, name, phone, residence, monitoring_since, monitoring_until, vulnerable,
+                    check_since, check_until, checks_per_day
              FROM members WHERE cell_id = ?1",
         )?;
         let members = s
@@ -266,6 +283,9 @@ impl CellRows {
                     monitoring_since: r.get(5)?,
                     monitoring_until: r.get(6)?,
                     vulnerable: r.get(7)?,
+                    check_since: r.get(8)?,
+                    check_until: r.get(9)?,
+                    checks_per_day: r.get(10)?,
                 })
             })?
             .collect::<rusqlite::Result<_>>()?;
@@ -388,7 +408,7 @@ pub(crate) fn apply(
         Touched::Household(id) => {
             upsert_household(conn, cell_id, &household_row(&doc.household(id)?))
         }
-        Touched::Member(id) => upsert_member(conn, cell_id, &member_row(&doc.member(id)?)),
+        Touched::Member(id) => upsert_member(conn, cell_id, &member_of(doc, id)?),
         Touched::Visit(id) => upsert_visit(conn, cell_id, &visit_row(&doc.visit(id)?)),
         Touched::Visits(ids) => ids
             .iter()
@@ -423,8 +443,9 @@ fn upsert_household(conn: &Connection, cell_id: &str, h: &HouseholdRow) -> Resul
 fn upsert_member(conn: &Connection, cell_id: &str, m: &MemberRow) -> Result<()> {
     conn.prepare_cached(
         "INSERT OR REPLACE INTO members
-         (id, cell_id, household_id, name, phone, residence, monitoring_since, monitoring_until, vulnerable)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+         (id, cell_id, household_id, name, phone, residence, monitoring_since, monitoring_until, vulnerable,
+          check_since, check_until, checks_per_day)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
     )?
     .execute(params![
         m.id,
@@ -435,7 +456,10 @@ fn upsert_member(conn: &Connection, cell_id: &str, m: &MemberRow) -> Result<()> 
         m.residence,
         m.monitoring_since,
         m.monitoring_until,
-        m.vulnerable
+        m.vulnerable,
+        m.check_since,
+        m.check_until,
+        m.checks_per_day
     ])?;
     Ok(())
 }

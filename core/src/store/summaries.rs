@@ -3,9 +3,9 @@
 //! A phone with 120 cells answers it with a handful of statements and no
 //! document read, where reading each cell's document took seconds.
 //!
-//! What the query tables cannot say is left out rather than guessed: the
-//! health checks due and missed depend on each arrival's checks a day,
-//! which only the document holds (see [`Store::lead_day`] for them).
+//! The health checks due and missed come from each member's schedule,
+//! which the query tables keep beside the member (layout 8), and the
+//! health-check visits of the days it covers.
 
 use super::Store;
 use crate::error::{Error, Result};
@@ -55,9 +55,9 @@ impl Store {
     /// `scope` (as [`Store::cells`]: region path prefixes, cell ids or `*`;
     /// empty: every cell held here), in the same order, its name, region
     /// and lead with the lead's phone, and on `day` its open tasks, whether
-    /// its report is filed, its members under monitoring, and its residents
-    /// away not called for `not_called_days` or more (or never; not counted
-    /// when None). Each count is the one [`Store::lead_day`] gives for the
+    /// its report is filed, its members under monitoring, its health checks
+    /// due and missed, and its residents away not called for
+    /// `not_called_days` or more (or never; not counted when None). Each count is the one [`Store::lead_day`] gives for the
     /// cell and day (for visits whose time is well-formed, as every visit
     /// silin writes is).
     ///
@@ -83,6 +83,8 @@ impl Store {
                 open_tasks: 0,
                 reported: false,
                 under_monitoring: 0,
+                checks_due: 0,
+                checks_missed: 0,
                 away_not_called: not_called_days.map(|_| 0),
             })
             .collect();
@@ -101,11 +103,16 @@ impl Store {
         // One pass over the members: under monitoring on the day (as
         // `Monitoring::active_on`), living away, named as the lead.
         let mut away: Vec<Vec<String>> = vec![Vec::new(); rows.len()];
+        // Members with health checks on the day or before: (id, first day,
+        // last day counted, checks a day).
+        let mut checks: Vec<Vec<(String, NaiveDate, NaiveDate, i64)>> =
+            vec![Vec::new(); rows.len()];
         let mut leads: Vec<Vec<LeadCandidate>> = vec![Vec::new(); rows.len()];
         {
             let mut s = conn.prepare_cached(
                 "SELECT cell_id, id, household_id, name, phone, residence,
-                        monitoring_since, monitoring_until
+                        monitoring_since, monitoring_until,
+                        check_since, check_until, checks_per_day
                  FROM members",
             )?;
             let mut q = s.query([])?;
@@ -121,6 +128,13 @@ impl Store {
                 }
                 let (id, name, residence): (String, String, String) =
                     (r.get(1)?, r.get(3)?, r.get(5)?);
+                let check_since = stored_day(&cell_id, r.get(8)?)?;
+                let check_until = stored_day(&cell_id, r.get(9)?)?;
+                if let (Some(since), Some(until)) = (check_since, check_until) {
+                    if since <= day {
+                        checks[i].push((id.clone(), since, until.min(day), r.get(10)?));
+                    }
+                }
                 if residence == Residence::Away.as_str() {
                     away[i].push(id.clone());
                 }
@@ -167,6 +181,44 @@ impl Store {
                 if let Some(&i) = held.get(&r.get::<_, String>(0)?) {
                     rows[i].reported = true;
                 }
+            }
+        }
+        // Checks due and missed, as the lead's day counts them: each
+        // scheduled day up to `day` whose health checks fall short of the
+        // schedule; short today is due, short before is missed.
+        {
+            let mut s = conn.prepare_cached(
+                "SELECT day, count(*) FROM visits
+                 WHERE cell_id = ?1 AND day >= ?2 AND day <= ?3 AND kind = ?4 AND member_id = ?5
+                 GROUP BY day",
+            )?;
+            for (row, members) in rows.iter_mut().zip(checks) {
+                let (mut due, mut missed) = (0, 0);
+                for (member, since, last, per_day) in members {
+                    let done: HashMap<String, i64> = s
+                        .query_map(
+                            rusqlite::params![
+                                row.cell_id,
+                                since.to_string(),
+                                last.to_string(),
+                                VisitKind::HealthCheck.as_str(),
+                                member
+                            ],
+                            |r| Ok((r.get(0)?, r.get(1)?)),
+                        )?
+                        .collect::<rusqlite::Result<_>>()?;
+                    for d in since.iter_days().take_while(|d| *d <= last) {
+                        if done.get(&d.to_string()).copied().unwrap_or(0) < per_day {
+                            if d == day {
+                                due += 1;
+                            } else {
+                                missed += 1;
+                            }
+                        }
+                    }
+                }
+                row.checks_due = due;
+                row.checks_missed = missed;
             }
         }
         // Residents away called after the threshold: in each cell with

@@ -16,6 +16,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../sql/pg/002_region_levels.sql"),
     include_str!("../../sql/pg/003_analyst_role.sql"),
     include_str!("../../sql/pg/004_office_lists.sql"),
+    include_str!("../../sql/pg/005_check_schedule.sql"),
 ];
 
 /// The layout this build writes.

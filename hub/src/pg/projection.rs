@@ -175,6 +175,7 @@ fn members(
     if put.is_empty() {
         return Ok(());
     }
+    let per_day: Vec<i64> = put.iter().map(|m| m.checks_per_day).collect();
     let params: &Params<'_> = &[
         id.clone(),
         (&texts(&put, |m| &m.id), Type::TEXT_ARRAY),
@@ -191,21 +192,29 @@ fn members(
             Type::TEXT_ARRAY,
         ),
         (&texts(&put, |m| &m.vulnerable), Type::TEXT_ARRAY),
+        (&maybe(&put, |m| m.check_since.as_deref()), Type::TEXT_ARRAY),
+        (&maybe(&put, |m| m.check_until.as_deref()), Type::TEXT_ARRAY),
+        (&per_day, Type::INT8_ARRAY),
     ];
     tx.execute_typed(
         "INSERT INTO members (id, cell_id, household_id, name, phone, residence,
-             monitoring_since, monitoring_until, vulnerable)
+             monitoring_since, monitoring_until, vulnerable,
+             check_since, check_until, checks_per_day)
          SELECT t.id, $1, t.household_id, t.name, t.phone, t.residence,
-             t.since, t.until, t.vulnerable
+             t.since, t.until, t.vulnerable, t.check_since, t.check_until, t.per_day
          FROM unnest($2::text[], $3::text[], $4::text[], $5::text[], $6::text[],
-             $7::text[], $8::text[], $9::text[])
-             AS t(id, household_id, name, phone, residence, since, until, vulnerable)
+             $7::text[], $8::text[], $9::text[], $10::text[], $11::text[], $12::int8[])
+             AS t(id, household_id, name, phone, residence, since, until, vulnerable,
+                  check_since, check_until, per_day)
          ON CONFLICT (id) DO UPDATE SET cell_id = EXCLUDED.cell_id,
              household_id = EXCLUDED.household_id, name = EXCLUDED.name,
              phone = EXCLUDED.phone, residence = EXCLUDED.residence,
              monitoring_since = EXCLUDED.monitoring_since,
              monitoring_until = EXCLUDED.monitoring_until,
-             vulnerable = EXCLUDED.vulnerable",
+             vulnerable = EXCLUDED.vulnerable,
+             check_since = EXCLUDED.check_since,
+             check_until = EXCLUDED.check_until,
+             checks_per_day = EXCLUDED.checks_per_day",
         params,
     )?;
     Ok(())
