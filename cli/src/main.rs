@@ -1523,8 +1523,7 @@ fn run_hub(cli: &Cli, out: &Out, cmd: &HubCmd) -> Result<(), CliError> {
             let orders = if *daily {
                 // Kept first, then applied for today as the serving hub
                 // would: the day is recorded as run.
-                silin_hub::retention::set(&store, &policy, reason, &now().to_rfc3339())
-                    .map_err(users_error)?;
+                silin_hub::retention::set(&store, &policy, reason).map_err(users_error)?;
                 silin_hub::retention::run_if_due(&store, day)
                     .map_err(users_error)?
                     .unwrap_or_default()

@@ -293,4 +293,17 @@ fn a_daily_retention_policy_is_applied_by_the_serving_hub_on_a_later_day() {
     assert_eq!(stopped["stopped"], true);
     let again = o.json("hub.db", &["hub", "retain", "--stop-daily"]);
     assert_eq!(again["stopped"], false);
+    // Setting and ending it are in the log, once each.
+    let log = o.json("hub.db", &["audit"]);
+    let policy: Vec<&serde_json::Value> = log
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["action"] == "retention_policy")
+        .collect();
+    assert_eq!(policy.len(), 2, "{log}");
+    assert_eq!(policy[0]["target"], "daily");
+    assert_eq!(policy[0]["detail"]["checks_days"], 30);
+    assert_eq!(policy[1]["target"], "ended");
+    o.json("hub.db", &["audit", "--verify"]);
 }

@@ -58,6 +58,9 @@ pub enum Action {
     Revoke,
     /// `silin hub erase`: an erasure order issued (see silin_core::erasure).
     Erase,
+    /// `silin hub retain --daily` / `--stop-daily`: the standing retention
+    /// policy set or ended (each day's run is an [`Action::Erase`]).
+    RetentionPolicy,
     /// A dashboard page refused to a login whose role may not see it (an
     /// analyst asking for a drill-down to cells, a list's tasks or a
     /// notice's cells): nothing was shown.
@@ -74,6 +77,7 @@ impl Action {
             Action::TokenIssue => "token_issue",
             Action::Revoke => "revoke",
             Action::Erase => "erase",
+            Action::RetentionPolicy => "retention_policy",
             Action::ViewRefused => "view_refused",
         }
     }
@@ -87,6 +91,7 @@ impl Action {
             "token_issue" => Action::TokenIssue,
             "revoke" => Action::Revoke,
             "erase" => Action::Erase,
+            "retention_policy" => Action::RetentionPolicy,
             "view_refused" => Action::ViewRefused,
             _ => return None,
         })

@@ -9,8 +9,9 @@
 //! which finds nothing more (records already erased are gone), so a day is
 //! never skipped and never erased twice.
 
-use crate::users::{migrate_part, on_connection, Result, UserError};
-use chrono::NaiveDate;
+use crate::audit::{self, Action, Actor, NewEntry};
+use crate::users::{audit_error, migrate_part, on_connection, Result, UserError};
+use chrono::{DateTime, FixedOffset, NaiveDate};
 use rusqlite::{params, OptionalExtension};
 use silin_core::erasure::{ErasureOrder, Retention};
 use silin_core::Store;
@@ -41,32 +42,64 @@ fn laid_out(store: &Store) -> Result<bool> {
 }
 
 /// Makes `policy` the hub's standing one (replacing any), to be applied
-/// daily from `today` on: the day it is set counts as not yet run.
-pub fn set(store: &Store, policy: &Retention, reason: &str, set_at: &str) -> Result<()> {
+/// daily from today on: the day it is set counts as not yet run. Audited
+/// in the same transaction.
+pub fn set(store: &Store, policy: &Retention, reason: &str) -> Result<()> {
     if policy.checks_days < 0 || policy.monitoring_days < 0 {
         return Err(UserError::BadInput(
             "retention keeps records 0 days or more".into(),
         ));
     }
-    on_connection(store, |conn| {
-        migrate_part(conn, LAYOUT_PART, MIGRATIONS)?;
+    let entry = NewEntry::new(Actor::Office, Action::RetentionPolicy, "daily")
+        .count("checks_days", policy.checks_days)
+        .count("monitoring_days", policy.monitoring_days);
+    with_audit(store, &entry, |conn, now| {
         conn.execute(
             "INSERT OR REPLACE INTO hub_retention
                  (one, checks_days, monitoring_days, reason, set_at, last_run)
              VALUES (1, ?1, ?2, ?3, ?4, NULL)",
-            params![policy.checks_days, policy.monitoring_days, reason, set_at],
+            params![
+                policy.checks_days,
+                policy.monitoring_days,
+                reason,
+                now.to_rfc3339()
+            ],
         )?;
         Ok(())
     })
 }
 
-/// Ends the standing policy; true when there was one.
+/// Ends the standing policy; true when there was one (then audited in the
+/// same transaction).
 pub fn clear(store: &Store) -> Result<bool> {
-    if !laid_out(store)? {
+    if get(store)?.is_none() {
         return Ok(false);
     }
+    let entry = NewEntry::new(Actor::Office, Action::RetentionPolicy, "ended");
+    with_audit(store, &entry, |conn, _| {
+        conn.execute("DELETE FROM hub_retention", [])?;
+        Ok(())
+    })?;
+    Ok(true)
+}
+
+/// Runs `f` and appends `entry` to the audit log in one transaction on the
+/// store's connection, at the store's clock's now.
+fn with_audit(
+    store: &Store,
+    entry: &NewEntry,
+    f: impl FnOnce(&rusqlite::Connection, &DateTime<FixedOffset>) -> Result<()>,
+) -> Result<()> {
+    let signer = audit::signer(store.path()).map_err(audit_error)?;
+    let now = store.clock().now();
     on_connection(store, |conn| {
-        Ok(conn.execute("DELETE FROM hub_retention", [])? > 0)
+        // Laid out before the transaction: a migration takes its own.
+        migrate_part(conn, LAYOUT_PART, MIGRATIONS)?;
+        let tx = audit::write_tx(conn)?;
+        f(&tx, &now)?;
+        audit::append(&tx, &now, entry, signer.as_ref()).map_err(audit_error)?;
+        tx.commit()?;
+        Ok(())
     })
 }
 
@@ -157,7 +190,7 @@ mod tests {
             checks_days: 30,
             monitoring_days: 14,
         };
-        set(&s, &policy, "每日", "2026-12-01T08:00:00+08:00").unwrap();
+        set(&s, &policy, "每日").unwrap();
         let got = get(&s).unwrap().unwrap();
         assert_eq!((got.policy.clone(), got.last_run), (policy, None));
         // Due the first day, not again that day nor for an earlier one.
@@ -179,10 +212,7 @@ mod tests {
             checks_days: -1,
             monitoring_days: 14,
         };
-        assert!(matches!(
-            set(&s, &bad, "x", "2026-12-01T08:00:00+08:00"),
-            Err(UserError::BadInput(_))
-        ));
+        assert!(matches!(set(&s, &bad, "x"), Err(UserError::BadInput(_))));
         assert_eq!(get(&s).unwrap(), None);
     }
 }
