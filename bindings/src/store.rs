@@ -82,11 +82,11 @@ impl Store {
         for o in core.erasure_orders()? {
             out.push(ErasureRecord {
                 followed: !core.awaits_epoch(&o.cell)?,
-                cell_id: o.cell,
                 epoch: o.epoch,
                 issued_at: o.issued_at,
                 subjects: o.subjects.len() as u32,
-                reason: o.reason,
+                cell_id: o.body.cell,
+                reason: o.body.reason,
             });
         }
         Ok(out)

@@ -211,9 +211,10 @@ impl Subject {
     }
 }
 
-/// The office's order. Every field but the signature is signed.
+/// What an order says: everything the office signs. [`ErasureOrder::sign`]
+/// makes it an order.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ErasureOrder {
+pub struct Unsigned {
     pub cell: String,
     /// The epoch this order starts (the first order of a cell starts 1).
     pub epoch: u32,
@@ -228,40 +229,11 @@ pub struct ErasureOrder {
     pub reason: String,
     /// Unix seconds; also the new epoch change's time.
     pub issued_at: i64,
-    pub signature: [u8; 64],
 }
 
-/// What an order is to be issued for; [`ErasureOrder::sign`] makes it one.
-#[derive(Debug, Clone)]
-pub struct Unsigned {
-    pub cell: String,
-    pub epoch: u32,
-    pub subjects: Vec<Subject>,
-    pub cut: Vec<ChangeHash>,
-    pub clock: Vec<(Vec<u8>, u64)>,
-    pub root: ChangeHash,
-    pub reason: String,
-    pub issued_at: i64,
-}
-
-impl ErasureOrder {
-    pub fn sign(u: Unsigned, office: &KeyPair) -> ErasureOrder {
-        let mut o = ErasureOrder {
-            cell: u.cell,
-            epoch: u.epoch,
-            subjects: u.subjects,
-            cut: u.cut,
-            clock: u.clock,
-            root: u.root,
-            reason: u.reason,
-            issued_at: u.issued_at,
-            signature: [0; 64],
-        };
-        o.signature = office.sign(&o.body().buf);
-        o
-    }
-
-    fn body(&self) -> Writer {
+impl Unsigned {
+    /// The signed bytes: the order's encoding up to its signature.
+    fn write(&self) -> Writer {
         let mut w = Writer::with_capacity(128 + self.subjects.len() * 18);
         w.raw(ORDER_MAGIC).u8(VERSION);
         wire::put_id(&mut w, &self.cell);
@@ -282,22 +254,8 @@ impl ErasureOrder {
         w
     }
 
-    pub fn encode(&self) -> Vec<u8> {
-        let mut w = self.body();
-        w.raw(&self.signature);
-        w.into_inner()
-    }
-
-    pub fn decode(bytes: &[u8]) -> Result<ErasureOrder, ErasureError> {
-        let mut r = Reader::new(bytes);
-        let o = Self::read(&mut r)?;
-        r.finish()?;
-        Ok(o)
-    }
-
-    /// Reads one order from inside a larger message. Checks no signature:
-    /// see [`ErasureOrder::signed_by`].
-    pub fn read(r: &mut Reader<'_>) -> Result<ErasureOrder, WireError> {
+    /// Reads what [`Unsigned::write`] wrote.
+    fn read(r: &mut Reader<'_>) -> Result<Unsigned, WireError> {
         if r.raw(4, "erasure order magic")? != ORDER_MAGIC {
             return Err(r.invalid("erasure order magic"));
         }
@@ -328,8 +286,7 @@ impl ErasureOrder {
         let root = ChangeHash(r.array::<32>("epoch root")?);
         let reason = r.str("erasure reason", MAX_REASON_CHARS * 4)?.to_string();
         let issued_at = r.int("erasure time")?;
-        let signature = r.array::<64>("erasure signature")?;
-        Ok(ErasureOrder {
+        Ok(Unsigned {
             cell,
             epoch,
             subjects,
@@ -338,13 +295,56 @@ impl ErasureOrder {
             root,
             reason,
             issued_at,
-            signature,
         })
+    }
+}
+
+/// The office's order: what it says, and the office's signature over it.
+/// Its fields read through to the body (`order.cell`, `order.epoch`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ErasureOrder {
+    pub body: Unsigned,
+    pub signature: [u8; 64],
+}
+
+impl std::ops::Deref for ErasureOrder {
+    type Target = Unsigned;
+
+    fn deref(&self) -> &Unsigned {
+        &self.body
+    }
+}
+
+impl ErasureOrder {
+    pub fn sign(body: Unsigned, office: &KeyPair) -> ErasureOrder {
+        let signature = office.sign(&body.write().buf);
+        ErasureOrder { body, signature }
+    }
+
+    pub fn encode(&self) -> Vec<u8> {
+        let mut w = self.body.write();
+        w.raw(&self.signature);
+        w.into_inner()
+    }
+
+    pub fn decode(bytes: &[u8]) -> Result<ErasureOrder, ErasureError> {
+        let mut r = Reader::new(bytes);
+        let o = Self::read(&mut r)?;
+        r.finish()?;
+        Ok(o)
+    }
+
+    /// Reads one order from inside a larger message. Checks no signature:
+    /// see [`ErasureOrder::signed_by`].
+    pub fn read(r: &mut Reader<'_>) -> Result<ErasureOrder, WireError> {
+        let body = Unsigned::read(r)?;
+        let signature = r.array::<64>("erasure signature")?;
+        Ok(ErasureOrder { body, signature })
     }
 
     /// Whether the office whose public key is `office` signed it.
     pub fn signed_by(&self, office: &[u8; 32]) -> bool {
-        verify_signature(office, &self.body().buf, &self.signature)
+        verify_signature(office, &self.body.write().buf, &self.signature)
     }
 
     /// The cut's last sequence number of `actor` (0: none of its changes).
@@ -537,6 +537,26 @@ mod tests {
         }
         assert_eq!(o.cut_seq(&[1; 16]), 7);
         assert_eq!(o.cut_seq(&[2; 16]), 0);
+    }
+
+    /// Orders are kept in stores and travel in envelopes and bundles: their
+    /// bytes (signature included, ed25519 being deterministic) stay as they
+    /// were first written.
+    #[test]
+    fn an_orders_bytes_stay_as_first_written() {
+        let o = order(&KeyPair::from_seed(&[9; 32]));
+        let expected = [
+            "534c4552010190a0a00000700080000000000000010104010190a0a000007000",
+            "800000000000000203000190a0a00000700080000000000000030004010190a0",
+            "a000007000800000000000000401030303030303030303030303030303030303",
+            "0303030303030303030303030303011001010101010101010101010101010101",
+            "0704040404040404040404040404040404040404040404040404040404040404",
+            "040f7265717565737420323032362d313780c49fd50cfb1aa831853a6736ecaa",
+            "a72dd2639c43356a0a96f8fbac1bde997e6432dfff26e8d5b3782e79861892a8",
+            "f8372aebea11a9e7876d25f284814347ad5938bac301",
+        ]
+        .concat();
+        assert_eq!(hex::encode(o.encode()), expected);
     }
 
     #[test]

@@ -458,7 +458,7 @@ fn the_old_lineage_is_refused_after_an_erasure_and_forged_orders_are_ignored() {
         key: KeyPair::from_seed(&[5; 32]),
     };
     let mut forged = order.clone();
-    forged.epoch = 2;
+    forged.body.epoch = 2;
     forged.signature = stranger.key.sign(b"anything");
     let taken = c.lead.take_erasure_orders(&[forged]).unwrap();
     assert_eq!((taken.new, taken.refused.len()), (0, 1));
