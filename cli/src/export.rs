@@ -14,14 +14,18 @@
 //!
 //! CSV and XLSX hold the same cells: a spreadsheet program converting the
 //! XLSX to CSV gives the CSV back (a test checks it with LibreOffice).
+//!
+//! The sheets are read through [`OfficeReads`], whatever keeps the hub.
 
-use crate::output::CliError;
+use crate::output::{CliError, Out};
 use chrono::NaiveDate;
 use silin_core::identity::Role;
 use silin_core::model::Level;
 use silin_core::privacy::shown_resident_id;
-use silin_core::store::{Store, TaskState};
-use silin_hub::lists::{ListInfo, Lists};
+use silin_core::store::TaskState;
+use silin_hub::lists::ListInfo;
+use silin_hub::reads::OfficeReads;
+use std::path::Path;
 
 /// Which sheet.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -150,8 +154,10 @@ pub struct ExportArgs<'a> {
     pub level_name: String,
     /// The role the resident IDs are shown for.
     pub role: Role,
-    /// The store's SQLCipher secret (the office's list register is read
-    /// through its own connection).
+    /// The store's SQLCipher secret. No longer needed (the list register is
+    /// read through the store's own connection); kept so callers that set
+    /// it still build.
+    #[allow(dead_code)]
     pub secret: Option<&'a str>,
 }
 
@@ -160,13 +166,13 @@ pub struct ExportArgs<'a> {
 /// the sheet, day, level and format as its target, the rows and bytes
 /// written and how many resident IDs it holds in full as its detail.
 pub fn log(
-    store: &Store,
+    store: &dyn OfficeReads,
     args: &ExportArgs,
     format: Format,
     sheet: &Sheet,
     bytes: usize,
 ) -> Result<(), CliError> {
-    use silin_hub::audit::{self, Action, Actor, NewEntry};
+    use silin_hub::audit::{Action, Actor, NewEntry};
     let what = match args.what {
         What::Rollup => "rollup",
         What::Missing => "missing",
@@ -190,13 +196,11 @@ pub fn log(
     .count("rows", sheet.data_rows)
     .count("bytes", bytes)
     .count("ids_in_full", if full_ids { sheet.data_rows } else { 0 });
-    audit::record(store, &entry)
-        .map(|_| ())
-        .map_err(crate::audit::audit_error)
+    store.record(&entry).map_err(crate::audit::audit_error)
 }
 
 /// The sheet `args` asks for.
-pub fn sheet(store: &Store, args: &ExportArgs) -> Result<Sheet, CliError> {
+pub fn sheet(store: &dyn OfficeReads, args: &ExportArgs) -> Result<Sheet, CliError> {
     match args.what {
         What::Rollup => rollup(store, args),
         What::Missing => missing(store, args),
@@ -204,7 +208,7 @@ pub fn sheet(store: &Store, args: &ExportArgs) -> Result<Sheet, CliError> {
     }
 }
 
-fn rollup(store: &Store, args: &ExportArgs) -> Result<Sheet, CliError> {
+fn rollup(store: &dyn OfficeReads, args: &ExportArgs) -> Result<Sheet, CliError> {
     let mut s = Sheet::default();
     s.header(&[
         "日期",
@@ -240,7 +244,7 @@ fn rollup(store: &Store, args: &ExportArgs) -> Result<Sheet, CliError> {
     Ok(s)
 }
 
-fn missing(store: &Store, args: &ExportArgs) -> Result<Sheet, CliError> {
+fn missing(store: &dyn OfficeReads, args: &ExportArgs) -> Result<Sheet, CliError> {
     let mut s = Sheet::default();
     s.header(&[
         "日期",
@@ -291,17 +295,13 @@ fn closed_label(kind: &str) -> String {
     }
 }
 
-fn tasks(store: &Store, args: &ExportArgs) -> Result<Sheet, CliError> {
-    let lists = Lists::open_if_any(store, args.secret).map_err(list_error)?;
+fn tasks(store: &dyn OfficeReads, args: &ExportArgs) -> Result<Sheet, CliError> {
     let mut per_list = Vec::new();
     let mut listed = std::collections::HashSet::new();
-    if let Some(lists) = &lists {
-        for list in lists.lists().map_err(list_error)? {
-            let ids = lists.tasks(&list.list_id).map_err(list_error)?;
-            let progress = store.task_progress(&ids)?;
-            listed.extend(ids);
-            per_list.push((list, progress));
-        }
+    for (list, ids) in store.lists().map_err(list_error)? {
+        let progress = store.task_progress(&ids)?;
+        listed.extend(ids);
+        per_list.push((list, progress));
     }
     // Tasks of no list this store imported: a lead's errands, or (on a
     // device) every task, since the list register stays at the office.
@@ -395,6 +395,38 @@ fn tasks(store: &Store, args: &ExportArgs) -> Result<Sheet, CliError> {
         }
     }
     Ok(s)
+}
+
+/// Writes the sheet `args` asks for to `file` in `format` (whole or not at
+/// all), logs it in the hub's audit log, and says how many rows and bytes
+/// it wrote: `silin office export` on either hub.
+// Not called from main.rs yet.
+#[allow(dead_code)]
+pub fn write(
+    out: &Out,
+    store: &dyn OfficeReads,
+    args: &ExportArgs,
+    format: Format,
+    file: &Path,
+) -> Result<(), CliError> {
+    let sheet = sheet(store, args)?;
+    let bytes = match format {
+        Format::Csv => to_csv(&sheet),
+        Format::Xlsx => to_xlsx(&sheet, args.what)?,
+    };
+    crate::output::write_file_atomically(file, &bytes)?;
+    log(store, args, format, &sheet, bytes.len())?;
+    out.print(
+        &serde_json::json!({ "rows": sheet.data_rows, "bytes": bytes.len() }),
+        || {
+            format!(
+                "wrote {} rows ({} bytes) to {}",
+                sheet.data_rows,
+                bytes.len(),
+                file.display()
+            )
+        },
+    )
 }
 
 fn list_error(e: silin_hub::users::UserError) -> CliError {

@@ -34,6 +34,8 @@ mod pin;
 #[cfg(feature = "server")]
 pub mod retention;
 #[cfg(feature = "server")]
+pub mod reads;
+#[cfg(feature = "server")]
 pub mod server;
 #[cfg(feature = "server")]
 pub mod sessions;

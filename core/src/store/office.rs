@@ -98,6 +98,156 @@ pub fn closes_task(kind: VisitKind) -> bool {
     )
 }
 
+impl MissingReport {
+    /// `cells` (in any order) with their leads' phones, by region path,
+    /// name and id: the rule every hub storage shares. `phones(cell id,
+    /// lead)` gives (own phone, household phone) of each member of the cell
+    /// named as the lead (trimmed), by member id; the lead's phone is the
+    /// first of them that has either, their own before their household's.
+    pub fn with_lead_phones(
+        cells: Vec<CellInfo>,
+        mut phones: impl FnMut(&str, &str) -> Result<Vec<(Option<String>, Option<String>)>>,
+    ) -> Result<Vec<MissingReport>> {
+        let mut out = Vec::with_capacity(cells.len());
+        for CellInfo {
+            id,
+            name,
+            path,
+            lead,
+        } in cells
+        {
+            let mut lead_phone = None;
+            if let Some(lead) = &lead {
+                lead_phone = phones(&id, lead.trim())?
+                    .into_iter()
+                    .find_map(|(own, home)| own.or(home));
+            }
+            out.push(MissingReport {
+                cell_id: id,
+                name,
+                path,
+                lead,
+                lead_phone,
+            });
+        }
+        out.sort_by(|a, b| {
+            (a.path.to_string(), &a.name, &a.cell_id).cmp(&(
+                b.path.to_string(),
+                &b.name,
+                &b.cell_id,
+            ))
+        });
+        Ok(out)
+    }
+}
+
+impl TaskProgress {
+    /// Where each of `tasks` (cell id, task id) stands, read from the
+    /// cells' documents, in the order given: the rule every hub storage
+    /// shares. `view(cell id)` reads a cell (`None` when it is not held:
+    /// its tasks are left out), once per cell. A task is done when its
+    /// status says so or a visit that reaches the person ([`closes_task`])
+    /// names it.
+    pub fn of_tasks(
+        tasks: &[(String, String)],
+        mut view: impl FnMut(&str) -> Result<Option<crate::model::CellView>>,
+    ) -> Result<Vec<TaskProgress>> {
+        let mut by_cell: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
+        for (cell, task) in tasks {
+            by_cell.entry(cell).or_default().push(task);
+        }
+        let mut found: HashMap<(String, String), TaskProgress> = HashMap::new();
+        for (cell, ids) in by_cell {
+            let Some(view) = view(cell)? else {
+                continue;
+            };
+            let members: HashMap<&str, &crate::model::Member> = view
+                .households
+                .iter()
+                .flat_map(|h| &h.members)
+                .map(|m| (m.id.as_str(), m))
+                .collect();
+            for id in ids {
+                let Some(t) = view.tasks.iter().find(|t| t.id == id) else {
+                    continue;
+                };
+                let closing = view
+                    .visits
+                    .iter()
+                    .filter(|v| v.task_id.as_deref() == Some(id) && closes_task(v.kind))
+                    .min_by(|a, b| a.at.cmp(&b.at));
+                let state = match t.status {
+                    TaskStatus::Cancelled => TaskState::Cancelled,
+                    TaskStatus::Done => TaskState::Done,
+                    TaskStatus::Open if closing.is_some() => TaskState::Done,
+                    TaskStatus::Open => TaskState::Open,
+                };
+                let member = t.member_id.as_deref().and_then(|m| members.get(m));
+                found.insert(
+                    (cell.to_string(), id.to_string()),
+                    TaskProgress {
+                        cell_id: cell.to_string(),
+                        cell_name: view.cell.name.clone(),
+                        path: view.cell.path.clone(),
+                        task_id: id.to_string(),
+                        title: t.title.clone(),
+                        member_id: t.member_id.clone(),
+                        member_name: member.map(|m| m.name.clone()),
+                        resident_id: member.and_then(|m| m.id_number.clone()),
+                        due: t.due,
+                        state,
+                        closed_by: closing.map(|v| (v.kind.as_str().to_string(), v.at.clone())),
+                    },
+                );
+            }
+        }
+        Ok(tasks
+            .iter()
+            .filter_map(|k| found.remove(k))
+            .collect::<Vec<_>>())
+    }
+}
+
+impl Monitored {
+    /// A member's row as the query tables keep it, on `day`; `None` when
+    /// `until` is no day (the projection holds what the document
+    /// validated; a value that is no day is skipped rather than guessed).
+    pub fn from_stored(
+        cell_id: String,
+        cell_name: String,
+        path: String,
+        name: String,
+        phone: Option<String>,
+        until: &str,
+        day: NaiveDate,
+    ) -> Option<Monitored> {
+        let until = NaiveDate::parse_from_str(until, "%Y-%m-%d").ok()?;
+        Some(Monitored {
+            cell_id,
+            cell_name,
+            path,
+            name,
+            phone,
+            until,
+            days_left: (until - day).num_days(),
+        })
+    }
+}
+
+impl PeerSeen {
+    /// A peer's row as stored; `None` for a certificate that no longer
+    /// decodes (it is refused at the next session anyway).
+    pub fn from_stored(device_id: String, certificate: &[u8], last_seen: i64) -> Option<PeerSeen> {
+        let cert = Certificate::decode(certificate).ok()?;
+        Some(PeerSeen {
+            device_id,
+            role: cert.role,
+            scope: cert.scope.0,
+            last_seen,
+        })
+    }
+}
+
 impl Store {
     /// Report status and counted visits of every cell for `day`: what a
     /// rollup adds up.
@@ -150,42 +300,15 @@ impl Store {
             "SELECT m.phone, h.phone FROM members m LEFT JOIN households h ON h.id = m.household_id
              WHERE m.cell_id = ?1 AND m.name = ?2 ORDER BY m.id",
         )?;
-        let mut out = Vec::with_capacity(cells.len());
-        for CellInfo {
-            id,
-            name,
-            path,
-            lead,
-        } in cells
-        {
-            let mut lead_phone = None;
-            if let Some(lead) = &lead {
-                let phones = s
-                    .query_map([id.as_str(), lead.trim()], |r| {
-                        Ok((
-                            r.get::<_, Option<String>>(0)?,
-                            r.get::<_, Option<String>>(1)?,
-                        ))
-                    })?
-                    .collect::<rusqlite::Result<Vec<_>>>()?;
-                lead_phone = phones.into_iter().find_map(|(own, home)| own.or(home));
-            }
-            out.push(MissingReport {
-                cell_id: id,
-                name,
-                path,
-                lead,
-                lead_phone,
-            });
-        }
-        out.sort_by(|a, b| {
-            (a.path.to_string(), &a.name, &a.cell_id).cmp(&(
-                b.path.to_string(),
-                &b.name,
-                &b.cell_id,
-            ))
-        });
-        Ok(out)
+        MissingReport::with_lead_phones(cells, |id, lead| {
+            Ok(s.query_map([id, lead], |r| {
+                Ok((
+                    r.get::<_, Option<String>>(0)?,
+                    r.get::<_, Option<String>>(1)?,
+                ))
+            })?
+            .collect::<rusqlite::Result<Vec<_>>>()?)
+        })
     }
 
     /// Where each of `tasks` (cell id, task id) stands, read from the cells'
@@ -193,60 +316,12 @@ impl Store {
     /// so or a visit that reaches the person ([`closes_task`]) names it;
     /// tasks this store does not hold are left out.
     pub fn task_progress(&self, tasks: &[(String, String)]) -> Result<Vec<TaskProgress>> {
-        let mut by_cell: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
-        for (cell, task) in tasks {
-            by_cell.entry(cell).or_default().push(task);
-        }
-        let mut found: HashMap<(String, String), TaskProgress> = HashMap::new();
-        for (cell, ids) in by_cell {
+        TaskProgress::of_tasks(tasks, |cell| {
             if !self.has_cell(cell)? {
-                continue;
+                return Ok(None);
             }
-            let view = self.cell(cell)?;
-            let members: HashMap<&str, &crate::model::Member> = view
-                .households
-                .iter()
-                .flat_map(|h| &h.members)
-                .map(|m| (m.id.as_str(), m))
-                .collect();
-            for id in ids {
-                let Some(t) = view.tasks.iter().find(|t| t.id == id) else {
-                    continue;
-                };
-                let closing = view
-                    .visits
-                    .iter()
-                    .filter(|v| v.task_id.as_deref() == Some(id) && closes_task(v.kind))
-                    .min_by(|a, b| a.at.cmp(&b.at));
-                let state = match t.status {
-                    TaskStatus::Cancelled => TaskState::Cancelled,
-                    TaskStatus::Done => TaskState::Done,
-                    TaskStatus::Open if closing.is_some() => TaskState::Done,
-                    TaskStatus::Open => TaskState::Open,
-                };
-                let member = t.member_id.as_deref().and_then(|m| members.get(m));
-                found.insert(
-                    (cell.to_string(), id.to_string()),
-                    TaskProgress {
-                        cell_id: cell.to_string(),
-                        cell_name: view.cell.name.clone(),
-                        path: view.cell.path.clone(),
-                        task_id: id.to_string(),
-                        title: t.title.clone(),
-                        member_id: t.member_id.clone(),
-                        member_name: member.map(|m| m.name.clone()),
-                        resident_id: member.and_then(|m| m.id_number.clone()),
-                        due: t.due,
-                        state,
-                        closed_by: closing.map(|v| (v.kind.as_str().to_string(), v.at.clone())),
-                    },
-                );
-            }
-        }
-        Ok(tasks
-            .iter()
-            .filter_map(|k| found.remove(k))
-            .collect::<Vec<_>>())
+            self.cell(cell).map(Some)
+        })
     }
 
     /// Members under home monitoring on `day` with the last day of it, by
@@ -273,20 +348,9 @@ impl Store {
         let mut out = Vec::new();
         for row in rows {
             let (cell_id, cell_name, path, name, phone, until) = row?;
-            // The projection holds what the document validated; a value
-            // that is no day is skipped rather than guessed.
-            let Ok(until) = NaiveDate::parse_from_str(&until, "%Y-%m-%d") else {
-                continue;
-            };
-            out.push(Monitored {
-                cell_id,
-                cell_name,
-                path,
-                name,
-                phone,
-                until,
-                days_left: (until - day).num_days(),
-            });
+            out.extend(Monitored::from_stored(
+                cell_id, cell_name, path, name, phone, &until, day,
+            ));
         }
         Ok(out)
     }
@@ -319,15 +383,7 @@ impl Store {
         let mut out = Vec::new();
         for row in rows {
             let (device_id, cert, last_seen) = row?;
-            let Ok(cert) = Certificate::decode(&cert) else {
-                continue;
-            };
-            out.push(PeerSeen {
-                device_id,
-                role: cert.role,
-                scope: cert.scope.0,
-                last_seen,
-            });
+            out.extend(PeerSeen::from_stored(device_id, &cert, last_seen));
         }
         Ok(out)
     }

@@ -3,7 +3,7 @@
 //! lists read from the cells' documents.
 
 use super::Store;
-use crate::cell::Touched;
+use crate::cell::{CellDoc, Touched};
 use crate::error::Result;
 use crate::model::*;
 use crate::register::*;
@@ -173,18 +173,8 @@ impl Store {
     pub fn notice_coverage(&self, scope: &[String]) -> Result<Vec<NoticeCoverage>> {
         let mut out = Vec::new();
         for cell in self.cells(scope)? {
-            let (notices, households) =
-                self.with_doc(&cell.id, |d| Ok((d.notices(), d.household_ids()?.len())))?;
-            for n in notices {
-                let count = |s: NoticeStatus| n.households.values().filter(|v| **v == s).count();
-                out.push(NoticeCoverage {
-                    notice_id: n.id,
-                    cell_id: cell.id.clone(),
-                    households: households as i64,
-                    read: count(NoticeStatus::Read) as i64,
-                    relayed: count(NoticeStatus::Relayed) as i64,
-                });
-            }
+            let rows = self.with_doc(&cell.id, |d| NoticeCoverage::in_cell(&cell.id, d))?;
+            out.extend(rows.into_iter().map(|(_, row)| row));
         }
         Ok(out)
     }
@@ -215,5 +205,28 @@ impl Store {
             }
         }
         Ok(out)
+    }
+}
+
+impl NoticeCoverage {
+    /// The notices cell `cell_id`'s document holds, each with how far it
+    /// has reached there (households marked read or relayed, of all): what
+    /// [`Store::notice_coverage`] counts, and every hub storage with it.
+    pub fn in_cell(cell_id: &str, d: &CellDoc) -> Result<Vec<(Notice, NoticeCoverage)>> {
+        let households = d.household_ids()?.len() as i64;
+        Ok(d.notices()
+            .into_iter()
+            .map(|n| {
+                let count = |s: NoticeStatus| n.households.values().filter(|v| **v == s).count();
+                let row = NoticeCoverage {
+                    notice_id: n.id.clone(),
+                    cell_id: cell_id.to_string(),
+                    households,
+                    read: count(NoticeStatus::Read) as i64,
+                    relayed: count(NoticeStatus::Relayed) as i64,
+                };
+                (n, row)
+            })
+            .collect())
     }
 }

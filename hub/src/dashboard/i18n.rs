@@ -133,10 +133,6 @@ impl Lang {
                 "此账号只看统计数，不能查看联户、名单或通知的明细；此次查看已记入审计日志。",
                 "This login sees counts only and may not open cells, a list's tasks or a notice's cells; the attempt is in the audit log.",
             ),
-            "pg_unavailable" => (
-                "此工作台需要乡镇中心的 SQLite 数据库；PostgreSQL 中心暂不提供工作台。",
-                "The dashboard needs the hub's SQLite store; a PostgreSQL hub does not serve it yet.",
-            ),
             _ => (key, key),
         };
         match self {

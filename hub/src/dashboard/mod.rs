@@ -14,8 +14,11 @@
 //! carries a CSRF token (the session's; before login, a double-submitted
 //! cookie). Without a session only the login page is served: nothing
 //! personal. Sessions live in this process's memory (a restart logs
-//! everyone out), which is why the dashboard is served only over the SQLite
-//! hub (one process); a PostgreSQL hub answers with a page saying so.
+//! everyone out).
+//!
+//! Everything shown is read through [`OfficeReads`]: the SQLite hub's
+//! store, or the PostgreSQL hub's database (`silin hub serve --postgres`),
+//! the same pages and figures from either.
 //!
 //! Resident IDs are shown as [`silin_core::privacy`] says for the user's
 //! role: masked for the township office, in full for the county.
@@ -39,9 +42,9 @@
 mod i18n;
 mod page;
 
-use crate::audit::{self, Action, Actor, NewEntry};
-use crate::lists::Lists;
-use crate::users::{UserRole, Users};
+use crate::audit::{Action, Actor, NewEntry};
+use crate::reads::{ListTasks, OfficeReads};
+use crate::users::UserRole;
 use axum::extract::{Query, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -53,7 +56,6 @@ use serde::{Deserialize, Serialize};
 use silin_core::model::{parse_date, Level};
 use silin_core::register::{Notice, NoticeCoverage};
 use silin_core::store::MissingReport;
-use silin_core::Store;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -84,22 +86,32 @@ const SESSION_COOKIE: &str = "silin_session";
 const LOGIN_COOKIE: &str = "silin_login";
 const LANG_COOKIE: &str = "silin_lang";
 
-/// What the dashboard reads: the hub's SQLite store (logins and the list
-/// register too, through the store's own connection).
+/// What the dashboard reads: the hub's storage as the office reads it —
+/// its SQLite [`silin_core::Store`] (an `Arc<Store>` is one) or its
+/// PostgreSQL database ([`crate::pg::PgStorage`]) — logins and the audit
+/// log included.
 #[derive(Clone)]
 pub struct DashboardSource {
-    pub store: Arc<Store>,
+    pub store: Arc<dyn OfficeReads>,
     /// The store's key secret. No longer needed: the logins and the list
     /// register no longer open connections of their own. Kept so callers
     /// that set it still build.
     pub secret: Option<String>,
 }
 
+impl DashboardSource {
+    /// The dashboard over `reads`.
+    pub fn new(reads: Arc<dyn OfficeReads>) -> DashboardSource {
+        DashboardSource {
+            store: reads,
+            secret: None,
+        }
+    }
+}
+
 impl std::fmt::Debug for DashboardSource {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("DashboardSource")
-            .field("store", &self.store.path())
-            .finish_non_exhaustive()
+        f.debug_struct("DashboardSource").finish_non_exhaustive()
     }
 }
 
@@ -111,7 +123,7 @@ struct Session {
 }
 
 struct Dashboard {
-    source: Option<DashboardSource>,
+    source: DashboardSource,
     secure: bool,
     sessions: Mutex<HashMap<String, Session>>,
     /// Failed logins per name: (count, first failure of the window).
@@ -129,9 +141,12 @@ pub(crate) struct Viewer {
 }
 
 /// `GET /v1/dashboard?date=D&stale=N`: the overview as JSON, for programs
-/// (mount it behind the hub's signed office reads). Answers 503 where the
-/// dashboard is not served.
+/// (mount it behind the hub's signed office reads). No route without a
+/// source: a hub given none serves no dashboard.
 pub fn api_router(source: Option<DashboardSource>) -> Router {
+    let Some(source) = source else {
+        return Router::new();
+    };
     Router::new()
         .route("/v1/dashboard", get(api_overview))
         .with_state(source)
@@ -149,17 +164,10 @@ fn api_error(status: StatusCode, kind: &str, message: String) -> Response {
 }
 
 async fn api_overview(
-    State(source): State<Option<DashboardSource>>,
+    State(source): State<DashboardSource>,
     headers: HeaderMap,
     Query(q): Query<IndexQuery>,
 ) -> Response {
-    let Some(source) = source else {
-        return api_error(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "unavailable",
-            Lang::En.t("pg_unavailable").into(),
-        );
-    };
     let day = match q.date.as_deref().filter(|d| !d.trim().is_empty()) {
         None => source.store.clock().today(),
         Some(d) => match parse_date("date", d) {
@@ -228,11 +236,9 @@ fn log_view(
     for (k, n) in detail {
         entry = entry.count(k, *n);
     }
-    audit::record(&source.store, &entry)
-        .map(|_| ())
-        .map_err(|e| {
-            format!("the view could not be written to the audit log, so it is not shown: {e}")
-        })
+    source.store.record(&entry).map_err(|e| {
+        format!("the view could not be written to the audit log, so it is not shown: {e}")
+    })
 }
 
 /// The overview shows the people under monitoring, with their phones.
@@ -249,10 +255,12 @@ fn log_overview(source: &DashboardSource, actor: Actor, o: &Overview) -> Result<
     )
 }
 
-/// The dashboard's routes. `source` is `None` on a hub whose storage is
-/// not the SQLite store (the pages then say the dashboard is not served
-/// there); `tls` marks the cookies Secure.
+/// The dashboard's routes; none without a source (a hub given none
+/// serves no dashboard). `tls` marks the cookies Secure.
 pub fn router(source: Option<DashboardSource>, tls: bool) -> Router {
+    let Some(source) = source else {
+        return Router::new();
+    };
     let dash = Arc::new(Dashboard {
         source,
         secure: tls,
@@ -394,16 +402,6 @@ impl Dashboard {
         }
         no_store(resp)
     }
-
-    fn unavailable(&self, lang: Lang) -> Response {
-        no_store(
-            (
-                StatusCode::SERVICE_UNAVAILABLE,
-                page::html(page::message(lang, lang.t("pg_unavailable"))),
-            )
-                .into_response(),
-        )
-    }
 }
 
 /// Pages hold personal data: never cached.
@@ -467,7 +465,11 @@ async fn read<T: Send + 'static>(
 }
 
 /// `?date=`, else today on the hub's clock; a bad day is a page saying so.
-fn day_param(store: &Store, date: Option<&str>, lang: Lang) -> Result<NaiveDate, Box<Response>> {
+fn day_param(
+    store: &dyn OfficeReads,
+    date: Option<&str>,
+    lang: Lang,
+) -> Result<NaiveDate, Box<Response>> {
     match date.filter(|d| !d.trim().is_empty()) {
         None => Ok(store.clock().today()),
         Some(d) => parse_date("date", d).map_err(|e| Box::new(bad_request(lang, e.to_string()))),
@@ -485,11 +487,10 @@ struct PageStart {
 
 impl Dashboard {
     /// The start every page behind the login shares, checked in this
-    /// order: the hub's store (else a page saying the dashboard is not
-    /// served here), the logged-in viewer (else what `anonymous` answers:
-    /// the login page on the overview, a redirect to it elsewhere), and the
-    /// day from `date` (a bad day is a page saying so). A page without a
-    /// day passes `None` and leaves `day` unused.
+    /// order: the logged-in viewer (else what `anonymous` answers: the
+    /// login page on the overview, a redirect to it elsewhere), and the day
+    /// from `date` (a bad day is a page saying so). A page without a day
+    /// passes `None` and leaves `day` unused.
     fn start(
         &self,
         headers: &HeaderMap,
@@ -497,19 +498,59 @@ impl Dashboard {
         anonymous: impl FnOnce(Lang) -> Response,
     ) -> Result<PageStart, Box<Response>> {
         let lang = lang_of(headers);
-        let Some(source) = self.source.clone() else {
-            return Err(Box::new(self.unavailable(lang)));
-        };
         let Some(viewer) = self.viewer(headers) else {
             return Err(Box::new(anonymous(lang)));
         };
-        let day = day_param(&source.store, date, lang)?;
+        let day = day_param(&*self.source.store, date, lang)?;
         Ok(PageStart {
             lang,
-            source,
+            source: self.source.clone(),
             viewer,
             day,
         })
+    }
+}
+
+impl Dashboard {
+    /// The start of a drill-down, a page that names people:
+    /// [`Dashboard::start`] (without a login, a redirect to the overview),
+    /// then the page's own parameter — `param` gives it with the audit
+    /// target naming what was asked for, or the page answering a missing
+    /// one — then the analyst's refusal: a login that sees counts only is
+    /// answered 403 with a page saying so, and the refusal is written to
+    /// the audit log (`view_refused`, by the login, at that target). A
+    /// refusal that could not be logged is still a refusal.
+    async fn drill_down<T>(
+        &self,
+        headers: &HeaderMap,
+        date: Option<&str>,
+        param: impl FnOnce(Lang, NaiveDate) -> Result<(T, String), Box<Response>>,
+    ) -> Result<(PageStart, T), Box<Response>> {
+        let start = self.start(headers, date, |_| redirect("/"))?;
+        let (value, target) = param(start.lang, start.day)?;
+        if !start.viewer.role.sees_counts_only() {
+            return Ok((start, value));
+        }
+        let entry = NewEntry::new(
+            Actor::User {
+                name: start.viewer.user.clone(),
+            },
+            Action::ViewRefused,
+            target,
+        );
+        let source = start.source.clone();
+        let logged = tokio::task::spawn_blocking(move || source.store.record(&entry)).await;
+        if !matches!(logged, Ok(Ok(()))) {
+            tracing::warn!("a refused dashboard view could not be written to the audit log");
+        }
+        let lang = start.lang;
+        Err(Box::new(no_store(
+            (
+                StatusCode::FORBIDDEN,
+                page::html(page::message(lang, lang.t("counts_only_refused"))),
+            )
+                .into_response(),
+        )))
     }
 }
 
@@ -637,36 +678,15 @@ fn posted_on(n: &Notice) -> Option<NaiveDate> {
         .map(|t| t.date_naive())
 }
 
-/// Every notice this store holds, with its reach cell by cell (as
-/// [`Store::notice_coverage`] counts it), oldest first. A notice's title
-/// and text are the same in every cell it went to; they are read from the
-/// first.
-fn notices_of(store: &Store) -> Result<Vec<(Notice, Vec<NoticeCoverage>)>, String> {
-    let e = |e: silin_core::Error| e.to_string();
-    let mut by_id: std::collections::BTreeMap<String, Vec<NoticeCoverage>> = Default::default();
-    for row in store.notice_coverage(&[]).map_err(e)? {
-        by_id.entry(row.notice_id.clone()).or_default().push(row);
-    }
-    // Each cell's notices read once, however many notices it holds.
-    let mut read: HashMap<String, Vec<Notice>> = HashMap::new();
-    let mut out = Vec::new();
-    for (id, rows) in by_id {
-        let cell = &rows[0].cell_id;
-        if !read.contains_key(cell) {
-            let notices = store.with_doc(cell, |d| Ok(d.notices())).map_err(e)?;
-            read.insert(cell.clone(), notices);
-        }
-        if let Some(n) = read[cell].iter().find(|n| n.id == id) {
-            out.push((n.clone(), rows));
-        }
-    }
-    out.sort_by(|(a, _), (b, _)| (&a.at, &a.id).cmp(&(&b.at, &b.id)));
-    Ok(out)
+/// Every notice the hub holds, with its reach cell by cell
+/// ([`OfficeReads::notices`]), oldest first.
+fn notices_of(store: &dyn OfficeReads) -> Result<Vec<(Notice, Vec<NoticeCoverage>)>, String> {
+    store.notices().map_err(|e| e.to_string())
 }
 
 /// The notices posted in the [`NOTICE_DAYS`] up to and including `day`,
 /// newest first.
-fn recent_notices(store: &Store, day: NaiveDate) -> Result<Vec<NoticeSummary>, String> {
+fn recent_notices(store: &dyn OfficeReads, day: NaiveDate) -> Result<Vec<NoticeSummary>, String> {
     let first = day - chrono::Duration::days(NOTICE_DAYS - 1);
     let mut out: Vec<NoticeSummary> = notices_of(store)?
         .iter()
@@ -703,21 +723,8 @@ pub(crate) struct ListSummary {
     pub open: usize,
 }
 
-/// Each imported list with its tasks as (cell id, task id).
-type ListTasks = Vec<(crate::lists::ListInfo, Vec<(String, String)>)>;
-
 fn lists_of(source: &DashboardSource) -> Result<ListTasks, String> {
-    let Some(lists) =
-        Lists::open_if_any(&source.store, source.secret.as_deref()).map_err(|e| e.to_string())?
-    else {
-        return Ok(Vec::new());
-    };
-    let mut out = Vec::new();
-    for l in lists.lists().map_err(|e| e.to_string())? {
-        let tasks = lists.tasks(&l.list_id).map_err(|e| e.to_string())?;
-        out.push((l, tasks));
-    }
-    Ok(out)
+    source.store.lists().map_err(|e| e.to_string())
 }
 
 /// What an overview is read for: everything, or the counts only (an
@@ -746,7 +753,7 @@ fn overview(
     reach: Reach,
 ) -> Result<Overview, String> {
     use silin_core::store::TaskState;
-    let store = &source.store;
+    let store = &*source.store;
     let e = |e: silin_core::Error| e.to_string();
     let people = reach == Reach::People;
     let villages = store.rollup(day, Level::Village).map_err(e)?;
@@ -825,33 +832,36 @@ async fn cells(
     headers: HeaderMap,
     Query(q): Query<CellsQuery>,
 ) -> Response {
-    let PageStart {
-        lang,
-        source,
-        viewer,
-        day,
-    } = match dash.start(&headers, q.date.as_deref(), |_| redirect("/")) {
+    let start = dash
+        .drill_down(&headers, q.date.as_deref(), |lang, day| {
+            let Some(path) = q.path.filter(|p| !p.trim().is_empty()) else {
+                return Err(Box::new(bad_request(
+                    lang,
+                    "add ?path=REGION (a village or group path)".into(),
+                )));
+            };
+            let target = format!("page=cells path={path} date={day}");
+            Ok((path, target))
+        })
+        .await;
+    let (
+        PageStart {
+            lang,
+            source,
+            viewer,
+            day,
+        },
+        path,
+    ) = match start {
         Ok(s) => s,
         Err(r) => return *r,
     };
-    let Some(path) = q.path.filter(|p| !p.trim().is_empty()) else {
-        return bad_request(lang, "add ?path=REGION (a village or group path)".into());
-    };
-    if viewer.role.sees_counts_only() {
-        return refuse(
-            lang,
-            source,
-            &viewer,
-            format!("page=cells path={path} date={day}"),
-        )
-        .await;
-    }
     let scope = vec![path.clone()];
     let actor = Actor::User {
         name: viewer.user.clone(),
     };
     let data = read(lang, move || {
-        let store = &source.store;
+        let store = &*source.store;
         let cells = store.cells_with_leads(&scope).map_err(|e| e.to_string())?;
         log_view(
             &source,
@@ -873,10 +883,10 @@ async fn cells(
             ],
         )?;
         let missing: std::collections::HashSet<String> = store
-            .cells_missing_report(day)
+            .missing_reports(day)
             .map_err(|e| e.to_string())?
             .into_iter()
-            .map(|c| c.id)
+            .map(|c| c.cell_id)
             .collect();
         Ok(cells
             .into_iter()
@@ -906,21 +916,27 @@ async fn list(
     Query(q): Query<ListQuery>,
 ) -> Response {
     // A list has no day.
-    let PageStart {
-        lang,
-        source,
-        viewer,
-        ..
-    } = match dash.start(&headers, None, |_| redirect("/")) {
+    let start = dash
+        .drill_down(&headers, None, |lang, _| {
+            let Some(id) = q.id else {
+                return Err(Box::new(bad_request(lang, "add ?id=LIST_ID".into())));
+            };
+            let target = format!("page=list list={id}");
+            Ok((id, target))
+        })
+        .await;
+    let (
+        PageStart {
+            lang,
+            source,
+            viewer,
+            ..
+        },
+        id,
+    ) = match start {
         Ok(s) => s,
         Err(r) => return *r,
     };
-    let Some(id) = q.id else {
-        return bad_request(lang, "add ?id=LIST_ID".into());
-    };
-    if viewer.role.sees_counts_only() {
-        return refuse(lang, source, &viewer, format!("page=list list={id}")).await;
-    }
     let actor = Actor::User {
         name: viewer.user.clone(),
     };
@@ -988,26 +1004,32 @@ async fn notice(
     headers: HeaderMap,
     Query(q): Query<NoticeQuery>,
 ) -> Response {
-    let PageStart {
-        lang,
-        source,
-        viewer,
-        day,
-    } = match dash.start(&headers, q.date.as_deref(), |_| redirect("/")) {
+    let start = dash
+        .drill_down(&headers, q.date.as_deref(), |lang, _| {
+            let Some(id) = q.id.filter(|i| !i.trim().is_empty()) else {
+                return Err(Box::new(bad_request(lang, "add ?id=NOTICE_ID".into())));
+            };
+            let target = format!("page=notice notice={id}");
+            Ok((id, target))
+        })
+        .await;
+    let (
+        PageStart {
+            lang,
+            source,
+            viewer,
+            day,
+        },
+        id,
+    ) = match start {
         Ok(s) => s,
         Err(r) => return *r,
     };
-    let Some(id) = q.id.filter(|i| !i.trim().is_empty()) else {
-        return bad_request(lang, "add ?id=NOTICE_ID".into());
-    };
-    if viewer.role.sees_counts_only() {
-        return refuse(lang, source, &viewer, format!("page=notice notice={id}")).await;
-    }
     let actor = Actor::User {
         name: viewer.user.clone(),
     };
     let data = read(lang, move || {
-        let store = &source.store;
+        let store = &*source.store;
         let Some((n, rows)) = notices_of(store)?.into_iter().find(|(n, _)| n.id == id) else {
             return Ok(None);
         };
@@ -1075,32 +1097,6 @@ async fn notice(
         ),
         Err(r) => r,
     }
-}
-
-/// A page refused to a login that sees counts only: 403 with a page
-/// saying so, and the refusal in the audit log (`view_refused`, by the
-/// login, `target` naming what was asked for). A refusal that could not be
-/// logged is still a refusal.
-async fn refuse(lang: Lang, source: DashboardSource, viewer: &Viewer, target: String) -> Response {
-    let entry = NewEntry::new(
-        Actor::User {
-            name: viewer.user.clone(),
-        },
-        Action::ViewRefused,
-        target,
-    );
-    let logged =
-        tokio::task::spawn_blocking(move || audit::record(&source.store, &entry).map(|_| ())).await;
-    if !matches!(logged, Ok(Ok(()))) {
-        tracing::warn!("a refused dashboard view could not be written to the audit log");
-    }
-    no_store(
-        (
-            StatusCode::FORBIDDEN,
-            page::html(page::message(lang, lang.t("counts_only_refused"))),
-        )
-            .into_response(),
-    )
 }
 
 /// A count as the viewer may see it: exact, or suppressed (`None`) when
@@ -1243,9 +1239,7 @@ async fn login(
     form: Result<Form<LoginForm>, axum::extract::rejection::FormRejection>,
 ) -> Response {
     let lang = lang_of(&headers);
-    let Some(source) = dash.source.clone() else {
-        return dash.unavailable(lang);
-    };
+    let source = dash.source.clone();
     let Ok(Form(f)) = form else {
         return dash.login_page(lang, Some("login_expired"), StatusCode::BAD_REQUEST);
     };
@@ -1264,8 +1258,7 @@ async fn login(
         let name = name.clone();
         tokio::task::spawn_blocking(move || {
             let _permit = permit;
-            Users::open(&source.store, source.secret.as_deref())
-                .and_then(|u| u.verify(&name, &f.password))
+            source.store.verify_login(&name, &f.password)
         })
         .await
     };
@@ -1373,6 +1366,18 @@ mod tests {
     use super::*;
     use std::io::{Read, Write};
 
+    /// A dashboard over a new store in `dir`.
+    fn dashboard(dir: &tempfile::TempDir, secure: bool) -> Dashboard {
+        let store = silin_core::Store::open(dir.path().join("hub.db"), Default::default()).unwrap();
+        Dashboard {
+            source: DashboardSource::new(Arc::new(store)),
+            secure,
+            sessions: Mutex::new(HashMap::new()),
+            failures: Mutex::new(HashMap::new()),
+            checking: Arc::new(tokio::sync::Semaphore::new(1)),
+        }
+    }
+
     fn request(addr: std::net::SocketAddr, head: &str) -> String {
         let mut s = std::net::TcpStream::connect(addr).unwrap();
         s.write_all(head.as_bytes()).unwrap();
@@ -1383,14 +1388,9 @@ mod tests {
 
     #[test]
     fn cookies_are_http_only_same_site_strict_and_secure_over_tls() {
+        let dir = tempfile::tempdir().unwrap();
         for tls in [false, true] {
-            let dash = Dashboard {
-                source: None,
-                secure: tls,
-                sessions: Mutex::new(HashMap::new()),
-                failures: Mutex::new(HashMap::new()),
-                checking: Arc::new(tokio::sync::Semaphore::new(1)),
-            };
+            let dash = dashboard(&dir, tls);
             let c = dash.set_cookie(SESSION_COOKIE, "t", None, true);
             assert!(
                 c.contains("HttpOnly") && c.contains("SameSite=Strict"),
@@ -1402,13 +1402,8 @@ mod tests {
 
     #[test]
     fn ten_wrong_passwords_pause_a_names_logins_and_a_right_one_clears_them() {
-        let dash = Dashboard {
-            source: None,
-            secure: false,
-            sessions: Mutex::new(HashMap::new()),
-            failures: Mutex::new(HashMap::new()),
-            checking: Arc::new(tokio::sync::Semaphore::new(1)),
-        };
+        let dir = tempfile::tempdir().unwrap();
+        let dash = dashboard(&dir, false);
         for _ in 0..MAX_FAILURES - 1 {
             dash.count_login("clerk", false);
         }
@@ -1422,13 +1417,14 @@ mod tests {
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn a_hub_without_its_sqlite_store_says_it_does_not_serve_the_dashboard() {
+    async fn a_hub_given_no_source_serves_no_dashboard() {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
-        tokio::spawn(async move { axum::serve(listener, router(None, false)).await });
+        let app = router(None, false).merge(api_router(None));
+        tokio::spawn(async move { axum::serve(listener, app).await });
         let answers = tokio::task::spawn_blocking(move || {
             let mut out = Vec::new();
-            for path in ["/", "/cells?path=x", "/list?id=x"] {
+            for path in ["/", "/cells?path=x", "/list?id=x", "/v1/dashboard"] {
                 out.push(request(
                     addr,
                     &format!("GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"),
@@ -1443,8 +1439,7 @@ mod tests {
         .await
         .unwrap();
         for a in answers {
-            assert!(a.starts_with("HTTP/1.1 503"), "{a}");
-            assert!(a.contains("PostgreSQL"), "{a}");
+            assert!(a.starts_with("HTTP/1.1 404"), "{a}");
         }
     }
 }
