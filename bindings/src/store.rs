@@ -78,10 +78,13 @@ impl Store {
 
     pub fn erasure_orders(&self) -> Result<Vec<ErasureRecord>, StoreError> {
         let core = self.core()?;
+        let orders = core.erasure_orders()?;
+        let cells: Vec<String> = orders.iter().map(|o| o.cell.clone()).collect();
+        let awaiting = core.awaiting_epochs(&cells)?;
         let mut out = Vec::new();
-        for o in core.erasure_orders()? {
+        for o in orders {
             out.push(ErasureRecord {
-                followed: !core.awaits_epoch(&o.cell)?,
+                followed: !awaiting.contains(&o.cell),
                 epoch: o.epoch,
                 issued_at: o.issued_at,
                 subjects: o.subjects.len() as u32,

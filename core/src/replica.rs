@@ -18,6 +18,7 @@ use crate::identity::{Certificate, KeyPair, Revocation, Role, Scope};
 use crate::store::{DocHeadsRow, OrdersTaken, PeerRefs};
 use automerge::sync::{Message, State};
 use automerge::{ActorId, ChangeHash};
+use std::collections::BTreeSet;
 
 /// A holder of cell documents that sync can run against. Every method that
 /// takes a peer's bytes checks them (guard, identity, layout, bounds, and
@@ -65,11 +66,14 @@ pub trait Replica {
         let _ = orders;
         Ok(OrdersTaken::default())
     }
-    /// Whether the replica waits for a cell's new epoch from a peer: it
-    /// then asks for the document whole rather than syncing the old one.
-    fn awaits_epoch(&self, cell_id: &str) -> Result<bool> {
-        let _ = cell_id;
-        Ok(false)
+    /// Which of `cells` the replica waits for the new epoch of from a peer
+    /// (an erasure it learnt of but could not follow): it then asks for
+    /// such a document whole rather than syncing or passing on the old
+    /// one. A session asks once, for every cell it shares with the peer.
+    /// (A replica that keeps no orders waits for none.)
+    fn awaiting_epochs(&self, cells: &[String]) -> Result<BTreeSet<String>> {
+        let _ = cells;
+        Ok(BTreeSet::new())
     }
     /// Records a session (or bundle) id; false if it was seen before.
     fn first_sighting(&self, session: &[u8; 16]) -> Result<bool>;

@@ -423,6 +423,53 @@ fn a_phone_offline_during_the_erasure_keeps_its_own_edits_and_gets_back_nothing_
 }
 
 #[test]
+fn a_phone_that_cannot_build_the_new_epoch_waits_for_it_and_passes_on_none_of_the_old() {
+    let c = county();
+    let dir = c._dir.path();
+    sync_local(&c.lead, &c.hub).unwrap();
+    let gone = plant(&c.lead, &c.cell, 0..2);
+    sync_local(&c.lead, &c.hub).unwrap();
+    // The office moves on without the lead, then erases.
+    c.hub.rename_cell(&c.cell, "一组(新)").unwrap();
+    c.hub
+        .issue_erasure(&office().key, &c.cell, vec![Subject::Household(gone)], "")
+        .unwrap();
+    sync_local(&c.worker, &c.hub).unwrap();
+
+    // The lead learns of the order but lacks what the office cut at.
+    let taken = c
+        .lead
+        .take_erasure_orders(&c.worker.erasure_orders().unwrap())
+        .unwrap();
+    assert_eq!(taken.awaiting, std::slice::from_ref(&c.cell));
+    let cells = [c.cell.clone(), c.other.clone()];
+    assert_eq!(
+        c.lead.awaiting_epochs(&cells).unwrap(),
+        std::collections::BTreeSet::from([c.cell.clone()])
+    );
+    assert!(c.lead.awaits_epoch(&c.cell).unwrap());
+    // Its bundles leave the old lineage out.
+    let (bytes, count) = bundle::export(
+        &c.lead,
+        &bundle::ExportOptions {
+            sealing: bundle::Sealing::Plain,
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    assert_eq!((count, hits(&bytes, 0..2)), (0, 0));
+
+    // The worker syncs with it: the lead's reply says it waits, and the
+    // worker sends the new epoch whole.
+    sync_local(&c.worker, &c.lead).unwrap();
+    assert!(c.lead.awaiting_epochs(&cells).unwrap().is_empty());
+    assert!(!c.lead.awaits_epoch(&c.cell).unwrap());
+    assert_eq!(c.lead.cell(&c.cell).unwrap().cell.name, "一组(新)");
+    assert_eq!(hits_in_files(&dir.join("lead.db"), 0..2), 0);
+    assert_eq!(heads_of(&c.lead, &c.cell), heads_of(&c.hub, &c.cell));
+}
+
+#[test]
 fn the_old_lineage_is_refused_after_an_erasure_and_forged_orders_are_ignored() {
     let c = county();
     let dir = c._dir.path();

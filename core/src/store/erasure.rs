@@ -11,6 +11,7 @@ use crate::erasure::{
 use crate::error::{Error, Result};
 use crate::identity::KeyPair;
 use rusqlite::{params, OptionalExtension};
+use std::collections::{BTreeMap, BTreeSet};
 
 /// What taking a peer's orders did.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -163,7 +164,7 @@ impl Store {
         let Some(office) = self.office_public_key()? else {
             return Ok(taken);
         };
-        let mut cells = std::collections::BTreeSet::new();
+        let mut cells = BTreeSet::new();
         {
             let mut inner = self.lock();
             inner.write(|inner| {
@@ -212,12 +213,25 @@ impl Store {
         let Some(latest) = inner.latest_order(cell_id)? else {
             return Ok(false);
         };
-        let held = match inner.doc_read(cell_id) {
-            Ok(e) => e.doc.epoch(),
-            Err(Error::NotFound { .. }) => return Ok(false),
-            Err(e) => return Err(e),
-        };
-        Ok(held < latest)
+        inner.held_before(cell_id, latest)
+    }
+
+    /// Which of `cells` this store waits for the new epoch of (see
+    /// [`Store::awaits_epoch`]), with one query for the orders: only a
+    /// cell that has one is looked at (its document read for its epoch,
+    /// from the cache when it is there).
+    pub fn awaiting_epochs(&self, cells: &[String]) -> Result<BTreeSet<String>> {
+        let mut inner = self.lock();
+        let latest = inner.latest_orders()?;
+        let mut out = BTreeSet::new();
+        for cell in cells {
+            if let Some(&epoch) = latest.get(cell) {
+                if inner.held_before(cell, epoch)? {
+                    out.insert(cell.clone());
+                }
+            }
+        }
+        Ok(out)
     }
 
     /// Rewrites the file so that nothing deleted is left in it: every page
@@ -281,6 +295,32 @@ impl Inner {
             .prepare_cached("SELECT max(epoch) FROM erasure_orders WHERE cell_id = ?1")?
             .query_row([cell_id], |r| r.get(0))?;
         Ok(latest.and_then(|e| u32::try_from(e).ok()))
+    }
+
+    /// The epoch of the latest order held, per cell that has one.
+    fn latest_orders(&self) -> Result<BTreeMap<String, u32>> {
+        let mut s = self
+            .conn
+            .prepare_cached("SELECT cell_id, max(epoch) FROM erasure_orders GROUP BY cell_id")?;
+        let rows = s.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))?;
+        let mut out = BTreeMap::new();
+        for row in rows {
+            let (cell, epoch) = row?;
+            if let Ok(epoch) = u32::try_from(epoch) {
+                out.insert(cell, epoch);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Whether this store holds `cell_id` at an epoch before `epoch`
+    /// (false when it does not hold the cell).
+    fn held_before(&mut self, cell_id: &str, epoch: u32) -> Result<bool> {
+        match self.doc_read(cell_id) {
+            Ok(e) => Ok(e.doc.epoch() < epoch),
+            Err(Error::NotFound { .. }) => Ok(false),
+            Err(e) => Err(e),
+        }
     }
 
     /// The orders held for `cell_id` after `epoch`, in epoch order.

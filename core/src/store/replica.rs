@@ -50,8 +50,8 @@ impl Replica for Store {
         Store::take_erasure_orders(self, orders)
     }
 
-    fn awaits_epoch(&self, cell_id: &str) -> Result<bool> {
-        Store::awaits_epoch(self, cell_id)
+    fn awaiting_epochs(&self, cells: &[String]) -> Result<std::collections::BTreeSet<String>> {
+        Store::awaiting_epochs(self, cells)
     }
 
     fn first_sighting(&self, session: &[u8; 16]) -> Result<bool> {

@@ -60,11 +60,12 @@ pub fn export(store: &dyn Replica, options: &ExportOptions) -> SyncResult<(Vec<u
         }
         options.cells.clone()
     };
+    // The old lineage of a cell whose erasure this device knows of but
+    // has not yet followed is not passed on.
+    let awaiting = store.awaiting_epochs(&ids)?;
     let mut items = Vec::with_capacity(ids.len());
     for id in ids {
-        // The old lineage of a cell whose erasure this device knows of but
-        // has not yet followed is not passed on.
-        if store.awaits_epoch(&id)? {
+        if awaiting.contains(&id) {
             continue;
         }
         let shared = match &options.for_peer {

@@ -422,6 +422,11 @@ pub struct Session {
     /// [`Session::pass_on`]); used by the opening exchange only, so not
     /// kept when a session is held.
     pass_on: Vec<Revocation>,
+    /// Per cell asked about, whether this replica waits for its new epoch
+    /// (see [`Replica::awaiting_epochs`]): every shared cell, asked in one
+    /// call when the session plans. Not kept when a session is held: a
+    /// resumed one asks again for the cells it is to send whole.
+    waits: BTreeMap<String, bool>,
 }
 
 impl Session {
@@ -447,6 +452,7 @@ impl Session {
             parked: BTreeMap::new(),
             planned: 0,
             pass_on: Vec::new(),
+            waits: BTreeMap::new(),
         }
     }
 
@@ -696,11 +702,12 @@ impl Session {
                 let heads = if equal {
                     Vec::new()
                 } else {
+                    self.ask_waits(store, rows.iter().map(|r| &r.id))?;
                     let mut heads = Vec::with_capacity(rows.len());
                     for r in &rows {
                         heads.push(DocHeads {
                             doc: r.id.clone(),
-                            heads_hash: if store.awaits_epoch(&r.id)? {
+                            heads_hash: if self.waits_for(&r.id) {
                                 AWAITING_EPOCH
                             } else {
                                 r.heads_hash()
@@ -726,6 +733,15 @@ impl Session {
                 }
                 self.check_round(&env, bytes, signed_len)?;
                 let requests = self.absorb_items(store, items)?;
+                // Known since the plan, unless the session was held and
+                // resumed: then one call for every cell wanted whole.
+                self.ask_waits(
+                    store,
+                    requests.iter().filter_map(|i| match i {
+                        Item::Want { doc } => Some(doc),
+                        _ => None,
+                    }),
+                )?;
                 let mut out = Vec::new();
                 for item in requests {
                     match item {
@@ -787,6 +803,7 @@ impl Session {
             .map(|p| p.scope.clone())
             .unwrap_or_default();
         let mine = self.shared_rows(store, &peer_scope)?;
+        self.ask_waits(store, mine.iter().map(|r| &r.id))?;
         let theirs: BTreeMap<&str, [u8; 8]> = theirs
             .iter()
             .map(|h| (h.doc.as_str(), h.heads_hash))
@@ -796,7 +813,7 @@ impl Session {
             ours.insert(row.id.as_str());
             // A cell whose new epoch this side waits for: never send the
             // old lineage; ask for the new one if the peer holds the cell.
-            if store.awaits_epoch(&row.id)? {
+            if self.waits_for(&row.id) {
                 if theirs
                     .get(row.id.as_str())
                     .is_some_and(|h| *h != AWAITING_EPOCH)
@@ -950,7 +967,8 @@ impl Session {
     /// peer: if the message is lost, automerge's protocol notices the peer
     /// lacks them and resets, so the optimism costs only a longer sync.
     fn whole(&mut self, store: &dyn Replica, doc: String) -> SyncResult<Item> {
-        if store.awaits_epoch(&doc)? {
+        self.ask_waits(store, [&doc])?;
+        if self.waits_for(&doc) {
             // Its old lineage is not passed on (see `plan`).
             return Ok(Item::Refused {
                 doc,
@@ -964,6 +982,35 @@ impl Session {
             state.shared_heads = heads;
         }
         Ok(Item::Whole { doc, bytes })
+    }
+
+    /// Asks the replica, in one call, whether it waits for the new epoch
+    /// of each of `cells` this session has not asked about yet.
+    fn ask_waits<'a>(
+        &mut self,
+        store: &dyn Replica,
+        cells: impl IntoIterator<Item = &'a String>,
+    ) -> SyncResult<()> {
+        let ask: Vec<String> = cells
+            .into_iter()
+            .filter(|c| !self.waits.contains_key(*c))
+            .cloned()
+            .collect();
+        if ask.is_empty() {
+            return Ok(());
+        }
+        let awaiting = store.awaiting_epochs(&ask)?;
+        for cell in ask {
+            let waits = awaiting.contains(&cell);
+            self.waits.insert(cell, waits);
+        }
+        Ok(())
+    }
+
+    /// Whether this replica waits for `doc`'s new epoch, as asked by
+    /// [`Session::ask_waits`].
+    fn waits_for(&self, doc: &str) -> bool {
+        self.waits.get(doc).copied().unwrap_or(false)
     }
 
     fn note_sent(&mut self, items: &[Item]) {
