@@ -15,7 +15,8 @@
 //! CSV and XLSX hold the same cells: a spreadsheet program converting the
 //! XLSX to CSV gives the CSV back (a test checks it with LibreOffice).
 //!
-//! The sheets are read through [`OfficeReads`], whatever keeps the hub.
+//! The sheets are read through [`OfficeReads`], so a SQLite hub's store and
+//! a PostgreSQL hub's database ([`run_postgres`]) give the same sheet.
 
 use crate::output::{CliError, Out};
 use chrono::NaiveDate;
@@ -400,7 +401,8 @@ fn tasks(store: &dyn OfficeReads, args: &ExportArgs) -> Result<Sheet, CliError> 
 /// Writes the sheet `args` asks for to `file` in `format` (whole or not at
 /// all), logs it in the hub's audit log, and says how many rows and bytes
 /// it wrote: `silin office export` on either hub.
-// Not called from main.rs yet.
+// Called by `run_postgres`, which main.rs's `office export` arm is to call
+// for `--postgres` (not wired there yet).
 #[allow(dead_code)]
 pub fn write(
     out: &Out,
@@ -427,6 +429,34 @@ pub fn write(
             )
         },
     )
+}
+
+/// `silin office export WHAT --postgres URL`: [`write`] from a PostgreSQL
+/// hub's database. The export is the hub machine's office's, as on a
+/// SQLite hub's own store: resident IDs as the township office sees them,
+/// logged by the office. `level` is read with the database's level names.
+#[allow(dead_code)]
+pub fn run_postgres(
+    out: &Out,
+    url: &str,
+    what: What,
+    date: NaiveDate,
+    level: &str,
+    format: Format,
+    file: &Path,
+) -> Result<(), CliError> {
+    let storage = crate::pg::open(url, 1)?;
+    let level_name = level.trim().to_string();
+    let level = OfficeReads::hierarchy(&storage)?.level(level)?;
+    let args = ExportArgs {
+        what,
+        date,
+        level,
+        level_name,
+        role: Role::Office,
+        secret: None,
+    };
+    write(out, &storage, &args, format, file)
 }
 
 fn list_error(e: silin_hub::users::UserError) -> CliError {

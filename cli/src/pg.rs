@@ -5,9 +5,10 @@
 use crate::output::{CliError, Out};
 use crate::serve;
 use silin_core::identity::{Role, Scope};
+use silin_core::Clock;
 use silin_core::Replica;
 use silin_hub::enrolment::TokenGrant;
-use silin_hub::pg::{PgError, PgSessions, PgStorage};
+use silin_hub::pg::{PgError, PgOptions, PgSessions, PgStorage};
 use silin_hub::storage::HubStorage;
 use std::path::Path;
 use std::sync::Arc;
@@ -51,9 +52,15 @@ pub fn hierarchy(url: &str) -> Result<silin_core::region::Hierarchy, CliError> {
     Ok(open(url, 1)?.hierarchy()?)
 }
 
-/// The database, laid out to this build's layout.
+/// The database, laid out to this build's layout, on the process's clock
+/// (`SILIN_NOW` pins it, as for a SQLite hub; `main` has refused a value
+/// that does not read).
 pub(crate) fn open(url: &str, pool: u32) -> Result<PgStorage, CliError> {
-    let storage = PgStorage::connect(url, pool).map_err(pg_error)?;
+    let options = PgOptions {
+        clock: Clock::from_env().unwrap_or_else(|_| Clock::system()),
+        ..PgOptions::default()
+    };
+    let storage = PgStorage::connect_with(url, pool, options).map_err(pg_error)?;
     storage.migrate().map_err(pg_error)?;
     Ok(storage)
 }
@@ -94,16 +101,20 @@ pub fn serve(out: &Out, args: Serve<'_>) -> Result<(), CliError> {
         what: format!("PostgreSQL {}", storage.target()),
     };
     let sessions = Arc::new(PgSessions::new(&storage));
+    let storage = Arc::new(storage);
+    // The office dashboard reads the same database.
+    let dashboard = silin_hub::dashboard::DashboardSource::new(storage.clone());
     serve::run(
         out,
         listener,
         serving,
-        Arc::new(storage),
+        storage,
         sessions,
         office,
         silin_hub::HubConfig {
             scope: Some(args.scope),
             tls: certificate,
+            dashboard: Some(dashboard),
             ..Default::default()
         },
     )

@@ -32,6 +32,7 @@ mod hub;
 mod lists;
 mod migrate;
 mod projection;
+mod reads;
 mod replica;
 mod sessions;
 mod users;
