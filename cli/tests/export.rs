@@ -271,27 +271,32 @@ fn bad_export_requests_exit_2_and_write_nothing() {
             ],
             "level",
         ),
-        (
-            vec![
-                "office",
-                "export",
-                "rollup",
-                "--date",
-                DAY,
-                "--format",
-                "csv",
-                "--out",
-                f,
-                "--postgres",
-                "postgres://x/y",
-            ],
-            "PostgreSQL",
-        ),
     ] {
         let (_, err) = o.fails("hub.db", 2, &args);
         assert!(err.contains(says), "{args:?}: {err}");
         assert!(!out.exists());
     }
+    // A --postgres URL that does not read: refused before anything is
+    // written.
+    let (_, err) = o.fails(
+        "hub.db",
+        2,
+        &[
+            "office",
+            "export",
+            "rollup",
+            "--date",
+            DAY,
+            "--format",
+            "csv",
+            "--out",
+            f,
+            "--postgres",
+            "postgres://x/y?no_such_option=1",
+        ],
+    );
+    assert!(err.to_lowercase().contains("postgres"), "{err}");
+    assert!(!out.exists());
     let (_, err) = o.fails(
         "hub.db",
         2,

@@ -228,10 +228,30 @@ pub struct Hub {
 
 impl Hub {
     pub fn start(o: &Office, store: &str) -> Hub {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_silin"))
-            .arg("--store")
-            .arg(o.path(store))
-            .args(["--json", "hub", "serve", "--listen", "127.0.0.1:0"])
+        let mut c = Command::new(env!("CARGO_BIN_EXE_silin"));
+        c.arg("--store").arg(o.path(store)).args([
+            "--json",
+            "hub",
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+        ]);
+        Hub::spawn(c)
+    }
+
+    /// A running `silin hub serve --postgres URL --office-key KEY` on
+    /// loopback at [`NOW`], stopped on drop.
+    pub fn start_postgres(url: &str, office_key: &std::path::Path) -> Hub {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_silin"));
+        c.args(["--json", "hub", "serve", "--listen", "127.0.0.1:0"])
+            .args(["--postgres", url, "--office-key"])
+            .arg(office_key);
+        Hub::spawn(c)
+    }
+
+    /// Runs `command` at [`NOW`] and reads the address it listens on.
+    fn spawn(mut command: Command) -> Hub {
+        let mut child = command
             .env("SILIN_NOW", NOW)
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
