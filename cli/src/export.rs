@@ -147,7 +147,7 @@ impl Sheet {
 }
 
 /// What the export reads.
-pub struct ExportArgs<'a> {
+pub struct ExportArgs {
     pub what: What,
     pub date: NaiveDate,
     pub level: Level,
@@ -155,11 +155,6 @@ pub struct ExportArgs<'a> {
     pub level_name: String,
     /// The role the resident IDs are shown for.
     pub role: Role,
-    /// The store's SQLCipher secret. No longer needed (the list register is
-    /// read through the store's own connection); kept so callers that set
-    /// it still build.
-    #[allow(dead_code)]
-    pub secret: Option<&'a str>,
 }
 
 /// Logs a written export in the hub's audit log, right after the file
@@ -401,9 +396,6 @@ fn tasks(store: &dyn OfficeReads, args: &ExportArgs) -> Result<Sheet, CliError> 
 /// Writes the sheet `args` asks for to `file` in `format` (whole or not at
 /// all), logs it in the hub's audit log, and says how many rows and bytes
 /// it wrote: `silin office export` on either hub.
-// Called by `run_postgres`, which main.rs's `office export` arm is to call
-// for `--postgres` (not wired there yet).
-#[allow(dead_code)]
 pub fn write(
     out: &Out,
     store: &dyn OfficeReads,
@@ -435,7 +427,6 @@ pub fn write(
 /// hub's database. The export is the hub machine's office's, as on a
 /// SQLite hub's own store: resident IDs as the township office sees them,
 /// logged by the office. `level` is read with the database's level names.
-#[allow(dead_code)]
 pub fn run_postgres(
     out: &Out,
     url: &str,
@@ -454,7 +445,6 @@ pub fn run_postgres(
         level,
         level_name,
         role: Role::Office,
-        secret: None,
     };
     write(out, &storage, &args, format, file)
 }

@@ -1356,10 +1356,7 @@ fn run_hub(cli: &Cli, out: &Out, cmd: &HubCmd) -> Result<(), CliError> {
             silin_hub::server::record_certificate(&store, certificate.as_ref())
                 .map_err(hub_error)?;
             // The office dashboard reads the same store.
-            let dashboard = silin_hub::dashboard::DashboardSource {
-                store: store.clone(),
-                secret: store_secret(cli)?,
-            };
+            let dashboard = silin_hub::dashboard::DashboardSource::new(store.clone());
             let serving = serve::Serving {
                 device: store.device_id(),
                 what: format!("store {}", store.path().display()),
@@ -1586,10 +1583,11 @@ fn run_hub(cli: &Cli, out: &Out, cmd: &HubCmd) -> Result<(), CliError> {
     }
 }
 
+/// Erasure and retention: not on a PostgreSQL hub yet.
 fn no_postgres(postgres: &Option<String>) -> Result<(), CliError> {
     match postgres {
         Some(_) => Err(CliError::Usage(
-            "this command does not work on a PostgreSQL hub yet (only hub serve, token and revoke do); run it against the hub's SQLite store with --db PATH"
+            "erasure and retention do not work on a PostgreSQL hub yet; run them against a SQLite hub's store with --db PATH"
                 .into(),
         )),
         None => Ok(()),
@@ -1723,10 +1721,12 @@ fn run_office(cli: &Cli, out: &Out, cmd: &OfficeCmd) -> Result<(), CliError> {
             db,
             postgres,
         } => {
-            no_postgres(postgres)?;
             let what = export::What::parse(what)?;
             let format = export::Format::parse(format)?;
             let date = parse_date("date", date)?;
+            if let Some(url) = postgres {
+                return export::run_postgres(out, url, what, date, level, format, file);
+            }
             let store = hub_store(cli, db, false)?;
             let level_name = level.trim().to_string();
             let level = parse_level(&store, level)?;
@@ -1735,33 +1735,14 @@ fn run_office(cli: &Cli, out: &Out, cmd: &OfficeCmd) -> Result<(), CliError> {
                 .certificate()?
                 .map(|c| c.role)
                 .unwrap_or(silin_core::identity::Role::Office);
-            let secret = store_secret(cli)?;
             let args = export::ExportArgs {
                 what,
                 date,
                 level,
                 level_name,
                 role,
-                secret: secret.as_deref(),
             };
-            let sheet = export::sheet(&store, &args)?;
-            let bytes = match format {
-                export::Format::Csv => export::to_csv(&sheet),
-                export::Format::Xlsx => export::to_xlsx(&sheet, what)?,
-            };
-            output::write_file_atomically(file, &bytes)?;
-            export::log(&store, &args, format, &sheet, bytes.len())?;
-            out.print(
-                &serde_json::json!({ "rows": sheet.data_rows, "bytes": bytes.len() }),
-                || {
-                    format!(
-                        "wrote {} rows ({} bytes) to {}",
-                        sheet.data_rows,
-                        bytes.len(),
-                        file.display()
-                    )
-                },
-            )
+            export::write(out, &store, &args, format, file)
         }
     }
 }

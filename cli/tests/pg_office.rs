@@ -416,7 +416,6 @@ fn a_sqlite_hub_and_a_postgres_hub_of_one_county_give_the_same_figures() {
 }
 
 #[test]
-#[ignore = "needs cli/src/main.rs's `office export` arm to call export::run_postgres for --postgres"]
 fn a_postgres_hub_exports_the_same_sheets_as_the_sqlite_hub() {
     let Some(t) = twins() else {
         return;

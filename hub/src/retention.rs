@@ -192,7 +192,7 @@ mod tests {
         };
         set(&s, &policy, "每日").unwrap();
         let got = get(&s).unwrap().unwrap();
-        assert_eq!((got.policy.clone(), got.last_run), (policy, None));
+        assert_eq!((got.policy, got.last_run), (policy, None));
         // Due the first day, not again that day nor for an earlier one.
         assert_eq!(run_if_due(&s, day("2026-12-01")).unwrap(), Some(vec![]));
         assert_eq!(run_if_due(&s, day("2026-12-01")).unwrap(), None);

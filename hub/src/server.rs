@@ -1205,10 +1205,7 @@ fn with_dashboard(mut config: HubConfig, store: &Arc<Store>) -> HubConfig {
         config.retention = Some(store.clone());
     }
     if config.dashboard.is_none() {
-        config.dashboard = Some(crate::dashboard::DashboardSource {
-            store: store.clone(),
-            secret: None,
-        });
+        config.dashboard = Some(crate::dashboard::DashboardSource::new(store.clone()));
     }
     config
 }

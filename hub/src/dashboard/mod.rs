@@ -93,19 +93,12 @@ const LANG_COOKIE: &str = "silin_lang";
 #[derive(Clone)]
 pub struct DashboardSource {
     pub store: Arc<dyn OfficeReads>,
-    /// The store's key secret. No longer needed: the logins and the list
-    /// register no longer open connections of their own. Kept so callers
-    /// that set it still build.
-    pub secret: Option<String>,
 }
 
 impl DashboardSource {
     /// The dashboard over `reads`.
     pub fn new(reads: Arc<dyn OfficeReads>) -> DashboardSource {
-        DashboardSource {
-            store: reads,
-            secret: None,
-        }
+        DashboardSource { store: reads }
     }
 }
 
