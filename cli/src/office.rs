@@ -32,7 +32,7 @@ use silin_core::model::{check_phone, check_resident_id};
 use silin_core::store::Store;
 use silin_hub::lists::ListInfo;
 use silin_hub::pg::PgStorage;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::{Path, PathBuf};
 
 /// What a list asks the leads to do.
@@ -198,10 +198,10 @@ struct Sheet {
 pub trait Hub {
     /// Every cell as (id, region path).
     fn cells(&self) -> Result<Vec<(String, String)>, CliError>;
-    /// A cell's households with their members.
-    fn households(&self, cell: &str) -> Result<Vec<Household>, CliError>;
-    /// Whether the cell lacks any of the tasks `ids`.
-    fn lacks_any(&self, cell: &str, ids: &[&str]) -> Result<bool, CliError>;
+    /// A cell's households with their members, and the ids of the tasks
+    /// it holds: one read of the cell for matching and for knowing which
+    /// of a list's tasks it has already.
+    fn read(&self, cell: &str) -> Result<CellForList, CliError>;
     /// Runs `edit` on each of `cells` and records the list with its tasks
     /// (row number, cell id, task id) and its audit entry: all in one
     /// transaction, or nothing.
@@ -212,6 +212,21 @@ pub trait Hub {
         list: &ListInfo,
         tasks: &[(usize, String, String)],
     ) -> Result<(), CliError>;
+}
+
+/// What a list's import reads of a cell.
+pub struct CellForList {
+    pub households: Vec<Household>,
+    pub tasks: HashSet<String>,
+}
+
+impl CellForList {
+    fn of(d: &mut CellDoc) -> silin_core::Result<CellForList> {
+        Ok(CellForList {
+            households: d.households()?,
+            tasks: d.tasks()?.into_iter().map(|t| t.id).collect(),
+        })
+    }
 }
 
 /// A SQLite hub: the store, with the register in its own tables
@@ -231,14 +246,8 @@ impl Hub for SqliteHub<'_> {
             .collect())
     }
 
-    fn households(&self, cell: &str) -> Result<Vec<Household>, CliError> {
-        Ok(self.store.with_doc(cell, |d| d.households())?)
-    }
-
-    fn lacks_any(&self, cell: &str, ids: &[&str]) -> Result<bool, CliError> {
-        Ok(self
-            .store
-            .with_doc(cell, |d| Ok(ids.iter().any(|id| d.task(id).is_err())))?)
+    fn read(&self, cell: &str) -> Result<CellForList, CliError> {
+        Ok(self.store.with_doc(cell, CellForList::of)?)
     }
 
     fn write(
@@ -268,14 +277,8 @@ impl Hub for PgHub<'_> {
         Ok(self.storage.cell_paths()?)
     }
 
-    fn households(&self, cell: &str) -> Result<Vec<Household>, CliError> {
-        Ok(self.storage.read_cell(cell, |d| d.households())?)
-    }
-
-    fn lacks_any(&self, cell: &str, ids: &[&str]) -> Result<bool, CliError> {
-        Ok(self
-            .storage
-            .read_cell(cell, |d| Ok(ids.iter().any(|id| d.task(id).is_err())))?)
+    fn read(&self, cell: &str) -> Result<CellForList, CliError> {
+        Ok(self.storage.read_cell(cell, CellForList::of)?)
     }
 
     fn write(
@@ -405,13 +408,16 @@ pub fn import_list(hub: &dyn Hub, args: &ImportArgs) -> Result<ImportOutcome, Cl
             .or_default()
             .push((task_id(&list_id, &p.row_key), p));
     }
-    let mut to_edit: Vec<String> = Vec::new();
-    for (cell, tasks) in &by_cell {
-        let ids: Vec<&str> = tasks.iter().map(|(id, _)| id.as_str()).collect();
-        if hub.lacks_any(cell, &ids)? {
-            to_edit.push(cell.to_string());
-        }
-    }
+    let to_edit: Vec<String> = by_cell
+        .iter()
+        .filter(|(cell, tasks)| {
+            let held = index.tasks.get(**cell);
+            tasks
+                .iter()
+                .any(|(id, _)| !held.is_some_and(|h| h.contains(id)))
+        })
+        .map(|(cell, _)| cell.to_string())
+        .collect();
     let bar = progress(args.progress, to_edit.len() as u64, "creating tasks");
     let mut created = 0;
     hub.write(
@@ -748,20 +754,25 @@ struct Entry {
     village: Option<String>,
 }
 
-/// Every member of the store, by resident ID and by name.
+/// Every member of the store, by resident ID and by name; and the tasks
+/// each cell holds, read in the same pass.
 struct MemberIndex {
     entries: Vec<Entry>,
     by_id: HashMap<String, Vec<usize>>,
     by_name: HashMap<String, Vec<usize>>,
+    tasks: HashMap<String, HashSet<String>>,
 }
 
 impl MemberIndex {
     fn build(hub: &dyn Hub) -> Result<MemberIndex, CliError> {
         let mut entries = Vec::new();
+        let mut tasks = HashMap::new();
         for (cell, path) in hub.cells()? {
             // The village is the third part of county/township/village/group.
             let village = path.split('/').nth(2).map(str::to_string);
-            for h in hub.households(&cell)? {
+            let read = hub.read(&cell)?;
+            tasks.insert(cell.clone(), read.tasks);
+            for h in read.households {
                 for m in h.members {
                     let mut phones: Vec<String> = m.phone.iter().cloned().collect();
                     phones.extend(h.phone.iter().cloned());
@@ -789,6 +800,7 @@ impl MemberIndex {
             entries,
             by_id,
             by_name,
+            tasks,
         })
     }
 }
