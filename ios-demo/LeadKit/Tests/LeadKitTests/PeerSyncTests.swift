@@ -85,7 +85,10 @@ final class PeerSyncTests: XCTestCase {
         let conflicts = try XCTUnwrap(model.cell?.conflicts)
         XCTAssertEqual(conflicts.count, 1)
         XCTAssertEqual(Set(conflicts.first?.values ?? []), ["13900000001", "13900000002"])
-        XCTAssertEqual(try worker.cell(cellId: f.cell), model.cell)
+        // The same conflict on the worker's phone. (Not the whole cell: after
+        // 20:00 the lead's model raises a report reminder once the sync is
+        // done, which the worker has not seen yet.)
+        XCTAssertEqual(try worker.cell(cellId: f.cell).conflicts, conflicts)
     }
 
     @MainActor
