@@ -105,6 +105,8 @@ pub struct CellSummary {
     pub open_tasks: i64,
     pub reported: bool,
     pub under_monitoring: i64,
+    pub checks_due: i64,
+    pub checks_missed: i64,
     pub away_not_called: Option<i64>,
 }
 
@@ -413,6 +415,8 @@ impl Store {
                 open_tasks: c.open_tasks,
                 reported: c.reported,
                 under_monitoring: c.under_monitoring,
+                checks_due: c.checks_due,
+                checks_missed: c.checks_missed,
                 away_not_called: c.away_not_called,
             })
             .collect())

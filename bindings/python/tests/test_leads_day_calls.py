@@ -199,8 +199,11 @@ def test_a_grid_workers_first_screen_agrees_with_each_cells_day(new_store):
         s = rows[c]
         assert (s.open_tasks, s.reported, s.under_monitoring, s.away_not_called) == (
             len(lead.open_tasks), lead.report is not None, lead.draft.under_monitoring, len(lead.away))
+        assert (s.checks_due, s.checks_missed) == (len(lead.due), len(lead.missed))
     assert rows[cell].reported and not rows[quiet].reported
     assert rows[cell].under_monitoring == 1
+    # The arrival from a high-risk area has today's checks still to do.
+    assert rows[cell].checks_due == 1 and rows[quiet].checks_due == 0
     # Without a number of days the away count is not worked out.
     assert all(s.away_not_called is None for s in store.cell_summaries([], day(0), None))
     # A scope narrows it like every other query over the cells held.
