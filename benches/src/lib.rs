@@ -108,3 +108,60 @@ pub fn target_dir() -> std::path::PathBuf {
         .map(Into::into)
         .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../target"))
 }
+
+/// A database of the benchmark's own on a PostgreSQL server, dropped at the
+/// end.
+pub struct BenchDatabase {
+    admin: String,
+    name: String,
+    /// Where to connect to it.
+    pub url: String,
+}
+
+impl BenchDatabase {
+    /// On `server` (a connection string), else `SILIN_TEST_POSTGRES`'s,
+    /// else the throwaway cluster `.ci/postgres start` gives.
+    pub fn create(
+        server: String,
+    ) -> std::result::Result<BenchDatabase, Box<dyn std::error::Error>> {
+        let admin = if !server.is_empty() {
+            server
+        } else if let Ok(url) = std::env::var("SILIN_TEST_POSTGRES") {
+            url
+        } else {
+            let root = concat!(env!("CARGO_MANIFEST_DIR"), "/..");
+            let out = std::process::Command::new(format!("{root}/.ci/postgres"))
+                .arg("start")
+                .current_dir(root)
+                .output()?;
+            if !out.status.success() {
+                return Err(format!(
+                    "PostgreSQL could not start: {}",
+                    String::from_utf8_lossy(&out.stderr)
+                )
+                .into());
+            }
+            String::from_utf8(out.stdout)?
+                .lines()
+                .last()
+                .unwrap_or_default()
+                .to_string()
+        };
+        let name = format!("silin_bench_{}", std::process::id());
+        let mut client = postgres::Client::connect(&admin, postgres::NoTls)?;
+        client.batch_execute(&format!("CREATE DATABASE {name}"))?;
+        let url = format!("{admin} dbname={name}");
+        Ok(BenchDatabase { admin, name, url })
+    }
+}
+
+impl Drop for BenchDatabase {
+    fn drop(&mut self) {
+        if let Ok(mut c) = postgres::Client::connect(&self.admin, postgres::NoTls) {
+            let _ = c.batch_execute(&format!(
+                "DROP DATABASE IF EXISTS {} WITH (FORCE)",
+                self.name
+            ));
+        }
+    }
+}

@@ -14,8 +14,16 @@
 //! inserted into a plain SQLite table in one fsynced transaction — the
 //! least any import of this file does.
 //!
+//! With `--postgres [URL]`, the same list is then imported into a
+//! PostgreSQL hub holding the same county (`--postgres URL` of the
+//! command), in a database of the benchmark's own on that server (else on
+//! `SILIN_TEST_POSTGRES`'s, else the throwaway `.ci/postgres` cluster):
+//! the same checks, each process's time and peak memory, against the same
+//! workbook's rows inserted into a plain PostgreSQL table in one
+//! transaction.
+//!
 //! Run: `cargo build --release -p silin-cli && cargo run --release -p
-//! silin-bench --bin list_import [-- CELLS]`. Writes
+//! silin-bench --bin list_import [-- CELLS] [--postgres [URL]]`. Writes
 //! `target/silin-bench/list_import.json`.
 
 use calamine::Reader;
@@ -45,10 +53,15 @@ fn malformed(id: &str) -> String {
 }
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let cells: usize = std::env::args()
-        .nth(1)
-        .and_then(|a| a.parse().ok())
-        .unwrap_or(2903);
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let cells: usize = args.first().and_then(|a| a.parse().ok()).unwrap_or(2903);
+    // `--postgres` alone: the default server.
+    let postgres = args.iter().position(|a| a == "--postgres").map(|i| {
+        args.get(i + 1)
+            .filter(|a| !a.starts_with("--"))
+            .cloned()
+            .unwrap_or_default()
+    });
     let silin = target_dir().join("release").join("silin");
     if !silin.exists() {
         return Err(format!(
@@ -266,7 +279,22 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     tx.commit()?;
     let baseline = t.elapsed().as_secs_f64();
 
+    let pg = match postgres {
+        Some(server) => Some(on_postgres(
+            server,
+            &silin,
+            &list,
+            &workload,
+            &now,
+            dir.path(),
+            good,
+            &range,
+        )?),
+        None => None,
+    };
+
     let out = json!({
+        "postgres": pg,
         "cells": cells,
         "people": people.len(),
         "resident_ids_shared_in_the_register": shared_ids,
@@ -288,6 +316,114 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         serde_json::to_vec_pretty(&out)?,
     )?;
     Ok(())
+}
+
+/// The same list into a PostgreSQL hub holding the same cells: each
+/// `silin office import-list --postgres` timed with its own peak memory,
+/// the same checks, and the baseline of the rows inserted raw.
+#[allow(clippy::too_many_arguments)]
+fn on_postgres(
+    server: String,
+    silin: &std::path::Path,
+    list: &std::path::Path,
+    workload: &Workload,
+    now: &str,
+    dir: &std::path::Path,
+    good: usize,
+    range: &calamine::Range<calamine::Data>,
+) -> Result<serde_json::Value, Box<dyn std::error::Error>> {
+    use silin_core::Replica;
+    let db = BenchDatabase::create(server)?;
+    {
+        // The county as it was before any import, built again and handed
+        // to the database whole, as the SQLite hub's own was built.
+        let source = Store::open(dir.join("pg-source.db"), options(64, Durability::Normal))?;
+        build_hub(&source, workload, 0)?;
+        let pg = silin_hub::pg::PgStorage::connect(&db.url, 2)?;
+        pg.migrate()?;
+        for c in source.cells(&[])? {
+            pg.merge_from(&source.save_doc(&c.id)?, None, false)?;
+        }
+    }
+    let import =
+        |report: &str| -> Result<(serde_json::Value, f64, i64), Box<dyn std::error::Error>> {
+            let mut cmd = Command::new(silin);
+            cmd.args(["--json", "office", "import-list"])
+                .arg(list)
+                .args([
+                    "--kind",
+                    "vaccination",
+                    "--accept-partial",
+                    "--postgres",
+                    &db.url,
+                ])
+                .arg("--report")
+                .arg(dir.join(report))
+                .env("SILIN_NOW", now);
+            let (out, secs, peak) = measured(cmd)?;
+            Ok((serde_json::from_slice(&out)?, secs, peak))
+        };
+    let (first, first_secs, first_kib) = import("pg-first.rejected.csv")?;
+    let (again, again_secs, _) = import("pg-again.rejected.csv")?;
+    let mut c = postgres::Client::connect(&db.url, postgres::NoTls)?;
+    let tasks: i64 = c.query_one("SELECT count(*) FROM tasks", &[])?.get(0);
+    if first["tasks_created"].as_u64() != Some(good as u64)
+        || tasks != good as i64
+        || again["tasks_created"].as_u64() != Some(0)
+    {
+        return Err(format!(
+            "on PostgreSQL: {} tasks created ({} again), {tasks} in the tasks table; {good} expected",
+            first["tasks_created"], again["tasks_created"]
+        )
+        .into());
+    }
+    // Baseline: the workbook's rows (already read) into a plain table.
+    let t = Instant::now();
+    c.batch_execute("CREATE TABLE raw_rows (name text, id text, phone text, village text)")?;
+    let mut tx = c.transaction()?;
+    let s = tx.prepare("INSERT INTO raw_rows VALUES ($1, $2, $3, $4)")?;
+    for r in range.rows().skip(1) {
+        let cell = |i: usize| r.get(i).map(|c| c.to_string()).unwrap_or_default();
+        tx.execute(&s, &[&cell(0), &cell(1), &cell(2), &cell(3)])?;
+    }
+    tx.commit()?;
+    let baseline = t.elapsed().as_secs_f64();
+    Ok(json!({
+        "first_import_seconds": first_secs,
+        "first_import_peak_rss_kib": first_kib,
+        "again_seconds": again_secs,
+        "again_tasks_created": again["tasks_created"],
+        "baseline_insert_seconds": baseline,
+        "ratio_to_baseline": first_secs / baseline,
+    }))
+}
+
+/// Runs `cmd` to its end: its standard output, wall time and peak resident
+/// memory in KiB (its own, from `wait4`, not the largest child's so far).
+fn measured(mut cmd: Command) -> Result<(Vec<u8>, f64, i64), Box<dyn std::error::Error>> {
+    use std::io::Read;
+    let t = Instant::now();
+    let mut child = cmd
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::inherit())
+        .spawn()?;
+    let mut out = Vec::new();
+    child
+        .stdout
+        .take()
+        .ok_or("no stdout")?
+        .read_to_end(&mut out)?;
+    let mut status = 0;
+    // SAFETY: wait4 writes into the zeroed struct and status it is given;
+    // the child is ours and not waited for elsewhere.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    let pid = child.id() as libc::pid_t;
+    let rc = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
+    let secs = t.elapsed().as_secs_f64();
+    if rc != pid || !libc::WIFEXITED(status) || libc::WEXITSTATUS(status) != 0 {
+        return Err(format!("{cmd:?} failed (status {status})").into());
+    }
+    Ok((out, secs, usage.ru_maxrss))
 }
 
 /// The largest resident set of the child processes waited for so far, in
