@@ -43,8 +43,8 @@ pub(crate) const LEADS: &str = "leads";
 pub(crate) const POLICY: &str = "policy";
 pub(crate) const NOTICES: &str = "notices";
 pub use epoch::EPOCH;
-pub use register::CheckSchedule;
 pub(crate) use layout::made_by_layout;
+pub use register::CheckSchedule;
 
 /// The layout nests root → households → household → members → member →
 /// sub-record → value: anything deeper came from no silin device.

@@ -32,9 +32,9 @@ pub mod pg;
 #[cfg(feature = "tls")]
 mod pin;
 #[cfg(feature = "server")]
-pub mod retention;
-#[cfg(feature = "server")]
 pub mod reads;
+#[cfg(feature = "server")]
+pub mod retention;
 #[cfg(feature = "server")]
 pub mod server;
 #[cfg(feature = "server")]
