@@ -1160,7 +1160,7 @@ async fn observe(
 }
 
 fn router(hub: Arc<Hub>) -> Router {
-    Router::new()
+    let app = Router::new()
         .route("/v1/sync", post(sync))
         .route("/v1/enrol", post(enrol))
         .route(
@@ -1174,17 +1174,22 @@ fn router(hub: Arc<Hub>) -> Router {
         )
         .fallback(not_found)
         .layer(middleware::from_fn_with_state(hub.clone(), observe))
-        .with_state(hub.clone())
-        // Programs read the dashboard's figures as JSON, signed like the
-        // rollup; people log in to the pages.
-        .merge(
-            crate::dashboard::api_router(hub.config.dashboard.clone())
-                .route_layer(middleware::from_fn_with_state(hub.clone(), office_reads)),
-        )
-        .merge(crate::dashboard::router(
-            hub.config.dashboard.clone(),
-            hub.config.tls.is_some(),
-        ))
+        .with_state(hub.clone());
+    // A hub given no dashboard source serves none (a layer on a router
+    // without routes would be a mistake axum refuses at start).
+    let Some(source) = hub.config.dashboard.clone() else {
+        return app;
+    };
+    // Programs read the dashboard's figures as JSON, signed like the
+    // rollup; people log in to the pages.
+    app.merge(
+        crate::dashboard::api_router(Some(source.clone()))
+            .route_layer(middleware::from_fn_with_state(hub.clone(), office_reads)),
+    )
+    .merge(crate::dashboard::router(
+        Some(source),
+        hub.config.tls.is_some(),
+    ))
 }
 
 /// Serves the hub on `listener` until `shutdown` resolves, then stops
