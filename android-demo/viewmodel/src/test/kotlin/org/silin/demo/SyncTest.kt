@@ -78,7 +78,7 @@ class SyncTest {
                 assertEquals(1UL, responded.lastStats!!.docsReceived)
 
                 // The worker's phone now holds the lead's cell, whole.
-                assertEquals(lead.store.cell(cell), worker.store.cell(cell))
+                assertEquals(lead.store.cell(cell).synced(), worker.store.cell(cell).synced())
                 val ws = worker.vm.state.value
                 assertEquals(cell, ws.cell?.id, "the only cell held becomes the one shown")
                 assertEquals(lead.vm.state.value.cell, ws.cell)
@@ -152,7 +152,7 @@ class SyncTest {
                     assertNull(initiated.error, initiated.error)
                     assertNull(listening.await().error)
                 }
-                assertEquals(lead.store.cell(cell), worker.store.cell(cell))
+                assertEquals(lead.store.cell(cell).synced(), worker.store.cell(cell).synced())
                 assertEquals(lead.vm.state.value.cell, worker.vm.state.value.cell)
             }
         }
@@ -206,3 +206,11 @@ class SyncTest {
         }
     }
 }
+
+/**
+ * The cell as both phones hold it once they have synced: without the
+ * report reminders each phone's view-model raises for itself after the
+ * sync when it is past the report's hour (20:00 by default).
+ */
+private fun org.silin.CellView.synced() =
+    copy(tasks = tasks.filter { it.kind != org.silin.TaskKind.REMINDER })
