@@ -35,8 +35,16 @@ struct Cli {
     #[arg(long, global = true, default_value = "silin.db")]
     store: PathBuf,
     /// Name of an environment variable holding the SQLCipher key (never the key itself).
-    #[arg(long, global = true, value_name = "VAR")]
+    #[arg(long, global = true, value_name = "VAR", conflicts_with = "key_file")]
     key_env: Option<String>,
+    /// A file holding the store's key (default: `<store>.store-key` beside
+    /// the store, made with a new store).
+    #[arg(long, global = true, value_name = "PATH")]
+    key_file: Option<PathBuf>,
+    /// Create a new store without encryption at rest (its disk is
+    /// encrypted already, or other SQLite tools must read it).
+    #[arg(long, global = true)]
+    unencrypted: bool,
     /// Print exactly one JSON value on stdout.
     #[arg(long, global = true)]
     json: bool,
@@ -314,6 +322,12 @@ enum HubCmd {
         /// Days the device's certificate stays valid.
         #[arg(long, default_value = "365", allow_hyphen_values = true)]
         valid_days: String,
+    },
+    /// Encrypt a plain hub store at rest, in place, under a new key file (the hub stopped).
+    Encrypt {
+        /// The hub's store (default: --store).
+        #[arg(long)]
+        db: Option<PathBuf>,
     },
     /// Revoke a device: the hub refuses it from now on.
     Revoke {
@@ -684,23 +698,52 @@ fn int_arg(field: &str, s: &str) -> Result<i64, CliError> {
         .map_err(|_| ValidationError::new(field, "a whole number").into())
 }
 
-fn options(cli: &Cli) -> Result<StoreOptions, CliError> {
-    let key = match &cli.key_env {
-        None => None,
-        Some(var) => match std::env::var(var) {
-            Ok(k) if !k.is_empty() => Some(StoreKey::new(k)),
-            _ => {
-                return Err(CliError::Usage(format!(
-                    "environment variable {var} (from --key-env) is not set or empty; export it with the store key"
-                )))
-            }
-        },
-    };
-    Ok(StoreOptions {
+/// The key of the store at `path`, which is `new` when this command
+/// creates it: `--key-env`'s variable, else `--key-file`'s file, else the
+/// key file beside the store. A new store gets a fresh key in a new file
+/// (at `--key-file`, or beside it) unless `--unencrypted` says otherwise:
+/// stores hold named people's health records, so encryption at rest is
+/// the default, and the key is never on the command line.
+fn store_key(cli: &Cli, path: &Path, new: bool) -> Result<Option<StoreKey>, CliError> {
+    use silin_hub::store_key;
+    if let Some(var) = &cli.key_env {
+        return match std::env::var(var) {
+            Ok(k) if !k.is_empty() => Ok(Some(StoreKey::new(k))),
+            _ => Err(CliError::Usage(format!(
+                "environment variable {var} (from --key-env) is not set or empty; export it with the store key"
+            ))),
+        };
+    }
+    let file = cli
+        .key_file
+        .clone()
+        .unwrap_or_else(|| store_key::beside(path));
+    let key_error = |e: silin_core::Error| CliError::Usage(e.to_string());
+    if let Some(key) = store_key::read(&file).map_err(key_error)? {
+        if new && cli.unencrypted {
+            return Err(CliError::Usage(format!(
+                "--unencrypted asks for a plain store, but there is a key file at {}; remove it or leave out --unencrypted",
+                file.display()
+            )));
+        }
+        return Ok(Some(key));
+    }
+    match (&cli.key_file, new && !cli.unencrypted) {
+        (_, true) => Ok(Some(store_key::create(&file).map_err(key_error)?)),
+        (Some(f), false) if !new => Err(CliError::Usage(format!(
+            "there is no key file at {} (from --key-file); give the file the store was encrypted with",
+            f.display()
+        ))),
+        _ => Ok(None),
+    }
+}
+
+fn options(key: Option<StoreKey>) -> StoreOptions {
+    StoreOptions {
         key,
         clock: clock().clone(),
         ..Default::default()
-    })
+    }
 }
 
 /// Opens an existing store; only `init` creates one, so a mistyped path
@@ -724,7 +767,7 @@ fn open_store(
     path: &Path,
     missing: impl FnOnce(&Path) -> Option<String>,
 ) -> Result<Store, CliError> {
-    match std::fs::metadata(path) {
+    let new = match std::fs::metadata(path) {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             if let Some(why) = missing(path) {
                 return Err(CliError::Usage(why));
@@ -737,6 +780,7 @@ fn open_store(
                     dir.display()
                 )));
             }
+            true
         }
         Ok(m) if m.is_file() && m.len() == 0 => {
             return Err(silin_core::Error::NotAStore {
@@ -745,22 +789,30 @@ fn open_store(
             }
             .into())
         }
-        _ => {}
-    }
-    Store::open(path, options(cli)?).map_err(|e| match (e, &cli.key_env) {
+        _ => false,
+    };
+    let key = store_key(cli, path, new)?;
+    let keyed = key.is_some();
+    Store::open(path, options(key)).map_err(|e| match e {
         // Without a key, noise is either an encrypted store or no store at
         // all; with one, it is the key (or the file) that is wrong.
-        (silin_core::Error::WrongKey, None) => CliError::Usage(format!(
-            "{} is not a silin store, or is an encrypted one: it is not a plain SQLite file; \
-             give an encrypted store's key with --key-env VAR; nothing was changed",
-            path.display()
+        silin_core::Error::WrongKey if !keyed => CliError::Usage(format!(
+            "{} is not a silin store, or is an encrypted one whose key file {} is missing: \
+             restore the key file, or give the key with --key-file PATH or --key-env VAR; nothing was changed",
+            path.display(),
+            silin_hub::store_key::beside(path).display()
         )),
-        (silin_core::Error::WrongKey, Some(var)) => CliError::Usage(format!(
-            "{} does not open with the key in ${var}: wrong key, or the store is not encrypted \
-             (then leave out --key-env); nothing was changed",
-            path.display()
+        silin_core::Error::WrongKey => CliError::Usage(format!(
+            "{} does not open with the key in {}: wrong key, or the store is not encrypted \
+             (then leave out the key); nothing was changed",
+            path.display(),
+            match (&cli.key_env, &cli.key_file) {
+                (Some(var), _) => format!("${var}"),
+                (None, Some(f)) => f.display().to_string(),
+                (None, None) => silin_hub::store_key::beside(path).display().to_string(),
+            }
         )),
-        (e, _) => e.into(),
+        e => e.into(),
     })
 }
 
@@ -1357,9 +1409,24 @@ fn run_hub(cli: &Cli, out: &Out, cmd: &HubCmd) -> Result<(), CliError> {
                 .map_err(hub_error)?;
             // The office dashboard reads the same store.
             let dashboard = silin_hub::dashboard::DashboardSource::new(store.clone());
+            let plain = silin_hub::store_key::is_plain(store.path());
             let serving = serve::Serving {
                 device: store.device_id(),
-                what: format!("store {}", store.path().display()),
+                what: format!(
+                    "store {}{}",
+                    store.path().display(),
+                    if plain { "" } else { ", encrypted at rest" }
+                ),
+                warnings: plain
+                    .then(|| {
+                        format!(
+                            "the hub database {} is not encrypted at rest: anyone with a copy of the file reads every cell; \
+                             see doc/CLI.md (\"Encrypted at rest by default\") to move the register into an encrypted store",
+                            store.path().display()
+                        )
+                    })
+                    .into_iter()
+                    .collect(),
             };
             // The office's standing retention policy, applied daily.
             let retention = Some(store.clone());
@@ -1405,6 +1472,51 @@ fn run_hub(cli: &Cli, out: &Out, cmd: &HubCmd) -> Result<(), CliError> {
                 }
             };
             out.print(&serde_json::json!({ "token": token }), || token.clone())
+        }
+        HubCmd::Encrypt { db } => {
+            let path = db.as_ref().unwrap_or(&cli.store);
+            if cli.key_env.is_some() {
+                return Err(CliError::Usage(
+                    "hub encrypt writes a new key to a file; leave out --key-env (give --key-file PATH to put the file elsewhere)".into(),
+                ));
+            }
+            if !path.is_file() {
+                return Err(CliError::Usage(format!(
+                    "no hub store at {}; pass the hub's --db PATH",
+                    path.display()
+                )));
+            }
+            let key_file = cli
+                .key_file
+                .clone()
+                .unwrap_or_else(|| silin_hub::store_key::beside(path));
+            silin_hub::store_key::encrypt_in_place(path, &key_file).map_err(|e| {
+                use silin_hub::store_key::EncryptError;
+                match e {
+                    EncryptError::Store(e) => e.into(),
+                    // Like a port in use: not bad input, but nothing to
+                    // do until the other program stops.
+                    e @ EncryptError::InUse(_) => CliError::Io(std::io::Error::other(e.to_string())),
+                    e => CliError::Usage(e.to_string()),
+                }
+            })?;
+            // Open it as every later command will, to prove the key works.
+            let store = hub_store(cli, db, false)?;
+            let cells = store.cells(&[])?.len();
+            out.print(
+                &serde_json::json!({
+                    "store": path.display().to_string(),
+                    "key_file": key_file.display().to_string(),
+                    "cells": cells,
+                }),
+                || {
+                    format!(
+                        "{} is encrypted at rest ({cells} cells); its key is in {}: keep a copy of that file apart from the database's backups",
+                        path.display(),
+                        key_file.display()
+                    )
+                },
+            )
         }
         HubCmd::Revoke {
             db,
@@ -1566,9 +1678,7 @@ fn run_hub(cli: &Cli, out: &Out, cmd: &HubCmd) -> Result<(), CliError> {
                 None => {
                     let store = hub_store(cli, db, true)?;
                     refuse_phone_store(&store)?;
-                    let users =
-                        silin_hub::users::Users::open(&store, store_secret(cli)?.as_deref())
-                            .map_err(users_error)?;
+                    let users = silin_hub::users::Users::open(&store).map_err(users_error)?;
                     users
                         .add(name, role, &password, &created)
                         .map_err(users_error)?;
@@ -1600,17 +1710,6 @@ pub(crate) fn users_error(e: silin_hub::users::UserError) -> CliError {
     } else {
         CliError::Io(std::io::Error::other(e.to_string()))
     }
-}
-
-/// The store key's secret itself, for the hub's own connection to its
-/// database (the store was opened with the same one).
-fn store_secret(cli: &Cli) -> Result<Option<String>, CliError> {
-    Ok(options(cli)?.key.map(|_| {
-        cli.key_env
-            .as_deref()
-            .and_then(|var| std::env::var(var).ok())
-            .unwrap_or_default()
-    }))
 }
 
 /// Office data belongs on the hub's store, not on a lead's or grid
@@ -1673,10 +1772,7 @@ fn run_office(cli: &Cli, out: &Out, cmd: &OfficeCmd) -> Result<(), CliError> {
                 None => {
                     let store = hub_store(cli, db, false)?;
                     refuse_phone_store(&store)?;
-                    let hub = office::SqliteHub {
-                        store: &store,
-                        secret: store_secret(cli)?,
-                    };
+                    let hub = office::SqliteHub { store: &store };
                     office::import_list(&hub, &args)?
                 }
             };

@@ -233,7 +233,6 @@ impl CellForList {
 /// ([`silin_hub::lists`]).
 pub struct SqliteHub<'a> {
     pub store: &'a Store,
-    pub secret: Option<String>,
 }
 
 impl Hub for SqliteHub<'_> {
@@ -258,8 +257,7 @@ impl Hub for SqliteHub<'_> {
         tasks: &[(usize, String, String)],
     ) -> Result<(), CliError> {
         // Laid out only now: a refused list leaves the file as it was.
-        silin_hub::lists::Lists::open(self.store, self.secret.as_deref())
-            .map_err(crate::users_error)?;
+        silin_hub::lists::Lists::open(self.store).map_err(crate::users_error)?;
         self.store.edit_cells_then(cells, edit, |conn| {
             silin_hub::lists::record_in(conn, self.store.path(), list, tasks)
                 .map_err(crate::users_error)

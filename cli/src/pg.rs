@@ -99,6 +99,7 @@ pub fn serve(out: &Out, args: Serve<'_>) -> Result<(), CliError> {
     let serving = serve::Serving {
         device: HubStorage::device_id(&storage),
         what: format!("PostgreSQL {}", storage.target()),
+        warnings: vec![],
     };
     let sessions = Arc::new(PgSessions::new(&storage));
     let storage = Arc::new(storage);

@@ -75,6 +75,8 @@ pub struct Serving {
     pub device: String,
     /// "store hub.db", "PostgreSQL host=…".
     pub what: String,
+    /// What the operator should fix, logged once the hub starts.
+    pub warnings: Vec<String>,
 }
 
 /// Serves until Ctrl-C or SIGTERM, after printing where it listens.
@@ -108,7 +110,14 @@ pub fn run(
     // Dropped after the runtime: a blocking database client must not be
     // closed from async code.
     let kept = (storage.clone(), sessions.clone());
-    let Serving { device, what } = serving;
+    let Serving {
+        device,
+        what,
+        warnings,
+    } = serving;
+    for w in &warnings {
+        silin_hub::server::warn_at_start(w);
+    }
     let served = runtime.block_on(async move {
         let listener = tokio::net::TcpListener::from_std(listener)?;
         let addr = listener.local_addr()?;

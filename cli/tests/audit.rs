@@ -19,7 +19,7 @@ fn log(o: &Office) -> Vec<Value> {
 
 /// Every column of every audit row, as the file holds them.
 fn raw_rows(o: &Office) -> String {
-    let c = rusqlite::Connection::open(o.path("hub.db")).unwrap();
+    let c = support::sql(&o.path("hub.db"));
     let mut s = c
         .prepare("SELECT seq, at, actor, action, target, detail, prev_hash, hash FROM audit_log ORDER BY seq")
         .unwrap();
@@ -367,7 +367,7 @@ fn four_entries() -> County {
 /// Edits the hub's file as someone holding it could: past the
 /// append-only triggers.
 fn tamper(o: &Office, sql: &str) {
-    let c = rusqlite::Connection::open(o.path("hub.db")).unwrap();
+    let c = support::sql(&o.path("hub.db"));
     c.execute_batch(&format!(
         "DROP TRIGGER IF EXISTS audit_log_no_update; DROP TRIGGER IF EXISTS audit_log_no_delete; {sql}"
     ))
@@ -423,8 +423,7 @@ fn verify_finds_entries_cut_off_the_end() {
     tamper(&c.office, "DELETE FROM audit_log WHERE seq = 4");
     verify_names(&c.office, 4, "ends at entry 3");
     // Pointing the head at the new last entry needs the office key.
-    let hash: String = rusqlite::Connection::open(c.office.path("hub.db"))
-        .unwrap()
+    let hash: String = support::sql(&c.office.path("hub.db"))
         .query_row("SELECT hash FROM audit_log WHERE seq = 3", [], |r| r.get(0))
         .unwrap();
     tamper(

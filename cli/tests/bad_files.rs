@@ -112,8 +112,16 @@ fn refused_everywhere(dir: &Path, store: &Path, says: &[&str]) {
 
 /// A real store with one cell, as a starting point to damage.
 fn a_store(dir: &Path) -> (PathBuf, String) {
+    a_store_made(dir, &["--unencrypted"])
+}
+
+/// [`a_store`] made with `flags` before `init` (none: encrypted, with its
+/// key file beside it).
+fn a_store_made(dir: &Path, flags: &[&str]) -> (PathBuf, String) {
     let store = dir.join("office.db");
-    ok(&store, &["init", "--name", "东关村网格员"]);
+    let mut init = flags.to_vec();
+    init.extend(["init", "--name", "东关村网格员"]);
+    ok(&store, &init);
     let cell = ok(
         &store,
         &[
@@ -191,6 +199,28 @@ fn a_truncated_store_is_refused() {
         let p = dir.path().join(name);
         std::fs::write(&p, &bytes[..cut]).unwrap();
         refused_everywhere(dir.path(), &p, &[name, "truncated"]);
+    }
+}
+
+#[test]
+fn a_truncated_encrypted_store_is_refused_with_its_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let (store, _) = a_store_made(dir.path(), &[]);
+    let bytes = std::fs::read(&store).unwrap();
+    let key = std::fs::read(silin_hub::store_key::beside(&store)).unwrap();
+    for (name, cut) in [
+        ("half.db", bytes.len() / 2),
+        ("page.db", 4096),
+        ("header.db", 60),
+        ("short.db", bytes.len() - 1),
+    ] {
+        let p = dir.path().join(name);
+        std::fs::write(&p, &bytes[..cut]).unwrap();
+        let key_file = silin_hub::store_key::beside(&p);
+        std::fs::write(&key_file, &key).unwrap();
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&key_file, std::fs::Permissions::from_mode(0o600)).unwrap();
+        refused_everywhere(dir.path(), &p, &[name, "not a silin store"]);
     }
 }
 

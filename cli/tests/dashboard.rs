@@ -11,7 +11,7 @@ mod support;
 
 use serde_json::Value;
 use silin_core::model::{NewVisit, VisitKind};
-use silin_core::{Clock, Store, StoreOptions};
+use silin_core::Clock;
 use support::{form_field as field, masked, resident_id, Hub, Office, DAY, NOW};
 
 /// What the test register holds, to look for on the pages.
@@ -456,14 +456,7 @@ fn a_task_the_lead_closes_offline_shows_done_in_the_export_and_the_dashboard() {
     // Offline, the lead knocks on 赵丽's door and records it against the task.
     {
         let clock = Clock::parse(NOW).unwrap();
-        let phone = Store::open(
-            o.path("lead.db"),
-            StoreOptions {
-                clock: clock.clone(),
-                ..Default::default()
-            },
-        )
-        .unwrap();
+        let phone = support::open_store(&o.path("lead.db"));
         let view = phone.cell(&r.cells[1]).unwrap();
         let li = view
             .households

@@ -6,7 +6,15 @@
 use std::process::Command;
 
 /// Options every command has, documented once under "Global options".
-const GLOBAL: &[&str] = &["--store", "--key-env", "--json", "--help", "--version"];
+const GLOBAL: &[&str] = &[
+    "--store",
+    "--key-env",
+    "--key-file",
+    "--unencrypted",
+    "--json",
+    "--help",
+    "--version",
+];
 
 fn help(path: &[String]) -> String {
     let out = Command::new(env!("CARGO_BIN_EXE_silin"))
@@ -91,7 +99,14 @@ fn every_command_and_flag_is_in_the_reference() {
             }
         }
     }
-    for global in ["--store", "--key-env", "--json", "SILIN_NOW"] {
+    for global in [
+        "--store",
+        "--key-env",
+        "--key-file",
+        "--unencrypted",
+        "--json",
+        "SILIN_NOW",
+    ] {
         if !doc.contains(&format!("`{global}")) {
             missing.push(global.to_string());
         }

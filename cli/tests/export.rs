@@ -9,7 +9,7 @@ mod support;
 
 use serde_json::Value;
 use silin_core::model::{NewVisit, VisitKind};
-use silin_core::{Clock, Store, StoreOptions};
+use silin_core::Clock;
 use std::process::Command;
 use support::{masked, resident_id, Hub, Office, DAY, NOW};
 
@@ -130,14 +130,7 @@ fn county() -> County {
     // phone it arrives by sync the same way).
     {
         let clock = Clock::parse(NOW).unwrap();
-        let store = Store::open(
-            o.path("hub.db"),
-            StoreOptions {
-                clock: clock.clone(),
-                ..Default::default()
-            },
-        )
-        .unwrap();
+        let store = support::open_store(&o.path("hub.db"));
         let task = store
             .cell(&a)
             .unwrap()

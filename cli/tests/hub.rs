@@ -279,8 +279,12 @@ fn hub_serve_on_a_taken_address_or_a_phone_store_fails_in_one_line() {
 fn enrol_by_hand(hub: &std::path::Path, phone: &std::path::Path) -> bool {
     use silin_core::identity::{Role, Scope};
     use silin_core::{Store, StoreOptions};
-    let hub = Store::open(hub, StoreOptions::default()).unwrap();
-    let phone = Store::open(phone, StoreOptions::default()).unwrap();
+    let keyed = |p: &std::path::Path| StoreOptions {
+        key: silin_hub::store_key::of_store(p).unwrap(),
+        ..Default::default()
+    };
+    let hub = Store::open(hub, keyed(hub)).unwrap();
+    let phone = Store::open(phone, keyed(phone)).unwrap();
     let office = silin_hub::office::office(&hub, Some(&Scope::everything())).unwrap();
     let now = chrono::Utc::now().timestamp();
     let cert = office.issue(
@@ -316,10 +320,18 @@ fn key_file(db: &std::path::Path) -> ([u8; 32], u32) {
 #[test]
 fn hub_token_keeps_the_office_key_in_an_owner_only_file_and_moves_an_old_one_out() {
     let s = Silin::new();
-    // A fresh hub database.
+    // A fresh hub database, unencrypted so that its bytes can be searched.
     s.json(
         "hub.db",
-        &["hub", "token", "--role", "lead", "--scope", "两当县"],
+        &[
+            "--unencrypted",
+            "hub",
+            "token",
+            "--role",
+            "lead",
+            "--scope",
+            "两当县",
+        ],
     );
     let db = s.db("hub.db");
     let (seed, mode) = key_file(&db);
@@ -541,7 +553,15 @@ fn a_busy_hub_sees_the_tokens_written_while_it_serves() {
     s.json("p1.db", &["init"]);
     s.json("p1.db", &["enroll", "--hub", &url, "--token", &first]);
     {
-        let phone = silin_core::Store::open(s.db("p1.db"), Default::default()).unwrap();
+        let p1 = s.db("p1.db");
+        let phone = silin_core::Store::open(
+            &p1,
+            silin_core::StoreOptions {
+                key: silin_hub::store_key::of_store(&p1).unwrap(),
+                ..Default::default()
+            },
+        )
+        .unwrap();
         for i in 0..200 {
             let path = silin_core::model::RegionPath::parse(&format!("两当县/城关镇/东关村/组{i}"))
                 .unwrap();

@@ -76,7 +76,7 @@ impl Hub {
 
     /// Rows of the store's task table and chunk count, read beside the store.
     fn tables(&self) -> (Vec<(String, String, String)>, i64) {
-        let c = rusqlite::Connection::open(&self.db).unwrap();
+        let c = support::sql(&self.db);
         let mut s = c
             .prepare("SELECT id, cell_id, title FROM tasks ORDER BY id")
             .unwrap();
@@ -95,7 +95,7 @@ impl Hub {
 /// Every row of every table in the store file, the schema included, as
 /// text in a fixed order: equal dumps mean the command wrote nothing.
 fn dump(db: &Path) -> Vec<String> {
-    let c = rusqlite::Connection::open(db).unwrap();
+    let c = support::sql(db);
     let tables: Vec<String> = c
         .prepare("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")
         .unwrap()
@@ -125,7 +125,7 @@ fn dump(db: &Path) -> Vec<String> {
 
 /// The list register's rows: each list with its tasks' (cell, task).
 fn register(db: &Path) -> Vec<(String, Vec<(String, String)>)> {
-    let c = rusqlite::Connection::open(db).unwrap();
+    let c = support::sql(db);
     let lists: Vec<String> = c
         .prepare("SELECT list_id FROM office_lists ORDER BY list_id")
         .unwrap()
@@ -515,7 +515,7 @@ fn an_import_cut_off_before_its_list_record_is_completed_by_running_it_again() {
 
     // A register that lost the list (restored from an older copy, say)
     // while the cells kept their tasks:
-    let db = rusqlite::Connection::open(&c.hub.db).unwrap();
+    let db = support::sql(&c.hub.db);
     db.execute_batch("DELETE FROM office_list_tasks; DELETE FROM office_lists;")
         .unwrap();
     drop(db);
@@ -542,7 +542,7 @@ fn an_import_whose_record_fails_leaves_no_task_in_any_cell() {
     let earlier = c.hub.path("核酸检测名单.csv");
     std::fs::write(&earlier, csv_text(&good_rows()[..1])).unwrap();
     c.hub.import(&earlier, "test", &[]);
-    let db = rusqlite::Connection::open(&c.hub.db).unwrap();
+    let db = support::sql(&c.hub.db);
     db.execute_batch(
         "CREATE TRIGGER refuse BEFORE INSERT ON office_list_tasks
          BEGIN SELECT RAISE(ABORT, 'the register refused the write'); END;",
@@ -686,7 +686,7 @@ fn a_dashboard_login_is_stored_as_a_hash_and_refused_twice_or_empty() {
         Some("correct horse battery\n"),
     );
     assert_eq!(added["user"], "zhang");
-    let c = rusqlite::Connection::open(&hub.db).unwrap();
+    let c = support::sql(&hub.db);
     let (role, hash): (String, String) = c
         .query_row(
             "SELECT role, password_hash FROM hub_users WHERE name = 'zhang'",
@@ -735,7 +735,7 @@ fn a_dashboard_login_is_stored_as_a_hash_and_refused_twice_or_empty() {
         Some("long enough\n"),
     );
     assert!(err.contains("cannot reach PostgreSQL"), "{err}");
-    let c = rusqlite::Connection::open(&hub.db).unwrap();
+    let c = support::sql(&hub.db);
     let n: i64 = c
         .query_row("SELECT count(*) FROM hub_users", [], |r| r.get(0))
         .unwrap();

@@ -200,7 +200,14 @@ fn two_imports_of_the_same_new_cells_at_once_create_each_cell_once() {
 
     let office = dir.path().join("office.db");
     silin(&office, &["init"]);
-    let held = Store::open(&office, StoreOptions::default()).unwrap();
+    let held = Store::open(
+        &office,
+        StoreOptions {
+            key: silin_hub::store_key::of_store(&office).unwrap(),
+            ..Default::default()
+        },
+    )
+    .unwrap();
     let changed: Vec<i64> = std::thread::scope(|scope| {
         let imports: Vec<_> = (0..2)
             .map(|_| {

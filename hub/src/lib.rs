@@ -42,6 +42,8 @@ pub mod sessions;
 #[cfg(feature = "server")]
 pub mod storage;
 #[cfg(feature = "server")]
+pub mod store_key;
+#[cfg(feature = "server")]
 pub mod tls;
 #[cfg(feature = "server")]
 pub mod users;

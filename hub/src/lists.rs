@@ -45,16 +45,15 @@ impl std::fmt::Debug for Lists<'_> {
 
 impl<'a> Lists<'a> {
     /// The lists of the hub whose store this is. Lays out the tables if
-    /// missing. `_key` is not used: the store's connection was opened with
-    /// the store's key already (see [`crate::users::Users::open`]).
-    pub fn open(store: &'a Store, _key: Option<&str>) -> Result<Lists<'a>> {
+    /// missing.
+    pub fn open(store: &'a Store) -> Result<Lists<'a>> {
         on_connection(store, |conn| migrate_part(conn, LAYOUT_PART, MIGRATIONS))?;
         Ok(Lists { store })
     }
 
     /// The lists of a store that may never have held any (a phone's, or a
     /// hub before its first import): `None` there, and nothing is laid out.
-    pub fn open_if_any(store: &'a Store, _key: Option<&str>) -> Result<Option<Lists<'a>>> {
+    pub fn open_if_any(store: &'a Store) -> Result<Option<Lists<'a>>> {
         let laid_out: bool = on_connection(store, |conn| {
             Ok(conn.query_row(
                 "SELECT count(*) > 0 FROM sqlite_master WHERE type = 'table' AND name = 'office_list_tasks'",

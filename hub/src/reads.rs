@@ -143,7 +143,7 @@ impl OfficeReads for Store {
     }
 
     fn lists(&self) -> crate::users::Result<ListTasks> {
-        let Some(lists) = Lists::open_if_any(self, None)? else {
+        let Some(lists) = Lists::open_if_any(self)? else {
             return Ok(Vec::new());
         };
         let mut out = Vec::new();
@@ -155,7 +155,7 @@ impl OfficeReads for Store {
     }
 
     fn verify_login(&self, name: &str, password: &str) -> crate::users::Result<Option<UserRole>> {
-        Users::open(self, None)?.verify(name, password)
+        Users::open(self)?.verify(name, password)
     }
 
     fn record(&self, entry: &NewEntry) -> audit::Result<()> {

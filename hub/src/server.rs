@@ -1530,6 +1530,12 @@ pub async fn shutdown_signal() {
 }
 
 /// Logs to stderr; `RUST_LOG` filters (default `info`).
+/// Logs, at warning level, something the operator of a starting hub
+/// should fix.
+pub fn warn_at_start(message: &str) {
+    warn!("{message}");
+}
+
 pub fn init_logging() {
     use std::io::IsTerminal;
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()

@@ -121,10 +121,8 @@ impl std::fmt::Debug for Users<'_> {
 
 impl<'a> Users<'a> {
     /// The users of the hub whose store this is. Lays out the hub's user
-    /// table if it is missing. `_key` is not used: the store's connection
-    /// was opened with the store's key already (the parameter stays so
-    /// that callers written for the hub's own connection still build).
-    pub fn open(store: &'a Store, _key: Option<&str>) -> Result<Users<'a>> {
+    /// table if it is missing.
+    pub fn open(store: &'a Store) -> Result<Users<'a>> {
         on_connection(store, migrate)?;
         Ok(Users { store })
     }
@@ -393,7 +391,7 @@ mod tests {
     #[test]
     fn an_office_login_is_stored_hashed_and_checked() {
         let (_dir, store) = hub();
-        let users = Users::open(&store, None).unwrap();
+        let users = Users::open(&store).unwrap();
         users
             .add(
                 "zhang",
@@ -432,7 +430,7 @@ mod tests {
     #[test]
     fn a_login_added_is_audited_with_it_and_a_refused_one_is_not() {
         let (_dir, store) = hub();
-        let users = Users::open(&store, None).unwrap();
+        let users = Users::open(&store).unwrap();
         let at = "2026-11-29T08:00:00+08:00";
         users
             .add("zhang", UserRole::Office, "correct horse", at)
@@ -453,7 +451,7 @@ mod tests {
     #[test]
     fn short_and_empty_passwords_are_refused() {
         let (_dir, store) = hub();
-        let users = Users::open(&store, None).unwrap();
+        let users = Users::open(&store).unwrap();
         for bad in ["", "   ", "1234567", "短密码"] {
             let e = users
                 .add("wang", UserRole::Office, bad, "2026-11-29T08:00:00+08:00")
@@ -475,7 +473,7 @@ mod tests {
             ..StoreOptions::default()
         };
         let store = Store::open(&path, options).unwrap();
-        let users = Users::open(&store, None).unwrap();
+        let users = Users::open(&store).unwrap();
         let at = "2026-11-29T08:00:00+08:00";
         users
             .add("zhang", UserRole::Office, "correct horse", at)
@@ -492,7 +490,7 @@ mod tests {
             rows: 1,
             imported: at.into(),
         };
-        let mut lists = crate::lists::Lists::open(&store, None).unwrap();
+        let mut lists = crate::lists::Lists::open(&store).unwrap();
         lists
             .record(&list, &[(2, "c1".into(), "t1".into())])
             .unwrap();
@@ -511,19 +509,19 @@ mod tests {
     #[test]
     fn a_hub_file_laid_out_by_a_newer_build_is_refused_and_left_alone() {
         let (_dir, store) = hub();
-        Users::open(&store, None).unwrap();
+        Users::open(&store).unwrap();
         store
             .with_connection(|c| {
                 c.execute("UPDATE hub_layout SET version = 9 WHERE part = 'users'", [])?;
                 Ok(())
             })
             .unwrap();
-        let e = Users::open(&store, None).unwrap_err();
+        let e = Users::open(&store).unwrap_err();
         assert!(matches!(e, UserError::Newer { found: 9, known: 2 }), "{e}");
         assert!(e.is_user_error());
         // The lists' part is its own: laid out beside it, and once only.
-        crate::lists::Lists::open(&store, None).unwrap();
-        crate::lists::Lists::open(&store, None).unwrap();
+        crate::lists::Lists::open(&store).unwrap();
+        crate::lists::Lists::open(&store).unwrap();
         let layout: Vec<(String, i64)> = store
             .with_connection(|c| {
                 let mut s = c.prepare("SELECT part, version FROM hub_layout ORDER BY part")?;
@@ -537,7 +535,7 @@ mod tests {
     #[test]
     fn reopening_keeps_the_users_and_the_layout() {
         let (_dir, store) = hub();
-        Users::open(&store, None)
+        Users::open(&store)
             .unwrap()
             .add(
                 "zhao",
@@ -546,7 +544,7 @@ mod tests {
                 "2026-11-29T08:00:00+08:00",
             )
             .unwrap();
-        let again = Users::open(&store, None).unwrap();
+        let again = Users::open(&store).unwrap();
         assert_eq!(
             again.verify("zhao", "12345678").unwrap(),
             Some(UserRole::County)
@@ -582,7 +580,7 @@ mod tests {
                 Ok(())
             })
             .unwrap();
-        let users = Users::open(&store, None).unwrap();
+        let users = Users::open(&store).unwrap();
         assert_eq!(
             users.verify("zhang", "correct horse").unwrap(),
             Some(UserRole::Office)

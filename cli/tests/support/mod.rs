@@ -21,6 +21,32 @@ pub fn resident_id(birth: &str, serial: &str) -> String {
     format!("{body}{}", silin_core::model::resident_id_check_char(&body))
 }
 
+/// The store at `path` opened in this process at [`NOW`], with the key
+/// `silin` made for it (stores are encrypted at rest by default).
+pub fn open_store(path: &std::path::Path) -> silin_core::Store {
+    silin_core::Store::open(
+        path,
+        silin_core::StoreOptions {
+            key: silin_hub::store_key::of_store(path).unwrap(),
+            clock: silin_core::Clock::parse(NOW).unwrap(),
+            ..Default::default()
+        },
+    )
+    .unwrap()
+}
+
+/// A plain SQLite connection to the store at `path`, keyed with the key
+/// `silin` made for it: for looking at its tables as an attacker or a
+/// slip would.
+pub fn sql(path: &std::path::Path) -> rusqlite::Connection {
+    let c = rusqlite::Connection::open(path).unwrap();
+    if let Ok(hex) = std::fs::read_to_string(silin_hub::store_key::beside(path)) {
+        c.execute_batch(&format!("PRAGMA key = \"x'{}'\";", hex.trim()))
+            .unwrap();
+    }
+    c
+}
+
 /// A temporary directory of stores and files, and the command run on them.
 pub struct Office {
     pub dir: tempfile::TempDir,
@@ -145,8 +171,20 @@ pub struct County {
 
 impl County {
     pub fn new() -> County {
+        County::made_with(&[])
+    }
+
+    /// The county on a hub store made `--unencrypted`, for tests that look
+    /// for bytes in its files (which encryption at rest would hide).
+    pub fn unencrypted() -> County {
+        County::made_with(&["--unencrypted"])
+    }
+
+    fn made_with(flags: &[&str]) -> County {
         let o = Office::new();
-        o.json("hub.db", &["init", "--name", "城关镇办公室"]);
+        let mut init = flags.to_vec();
+        init.extend(["init", "--name", "城关镇办公室"]);
+        o.json("hub.db", &init);
         let cell = o.id(
             &[
                 "cell",
