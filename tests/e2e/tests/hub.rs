@@ -159,7 +159,7 @@ impl Office {
 
     /// The cell's heads in a device's file, read through silin-core.
     fn heads(&self, device: &str, cell: &str) -> Vec<String> {
-        let store = Store::open(self.db(device), StoreOptions::default()).unwrap();
+        let store = keyed(&self.db(device));
         let mut h: Vec<String> = store
             .heads(cell)
             .unwrap()
@@ -371,8 +371,8 @@ fn lead_and_grid_workers_converge_through_phone_sync_the_hub_and_bundles() {
 
     // Phone to phone (the app carries the bytes; here both files are local).
     {
-        let lead = Store::open(o.db("lead"), StoreOptions::default()).unwrap();
-        let gw1 = Store::open(o.db("gw1"), StoreOptions::default()).unwrap();
+        let lead = keyed(&o.db("lead"));
+        let gw1 = keyed(&o.db("gw1"));
         silin_core::sync::sync_local(&lead, &gw1).unwrap();
     }
     o.assert_identical(&cell, &["lead", "gw1"]);
@@ -467,4 +467,19 @@ fn lead_and_grid_workers_converge_through_phone_sync_the_hub_and_bundles() {
     hub.stop();
     let err = o.fails("gw1", 1, &["sync", "--hub", &url]);
     assert!(err.contains(&url), "{err}");
+}
+
+/// A store `silin` made, opened in this process with the key it wrote
+/// beside the store (stores are encrypted at rest by default).
+fn keyed(path: &str) -> Store {
+    let path = std::path::Path::new(path);
+    let key = silin_hub::store_key::of_store(path).unwrap();
+    Store::open(
+        path,
+        StoreOptions {
+            key,
+            ..Default::default()
+        },
+    )
+    .unwrap()
 }
