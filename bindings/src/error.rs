@@ -159,7 +159,9 @@ impl From<silin_core::Error> for StoreError {
             E::NotAllowed(_) => StoreError::NotAllowed { detail },
             // Phones only follow erasure orders; issuing one is the office's.
             E::Erasure(_) => StoreError::NotAllowed { detail },
-            E::Busy | E::Automerge(_) | E::Sqlite(_) | E::Io(_) => StoreError::Storage { detail },
+            E::Busy | E::AuditBroken { .. } | E::Automerge(_) | E::Sqlite(_) | E::Io(_) => {
+                StoreError::Storage { detail }
+            }
         }
     }
 }

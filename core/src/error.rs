@@ -64,6 +64,11 @@ pub enum Error {
     #[error(transparent)]
     Erasure(#[from] crate::erasure::ErasureError),
 
+    /// The device's own audit log does not verify at entry `seq` (see
+    /// [`crate::audit`]): it was altered after it was written.
+    #[error("audit entry {seq}: {problem}; the audit log was altered after it was written: keep this copy of the store for investigation")]
+    AuditBroken { seq: i64, problem: String },
+
     #[error("document error: {0}")]
     Automerge(#[from] automerge::AutomergeError),
 

@@ -12,6 +12,7 @@
 //! units); [`rollup`] the daily zero-report rollup at any of them.
 //! Nothing here knows about FFI, HTTP or the command line.
 
+pub mod audit;
 pub mod cell;
 pub mod clock;
 pub mod erasure;

@@ -10,6 +10,7 @@
 //! the sender's role, for the replica to check and persist in one
 //! transaction.
 
+use crate::audit::{CountKey, DeviceAction, DeviceEntry};
 use crate::cell::{CellDoc, Touched};
 use crate::clock::Clock;
 use crate::erasure::ErasureOrder;
@@ -74,6 +75,45 @@ pub trait Replica {
     fn awaiting_epochs(&self, cells: &[String]) -> Result<BTreeSet<String>> {
         let _ = cells;
         Ok(BTreeSet::new())
+    }
+    // ---- audit entries of devices' own actions (see crate::audit) -----
+
+    /// This replica's own audit entries its hub has not acknowledged, the
+    /// oldest [`crate::audit::MAX_ENTRIES`], to send up in a session's
+    /// opening message. (A replica that keeps no log of its own sends
+    /// none.)
+    fn audit_to_send(&self) -> Result<Vec<DeviceEntry>> {
+        Ok(Vec::new())
+    }
+    /// The hub said it holds this replica's entries up to `upto`: they
+    /// are marked sent (never removed).
+    fn audit_sent(&self, upto: u64) -> Result<()> {
+        let _ = upto;
+        Ok(())
+    }
+    /// Entries the device of `cert` (the session's verified certificate,
+    /// never what the entries claim) sent up: a hub appends those it does
+    /// not hold yet to its log, that device as the actor, and returns up
+    /// to which of the device's sequence numbers it holds them. `None`:
+    /// this replica keeps none (a phone), and the sender keeps them.
+    fn take_device_audit(
+        &self,
+        cert: &Certificate,
+        entries: &[DeviceEntry],
+    ) -> Result<Option<u64>> {
+        let _ = (cert, entries);
+        Ok(None)
+    }
+    /// Logs one of this replica's own actions on personal data (a bundle
+    /// exported) in its own log. (A replica that keeps none logs nothing.)
+    fn record_audit(
+        &self,
+        action: DeviceAction,
+        cell: Option<&str>,
+        counts: &[(CountKey, i64)],
+    ) -> Result<()> {
+        let _ = (action, cell, counts);
+        Ok(())
     }
     /// Records a session (or bundle) id; false if it was seen before.
     fn first_sighting(&self, session: &[u8; 16]) -> Result<bool>;

@@ -142,6 +142,7 @@ fn hello(c: &County, session: u8, revocations: Vec<Revocation>) -> Vec<u8> {
                 known_peer: None,
                 revocations,
                 orders: Vec::new(),
+                audit: Vec::new(),
             },
             signature: None,
         },

@@ -4,6 +4,7 @@
 //! [`crate::erasure`] for the protocol).
 
 use super::{heads_to_bytes, projection, Cached, Inner, Store};
+use crate::audit::{CountKey, DeviceAction};
 use crate::cell::CellDoc;
 use crate::erasure::{
     Erased, ErasureError, ErasureOrder, Retention, Subject, Unsigned, MAX_REASON_CHARS,
@@ -440,7 +441,18 @@ impl Inner {
         entry
             .doc
             .replay_own(&mut new, &actor, after, &erased, now)?;
+        let epoch = new.epoch();
         self.replace_lineage(cell_id, new)?;
+        // The device's own log says when its copy was erased, with the
+        // write that erased it.
+        self.audit(
+            DeviceAction::ErasureFollowed,
+            Some(cell_id),
+            &[
+                (CountKey::Epoch, i64::from(epoch)),
+                (CountKey::Orders, i64::from(epoch.saturating_sub(held))),
+            ],
+        )?;
         Ok(Some(true))
     }
 

@@ -8,6 +8,7 @@
 //! against the file before each use so that several programs can hold the
 //! same file. See core/doc/store.md.
 
+mod audit;
 mod cache;
 mod compaction;
 mod erasure;
@@ -22,6 +23,7 @@ mod schema;
 mod summaries;
 mod trust;
 
+pub use audit::{DeviceAuditKeeper, OwnEntry, OwnVerified};
 pub use compaction::{Compaction, BOUND as COMPACTION_BOUND};
 pub use erasure::OrdersTaken;
 pub use integrity::{CheckReport, StoreStats};
@@ -125,6 +127,9 @@ pub struct Store {
     next_observer: std::sync::atomic::AtomicU64,
     path: PathBuf,
     clock: Clock,
+    /// What this store does with audit entries devices send up (a hub's);
+    /// none on a phone.
+    audit_keeper: std::sync::OnceLock<DeviceAuditKeeper>,
 }
 
 impl std::fmt::Debug for Store {
@@ -249,6 +254,7 @@ impl Store {
             next_observer: std::sync::atomic::AtomicU64::new(1),
             path,
             clock: options.clock,
+            audit_keeper: std::sync::OnceLock::new(),
         };
         store.rebuild_stale_projections()?;
         Ok(store)

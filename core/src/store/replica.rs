@@ -39,6 +39,31 @@ impl Replica for Store {
         Store::record_revocations(self, revocations)
     }
 
+    fn audit_to_send(&self) -> Result<Vec<crate::audit::DeviceEntry>> {
+        Store::audit_to_send(self)
+    }
+
+    fn audit_sent(&self, upto: u64) -> Result<()> {
+        Store::mark_audit_sent(self, upto)
+    }
+
+    fn take_device_audit(
+        &self,
+        cert: &Certificate,
+        entries: &[crate::audit::DeviceEntry],
+    ) -> Result<Option<u64>> {
+        Store::take_device_audit(self, cert, entries)
+    }
+
+    fn record_audit(
+        &self,
+        action: crate::audit::DeviceAction,
+        cell: Option<&str>,
+        counts: &[(crate::audit::CountKey, i64)],
+    ) -> Result<()> {
+        Store::record_audit(self, action, cell, counts)
+    }
+
     fn erasure_orders(&self) -> Result<Vec<crate::erasure::ErasureOrder>> {
         Store::erasure_orders(self)
     }

@@ -15,6 +15,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../sql/006_region_levels.sql"),
     include_str!("../../sql/007_erasure_orders.sql"),
     include_str!("../../sql/008_check_schedule.sql"),
+    include_str!("../../sql/009_device_audit.sql"),
 ];
 
 /// The layout after which enrolment tokens and enrolled keys are the hub's

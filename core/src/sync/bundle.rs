@@ -5,10 +5,15 @@
 //! a sealed file with this device's key, then checks the bundle exactly
 //! like a session message (format, certificate, signature, scope) before
 //! applying anything; merging makes it idempotent and order-free.
+//!
+//! Exporting is logged in the device's own audit log
+//! ([`crate::audit`]); a bundle carries no audit entries (they go up to the
+//! hub in sync sessions only).
 
 use super::envelope::{Body, Envelope, Item};
 use super::seal::{self, SealError};
 use super::{check_items, random16, SyncError, SyncResult, Trust};
+use crate::audit::{CountKey, DeviceAction};
 use crate::identity::Certificate;
 use crate::model::check_id;
 use crate::replica::Replica;
@@ -90,7 +95,8 @@ pub fn export(store: &dyn Replica, options: &ExportOptions) -> SyncResult<(Vec<u
         }
     }
     let count = items.len();
-    let recipients = recipients(store, &options.sealing, &ids_of(&items))?;
+    let ids = ids_of(&items);
+    let recipients = recipients(store, &options.sealing, &ids)?;
     let env = Envelope {
         session: random16(),
         challenge: [0; 16],
@@ -105,10 +111,28 @@ pub fn export(store: &dyn Replica, options: &ExportOptions) -> SyncResult<(Vec<u
         signature: None,
     };
     let plain = trust.seal(env);
-    match recipients {
-        None => Ok((plain, count)),
-        Some(keys) => Ok((seal::seal(&plain, &keys)?, count)),
-    }
+    let sealed_to = recipients.as_ref().map_or(0, Vec::len);
+    let bytes = match recipients {
+        None => plain,
+        Some(keys) => seal::seal(&plain, &keys)?,
+    };
+    // The device's own audit log: people's data left the store. A bundle
+    // of one cell names it; the counts say how many and to how many
+    // devices (0: a plain file anyone can read).
+    let one = match ids.as_slice() {
+        [only] => Some(only.as_str()),
+        _ => None,
+    };
+    store.record_audit(
+        DeviceAction::BundleExport,
+        one,
+        &[
+            (CountKey::Docs, count as i64),
+            (CountKey::Recipients, sealed_to as i64),
+            (CountKey::Bytes, bytes.len() as i64),
+        ],
+    )?;
+    Ok((bytes, count))
 }
 
 fn ids_of(items: &[Item]) -> Vec<String> {

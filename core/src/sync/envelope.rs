@@ -13,14 +13,23 @@
 //! (see [`crate::erasure`]), so erasures reach every replica the same way;
 //! spread with sync; each is checked against the receiver's pinned office
 //! key, never trusted for being in a signed envelope.
+//!
+//! Version 4: a Hello also carries the initiator's own audit entries its
+//! hub has not acknowledged ([`crate::audit::DeviceEntry`], at most
+//! [`crate::audit::MAX_ENTRIES`]), and a Reply says up to which of the
+//! initiator's entries the responder holds (a hub; a phone holds none).
+//! Versions 2 and 3 still read, as carrying no entries and no
+//! acknowledgement.
 
+use crate::audit::{self, DeviceEntry};
 use crate::erasure::{self, ErasureOrder};
 use crate::identity::{self, Certificate, IdentityError, Revocation};
 use crate::wire::{self, Reader, WireError, Writer};
 
 const MAGIC: &[u8; 4] = b"SLNS";
-pub const VERSION: u8 = 3;
-/// The oldest version still read: version 2 carried no erasure orders.
+pub const VERSION: u8 = 4;
+/// The oldest version still read: version 2 carried no erasure orders,
+/// versions 2 and 3 no audit entries.
 const OLDEST_READ: u8 = 2;
 /// Largest envelope accepted; a phone must not be made to allocate more.
 pub const MAX_ENVELOPE_BYTES: usize = 64 << 20;
@@ -156,6 +165,9 @@ pub enum Body {
         revocations: Vec<Revocation>,
         /// The office's erasure orders the initiator holds.
         orders: Vec<ErasureOrder>,
+        /// The initiator's own audit entries not yet acknowledged by its
+        /// hub (version 4), oldest first.
+        audit: Vec<DeviceEntry>,
     },
     /// The responder's answer: `equal` ends the session; otherwise the
     /// short heads of every document it holds in the shared scope.
@@ -166,6 +178,10 @@ pub enum Body {
         revocations: Vec<Revocation>,
         /// The office's erasure orders the responder holds.
         orders: Vec<ErasureOrder>,
+        /// Up to which sequence number the responder holds the
+        /// initiator's audit entries (version 4; a hub that took them),
+        /// `None` when it keeps none.
+        audit_held: Option<u64>,
     },
     /// Later rounds, either way.
     Round { items: Vec<Item> },
@@ -390,6 +406,7 @@ fn write_body(w: &mut Writer, body: &Body) {
             known_peer,
             revocations,
             orders,
+            audit,
         } => {
             w.raw(digest).uint(u64::from(*docs));
             match known_peer {
@@ -398,12 +415,14 @@ fn write_body(w: &mut Writer, body: &Body) {
             };
             identity::write_revocations(w, revocations);
             erasure::write_orders(w, orders);
+            audit::write_entries(w, audit);
         }
         Body::Reply {
             equal,
             heads,
             revocations,
             orders,
+            audit_held,
         } => {
             w.u8(u8::from(*equal)).uint(heads.len() as u64);
             for h in heads {
@@ -412,6 +431,10 @@ fn write_body(w: &mut Writer, body: &Body) {
             }
             identity::write_revocations(w, revocations);
             erasure::write_orders(w, orders);
+            match audit_held {
+                Some(n) => w.u8(1).uint(*n),
+                None => w.u8(0),
+            };
         }
         Body::Round { items } => write_items(w, items),
         Body::Bundle {
@@ -446,6 +469,11 @@ fn read_body(r: &mut Reader<'_>, kind: u8, version: u8) -> Result<Body, Envelope
             },
             revocations: identity::read_revocations(r)?,
             orders: orders(r)?,
+            audit: if version >= 4 {
+                audit::read_entries(r)?
+            } else {
+                Vec::new()
+            },
         },
         2 => {
             let equal = match r.u8("equal flag")? {
@@ -466,6 +494,15 @@ fn read_body(r: &mut Reader<'_>, kind: u8, version: u8) -> Result<Body, Envelope
                 heads,
                 revocations: identity::read_revocations(r)?,
                 orders: orders(r)?,
+                audit_held: if version < 4 {
+                    None
+                } else {
+                    match r.u8("audit held flag")? {
+                        0 => None,
+                        1 => Some(r.uint("audit held")?),
+                        _ => return Err(r.invalid("audit held flag").into()),
+                    }
+                },
             }
         }
         3 => Body::Round {
@@ -516,6 +553,13 @@ mod tests {
                     },
                     signature: [4; 64],
                 }],
+                audit: vec![crate::audit::DeviceEntry {
+                    seq: 7,
+                    at: 1_789_000_001,
+                    action: crate::audit::DeviceAction::BundleExport,
+                    cell: Some(DOC.into()),
+                    counts: vec![(crate::audit::CountKey::Docs, 1)],
+                }],
             },
             signature: Some([5; 64]),
         };
@@ -529,6 +573,7 @@ mod tests {
                 }],
                 revocations: Vec::new(),
                 orders: Vec::new(),
+                audit_held: Some(7),
             },
             Body::Round {
                 items: vec![
@@ -597,6 +642,32 @@ mod tests {
         v[4] = 99;
         assert_eq!(decode(&v), Err(EnvelopeError::UnsupportedVersion(99)));
         assert_eq!(decode(b"SILINBDL"), Err(EnvelopeError::NotAnEnvelope));
+    }
+
+    #[test]
+    fn a_version_3_opening_still_reads_with_no_audit_entries() {
+        let mut e = samples()[0].clone();
+        if let Body::Hello { audit, .. } = &mut e.body {
+            audit.clear();
+        }
+        e.signature = None;
+        // Version 4 ends the Hello with an empty entry list (one 0 byte)
+        // before the signature flag; version 3 had neither.
+        let mut b = e.encode();
+        assert_eq!(b[b.len() - 2..], [0, 0]);
+        b.remove(b.len() - 2);
+        b[4] = 3;
+        assert_eq!(decode(&b).unwrap(), e);
+        let mut reply = samples()[1].clone();
+        if let Body::Reply { audit_held, .. } = &mut reply.body {
+            *audit_held = None;
+        }
+        reply.signature = None;
+        let mut b = reply.encode();
+        assert_eq!(b[b.len() - 2..], [0, 0]);
+        b.remove(b.len() - 2);
+        b[4] = 3;
+        assert_eq!(decode(&b).unwrap(), reply);
     }
 
     #[test]

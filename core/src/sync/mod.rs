@@ -20,6 +20,15 @@
 //! checks each against its pinned office key, keeps the new ones, and only
 //! then looks whether the sender itself is revoked. A list holding one
 //! revocation the office did not sign refuses the whole message.
+//!
+//! A device's own audit entries ([`crate::audit`]) ride up in its opening
+//! message: the responder, if it is a hub that keeps them
+//! ([`Replica::take_device_audit`]), appends them under the device of the
+//! verified certificate and says in its reply up to which it holds them;
+//! the initiator marks those sent, and only when the reply comes from an
+//! office or county certificate. An initiator that knows its peer to be a
+//! lead's or grid worker's phone sends none; a phone that is sent some
+//! keeps none and acknowledges none. Bundles carry none.
 
 pub mod bundle;
 pub mod envelope;
@@ -266,6 +275,15 @@ fn take_orders(store: &dyn Replica, orders: &[ErasureOrder]) -> SyncResult<()> {
     Ok(())
 }
 
+/// Whether a peer of `role` may be the hub that keeps devices' audit
+/// entries: an office's or county's certificate, never a phone's.
+fn keeps_device_audit(role: crate::identity::Role) -> bool {
+    matches!(
+        role,
+        crate::identity::Role::Office | crate::identity::Role::County
+    )
+}
+
 /// What this replica passes on: every erasure order it holds.
 fn orders_to_send(store: &dyn Replica) -> SyncResult<Vec<ErasureOrder>> {
     let mut list = store.erasure_orders()?;
@@ -427,6 +445,10 @@ pub struct Session {
     /// call when the session plans. Not kept when a session is held: a
     /// resumed one asks again for the cells it is to send whole.
     waits: BTreeMap<String, bool>,
+    /// Initiator: the last of its own audit entries its opening carried,
+    /// to mark sent when the responder says it holds them. Not kept when
+    /// a session is held: the reply comes in the same exchange.
+    audit_upto: Option<u64>,
 }
 
 impl Session {
@@ -453,6 +475,7 @@ impl Session {
             planned: 0,
             pass_on: Vec::new(),
             waits: BTreeMap::new(),
+            audit_upto: None,
         }
     }
 
@@ -484,6 +507,21 @@ impl Session {
         let mut s = Session::new(Side::Initiator, trust);
         s.session = random16();
         let rows = store.scope_heads(&s.trust.scope)?;
+        // Own audit entries go to a peer that may be the hub: not from an
+        // unenrolled store (nothing would tie them to a device), nor to a
+        // peer known to be a phone.
+        let peer_is_phone = match refs {
+            Some((theirs, _)) => store
+                .peer_certificate(&theirs)?
+                .is_some_and(|c| !keeps_device_audit(c.role)),
+            None => false,
+        };
+        let audit = if s.trust.cert.is_some() && !peer_is_phone {
+            store.audit_to_send()?
+        } else {
+            Vec::new()
+        };
+        s.audit_upto = audit.last().map(|e| e.seq);
         let env = Envelope {
             session: s.session,
             challenge: [0; 16],
@@ -496,6 +534,7 @@ impl Session {
                 known_peer: refs.map(|(theirs, _)| theirs),
                 revocations: revocations_to_send(store, &[])?,
                 orders: orders_to_send(store)?,
+                audit,
             },
             signature: None,
         };
@@ -630,12 +669,27 @@ impl Session {
             return Err(SyncError::WrongSession);
         }
         match (self.phase, &env.body) {
-            (Phase::Opening, Body::Reply { equal, heads, .. }) => {
+            (
+                Phase::Opening,
+                Body::Reply {
+                    equal,
+                    heads,
+                    audit_held,
+                    ..
+                },
+            ) => {
                 let peer = self.trust.admit(store, &env, bytes, signed_len)?;
                 if let Some(cert) = &peer.cert {
                     // The responder accepted our opening, so it holds our
                     // certificate from now on.
                     store.remember_peer(cert, self.trust.own_ref())?;
+                    // A hub holds our audit entries up to this: never past
+                    // what this opening carried, and only a hub's word.
+                    if let (Some(held), Some(sent)) = (audit_held, self.audit_upto) {
+                        if keeps_device_audit(cert.role) {
+                            store.audit_sent((*held).min(sent))?;
+                        }
+                    }
                 }
                 self.challenge = env.challenge;
                 self.peer = Some(peer);
@@ -675,6 +729,7 @@ impl Session {
                 Body::Hello {
                     digest: theirs,
                     known_peer,
+                    audit,
                     ..
                 },
             ) => {
@@ -692,6 +747,13 @@ impl Session {
                 if let Some(cert) = &peer.cert {
                     store.remember_peer(cert, None)?;
                 }
+                // The initiator's own audit entries, attributed to the
+                // device its verified certificate names (an unenrolled
+                // peer's cannot be, and are not taken).
+                let audit_held = match &peer.cert {
+                    Some(cert) if !audit.is_empty() => store.take_device_audit(cert, audit)?,
+                    _ => None,
+                };
                 self.peer_holds_ours = *known_peer;
                 self.session = env.session;
                 self.challenge = random16();
@@ -725,6 +787,7 @@ impl Session {
                     heads,
                     revocations,
                     orders: orders_to_send(store)?,
+                    audit_held,
                 })))
             }
             (Phase::Running, Body::Round { items }) => {
