@@ -17,6 +17,12 @@
 //! removed or reordered entry is found, and so is a cut-off tail unless
 //! whoever cut it also holds the office key.
 //!
+//! Devices' own entries (a bundle exported, a cell saved out, an erasure
+//! followed on the phone: [`silin_core::audit`]) come up in sync sessions;
+//! [`keep_device_entries`] appends each with the device of the session's
+//! verified certificate as the actor, its own sequence number and time in
+//! the detail (`device_seq`, `device_at`), once per (device, sequence).
+//!
 //! Entries are appended in the same transaction as the action where the
 //! action writes the hub's store through a connection that can hold one
 //! (a login, the list register), otherwise right after it. What the log
@@ -25,17 +31,19 @@
 use chrono::{DateTime, FixedOffset, NaiveDate};
 use rusqlite::{params, Connection, OptionalExtension, Transaction, TransactionBehavior};
 use serde::Serialize;
-use sha2::{Digest, Sha256};
-use silin_core::identity::{self, Office, Role};
+use silin_core::audit::{DeviceAction, DeviceEntry};
+use silin_core::identity::{self, Certificate, Office, Role};
 use silin_core::Store;
 use std::collections::BTreeMap;
 use std::path::Path;
 
 /// The audit tables; creating them is a no-op where they are.
 const SQLITE_LAYOUT: &str = include_str!("../sql/sqlite/002_audit.sql");
+/// Which devices' entries the log holds.
+const SQLITE_DEVICE_LAYOUT: &str = include_str!("../sql/sqlite/003_device_audit.sql");
 
-/// The `prev_hash` of the first entry.
-pub const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
+/// The chain's rule and its first link, shared with the devices' own logs.
+pub use silin_core::audit::{entry_hash, GENESIS};
 
 /// What was done. Closed: an entry whose action this build does not know
 /// does not read.
@@ -65,6 +73,22 @@ pub enum Action {
     /// analyst asking for a drill-down to cells, a list's tasks or a
     /// notice's cells): nothing was shown.
     ViewRefused,
+    /// On a device: a bundle exported (its entry came up with sync).
+    BundleExport,
+    /// On a device: a cell's document saved out of its store.
+    CellSave,
+    /// On a device: an erasure order followed, its copy erased.
+    ErasureFollowed,
+}
+
+impl From<DeviceAction> for Action {
+    fn from(a: DeviceAction) -> Action {
+        match a {
+            DeviceAction::BundleExport => Action::BundleExport,
+            DeviceAction::CellSave => Action::CellSave,
+            DeviceAction::ErasureFollowed => Action::ErasureFollowed,
+        }
+    }
 }
 
 impl Action {
@@ -79,6 +103,9 @@ impl Action {
             Action::Erase => "erase",
             Action::RetentionPolicy => "retention_policy",
             Action::ViewRefused => "view_refused",
+            Action::BundleExport => DeviceAction::BundleExport.as_str(),
+            Action::CellSave => DeviceAction::CellSave.as_str(),
+            Action::ErasureFollowed => DeviceAction::ErasureFollowed.as_str(),
         }
     }
 
@@ -93,7 +120,7 @@ impl Action {
             "erase" => Action::Erase,
             "retention_policy" => Action::RetentionPolicy,
             "view_refused" => Action::ViewRefused,
-            _ => return None,
+            s => return DeviceAction::parse(s).map(Action::from),
         })
     }
 }
@@ -274,37 +301,6 @@ impl AuditError {
 
 pub type Result<T, E = AuditError> = std::result::Result<T, E>;
 
-/// SHA-256 over `prev_hash` and the entry's columns, each as an 8-byte
-/// big-endian length and its bytes (the sequence number as 8 bytes
-/// big-endian), after a version tag; hex.
-pub fn entry_hash(
-    prev_hash: &str,
-    seq: i64,
-    at: &str,
-    actor: &str,
-    action: &str,
-    target: &str,
-    detail: &str,
-) -> String {
-    let mut h = Sha256::new();
-    h.update(b"silin-audit-v1\0");
-    let seq = seq.to_be_bytes();
-    let parts: [&[u8]; 7] = [
-        prev_hash.as_bytes(),
-        &seq,
-        at.as_bytes(),
-        actor.as_bytes(),
-        action.as_bytes(),
-        target.as_bytes(),
-        detail.as_bytes(),
-    ];
-    for part in parts {
-        h.update((part.len() as u64).to_be_bytes());
-        h.update(part);
-    }
-    hex::encode(h.finalize())
-}
-
 /// What the office signs of the head.
 fn head_message(seq: i64, hash: &str) -> Vec<u8> {
     let mut m = b"silin-audit-head-v1\0".to_vec();
@@ -393,6 +389,74 @@ pub fn record(store: &Store, entry: &NewEntry) -> Result<Entry> {
     })?
 }
 
+/// The hub's entry for a device's own: the device of the session's
+/// verified certificate as the actor (never anything the entry says), the
+/// cell as the target, its counts, and the device's own sequence number
+/// and time (unix seconds on its clock) in the detail.
+pub fn device_entry(cert: &Certificate, e: &DeviceEntry) -> NewEntry {
+    let mut entry = NewEntry::new(
+        Actor::device(&cert.device_id, cert.role),
+        e.action.into(),
+        e.target(),
+    );
+    for (k, v) in &e.counts {
+        entry = entry.count(k.as_str(), *v);
+    }
+    entry.count("device_seq", e.seq).count("device_at", e.at)
+}
+
+/// What a SQLite hub does with the entries a device sent up in a session
+/// it answers (installed with [`Store::keep_device_audit`] when it
+/// serves): appends those its log does not hold yet, in one transaction,
+/// the head signed as for every entry; returns the device's highest
+/// sequence number the log holds.
+pub fn keep_device_entries(
+    store: &Store,
+    cert: &Certificate,
+    entries: &[DeviceEntry],
+) -> silin_core::Result<Option<u64>> {
+    let as_core = |e: AuditError| match e {
+        AuditError::Store(e) => e,
+        AuditError::Database(e) => e.into(),
+        e => silin_core::Error::Io(std::io::Error::other(e.to_string())),
+    };
+    let signer = signer(store.path()).map_err(as_core)?;
+    let at = store.clock().now();
+    store
+        .with_connection(|conn| {
+            Ok((|| {
+                let tx = write_tx(conn)?;
+                tx.execute_batch(SQLITE_DEVICE_LAYOUT)?;
+                for e in entries {
+                    let held = tx
+                        .query_row(
+                            "SELECT 1 FROM audit_device WHERE device = ?1 AND device_seq = ?2",
+                            params![cert.device_id, e.seq as i64],
+                            |_| Ok(()),
+                        )
+                        .optional()?
+                        .is_some();
+                    if held {
+                        continue;
+                    }
+                    let logged = append(&tx, &at, &device_entry(cert, e), signer.as_ref())?;
+                    tx.execute(
+                        "INSERT INTO audit_device (device, device_seq, seq) VALUES (?1, ?2, ?3)",
+                        params![cert.device_id, e.seq as i64, logged.seq],
+                    )?;
+                }
+                let upto: Option<i64> = tx.query_row(
+                    "SELECT max(device_seq) FROM audit_device WHERE device = ?1",
+                    [&cert.device_id],
+                    |r| r.get(0),
+                )?;
+                tx.commit()?;
+                Ok(upto.and_then(|n| u64::try_from(n).ok()))
+            })())
+        })
+        .and_then(|r: Result<Option<u64>>| r.map_err(as_core))
+}
+
 /// Signs the head as it stands, if it is not signed yet: for a hub
 /// whose office key was just made (or moved out of the database), so that
 /// entries written before the hub had a key are covered too. Never
@@ -418,6 +482,16 @@ pub fn sign_unsigned_head(store: &Store, office: &Office) -> Result<()> {
             Ok(())
         })())
     })?
+}
+
+/// Whether `store` is a hub's (its log has been laid out, or the office
+/// key is beside it), as opposed to a device's, whose own log
+/// [`silin_core::Store::audit_entries`] reads.
+pub fn is_hub(store: &Store) -> Result<bool> {
+    if store.with_connection(|conn| Ok(has_tables(conn)?))? {
+        return Ok(true);
+    }
+    Ok(signer(store.path())?.is_some())
 }
 
 fn has_tables(conn: &Connection) -> rusqlite::Result<bool> {

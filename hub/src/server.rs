@@ -1302,6 +1302,8 @@ pub async fn serve_storage(
         Some(cert) => Some(tokio_rustls::TlsAcceptor::from(cert.server_config()?)),
         None => None,
     };
+    // Devices' own audit entries that come up in sessions join the log.
+    storage.keep_device_audit();
     let grace = config.shutdown_grace;
     let idle = config.session_idle;
     let max_in_flight = config.max_in_flight.max(1);

@@ -43,6 +43,11 @@ pub trait HubStorage: Replica + Send + Sync {
     fn revocations_to_pass_on(&self) -> Result<Vec<Revocation>> {
         Replica::revocations(self)
     }
+    /// Makes the storage keep the audit entries devices send up in the
+    /// sessions it answers, in the hub's log (see
+    /// [`Replica::take_device_audit`]); called when the hub starts to
+    /// serve. (A storage whose replica keeps them already need do nothing.)
+    fn keep_device_audit(&self) {}
     /// The day's zero reports rolled up to `level`.
     fn rollup(&self, day: NaiveDate, level: Level) -> Result<Vec<RollupRow>>;
     /// The hierarchy's level names, to read `level=building` with.
@@ -86,6 +91,11 @@ impl HubStorage for Store {
         Store::revoke(self, device_id)?;
         self.record_revocations(std::slice::from_ref(&revocation))
             .map(|_| ())
+    }
+
+    /// The store's replica keeps them with [`crate::audit::keep_device_entries`].
+    fn keep_device_audit(&self) {
+        Store::keep_device_audit(self, crate::audit::keep_device_entries);
     }
 
     fn rollup(&self, day: NaiveDate, level: Level) -> Result<Vec<RollupRow>> {

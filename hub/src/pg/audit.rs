@@ -31,6 +31,15 @@ pub(crate) fn append(
     at: &DateTime<FixedOffset>,
     entry: &NewEntry,
 ) -> Result<(), postgres::Error> {
+    append_numbered(tx, at, entry).map(|_| ())
+}
+
+/// [`append`], returning the entry's sequence number.
+fn append_numbered(
+    tx: &mut Transaction<'_>,
+    at: &DateTime<FixedOffset>,
+    entry: &NewEntry,
+) -> Result<i64, postgres::Error> {
     tx.batch_execute(&format!("SELECT pg_advisory_xact_lock({LOCK})"))?;
     tx.batch_execute(LAYOUT)?;
     let last = tx
@@ -61,7 +70,7 @@ pub(crate) fn append(
              signer = NULL, signature = NULL",
         &[&r.seq, &r.hash],
     )?;
-    Ok(())
+    Ok(r.seq)
 }
 
 impl PgStorage {
@@ -141,6 +150,52 @@ impl PgStorage {
             entries: rows.len() as i64,
             head: last.map(|(_, h)| h),
             signed,
+        })
+    }
+}
+
+impl PgStorage {
+    /// Appends the entries a device sent up in a session this hub answers
+    /// (see [`crate::audit::keep_device_entries`], the SQLite hub's): those
+    /// the log does not hold yet, the device of the session's certificate
+    /// as the actor, in one transaction under the audit's lock; returns the
+    /// device's highest sequence number the log holds.
+    pub(crate) fn keep_device_entries(
+        &self,
+        cert: &silin_core::identity::Certificate,
+        entries: &[silin_core::audit::DeviceEntry],
+    ) -> silin_core::Result<Option<u64>> {
+        let at = self.local.clock.now();
+        self.run("recording a device's audit entries", |c| {
+            let mut tx = c.transaction()?;
+            // The lock first: two processes taking the same device's
+            // resent entries at once must not both find them new.
+            tx.batch_execute(&format!("SELECT pg_advisory_xact_lock({LOCK})"))?;
+            for e in entries {
+                let seq = e.seq as i64;
+                let held = tx
+                    .query_opt(
+                        "SELECT 1 FROM audit_device WHERE device = $1 AND device_seq = $2",
+                        &[&cert.device_id, &seq],
+                    )?
+                    .is_some();
+                if held {
+                    continue;
+                }
+                let logged = append_numbered(&mut tx, &at, &audit::device_entry(cert, e))?;
+                tx.execute(
+                    "INSERT INTO audit_device (device, device_seq, seq) VALUES ($1, $2, $3)",
+                    &[&cert.device_id, &seq, &logged],
+                )?;
+            }
+            let upto: Option<i64> = tx
+                .query_one(
+                    "SELECT max(device_seq) FROM audit_device WHERE device = $1",
+                    &[&cert.device_id],
+                )?
+                .try_get(0)?;
+            tx.commit()?;
+            Ok(upto.and_then(|n| u64::try_from(n).ok()))
         })
     }
 }

@@ -17,6 +17,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../sql/pg/003_analyst_role.sql"),
     include_str!("../../sql/pg/004_office_lists.sql"),
     include_str!("../../sql/pg/005_check_schedule.sql"),
+    include_str!("../../sql/pg/006_device_audit.sql"),
 ];
 
 /// The layout this build writes.

@@ -544,6 +544,14 @@ impl Replica for PgStorage {
         })
     }
 
+    fn take_device_audit(
+        &self,
+        cert: &Certificate,
+        entries: &[silin_core::audit::DeviceEntry],
+    ) -> Result<Option<u64>> {
+        self.keep_device_entries(cert, entries)
+    }
+
     fn first_sighting(&self, session: &[u8; 16]) -> Result<bool> {
         let now = self.now();
         self.run("recording a sync session id", |c| {
