@@ -3,9 +3,15 @@
 //! `--verify` walked and checked. A broken chain exits 1 with one line
 //! naming the entry and what is wrong with it (with `--json`,
 //! `{"ok":false,...}` on stdout as well).
+//!
+//! On a device's store (one that is no hub: no hub log, no office key
+//! beside it) the same command reads the device's own log
+//! ([`silin_core::audit`]): its entries, each with whether the hub holds it
+//! yet.
 
 use crate::output::{self, CliError, Out};
 use chrono::NaiveDate;
+use silin_core::store::OwnEntry;
 use silin_core::Store;
 use silin_hub::audit::{self, AuditError, Entry, Verified};
 use silin_hub::pg::{PgError, PgStorage};
@@ -49,6 +55,14 @@ impl Log<'_> {
         })
     }
 
+    /// A SQLite store that is no hub's: a device's, with its own log.
+    fn device(&self) -> Result<Option<&Store>, CliError> {
+        match self {
+            Log::Sqlite(store) if !audit::is_hub(store).map_err(audit_error)? => Ok(Some(store)),
+            _ => Ok(None),
+        }
+    }
+
     fn entries(&self, since: Option<NaiveDate>) -> Result<Vec<Entry>, AuditError> {
         match self {
             Log::Sqlite(store) => audit::entries(store, since),
@@ -67,6 +81,9 @@ impl Log<'_> {
 /// Prints the entries from `since` on, or verifies the whole chain.
 pub fn run(hub: Hub, out: &Out, since: Option<NaiveDate>, verify: bool) -> Result<(), CliError> {
     let log = Log::open(hub)?;
+    if let Some(store) = log.device()? {
+        return run_device(store, out, since, verify);
+    }
     if !verify {
         let entries = log.entries(since).map_err(audit_error)?;
         return out.print(&entries, || table(&entries));
@@ -133,6 +150,77 @@ fn table(entries: &[Entry]) -> String {
                         .map(|(k, v)| format!("{k}={v}"))
                         .collect::<Vec<_>>()
                         .join(" "),
+                ]
+            })
+            .collect(),
+    )
+}
+
+/// `silin audit` on a device's store: its own entries, or their chain.
+fn run_device(
+    store: &Store,
+    out: &Out,
+    since: Option<NaiveDate>,
+    verify: bool,
+) -> Result<(), CliError> {
+    if !verify {
+        let since = since.map(|d| d.to_string()).unwrap_or_default();
+        let entries: Vec<OwnEntry> = store
+            .audit_entries()?
+            .into_iter()
+            .filter(|e| e.at.get(..10).unwrap_or_default() >= since.as_str())
+            .collect();
+        return out.print(&entries, || device_table(&entries));
+    }
+    match store.verify_audit() {
+        Ok(v) => out.print(
+            &serde_json::json!({
+                "ok": true, "entries": v.entries, "head": v.head, "signed": false,
+                "unsent": v.unsent,
+            }),
+            || {
+                format!(
+                    "ok: {} entries, chain intact; head {} (this device's own log; {} not yet held by the hub)",
+                    v.entries,
+                    v.head.as_deref().unwrap_or("none"),
+                    v.unsent
+                )
+            },
+        ),
+        Err(silin_core::Error::AuditBroken { seq, problem }) => {
+            let json = serde_json::json!({ "ok": false, "entry": seq, "problem": problem });
+            out.print(&json, String::new)?;
+            Err(CliError::Core(silin_core::Error::AuditBroken { seq, problem }))
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+fn device_table(entries: &[OwnEntry]) -> String {
+    use output::Align::{Left, Right};
+    output::table(
+        &[
+            ("seq", Right),
+            ("at", Left),
+            ("action", Left),
+            ("target", Left),
+            ("detail", Left),
+            ("sent", Left),
+        ],
+        entries
+            .iter()
+            .map(|e| {
+                vec![
+                    e.seq.to_string(),
+                    e.at.clone(),
+                    e.action.as_str().to_string(),
+                    e.target.clone(),
+                    e.detail
+                        .iter()
+                        .map(|(k, v)| format!("{k}={v}"))
+                        .collect::<Vec<_>>()
+                        .join(" "),
+                    if e.sent { "yes" } else { "no" }.to_string(),
                 ]
             })
             .collect(),

@@ -1882,7 +1882,7 @@ fn run_cell(cli: &Cli, out: &Out, cmd: &CellCmd) -> Result<(), CliError> {
         }
         CellCmd::Save { cell, out: file } => {
             let store = open_existing(cli)?;
-            let bytes = store.save_doc(cell)?;
+            let bytes = store.export_doc(cell)?;
             output::write_file_atomically(file, &bytes)?;
             out.print(
                 &serde_json::json!({ "cell_id": cell, "bytes": bytes.len() }),
