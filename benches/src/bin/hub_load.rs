@@ -27,7 +27,8 @@
 //!
 //! Run: `cargo run --release -p silin-bench --bin hub_load [-- --cells N
 //! --history DAYS --clients N --transport http|local --backend
-//! sqlite|postgres --processes N]`.
+//! sqlite|postgres --processes N --encrypted]` (`--encrypted`: the SQLite
+//! hub's store under a raw key, as `silin` makes hub stores).
 
 use automerge::Automerge;
 use rusqlite::{params, Connection};
@@ -36,7 +37,7 @@ use silin_bench::*;
 use silin_core::identity::Role;
 use silin_core::identity::Scope;
 use silin_core::sync::{sync_local, sync_replicas};
-use silin_core::{Durability, Replica, Store};
+use silin_core::{Durability, Replica, Store, StoreOptions};
 use silin_hub::pg::{PgSessions, PgStorage};
 use silin_hub::storage::HubStorage;
 use silin_workload::Workload;
@@ -52,6 +53,10 @@ fn arg<T: std::str::FromStr>(name: &str, default: T) -> T {
         .unwrap_or(default)
 }
 
+/// A 32-byte raw key in hex (`--encrypted`): SQLCipher uses it without its
+/// key derivation, as with the key file `silin` writes beside a hub store.
+const KEY: &str = "5a1b2c3d4e5f60718293a4b5c6d7e8f90112233445566778899aabbccddeeff0";
+
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let cells: usize = arg("--cells", 2903);
     let history: u32 = arg("--history", 7);
@@ -59,6 +64,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let transport: String = arg("--transport", "http".to_string());
     let backend: String = arg("--backend", "sqlite".to_string());
     let processes: usize = arg("--processes", 1);
+    // The SQLite hub's store under a raw key, as `silin` makes hub stores.
+    let encrypted = std::env::args().any(|a| a == "--encrypted");
+    let hub_options = |cache, durability| StoreOptions {
+        key: encrypted.then(|| silin_core::StoreKey::new(KEY)),
+        ..options(cache, durability)
+    };
     let postgres = match backend.as_str() {
         "sqlite" => None,
         "postgres" => Some(BenchDatabase::create(arg("--postgres", String::new()))?),
@@ -70,10 +81,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     // Built without fsync, then reopened as a hub runs: synchronous=FULL.
     let hub_path = dir.path().join("hub.db");
     let (ids, office) = {
-        let hub = Store::open(&hub_path, options(1024, Durability::Normal))?;
+        let hub = Store::open(&hub_path, hub_options(1024, Durability::Normal))?;
         build_hub(&hub, &workload, history)?
     };
-    let hub = Arc::new(Store::open(&hub_path, options(4096, Durability::Full))?);
+    let hub = Arc::new(Store::open(&hub_path, hub_options(4096, Durability::Full))?);
     // Each "process" a storage of its own over the one database.
     let pgs: Vec<Arc<PgStorage>> = match &postgres {
         None => Vec::new(),
@@ -220,6 +231,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "clients": clients,
         "transport": transport,
         "backend": backend,
+        "encrypted": encrypted,
         "processes": if pgs.is_empty() { 1 } else { pgs.len() },
         "seconds": ours,
         "syncs_per_second": cells as f64 / ours,
@@ -235,6 +247,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     println!("{}", serde_json::to_string_pretty(&out)?);
     std::fs::create_dir_all(target_dir().join("silin-bench"))?;
     let name = match &postgres {
+        None if encrypted => "hub_load_encrypted.json".to_string(),
         None => "hub_load.json".to_string(),
         Some(_) => format!("hub_load_postgres_{}.json", pgs.len()),
     };
