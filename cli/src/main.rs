@@ -767,6 +767,16 @@ fn open_store(
     path: &Path,
     missing: impl FnOnce(&Path) -> Option<String>,
 ) -> Result<Store, CliError> {
+    open_store_keyed(cli, path, missing).map(|(store, _)| store)
+}
+
+/// [`open_store`], and whether the store was opened with a key (is
+/// encrypted at rest).
+fn open_store_keyed(
+    cli: &Cli,
+    path: &Path,
+    missing: impl FnOnce(&Path) -> Option<String>,
+) -> Result<(Store, bool), CliError> {
     let new = match std::fs::metadata(path) {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             if let Some(why) = missing(path) {
@@ -793,7 +803,7 @@ fn open_store(
     };
     let key = store_key(cli, path, new)?;
     let keyed = key.is_some();
-    Store::open(path, options(key)).map_err(|e| match e {
+    let store = Store::open(path, options(key)).map_err(|e| match e {
         // Without a key, noise is either an encrypted store or no store at
         // all; with one, it is the key (or the file) that is wrong.
         silin_core::Error::WrongKey if !keyed => CliError::Usage(format!(
@@ -813,7 +823,8 @@ fn open_store(
             }
         )),
         e => e.into(),
-    })
+    })?;
+    Ok((store, keyed))
 }
 
 fn device_label(store: &Store) -> String {
@@ -1343,8 +1354,17 @@ fn scope_arg(entries: &[String]) -> Result<silin_core::identity::Scope, CliError
 /// The hub's store: `--db`, else `--store`. `create` allows a new file (a
 /// hub is set up by its first command).
 fn hub_store(cli: &Cli, db: &Option<PathBuf>, create: bool) -> Result<Store, CliError> {
+    hub_store_keyed(cli, db, create).map(|(store, _)| store)
+}
+
+/// [`hub_store`], and whether it is encrypted at rest.
+fn hub_store_keyed(
+    cli: &Cli,
+    db: &Option<PathBuf>,
+    create: bool,
+) -> Result<(Store, bool), CliError> {
     let path = db.as_ref().unwrap_or(&cli.store);
-    open_store(cli, path, |path| {
+    open_store_keyed(cli, path, |path| {
         (!create).then(|| {
             format!(
                 "no hub store at {}; pass the hub's --db PATH",
@@ -1392,7 +1412,11 @@ fn run_hub(cli: &Cli, out: &Out, cmd: &HubCmd) -> Result<(), CliError> {
                 );
             }
             let listener = serve::bind(listen)?;
-            let store = std::sync::Arc::new(hub_store(cli, db, true)?);
+            // Whether it is encrypted comes from its key, never from
+            // reading the file: closing a descriptor of a database this
+            // process holds open would drop SQLite's locks on it.
+            let (store, keyed) = hub_store_keyed(cli, db, true)?;
+            let store = std::sync::Arc::new(store);
             // Refuse a store that cannot be a hub before saying we listen.
             let office = silin_hub::office::office(&store, Some(&scope)).map_err(office_error)?;
             let certificate = serve::certificate(
@@ -1409,7 +1433,7 @@ fn run_hub(cli: &Cli, out: &Out, cmd: &HubCmd) -> Result<(), CliError> {
                 .map_err(hub_error)?;
             // The office dashboard reads the same store.
             let dashboard = silin_hub::dashboard::DashboardSource::new(store.clone());
-            let plain = silin_hub::store_key::is_plain(store.path());
+            let plain = !keyed;
             let serving = serve::Serving {
                 device: store.device_id(),
                 what: format!(

@@ -250,7 +250,10 @@ fn sync_dir(path: &Path) -> Result<()> {
 
 /// Whether the database at `db` is a plain SQLite file, readable by
 /// anyone who gets a copy of it (its first bytes are SQLite's header; an
-/// encrypted file's are random).
+/// encrypted file's are random). Never for a database this process holds
+/// open: closing any descriptor of a file drops every POSIX lock the
+/// process holds on it, SQLite's included, and another process would then
+/// take itself for the last user and remove the write-ahead log under it.
 pub fn is_plain(db: &Path) -> bool {
     use std::io::Read;
     let mut head = [0u8; 16];
