@@ -488,10 +488,13 @@ fn a_store_of_the_layout_before_gets_its_check_schedules_at_the_first_open() {
         "the log has checks to count: {want:?}"
     );
     drop(s);
-    // The file as layout 7 left it: no schedule beside the members.
+    // The file as layout 7 left it: no schedule beside the members (and
+    // no device audit log, which layout 9 adds).
     let conn = rusqlite::Connection::open(&file).unwrap();
     conn.execute_batch(
-        "DROP INDEX members_checks;
+        "DROP TABLE device_audit;
+         DROP TABLE device_audit_sent;
+         DROP INDEX members_checks;
          ALTER TABLE members DROP COLUMN check_since;
          ALTER TABLE members DROP COLUMN check_until;
          ALTER TABLE members DROP COLUMN checks_per_day;

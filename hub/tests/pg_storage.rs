@@ -14,7 +14,8 @@ use std::sync::{Arc, Barrier};
 
 /// Everything a hub keeps, as the SQLite store and the hub's user table
 /// keep it, plus the bookkeeping of migrations and sync sessions.
-const TABLES: [&str; 22] = [
+const TABLES: [&str; 23] = [
+    "audit_device",
     "cells",
     "chunks",
     "docs",
