@@ -24,7 +24,7 @@ use serde_json::json;
 use silin_bench::*;
 use silin_core::identity::Role;
 use silin_core::sync::{sync_local, Session};
-use silin_core::{Durability, Store};
+use silin_core::{Clock, Durability, Store, StoreOptions};
 use silin_workload::Workload;
 use std::path::Path;
 use std::process::Command;
@@ -85,12 +85,29 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let dir = tempfile::tempdir()?;
     let workload = Workload::generate(SEED, CELLS);
     eprintln!("building {CELLS} cells with {history} days of history…");
-    let hub = Store::open(dir.path().join("hub.db"), options(256, Durability::Normal))?;
+    // The workload's days are fixed (from 2026-11-30) and may run past
+    // today's date: both stores read their clock at the end of the last day
+    // played (the worker's day after the history), so what they record
+    // (doses, tests) is never in their future; or at the real time when
+    // that is later, so the certificates issued at the real time are valid.
+    let tz = chrono::FixedOffset::east_opt(8 * 3600).ok_or("UTC+8")?;
+    let end = (workload.start + chrono::Days::new(u64::from(history)))
+        .and_hms_opt(21, 0, 0)
+        .and_then(|t| t.and_local_timezone(tz).single())
+        .ok_or("no such time")?;
+    let clock = Clock::starting_at(end.max(chrono::Utc::now().with_timezone(&tz)));
+    let open = |name: &str| {
+        Store::open(
+            dir.path().join(name),
+            StoreOptions {
+                clock: clock.clone(),
+                ..options(256, Durability::Normal)
+            },
+        )
+    };
+    let hub = open("hub.db")?;
     let (ids, office) = build_hub(&hub, &workload, history)?;
-    let worker = Store::open(
-        dir.path().join("worker.db"),
-        options(256, Durability::Normal),
-    )?;
+    let worker = open("worker.db")?;
     let all: Vec<usize> = (0..CELLS).collect();
     enrol(
         &worker,
