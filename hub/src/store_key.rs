@@ -149,12 +149,8 @@ pub fn encrypt_in_place(db: &Path, key_file: &Path) -> std::result::Result<(), E
     let tmp = PathBuf::from(tmp);
     let _ = std::fs::remove_file(&tmp);
     let hex = hex::encode(silin_core::identity::random_bytes::<32>());
-    if !write_new_file(key_file, format!("{hex}\n").as_bytes())? {
-        return Err(EncryptError::KeyFileExists(key_file.into()));
-    }
     let undo = |e: Error| {
         let _ = std::fs::remove_file(&tmp);
-        let _ = std::fs::remove_file(key_file);
         e
     };
     write_new_file(&tmp, b"").map_err(undo)?;
@@ -170,28 +166,43 @@ pub fn encrypt_in_place(db: &Path, key_file: &Path) -> std::result::Result<(), E
             ))
         });
     exported.map_err(|e| undo(sql(e)))?;
+    std::fs::File::open(&tmp)
+        .and_then(|f| f.sync_all())
+        .map_err(|e| undo(cannot_write(&tmp, e)))?;
+    // The key is on disk before the encrypted file takes the store's name,
+    // and only then: a crash before leaves the plain store as it was (and
+    // a temporary file the next run removes), after, the encrypted one
+    // with its key. Only a crash between the two leaves a key file beside
+    // the plain store, which every command then refuses as the wrong key.
+    if !write_new_file(key_file, format!("{hex}\n").as_bytes()).map_err(undo)? {
+        let _ = std::fs::remove_file(&tmp);
+        return Err(EncryptError::KeyFileExists(key_file.into()));
+    }
+    let undo = |e: Error| {
+        let _ = std::fs::remove_file(&tmp);
+        let _ = std::fs::remove_file(key_file);
+        e
+    };
     // The plain file, kept open to overwrite what it held once the
     // encrypted one has its name.
     let mut plain = std::fs::OpenOptions::new()
         .write(true)
         .open(db)
         .map_err(|e| undo(cannot_write(db, e)))?;
-    std::fs::File::open(&tmp)
-        .and_then(|f| f.sync_all())
-        .and_then(|()| std::fs::rename(&tmp, db))
-        .map_err(|e| undo(cannot_write(db, e)))?;
+    std::fs::rename(&tmp, db).map_err(|e| undo(cannot_write(db, e)))?;
     sync_dir(db)?;
     wipe(&mut plain).map_err(|e| cannot_write(db, e))?;
     drop(conn);
     Ok(())
 }
 
-/// Whether another process has the WAL-mode database at `db` open. An idle
-/// connection holds no lock on the database file itself, only a shared
-/// lock on one byte of the `-shm` file (SQLite's "dead man switch", which
-/// tells the last connection to close that it is the last), so that is
-/// the byte to ask about: a conflicting write lock there belongs to a live
-/// connection of another process (locks die with their process).
+/// Whether another process has the WAL-mode database at `db` open: every
+/// open connection holds a shared lock on one byte of the `-shm` file
+/// (SQLite's "dead man switch", which tells the last connection to close
+/// that it is the last), so a conflicting write lock there belongs to a
+/// live connection of another process (locks die with their process).
+/// Asked before this process opens the database; leaving WAL mode, next,
+/// is refused too while another connection is open.
 #[cfg(unix)]
 fn open_elsewhere(db: &Path) -> std::io::Result<bool> {
     use std::os::fd::AsRawFd;
@@ -199,7 +210,11 @@ fn open_elsewhere(db: &Path) -> std::io::Result<bool> {
     const DMS_BYTE: libc::off_t = 128;
     let mut shm = db.as_os_str().to_os_string();
     shm.push("-shm");
-    let file = match std::fs::OpenOptions::new().read(true).write(true).open(&shm) {
+    let file = match std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(&shm)
+    {
         Ok(f) => f,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(false),
         Err(e) => return Err(e),
