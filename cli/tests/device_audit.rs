@@ -75,11 +75,9 @@ fn a_phones_export_and_erasure_reach_the_hubs_audit_log_once_with_the_phone_as_a
     assert_eq!(own[1]["target"], format!("cell={}", c.cell));
     assert!(own.iter().all(|e| e["sent"] == false), "{own:?}");
 
-    // They go up with the next sync, the lead's device as the actor. The
-    // hub's store is read with the hub stopped: another process opening a
-    // store `silin hub serve` holds has been seen to remove the
-    // write-ahead log the server still writes to, which this test is not
-    // about.
+    // They go up with the next sync, the lead's device as the actor. (The
+    // hub's log is read with the hub stopped each time, and the hub
+    // started again: an entry must outlive the serving process.)
     o.json("lead.db", &["sync", "--hub", &hub.url()]);
     drop(hub);
     let log = o.json("hub.db", &["audit"]);
