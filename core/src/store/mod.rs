@@ -29,7 +29,7 @@ pub use erasure::OrdersTaken;
 pub use integrity::{CheckReport, StoreStats};
 pub use office::{closes_task, MissingReport, Monitored, PeerSeen, TaskProgress, TaskState};
 pub use projection::{CellRow, CellRows, HouseholdRow, MemberRow, ReportRow, TaskRow, VisitRow};
-pub use queries::{MemberSummary, VisitSummary};
+pub use queries::{cells_in_scope, MemberSummary, VisitSummary};
 pub use schema::{Durability, StoreKey, LAYOUT};
 pub use trust::{fingerprint_to_store, heads_hash, stored_fingerprint, DocHeadsRow, PeerRefs};
 

@@ -3,7 +3,7 @@
 //! come back typed; a value the tables should never hold is a damaged
 //! projection, repaired by `silin check`.
 
-use super::Store;
+use super::{CellRow, Store};
 use crate::error::{Error, Result};
 use crate::identity::Scope;
 use crate::model::*;
@@ -51,6 +51,44 @@ fn stored_day(cell_id: &str, what: &str, text: Option<String>) -> Result<Option<
         .transpose()
 }
 
+/// The cells of `scope` among the rows of a `cells` table, which `read`
+/// gives in any order: the one rule for a store's [`Store::cells`] and a
+/// hub's on PostgreSQL, which differ only in the SQL. `scope` holds region
+/// path prefixes, cell ids or `*`, read as a certificate's scope is
+/// ([`Scope::covers`]); empty, it names every cell. It is checked before
+/// `read` runs. The cells come by path, name and id, compared byte-wise
+/// as SQLite compares text; a path that does not parse is a damaged query
+/// table.
+pub fn cells_in_scope(
+    scope: &[String],
+    read: impl FnOnce() -> Result<Vec<CellRow>>,
+) -> Result<Vec<CellInfo>> {
+    let scope = if scope.is_empty() {
+        Scope::everything()
+    } else {
+        Scope::parse(scope).map_err(|e| {
+            ValidationError::new("scope", format!("region paths, cell ids or * ({e})"))
+        })?
+    };
+    let mut rows = read()?;
+    rows.retain(|r| scope.covers(&r.id, &r.path));
+    rows.sort_by(|a, b| (&a.path, &a.name, &a.id).cmp(&(&b.path, &b.name, &b.id)));
+    rows.into_iter()
+        .map(|r| {
+            let path = RegionPath::parse(&r.path).map_err(|e| Error::Damaged {
+                doc: r.id.clone(),
+                reason: e.to_string(),
+            })?;
+            Ok(CellInfo {
+                id: r.id,
+                name: r.name,
+                path,
+                lead: r.lead,
+            })
+        })
+        .collect()
+}
+
 impl Store {
     pub fn has_cell(&self, cell_id: &str) -> Result<bool> {
         Ok(self
@@ -63,45 +101,23 @@ impl Store {
 
     /// Cells named by `scope` — region path prefixes, cell ids or `*`, read
     /// as a certificate's scope is ([`Scope::covers`]) — or every cell when
-    /// it is empty.
+    /// it is empty; by path, name and id ([`cells_in_scope`]).
     pub fn cells(&self, scope: &[String]) -> Result<Vec<CellInfo>> {
-        let scope = if scope.is_empty() {
-            Scope::everything()
-        } else {
-            Scope::parse(scope).map_err(|e| {
-                ValidationError::new("scope", format!("region paths, cell ids or * ({e})"))
-            })?
-        };
-        let inner = self.lock();
-        let mut s = inner
-            .conn
-            .prepare_cached("SELECT id, name, path, lead FROM cells ORDER BY path, name, id")?;
-        let rows = s.query_map([], |r| {
-            Ok((
-                r.get::<_, String>(0)?,
-                r.get::<_, String>(1)?,
-                r.get::<_, String>(2)?,
-                r.get::<_, Option<String>>(3)?,
-            ))
-        })?;
-        let mut out = Vec::new();
-        for row in rows {
-            let (id, name, path, lead) = row?;
-            if !scope.covers(&id, &path) {
-                continue;
-            }
-            let path = RegionPath::parse(&path).map_err(|e| Error::Damaged {
-                doc: id.clone(),
-                reason: e.to_string(),
+        cells_in_scope(scope, || {
+            let inner = self.lock();
+            let mut s = inner
+                .conn
+                .prepare_cached("SELECT id, name, path, lead FROM cells")?;
+            let rows = s.query_map([], |r| {
+                Ok(CellRow {
+                    id: r.get(0)?,
+                    name: r.get(1)?,
+                    path: r.get(2)?,
+                    lead: r.get(3)?,
+                })
             })?;
-            out.push(CellInfo {
-                id,
-                name,
-                path,
-                lead,
-            });
-        }
-        Ok(out)
+            Ok(rows.collect::<rusqlite::Result<_>>()?)
+        })
     }
 
     pub fn cell_of_household(&self, household_id: &str) -> Result<String> {

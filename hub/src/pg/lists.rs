@@ -36,17 +36,15 @@ impl PgStorage {
             .map_err(|e| self.failed(doing, e))
     }
 
-    /// Every cell as (id, region path), by path then id: what a list's rows
-    /// are matched against.
+    /// Every cell as (id, region path), by path, name and id as on a
+    /// SQLite hub ([`silin_core::Store::cells`]): what a list's rows are
+    /// matched against.
     pub fn cell_paths(&self) -> silin_core::Result<Vec<(String, String)>> {
-        let doing = "reading the cells";
-        let rows = self.run(doing, |c| {
-            c.query("SELECT id, path FROM cells ORDER BY path, id", &[])
-        })?;
-        rows.iter()
-            .map(|r| Ok((r.try_get(0)?, r.try_get(1)?)))
-            .collect::<Result<_, postgres::Error>>()
-            .map_err(|e| self.failed(doing, e))
+        Ok(self
+            .cells_in(&[])?
+            .into_iter()
+            .map(|c| (c.id, c.path.to_string()))
+            .collect())
     }
 
     /// The tasks of a list as (cell id, task id), in the list's row order.

@@ -12,13 +12,14 @@ use crate::reads::{notices_in, ListTasks, OfficeReads};
 use crate::storage::HubStorage;
 use crate::users::{UserError, UserRole};
 use chrono::NaiveDate;
-use silin_core::identity::Scope;
-use silin_core::model::{CellInfo, Level, RegionPath, ValidationError};
+use silin_core::model::{CellInfo, Level};
 use silin_core::region::Hierarchy;
 use silin_core::register::{Notice, NoticeCoverage};
 use silin_core::rollup::RollupRow;
-use silin_core::store::{MissingReport, Monitored, PeerSeen, TaskProgress};
-use silin_core::{Clock, Error, Replica, Result};
+use silin_core::store::{
+    cells_in_scope, CellRow, MissingReport, Monitored, PeerSeen, TaskProgress,
+};
+use silin_core::{Clock, Replica, Result};
 use std::collections::{HashMap, HashSet};
 
 /// (own phone, household phone) of the members named as a cell's lead.
@@ -39,44 +40,25 @@ impl PgStorage {
         tx.commit().map_err(fail)
     }
 
-    /// The cells of `scope` as [`silin_core::Store::cells`] reads it
+    /// The cells of `scope` as [`silin_core::Store::cells`] reads them
     /// (region path prefixes, cell ids or `*`; every cell when empty), by
-    /// path, name and id.
-    fn cells_in(&self, scope: &[String]) -> Result<Vec<CellInfo>> {
-        let scope = if scope.is_empty() {
-            Scope::everything()
-        } else {
-            Scope::parse(scope).map_err(|e| {
-                ValidationError::new("scope", format!("region paths, cell ids or * ({e})"))
-            })?
-        };
-        let doing = "reading the cells";
-        let rows = self.run(doing, |c| {
-            c.query("SELECT id, name, path, lead FROM cells", &[])?
-                .iter()
-                .map(|r| Ok((r.try_get(0)?, r.try_get(1)?, r.try_get(2)?, r.try_get(3)?)))
-                .collect::<std::result::Result<Vec<(String, String, String, Option<String>)>, _>>()
-        })?;
-        let mut out = Vec::new();
-        for (id, name, path, lead) in rows {
-            if !scope.covers(&id, &path) {
-                continue;
-            }
-            let path = RegionPath::parse(&path).map_err(|e| Error::Damaged {
-                doc: id.clone(),
-                reason: e.to_string(),
-            })?;
-            out.push(CellInfo {
-                id,
-                name,
-                path,
-                lead,
-            });
-        }
-        out.sort_by(|a, b| {
-            (a.path.to_string(), &a.name, &a.id).cmp(&(b.path.to_string(), &b.name, &b.id))
-        });
-        Ok(out)
+    /// path, name and id: silin-core's rule on this hub's rows.
+    pub(super) fn cells_in(&self, scope: &[String]) -> Result<Vec<CellInfo>> {
+        cells_in_scope(scope, || {
+            self.run("reading the cells", |c| {
+                c.query("SELECT id, name, path, lead FROM cells", &[])?
+                    .iter()
+                    .map(|r| {
+                        Ok(CellRow {
+                            id: r.try_get(0)?,
+                            name: r.try_get(1)?,
+                            path: r.try_get(2)?,
+                            lead: r.try_get(3)?,
+                        })
+                    })
+                    .collect()
+            })
+        })
     }
 
     /// `cells` with their leads' phones, in one query for all of them.
