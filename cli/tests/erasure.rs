@@ -16,6 +16,28 @@ fn in_files(c: &County, store: &str, text: &str) -> bool {
     })
 }
 
+/// A health check of the county's member on the hub's store, at
+/// `temperature`, with `note` to look for in the files.
+fn record_health_check(c: &County, temperature: &str, note: &str) {
+    c.office.json(
+        "hub.db",
+        &[
+            "visit",
+            "record",
+            "--cell",
+            &c.cell,
+            "--kind",
+            "health_check",
+            "--member",
+            &c.member,
+            "--temperature",
+            temperature,
+            "--note",
+            note,
+        ],
+    );
+}
+
 #[test]
 fn the_office_erases_a_resident_and_the_lead_phone_follows() {
     let c = County::new();
@@ -123,23 +145,7 @@ fn retention_erases_health_checks_past_their_keeping_time() {
     let c = County::new();
     let o = &c.office;
     let note = "保留期标记";
-    o.json(
-        "hub.db",
-        &[
-            "visit",
-            "record",
-            "--cell",
-            &c.cell,
-            "--kind",
-            "health_check",
-            "--member",
-            &c.member,
-            "--temperature",
-            "36.5",
-            "--note",
-            note,
-        ],
-    );
+    record_health_check(&c, "36.5", note);
     let retain = |date: &str| {
         o.json(
             "hub.db",
@@ -213,23 +219,7 @@ fn a_daily_retention_policy_is_applied_by_the_serving_hub_on_a_later_day() {
     let c = County::new();
     let o = &c.office;
     let note = "每日保留标记";
-    o.json(
-        "hub.db",
-        &[
-            "visit",
-            "record",
-            "--cell",
-            &c.cell,
-            "--kind",
-            "health_check",
-            "--member",
-            &c.member,
-            "--temperature",
-            "36.6",
-            "--note",
-            note,
-        ],
-    );
+    record_health_check(&c, "36.6", note);
     // Set today: today's run finds the check too young.
     let set = o.json(
         "hub.db",
