@@ -3,6 +3,8 @@
 //! runs on it; the lead's phone syncs and the person is gone from both
 //! stores' files, the rest of the cell intact, and the audit log says who
 //! erased how much (counts, no names). The real binary, a real hub process.
+//! The stores are made `--unencrypted`, so that a search of their bytes
+//! shows what erasure left (encryption at rest would hide it either way).
 
 mod support;
 
@@ -40,14 +42,14 @@ fn record_health_check(c: &County, temperature: &str, note: &str) {
 
 #[test]
 fn the_office_erases_a_resident_and_the_lead_phone_follows() {
-    let c = County::new();
+    let c = County::unencrypted();
     let o = &c.office;
     let token = o.id(
         &["hub", "token", "--role", "lead", "--scope", &c.cell],
         "token",
     );
     let hub = Hub::start(o, "hub.db");
-    o.json("lead.db", &["init"]);
+    o.json("lead.db", &["--unencrypted", "init"]);
     o.json(
         "lead.db",
         &["enroll", "--hub", &hub.url(), "--token", &token],
@@ -142,7 +144,7 @@ fn the_office_erases_a_resident_and_the_lead_phone_follows() {
 
 #[test]
 fn retention_erases_health_checks_past_their_keeping_time() {
-    let c = County::new();
+    let c = County::unencrypted();
     let o = &c.office;
     let note = "保留期标记";
     record_health_check(&c, "36.5", note);
@@ -216,7 +218,7 @@ impl Drop for ServeAt {
 
 #[test]
 fn a_daily_retention_policy_is_applied_by_the_serving_hub_on_a_later_day() {
-    let c = County::new();
+    let c = County::unencrypted();
     let o = &c.office;
     let note = "每日保留标记";
     record_health_check(&c, "36.6", note);
