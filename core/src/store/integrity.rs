@@ -69,10 +69,9 @@ impl Store {
         })
     }
 
-    /// At an open that migrated the file: rebuilds the query tables when a
-    /// migration left them without what the documents say (a layout that
-    /// added a column only the documents can fill in), once, before
-    /// anything reads them.
+    /// At open: rebuilds the query tables when a migration left them
+    /// without what the documents say (a layout that added a column only
+    /// the documents can fill in), once, before anything reads them.
     pub(super) fn rebuild_stale_projections(&self) -> Result<()> {
         let stale = self
             .lock()

@@ -195,7 +195,7 @@ impl Store {
         if path.as_os_str().is_empty() {
             return Err(ValidationError::new("path", "a store is a file: give its path").into());
         }
-        let (conn, migrated) = schema::open(&path, options.key.as_ref(), options.durability)?;
+        let conn = schema::open(&path, options.key.as_ref(), options.durability)?;
         // The header looked right but a page SQLite needed was garbage: the
         // file is damaged, which is about the file, not a fault here.
         let (device_id, actor) = load_or_create_identity(&conn).map_err(|e| match e {
@@ -256,11 +256,7 @@ impl Store {
             clock: options.clock,
             audit_keeper: std::sync::OnceLock::new(),
         };
-        // Only a migration marks the query tables stale (layout 8's), so an
-        // open of a file already at this layout does not ask.
-        if migrated {
-            store.rebuild_stale_projections()?;
-        }
+        store.rebuild_stale_projections()?;
         Ok(store)
     }
 

@@ -72,14 +72,11 @@ impl std::fmt::Debug for StoreKey {
     }
 }
 
-/// Opens the file at `path` and brings it to [`LAYOUT`]. True with the
-/// connection when the file was of an older layout (or new): this open
-/// migrated it, or another program opening it at the same time did.
 pub(crate) fn open(
     path: &Path,
     key: Option<&StoreKey>,
     durability: Durability,
-) -> Result<(Connection, bool)> {
+) -> Result<Connection> {
     let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
         | OpenFlags::SQLITE_OPEN_CREATE
         | OpenFlags::SQLITE_OPEN_NO_MUTEX;
@@ -150,7 +147,7 @@ pub(crate) fn open(
          PRAGMA foreign_keys = ON;"
     ))?;
     migrate(&conn, layout)?;
-    Ok((conn, layout < LAYOUT))
+    Ok(conn)
 }
 
 /// Called by SQLite while another connection holds a lock this one needs;
@@ -394,7 +391,7 @@ mod tests {
         use std::os::unix::fs::PermissionsExt;
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("private.db");
-        let conn = open(&p, None, Durability::Full).unwrap().0;
+        let conn = open(&p, None, Durability::Full).unwrap();
         conn.execute_batch("CREATE TABLE t (x); INSERT INTO t VALUES (1);")
             .unwrap();
         for f in ["private.db", "private.db-wal", "private.db-shm"] {
@@ -410,8 +407,8 @@ mod tests {
     fn fresh_file_reaches_current_layout_and_reopens() {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("s.db");
-        drop(open(&p, None, Durability::Full).unwrap().0);
-        let c = open(&p, None, Durability::Full).unwrap().0;
+        drop(open(&p, None, Durability::Full).unwrap());
+        let c = open(&p, None, Durability::Full).unwrap();
         let v: i64 = c
             .query_row("PRAGMA user_version", [], |r| r.get(0))
             .unwrap();
@@ -429,9 +426,7 @@ mod tests {
     #[test]
     fn a_phone_store_carries_no_hub_table() {
         let dir = tempfile::tempdir().unwrap();
-        let c = open(&dir.path().join("phone.db"), None, Durability::Full)
-            .unwrap()
-            .0;
+        let c = open(&dir.path().join("phone.db"), None, Durability::Full).unwrap();
         let t = tables(&c);
         for hub in HUB_TABLES {
             assert!(!t.iter().any(|n| n == hub), "{hub} in {t:?}");
@@ -458,18 +453,14 @@ mod tests {
             }
             p
         };
-        let hub = open(&at_layout_4("hub.db", true), None, Durability::Full)
-            .unwrap()
-            .0;
+        let hub = open(&at_layout_4("hub.db", true), None, Durability::Full).unwrap();
         let kept: i64 = hub
             .query_row("SELECT count(*) FROM enrol_tokens", [], |r| r.get(0))
             .unwrap();
         assert_eq!(kept, 1);
         // Unused, the hub's other table goes like a phone's.
         assert!(!tables(&hub).iter().any(|n| n == "enrolled"));
-        let phone = open(&at_layout_4("phone.db", false), None, Durability::Full)
-            .unwrap()
-            .0;
+        let phone = open(&at_layout_4("phone.db", false), None, Durability::Full).unwrap();
         let t = tables(&phone);
         assert!(
             !t.iter().any(|n| n == "enrol_tokens" || n == "enrolled"),
@@ -502,7 +493,7 @@ mod tests {
             )
             .unwrap();
         }
-        let c = open(&p, None, Durability::Full).unwrap().0;
+        let c = open(&p, None, Durability::Full).unwrap();
         let moved: Vec<u8> = c
             .query_row(
                 "SELECT snapshot FROM snapshots WHERE id = ?1",
@@ -576,7 +567,7 @@ mod tests {
         assert!(e.to_string().contains("directory"), "{e}");
 
         let good = d.join("good.db");
-        drop(open(&good, None, Durability::Full).unwrap().0);
+        drop(open(&good, None, Durability::Full).unwrap());
         let bytes = std::fs::read(&good).unwrap();
         assert!(bytes.len() >= 8192, "a laid-out store has several pages");
         for cut in [50, 4096, bytes.len() - 4096, bytes.len() - 1] {
@@ -593,7 +584,7 @@ mod tests {
         use std::os::unix::fs::PermissionsExt;
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("ro.db");
-        drop(open(&p, None, Durability::Full).unwrap().0);
+        drop(open(&p, None, Durability::Full).unwrap());
         std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o444)).unwrap();
         let e = refused(dir.path(), &p, None);
         assert!(e.to_string().contains("read-only"), "{e}");
@@ -603,7 +594,7 @@ mod tests {
     fn newer_layout_is_refused_not_downgraded() {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("s.db");
-        let c = open(&p, None, Durability::Full).unwrap().0;
+        let c = open(&p, None, Durability::Full).unwrap();
         c.execute_batch("PRAGMA user_version = 99;").unwrap();
         drop(c);
         assert!(matches!(
