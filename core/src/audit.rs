@@ -342,6 +342,11 @@ mod tests {
         );
         assert_ne!(
             base,
+            entry_hash(GENESIS, 1, "t", "office", "export", "ab", "{\"n\":1}")
+        );
+        // "ab" + "{}" is not "a" + "b{}".
+        assert_ne!(
+            base,
             entry_hash(GENESIS, 1, "t", "office", "export", "a", "b{}")
         );
     }

@@ -1012,21 +1012,4 @@ mod tests {
         assert_eq!(Actor::decode("nobody"), None);
     }
 
-    #[test]
-    fn the_hash_covers_every_column_and_their_boundaries() {
-        let base = entry_hash(GENESIS, 1, "t", "office", "export", "ab", "{}");
-        assert_ne!(
-            base,
-            entry_hash(GENESIS, 2, "t", "office", "export", "ab", "{}")
-        );
-        assert_ne!(
-            base,
-            entry_hash(GENESIS, 1, "t", "office", "export", "ab", "{\"n\":1}")
-        );
-        // "ab" + "{}" is not "a" + "b{}".
-        assert_ne!(
-            base,
-            entry_hash(GENESIS, 1, "t", "office", "export", "a", "b{}")
-        );
-    }
 }
