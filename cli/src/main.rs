@@ -178,9 +178,9 @@ enum Command {
     },
     /// The office's erasure orders this store holds, and whether it has followed each.
     Erasures,
-    /// The hub's audit log: who exported, imported, viewed personal data in full, added logins, issued tokens, revoked devices.
+    /// The audit log: on a hub, who exported, imported, viewed personal data in full, added logins, issued tokens, revoked devices, and what devices sent up; on a phone, its own exports, cell saves and erasures followed, and whether its hub holds each.
     Audit {
-        /// The hub's store (default: --store).
+        /// The hub's (or the phone's) store (default: --store).
         #[arg(long, conflicts_with = "postgres")]
         db: Option<PathBuf>,
         /// A PostgreSQL hub's database instead, like postgres://user@host/db.
