@@ -1520,7 +1520,9 @@ fn run_hub(cli: &Cli, out: &Out, cmd: &HubCmd) -> Result<(), CliError> {
                     EncryptError::Store(e) => e.into(),
                     // Like a port in use: not bad input, but nothing to
                     // do until the other program stops.
-                    e @ EncryptError::InUse(_) => CliError::Io(std::io::Error::other(e.to_string())),
+                    e @ EncryptError::InUse(_) => {
+                        CliError::Io(std::io::Error::other(e.to_string()))
+                    }
                     e => CliError::Usage(e.to_string()),
                 }
             })?;

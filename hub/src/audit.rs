@@ -1011,5 +1011,4 @@ mod tests {
         }
         assert_eq!(Actor::decode("nobody"), None);
     }
-
 }

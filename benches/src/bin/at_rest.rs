@@ -113,7 +113,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             "rollup --level township",
             vec!["rollup", "--date", &date, "--level", "township"],
         ),
-        ("list monitoring", vec!["list", "monitoring", "--date", &date]),
+        (
+            "list monitoring",
+            vec!["list", "monitoring", "--date", &date],
+        ),
         ("check", vec!["check"]),
         (
             "visit record",
@@ -136,7 +139,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             }
         }
         let (pm, em) = (median(p.clone()), median(e.clone()));
-        eprintln!("{name}: plain {pm:.1} ms, encrypted {em:.1} ms, {:.2}×", em / pm);
+        eprintln!(
+            "{name}: plain {pm:.1} ms, encrypted {em:.1} ms, {:.2}×",
+            em / pm
+        );
         results.push(json!({
             "command": name,
             "plain_ms_median": pm,
