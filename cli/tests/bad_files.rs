@@ -184,41 +184,45 @@ fn a_directory_is_not_a_store() {
     refused_everywhere(dir.path(), &d, &["stores", "directory"]);
 }
 
+/// The store's bytes cut short four ways, each written to a file of its
+/// own in `dir`.
+fn truncated_copies(dir: &Path, bytes: &[u8]) -> Vec<(&'static str, PathBuf)> {
+    [
+        ("half.db", bytes.len() / 2),
+        ("page.db", 4096),
+        ("header.db", 60),
+        ("short.db", bytes.len() - 1),
+    ]
+    .into_iter()
+    .map(|(name, cut)| {
+        let p = dir.join(name);
+        std::fs::write(&p, &bytes[..cut]).unwrap();
+        (name, p)
+    })
+    .collect()
+}
+
 #[test]
 fn a_truncated_store_is_refused() {
     let dir = tempfile::tempdir().unwrap();
     let (store, _) = a_store(dir.path());
     let bytes = std::fs::read(&store).unwrap();
     std::fs::remove_file(&store).unwrap();
-    for (name, cut) in [
-        ("half.db", bytes.len() / 2),
-        ("page.db", 4096),
-        ("header.db", 60),
-        ("short.db", bytes.len() - 1),
-    ] {
-        let p = dir.path().join(name);
-        std::fs::write(&p, &bytes[..cut]).unwrap();
+    for (name, p) in truncated_copies(dir.path(), &bytes) {
         refused_everywhere(dir.path(), &p, &[name, "truncated"]);
     }
 }
 
 #[test]
 fn a_truncated_encrypted_store_is_refused_with_its_key() {
+    use std::os::unix::fs::PermissionsExt;
     let dir = tempfile::tempdir().unwrap();
     let (store, _) = a_store_made(dir.path(), &[]);
     let bytes = std::fs::read(&store).unwrap();
     let key = std::fs::read(silin_hub::store_key::beside(&store)).unwrap();
-    for (name, cut) in [
-        ("half.db", bytes.len() / 2),
-        ("page.db", 4096),
-        ("header.db", 60),
-        ("short.db", bytes.len() - 1),
-    ] {
-        let p = dir.path().join(name);
-        std::fs::write(&p, &bytes[..cut]).unwrap();
+    for (name, p) in truncated_copies(dir.path(), &bytes) {
         let key_file = silin_hub::store_key::beside(&p);
         std::fs::write(&key_file, &key).unwrap();
-        use std::os::unix::fs::PermissionsExt;
         std::fs::set_permissions(&key_file, std::fs::Permissions::from_mode(0o600)).unwrap();
         refused_everywhere(dir.path(), &p, &[name, "not a silin store"]);
     }
