@@ -119,6 +119,17 @@ pub fn run(hub: Hub, out: &Out, since: Option<NaiveDate>, verify: bool) -> Resul
     }
 }
 
+/// An entry's counts as `key=n key=n`, in key order.
+fn detail_text<'a, K: std::fmt::Display + 'a>(
+    detail: impl IntoIterator<Item = (&'a K, &'a i64)>,
+) -> String {
+    detail
+        .into_iter()
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
 fn table(entries: &[Entry]) -> String {
     use output::Align::{Left, Right};
     output::table(
@@ -145,11 +156,7 @@ fn table(entries: &[Entry]) -> String {
                     },
                     e.action.as_str().to_string(),
                     e.target.clone(),
-                    e.detail
-                        .iter()
-                        .map(|(k, v)| format!("{k}={v}"))
-                        .collect::<Vec<_>>()
-                        .join(" "),
+                    detail_text(&e.detail),
                 ]
             })
             .collect(),
@@ -215,11 +222,7 @@ fn device_table(entries: &[OwnEntry]) -> String {
                     e.at.clone(),
                     e.action.as_str().to_string(),
                     e.target.clone(),
-                    e.detail
-                        .iter()
-                        .map(|(k, v)| format!("{k}={v}"))
-                        .collect::<Vec<_>>()
-                        .join(" "),
+                    detail_text(&e.detail),
                     if e.sent { "yes" } else { "no" }.to_string(),
                 ]
             })
