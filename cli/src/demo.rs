@@ -20,10 +20,12 @@
 //! after, as apps are, so memory follows the phones in hand, not the
 //! county's 2,999 replicas.
 //!
-//! Every store is a real SQLite file opened through `Store::open`. The
-//! simulated phones and the hub use `Durability::Normal` (no fsync per
-//! commit): thousands of simulated devices on one disk would otherwise
-//! measure the disk, not silin.
+//! Every store is a real SQLite file opened through `Store::open`,
+//! encrypted at rest (SQLCipher) as every store of the product is, each
+//! under a fresh random key of its own held in memory only, as an app
+//! holds its phone's key. The simulated phones and the hub use
+//! `Durability::Normal` (no fsync per commit): thousands of simulated
+//! devices on one disk would otherwise measure the disk, not silin.
 
 use chrono::NaiveDate;
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
@@ -32,7 +34,7 @@ use silin_core::identity::{Office, Role, Scope};
 use silin_core::model::Level;
 use silin_core::rollup::RollupRow;
 use silin_core::sync::{sync_local, SyncStats};
-use silin_core::{Durability, Error, Result, Store, StoreOptions};
+use silin_core::{Durability, Error, Result, Store, StoreKey, StoreOptions};
 use silin_hub::client::Hub;
 use silin_hub::enrolment::TokenGrant;
 use silin_workload::{DayPlan, DayTotals, GridWorker, Workload};
@@ -134,8 +136,9 @@ pub struct ErasureFigures {
     /// new epoch without the household, on the same heads.
     pub replicas_followed: usize,
     /// The erased ids (household and members) found in those replicas'
-    /// files before the order, and left after it (raw bytes of `.db`,
-    /// `-wal`, `-shm`).
+    /// files before the order, and left after it: the `.db`'s and the
+    /// `-wal`'s pages decrypted with the store's key (what the files
+    /// would give up with the key), and the `-shm`'s raw bytes.
     pub ids_found_before: usize,
     pub ids_left_after: usize,
     /// From the order to the last replica following it.
@@ -262,6 +265,7 @@ struct CellLink {
     cell: usize,
     id: String,
     lead_path: PathBuf,
+    lead_key: Key,
     lead_name: String,
 }
 
@@ -271,28 +275,51 @@ struct CellLink {
 struct Phone {
     name: String,
     path: PathBuf,
+    key: Key,
     cells: Vec<CellLink>,
 }
 
 impl Phone {
     fn open(&self) -> Result<Store> {
-        // Room for the phone's own cells and a few of a neighbour's that
-        // share a village (its scope is whole villages).
-        Store::open(&self.path, options(self.cells.len() + 8))
+        Store::open(&self.path, phone_options(self.cells.len(), &self.key))
     }
 }
 
-fn options(cache_docs: usize) -> StoreOptions {
+/// A store's key: 32 random bytes, fresh for each store (each phone's app
+/// makes its own), kept in memory only and never printed. SQLCipher takes
+/// them as a raw key (64 hex digits), so the demo's thousands of opens pay
+/// no key derivation.
+#[derive(Clone)]
+struct Key([u8; 32]);
+
+impl Key {
+    fn fresh() -> Key {
+        Key(silin_core::identity::random_bytes())
+    }
+
+    fn store_key(&self) -> StoreKey {
+        StoreKey::new(hex::encode(self.0))
+    }
+}
+
+fn options(cache_docs: usize, key: &Key) -> StoreOptions {
     StoreOptions {
+        key: Some(key.store_key()),
         durability: Durability::Normal,
         cache_docs,
         ..Default::default()
     }
 }
 
+/// A grid worker's phone with `cells` cells: room for them and a few of a
+/// neighbour's that share a village (its scope is whole villages).
+fn phone_options(cells: usize, key: &Key) -> StoreOptions {
+    options(cells + 8, key)
+}
+
 /// A lead's phone carries one cell.
-fn lead_options() -> StoreOptions {
-    options(1)
+fn lead_options(key: &Key) -> StoreOptions {
+    options(1, key)
 }
 
 fn invalid(e: impl std::fmt::Display) -> Error {
@@ -452,7 +479,8 @@ fn hand_out(
     let dir = dir.join(format!("grid-worker-{:03}", gw.index));
     std::fs::create_dir_all(&dir)?;
     let path = dir.join("phone.db");
-    let store = Store::open(&path, options(gw.cells.len() + 8))?;
+    let key = Key::fresh();
+    let store = Store::open(&path, phone_options(gw.cells.len(), &key))?;
     store.set_device_name(&gw.name)?;
     // The office prints a token for the worker's villages; the phone enrols
     // with it over HTTP and takes its cells from the hub.
@@ -481,7 +509,8 @@ fn hand_out(
             .cloned()
             .ok_or_else(|| Error::not_found("cell", &spec.name))?;
         let lead_path = dir.join(format!("lead-{c:05}.db"));
-        let lead = Store::open(&lead_path, lead_options())?;
+        let lead_key = Key::fresh();
+        let lead = Store::open(&lead_path, lead_options(&lead_key))?;
         lead.set_device_name(&spec.lead)?;
         // Leads' phones are enrolled at the office for their one cell, then
         // take it from the grid worker's phone.
@@ -502,6 +531,7 @@ fn hand_out(
             cell: c,
             id,
             lead_path,
+            lead_key,
             lead_name: spec.lead.clone(),
         });
         progress.inc(1);
@@ -516,6 +546,7 @@ fn hand_out(
     Ok(Phone {
         name: gw.name.clone(),
         path,
+        key,
         cells,
     })
 }
@@ -528,7 +559,7 @@ fn edit_day(office: &Store, phone: &Phone, plan: &DayPlan, t: &mut Tally) -> Res
     for link in &phone.cells {
         let p = &plan.cells[link.cell];
         {
-            let lead = Store::open(&link.lead_path, lead_options())?;
+            let lead = Store::open(&link.lead_path, lead_options(&link.lead_key))?;
             silin_workload::apply_actions(&lead, &link.id, &p.lead)?;
             if p.report.lead_files() {
                 lead.submit_report(
@@ -562,7 +593,7 @@ fn sync_day(
     let worker = phone.open()?;
     let mut leads = Vec::with_capacity(phone.cells.len());
     for link in &phone.cells {
-        let lead = Store::open(&link.lead_path, lead_options())?;
+        let lead = Store::open(&link.lead_path, lead_options(&link.lead_key))?;
         phone_sync(&lead, &worker, &mut t.sync)?;
         leads.push(lead);
     }
@@ -584,16 +615,64 @@ fn sync_day(
     Ok(())
 }
 
-/// How many of `needles` lie in the raw bytes of the store at `path`.
-fn in_files(path: &Path, needles: &[String]) -> Result<usize> {
-    let mut bytes = Vec::new();
-    for suffix in ["", "-wal", "-shm"] {
+/// SQLCipher 4's page layout with its default settings, as silin's
+/// stores have it: 4096-byte pages, each AES-256-CBC under the raw key
+/// from its start (on page 1, after the 16-byte salt) up to its last 80
+/// bytes, the reserve, which begins with the page's IV.
+const PAGE: usize = 4096;
+const PAGE_RESERVE: usize = 80;
+const PAGE_1_SALT: usize = 16;
+/// A `-wal` file's header, and each frame's before its page.
+const WAL_HEADER: usize = 32;
+const WAL_FRAME_HEADER: usize = 24;
+
+/// The plain text of page `pgno` (from 1) of an encrypted store, as read
+/// from its `.db` or a `-wal` frame. The page's HMAC is not checked: this
+/// only looks for what is written there.
+fn decrypt_page(key: &Key, pgno: u32, page: &[u8]) -> Vec<u8> {
+    use aes::cipher::{Array, BlockModeDecrypt, KeyIvInit};
+    let start = if pgno == 1 { PAGE_1_SALT } else { 0 };
+    let end = PAGE - PAGE_RESERVE;
+    let mut text = page[start..end].to_vec();
+    let iv = &page[end..end + 16];
+    // The key is 32 bytes and the IV 16, so the decryptor is always made;
+    // the text, 4000 or 4016 bytes, is a whole number of blocks.
+    if let Ok(mut d) = cbc::Decryptor::<aes::Aes256>::new_from_slices(&key.0, iv) {
+        d.decrypt_blocks(Array::slice_as_chunks_mut(&mut text).0);
+    }
+    text
+}
+
+/// The plain text of the store at `path`: its `.db` and `-wal` pages
+/// decrypted with `key` (in the `-wal`, every frame, the stale ones
+/// included), and the `-shm`, which holds no page, as it is.
+fn plain_text(path: &Path, key: &Key) -> Vec<u8> {
+    let file = |suffix: &str| {
         let mut p = path.as_os_str().to_owned();
         p.push(suffix);
-        if let Ok(b) = std::fs::read(PathBuf::from(p)) {
-            bytes.extend(b);
-        }
+        std::fs::read(PathBuf::from(p)).unwrap_or_default()
+    };
+    let mut text = Vec::new();
+    for (pgno, page) in (1..).zip(file("").chunks_exact(PAGE)) {
+        text.extend(decrypt_page(key, pgno, page));
     }
+    let wal = file("-wal");
+    for frame in wal
+        .get(WAL_HEADER..)
+        .unwrap_or_default()
+        .chunks_exact(WAL_FRAME_HEADER + PAGE)
+    {
+        let pgno = u32::from_be_bytes([frame[0], frame[1], frame[2], frame[3]]);
+        text.extend(decrypt_page(key, pgno, &frame[WAL_FRAME_HEADER..]));
+    }
+    text.extend(file("-shm"));
+    text
+}
+
+/// How many of `needles` lie in the files of the store at `path`,
+/// encrypted with `key`, read as [`plain_text`].
+fn in_files(path: &Path, key: &Key, needles: &[String]) -> Result<usize> {
+    let bytes = plain_text(path, key);
     Ok(needles
         .iter()
         .filter(|n| bytes.windows(n.len()).any(|w| w == n.as_bytes()))
@@ -605,6 +684,7 @@ fn in_files(path: &Path, needles: &[String]) -> Result<usize> {
 fn erase_a_household(
     office: &Store,
     office_path: &Path,
+    office_key: &Key,
     net: &Net,
     phone: &Phone,
 ) -> Result<ErasureFigures> {
@@ -622,10 +702,14 @@ fn erase_a_household(
         .ok_or_else(|| Error::not_found("household", "with members"))?;
     let mut ids: Vec<String> = household.members.iter().map(|m| m.id.clone()).collect();
     ids.push(household.id.clone());
-    let paths = [office_path, phone.path.as_path(), link.lead_path.as_path()];
+    let files = [
+        (office_path, office_key),
+        (phone.path.as_path(), &phone.key),
+        (link.lead_path.as_path(), &link.lead_key),
+    ];
     let mut found_before = 0;
-    for p in paths {
-        found_before += in_files(p, &ids)?;
+    for (path, key) in files {
+        found_before += in_files(path, key, &ids)?;
     }
     let started = Instant::now();
     let order = office.issue_erasure(
@@ -637,7 +721,7 @@ fn erase_a_household(
     let mut fig = SyncFigures::default();
     {
         let worker = phone.open()?;
-        let lead = Store::open(&link.lead_path, lead_options())?;
+        let lead = Store::open(&link.lead_path, lead_options(&link.lead_key))?;
         hub_sync(&worker, net, &mut fig)?;
         phone_sync(&lead, &worker, &mut fig)?;
         let mut h = office.heads(&link.id)?;
@@ -656,8 +740,8 @@ fn erase_a_household(
         let seconds = started.elapsed().as_secs_f64();
         drop((worker, lead));
         let mut left = 0;
-        for p in paths {
-            left += in_files(p, &ids)?;
+        for (path, key) in files {
+            left += in_files(path, key, &ids)?;
         }
         Ok(ErasureFigures {
             cell: link.id.clone(),
@@ -707,7 +791,11 @@ pub fn run(args: &DemoArgs, progress: bool) -> Result<DemoReport> {
     // phone and its leads' phones.
     let office_bar = phases.bar("set-up: office creates cells", cells);
     let phones_bar = phases.bar("set-up: phones take cells", cells);
-    let office = Arc::new(Store::open(dir.path().join("office.db"), options(256))?);
+    let office_key = Key::fresh();
+    let office = Arc::new(Store::open(
+        dir.path().join("office.db"),
+        options(256, &office_key),
+    )?);
     // The county seat's communities have buildings and units.
     workload.name_levels(&office)?;
     office.set_device_name("两当县网格化服务中心")?;
@@ -927,7 +1015,13 @@ pub fn run(args: &DemoArgs, progress: bool) -> Result<DemoReport> {
     };
     bar.finish();
     phases.end("rollup");
-    let erasure = erase_a_household(&office, &dir.path().join("office.db"), &net, &phones[0])?;
+    let erasure = erase_a_household(
+        &office,
+        &dir.path().join("office.db"),
+        &office_key,
+        &net,
+        &phones[0],
+    )?;
     phases.end("erasure");
 
     let mut sync = tally.sync;
@@ -1143,6 +1237,43 @@ impl DemoReport {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_demo_store_is_encrypted_under_its_own_key_and_read_back_with_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("lead.db");
+        let key = Key::fresh();
+        let marker = vec!["加密标记丙".to_string()];
+        let raw = |path: &Path| {
+            ["", "-wal"]
+                .iter()
+                .flat_map(|suffix| {
+                    let mut p = path.as_os_str().to_owned();
+                    p.push(suffix);
+                    std::fs::read(PathBuf::from(p)).unwrap_or_default()
+                })
+                .collect::<Vec<u8>>()
+        };
+        // The bytes on disk hide it; the pages decrypted with the store's
+        // key show it, with another key nothing.
+        let check = |when: &str| {
+            let bytes = raw(&path);
+            assert!(!bytes.starts_with(b"SQLite format 3\0"), "{when}");
+            assert!(
+                !bytes
+                    .windows(marker[0].len())
+                    .any(|w| w == marker[0].as_bytes()),
+                "{when}"
+            );
+            assert_eq!(in_files(&path, &key, &marker).unwrap(), 1, "{when}");
+            assert_eq!(in_files(&path, &Key::fresh(), &marker).unwrap(), 0);
+        };
+        let store = Store::open(&path, lead_options(&key)).unwrap();
+        store.set_device_name(&marker[0]).unwrap();
+        check("store open");
+        drop(store);
+        check("store closed");
+    }
 
     #[test]
     fn forty_cells_two_days_converge_and_roll_up_as_planned() {
