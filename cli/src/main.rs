@@ -42,7 +42,8 @@ struct Cli {
     #[arg(long, global = true, value_name = "PATH")]
     key_file: Option<PathBuf>,
     /// Create a new store without encryption at rest (its disk is
-    /// encrypted already, or other SQLite tools must read it).
+    /// encrypted already, or other SQLite tools must read it). Not with
+    /// --key-file or --key-env.
     #[arg(long, global = true)]
     unencrypted: bool,
     /// Print exactly one JSON value on stdout.
@@ -706,6 +707,7 @@ fn int_arg(field: &str, s: &str) -> Result<i64, CliError> {
 /// the default, and the key is never on the command line.
 fn store_key(cli: &Cli, path: &Path, new: bool) -> Result<Option<StoreKey>, CliError> {
     use silin_hub::store_key;
+    key_flags(cli)?;
     if let Some(var) = &cli.key_env {
         return match std::env::var(var) {
             Ok(k) if !k.is_empty() => Ok(Some(StoreKey::new(k))),
@@ -736,6 +738,24 @@ fn store_key(cli: &Cli, path: &Path, new: bool) -> Result<Option<StoreKey>, CliE
         ))),
         _ => Ok(None),
     }
+}
+
+/// Refuses `--unencrypted` (a plain store) beside `--key-file` or
+/// `--key-env` (the key of an encrypted one): one of them is a slip, and
+/// guessing which would write a store the office did not ask for.
+fn key_flags(cli: &Cli) -> Result<(), CliError> {
+    let keyed = match (&cli.key_env, &cli.key_file) {
+        (Some(_), _) => "--key-env",
+        (None, Some(_)) => "--key-file",
+        (None, None) => return Ok(()),
+    };
+    if !cli.unencrypted {
+        return Ok(());
+    }
+    Err(CliError::Usage(format!(
+        "--unencrypted and {keyed} contradict each other: --unencrypted asks for a plain store, {keyed} gives the key of an encrypted one; \
+         leave out {keyed} for a plain store, or --unencrypted for an encrypted one; nothing was changed"
+    )))
 }
 
 fn options(key: Option<StoreKey>) -> StoreOptions {
@@ -1499,6 +1519,7 @@ fn run_hub(cli: &Cli, out: &Out, cmd: &HubCmd) -> Result<(), CliError> {
         }
         HubCmd::Encrypt { db } => {
             let path = db.as_ref().unwrap_or(&cli.store);
+            key_flags(cli)?;
             if cli.key_env.is_some() {
                 return Err(CliError::Usage(
                     "hub encrypt writes a new key to a file; leave out --key-env (give --key-file PATH to put the file elsewhere)".into(),

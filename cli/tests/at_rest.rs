@@ -2,7 +2,8 @@
 //! under a fresh key in an owner-only file beside it, every command finds
 //! the key there, no planted name or number is in the files, and a plain
 //! hub store from before is encrypted in place by `silin hub encrypt` —
-//! refused while a hub serves it. The real binary, real files.
+//! refused while a hub serves it. `--unencrypted` beside a key flag is
+//! refused. The real binary, real files.
 
 mod support;
 
@@ -131,4 +132,55 @@ fn hub_encrypt_turns_a_plain_hub_store_into_an_encrypted_one_and_waits_for_the_h
     // Encrypting again is refused, changing nothing.
     let (_, err) = o.fails("hub.db", 2, &["hub", "encrypt"]);
     assert!(err.contains("not a plain SQLite store"), "{err}");
+}
+
+#[test]
+fn unencrypted_with_a_key_flag_is_refused_and_writes_nothing() {
+    let o = Office::new();
+    let key = o.path("lead.key");
+    let k = key.to_str().unwrap();
+    let (_, err) = o.fails("lead.db", 2, &["--unencrypted", "--key-file", k, "init"]);
+    assert!(
+        err.contains("--unencrypted") && err.contains("--key-file"),
+        "{err}"
+    );
+    assert!(err.contains("leave out"), "{err}");
+    assert!(!o.path("lead.db").exists() && !key.exists());
+
+    // The key in the environment, set: refused all the same.
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_silin"))
+        .arg("--store")
+        .arg(o.path("lead.db"))
+        .args(["--unencrypted", "--key-env", "SILIN_TEST_KEY", "init"])
+        .env("SILIN_TEST_KEY", "correct horse")
+        .env("SILIN_NOW", support::NOW)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert_eq!(err.trim_end().lines().count(), 1, "{err}");
+    assert!(
+        err.contains("--unencrypted") && err.contains("--key-env"),
+        "{err}"
+    );
+    assert!(!o.path("lead.db").exists());
+
+    // On an existing store, and on a plain hub store to be encrypted:
+    // refused, the store as it was.
+    let c = County::unencrypted();
+    let o = &c.office;
+    let beside = silin_hub::store_key::beside(&o.path("hub.db"));
+    let b = beside.to_str().unwrap();
+    for args in [
+        &["--unencrypted", "--key-file", b, "cells"][..],
+        &["--unencrypted", "--key-file", b, "hub", "encrypt"],
+    ] {
+        let (_, err) = o.fails("hub.db", 2, args);
+        assert!(
+            err.contains("--unencrypted") && err.contains("--key-file"),
+            "{err}"
+        );
+        assert!(!beside.exists(), "{args:?}");
+        assert!(starts_plain(o, "hub.db"), "{args:?}");
+    }
 }
