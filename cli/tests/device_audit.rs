@@ -24,19 +24,8 @@ fn device_rows(log: &Value) -> Vec<Value> {
 fn a_phones_export_and_erasure_reach_the_hubs_audit_log_once_with_the_phone_as_actor() {
     let c = County::new();
     let o = &c.office;
-    let token = o.id(
-        &["hub", "token", "--role", "lead", "--scope", &c.cell],
-        "token",
-    );
     let hub = Hub::start(o, "hub.db");
-    let lead = o.json("lead.db", &["init"])["device_id"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    o.json(
-        "lead.db",
-        &["enroll", "--hub", &hub.url(), "--token", &token],
-    );
+    let lead = c.enrolled_lead(&hub);
     o.json("lead.db", &["sync", "--hub", &hub.url()]);
     assert_eq!(o.json("lead.db", &["audit"]), serde_json::json!([]));
 

@@ -44,16 +44,8 @@ fn record_health_check(c: &County, temperature: &str, note: &str) {
 fn the_office_erases_a_resident_and_the_lead_phone_follows() {
     let c = County::unencrypted();
     let o = &c.office;
-    let token = o.id(
-        &["hub", "token", "--role", "lead", "--scope", &c.cell],
-        "token",
-    );
     let hub = Hub::start(o, "hub.db");
-    o.json("lead.db", &["--unencrypted", "init"]);
-    o.json(
-        "lead.db",
-        &["enroll", "--hub", &hub.url(), "--token", &token],
-    );
+    c.enrolled_lead(&hub);
     o.json("lead.db", &["sync", "--hub", &hub.url()]);
     let serial = format!("{MARKER_BIRTH}{MARKER_SERIAL}");
     // The search sees the projections' plain text: the person is there.

@@ -167,6 +167,9 @@ pub struct County {
     /// [`MARKER_MEMBER`]'s member id.
     pub member: String,
     pub id_number: String,
+    /// The global flags the hub's store was made with (`--unencrypted` or
+    /// none); a lead's phone is made with the same.
+    flags: Vec<&'static str>,
 }
 
 impl County {
@@ -180,7 +183,7 @@ impl County {
         County::made_with(&["--unencrypted"])
     }
 
-    fn made_with(flags: &[&str]) -> County {
+    fn made_with(flags: &[&'static str]) -> County {
         let o = Office::new();
         let mut init = flags.to_vec();
         init.extend(["init", "--name", "城关镇办公室"]);
@@ -234,7 +237,31 @@ impl County {
             cell,
             member,
             id_number,
+            flags: flags.to_vec(),
         }
+    }
+
+    /// A lead's phone ("lead.db", encrypted or not as the hub's store is)
+    /// enrolled at `hub` for the county's cell: the office issues a
+    /// one-time lead token on the hub's store, the phone is made with
+    /// `silin init` and enrols with the token. Its device id.
+    pub fn enrolled_lead(&self, hub: &Hub) -> String {
+        let o = &self.office;
+        let token = o.id(
+            &["hub", "token", "--role", "lead", "--scope", &self.cell],
+            "token",
+        );
+        let mut init = self.flags.clone();
+        init.push("init");
+        let device = o.json("lead.db", &init)["device_id"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        o.json(
+            "lead.db",
+            &["enroll", "--hub", &hub.url(), "--token", &token],
+        );
+        device
     }
 
     /// Every marker, to look for.
