@@ -774,7 +774,8 @@ fn an_analyst_sees_counts_only_with_small_ones_suppressed_and_no_drill_down() {
         ],
     );
     // 二组: six cells, five of which report two arrivals each: counts of 5
-    // and more, shown as they are, and one missing report, suppressed.
+    // and more, and one missing report, withheld — and with it the counts
+    // it could be worked out from.
     for i in 1..=6 {
         let cell = o.id(
             &[
@@ -854,10 +855,12 @@ fn an_analyst_sees_counts_only_with_small_ones_suppressed_and_no_drill_down() {
     let group1 = "两当县/城关镇/东关村/一组";
     let group2 = "两当县/城关镇/东关村/二组";
     let village = "两当县/城关镇/东关村";
-    let suppressed = "&lt;5";
+    let suppressed = "*";
 
-    // The analyst's overview: the counts, 1 to 4 as "<5", 0 and ≥ 5 as
-    // they are.
+    // The analyst's overview: the counts, 1 to 4 as "*", 0 as it is, and
+    // every count that would give a withheld one by subtraction as "*":
+    // 二组's 6 cells (the village's 7 less 一组's 1), 二组's and the
+    // village's reported (their cells less the missing 1).
     let home = hub.get(&format!("/?date={DAY}"), &analyst);
     assert_eq!(home.status, 200, "{}", home.body);
     assert!(home.body.contains("id=\"counts-only\""));
@@ -868,12 +871,12 @@ fn an_analyst_sees_counts_only_with_small_ones_suppressed_and_no_drill_down() {
         (group1, "abnormal", suppressed),
         (group1, "door_knocks", suppressed),
         (group1, "arrivals", "0"),
-        (group2, "cells", "6"),
-        (group2, "reported", "5"),
+        (group2, "cells", suppressed),
+        (group2, "reported", suppressed),
         (group2, "missing", suppressed),
         (group2, "arrivals", "10"),
         (village, "cells", "7"),
-        (village, "reported", "6"),
+        (village, "reported", suppressed),
         (village, "missing", suppressed),
         (village, "abnormal", suppressed),
         (village, "arrivals", "10"),
@@ -887,10 +890,14 @@ fn an_analyst_sees_counts_only_with_small_ones_suppressed_and_no_drill_down() {
     assert_eq!(col_in(lists, "data-list", &list_id, "done"), "0");
     assert_eq!(col_in(lists, "data-list", &list_id, "open"), suppressed);
     assert_eq!(col_in(lists, "data-list", &list_id, "completion"), "—");
-    // The trend: 6 reported today, the one missing cell suppressed (drawn
-    // at the threshold, not at its height).
+    // The trend: today's one missing cell withheld (drawn at the
+    // threshold, not at its height), and the 6 reported with it (the
+    // village's 7 cells less 6 would give it).
     let trend = &home.body[home.body.find("id=\"trend\"").unwrap()..];
-    assert!(trend.contains(&format!("{DAY} 已报告: 6<")), "{trend}");
+    assert!(
+        trend.contains(&format!("{DAY} 已报告: {suppressed}<")),
+        "{trend}"
+    );
     assert!(
         trend.contains(&format!("{DAY} 未报告: {suppressed}<")),
         "{trend}"
@@ -943,16 +950,16 @@ fn an_analyst_sees_counts_only_with_small_ones_suppressed_and_no_drill_down() {
         "{g1}"
     );
     let g2 = row(&v["groups"], group2);
-    assert_eq!(g2["cells"], 6);
-    assert_eq!(g2["reported"], 5);
+    assert_eq!(g2["cells"], Value::Null);
+    assert_eq!(g2["reported"], Value::Null);
     assert_eq!(g2["missing"], Value::Null);
+    assert_eq!(g2["arrivals"], 10);
     assert_eq!(row(&v["villages"], village)["cells"], 7);
     let today = &v["trend"][13];
-    assert_eq!(
-        (today["date"].as_str(), today["reported"].as_i64()),
-        (Some(DAY), Some(6))
-    );
+    assert_eq!(today["date"].as_str(), Some(DAY));
+    assert_eq!(today["reported"], Value::Null);
     assert_eq!(today["missing"], Value::Null);
+    assert_nothing_recoverable(&v);
     assert_eq!(v["lists"][0]["total"], Value::Null);
     assert_eq!(v["lists"][0]["done"], 0);
     assert!(v.get("monitored").is_none() && v.get("devices").is_none());
@@ -1067,4 +1074,383 @@ fn an_analyst_sees_counts_only_with_small_ones_suppressed_and_no_drill_down() {
             }
         }
     }
+}
+
+/// The sums a viewer of `/overview.json` can see the counts hold to, and
+/// the counts: each count named `villages/PATH/COLUMN`,
+/// `groups/PATH/COLUMN`, `trend/DATE/COLUMN` or `lists/ID/COLUMN`, `None`
+/// where it is withheld; the day's cells (not in the JSON, but its
+/// villages' added up) as `day/cells`, unknown. The sums: a row's cells
+/// are its reported plus its missing; a village's figure in each column
+/// is its groups'; the day's reported, missing and cells in the trend are
+/// its villages'; a list's total is its done plus its open.
+type Sums = Vec<(String, Vec<String>)>;
+
+fn counts_and_sums(v: &Value) -> (std::collections::BTreeMap<String, Option<i64>>, Sums) {
+    const COLUMNS: [&str; 10] = [
+        "cells",
+        "reported",
+        "missing",
+        "zero",
+        "arrivals",
+        "abnormal",
+        "under_monitoring",
+        "door_knocks",
+        "calls",
+        "errands",
+    ];
+    let mut counts = std::collections::BTreeMap::new();
+    let mut sums: Sums = Vec::new();
+    // An item's counts, checking that its nulls are the ones it names.
+    fn take(
+        counts: &mut std::collections::BTreeMap<String, Option<i64>>,
+        kind: &str,
+        key: &str,
+        item: &Value,
+        cols: &[&str],
+    ) {
+        let named: Vec<&str> = item["suppressed"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| s.as_str().unwrap())
+            .collect();
+        for col in cols {
+            let n = item[*col].as_i64();
+            assert_eq!(n.is_none(), named.contains(col), "{kind} {key} {col}");
+            counts.insert(format!("{kind}/{key}/{col}"), n);
+        }
+    }
+    let rows = |kind: &str| v[kind].as_array().unwrap().clone();
+    let (villages, groups) = (rows("villages"), rows("groups"));
+    for (kind, items) in [("villages", &villages), ("groups", &groups)] {
+        for r in items {
+            let path = r["path"].as_str().unwrap();
+            take(&mut counts, kind, path, r, &COLUMNS);
+            let k = |c: &str| format!("{kind}/{path}/{c}");
+            sums.push((k("cells"), vec![k("reported"), k("missing")]));
+        }
+    }
+    let path = |r: &Value| r["path"].as_str().unwrap().to_string();
+    for village in villages.iter().map(path) {
+        let mine: Vec<String> = groups
+            .iter()
+            .map(path)
+            .filter(|g| {
+                let longest = villages
+                    .iter()
+                    .map(path)
+                    .filter(|v| g == v || g.starts_with(&format!("{v}/")))
+                    .max_by_key(String::len);
+                longest.as_deref() == Some(village.as_str())
+            })
+            .collect();
+        if mine.is_empty() {
+            continue;
+        }
+        for col in COLUMNS {
+            sums.push((
+                format!("villages/{village}/{col}"),
+                mine.iter().map(|g| format!("groups/{g}/{col}")).collect(),
+            ));
+        }
+    }
+    let day = v["day"].as_str().unwrap();
+    for t in v["trend"].as_array().unwrap() {
+        let date = t["date"].as_str().unwrap();
+        take(&mut counts, "trend", date, t, &["reported", "missing"]);
+        if date == day {
+            counts.insert("day/cells".into(), None);
+            let k = |c: &str| format!("trend/{date}/{c}");
+            sums.push(("day/cells".into(), vec![k("reported"), k("missing")]));
+            for (total, col) in [
+                ("day/cells".to_string(), "cells"),
+                (k("reported"), "reported"),
+                (k("missing"), "missing"),
+            ] {
+                sums.push((
+                    total,
+                    villages
+                        .iter()
+                        .map(|r| format!("villages/{}/{col}", path(r)))
+                        .collect(),
+                ));
+            }
+        }
+    }
+    for l in v["lists"].as_array().unwrap() {
+        let id = l["list_id"].as_str().unwrap();
+        take(&mut counts, "lists", id, l, &["total", "done", "open"]);
+        let k = |c: &str| format!("lists/{id}/{c}");
+        sums.push((k("total"), vec![k("done"), k("open")]));
+    }
+    (counts, sums)
+}
+
+/// Rank of integer rows (fraction-free elimination, each row kept
+/// divided by its entries' greatest common divisor).
+fn rank(mut rows: Vec<Vec<i128>>) -> usize {
+    let cols = rows.first().map_or(0, Vec::len);
+    let mut r = 0;
+    for c in 0..cols {
+        let Some(p) = (r..rows.len()).find(|&i| rows[i][c] != 0) else {
+            continue;
+        };
+        rows.swap(r, p);
+        let pivot = rows[r].clone();
+        for row in rows.iter_mut().skip(r + 1) {
+            let (a, b) = (pivot[c], row[c]);
+            if b != 0 {
+                for (x, &y) in row.iter_mut().zip(&pivot) {
+                    *x = *x * a - y * b;
+                }
+                let g = row.iter().fold(0i128, |g, &x| {
+                    let (mut g, mut x) = (g.abs(), x.abs());
+                    while x != 0 {
+                        (g, x) = (x, g % x);
+                    }
+                    g
+                });
+                if g > 1 {
+                    row.iter_mut().for_each(|x| *x /= g);
+                }
+            }
+        }
+        r += 1;
+    }
+    r
+}
+
+/// That no count the overview JSON withholds can be worked out from the
+/// counts it shows: not by one sum with one count missing, not by a chain
+/// of them (each count worked out used in the next), not by any
+/// combination of the sums at once, and not because the withheld parts of
+/// a shown total could only all be 1 (a withheld count is never 0).
+fn assert_nothing_recoverable(v: &Value) {
+    let (counts, sums) = counts_and_sums(v);
+    let withheld: Vec<&String> = counts
+        .iter()
+        .filter(|(k, n)| n.is_none() && k.as_str() != "day/cells")
+        .map(|(k, _)| k)
+        .collect();
+    // Subtraction, over and over.
+    let mut known = counts.clone();
+    loop {
+        let mut more = false;
+        for (total, parts) in &sums {
+            let unknown: Vec<&String> = std::iter::once(total)
+                .chain(parts)
+                .filter(|k| known[*k].is_none())
+                .collect();
+            if unknown.len() != 1 {
+                continue;
+            }
+            let parts_sum = |skip: &String| -> i64 {
+                parts
+                    .iter()
+                    .filter(|p| *p != skip)
+                    .map(|p| known[p].unwrap())
+                    .sum()
+            };
+            let value = if unknown[0] == total {
+                parts_sum(total)
+            } else {
+                known[total].unwrap() - parts_sum(unknown[0])
+            };
+            known.insert(unknown[0].clone(), Some(value));
+            more = true;
+        }
+        if !more {
+            break;
+        }
+    }
+    for k in &withheld {
+        assert_eq!(known[*k], None, "{k} worked out by subtraction from {v}");
+    }
+    // All ones under a shown total.
+    for (total, parts) in &sums {
+        let hidden: Vec<&String> = parts.iter().filter(|p| known[*p].is_none()).collect();
+        if let (Some(t), true) = (known[total], hidden.len() >= 2) {
+            let shown: i64 = parts.iter().filter_map(|p| known[p]).sum();
+            assert_ne!(
+                t - shown,
+                hidden.len() as i64,
+                "{hidden:?} can only all be 1 in {v}"
+            );
+        }
+    }
+    // Any combination of the sums: a withheld count is given when its unit
+    // row is in the span of the sums' rows over the unknowns.
+    let unknown: Vec<&String> = counts
+        .iter()
+        .filter(|(_, n)| n.is_none())
+        .map(|(k, _)| k)
+        .collect();
+    let col = |k: &String| unknown.iter().position(|u| *u == k);
+    let rows: Vec<Vec<i128>> = sums
+        .iter()
+        .map(|(total, parts)| {
+            let mut row = vec![0i128; unknown.len()];
+            if let Some(c) = col(total) {
+                row[c] -= 1;
+            }
+            for p in parts {
+                if let Some(c) = col(p) {
+                    row[c] += 1;
+                }
+            }
+            row
+        })
+        .collect();
+    let before = rank(rows.clone());
+    for k in &withheld {
+        let mut with = rows.clone();
+        let mut unit = vec![0i128; unknown.len()];
+        unit[col(k).unwrap()] = 1;
+        with.push(unit);
+        assert!(rank(with) > before, "{k} given by the sums together in {v}");
+    }
+}
+
+/// `n` cells in `path`, the first `reported` of which report for [`DAY`]
+/// with `arrivals` and `abnormal` each.
+fn cells_reporting(
+    o: &Office,
+    path: &str,
+    n: usize,
+    reported: usize,
+    arrivals: &str,
+    abnormal: &[usize],
+) {
+    for i in 0..n {
+        let cell = o.id(
+            &[
+                "cell",
+                "create",
+                "--name",
+                &format!("{}第{i}联户", path.rsplit('/').next().unwrap()),
+                "--path",
+                path,
+            ],
+            "cell_id",
+        );
+        if i < reported {
+            let abnormal = if abnormal.contains(&i) { "1" } else { "0" };
+            o.json(
+                "hub.db",
+                &[
+                    "report",
+                    "submit",
+                    "--cell",
+                    &cell,
+                    "--date",
+                    DAY,
+                    "--arrivals",
+                    arrivals,
+                    "--abnormal",
+                    abnormal,
+                ],
+            );
+        }
+    }
+}
+
+#[test]
+fn an_analyst_cannot_work_out_a_withheld_count_from_the_counts_beside_it() {
+    // 东关村: 一组 five cells, one not reporting, one person abnormal;
+    // 二组 six cells, all reporting, two arrivals each. 西坡村/一组: five
+    // cells, all reporting, one person abnormal in each of two.
+    let o = Office::new();
+    o.json("hub.db", &["init", "--name", "城关镇办公室"]);
+    let (east1, east2, west1) = (
+        "两当县/城关镇/东关村/一组",
+        "两当县/城关镇/东关村/二组",
+        "两当县/城关镇/西坡村/一组",
+    );
+    let (east, west) = ("两当县/城关镇/东关村", "两当县/城关镇/西坡村");
+    cells_reporting(&o, east1, 5, 4, "0", &[0]);
+    cells_reporting(&o, east2, 6, 6, "2", &[]);
+    cells_reporting(&o, west1, 5, 5, "0", &[1, 2]);
+    login_of(&o, "clerk", "office", "township-pass-1");
+    login_of(&o, "zhao", "county", "county-pass-12");
+    login_of(&o, "qian", "analyst", "counts-only-34");
+    let hub = Hub::start(&o, "hub.db");
+    let overview = |name: &str, password: &str| -> Value {
+        let session = hub.login(name, password);
+        let r = hub.get(&format!("/overview.json?date={DAY}"), &session);
+        assert_eq!(r.status, 200, "{}", r.body);
+        serde_json::from_str(&r.body).unwrap()
+    };
+    let figure = |v: &Value, kind: &str, path: &str, col: &str| -> Value {
+        v[kind]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["path"] == path)
+            .unwrap_or_else(|| panic!("no {path} in {v}"))[col]
+            .clone()
+    };
+
+    // The office and the county: every count exact, nothing withheld.
+    for (name, password) in [("clerk", "township-pass-1"), ("zhao", "county-pass-12")] {
+        let v = overview(name, password);
+        assert_eq!(v["counts_only"], false, "{name}");
+        for (kind, path, col, want) in [
+            ("groups", east1, "cells", 5),
+            ("groups", east1, "reported", 4),
+            ("groups", east1, "missing", 1),
+            ("groups", east1, "abnormal", 1),
+            ("groups", east2, "cells", 6),
+            ("groups", east2, "reported", 6),
+            ("groups", east2, "arrivals", 12),
+            ("groups", west1, "abnormal", 2),
+            ("villages", east, "cells", 11),
+            ("villages", east, "reported", 10),
+            ("villages", east, "missing", 1),
+            ("villages", west, "reported", 5),
+        ] {
+            assert_eq!(figure(&v, kind, path, col), want, "{name} {path} {col}");
+        }
+        let today = &v["trend"][13];
+        assert_eq!(
+            (today["reported"].as_i64(), today["missing"].as_i64()),
+            (Some(15), Some(1)),
+            "{name}"
+        );
+        for kind in ["villages", "groups", "trend"] {
+            for r in v[kind].as_array().unwrap() {
+                assert_eq!(r["suppressed"], serde_json::json!([]), "{name} {r}");
+            }
+        }
+    }
+
+    // The analyst: the small counts withheld, and beside them enough that
+    // none can be worked out.
+    let v = overview("qian", "counts-only-34");
+    assert_eq!(v["counts_only"], true);
+    for (kind, path, col) in [
+        ("groups", east1, "reported"),
+        ("groups", east1, "missing"),
+        ("groups", east1, "abnormal"),
+        ("groups", west1, "abnormal"),
+        ("villages", east, "missing"),
+        ("villages", east, "abnormal"),
+        ("villages", west, "abnormal"),
+    ] {
+        assert_eq!(
+            figure(&v, kind, path, col),
+            Value::Null,
+            "small {path} {col}"
+        );
+    }
+    // Counts of 5 and more withheld beside them: 东关村's 10 reported (its
+    // 11 cells less the missing 1) and the day's 15 in the trend (its 16
+    // cells, the villages', less the missing 1).
+    assert_eq!(figure(&v, "villages", east, "reported"), Value::Null);
+    assert_eq!(v["trend"][13]["reported"], Value::Null);
+    // Zero, and counts no sum ties to a small one, as they are.
+    assert_eq!(figure(&v, "groups", east2, "missing"), 0);
+    assert_eq!(figure(&v, "groups", east2, "arrivals"), 12);
+    assert_eq!(figure(&v, "villages", west, "reported"), 5);
+    assert_nothing_recoverable(&v);
 }

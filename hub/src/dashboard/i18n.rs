@@ -126,8 +126,8 @@ impl Lang {
             "none" => ("无", "none"),
             "other_tasks" => ("其他任务", "Other tasks"),
             "counts_only_note" => (
-                "此账号只看统计数：1至4的数显示为“<5”，以免认出个人；不显示人员、联户、设备和通知。",
-                "This login sees counts only: counts from 1 to 4 show as \"<5\" so that no one can be singled out; no people, cells, devices or notices.",
+                "此账号只看统计数：1至4的数，以及能由旁边的数推算出它们的数，显示为“*”，以免认出个人；不显示人员、联户、设备和通知。",
+                "This login sees counts only: counts from 1 to 4, and counts beside them from which they could be worked out, show as \"*\" so that no one can be singled out; no people, cells, devices or notices.",
             ),
             "counts_only_refused" => (
                 "此账号只看统计数，不能查看联户、名单或通知的明细；此次查看已记入审计日志。",

@@ -26,8 +26,9 @@
 //! An `analyst` login sees counts only: the overview's figures by village
 //! and group, the 14-day trend and each list's done and open tasks (also
 //! as JSON at `GET /overview.json`), every count from 1 to
-//! [`silin_core::privacy::SMALL_COUNT_MAX`] suppressed (`<5` on the page,
-//! `null` and named in `suppressed` in the JSON); no person, cell, lead,
+//! [`silin_core::privacy::SMALL_COUNT_MAX`] withheld, and with it the
+//! counts beside it that would give it by subtraction ([`counts`]; `*` on
+//! the page, `null` and named in `suppressed` in the JSON); no person, cell, lead,
 //! device or notice, and no link to them. The drill-downs answer an
 //! analyst 403, and the refusal is written to the audit log
 //! (`view_refused`).
@@ -39,6 +40,7 @@
 //! `GET /v1/dashboard`) before it is served; a view that could not be
 //! logged is not served. A view that showed no one is not logged.
 
+mod counts;
 mod i18n;
 mod page;
 
@@ -1092,29 +1094,18 @@ async fn notice(
     }
 }
 
-/// A count as the viewer may see it: exact, or suppressed (`None`) when
-/// the viewer sees counts only and it is small
-/// ([`silin_core::privacy::suppress_small`]).
-pub(crate) fn shown(n: i64, counts_only: bool) -> Option<i64> {
-    if counts_only {
-        silin_core::privacy::suppress_small(n)
-    } else {
-        Some(n)
-    }
-}
-
 /// A JSON object of `fields` and the named counts as the viewer may see
-/// them: a number, or `null` for a suppressed one, whose name is then
-/// listed in the object's `suppressed` (empty when none is).
+/// them ([`counts::ShownCounts`]): a number, or `null` for a withheld one,
+/// whose name is then listed in the object's `suppressed` (empty when none
+/// is).
 fn counts_json(
     fields: serde_json::Map<String, serde_json::Value>,
-    counts: &[(&'static str, i64)],
-    counts_only: bool,
+    names: &[&'static str],
+    shown: &[counts::Shown],
 ) -> serde_json::Value {
     let mut o = fields;
     let mut suppressed = Vec::new();
-    for (name, n) in counts {
-        let v = shown(*n, counts_only);
+    for (name, v) in names.iter().zip(shown) {
         if v.is_none() {
             suppressed.push(*name);
         }
@@ -1124,61 +1115,42 @@ fn counts_json(
     serde_json::Value::Object(o)
 }
 
-fn rollup_json(r: &silin_core::rollup::RollupRow, counts_only: bool) -> serde_json::Value {
+fn rollup_json(r: &silin_core::rollup::RollupRow, shown: &[counts::Shown]) -> serde_json::Value {
     let mut fields = serde_json::Map::new();
     fields.insert("path".into(), r.path.clone().into());
     fields.insert("level".into(), r.level.clone().into());
-    counts_json(
-        fields,
-        &[
-            ("cells", r.cells),
-            ("reported", r.reported),
-            ("missing", r.missing),
-            ("zero", r.zero),
-            ("arrivals", r.arrivals),
-            ("abnormal", r.abnormal),
-            ("under_monitoring", r.under_monitoring),
-            ("door_knocks", r.door_knocks),
-            ("calls", r.calls),
-            ("errands", r.errands),
-        ],
-        counts_only,
-    )
+    counts_json(fields, &counts::ROW_COLUMNS, shown)
 }
 
 /// The overview's counts (no person, cell, device or notice) as the
 /// viewer's role may see them.
 fn counts_of(o: &Overview, counts_only: bool) -> serde_json::Value {
-    let len = |n: usize| i64::try_from(n).unwrap_or(i64::MAX);
+    let shown = counts::ShownCounts::of(o, counts_only);
     serde_json::json!({
         "day": o.day,
         "counts_only": counts_only,
         "small_count_max": if counts_only { Some(silin_core::privacy::SMALL_COUNT_MAX) } else { None },
-        "villages": o.villages.iter().map(|r| rollup_json(r, counts_only)).collect::<Vec<_>>(),
-        "groups": o.groups.iter().map(|r| rollup_json(r, counts_only)).collect::<Vec<_>>(),
-        "trend": o.trend.iter().map(|t| {
+        "villages": o.villages.iter().zip(&shown.villages).map(|(r, s)| rollup_json(r, s)).collect::<Vec<_>>(),
+        "groups": o.groups.iter().zip(&shown.groups).map(|(r, s)| rollup_json(r, s)).collect::<Vec<_>>(),
+        "trend": o.trend.iter().zip(&shown.trend).map(|(t, s)| {
             let mut f = serde_json::Map::new();
             f.insert("date".into(), serde_json::json!(t.date));
-            counts_json(f, &[("reported", t.reported), ("missing", t.missing)], counts_only)
+            counts_json(f, &["reported", "missing"], s)
         }).collect::<Vec<_>>(),
-        "lists": o.lists.iter().map(|l| {
+        "lists": o.lists.iter().zip(&shown.lists).map(|(l, s)| {
             let mut f = serde_json::Map::new();
             f.insert("list_id".into(), l.list_id.clone().into());
             f.insert("kind".into(), l.kind.clone().into());
             f.insert("title".into(), l.title.clone().into());
-            counts_json(
-                f,
-                &[("total", len(l.total)), ("done", len(l.done)), ("open", len(l.open))],
-                counts_only,
-            )
+            counts_json(f, &["total", "done", "open"], s)
         }).collect::<Vec<_>>(),
     })
 }
 
 /// `GET /overview.json?date=D`: the overview's counts for the logged-in
 /// user — by village and group, the 14-day trend, each list's tasks —
-/// exact for the office and the county, small ones suppressed for an
-/// analyst. No person is in it, so it is not audited. Without a login:
+/// exact for the office and the county; for an analyst, small ones
+/// withheld and those that would give them away ([`counts`]). No person is in it, so it is not audited. Without a login:
 /// 401.
 async fn overview_json(
     State(dash): State<Arc<Dashboard>>,

@@ -2,6 +2,7 @@
 //! compiled in, the trend chart as inline SVG. Every value from the store
 //! is escaped.
 
+use super::counts::{Shown, ShownCounts};
 use super::i18n::Lang;
 use super::{ListSummary, NoticeCell, NoticeSummary, Overview, TrendDay, Viewer};
 use crate::lists::ListInfo;
@@ -118,10 +119,10 @@ fn num(n: impl std::fmt::Display, col: &str) -> String {
     format!("<td class=\"n\" data-col=\"{col}\">{n}</td>")
 }
 
-/// A count as the viewer may see it: the number, or `<5` (escaped) when
-/// it is suppressed ([`super::shown`]).
-fn count(n: i64, counts_only: bool) -> String {
-    match super::shown(n, counts_only) {
+/// A count as the viewer may see it ([`ShownCounts`]): the number, or `*`
+/// when it is withheld.
+fn count(n: Shown) -> String {
+    match n {
         Some(n) => n.to_string(),
         None => esc(&silin_core::privacy::suppressed_label()),
     }
@@ -132,11 +133,12 @@ fn last_part(path: &str) -> &str {
 }
 
 /// The overview. For a login that sees counts only: the village and group
-/// table without links, the trend and the lists' counts, small counts
-/// shown as `<5`; no people, devices or notices.
+/// table without links, the trend and the lists' counts, small counts and
+/// those that would give them away shown as `*`; no people, devices or
+/// notices.
 pub fn overview(lang: Lang, viewer: &Viewer, o: &Overview) -> String {
     let counts_only = viewer.role.sees_counts_only();
-    let c = |n: i64| count(n, counts_only);
+    let shown = ShownCounts::of(o, counts_only);
     let mut b = String::new();
     let day = o.day.to_string();
     if counts_only {
@@ -172,7 +174,8 @@ pub fn overview(lang: Lang, viewer: &Viewer, o: &Overview) -> String {
         lang.t("calls"),
         lang.t("errands"),
     );
-    let row = |b: &mut String, r: &silin_core::rollup::RollupRow, class: &str| {
+    // The figures in `ROW_COLUMNS` order.
+    let row = |b: &mut String, r: &silin_core::rollup::RollupRow, s: &[Shown; 10], class: &str| {
         let missing_class = if r.missing > 0 { "missing" } else { "ok" };
         // The drill-down names leads and phones: no link where it is refused.
         let name = if counts_only {
@@ -193,21 +196,26 @@ pub fn overview(lang: Lang, viewer: &Viewer, o: &Overview) -> String {
             b,
             "<tr class=\"{class}\" data-path=\"{}\"><td>{name}</td>{}{}<td class=\"n {missing_class}\" data-col=\"missing\">{}</td>{}{}{}{}{}</tr>",
             esc(&r.path),
-            num(c(r.cells), "cells"),
-            num(c(r.reported), "reported"),
-            c(r.missing),
-            num(c(r.arrivals), "arrivals"),
-            num(c(r.abnormal), "abnormal"),
-            num(c(r.door_knocks), "door_knocks"),
-            num(c(r.calls), "calls"),
-            num(c(r.errands), "errands"),
+            num(count(s[0]), "cells"),
+            num(count(s[1]), "reported"),
+            count(s[2]),
+            num(count(s[4]), "arrivals"),
+            num(count(s[5]), "abnormal"),
+            num(count(s[7]), "door_knocks"),
+            num(count(s[8]), "calls"),
+            num(count(s[9]), "errands"),
         );
     };
-    for v in &o.villages {
-        row(&mut b, v, "village");
+    for (v, vs) in o.villages.iter().zip(&shown.villages) {
+        row(&mut b, v, vs, "village");
         let prefix = format!("{}/", v.path);
-        for g in o.groups.iter().filter(|g| g.path.starts_with(&prefix)) {
-            row(&mut b, g, "group");
+        for (g, gs) in o
+            .groups
+            .iter()
+            .zip(&shown.groups)
+            .filter(|(g, _)| g.path.starts_with(&prefix))
+        {
+            row(&mut b, g, gs, "group");
         }
     }
     if o.villages.is_empty() {
@@ -224,10 +232,10 @@ pub fn overview(lang: Lang, viewer: &Viewer, o: &Overview) -> String {
         b,
         "<section><h2>{}</h2>{}</section>",
         lang.t("trend"),
-        trend_svg(lang, &o.trend, counts_only)
+        trend_svg(lang, &o.trend, &shown.trend)
     );
     if counts_only {
-        b.push_str(&lists_section(lang, &o.lists, true));
+        b.push_str(&lists_section(lang, &o.lists, &shown.lists, true));
         return shell(lang, Some(viewer), &b);
     }
 
@@ -260,7 +268,7 @@ pub fn overview(lang: Lang, viewer: &Viewer, o: &Overview) -> String {
     }
     b.push_str("</tbody></table></div></section>");
 
-    b.push_str(&lists_section(lang, &o.lists, false));
+    b.push_str(&lists_section(lang, &o.lists, &shown.lists, false));
 
     // Sync freshness.
     let _ = write!(
@@ -451,8 +459,13 @@ pub fn notice(
     shell(lang, Some(viewer), &b)
 }
 
-/// Tasks per list: each list's total, done and open.
-fn lists_section(lang: Lang, lists: &[ListSummary], counts_only: bool) -> String {
+/// Tasks per list: each list's total, done and open, as `shown`.
+fn lists_section(
+    lang: Lang,
+    lists: &[ListSummary],
+    shown: &[[Shown; 3]],
+    counts_only: bool,
+) -> String {
     let mut b = format!(
         "<section><h2>{}</h2><div class=\"scroll\"><table id=\"lists\"><thead><tr><th>{}</th><th>{}</th><th class=\"n\">{}</th><th class=\"n\">{}</th><th class=\"n\">{}</th><th class=\"n\">{}</th></tr></thead><tbody>",
         lang.t("tasks"),
@@ -463,8 +476,8 @@ fn lists_section(lang: Lang, lists: &[ListSummary], counts_only: bool) -> String
         lang.t("open"),
         lang.t("completion"),
     );
-    for l in lists {
-        b.push_str(&list_row(lang, l, counts_only));
+    for (l, s) in lists.iter().zip(shown) {
+        b.push_str(&list_row(lang, l, s, counts_only));
     }
     if lists.is_empty() {
         let _ = write!(b, "<tr><td colspan=\"6\">{}</td></tr>", lang.t("none"));
@@ -473,16 +486,13 @@ fn lists_section(lang: Lang, lists: &[ListSummary], counts_only: bool) -> String
     b
 }
 
-/// One list's counts; for a login that sees counts only, without the
-/// link to its tasks, small counts as `<5`, and no completion rate where
-/// the done or the total count is suppressed (the rate would give it).
-fn list_row(lang: Lang, l: &ListSummary, counts_only: bool) -> String {
-    let len = |n: usize| i64::try_from(n).unwrap_or(i64::MAX);
-    let (total, done, open) = (len(l.total), len(l.done), len(l.open));
-    let pct = match (
-        super::shown(done, counts_only),
-        super::shown(total, counts_only),
-    ) {
+/// One list's counts (`shown`: total, done, open); for a login that sees
+/// counts only, without the link to its tasks, withheld counts as `*`,
+/// and no completion rate where the done or the total count is withheld
+/// (the rate and the other would give it).
+fn list_row(lang: Lang, l: &ListSummary, shown: &[Shown; 3], counts_only: bool) -> String {
+    let [total, done, open] = *shown;
+    let pct = match (done, total) {
         (Some(d), Some(t)) => format!("{}%", (d * 100).checked_div(t).unwrap_or(0)),
         _ => "—".into(),
     };
@@ -499,9 +509,9 @@ fn list_row(lang: Lang, l: &ListSummary, counts_only: bool) -> String {
         "<tr data-list=\"{}\"><td>{title}</td><td>{}</td>{}{}{}{}</tr>",
         esc(&l.list_id),
         esc(&kind_label(lang, &l.kind)),
-        num(count(total, counts_only), "total"),
-        num(count(done, counts_only), "done"),
-        num(count(open, counts_only), "open"),
+        num(count(total), "total"),
+        num(count(done), "done"),
+        num(count(open), "open"),
         num(pct, "completion"),
     )
 }
@@ -516,14 +526,15 @@ fn kind_label(lang: Lang, kind: &str) -> String {
 }
 
 /// Reported and missing cells per day as bars (reported in green, missing
-/// in red above it), with the day under every other bar. For a login that
-/// sees counts only, a suppressed count is drawn grey at the threshold's
-/// height (its true height would give it away) and titled `<5`.
-fn trend_svg(lang: Lang, days: &[TrendDay], counts_only: bool) -> String {
+/// in red above it), with the day under every other bar; `shown` is each
+/// day's reported and missing as the viewer may see them. A withheld count
+/// is drawn grey at the threshold's height, 5 (its true height would give
+/// it away), and titled `*`.
+fn trend_svg(lang: Lang, days: &[TrendDay], shown: &[[Shown; 2]]) -> String {
     let (w, h, pad) = (560.0_f64, 160.0_f64, 20.0_f64);
     let threshold = silin_core::privacy::SMALL_COUNT_MAX + 1;
-    // (height drawn, label, suppressed)
-    let bar_of = |n: i64| match super::shown(n, counts_only) {
+    // (height drawn, label, withheld)
+    let bar_of = |n: Shown| match n {
         Some(n) => (n, n.to_string(), false),
         None => (
             threshold,
@@ -531,9 +542,9 @@ fn trend_svg(lang: Lang, days: &[TrendDay], counts_only: bool) -> String {
             true,
         ),
     };
-    let max = days
+    let max = shown
         .iter()
-        .map(|t| bar_of(t.reported).0 + bar_of(t.missing).0)
+        .map(|[r, m]| bar_of(*r).0 + bar_of(*m).0)
         .max()
         .unwrap_or(0)
         .max(1) as f64;
@@ -547,10 +558,10 @@ fn trend_svg(lang: Lang, days: &[TrendDay], counts_only: bool) -> String {
     let base = h - pad;
     let scale = (h - 2.0 * pad) / max;
     let grey = "#8a96a3";
-    for (i, t) in days.iter().enumerate() {
+    for (i, (t, [r, m])) in days.iter().zip(shown).enumerate() {
         let d = &t.date;
-        let (reported, reported_label, reported_hidden) = bar_of(t.reported);
-        let (missing, missing_label, missing_hidden) = bar_of(t.missing);
+        let (reported, reported_label, reported_hidden) = bar_of(*r);
+        let (missing, missing_label, missing_hidden) = bar_of(*m);
         let x = pad + i as f64 * slot + (slot - bar) / 2.0;
         let rh = reported as f64 * scale;
         let mh = missing as f64 * scale;
