@@ -25,6 +25,7 @@ use chrono::NaiveDate;
 
 mod epoch;
 mod layout;
+mod orders;
 mod register;
 
 /// Version of the document layout this build writes.
@@ -44,6 +45,7 @@ pub(crate) const POLICY: &str = "policy";
 pub(crate) const NOTICES: &str = "notices";
 pub use epoch::EPOCH;
 pub(crate) use layout::made_by_layout;
+pub use orders::Followed;
 pub use register::CheckSchedule;
 
 /// The layout nests root → households → household → members → member →

@@ -438,6 +438,17 @@ pub struct Retention {
 }
 
 impl Retention {
+    /// A policy keeps records 0 days or more.
+    pub fn check(&self) -> Result<(), crate::model::ValidationError> {
+        if self.checks_days < 0 || self.monitoring_days < 0 {
+            return Err(crate::model::ValidationError::new(
+                "retention",
+                "records are kept 0 days or more",
+            ));
+        }
+        Ok(())
+    }
+
     /// The records of `doc` the policy lets go on `today`.
     pub fn subjects(
         &self,

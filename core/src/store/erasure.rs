@@ -5,10 +5,8 @@
 
 use super::{heads_to_bytes, projection, Cached, Inner, Store};
 use crate::audit::{CountKey, DeviceAction};
-use crate::cell::CellDoc;
-use crate::erasure::{
-    Erased, ErasureError, ErasureOrder, Retention, Subject, Unsigned, MAX_REASON_CHARS,
-};
+use crate::cell::{CellDoc, Followed};
+use crate::erasure::{ErasureError, ErasureOrder, Retention, Subject};
 use crate::error::{Error, Result};
 use crate::identity::KeyPair;
 use rusqlite::{params, OptionalExtension};
@@ -81,15 +79,6 @@ impl Store {
         reason: &str,
     ) -> Result<ErasureOrder> {
         crate::model::check_id("cell", cell_id)?;
-        if subjects.is_empty() {
-            return Err(ErasureError::NothingNamed(
-                "name a member, a household, records or the whole cell".into(),
-            )
-            .into());
-        }
-        if reason.chars().count() > MAX_REASON_CHARS {
-            return Err(ErasureError::ReasonTooLong.into());
-        }
         if self.office_public_key()? != Some(office.public_key()) {
             return Err(ErasureError::NotOffice.into());
         }
@@ -97,40 +86,9 @@ impl Store {
         let order = self.lock().write(|inner| {
             let actor = inner.actor.clone();
             let entry = inner.doc(cell_id)?;
-            for s in &subjects {
-                let named = match s {
-                    Subject::Cell => true,
-                    Subject::Member(id) => entry.doc.has_member(id),
-                    Subject::Household(id) => entry.doc.has_household(id),
-                    Subject::Record(c, id) => entry.doc.holds_record(c.key(), id),
-                    Subject::MemberPart(id, part) => entry.doc.holds_member_part(id, part.key()),
-                };
-                if !named {
-                    return Err(ErasureError::NothingNamed(format!(
-                        "cell {cell_id} holds no {s:?}; nothing was erased"
-                    ))
-                    .into());
-                }
-            }
-            let mut cut = entry.doc.heads();
-            cut.sort();
-            let clock = entry.doc.clock();
-            let epoch = entry.doc.epoch() + 1;
-            let mut erased = Erased::default();
-            erased.add(&subjects);
-            entry.doc.erased_members(&mut erased, Some(&cut));
-            let unsigned = Unsigned {
-                cell: cell_id.to_string(),
-                epoch,
-                subjects,
-                cut: cut.clone(),
-                clock,
-                root: automerge::ChangeHash([0; 32]),
-                reason: reason.to_string(),
-                issued_at: at,
-            };
-            let (doc, root) = entry.doc.next_epoch(&cut, &erased, epoch, at, &actor)?;
-            let order = ErasureOrder::sign(Unsigned { root, ..unsigned }, office);
+            let (order, doc) = entry
+                .doc
+                .issue_order(office, subjects, reason, at, &actor)?;
             keep_order(inner, &order)?;
             inner.replace_lineage(cell_id, doc)?;
             Ok(order)
@@ -358,89 +316,14 @@ impl Inner {
             return Ok(None);
         }
         let actor = self.actor.clone();
-        let entry = self.doc(cell_id)?;
-        let held = entry.doc.epoch();
+        let held = self.doc(cell_id)?.doc.epoch();
         let chain = self.orders_after(cell_id, held)?;
-        // Only an unbroken run of orders from the held epoch on.
-        let chain: Vec<ErasureOrder> = chain
-            .into_iter()
-            .enumerate()
-            .take_while(|(i, o)| o.epoch == held + 1 + *i as u32)
-            .map(|(_, o)| o)
-            .collect();
-        let (Some(first), Some(_)) = (chain.first(), chain.last()) else {
-            return Ok(None);
+        let entry = self.doc(cell_id)?;
+        let new = match entry.doc.follow_orders(&chain, whole, &actor, now)? {
+            Followed::Nothing => return Ok(None),
+            Followed::Awaiting => return Ok(Some(false)),
+            Followed::Moved(new) => *new,
         };
-        let entry = self
-            .cache
-            .get(cell_id)
-            .ok_or_else(|| Error::not_found("cell", cell_id))?;
-        let mut new = match whole {
-            Some(mut doc) => {
-                let Some(order) = chain.iter().find(|o| o.epoch == doc.epoch()) else {
-                    return Err(Error::Refused {
-                        doc: cell_id.to_string(),
-                        reason: format!(
-                            "its epoch {} is not one an erasure order held here leads to",
-                            doc.epoch()
-                        ),
-                    });
-                };
-                if !doc.holds_changes(&[order.root]) || doc.foreign_change(&[]).is_some() {
-                    return Err(Error::Refused {
-                        doc: cell_id.to_string(),
-                        reason: format!(
-                            "it is not the epoch {} the office's order names",
-                            order.epoch
-                        ),
-                    });
-                }
-                // Only the office's epoch is taken as it is; whatever the
-                // peer added on top is a peer's change like any other, and
-                // passes the write rules after (see `Inner::merge_bytes`).
-                let mut root = doc
-                    .automerge()
-                    .fork_at(&[order.root])
-                    .map_err(Error::from)?;
-                root.set_actor(actor.clone());
-                CellDoc::from_automerge(root)
-            }
-            None => {
-                if chain.len() > 1 || !entry.doc.holds_changes(&first.cut) {
-                    return Ok(Some(false));
-                }
-                let mut erased = Erased::of([first]);
-                entry.doc.erased_members(&mut erased, Some(&first.cut));
-                let (doc, root) = entry.doc.next_epoch(
-                    &first.cut,
-                    &erased,
-                    first.epoch,
-                    first.issued_at,
-                    &actor,
-                )?;
-                if root != first.root {
-                    tracing::warn!(
-                        cell = cell_id,
-                        epoch = first.epoch,
-                        "{}",
-                        ErasureError::Mismatch {
-                            cell: cell_id.into(),
-                            epoch: first.epoch
-                        }
-                    );
-                    return Ok(Some(false));
-                }
-                doc
-            }
-        };
-        // This device's own edits the office never saw, onto the new epoch,
-        // without anything any of the orders erased.
-        let mut erased = Erased::of(&chain);
-        entry.doc.erased_members(&mut erased, None);
-        let after = first.cut_seq(actor.to_bytes());
-        entry
-            .doc
-            .replay_own(&mut new, &actor, after, &erased, now)?;
         let epoch = new.epoch();
         self.replace_lineage(cell_id, new)?;
         // The device's own log says when its copy was erased, with the
