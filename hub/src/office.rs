@@ -414,14 +414,21 @@ pub fn retain(
 ) -> Result<Vec<silin_core::erasure::ErasureOrder>> {
     let key = erasure_key(store)?;
     let orders = store.apply_retention(&key, policy, today, reason)?;
+    audit::record(store, &retention_entry(&orders, policy)).map_err(audit_error)?;
+    Ok(orders)
+}
+
+/// The audit entry of a retention run: the policy and how much it erased.
+pub(crate) fn retention_entry(
+    orders: &[silin_core::erasure::ErasureOrder],
+    policy: &silin_core::erasure::Retention,
+) -> NewEntry {
     let records: usize = orders.iter().map(|o| o.subjects.len()).sum();
-    let entry = NewEntry::new(Actor::Office, Action::Erase, "retention")
+    NewEntry::new(Actor::Office, Action::Erase, "retention")
         .count("cells", orders.len())
         .count("records", records)
         .count("checks_days", policy.checks_days)
-        .count("monitoring_days", policy.monitoring_days);
-    audit::record(store, &entry).map_err(audit_error)?;
-    Ok(orders)
+        .count("monitoring_days", policy.monitoring_days)
 }
 
 /// The office orders an erasure in one cell of the hub's store: the cell
@@ -434,15 +441,21 @@ pub fn erase(
     subjects: Vec<silin_core::erasure::Subject>,
     reason: &str,
 ) -> Result<silin_core::erasure::ErasureOrder> {
-    use silin_core::erasure::Subject;
     let key = erasure_key(store)?;
-    let count = |f: fn(&Subject) -> bool| subjects.iter().filter(|s| f(s)).count();
-    let entry = NewEntry::new(Actor::Office, Action::Erase, format!("cell={cell_id}"))
-        .count("members", count(|s| matches!(s, Subject::Member(_))))
-        .count("households", count(|s| matches!(s, Subject::Household(_))))
-        .count("records", count(|s| matches!(s, Subject::Record(..))))
-        .count("whole_cell", count(|s| matches!(s, Subject::Cell)));
+    let entry = erase_entry(cell_id, &subjects);
     let order = store.issue_erasure(&key, cell_id, subjects, reason)?;
     audit::record(store, &entry.count("epoch", order.epoch)).map_err(audit_error)?;
     Ok(order)
+}
+
+/// The audit entry of an erasure the office ordered in `cell_id`: how many
+/// of each kind of subject, never who.
+pub(crate) fn erase_entry(cell_id: &str, subjects: &[silin_core::erasure::Subject]) -> NewEntry {
+    use silin_core::erasure::Subject;
+    let count = |f: fn(&Subject) -> bool| subjects.iter().filter(|s| f(s)).count();
+    NewEntry::new(Actor::Office, Action::Erase, format!("cell={cell_id}"))
+        .count("members", count(|s| matches!(s, Subject::Member(_))))
+        .count("households", count(|s| matches!(s, Subject::Household(_))))
+        .count("records", count(|s| matches!(s, Subject::Record(..))))
+        .count("whole_cell", count(|s| matches!(s, Subject::Cell)))
 }

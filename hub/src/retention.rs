@@ -45,11 +45,9 @@ fn laid_out(store: &Store) -> Result<bool> {
 /// daily from today on: the day it is set counts as not yet run. Audited
 /// in the same transaction.
 pub fn set(store: &Store, policy: &Retention, reason: &str) -> Result<()> {
-    if policy.checks_days < 0 || policy.monitoring_days < 0 {
-        return Err(UserError::BadInput(
-            "retention keeps records 0 days or more".into(),
-        ));
-    }
+    policy
+        .check()
+        .map_err(|e| UserError::BadInput(e.to_string()))?;
     let entry = NewEntry::new(Actor::Office, Action::RetentionPolicy, "daily")
         .count("checks_days", policy.checks_days)
         .count("monitoring_days", policy.monitoring_days);
@@ -166,6 +164,31 @@ pub fn run_if_due(store: &Store, today: NaiveDate) -> Result<Option<Vec<ErasureO
         Ok(())
     })?;
     Ok(Some(orders))
+}
+
+/// What a serving hub applies the office's standing policy through: its
+/// SQLite store, or the PostgreSQL database every process shares.
+pub trait Standing: Send + Sync + std::fmt::Debug {
+    /// The hub's clock's local day.
+    fn today(&self) -> NaiveDate;
+    /// [`run_if_due`] on this storage; its failure as text, for the log.
+    fn run_if_due(
+        &self,
+        today: NaiveDate,
+    ) -> std::result::Result<Option<Vec<ErasureOrder>>, String>;
+}
+
+impl Standing for Store {
+    fn today(&self) -> NaiveDate {
+        self.clock().today()
+    }
+
+    fn run_if_due(
+        &self,
+        today: NaiveDate,
+    ) -> std::result::Result<Option<Vec<ErasureOrder>>, String> {
+        run_if_due(self, today).map_err(|e| e.to_string())
+    }
 }
 
 #[cfg(test)]

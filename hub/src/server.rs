@@ -157,10 +157,10 @@ pub struct HubConfig {
     /// storage without it the dashboard says it is not served there.
     /// [`serve_with`] fills it in from its SQLite store.
     pub dashboard: Option<crate::dashboard::DashboardSource>,
-    /// The store whose standing retention policy ([`crate::retention`])
-    /// the hub applies once a day while it serves; [`serve_with`] fills it
-    /// in with its store. A PostgreSQL hub has none (it does not erase).
-    pub retention: Option<Arc<Store>>,
+    /// Where the standing retention policy ([`crate::retention`]) the hub
+    /// applies once a day while it serves is kept; [`serve_with`] fills it
+    /// in with its store, a PostgreSQL hub with its database.
+    pub retention: Option<Arc<dyn crate::retention::Standing>>,
 }
 
 impl Default for HubConfig {
@@ -1207,7 +1207,7 @@ pub async fn serve(
 /// the caller with its key in a source of its own) unless it names one.
 fn with_dashboard(mut config: HubConfig, store: &Arc<Store>) -> HubConfig {
     if config.retention.is_none() {
-        config.retention = Some(store.clone());
+        config.retention = Some(store.clone() as Arc<dyn crate::retention::Standing>);
     }
     if config.dashboard.is_none() {
         config.dashboard = Some(crate::dashboard::DashboardSource::new(store.clone()));
@@ -1263,14 +1263,14 @@ impl Drop for AbortOnDrop {
 /// Applies the office's standing retention policy once a day while the
 /// hub serves ([`crate::retention`]); a failure is logged and tried again
 /// at the next check.
-async fn standing_retention(store: Arc<Store>) {
+async fn standing_retention(store: Arc<dyn crate::retention::Standing>) {
     let mut tick = tokio::time::interval(RETENTION_CHECK);
     loop {
         tick.tick().await;
         let s = store.clone();
         let ran = tokio::task::spawn_blocking(move || {
-            let today = s.clock().today();
-            crate::retention::run_if_due(&s, today).map(|r| (today, r))
+            let today = s.today();
+            s.run_if_due(today).map(|r| (today, r))
         })
         .await;
         match ran {

@@ -14,14 +14,16 @@ use std::sync::{Arc, Barrier};
 
 /// Everything a hub keeps, as the SQLite store and the hub's user table
 /// keep it, plus the bookkeeping of migrations and sync sessions.
-const TABLES: [&str; 23] = [
+const TABLES: [&str; 25] = [
     "audit_device",
     "cells",
     "chunks",
     "docs",
     "enrol_tokens",
     "enrolled",
+    "erasure_orders",
     "households",
+    "hub_retention",
     "hub_sessions",
     "hub_users",
     "members",

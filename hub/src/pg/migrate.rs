@@ -18,6 +18,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../sql/pg/004_office_lists.sql"),
     include_str!("../../sql/pg/005_check_schedule.sql"),
     include_str!("../../sql/pg/006_device_audit.sql"),
+    include_str!("../../sql/pg/007_erasure.sql"),
 ];
 
 /// The layout this build writes.

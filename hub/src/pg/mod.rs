@@ -28,12 +28,14 @@
 //! hub/doc/postgres.md says how several processes stay correct together.
 
 mod audit;
+mod erasure;
 mod hub;
 mod lists;
 mod migrate;
 mod projection;
 mod reads;
 mod replica;
+mod retention;
 mod sessions;
 mod users;
 

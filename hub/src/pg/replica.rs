@@ -65,7 +65,7 @@ impl Local {
     }
 
     /// The cache slot of document `id`, made empty if there is none.
-    fn slot(&self, id: &str) -> Slot {
+    pub(super) fn slot(&self, id: &str) -> Slot {
         // The map is only ever touched briefly and left consistent.
         self.cache
             .lock()
@@ -75,8 +75,8 @@ impl Local {
 }
 
 /// A decoded document and what it was built from.
-struct Loaded {
-    doc: CellDoc,
+pub(super) struct Loaded {
+    pub(super) doc: CellDoc,
     /// The `docs.version` it was loaded at or written as.
     version: i64,
     /// Its heads as stored (sorted): what a peer's changes are checked
@@ -88,7 +88,7 @@ struct Loaded {
     rows: Option<CellRows>,
 }
 
-type Slot = Arc<Mutex<Option<Loaded>>>;
+pub(super) type Slot = Arc<Mutex<Option<Loaded>>>;
 
 /// Least recently used slots. An evicted slot still in use by a thread
 /// lives on until that thread is done; the next user makes a new one.
@@ -126,7 +126,7 @@ impl DocCache {
 /// The slot's document for this thread alone. A thread that panicked while
 /// holding it may have left it half-changed: it is dropped, and reloaded
 /// from the database by whoever needs it next.
-fn hold(slot: &Slot) -> MutexGuard<'_, Option<Loaded>> {
+pub(super) fn hold(slot: &Slot) -> MutexGuard<'_, Option<Loaded>> {
     match slot.lock() {
         Ok(g) => g,
         Err(poisoned) => {
@@ -153,7 +153,7 @@ impl PgStorage {
     /// Decodes document `id` as the database holds it (`None`: it holds no
     /// such document). Bytes that do not decode, or do not reach the heads
     /// recorded beside them, are [`Error::Damaged`], never a panic.
-    fn load(&self, c: &mut impl GenericClient, id: &str) -> Result<Option<Loaded>> {
+    pub(super) fn load(&self, c: &mut impl GenericClient, id: &str) -> Result<Option<Loaded>> {
         let doing = format!("reading cell {id}");
         let fail = |e: postgres::Error| self.failed(&doing, e);
         let Some(row) = c.query_opt(LOAD, &[&id]).map_err(fail)? else {
@@ -201,7 +201,11 @@ impl PgStorage {
     /// cached copy if its version is still the row's, else a fresh load.
     /// The connection goes back to the pool before `f` runs; if `f` fails,
     /// the copy it may have half-changed is dropped.
-    fn with_doc<T>(&self, cell_id: &str, f: impl FnOnce(&mut CellDoc) -> Result<T>) -> Result<T> {
+    pub(super) fn with_doc<T>(
+        &self,
+        cell_id: &str,
+        f: impl FnOnce(&mut CellDoc) -> Result<T>,
+    ) -> Result<T> {
         check_id("cell", cell_id)?;
         let slot = self.local.slot(cell_id);
         let mut held = hold(&slot);
@@ -544,6 +548,21 @@ impl Replica for PgStorage {
         })
     }
 
+    fn erasure_orders(&self) -> Result<Vec<silin_core::erasure::ErasureOrder>> {
+        self.orders_to_pass_on()
+    }
+
+    fn take_erasure_orders(
+        &self,
+        orders: &[silin_core::erasure::ErasureOrder],
+    ) -> Result<silin_core::store::OrdersTaken> {
+        self.take_orders(orders)
+    }
+
+    fn awaiting_epochs(&self, cells: &[String]) -> Result<std::collections::BTreeSet<String>> {
+        self.awaiting(cells)
+    }
+
     fn take_device_audit(
         &self,
         cert: &Certificate,
@@ -785,6 +804,12 @@ impl Replica for PgStorage {
             Ok(c.query_opt("SELECT 1 FROM docs WHERE id = $1", &[&id])?
                 .is_some())
         })?;
+        let Some(incoming) = self.whole_epoch(&id, incoming, exists)? else {
+            // The new epoch is kept whatever follows: the rest of the
+            // peer's document is its own changes, under its role's rules.
+            self.absorb(&id, sender, |d| d.apply_bytes(bytes).map(|_| ()))?;
+            return Ok((id, true));
+        };
         if !exists {
             let doc = admit_new(incoming, sender, names_cell, self.now())?;
             if self.insert_new(&id, doc)? {
