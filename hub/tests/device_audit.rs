@@ -9,27 +9,19 @@
 
 #[path = "support/pg.rs"]
 mod pg_support;
+#[path = "support/phones.rs"]
+mod phones;
 
+use phones::{open, phone, sync};
 use silin_core::audit::{CountKey, DeviceAction, DeviceEntry};
 use silin_core::identity::{IdentityError, KeyPair, Office, Role, Scope};
 use silin_core::model::RegionPath;
 use silin_core::sync::envelope::{Body, Envelope, EnvelopeError, Sender};
 use silin_core::sync::{Session, SyncError};
-use silin_core::{bundle, Durability, Replica, Store, StoreOptions};
+use silin_core::{bundle, Store};
 use silin_hub::audit::{self, Action, Actor, Entry};
 use silin_hub::storage::HubStorage;
 use std::path::Path;
-
-fn open(dir: &Path, name: &str) -> Store {
-    Store::open(
-        dir.join(format!("{name}.db")),
-        StoreOptions {
-            durability: Durability::Normal,
-            ..Default::default()
-        },
-    )
-    .unwrap()
-}
 
 /// A SQLite hub as `silin hub serve` makes it: its office key beside the
 /// store, keeping the entries devices send up.
@@ -38,39 +30,6 @@ fn sqlite_hub(dir: &Path) -> (Store, Office) {
     let office = silin_hub::office::office(&hub, None).unwrap();
     hub.keep_device_audit(audit::keep_device_entries);
     (hub, office)
-}
-
-fn phone(dir: &Path, name: &str, office: &Office, role: Role, scope: &str) -> Store {
-    let s = open(dir, name);
-    let now = s.clock().timestamp();
-    let cert = office.issue(
-        &s.device_id(),
-        s.device_key().unwrap().public_key(),
-        role,
-        Scope::parse(&[scope.to_string()]).unwrap(),
-        now,
-        now + 30 * 86400,
-    );
-    s.install_certificate(&cert, &office.public_key()).unwrap();
-    s
-}
-
-/// One whole session from `device` to `hub`.
-fn sync(device: &Store, hub: &dyn Replica) {
-    let (mut a, mut msg) = Session::initiate(device).unwrap();
-    let mut b = Session::accept(hub).unwrap();
-    loop {
-        let reply = b.receive(hub, &msg).unwrap().expect("the hub answers");
-        match a.receive(device, &reply).unwrap() {
-            Some(next) => msg = next,
-            None => {
-                if let Some(done) = a.close_message() {
-                    assert!(b.receive(hub, &done).unwrap().is_none());
-                }
-                return;
-            }
-        }
-    }
 }
 
 fn export_plain(device: &Store) -> usize {
