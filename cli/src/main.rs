@@ -347,9 +347,12 @@ enum HubCmd {
         /// The hub's store (default: --store).
         #[arg(long, conflicts_with = "postgres")]
         db: Option<PathBuf>,
-        /// A PostgreSQL hub (not supported yet: erasure runs on the SQLite hub).
-        #[arg(long)]
+        /// The hub's PostgreSQL database instead.
+        #[arg(long, requires = "office_key")]
         postgres: Option<String>,
+        /// With --postgres: the hub's office key file (the office signs the order).
+        #[arg(long, value_name = "FILE", requires = "postgres")]
+        office_key: Option<PathBuf>,
         /// The cell's id.
         #[arg(long)]
         cell: String,
@@ -374,9 +377,12 @@ enum HubCmd {
         /// The hub's store (default: --store).
         #[arg(long, conflicts_with = "postgres")]
         db: Option<PathBuf>,
-        /// A PostgreSQL hub (not supported yet).
+        /// The hub's PostgreSQL database instead.
         #[arg(long)]
         postgres: Option<String>,
+        /// With --postgres: the hub's office key file (the office signs the orders; not needed for --stop-daily).
+        #[arg(long, value_name = "FILE", requires = "postgres")]
+        office_key: Option<PathBuf>,
         /// Keep health checks and test results this many days.
         #[arg(
             long,
@@ -1473,7 +1479,8 @@ fn run_hub(cli: &Cli, out: &Out, cmd: &HubCmd) -> Result<(), CliError> {
                     .collect(),
             };
             // The office's standing retention policy, applied daily.
-            let retention = Some(store.clone());
+            let retention =
+                Some(store.clone() as std::sync::Arc<dyn silin_hub::retention::Standing>);
             serve::run(
                 out,
                 listener,
@@ -1583,6 +1590,7 @@ fn run_hub(cli: &Cli, out: &Out, cmd: &HubCmd) -> Result<(), CliError> {
         HubCmd::Erase {
             db,
             postgres,
+            office_key,
             cell,
             member,
             household,
@@ -1591,7 +1599,6 @@ fn run_hub(cli: &Cli, out: &Out, cmd: &HubCmd) -> Result<(), CliError> {
             reason,
         } => {
             use silin_core::erasure::{Collection, Subject};
-            no_postgres(postgres)?;
             check_id("cell", cell)?;
             let mut subjects = Vec::new();
             for id in member {
@@ -1622,10 +1629,15 @@ fn run_hub(cli: &Cli, out: &Out, cmd: &HubCmd) -> Result<(), CliError> {
                     "name what to erase: --member, --household, --record or --whole-cell".into(),
                 ));
             }
-            let store = hub_store(cli, db, false)?;
-            refuse_phone_store(&store)?;
             let n = subjects.len();
-            let order = silin_hub::office::erase(&store, cell, subjects, reason)?;
+            let order = match (postgres, office_key) {
+                (Some(url), Some(key)) => pg::erase(url, key, cell, subjects, reason)?,
+                _ => {
+                    let store = hub_store(cli, db, false)?;
+                    refuse_phone_store(&store)?;
+                    silin_hub::office::erase(&store, cell, subjects, reason)?
+                }
+            };
             out.print(
                 &serde_json::json!({
                     "cell": cell,
@@ -1644,6 +1656,7 @@ fn run_hub(cli: &Cli, out: &Out, cmd: &HubCmd) -> Result<(), CliError> {
         HubCmd::Retain {
             db,
             postgres,
+            office_key,
             checks_days,
             monitoring_days,
             date,
@@ -1651,11 +1664,15 @@ fn run_hub(cli: &Cli, out: &Out, cmd: &HubCmd) -> Result<(), CliError> {
             daily,
             stop_daily,
         } => {
-            no_postgres(postgres)?;
             if *stop_daily {
-                let store = hub_store(cli, db, false)?;
-                refuse_phone_store(&store)?;
-                let stopped = silin_hub::retention::clear(&store).map_err(users_error)?;
+                let stopped = match postgres {
+                    Some(url) => pg::stop_retention(url)?,
+                    None => {
+                        let store = hub_store(cli, db, false)?;
+                        refuse_phone_store(&store)?;
+                        silin_hub::retention::clear(&store).map_err(users_error)?
+                    }
+                };
                 return out.print(&serde_json::json!({ "stopped": stopped }), || {
                     if stopped {
                         "the daily retention policy is ended; nothing was erased".into()
@@ -1668,15 +1685,20 @@ fn run_hub(cli: &Cli, out: &Out, cmd: &HubCmd) -> Result<(), CliError> {
                 checks_days: int_arg("checks_days", checks_days.as_deref().unwrap_or_default())?,
                 monitoring_days: int_arg("monitoring_days", monitoring_days)?,
             };
-            if policy.checks_days < 0 || policy.monitoring_days < 0 {
-                return Err(CliError::Usage(
-                    "--checks-days and --monitoring-days are days, 0 or more".into(),
-                ));
-            }
+            policy.check().map_err(|_| {
+                CliError::Usage("--checks-days and --monitoring-days are days, 0 or more".into())
+            })?;
             let day = date_arg("date", date)?;
-            let store = hub_store(cli, db, false)?;
-            refuse_phone_store(&store)?;
-            let orders = if *daily {
+            let orders = if let Some(url) = postgres {
+                let key = office_key.as_deref().ok_or_else(|| {
+                    CliError::Usage(
+                        "--postgres needs --office-key FILE: the office signs the orders".into(),
+                    )
+                })?;
+                pg::retain(url, key, &policy, day, reason, *daily)?
+            } else if *daily {
+                let store = hub_store(cli, db, false)?;
+                refuse_phone_store(&store)?;
                 // Kept first, then applied for today as the serving hub
                 // would: the day is recorded as run.
                 silin_hub::retention::set(&store, &policy, reason).map_err(users_error)?;
@@ -1684,6 +1706,8 @@ fn run_hub(cli: &Cli, out: &Out, cmd: &HubCmd) -> Result<(), CliError> {
                     .map_err(users_error)?
                     .unwrap_or_default()
             } else {
+                let store = hub_store(cli, db, false)?;
+                refuse_phone_store(&store)?;
                 silin_hub::office::retain(&store, &policy, day, reason)?
             };
             let records: usize = orders.iter().map(|o| o.subjects.len()).sum();
@@ -1741,16 +1765,6 @@ fn run_hub(cli: &Cli, out: &Out, cmd: &HubCmd) -> Result<(), CliError> {
 }
 
 /// Erasure and retention: not on a PostgreSQL hub yet.
-fn no_postgres(postgres: &Option<String>) -> Result<(), CliError> {
-    match postgres {
-        Some(_) => Err(CliError::Usage(
-            "erasure and retention do not work on a PostgreSQL hub yet; run them against a SQLite hub's store with --db PATH"
-                .into(),
-        )),
-        None => Ok(()),
-    }
-}
-
 pub(crate) fn users_error(e: silin_hub::users::UserError) -> CliError {
     if e.is_user_error() {
         CliError::Usage(e.to_string())

@@ -4,6 +4,8 @@
 
 use crate::output::{CliError, Out};
 use crate::serve;
+use chrono::NaiveDate;
+use silin_core::erasure::{ErasureOrder, Retention, Subject};
 use silin_core::identity::{Role, Scope};
 use silin_core::Clock;
 use silin_core::Replica;
@@ -62,6 +64,8 @@ pub(crate) fn open(url: &str, pool: u32) -> Result<PgStorage, CliError> {
     };
     let storage = PgStorage::connect_with(url, pool, options).map_err(pg_error)?;
     storage.migrate().map_err(pg_error)?;
+    // An erasure whose process stopped before it rewrote the tables.
+    storage.finish_erasures()?;
     Ok(storage)
 }
 
@@ -105,6 +109,8 @@ pub fn serve(out: &Out, args: Serve<'_>) -> Result<(), CliError> {
     let storage = Arc::new(storage);
     // The office dashboard reads the same database.
     let dashboard = silin_hub::dashboard::DashboardSource::new(storage.clone());
+    // Every process asks; the first to find the day due runs it.
+    let retention = Some(storage.clone() as Arc<dyn silin_hub::retention::Standing>);
     serve::run(
         out,
         listener,
@@ -116,6 +122,7 @@ pub fn serve(out: &Out, args: Serve<'_>) -> Result<(), CliError> {
             scope: Some(args.scope),
             tls: certificate,
             dashboard: Some(dashboard),
+            retention,
             ..Default::default()
         },
     )
@@ -143,6 +150,46 @@ pub fn issue_token(
         Some(fp) => silin_hub::api::token_with_certificate(&token, &fp),
         None => token,
     })
+}
+
+/// `silin hub erase --postgres URL --office-key FILE`: the office's order,
+/// issued in the database every hub process serves.
+pub fn erase(
+    url: &str,
+    office_key: &Path,
+    cell: &str,
+    subjects: Vec<Subject>,
+    reason: &str,
+) -> Result<ErasureOrder, CliError> {
+    let (storage, _) = with_office(url, office_key, 1, None)?;
+    Ok(storage.issue_erasure(cell, subjects, reason)?)
+}
+
+/// `silin hub retain --postgres URL --office-key FILE`: the policy applied
+/// on `day`, and with `daily` also kept as the standing one (the day then
+/// counts as run).
+pub fn retain(
+    url: &str,
+    office_key: &Path,
+    policy: &Retention,
+    day: NaiveDate,
+    reason: &str,
+    daily: bool,
+) -> Result<Vec<ErasureOrder>, CliError> {
+    // Two connections: a standing policy's run holds its row lock on one
+    // while the cells are erased on the other.
+    let (storage, _) = with_office(url, office_key, 2, None)?;
+    if !daily {
+        return Ok(storage.apply_retention(policy, day, reason)?);
+    }
+    storage.set_retention(policy, reason)?;
+    Ok(storage.run_retention_if_due(day)?.unwrap_or_default())
+}
+
+/// `silin hub retain --stop-daily --postgres URL`: true when there was a
+/// standing policy to end.
+pub fn stop_retention(url: &str) -> Result<bool, CliError> {
+    Ok(open(url, 1)?.clear_retention()?)
 }
 
 pub fn revoke(url: &str, device: &str) -> Result<(), CliError> {
