@@ -20,8 +20,9 @@
 
 use crate::identity::Role;
 
-/// The largest count suppressed for viewers who see counts only: counts
-/// from 1 to this are shown as "<5" (one more than this), never exactly.
+/// The largest count withheld for viewers who see counts only: counts
+/// from 1 to this are never shown (see [`withhold`] for the others
+/// withheld beside them).
 pub const SMALL_COUNT_MAX: i64 = 4;
 
 /// Characters kept at each end of a masked ID.

@@ -72,9 +72,10 @@ pub enum UserRole {
     Office,
     County,
     /// Counts only: the overview's figures by village and group, the
-    /// trend, each list's completion, with small counts suppressed
-    /// ([`silin_core::privacy::suppress_small`]); never a person, a cell,
-    /// a lead or a device.
+    /// trend, each list's completion, with small counts and the counts
+    /// that would give them away withheld
+    /// ([`silin_core::privacy::withhold`]); never a person, a cell, a lead
+    /// or a device.
     Analyst,
 }
 
