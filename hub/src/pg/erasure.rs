@@ -126,39 +126,55 @@ impl PgStorage {
         let at = self.local.clock.timestamp();
         let doing = format!("erasing from cell {cell_id}");
         let fail = |e: postgres::Error| self.failed(&doing, e);
+        let issued = self.replacing(cell_id, &doing, |tx, doc| {
+            let subjects = subjects(doc)?;
+            if subjects.is_empty() {
+                return Ok(None);
+            }
+            let (order, new) =
+                doc.issue_order(&office.key, subjects, reason, at, &self.local.actor)?;
+            keep_order(tx, &order).map_err(fail)?;
+            self.replace_lineage(tx, cell_id, new)?;
+            if let Some(entry) = audit(&order) {
+                super::audit::append(tx, &self.local.clock.now(), &entry).map_err(fail)?;
+            }
+            Ok(Some(order))
+        })?;
+        issued.ok_or_else(|| Error::not_found("cell", cell_id))
+    }
+
+    /// Runs `f` on cell `cell_id` as the database holds it, in a
+    /// transaction holding the cell's row lock that commits when `f`
+    /// returns `Ok`; this process's decoded copy is dropped first (the
+    /// cell is about to be replaced, and the next user reloads it). `None`
+    /// when the database holds no such cell.
+    fn replacing<T>(
+        &self,
+        cell_id: &str,
+        doing: &str,
+        f: impl FnOnce(&mut Transaction<'_>, &mut CellDoc) -> Result<T>,
+    ) -> Result<Option<T>> {
+        let fail = |e: postgres::Error| self.failed(doing, e);
         let slot = self.local.slot(cell_id);
         let mut held = hold(&slot);
-        // Whatever happens, the next user of this process's copy reloads.
         *held = None;
-        let mut c = self.client(&doing)?;
+        let mut c = self.client(doing)?;
         let mut tx = c.transaction().map_err(fail)?;
-        let row = tx
+        let locked = tx
             .query_typed_opt(
-                "SELECT version FROM docs WHERE id = $1 FOR UPDATE",
+                "SELECT 1 FROM docs WHERE id = $1 FOR UPDATE",
                 &[(&cell_id, Type::TEXT)],
             )
             .map_err(fail)?;
-        if row.is_none() {
-            return Err(Error::not_found("cell", cell_id));
-        }
-        let mut loaded = self
-            .load(&mut tx, cell_id)?
-            .ok_or_else(|| Error::not_found("cell", cell_id))?;
-        let subjects = subjects(&mut loaded.doc)?;
-        if subjects.is_empty() {
+        if locked.is_none() {
             return Ok(None);
         }
-        let (order, doc) =
-            loaded
-                .doc
-                .issue_order(&office.key, subjects, reason, at, &self.local.actor)?;
-        keep_order(&mut tx, &order).map_err(fail)?;
-        self.replace_lineage(&mut tx, cell_id, doc)?;
-        if let Some(entry) = audit(&order) {
-            super::audit::append(&mut tx, &self.local.clock.now(), &entry).map_err(fail)?;
-        }
+        let Some(mut loaded) = self.load(&mut tx, cell_id)? else {
+            return Ok(None);
+        };
+        let out = f(&mut tx, &mut loaded.doc)?;
         tx.commit().map_err(fail)?;
-        Ok(Some(order))
+        Ok(Some(out))
     }
 
     /// Inside the transaction holding `cell_id`'s row lock: `doc` becomes
@@ -314,40 +330,24 @@ impl PgStorage {
     fn follow(&self, cell_id: &str, whole: Option<CellDoc>) -> Result<Option<bool>> {
         let orders = self.held_orders(Some(cell_id))?;
         let doing = format!("following erasure orders for cell {cell_id}");
-        let fail = |e: postgres::Error| self.failed(&doing, e);
-        let slot = self.local.slot(cell_id);
-        let mut held = hold(&slot);
-        *held = None;
-        let mut c = self.client(&doing)?;
-        let mut tx = c.transaction().map_err(fail)?;
-        let locked = tx
-            .query_typed_opt(
-                "SELECT version FROM docs WHERE id = $1 FOR UPDATE",
-                &[(&cell_id, Type::TEXT)],
-            )
-            .map_err(fail)?;
-        if locked.is_none() {
-            return Ok(None);
-        }
-        let Some(mut loaded) = self.load(&mut tx, cell_id)? else {
-            return Ok(None);
-        };
         let now = self.local.clock.timestamp();
-        // The hub's own edits are the office's, written by each process's
-        // own actor: the office issues orders here, so none of them is
-        // after a cut it did not see; an order issued elsewhere is
-        // followed from its cut.
-        let new = match loaded
-            .doc
-            .follow_orders(&orders, whole, &self.local.actor, now)?
-        {
-            Followed::Nothing => return Ok(None),
-            Followed::Awaiting => return Ok(Some(false)),
-            Followed::Moved(new) => *new,
-        };
-        self.replace_lineage(&mut tx, cell_id, new)?;
-        tx.commit().map_err(fail)?;
-        Ok(Some(true))
+        let moved = self.replacing(cell_id, &doing, |tx, doc| {
+            // The hub's own edits are the office's, written by each
+            // process's own actor: the office issues orders here, so none
+            // of them is after a cut it did not see; an order issued
+            // elsewhere is followed from its cut.
+            Ok(
+                match doc.follow_orders(&orders, whole, &self.local.actor, now)? {
+                    Followed::Nothing => None,
+                    Followed::Awaiting => Some(false),
+                    Followed::Moved(new) => {
+                        self.replace_lineage(tx, cell_id, *new)?;
+                        Some(true)
+                    }
+                },
+            )
+        })?;
+        Ok(moved.flatten())
     }
 
     /// [`Replica::take_erasure_orders`]: each order checked against the
