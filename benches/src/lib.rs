@@ -7,6 +7,7 @@ use silin_core::identity::{Office, Role, Scope};
 use silin_core::{Durability, Result, Store, StoreOptions};
 use silin_workload::{apply_actions, DayPlan, Workload};
 use std::path::Path;
+use std::time::Duration;
 
 pub fn options(cache_docs: usize, durability: Durability) -> StoreOptions {
     StoreOptions {
@@ -101,6 +102,37 @@ pub fn village_scope(workload: &Workload, cells: &[usize]) -> Vec<String> {
     v.sort();
     v.dedup();
     v
+}
+
+/// The middle of `v`'s timings (the upper middle of an even count).
+pub fn median(mut v: Vec<Duration>) -> Duration {
+    v.sort();
+    v[v.len() / 2]
+}
+
+pub fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1000.0
+}
+
+/// `f`'s result and how long it took.
+pub fn timed<T, E>(
+    f: impl FnOnce() -> std::result::Result<T, E>,
+) -> std::result::Result<(T, Duration), E> {
+    let t = std::time::Instant::now();
+    let out = f()?;
+    Ok((out, t.elapsed()))
+}
+
+/// 21:00 (UTC+8) on the day after `history` days of `workload`'s county:
+/// where every device's clock stands after the history is played, so
+/// nothing it played (doses, arrivals) is in its future.
+pub fn history_end(
+    workload: &Workload,
+    history: u32,
+) -> Option<chrono::DateTime<chrono::FixedOffset>> {
+    let tz = chrono::FixedOffset::east_opt(8 * 3600)?;
+    let day = workload.start + chrono::Days::new(u64::from(history));
+    day.and_hms_opt(21, 0, 0)?.and_local_timezone(tz).single()
 }
 
 pub fn target_dir() -> std::path::PathBuf {

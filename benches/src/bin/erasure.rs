@@ -30,24 +30,9 @@ use silin_core::model::{NewVisit, VisitKind};
 use silin_core::sync::sync_local;
 use silin_core::{Durability, Store};
 use silin_workload::Workload;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 const SEED: u64 = 20261205;
-
-fn median(mut v: Vec<Duration>) -> Duration {
-    v.sort();
-    v[v.len() / 2]
-}
-
-fn ms(d: Duration) -> f64 {
-    d.as_secs_f64() * 1000.0
-}
-
-fn timed<T>(f: impl FnOnce() -> silin_core::Result<T>) -> silin_core::Result<(T, Duration)> {
-    let t = Instant::now();
-    let out = f()?;
-    Ok((out, t.elapsed()))
-}
 
 fn main() -> silin_core::Result<()> {
     let mut args = std::env::args().skip(1);
@@ -59,11 +44,7 @@ fn main() -> silin_core::Result<()> {
     eprintln!("erasure: a hub of {cells} cells with {history} days");
     // Every device on a clock at the end of the history, as the days it
     // plays (doses, arrivals) are not in its future.
-    let end = chrono::FixedOffset::east_opt(8 * 3600)
-        .and_then(|tz| {
-            let day = workload.start + chrono::Days::new(u64::from(history));
-            day.and_hms_opt(21, 0, 0)?.and_local_timezone(tz).single()
-        })
+    let end = history_end(&workload, history)
         .ok_or_else(|| silin_core::Error::Incompatible("no such time".into()))?;
     let open = |name: &str| {
         Store::open(
