@@ -27,12 +27,12 @@ use silin_core::store::{heads_to_bytes, CellRows, OrdersTaken};
 use silin_core::{Error, Replica, Result};
 use std::collections::{BTreeMap, BTreeSet};
 
-/// The tables an erasure rewrites: every one that held a row of a cell's
-/// old lineage.
 /// The `meta` row that says an erasure's old bytes may still lie in the
 /// tables' files (as on a SQLite store).
 const PURGE_DUE: &str = "erasure_purge_due";
 
+/// The tables an erasure rewrites: every one that held a row of a cell's
+/// old lineage.
 const PURGED: &str =
     "snapshots, chunks, sync_states, cells, households, members, visits, reports, tasks";
 
@@ -103,7 +103,10 @@ impl PgStorage {
             self.purge()?;
         }
         self.record_audit(&crate::office::retention_entry(&orders, policy))
-            .map_err(|e| Error::Io(std::io::Error::other(e.to_string())))?;
+            .map_err(|e| match e {
+                crate::audit::AuditError::Store(e) => e,
+                e => Error::Io(std::io::Error::other(e.to_string())),
+            })?;
         Ok(orders)
     }
 
