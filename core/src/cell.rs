@@ -18,10 +18,11 @@ use crate::error::{Error, Result};
 use crate::model::*;
 use automerge::transaction::{CommitOptions, Transactable};
 use automerge::{
-    ActorId, AutoCommit, ChangeHash, ObjId, ObjType, ReadDoc, ScalarValue, ScalarValueRef, Value,
-    ValueRef, ROOT,
+    hydrate, ActorId, AutoCommit, ChangeHash, ObjId, ObjType, ReadDoc, ScalarValue, ScalarValueRef,
+    Value, ValueRef, ROOT,
 };
 use chrono::NaiveDate;
+use std::collections::HashMap;
 
 mod epoch;
 mod layout;
@@ -60,6 +61,12 @@ const MAX_OBJECTS: usize = 2_000_000;
 
 pub struct CellDoc {
     doc: AutoCommit,
+    /// Which household each member was last seen in: a hint that saves
+    /// walking every household on each visit to a member (the walk was a
+    /// sixth of a visit's instructions on a year-old cell). Always checked
+    /// against the document before use, so a stale hint costs a walk, never
+    /// a wrong answer; filled by [`CellDoc::learn_homes`].
+    homes: HashMap<String, String>,
 }
 
 impl std::fmt::Debug for CellDoc {
@@ -168,14 +175,14 @@ impl CellDoc {
                 .with_message("create cell")
                 .with_time(at),
         );
-        Ok(CellDoc { doc })
+        Ok(CellDoc::from_automerge(doc))
     }
 
     /// Loads a saved document (snapshot followed by any number of chunks),
     /// migrating an older layout forward in a change of its own.
     pub fn load(bytes: &[u8], actor: &ActorId) -> Result<CellDoc> {
         let doc = AutoCommit::load(bytes)?.with_actor(actor.clone());
-        let cell = CellDoc { doc };
+        let cell = CellDoc::from_automerge(doc);
         cell.check_layout()?;
         Ok(cell)
     }
@@ -701,15 +708,41 @@ impl CellDoc {
 
     /// The household holding member `id`, and the member's object.
     fn member_obj(&self, id: &str) -> Result<(String, ObjId)> {
+        if let Some(hh) = self.homes.get(id) {
+            if let Some(m) = self.member_in(hh, id) {
+                return Ok((hh.clone(), m));
+            }
+        }
         let hhs = self.root_map(HOUSEHOLDS)?;
         for hh in self.keys(&hhs) {
-            if let Some(members) = self.map(&hhs, &hh).and_then(|h| self.map(&h, MEMBERS)) {
-                if let Some(m) = self.map(&members, id) {
-                    return Ok((hh, m));
-                }
+            if let Some(m) = self.member_in(&hh, id) {
+                return Ok((hh, m));
             }
         }
         Err(Error::not_found("member", id))
+    }
+
+    /// Member `id`'s object if household `hh` holds it.
+    fn member_in(&self, hh: &str, id: &str) -> Option<ObjId> {
+        let hhs = self.map(&ROOT, HOUSEHOLDS)?;
+        let members = self.map(&hhs, hh).and_then(|h| self.map(&h, MEMBERS))?;
+        self.map(&members, id)
+    }
+
+    /// Fills [`CellDoc::homes`] from the households as they are now.
+    fn learn_homes(&mut self) -> Result<()> {
+        let hhs = self.root_map(HOUSEHOLDS)?;
+        let mut homes = HashMap::new();
+        for hh in self.keys(&hhs) {
+            if let Some(members) = self.map(&hhs, &hh).and_then(|h| self.map(&h, MEMBERS)) {
+                for m in self.keys(&members) {
+                    // The first in key order, as the walk above finds it.
+                    homes.entry(m).or_insert_with(|| hh.clone());
+                }
+            }
+        }
+        self.homes = homes;
+        Ok(())
     }
 
     pub fn has_household(&self, id: &str) -> bool {
@@ -1293,6 +1326,9 @@ impl CellDoc {
         // The member implies the household; store it so day queries need no join.
         let mut household = v.household_id.clone();
         if let Some(mid) = &v.member_id {
+            if !self.homes.contains_key(mid) {
+                self.learn_homes()?;
+            }
             let (hh, _) = self.member_obj(mid)?;
             if v.household_id.as_ref().is_some_and(|h| *h != hh) {
                 return Err(ValidationError::new(
@@ -1307,10 +1343,14 @@ impl CellDoc {
             self.task(t)?;
         }
         let visits = self.root_map(VISITS)?;
-        let obj = self.doc.put_object(&visits, id, ObjType::Map)?;
-        self.doc.put(&obj, "kind", v.kind.as_str())?;
-        self.doc.put(&obj, "at", v.at.to_rfc3339())?;
-        self.doc.put(&obj, "by", v.by.as_str())?;
+        // The visit's map and its keys go in as one object: automerge
+        // splices its op set twice instead of once per key, which was a
+        // third of a visit's CPU (doc/BENCHMARKS.md, "The write path").
+        // The ops, and so the document and what peers receive, are the same.
+        let mut keys: HashMap<&str, hydrate::Value> = HashMap::with_capacity(10);
+        keys.insert("kind", hydrate::Value::scalar(v.kind.as_str()));
+        keys.insert("at", hydrate::Value::scalar(v.at.to_rfc3339()));
+        keys.insert("by", hydrate::Value::scalar(v.by));
         for (k, val) in [
             ("household", household),
             ("member", v.member_id),
@@ -1320,12 +1360,14 @@ impl CellDoc {
             ("task", v.task_id),
         ] {
             if let Some(val) = val {
-                self.doc.put(&obj, k, val)?;
+                keys.insert(k, hydrate::Value::scalar(val));
             }
         }
         if let Some(t) = v.temperature {
-            self.doc.put(&obj, "temperature", t)?;
+            keys.insert("temperature", hydrate::Value::scalar(t));
         }
+        self.doc
+            .batch_create_object(&visits, id, &hydrate::Value::from(keys), false)?;
         Ok(())
     }
 
@@ -1577,5 +1619,119 @@ mod tests {
         assert_eq!(read.household_id.as_deref(), Some(hh.as_str()));
         assert_eq!(read.temperature, Some(36.0));
         assert!(a.visit(&new_id()).is_err());
+    }
+
+    fn cell_with_member() -> (CellDoc, String, String) {
+        let info = CellInfo {
+            id: new_id(),
+            name: "第三联户".into(),
+            path: RegionPath::parse("两当县/城关镇/广香村/三组").unwrap(),
+            lead: None,
+        };
+        let mut d = CellDoc::create(&info, &ActorId::random(), 0).unwrap();
+        let hh = new_id();
+        d.add_household(&hh, NewHousehold::default(), 0).unwrap();
+        let m = new_id();
+        let member = NewMember {
+            name: "李华".into(),
+            ..NewMember::default()
+        };
+        let day = NaiveDate::from_ymd_opt(2025, 1, 1).unwrap();
+        d.add_member(&hh, &m, member, day, 0).unwrap();
+        (d, hh, m)
+    }
+
+    /// A visit goes in as one object (`batch_create_object`); a peer
+    /// must see the same change as the key-by-key writes made before:
+    /// one map with one op per field, the values with their types.
+    #[test]
+    fn a_visit_written_in_one_batch_has_the_ops_of_key_by_key_writes() {
+        let (mut a, hh, m) = cell_with_member();
+        let base = a.save();
+        let mut b = CellDoc::load(&base, &ActorId::random()).unwrap();
+        let before = a.heads();
+        let at = chrono::DateTime::parse_from_rfc3339("2025-03-01T09:30:00+08:00").unwrap();
+        let mut v = NewVisit::new(VisitKind::HealthCheck, at, "李华");
+        v.member_id = Some(m.clone());
+        v.temperature = Some(36.6);
+        v.outcome = Some("体温正常".into());
+        let vid = new_id();
+        a.record_visit(&vid, v.clone()).unwrap();
+        let batched = a.doc.get_changes(&before);
+        assert_eq!(batched.len(), 1);
+
+        // The same visit key by key, on a replica of the same history.
+        let visits = b.root_map(VISITS).unwrap();
+        let obj = b
+            .doc
+            .put_object(&visits, vid.as_str(), ObjType::Map)
+            .unwrap();
+        b.doc.put(&obj, "kind", v.kind.as_str()).unwrap();
+        b.doc.put(&obj, "at", at.to_rfc3339()).unwrap();
+        b.doc.put(&obj, "by", "李华").unwrap();
+        b.doc.put(&obj, "household", hh.as_str()).unwrap();
+        b.doc.put(&obj, "member", m.as_str()).unwrap();
+        b.doc.put(&obj, "outcome", "体温正常").unwrap();
+        b.doc.put(&obj, "temperature", 36.6).unwrap();
+        b.commit("record visit", at.timestamp());
+        let by_key = b.doc.get_changes(&before);
+        assert_eq!(by_key.len(), 1);
+
+        let ops = |c: &automerge::Change| {
+            let mut ops: Vec<String> = c
+                .decode()
+                .operations
+                .iter()
+                .map(|op| format!("{:?} {:?} {:?}", op.key, op.action, op.pred))
+                .collect();
+            ops.sort();
+            ops
+        };
+        assert_eq!(ops(&batched[0]), ops(&by_key[0]));
+        assert_eq!(a.visit(&vid).unwrap(), b.visit(&vid).unwrap());
+        // A replica of the history before takes the batched change and
+        // reads the same visit.
+        let mut c = CellDoc::load(&base, &ActorId::random()).unwrap();
+        c.doc.apply_changes([batched[0].clone()]).unwrap();
+        assert_eq!(c.visit(&vid).unwrap(), a.visit(&vid).unwrap());
+        assert_eq!(c.heads(), a.heads());
+    }
+
+    /// The member-to-household hint is checked against the document: a
+    /// member gone from the household it was last seen in is not found.
+    #[test]
+    fn a_visit_follows_the_document_not_a_stale_household_hint() {
+        let (mut d, hh, m) = cell_with_member();
+        let at = chrono::DateTime::parse_from_rfc3339("2025-03-01T09:30:00+08:00").unwrap();
+        let mut v = NewVisit::new(VisitKind::Call, at, "李华");
+        v.member_id = Some(m.clone());
+        let first = new_id();
+        d.record_visit(&first, v.clone()).unwrap();
+        assert_eq!(d.homes.get(&m), Some(&hh));
+        assert_eq!(
+            d.visit(&first).unwrap().household_id.as_deref(),
+            Some(hh.as_str())
+        );
+
+        // The member is removed behind the hint's back (as a merged change
+        // could), then put in another household.
+        let other = new_id();
+        d.add_household(&other, NewHousehold::default(), 0).unwrap();
+        let members = d.map(&d.household_obj(&hh).unwrap(), MEMBERS).unwrap();
+        d.doc.delete(&members, m.as_str()).unwrap();
+        d.commit("remove", 1);
+        assert!(matches!(
+            d.record_visit(&new_id(), v.clone()),
+            Err(Error::NotFound { .. })
+        ));
+        let moved = d.map(&d.household_obj(&other).unwrap(), MEMBERS).unwrap();
+        d.doc.put_object(&moved, m.as_str(), ObjType::Map).unwrap();
+        d.commit("move", 2);
+        let second = new_id();
+        d.record_visit(&second, v).unwrap();
+        assert_eq!(
+            d.visit(&second).unwrap().household_id.as_deref(),
+            Some(other.as_str())
+        );
     }
 }

@@ -174,7 +174,10 @@ fn copy_records(
 impl CellDoc {
     /// A document as automerge holds it (an epoch's state at its root).
     pub(crate) fn from_automerge(doc: AutoCommit) -> CellDoc {
-        CellDoc { doc }
+        CellDoc {
+            doc,
+            homes: Default::default(),
+        }
     }
 
     /// The document's epoch: 0 until the first erasure.
@@ -316,7 +319,7 @@ impl CellDoc {
                 reason: "its new epoch made no change".into(),
             })?;
         dst.set_actor(actor.clone());
-        Ok((CellDoc { doc: dst }, root))
+        Ok((CellDoc::from_automerge(dst), root))
     }
 
     /// Replays onto `onto` (the new epoch) what `actor`'s changes after
