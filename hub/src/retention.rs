@@ -31,6 +31,35 @@ pub struct Schedule {
     pub last_run: Option<NaiveDate>,
 }
 
+impl Schedule {
+    /// The policy's row as either storage keeps it (`last_run` as
+    /// `YYYY-MM-DD`); the error names the bad value, for the storage's own
+    /// error type.
+    pub(crate) fn from_row(
+        checks_days: i64,
+        monitoring_days: i64,
+        reason: String,
+        set_at: String,
+        last_run: Option<String>,
+    ) -> std::result::Result<Schedule, String> {
+        let last_run = last_run
+            .map(|d| {
+                NaiveDate::parse_from_str(&d, "%Y-%m-%d")
+                    .map_err(|e| format!("hub_retention.last_run {d:?}: {e}"))
+            })
+            .transpose()?;
+        Ok(Schedule {
+            policy: Retention {
+                checks_days,
+                monitoring_days,
+            },
+            reason,
+            set_at,
+            last_run,
+        })
+    }
+}
+
 fn laid_out(store: &Store) -> Result<bool> {
     on_connection(store, |conn| {
         Ok(conn.query_row(
@@ -123,22 +152,8 @@ pub fn get(store: &Store) -> Result<Option<Schedule>> {
             )
             .optional()?;
         row.map(|(checks_days, monitoring_days, reason, set_at, last)| {
-            let last_run = last
-                .map(|d| {
-                    NaiveDate::parse_from_str(&d, "%Y-%m-%d").map_err(|e| {
-                        UserError::Storage(format!("hub_retention.last_run {d:?}: {e}"))
-                    })
-                })
-                .transpose()?;
-            Ok(Schedule {
-                policy: Retention {
-                    checks_days,
-                    monitoring_days,
-                },
-                reason,
-                set_at,
-                last_run,
-            })
+            Schedule::from_row(checks_days, monitoring_days, reason, set_at, last)
+                .map_err(UserError::Storage)
         })
         .transpose()
     })

@@ -80,21 +80,8 @@ impl PgStorage {
         };
         let (checks_days, monitoring_days, reason, set_at, last) =
             get().map_err(|e| self.failed(doing, e))?;
-        let last_run = last
-            .map(|d| {
-                NaiveDate::parse_from_str(&d, "%Y-%m-%d")
-                    .map_err(|e| Error::Incompatible(format!("hub_retention.last_run {d:?}: {e}")))
-            })
-            .transpose()?;
-        Ok(Schedule {
-            policy: Retention {
-                checks_days,
-                monitoring_days,
-            },
-            reason,
-            set_at,
-            last_run,
-        })
+        Schedule::from_row(checks_days, monitoring_days, reason, set_at, last)
+            .map_err(Error::Incompatible)
     }
 
     /// Applies the standing policy for `today` unless it already ran on
