@@ -8,14 +8,16 @@
 
 #[path = "../../hub/tests/support/pg.rs"]
 mod pg_support;
+#[path = "../../hub/tests/support/phones.rs"]
+mod phones;
 
 use pg_support::FreshDatabase;
 use silin_core::identity::{KeyPair, Office, Role, Scope};
 use silin_core::model::{
     resident_id_check_char, NewHousehold, NewMember, NewVisit, RegionPath, VisitKind,
 };
-use silin_core::sync::{Session, SyncStats};
-use silin_core::{Durability, Replica, Store, StoreOptions};
+use silin_core::sync::SyncStats;
+use silin_core::{Replica, Store};
 use silin_hub::pg::PgStorage;
 use silin_hub::storage::HubStorage;
 use std::path::Path;
@@ -38,45 +40,12 @@ fn hub(db: &FreshDatabase) -> PgStorage {
 }
 
 fn phone(dir: &Path, name: &str, role: Role, entry: &str) -> Store {
-    let s = Store::open(
-        dir.join(format!("{name}.db")),
-        StoreOptions {
-            durability: Durability::Normal,
-            ..Default::default()
-        },
-    )
-    .unwrap();
-    let now = s.clock().timestamp();
-    let cert = office().issue(
-        &s.device_id(),
-        s.device_key().unwrap().public_key(),
-        role,
-        Scope::parse(&[entry.to_string()]).unwrap(),
-        now,
-        now + 30 * 86400,
-    );
-    s.install_certificate(&cert, &office().public_key())
-        .unwrap();
-    s
+    phones::phone(dir, name, &office(), role, entry)
 }
 
 /// One whole session from `device` to `hub`, as `hub serve` answers it.
 fn sync(device: &Store, hub: &PgStorage) -> SyncStats {
-    let known = HubStorage::device_id(hub);
-    let (mut a, mut msg) = Session::initiate_to(device, Some(&known)).unwrap();
-    let mut b = Session::accept(hub).unwrap();
-    loop {
-        let reply = b.receive(hub, &msg).unwrap().expect("the hub answers");
-        match a.receive(device, &reply).unwrap() {
-            Some(next) => msg = next,
-            None => {
-                if let Some(done) = a.close_message() {
-                    assert!(b.receive(hub, &done).unwrap().is_none());
-                }
-                return a.stats();
-            }
-        }
-    }
+    phones::session(device, hub, Some(&HubStorage::device_id(hub))).unwrap()
 }
 
 fn resident_id(birth: &str, serial: &str) -> String {

@@ -12,9 +12,12 @@
 
 #[path = "support/pg.rs"]
 mod pg_support;
+#[path = "support/phones.rs"]
+mod phones;
 
 use automerge::{ActorId, ChangeHash};
 use pg_support::{fresh_database, FreshDatabase};
+use phones::session;
 use silin_core::cell::CellDoc;
 use silin_core::identity::{IdentityError, KeyPair, Office, Role, Scope};
 use silin_core::model::{
@@ -22,7 +25,7 @@ use silin_core::model::{
 };
 use silin_core::store::{CellRow, CellRows, HouseholdRow, MemberRow, ReportRow, TaskRow, VisitRow};
 use silin_core::sync::{Session, SyncError, SyncStats};
-use silin_core::{Durability, Error, Replica, Store, StoreOptions};
+use silin_core::{Error, Replica, Store};
 use silin_hub::enrolment::TokenGrant;
 use silin_hub::pg::{PgOptions, PgSessions, PgStorage};
 use silin_hub::sessions::{Limits, SessionHold};
@@ -61,39 +64,13 @@ fn process_with(db: &FreshDatabase, options: PgOptions) -> PgStorage {
 
 /// A device's store, enrolled by the office as `role` over `entry`.
 fn phone(dir: &Path, name: &str, role: Role, entry: &str) -> Store {
-    let s = Store::open(
-        dir.join(format!("{name}.db")),
-        StoreOptions {
-            durability: Durability::Normal,
-            ..Default::default()
-        },
-    )
-    .unwrap();
-    let now = s.clock().timestamp();
-    let cert = office().issue(
-        &s.device_id(),
-        s.device_key().unwrap().public_key(),
-        role,
-        scope(entry),
-        now,
-        now + 30 * 86400,
-    );
-    s.install_certificate(&cert, &office().public_key())
-        .unwrap();
-    s
+    phones::phone(dir, name, &office(), role, entry)
 }
 
 /// A store of no enrolment: it edits what it likes, as a tampered phone
 /// would, and the hub judges the changes by the role of who hands them over.
 fn loose(dir: &Path, name: &str) -> Store {
-    Store::open(
-        dir.join(format!("{name}.db")),
-        StoreOptions {
-            durability: Durability::Normal,
-            ..Default::default()
-        },
-    )
-    .unwrap()
+    phones::open(dir, name)
 }
 
 fn visit(note: &str) -> NewVisit {
@@ -106,8 +83,9 @@ fn visit(note: &str) -> NewVisit {
     v
 }
 
-/// One whole session from `device` to `hub` in this process, as
-/// `silin_core::sync::sync_local` runs one between two stores.
+/// One whole session from `device` to `hub`, as `hub serve` answers it:
+/// the device names the hub, or starts afresh if the hub's certificate is
+/// one it does not know yet.
 fn sync(device: &Store, hub: &PgStorage) -> SyncStats {
     let known = HubStorage::device_id(hub);
     match session(device, hub, Some(&known)) {
@@ -115,25 +93,6 @@ fn sync(device: &Store, hub: &PgStorage) -> SyncStats {
         other => other,
     }
     .unwrap()
-}
-
-fn session(device: &Store, hub: &dyn Replica, known: Option<&str>) -> Result<SyncStats, SyncError> {
-    let (mut a, mut msg) = Session::initiate_to(device, known)?;
-    let mut b = Session::accept(hub)?;
-    loop {
-        let reply = b
-            .receive(hub, &msg)?
-            .expect("the hub answers every message but the closing one");
-        match a.receive(device, &reply)? {
-            Some(next) => msg = next,
-            None => {
-                if let Some(done) = a.close_message() {
-                    assert!(b.receive(hub, &done)?.is_none());
-                }
-                return Ok(a.stats());
-            }
-        }
-    }
 }
 
 fn sorted(mut heads: Vec<ChangeHash>) -> Vec<ChangeHash> {

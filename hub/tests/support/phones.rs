@@ -6,7 +6,7 @@
 #![allow(dead_code)]
 
 use silin_core::identity::{Office, Role, Scope};
-use silin_core::sync::Session;
+use silin_core::sync::{Session, SyncError, SyncStats};
 use silin_core::{Durability, Replica, Store, StoreOptions};
 use std::path::Path;
 
@@ -40,19 +40,31 @@ pub fn phone(dir: &Path, name: &str, office: &Office, role: Role, scope: &str) -
     s
 }
 
-/// One whole session from `device` to `hub`.
-pub fn sync(device: &Store, hub: &dyn Replica) {
-    let (mut a, mut msg) = Session::initiate(device).unwrap();
-    let mut b = Session::accept(hub).unwrap();
+/// One whole session from `device` to `hub`; what the device saw of it.
+pub fn sync(device: &Store, hub: &dyn Replica) -> SyncStats {
+    session(device, hub, None).unwrap()
+}
+
+/// One whole session, the device naming the hub it expects (`known`, as an
+/// app that synced with it before does), or none.
+pub fn session(
+    device: &Store,
+    hub: &dyn Replica,
+    known: Option<&str>,
+) -> Result<SyncStats, SyncError> {
+    let (mut a, mut msg) = Session::initiate_to(device, known)?;
+    let mut b = Session::accept(hub)?;
     loop {
-        let reply = b.receive(hub, &msg).unwrap().expect("the hub answers");
-        match a.receive(device, &reply).unwrap() {
+        let reply = b
+            .receive(hub, &msg)?
+            .expect("the hub answers every message but the closing one");
+        match a.receive(device, &reply)? {
             Some(next) => msg = next,
             None => {
                 if let Some(done) = a.close_message() {
-                    assert!(b.receive(hub, &done).unwrap().is_none());
+                    assert!(b.receive(hub, &done)?.is_none());
                 }
-                return;
+                return Ok(a.stats());
             }
         }
     }
