@@ -457,15 +457,15 @@ pub(crate) fn parse_opt_day(
         .transpose()
 }
 
-/// Now, in the device's own time zone: the phone's clock is the app's.
-pub(crate) fn now() -> DateTime<FixedOffset> {
-    silin_core::Clock::system().now()
-}
-
-/// An instant given by the app, or [`now`].
-pub(crate) fn instant(field: &str, s: Option<String>) -> Result<DateTime<FixedOffset>, StoreError> {
+/// An instant given by the app, or now on the store's clock (the phone's
+/// own, unless the store was opened at a set time).
+pub(crate) fn instant(
+    field: &str,
+    s: Option<String>,
+    clock: &silin_core::Clock,
+) -> Result<DateTime<FixedOffset>, StoreError> {
     match s.filter(|s| !s.trim().is_empty()) {
-        None => Ok(now()),
+        None => Ok(clock.now()),
         Some(s) => DateTime::parse_from_rfc3339(s.trim()).map_err(|_| {
             StoreError::invalid(
                 field,
@@ -475,6 +475,7 @@ pub(crate) fn instant(field: &str, s: Option<String>) -> Result<DateTime<FixedOf
     }
 }
 
+/// Today on the phone's clock, for what no store is asked about.
 pub(crate) fn today() -> NaiveDate {
     silin_core::Clock::system().today()
 }
@@ -540,38 +541,40 @@ impl TryFrom<MemberEdit> for core::MemberEdit {
     }
 }
 
-impl TryFrom<NewVisit> for core::NewVisit {
-    type Error = StoreError;
-    fn try_from(v: NewVisit) -> Result<Self, StoreError> {
-        Ok(core::NewVisit {
-            kind: v.kind.into(),
-            household_id: v.household_id,
-            member_id: v.member_id,
-            at: instant("at", v.at)?,
-            by: v.by,
-            temperature: v.temperature,
-            symptoms: v.symptoms,
-            outcome: v.outcome,
-            note: v.note,
-            task_id: v.task_id,
-        })
-    }
+/// A visit as the app gave it; no time means now on `clock`.
+pub(crate) fn new_visit(
+    v: NewVisit,
+    clock: &silin_core::Clock,
+) -> Result<core::NewVisit, StoreError> {
+    Ok(core::NewVisit {
+        kind: v.kind.into(),
+        household_id: v.household_id,
+        member_id: v.member_id,
+        at: instant("at", v.at, clock)?,
+        by: v.by,
+        temperature: v.temperature,
+        symptoms: v.symptoms,
+        outcome: v.outcome,
+        note: v.note,
+        task_id: v.task_id,
+    })
 }
 
-impl TryFrom<NewReport> for core::NewReport {
-    type Error = StoreError;
-    fn try_from(r: NewReport) -> Result<Self, StoreError> {
-        Ok(core::NewReport {
-            date: parse_day("date", &r.date)?,
-            by: r.by,
-            at: instant("at", r.at)?,
-            arrivals: r.arrivals,
-            under_monitoring: r.under_monitoring,
-            abnormal: r.abnormal,
-            errands: r.errands,
-            note: r.note,
-        })
-    }
+/// A report as the app gave it; no time means now on `clock`.
+pub(crate) fn new_report(
+    r: NewReport,
+    clock: &silin_core::Clock,
+) -> Result<core::NewReport, StoreError> {
+    Ok(core::NewReport {
+        date: parse_day("date", &r.date)?,
+        by: r.by,
+        at: instant("at", r.at, clock)?,
+        arrivals: r.arrivals,
+        under_monitoring: r.under_monitoring,
+        abnormal: r.abnormal,
+        errands: r.errands,
+        note: r.note,
+    })
 }
 
 // ---- identity and sync --------------------------------------------------------

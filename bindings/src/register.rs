@@ -3,7 +3,7 @@
 //! (checks due and missed, open tasks, residents away, errands waiting,
 //! the report's draft, each member's health) in one call.
 
-use crate::convert::{day, now, parse_day, parse_opt_day, CellTask, NewMember, Report, TestResult};
+use crate::convert::{day, parse_day, parse_opt_day, CellTask, NewMember, Report, TestResult};
 use crate::error::StoreError;
 use crate::store::Store;
 use silin_core::register as core;
@@ -271,8 +271,9 @@ impl Store {
                 ))
             }
         };
-        let at = now();
-        Ok(self.core()?.record_arrival(core::NewArrival {
+        let store = self.core()?;
+        let at = store.clock().now();
+        Ok(store.record_arrival(core::NewArrival {
             household_id: arrival.household_id,
             person,
             kind: arrival.kind.into(),
@@ -306,12 +307,13 @@ impl Store {
     }
 
     pub fn request_errand(&self, errand: NewErrand) -> Result<String, StoreError> {
-        Ok(self.core()?.request_errand(core::NewErrand {
+        let store = self.core()?;
+        Ok(store.request_errand(core::NewErrand {
             household_id: errand.household_id,
             member_id: errand.member_id,
             request: errand.request,
             due: parse_opt_day("due", errand.due)?,
-            at: now(),
+            at: store.clock().now(),
         })?)
     }
 

@@ -2,11 +2,13 @@
 //! than one place (two screens, a background sync worker); two SQLite
 //! connections on one file would each keep their own document cache and go
 //! stale on each other, so a second `Store.open` of a file that is open
-//! shares the store already open — after checking it was given the same key.
+//! shares the store already open — after checking it was given the same key
+//! (and the same clock, for stores opened at a set time).
 
 use crate::error::StoreError;
 use crate::status::Tracker;
 use sha2::{Digest, Sha256};
+use silin_core::clock::Clock;
 use silin_core::store::{StoreKey, StoreOptions};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, Weak};
@@ -18,6 +20,9 @@ struct Entry {
     store: Weak<silin_core::Store>,
     /// The file's sync status, shared by every handle on it.
     tracker: Arc<Tracker>,
+    /// The time its clock was set to (`Store.open_at`), or none: the
+    /// system's.
+    now: Option<String>,
 }
 
 static OPEN: Mutex<Vec<Entry>> = Mutex::new(Vec::new());
@@ -37,8 +42,24 @@ fn key_digest(key: Option<&str>) -> [u8; 32] {
 /// The store open on one file, and its sync status.
 pub(crate) type Opened = (Arc<silin_core::Store>, Arc<Tracker>);
 
-/// Opens the store at `path`, or shares the one already open there.
-pub(crate) fn open(path: &str, key: Option<String>) -> Result<Opened, StoreError> {
+/// Opens the store at `path`, or shares the one already open there;
+/// `now` sets its clock (see `Store.open_at` in the UDL).
+pub(crate) fn open(
+    path: &str,
+    key: Option<String>,
+    now: Option<String>,
+) -> Result<Opened, StoreError> {
+    let now = now.map(|n| n.trim().to_string());
+    let clock = match &now {
+        None => Clock::system(),
+        Some(n) => Clock::parse(n).ok_or_else(|| StoreError::Invalid {
+            field: "now".into(),
+            rule: format!(
+                "{n:?} is not a time: give RFC 3339 with an offset \
+                 (2027-02-28T23:58:00+08:00) or a day (2027-02-28)"
+            ),
+        })?,
+    };
     // Opening is rare; holding the lock throughout keeps two threads opening
     // one new file from making two stores.
     let mut open = OPEN.lock().unwrap_or_else(|p| p.into_inner());
@@ -50,12 +71,21 @@ pub(crate) fn open(path: &str, key: Option<String>) -> Result<Opened, StoreError
                 if e.key != digest {
                     return Err(silin_core::Error::WrongKey.into());
                 }
+                if e.now != now {
+                    return Err(StoreError::Invalid {
+                        field: "now".into(),
+                        rule: "this file is already open in this process with another clock; \
+                               close every handle on it first"
+                            .into(),
+                    });
+                }
                 return Ok((store, e.tracker.clone()));
             }
         }
     }
     let options = StoreOptions {
         key: key.map(StoreKey::new),
+        clock,
         ..StoreOptions::default()
     };
     let store = Arc::new(silin_core::Store::open(path, options)?);
@@ -68,6 +98,7 @@ pub(crate) fn open(path: &str, key: Option<String>) -> Result<Opened, StoreError
             key: digest,
             store: Arc::downgrade(&store),
             tracker: tracker.clone(),
+            now,
         });
     }
     Ok((store, tracker))

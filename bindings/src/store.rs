@@ -44,7 +44,15 @@ pub struct Store {
 
 impl Store {
     pub fn open(path: String, key: Option<String>) -> Result<Self, StoreError> {
-        let (store, tracker) = crate::registry::open(&path, key)?;
+        Self::opened(crate::registry::open(&path, key, None)?)
+    }
+
+    /// [`Store::open`] with the store's clock set to `now`, running on.
+    pub fn open_at(path: String, key: Option<String>, now: String) -> Result<Self, StoreError> {
+        Self::opened(crate::registry::open(&path, key, Some(now))?)
+    }
+
+    fn opened((store, tracker): crate::registry::Opened) -> Result<Self, StoreError> {
         Ok(Store {
             shared: Arc::new(RwLock::new(Some(store))),
             tracker,
@@ -156,9 +164,9 @@ impl Store {
         household_id: String,
         member: NewMember,
     ) -> Result<String, StoreError> {
-        Ok(self
-            .core()?
-            .add_member(&household_id, member.into(), today())?)
+        let store = self.core()?;
+        let today = store.clock().today();
+        Ok(store.add_member(&household_id, member.into(), today)?)
     }
 
     pub fn edit_member(&self, member_id: String, edits: Vec<MemberEdit>) -> Result<(), StoreError> {
@@ -176,7 +184,8 @@ impl Store {
     // ---- visits, reports, tasks
 
     pub fn record_visit(&self, cell_id: String, visit: NewVisit) -> Result<String, StoreError> {
-        Ok(self.core()?.record_visit(&cell_id, visit.try_into()?)?)
+        let store = self.core()?;
+        Ok(store.record_visit(&cell_id, new_visit(visit, store.clock())?)?)
     }
 
     pub fn record_visits(
@@ -184,26 +193,29 @@ impl Store {
         cell_id: String,
         visits: Vec<NewVisit>,
     ) -> Result<Vec<String>, StoreError> {
+        let store = self.core()?;
         let visits = visits
             .into_iter()
-            .map(TryInto::try_into)
+            .map(|v| new_visit(v, store.clock()))
             .collect::<Result<Vec<_>, _>>()?;
-        Ok(self.core()?.record_visits(&cell_id, visits)?)
+        Ok(store.record_visits(&cell_id, visits)?)
     }
 
     pub fn submit_report(&self, cell_id: String, report: NewReport) -> Result<(), StoreError> {
-        Ok(self.core()?.submit_report(&cell_id, report.try_into()?)?)
+        let store = self.core()?;
+        Ok(store.submit_report(&cell_id, new_report(report, store.clock())?)?)
     }
 
     pub fn add_task(&self, cell_id: String, task: NewTask) -> Result<String, StoreError> {
         let due = parse_opt_day("due", task.due)?;
-        Ok(self.core()?.add_task(
+        let store = self.core()?;
+        Ok(store.add_task(
             &cell_id,
             &task.title,
             task.household_id.as_deref(),
             task.member_id.as_deref(),
             due,
-            now(),
+            store.clock().now(),
         )?)
     }
 

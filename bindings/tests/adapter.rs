@@ -530,3 +530,57 @@ fn the_sync_status_follows_each_session_on_every_handle_of_the_file() {
     assert!(after.last_error.is_some());
     assert_eq!(after.last_synced, last.last_synced);
 }
+
+/// `Store.open_at`: what the store dates by itself (a visit, a report, a
+/// task given no time) follows the clock it was opened with, not the
+/// phone's; a second handle on the file must name the same time.
+#[test]
+fn a_store_opened_at_a_set_time_dates_what_it_records_by_that_clock() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("at.db").to_string_lossy().into_owned();
+    let at = "2027-02-28T10:00:00+08:00";
+    let store = Store::open_at(path.clone(), None, at.into()).unwrap();
+    let (c, m) = cell(&store);
+    let visit = store
+        .record_visit(c.clone(), health_check(&m, 36.5))
+        .unwrap();
+    let on = |day: &str| -> Vec<String> {
+        store
+            .visits_on(day.into())
+            .unwrap()
+            .into_iter()
+            .map(|v| v.visit_id)
+            .collect()
+    };
+    assert_eq!(on("2027-02-28"), vec![visit.clone()]);
+    assert!(on(&today()).is_empty() || today() == "2027-02-28");
+
+    // Another handle at the same time shares the store; at another time,
+    // or on the phone's clock, it is refused while this one is open.
+    let again = Store::open_at(path.clone(), None, format!(" {at} ")).unwrap();
+    assert_eq!(again.visits_on("2027-02-28".into()).unwrap().len(), 1);
+    for other in [
+        Store::open(path.clone(), None),
+        Store::open_at(path.clone(), None, "2027-03-01".into()),
+    ] {
+        match other {
+            Err(StoreError::Invalid { field, rule }) => {
+                assert_eq!(field, "now");
+                assert!(rule.contains("another clock"), "{rule}");
+            }
+            Err(e) => panic!("expected Invalid(now), got {e}"),
+            Ok(_) => panic!("expected Invalid(now), got a store"),
+        }
+    }
+
+    // A time that is not one is refused before any file is made.
+    let fresh = dir.path().join("never.db");
+    for bad in ["tomorrow", "", "2027-02-30", "28/02/2027"] {
+        match Store::open_at(fresh.to_string_lossy().into_owned(), None, bad.into()) {
+            Err(StoreError::Invalid { field, .. }) => assert_eq!(field, "now", "{bad:?}"),
+            Err(e) => panic!("{bad:?}: expected Invalid(now), got {e}"),
+            Ok(_) => panic!("{bad:?}: expected Invalid(now), got a store"),
+        }
+        assert!(!fresh.exists(), "{bad:?} made a file");
+    }
+}

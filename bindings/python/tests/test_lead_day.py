@@ -18,7 +18,7 @@ from silin import (
     Vulnerability,
 )
 
-from support import DAY, TOWNSHIP
+from support import DAY, TOWNSHIP, close_quietly
 
 VILLAGE = f"{TOWNSHIP}/东关村"
 REGION = f"{VILLAGE}/一组"
@@ -241,3 +241,25 @@ def test_a_door_knock_round_is_recorded_whole_or_not_at_all(new_store):
     assert [by_id[i].household_id for i in ids] == homes
     assert [by_id[i].note for i in ids] == ["第1户", "第2户", "第3户"]
     assert len(store.visits_on(DAY)) == 3
+
+
+def test_a_store_opened_at_a_set_time_dates_its_records_by_that_clock(tmp_path):
+    """`Store.open_at` is how an app's own tests fix the day: what the store
+    dates by itself follows that clock, whatever day the tests run on."""
+    leap = "2028-02-29T09:00:00+08:00"
+    store = silin.Store.open_at(str(tmp_path / "leap.db"), None, leap)
+    try:
+        cell = store.create_cell("东关村一组", REGION, "张建国")
+        h = store.add_household(cell, NewHousehold(address="东关村3号"))
+        knock = store.record_visit(cell, NewVisit(kind=VisitKind.DOOR_KNOCK, by="张建国", household_id=h))
+        assert [v.visit_id for v in store.visits_on("2028-02-29")] == [knock]
+        with pytest.raises(silin.StoreError.Invalid) as e:
+            silin.Store.open(str(tmp_path / "leap.db"), None)
+        assert e.value.field == "now"
+    finally:
+        close_quietly(store)
+    for bad in ("2028-02-30", "soon"):
+        with pytest.raises(silin.StoreError.Invalid) as e:
+            silin.Store.open_at(str(tmp_path / "never.db"), None, bad)
+        assert e.value.field == "now"
+    assert not (tmp_path / "never.db").exists()
