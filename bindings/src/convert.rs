@@ -590,13 +590,32 @@ pub struct DeviceIdentity {
     pub office_fingerprint: Option<String>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct SyncStats {
     pub docs_sent: u64,
     pub docs_received: u64,
     pub bytes_up: u64,
     pub bytes_down: u64,
     pub round_trips: u32,
+    pub refused: Vec<SyncRefusal>,
+    pub refused_by_peer: Vec<SyncRefusal>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SyncRefusal {
+    pub cell_id: String,
+    pub reason: String,
+    pub damaged: bool,
+}
+
+impl From<silin_core::sync::Refusal> for SyncRefusal {
+    fn from(r: silin_core::sync::Refusal) -> Self {
+        SyncRefusal {
+            cell_id: r.doc,
+            reason: r.reason,
+            damaged: r.damaged,
+        }
+    }
 }
 
 impl From<silin_core::sync::SyncStats> for SyncStats {
@@ -608,6 +627,8 @@ impl From<silin_core::sync::SyncStats> for SyncStats {
             bytes_up: s.bytes_up as u64,
             bytes_down: s.bytes_down as u64,
             round_trips: u32::try_from(s.round_trips).unwrap_or(u32::MAX),
+            refused: s.refused.into_iter().map(Into::into).collect(),
+            refused_by_peer: s.refused_by_peer.into_iter().map(Into::into).collect(),
         }
     }
 }

@@ -277,3 +277,30 @@ def test_an_erasure_at_the_office_reaches_the_phones_and_leaves_nothing(hub, new
         assert (order.epoch, order.subjects, order.reason, order.followed) == (1, 1, "申请 9", True)
         assert marker.encode() not in files_of(name), name
     assert lead.cell(cell) == worker.cell(cell)
+
+
+def test_a_cell_the_hub_refuses_is_named_in_the_sync_figures(hub, new_store):
+    """A lead records a member's first resident ID while, offline, a grid
+    worker records one too; the hub takes the worker's first and then
+    refuses the lead's as a change to a recorded ID. The lead's app must
+    see which cell and why (doc/RELIABILITY.md has the case)."""
+    lead, worker = new_store("id-lead"), new_store("id-worker")
+    cell, _, member = a_cell(lead, name="东关村五组", region=f"{TOWNSHIP}/东关村/五组")
+    lead.enroll(hub.url, hub.token("lead", cell))
+    worker.enroll(hub.url, hub.token("grid_worker", TOWNSHIP))
+    first = lead.sync_with_hub(hub.url)
+    assert (first.refused, first.refused_by_peer) == ([], [])
+    assert worker.sync_with_hub(hub.url).refused_by_peer == []
+
+    lead.edit_member(member, [MemberEdit.SET_ID_NUMBER("621221196203150014")])
+    worker.edit_member(member, [MemberEdit.SET_ID_NUMBER("11010519491231002X")])
+    assert worker.sync_with_hub(hub.url).refused_by_peer == []
+
+    stats = lead.sync_with_hub(hub.url)
+    assert stats.refused == []
+    [refusal] = stats.refused_by_peer
+    assert refusal.cell_id == cell
+    assert "resident ID" in refusal.reason and not refusal.damaged
+    # The hub kept the worker's ID.
+    worker.sync_with_hub(hub.url)
+    assert worker.member(member).id_number == "11010519491231002X"
