@@ -1503,22 +1503,7 @@ mod tests {
     /// recomputes the cell.
     #[test]
     fn a_merge_touches_the_rows_its_changes_reach() {
-        let info = CellInfo {
-            id: new_id(),
-            name: "第二联户".into(),
-            path: RegionPath::parse("两当县/城关镇/广香村/二组").unwrap(),
-            lead: None,
-        };
-        let mut hub = CellDoc::create(&info, &ActorId::random(), 0).unwrap();
-        let hh = new_id();
-        hub.add_household(&hh, NewHousehold::default(), 0).unwrap();
-        let m = new_id();
-        let member = NewMember {
-            name: "赵敏".into(),
-            ..NewMember::default()
-        };
-        let day = NaiveDate::from_ymd_opt(2025, 3, 1).unwrap();
-        hub.add_member(&hh, &m, member, day, 0).unwrap();
+        let (mut hub, hh, m) = cell_with_member();
         let mut phone = CellDoc::load(&hub.save(), &ActorId::random()).unwrap();
         let before = hub.heads();
 
@@ -1566,28 +1551,7 @@ mod tests {
     /// field by lookup, conflicts (winner shown) included.
     #[test]
     fn one_pass_visit_read_agrees_with_lookups() {
-        let info = CellInfo {
-            id: new_id(),
-            name: "第一联户".into(),
-            path: RegionPath::parse("两当县/城关镇/广香村/一组").unwrap(),
-            lead: Some("王伟".into()),
-        };
-        let mut a = CellDoc::create(&info, &ActorId::random(), 0).unwrap();
-        let hh = new_id();
-        a.add_household(&hh, NewHousehold::default(), 0).unwrap();
-        let m = new_id();
-        let member = NewMember {
-            name: "李娜".into(),
-            ..NewMember::default()
-        };
-        a.add_member(
-            &hh,
-            &m,
-            member,
-            NaiveDate::from_ymd_opt(2025, 1, 1).unwrap(),
-            0,
-        )
-        .unwrap();
+        let (mut a, hh, m) = cell_with_member();
         let at = chrono::DateTime::parse_from_rfc3339("2025-03-01T09:30:00+08:00").unwrap();
         let mut v = NewVisit::new(VisitKind::HealthCheck, at, "王伟");
         v.member_id = Some(m.clone());
