@@ -28,6 +28,9 @@ mod epoch;
 mod layout;
 mod orders;
 mod register;
+mod resident_id;
+
+pub(crate) use resident_id::ID_NUMBER;
 
 /// Version of the document layout this build writes.
 pub const SCHEMA: i64 = 2;
@@ -846,7 +849,7 @@ impl CellDoc {
             name: self.get_str(m, "name").unwrap_or_default(),
             sex: self.get_choice(m, "sex").unwrap_or(Sex::Unknown),
             birth_year: self.get_i64(m, "birth_year"),
-            id_number: self.get_str(m, "id_number"),
+            id_number: self.get_str(m, ID_NUMBER),
             phone: self.get_str(m, "phone"),
             relation: self.get_str(m, "relation"),
             residence: self
@@ -1171,7 +1174,7 @@ impl CellDoc {
             self.doc.put(&obj, "birth_year", y)?;
         }
         for (k, v) in [
-            ("id_number", m.id_number),
+            (ID_NUMBER, m.id_number),
             ("phone", m.phone),
             ("relation", m.relation),
         ] {
@@ -1240,7 +1243,7 @@ impl CellDoc {
             MemberEdit::Name(v) => self.doc.put(m, "name", v.as_str())?,
             MemberEdit::Sex(v) => self.doc.put(m, "sex", v.as_str())?,
             MemberEdit::BirthYear(v) => self.put_opt(m, "birth_year", *v)?,
-            MemberEdit::IdNumber(v) => self.put_opt(m, "id_number", v.clone())?,
+            MemberEdit::IdNumber(v) => self.put_opt(m, ID_NUMBER, v.clone())?,
             MemberEdit::Phone(v) => self.put_opt(m, "phone", v.clone())?,
             MemberEdit::Relation(v) => self.put_opt(m, "relation", v.clone())?,
             MemberEdit::Residence(v) => self.doc.put(m, "residence", v.as_str())?,

@@ -17,8 +17,8 @@
 //! change it could not have made itself. See doc/SECURITY.md for the cost.
 
 use crate::cell::{
-    made_by_layout, ARRIVALS, DOSES, ERRANDS, HOUSEHOLDS, LEADS, MEMBERS, NOTICES, POLICY, REPORTS,
-    SCHEMA, TASKS, TESTS, VISITS,
+    made_by_layout, ARRIVALS, DOSES, ERRANDS, HOUSEHOLDS, ID_NUMBER, LEADS, MEMBERS, NOTICES,
+    POLICY, REPORTS, SCHEMA, TASKS, TESTS, VISITS,
 };
 use crate::identity::Role;
 use automerge::{ChangeHash, ObjId, Prop, ReadDoc, ScalarValue, Value, ROOT};
@@ -152,7 +152,12 @@ fn rank(role: Role) -> u8 {
 ///   cannot be made to vanish from other replicas.
 /// - Visits are a log: written once, never changed, whoever asks.
 /// - A resident ID, once recorded, is corrected by a grid worker who has
-///   seen the card, not by the lead.
+///   seen the card, not by the lead. A lead may still leave an ID on a value
+///   the receiver holds for it: that is how a lead whose first ID crossed a
+///   grid worker's yields to it. This is the one rule whose verdict on a
+///   lead's honest write can turn on a concurrent write of a higher role
+///   (record ids are random, so no two devices create the same visit, dose
+///   or task).
 /// - Which cell a document is and where it sits never changes by sync: an
 ///   office moves a cell by making a new one (the store refuses any move).
 ///   A lead hands over a cell the receiver lacks only if its certificate
@@ -204,6 +209,19 @@ pub fn may_hand_over(role: Role, names_cell: bool) -> Result<(), RuleError> {
         return Ok(());
     }
     check(role, &[creation])
+}
+
+/// Whether `role` may change a resident ID once recorded (else its device
+/// yields where its own first one crossed another's).
+pub fn may_change_resident_ids(role: Role) -> bool {
+    allowed(
+        role,
+        &Touch {
+            part: Part::ResidentId,
+            act: Act::Edit,
+            what: None,
+        },
+    )
 }
 
 pub fn allowed(role: Role, touch: &Touch) -> bool {
@@ -376,14 +394,14 @@ fn classify<D: ReadDoc>(
                 return touch(Part::Member, Act::Delete, key(1));
             }
             let member = entity(3, Part::Member);
-            if member.act == Act::Edit && key(4) == Some("id_number") && steps.len() == 5 {
+            if member.act == Act::Edit && key(4) == Some(ID_NUMBER) && steps.len() == 5 {
                 let (obj, _) = &steps[4];
                 let had = doc
-                    .get_at(obj, "id_number", before)
+                    .get_at(obj, ID_NUMBER, before)
                     .ok()
                     .flatten()
                     .is_some_and(|(v, _)| !matches!(v.as_str(), Some("")));
-                if had {
+                if had && !settles_on_held(doc, obj, before) {
                     return touch(Part::ResidentId, Act::Edit, key(3));
                 }
             }
@@ -401,6 +419,22 @@ fn classify<D: ReadDoc>(
         }
         _ => layout,
     }
+}
+
+/// Whether a member's resident ID is left on one value that the receiver
+/// already held for it, shown or in conflict: a device settling an ID two
+/// devices recorded at once ([`crate::cell::CellDoc::yield_resident_ids`]),
+/// not recording another. Only a value some device was allowed to record
+/// can be settled on, and no conflict is left for a later write to win.
+fn settles_on_held<D: ReadDoc>(doc: &D, member: &ObjId, before: &[ChangeHash]) -> bool {
+    let now = doc.get_all(member, ID_NUMBER).unwrap_or_default();
+    let [(Value::Scalar(value), _)] = now.as_slice() else {
+        return false;
+    };
+    doc.get_all_at(member, ID_NUMBER, before)
+        .unwrap_or_default()
+        .iter()
+        .any(|(held, _)| matches!(held, Value::Scalar(h) if h == value))
 }
 
 fn as_int(v: &Value<'_>) -> Option<i64> {

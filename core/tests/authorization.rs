@@ -280,28 +280,6 @@ fn sync_message(doc: &mut AutoCommit, base: &Store, cell: &str) -> Vec<u8> {
     )
 }
 
-/// The register as the file holds it (sync bookkeeping left out: a session
-/// that refuses a cell still records that it happened).
-fn register(s: &Store) -> Vec<(String, Vec<Vec<rusqlite::types::Value>>)> {
-    dump_tables(s.path())
-        .into_iter()
-        .filter(|(t, _)| {
-            [
-                "docs",
-                "chunks",
-                "snapshots",
-                "cells",
-                "households",
-                "members",
-                "visits",
-                "reports",
-                "tasks",
-            ]
-            .contains(&t.as_str())
-        })
-        .collect()
-}
-
 /// A device that sends, with its key and certificate.
 struct Device {
     role: Role,
@@ -480,7 +458,7 @@ fn run_table(w: &World, receiver: &Store, receiver_covers_far: bool) -> usize {
                 for carrier in CARRIERS {
                     n += 1;
                     let held = receiver.has_cell(&target.cell).unwrap();
-                    let before = register(receiver);
+                    let before = register_tables(receiver);
                     let base = if held { receiver } else { &w.c.hub };
                     let outcome = deliver_via(from, receiver, base, target, group, carrier, n);
                     let what = format!(
@@ -512,7 +490,7 @@ fn run_table(w: &World, receiver: &Store, receiver_covers_far: bool) -> usize {
                         }
                     }
                     if outcome != Outcome::Taken {
-                        assert_eq!(register(receiver), before, "{what}: a refusal wrote");
+                        assert_eq!(register_tables(receiver), before, "{what}: a refusal wrote");
                     }
                 }
             }
@@ -564,7 +542,7 @@ fn requests_are_answered_only_inside_both_scopes() {
                     heads: Vec::new(),
                 },
             ] {
-                let before = register(&w.c.hub);
+                let before = register_tables(&w.c.hub);
                 let (_a, mut b, reply) = opened(&from.store, &w.c.hub);
                 let forged = forged_round(
                     &reply,
@@ -584,7 +562,7 @@ fn requests_are_answered_only_inside_both_scopes() {
                         matches!(out, Err(SyncError::OutOfScope { .. })),
                         "{what}: {out:?}"
                     );
-                    assert_eq!(register(&w.c.hub), before);
+                    assert_eq!(register_tables(&w.c.hub), before);
                 }
             }
         }
@@ -631,7 +609,7 @@ fn revoked_expired_and_unenrolled_devices_are_refused_before_anything_is_read() 
         ("expired", &expired),
         ("unenrolled", &unenrolled),
     ] {
-        let before = register(&w.c.hub);
+        let before = register_tables(&w.c.hub);
         let (_a, hello) = Session::initiate(store).unwrap();
         let mut b = Session::accept(&w.c.hub).unwrap();
         let err = b.receive(&w.c.hub, &hello).unwrap_err();
@@ -669,7 +647,7 @@ fn revoked_expired_and_unenrolled_devices_are_refused_before_anything_is_read() 
         );
         let err = bundle::import(&w.c.hub, &file).unwrap_err();
         assert!(err.is_refusal(), "{name}: {err}");
-        assert_eq!(register(&w.c.hub), before, "{name}");
+        assert_eq!(register_tables(&w.c.hub), before, "{name}");
     }
 }
 
@@ -726,7 +704,7 @@ fn a_lead_cannot_hand_over_a_cell_and_its_phone_refuses_what_no_peer_would_take(
     // On the lead's own phone, edits its role may not make are refused
     // before anything is written, with a typed error.
     let lead = &w.c.lead;
-    let before = register(lead);
+    let before = register_tables(lead);
     let err = lead.rename_cell(&w.c.cell, "改名").unwrap_err();
     assert!(matches!(err, silin_core::Error::NotAllowed(_)), "{err}");
     let err = lead
@@ -736,7 +714,7 @@ fn a_lead_cannot_hand_over_a_cell_and_its_phone_refuses_what_no_peer_would_take(
         )
         .unwrap_err();
     assert!(matches!(err, silin_core::Error::NotAllowed(_)), "{err}");
-    assert_eq!(register(lead), before);
+    assert_eq!(register_tables(lead), before);
     // What a lead may do goes through and syncs.
     lead.edit_member(
         &w.near.member,

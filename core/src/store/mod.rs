@@ -1161,7 +1161,17 @@ impl Inner {
                     .take(id)
                     .ok_or_else(|| Error::not_found("cell", id))?;
                 // A migration may move anything: then the whole cell.
-                let touched = if entry.doc.migrate(self.now_ts())? {
+                let migrated = entry.doc.migrate(self.now_ts())?;
+                // A device that may not change a recorded resident ID gives
+                // way where its own first one crossed another's, in the same
+                // write, so its later changes are not refused with it.
+                let yielded = match self.role {
+                    Some(role) if !crate::rules::may_change_resident_ids(role) => {
+                        entry.doc.yield_resident_ids(self.now_ts())?
+                    }
+                    _ => false,
+                };
+                let touched = if migrated || yielded {
                     Touched::All
                 } else {
                     touched

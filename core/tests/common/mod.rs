@@ -75,6 +75,28 @@ pub fn dump_tables(p: &Path) -> Vec<(String, Vec<Vec<Value>>)> {
         .collect()
 }
 
+/// The register as the file holds it (sync bookkeeping left out: a session
+/// that refuses a cell still records that it happened).
+pub fn register_tables(s: &Store) -> Vec<(String, Vec<Vec<rusqlite::types::Value>>)> {
+    dump_tables(s.path())
+        .into_iter()
+        .filter(|(t, _)| {
+            [
+                "docs",
+                "chunks",
+                "snapshots",
+                "cells",
+                "households",
+                "members",
+                "visits",
+                "reports",
+                "tasks",
+            ]
+            .contains(&t.as_str())
+        })
+        .collect()
+}
+
 /// Every member of a view, in household order.
 pub fn members(v: &CellView) -> Vec<&Member> {
     v.households.iter().flat_map(|h| &h.members).collect()
