@@ -11,6 +11,7 @@ mod convert;
 #[cfg(feature = "rust-crypto")]
 mod crypto_provider;
 mod error;
+mod hot;
 mod log;
 mod offthread;
 mod register;
@@ -21,6 +22,7 @@ mod store;
 
 pub use convert::*;
 pub use error::{ObserverError, StoreError, SyncError};
+pub use hot::close_visit_writer;
 pub use log::{set_logger, LogLevel, Logger};
 pub use register::*;
 pub use session::SyncSession;

@@ -15,6 +15,28 @@ use std::ops::ControlFlow;
 use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, RwLock};
 
+/// `Store.record_visit`, for the method and the hot path alike.
+pub(crate) fn record_visit(
+    store: &silin_core::Store,
+    cell_id: &str,
+    visit: NewVisit,
+) -> Result<String, StoreError> {
+    Ok(store.record_visit(cell_id, new_visit(visit, store.clock())?)?)
+}
+
+/// `Store.record_visits`, for the method and the hot path alike.
+pub(crate) fn record_visits(
+    store: &silin_core::Store,
+    cell_id: &str,
+    visits: Vec<NewVisit>,
+) -> Result<Vec<String>, StoreError> {
+    let visits = visits
+        .into_iter()
+        .map(|v| new_visit(v, store.clock()))
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(store.record_visits(cell_id, visits)?)
+}
+
 /// An app's change listener, as the UDL declares it.
 pub trait CellObserver: Send + Sync {
     fn cells_changed(&self, cell_ids: Vec<String>) -> Result<(), crate::ObserverError>;
@@ -184,8 +206,7 @@ impl Store {
     // ---- visits, reports, tasks
 
     pub fn record_visit(&self, cell_id: String, visit: NewVisit) -> Result<String, StoreError> {
-        let store = self.core()?;
-        Ok(store.record_visit(&cell_id, new_visit(visit, store.clock())?)?)
+        record_visit(&*self.core()?, &cell_id, visit)
     }
 
     pub fn record_visits(
@@ -193,12 +214,14 @@ impl Store {
         cell_id: String,
         visits: Vec<NewVisit>,
     ) -> Result<Vec<String>, StoreError> {
-        let store = self.core()?;
-        let visits = visits
-            .into_iter()
-            .map(|v| new_visit(v, store.clock()))
-            .collect::<Result<Vec<_>, _>>()?;
-        Ok(store.record_visits(&cell_id, visits)?)
+        record_visits(&*self.core()?, &cell_id, visits)
+    }
+
+    /// A number naming this handle for the hot visit calls
+    /// ([`crate::hot`]), until `close_visit_writer`.
+    pub fn open_visit_writer(&self) -> Result<u64, StoreError> {
+        self.core()?;
+        Ok(crate::hot::open(self.shared.clone()))
     }
 
     pub fn submit_report(&self, cell_id: String, report: NewReport) -> Result<(), StoreError> {

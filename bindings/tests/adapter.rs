@@ -584,3 +584,151 @@ fn a_store_opened_at_a_set_time_dates_what_it_records_by_that_clock() {
         assert!(!fresh.exists(), "{bad:?} made a file");
     }
 }
+
+// The hot calls (bindings/src/hot.rs) as the Kotlin package's VisitWriter
+// makes them: byte arrays in uniffi's serialization, a status byte first.
+extern "C" {
+    fn silin_hot_record_visit(
+        writer: u64,
+        cell: *const u8,
+        cell_len: i32,
+        visit: *const u8,
+        visit_len: i32,
+        out: *mut u8,
+        cap: i32,
+    ) -> i32;
+    fn silin_hot_reply(out: *mut u8, cap: i32) -> i32;
+}
+
+/// A hot `record_visit`: the reply (status byte, payload), fetched in a
+/// second call when it does not fit `cap`.
+fn hot_visit(writer: u64, cell: &str, visit: &[u8], cap: usize) -> Vec<u8> {
+    let mut out = vec![0u8; cap];
+    let n = unsafe {
+        silin_hot_record_visit(
+            writer,
+            cell.as_ptr(),
+            cell.len() as i32,
+            visit.as_ptr(),
+            visit.len() as i32,
+            out.as_mut_ptr(),
+            cap as i32,
+        )
+    };
+    if n >= 0 {
+        out.truncate(n as usize);
+        return out;
+    }
+    // Too long: a short buffer leaves it waiting, a long enough one takes it.
+    let mut short = vec![0u8; (-n - 1) as usize];
+    assert_eq!(
+        unsafe { silin_hot_reply(short.as_mut_ptr(), short.len() as i32) },
+        n
+    );
+    let mut whole = vec![0u8; -n as usize];
+    assert_eq!(unsafe { silin_hot_reply(whole.as_mut_ptr(), -n) }, -n);
+    assert_eq!(
+        unsafe { silin_hot_reply(whole.as_mut_ptr(), 0) },
+        0,
+        "taken once"
+    );
+    whole
+}
+
+fn lowered(v: NewVisit) -> Vec<u8> {
+    let mut b = Vec::new();
+    <NewVisit as uniffi::Lower<silin_ffi::UniFfiTag>>::write(v, &mut b);
+    b
+}
+
+fn hot_error(reply: &[u8]) -> StoreError {
+    assert_eq!(reply[0], 1, "a StoreError reply");
+    <StoreError as uniffi::Lift<silin_ffi::UniFfiTag>>::try_read(&mut &reply[1..]).unwrap()
+}
+
+#[test]
+fn the_hot_visit_call_writes_what_record_visit_writes_and_refuses_alike() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(&dir, "hot.db");
+    let (c, m) = cell(&store);
+    let writer = store.open_visit_writer().unwrap();
+    for cap in [64, 0] {
+        let reply = hot_visit(writer, &c, &lowered(health_check(&m, 36.6)), cap);
+        assert_eq!(reply[0], 0, "{reply:?}");
+        let id = String::from_utf8(reply[1..].to_vec()).unwrap();
+        let view = store.cell(c.clone()).unwrap();
+        let v = view.visits.iter().find(|v| v.id == id).unwrap();
+        assert_eq!(
+            (v.member_id.as_deref(), v.temperature),
+            (Some(m.as_str()), Some(36.6))
+        );
+    }
+    let held = store.cell(c.clone()).unwrap().visits.len();
+    // What record_visit refuses, refused the same, typed; nothing written.
+    let hot = hot_error(&hot_visit(
+        writer,
+        &c,
+        &lowered(health_check(&m, 51.0)),
+        512,
+    ));
+    let direct = store
+        .record_visit(c.clone(), health_check(&m, 51.0))
+        .unwrap_err();
+    assert_eq!(hot.to_string(), direct.to_string());
+    assert!(matches!(hot, StoreError::Invalid { ref field, .. } if field == "temperature"));
+    // Bytes that are not one NewVisit: cut short, or with more after it.
+    let whole = lowered(health_check(&m, 36.6));
+    for bad in [
+        &whole[..whole.len() - 1],
+        &[whole.clone(), vec![0]].concat()[..],
+        &[][..],
+    ] {
+        let e = hot_error(&hot_visit(writer, &c, bad, 512));
+        assert!(
+            matches!(e, StoreError::Invalid { ref field, .. } if field == "visit"),
+            "{e}"
+        );
+    }
+    assert_eq!(store.cell(c.clone()).unwrap().visits.len(), held);
+    // A writer let go, or never given, answers Closed.
+    close_visit_writer(writer);
+    close_visit_writer(writer);
+    for w in [writer, 0, u64::MAX] {
+        let e = hot_error(&hot_visit(w, &c, &whole, 512));
+        assert!(matches!(e, StoreError::Closed { .. }), "{e}");
+    }
+    // So does one whose store handle was closed.
+    let writer = store.open_visit_writer().unwrap();
+    store.close();
+    let e = hot_error(&hot_visit(writer, &c, &whole, 512));
+    assert!(matches!(e, StoreError::Closed { .. }), "{e}");
+    assert!(matches!(
+        store.open_visit_writer(),
+        Err(StoreError::Closed { .. })
+    ));
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
+
+    #[test]
+    fn any_bytes_as_a_hot_visit_are_refused_or_recorded_never_a_panic(
+        bytes in proptest::collection::vec(any::<u8>(), 0..300)
+    ) {
+        let dir = tempfile::tempdir().unwrap();
+        let store = open(&dir, "hot-any.db");
+        let (c, _) = cell(&store);
+        let writer = store.open_visit_writer().unwrap();
+        let reply = hot_visit(writer, &c, &bytes, 512);
+        let held = store.cell(c.clone()).unwrap().visits.len();
+        match reply[0] {
+            0 => prop_assert_eq!(held, 1),
+            1 => {
+                hot_error(&reply);
+                prop_assert_eq!(held, 0);
+            }
+            other => prop_assert!(false, "status {} {:?}", other, reply),
+        }
+        close_visit_writer(writer);
+    }
+}

@@ -12,7 +12,7 @@ import pytest
 
 from silin import MemberEdit, NewVisit, Role, StoreError, SyncError, VisitKind
 
-from support import TOWNSHIP, a_cell
+from support import TOWNSHIP, a_cell, sync_pair
 
 
 class Hub:
@@ -280,27 +280,56 @@ def test_an_erasure_at_the_office_reaches_the_phones_and_leaves_nothing(hub, new
 
 
 def test_a_cell_the_hub_refuses_is_named_in_the_sync_figures(hub, new_store):
-    """A lead records a member's first resident ID while, offline, a grid
-    worker records one too; the hub takes the worker's first and then
-    refuses the lead's as a change to a recorded ID. The lead's app must
-    see which cell and why (doc/RELIABILITY.md has the case)."""
-    lead, worker = new_store("id-lead"), new_store("id-worker")
-    cell, _, member = a_cell(lead, name="东关村五组", region=f"{TOWNSHIP}/东关村/五组")
+    """A grid worker renames a cell and meets the lead's phone before the
+    hub; the lead then brings the rename to the hub, which refuses it from
+    a lead. The lead's app must see which cell and why; once the worker's
+    own sync brings the rename, the lead's cell goes through again."""
+    lead, worker = new_store("relay-lead"), new_store("relay-worker")
+    cell, household, _ = a_cell(lead, name="东关村五组", region=f"{TOWNSHIP}/东关村/五组")
     lead.enroll(hub.url, hub.token("lead", cell))
     worker.enroll(hub.url, hub.token("grid_worker", TOWNSHIP))
     first = lead.sync_with_hub(hub.url)
     assert (first.refused, first.refused_by_peer) == ([], [])
     assert worker.sync_with_hub(hub.url).refused_by_peer == []
 
-    lead.edit_member(member, [MemberEdit.SET_ID_NUMBER("621221196203150014")])
-    worker.edit_member(member, [MemberEdit.SET_ID_NUMBER("11010519491231002X")])
-    assert worker.sync_with_hub(hub.url).refused_by_peer == []
+    worker.rename_cell(cell, "东关村五组（新）")
+    sync_pair(worker, lead)
+    visit = lead.record_visit(cell, NewVisit(kind=VisitKind.DOOR_KNOCK, by="张建国", household_id=household))
 
     stats = lead.sync_with_hub(hub.url)
     assert stats.refused == []
     [refusal] = stats.refused_by_peer
     assert refusal.cell_id == cell
-    assert "resident ID" in refusal.reason and not refusal.damaged
-    # The hub kept the worker's ID.
+    assert "name" in refusal.reason and not refusal.damaged
+    # The worker's own sync brings the rename; the lead's visit then goes up.
+    assert worker.sync_with_hub(hub.url).refused_by_peer == []
+    again = lead.sync_with_hub(hub.url)
+    assert (again.refused, again.refused_by_peer) == ([], [])
     worker.sync_with_hub(hub.url)
-    assert worker.member(member).id_number == "11010519491231002X"
+    assert visit in [v.id for v in worker.cell(cell).visits]
+
+
+def test_a_first_resident_id_crossed_by_a_workers_ends_as_the_workers(hub, new_store):
+    """A lead records a member's first resident ID while, offline, a grid
+    worker records one too, and the worker syncs first. The lead's phone
+    gives way to the worker's ID, so its sync is not refused and its later
+    visit reaches the hub (doc/RELIABILITY.md has the case)."""
+    lead, worker = new_store("id-lead"), new_store("id-worker")
+    cell, household, member = a_cell(lead, name="东关村六组", region=f"{TOWNSHIP}/东关村/六组")
+    lead.enroll(hub.url, hub.token("lead", cell))
+    worker.enroll(hub.url, hub.token("grid_worker", TOWNSHIP))
+    lead.sync_with_hub(hub.url)
+    worker.sync_with_hub(hub.url)
+
+    lead.edit_member(member, [MemberEdit.SET_ID_NUMBER("621221196203150014")])
+    visit = lead.record_visit(cell, NewVisit(kind=VisitKind.DOOR_KNOCK, by="张建国", household_id=household))
+    worker.edit_member(member, [MemberEdit.SET_ID_NUMBER("11010519491231002X")])
+    assert worker.sync_with_hub(hub.url).refused_by_peer == []
+
+    stats = lead.sync_with_hub(hub.url)
+    assert (stats.refused, stats.refused_by_peer) == ([], [])
+    worker.sync_with_hub(hub.url)
+    for store in (lead, worker):
+        assert store.member(member).id_number == "11010519491231002X"
+        assert store.conflicts(cell) == []
+    assert visit in [v.id for v in worker.cell(cell).visits]

@@ -16,6 +16,8 @@ import org.silin.SyncStatusObserver
 import org.silin.TaskKind
 import org.silin.TaskStatus
 import org.silin.VisitKind
+import org.silin.VisitWriter
+import org.silin.visitWriter
 import java.util.concurrent.CompletableFuture
 import java.util.concurrent.Executor
 import java.util.concurrent.atomic.AtomicBoolean
@@ -56,6 +58,10 @@ class LeadViewModel(
     var onCellChosen: ((String) -> Unit)? = null
 
     private val closed = AtomicBoolean(false)
+
+    /** Visits go through one plain native call each (the lead's busiest write). */
+    private val visitWriter = lazy { store.visitWriter() }
+    private val visits: VisitWriter by visitWriter
     private val refreshQueued = AtomicBoolean(false)
     private var subscription: ULong? = null
 
@@ -225,7 +231,7 @@ class LeadViewModel(
             temperature.exceptionOrNull()?.let { put(Field.TEMPERATURE, it.message!!) }
         }
         return submit(FormKind.VISIT, local) {
-            store.recordVisit(
+            visits.recordVisit(
                 cell,
                 NewVisit(
                     kind = form.kind,
@@ -336,6 +342,7 @@ class LeadViewModel(
             subscription = null
             statusSubscription?.let { store.unsubscribeSyncStatus(it) }
             statusSubscription = null
+            if (visitWriter.isInitialized()) visits.close()
         }
     }
 
