@@ -1608,6 +1608,47 @@ mod tests {
         (d, hh, m)
     }
 
+    /// Two devices that each yield their first resident ID to the other's
+    /// (two phones holding a lead's certificate) settle when they meet:
+    /// no conflict is left and neither yields again.
+    #[test]
+    fn two_devices_yielding_at_once_settle_when_they_meet() {
+        let (mut base, _, m) = cell_with_member();
+        let saved = base.save();
+        let copy = |d: &mut CellDoc| CellDoc::load(&d.save(), &ActorId::random()).unwrap();
+        let mut a = CellDoc::load(&saved, &ActorId::random()).unwrap();
+        let mut b = CellDoc::load(&saved, &ActorId::random()).unwrap();
+        let (x, y) = ("621221196203150014", "11010519491231002X");
+        let id = |v: &str| [MemberEdit::IdNumber(Some(v.into()))];
+        a.edit_member(&m, &id(x), 1).unwrap();
+        b.edit_member(&m, &id(y), 1).unwrap();
+        let (mut a_first, mut b_first) = (copy(&mut a), copy(&mut b));
+        // Each meets the other's first ID before the other's yield, and
+        // yields to it: a to y, b to x.
+        a.merge(&mut b_first).unwrap();
+        b.merge(&mut a_first).unwrap();
+        assert!(a.yield_resident_ids(2).unwrap());
+        assert!(b.yield_resident_ids(2).unwrap());
+        let shown = |d: &CellDoc| d.member(&m).unwrap().id_number;
+        assert_eq!(
+            (shown(&a).as_deref(), shown(&b).as_deref()),
+            (Some(y), Some(x))
+        );
+        // Then each meets the other's yield: neither yields again, and both
+        // hold the same document.
+        let (mut a_now, mut b_now) = (copy(&mut a), copy(&mut b));
+        a.merge(&mut b_now).unwrap();
+        b.merge(&mut a_now).unwrap();
+        assert_eq!(a.conflicts().unwrap(), vec![]);
+        assert!(!a.yield_resident_ids(3).unwrap(), "a yield yielded again");
+        assert!(!b.yield_resident_ids(3).unwrap(), "a yield yielded again");
+        let (mut ha, mut hb) = (a.heads(), b.heads());
+        ha.sort();
+        hb.sort();
+        assert_eq!(ha, hb);
+        assert_eq!(shown(&a), shown(&b));
+    }
+
     /// A visit goes in as one object (`batch_create_object`); a peer
     /// must see the same change as the key-by-key writes made before:
     /// one map with one op per field, the values with their types.
