@@ -22,21 +22,7 @@ const WORKER_ID: &str = "62122119620315002";
 /// cell, held by all three devices.
 fn with_member() -> (County, String) {
     let c = county();
-    let hh = c
-        .hub
-        .add_household(&c.cell, NewHousehold::default())
-        .unwrap();
-    let member = c
-        .hub
-        .add_member(
-            &hh,
-            NewMember {
-                name: "王芳".into(),
-                ..Default::default()
-            },
-            today(),
-        )
-        .unwrap();
+    let (_, member) = household_of(&c.hub, &c.cell, "王芳");
     sync_local(&c.worker, &c.hub).unwrap();
     sync_local(&c.lead, &c.hub).unwrap();
     (c, member)

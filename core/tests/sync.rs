@@ -37,21 +37,7 @@ fn documents_flow_down_within_scope_and_edits_flow_back_up() {
     assert_eq!(ids(&c.lead), vec![c.cell.clone()]);
 
     // Both edit the same cell offline, the same member field included.
-    let hh = c
-        .lead
-        .add_household(&c.cell, NewHousehold::default())
-        .unwrap();
-    let m = c
-        .lead
-        .add_member(
-            &hh,
-            NewMember {
-                name: "王芳".into(),
-                ..Default::default()
-            },
-            today(),
-        )
-        .unwrap();
+    let (_, m) = household_of(&c.lead, &c.cell, "王芳");
     sync_local(&c.lead, &c.worker).unwrap();
     c.lead
         .edit_member(

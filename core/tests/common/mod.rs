@@ -75,6 +75,23 @@ pub fn dump_tables(p: &Path) -> Vec<(String, Vec<Vec<Value>>)> {
         .collect()
 }
 
+/// A new household in `cell` with one member named `name`:
+/// (household, member).
+pub fn household_of(store: &Store, cell: &str, name: &str) -> (String, String) {
+    let hh = store.add_household(cell, NewHousehold::default()).unwrap();
+    let member = store
+        .add_member(
+            &hh,
+            NewMember {
+                name: name.into(),
+                ..Default::default()
+            },
+            today(),
+        )
+        .unwrap();
+    (hh, member)
+}
+
 /// The register as the file holds it (sync bookkeeping left out: a session
 /// that refuses a cell still records that it happened).
 pub fn register_tables(s: &Store) -> Vec<(String, Vec<Vec<rusqlite::types::Value>>)> {
