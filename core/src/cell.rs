@@ -314,11 +314,18 @@ impl CellDoc {
 
     /// [`CellDoc::effects_since`] from patches already computed.
     pub fn effects(
-        &self,
+        &mut self,
         patches: &[automerge::Patch],
         before: &[ChangeHash],
     ) -> Vec<crate::rules::Touch> {
-        crate::rules::touches(&self.doc, patches, before)
+        // Only a resident ID's rule asks which changes wrote what.
+        let arrived: Vec<crate::rules::Arrived> = if crate::rules::touches_resident_id(patches) {
+            let metas = self.doc.get_changes_meta(before);
+            metas.into_iter().map(Into::into).collect()
+        } else {
+            Vec::new()
+        };
+        crate::rules::touches(&self.doc, patches, before, &arrived)
             .into_iter()
             .collect()
     }

@@ -242,10 +242,13 @@ pub fn check(role: Role, touches: &[Touch]) -> Result<(), RuleError> {
 
 /// What applying changes did to `doc`, from `before` to its current heads,
 /// as a set of effects on the cell's parts.
+/// `arrived` lists the changes the merge brought in when a patch touched a
+/// resident ID ([`touches_resident_id`]); it may be empty otherwise.
 pub fn touches<D: ReadDoc>(
     doc: &D,
     patches: &[automerge::Patch],
     before: &[ChangeHash],
+    arrived: &[Arrived],
 ) -> BTreeSet<Touch> {
     let mut out = BTreeSet::new();
     for p in patches {
@@ -266,9 +269,40 @@ pub fn touches<D: ReadDoc>(
             // Inside a list or text: the list itself is what was touched.
             _ => {}
         }
-        out.insert(classify(doc, &steps, before));
+        out.insert(classify(doc, &steps, before, arrived));
     }
     out
+}
+
+/// A change a merge brought in: which ops are its, and what it was made on.
+#[derive(Debug, Clone)]
+pub struct Arrived {
+    actor: automerge::ActorId,
+    ops: std::ops::RangeInclusive<u64>,
+    deps: Vec<ChangeHash>,
+    hash: ChangeHash,
+}
+
+impl From<automerge::ChangeMetadata<'_>> for Arrived {
+    fn from(c: automerge::ChangeMetadata<'_>) -> Self {
+        Arrived {
+            actor: c.actor.into_owned(),
+            ops: c.start_op..=c.max_op,
+            deps: c.deps,
+            hash: c.hash,
+        }
+    }
+}
+
+/// Whether any of `patches` touches a member's resident ID: only then do
+/// the rules need the changes that arrived ([`touches`]).
+pub fn touches_resident_id(patches: &[automerge::Patch]) -> bool {
+    use automerge::PatchAction as A;
+    patches.iter().any(|p| match &p.action {
+        A::PutMap { key, .. } | A::DeleteMap { key } => key == ID_NUMBER,
+        A::Conflict { prop } => matches!(prop, Prop::Map(k) if k == ID_NUMBER),
+        _ => false,
+    })
 }
 
 fn map_key(prop: &Prop) -> Option<String> {
@@ -303,6 +337,7 @@ fn classify<D: ReadDoc>(
     doc: &D,
     steps: &[(ObjId, Option<String>)],
     before: &[ChangeHash],
+    arrived: &[Arrived],
 ) -> Touch {
     let touch = |part, act, what: Option<&str>| Touch {
         part,
@@ -401,7 +436,8 @@ fn classify<D: ReadDoc>(
                     .ok()
                     .flatten()
                     .is_some_and(|(v, _)| !matches!(v.as_str(), Some("")));
-                if had && !settles_on_held(doc, obj, before) {
+                if had && !settles_on_held(doc, obj, before) && !settles_crossed(doc, obj, arrived)
+                {
                     return touch(Part::ResidentId, Act::Edit, key(3));
                 }
             }
@@ -435,6 +471,73 @@ fn settles_on_held<D: ReadDoc>(doc: &D, member: &ObjId, before: &[ChangeHash]) -
         .unwrap_or_default()
         .iter()
         .any(|(held, _)| matches!(held, Value::Scalar(h) if h == value))
+}
+
+/// Whether every value the merge left for a member's resident ID was held
+/// by the receiver or settles a conflict of held values: two lead phones
+/// for one cell that each recorded a first ID and then yielded at once,
+/// one to the other's value. A yield that reaches a receiver after the
+/// other phone's yield removed the value it settles on is still taken:
+/// the value was recorded by a device allowed to, and stood in a conflict
+/// the yield resolves. Anything else written over a recorded ID is not.
+fn settles_crossed<D: ReadDoc>(doc: &D, member: &ObjId, arrived: &[Arrived]) -> bool {
+    let now = doc.get_all(member, ID_NUMBER).unwrap_or_default();
+    if now.is_empty() || arrived.is_empty() {
+        return false;
+    }
+    let mut judged = std::collections::HashMap::new();
+    now.iter()
+        .all(|(_, op)| settled_op(doc, member, op, arrived, &mut judged))
+}
+
+/// Whether `op`, a value of a resident ID, is one the receiver held before
+/// the merge or one an arrived change wrote over a conflict of such values,
+/// on one of them. `judged` remembers ops already decided, so a batch of
+/// settles on settles costs one look at each.
+fn settled_op<D: ReadDoc>(
+    doc: &D,
+    member: &ObjId,
+    op: &ObjId,
+    arrived: &[Arrived],
+    judged: &mut std::collections::HashMap<ObjId, bool>,
+) -> bool {
+    let ObjId::Id(counter, actor, _) = op else {
+        return false;
+    };
+    let Some(change) = arrived
+        .iter()
+        .find(|c| c.actor == *actor && c.ops.contains(counter))
+    else {
+        // Not brought by this merge: the receiver held it, so a device
+        // allowed to wrote it.
+        return true;
+    };
+    if let Some(&verdict) = judged.get(op) {
+        return verdict;
+    }
+    // Decided false first, so a cycle in forged ops ends refused.
+    judged.insert(op.clone(), false);
+    let sources = doc
+        .get_all_at(member, ID_NUMBER, &change.deps)
+        .unwrap_or_default();
+    let written = doc
+        .get_all_at(member, ID_NUMBER, &[change.hash])
+        .unwrap_or_default();
+    let verdict = match written.as_slice() {
+        // The change left one value, its own, over a conflict, and that
+        // value is one of the conflict's.
+        [(Value::Scalar(value), own)] if own == op && sources.len() >= 2 => {
+            sources
+                .iter()
+                .any(|(v, _)| matches!(v, Value::Scalar(s) if s == value))
+                && sources
+                    .iter()
+                    .all(|(_, src)| settled_op(doc, member, src, arrived, judged))
+        }
+        _ => false,
+    };
+    judged.insert(op.clone(), verdict);
+    verdict
 }
 
 fn as_int(v: &Value<'_>) -> Option<i64> {

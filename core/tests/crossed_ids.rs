@@ -13,7 +13,7 @@ use automerge::{ActorId, AutoCommit, ReadDoc, ROOT};
 use common::*;
 use silin_core::model::*;
 use silin_core::sync::envelope::Item;
-use silin_core::sync::sync_local;
+use silin_core::sync::{sync_local, Refusal};
 
 const LEAD_ID: &str = "62122119620315001";
 const WORKER_ID: &str = "62122119620315002";
@@ -150,45 +150,113 @@ fn a_lead_still_cannot_bring_in_an_id_nobody_recorded() {
             true,
         ),
     ];
+    let old = c.lead.save_doc(&c.cell).unwrap();
     for (what, attack, taken) in attacks {
-        let actor = ActorId::random();
-        let mut old = AutoCommit::load(&c.lead.save_doc(&c.cell).unwrap())
-            .unwrap()
-            .with_actor(actor.clone());
-        let mut hub = AutoCommit::load(&c.hub.save_doc(&c.cell).unwrap())
-            .unwrap()
-            .with_actor(actor);
-        let held = hub.get_heads();
-        attack(&mut old, &mut hub);
-        hub.commit();
-        let bytes = hub.save_after(&held);
-        let before = register_tables(&c.hub);
-        let (_a, mut b, reply) = opened(&c.lead, &c.hub);
-        let round = forged_round(
-            &reply,
-            &c.lead.device_key().unwrap(),
-            vec![Item::Changes {
-                doc: c.cell.clone(),
-                bytes,
-            }],
-        );
-        b.receive(&c.hub, &round).unwrap();
-        let refused = &b.stats().refused;
+        let refused = forged_by_lead(&c, &old, &*attack);
         assert_eq!(refused.is_empty(), taken, "{what}: {refused:?}");
-        if !taken {
-            assert!(
-                refused[0].reason.contains("resident ID"),
-                "{what}: {}",
-                refused[0].reason
-            );
-            assert!(register_tables(&c.hub) == before, "{what}: a refusal wrote");
-        }
         assert_eq!(
             id_of(&c.hub, &member),
             Some(resident_id(WORKER_ID)),
             "{what}"
         );
     }
+}
+
+/// A lead may settle a conflict of recorded IDs on one of them, even after
+/// another phone's settle took the value away on the receiver; it still
+/// may not bring back an ID a grid worker has since corrected.
+#[test]
+fn a_lead_cannot_bring_back_an_id_a_worker_corrected() {
+    let (c, member) = with_member();
+    let blank = c.lead.save_doc(&c.cell).unwrap();
+    let first = resident_id(LEAD_ID);
+    c.worker
+        .edit_member(&member, &[MemberEdit::IdNumber(Some(first.clone()))])
+        .unwrap();
+    settle(&c, &c.worker);
+    settle(&c, &c.lead);
+    let corrected = resident_id(WORKER_ID);
+    c.worker
+        .edit_member(&member, &[MemberEdit::IdNumber(Some(corrected.clone()))])
+        .unwrap();
+    settle(&c, &c.worker);
+    let forged = resident_id("62122119620315003");
+    // The lead's phone holds the first ID; the hub holds the correction.
+    let attacks: [(&str, Box<Attack<'_>>); 3] = [
+        (
+            "writes the first ID back over itself",
+            Box::new(|old, hub| {
+                put_id(old, &member, &forged);
+                put_id(old, &member, &first);
+                hub.merge(old).unwrap();
+            }),
+        ),
+        (
+            "clears the ID and records the first one again",
+            Box::new(|old, hub| {
+                put_id(old, &member, "");
+                put_id(old, &member, &first);
+                hub.merge(old).unwrap();
+            }),
+        ),
+        (
+            "settles a conflict of its own making on the first ID",
+            Box::new(|old, hub| {
+                // Later op counters than the worker's first ID, so the
+                // forged value is the one shown and settling on the first
+                // ID is a new write (automerge writes nothing to keep the
+                // value already shown).
+                let mut other = AutoCommit::load(&blank).unwrap();
+                for _ in 0..8 {
+                    put_id(&mut other, &member, &first);
+                    put_id(&mut other, &member, &forged);
+                }
+                old.merge(&mut other).unwrap();
+                put_id(old, &member, &first);
+                hub.merge(old).unwrap();
+            }),
+        ),
+    ];
+    let old = c.lead.save_doc(&c.cell).unwrap();
+    for (what, attack) in attacks {
+        let refused = forged_by_lead(&c, &old, &*attack);
+        assert!(!refused.is_empty(), "{what}: taken");
+        assert_eq!(id_of(&c.hub, &member), Some(corrected.clone()), "{what}");
+        assert!(c.hub.conflicts(&c.cell).unwrap().is_empty(), "{what}");
+    }
+}
+
+/// Plays `attack` on a copy of the lead's document `old` and a copy of the
+/// hub's, then sends what it added to the hub's as the lead's phone would,
+/// signed with its key. Returns what the hub refused; a refusal must name
+/// the resident ID and leave the hub's register as it was.
+fn forged_by_lead(c: &County, old: &[u8], attack: &Attack<'_>) -> Vec<Refusal> {
+    let actor = ActorId::random();
+    let mut old = AutoCommit::load(old).unwrap().with_actor(actor.clone());
+    let mut hub = AutoCommit::load(&c.hub.save_doc(&c.cell).unwrap())
+        .unwrap()
+        .with_actor(actor);
+    let held = hub.get_heads();
+    attack(&mut old, &mut hub);
+    hub.commit();
+    let bytes = hub.save_after(&held);
+    let before = register_tables(&c.hub);
+    let (_a, mut b, reply) = opened(&c.lead, &c.hub);
+    let round = forged_round(
+        &reply,
+        &c.lead.device_key().unwrap(),
+        vec![Item::Changes {
+            doc: c.cell.clone(),
+            bytes,
+        }],
+    );
+    b.receive(&c.hub, &round).unwrap();
+    let refused = b.stats().refused.clone();
+    if let Some(r) = refused.first() {
+        assert!(r.reason.contains("resident ID"), "{}", r.reason);
+        assert!(register_tables(&c.hub) == before, "a refusal wrote");
+    }
+    refused
 }
 
 /// A modified app's edit, on its older copy of the cell and on the hub's.
@@ -207,4 +275,96 @@ fn put_id(doc: &mut AutoCommit, member: &str, id: &str) {
         }
     }
     panic!("no member {member}");
+}
+
+/// A handover with the old phone still enrolled: two phones hold the lead's
+/// certificate for one cell, each records a first ID for the same member
+/// offline, and two grid workers carry each to the other before either
+/// reaches the hub. Both phones yield at once, each to the other's value;
+/// whichever reaches the hub second must not be refused, and everyone must
+/// end on one ID.
+#[test]
+fn two_lead_phones_yielding_at_once_are_not_refused_by_the_hub() {
+    // Which value automerge shows turns on the random actor ids, and the
+    // refusal this guards against came only when the phone whose value
+    // lost reached the hub first: both orders, a few times each.
+    for round in 0..6 {
+        for second_first in [false, true] {
+            let (c, member) = with_member();
+            let o = office();
+            let lead2 = open_fast(&c._dir.path().join("lead2.db"));
+            enrol(&lead2, &o, silin_core::identity::Role::Lead, &[&c.cell]);
+            let worker2 = open_fast(&c._dir.path().join("worker2.db"));
+            enrol(
+                &worker2,
+                &o,
+                silin_core::identity::Role::GridWorker,
+                &["县/镇/村"],
+            );
+            for s in [&lead2, &worker2] {
+                sync_local(s, &c.hub).unwrap();
+            }
+            let id = |v: &str| [MemberEdit::IdNumber(Some(resident_id(v)))];
+            c.lead.edit_member(&member, &id(LEAD_ID)).unwrap();
+            lead2.edit_member(&member, &id(WORKER_ID)).unwrap();
+            // Each worker meets one phone, then the other: each phone
+            // meets the other's first ID before the other's yield. Either
+            // side may open the session. A worker that refuses the lead's
+            // crossed ID answers with its own copy, the phone yields, and
+            // the two leave the session holding the same cell.
+            for (phone, worker) in [
+                (&c.lead, &c.worker),
+                (&lead2, &worker2),
+                (&lead2, &c.worker),
+                (&c.lead, &worker2),
+            ] {
+                let meet = || match round % 2 {
+                    0 => sync_local(phone, worker).unwrap(),
+                    _ => sync_local(worker, phone).unwrap(),
+                };
+                let first = meet();
+                assert_eq!(
+                    phone.heads(&c.cell).unwrap(),
+                    worker.heads(&c.cell).unwrap(),
+                    "round {round}: the meeting left them apart: {first:?}"
+                );
+                let again = meet();
+                assert!(
+                    again.refused.is_empty() && again.refused_by_peer.is_empty(),
+                    "round {round}: refused twice running: {first:?} {again:?}"
+                );
+            }
+            let leads = if second_first {
+                [("lead2", &lead2), ("lead", &c.lead)]
+            } else {
+                [("lead", &c.lead), ("lead2", &lead2)]
+            };
+            let everyone = [
+                leads[0],
+                leads[1],
+                ("worker", &c.worker),
+                ("worker2", &worker2),
+            ];
+            for n in 0..3 {
+                for (name, s) in everyone {
+                    let stats = sync_local(s, &c.hub).unwrap();
+                    assert!(
+                        stats.refused.is_empty() && stats.refused_by_peer.is_empty(),
+                        "round {round}, {name} with the hub, time {n}: {stats:?}"
+                    );
+                }
+            }
+            let heads = c.hub.heads(&c.cell).unwrap();
+            let shown = id_of(&c.hub, &member);
+            assert!(shown.is_some());
+            for (name, s) in everyone {
+                assert_eq!(s.heads(&c.cell).unwrap(), heads, "round {round}: {name}");
+                assert_eq!(id_of(s, &member), shown, "round {round}: {name}");
+                assert!(
+                    s.conflicts(&c.cell).unwrap().is_empty(),
+                    "round {round}, {name}: the ID is left in conflict"
+                );
+            }
+        }
+    }
 }

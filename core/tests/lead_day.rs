@@ -671,7 +671,7 @@ fn a_collection_made_by_a_peer_instead_of_the_layout_change_is_refused() {
     let changes = forged.save_after(&before);
     let after = forged.get_heads();
     let patches = forged.diff(&before, &after);
-    let effects = touches(&forged, &patches, &before);
+    let effects = touches(&forged, &patches, &before, &[]);
     assert!(
         effects.iter().any(|t| t.part == Part::Layout),
         "judged a rewrite of the layout: {effects:?}"
@@ -685,7 +685,7 @@ fn a_collection_made_by_a_peer_instead_of_the_layout_change_is_refused() {
     doc.load_incremental(&migrated).unwrap();
     let after = doc.get_heads();
     let patches = doc.diff(&before, &after);
-    let effects = touches(&doc, &patches, &before);
+    let effects = touches(&doc, &patches, &before, &[]);
     assert!(
         effects.iter().all(|t| t.part == Part::Migration),
         "{effects:?}"

@@ -428,6 +428,9 @@ pub struct Session {
     owe_done: bool,
     /// Refusals not yet told to the peer (they ride in the next message).
     untold: Vec<Refusal>,
+    /// Cells whose refusal this side answered with its own copy, once a
+    /// session (see [`Session::take_refusals`]).
+    answered: BTreeSet<String>,
     /// Per document, the peer's changes that waited for a dependency the
     /// last time they were offered to the replica (see
     /// [`crate::replica::Absorbed::waiting`]): offered again with the
@@ -471,6 +474,7 @@ impl Session {
             stats: SyncStats::default(),
             owe_done: false,
             untold: Vec::new(),
+            answered: BTreeSet::new(),
             parked: BTreeMap::new(),
             planned: 0,
             pass_on: Vec::new(),
@@ -823,7 +827,7 @@ impl Session {
                         out.push(item);
                     }
                 }
-                out.extend(self.take_untold());
+                out.extend(self.take_refusals(store)?);
                 self.note_sent(&out);
                 self.save_states(store)?;
                 Ok(Some(self.seal(Body::Round { items: out })))
@@ -1013,7 +1017,7 @@ impl Session {
                 items.push(item);
             }
         }
-        items.extend(self.take_untold());
+        items.extend(self.take_refusals(store)?);
         self.save_states(store)?;
         if items.is_empty() {
             return Ok(None);
@@ -1339,14 +1343,32 @@ impl Session {
         Ok(())
     }
 
-    fn take_untold(&mut self) -> Vec<Item> {
-        std::mem::take(&mut self.untold)
-            .into_iter()
-            .map(|r| Item::Refused {
+    /// The refusals not yet told, each followed — once a session, and not
+    /// for bytes that did not decode — by this side's own copy of the cell.
+    /// A peer refused for what its changes did often lacks only what this
+    /// side holds: a lead's phone whose first resident ID crossed a grid
+    /// worker's yields once it holds the worker's, and its changes then go
+    /// through in the same session. Without the copy, a session the
+    /// worker's phone opened refused the lead's cell at every meeting: each
+    /// side drops a refused cell from the session, so the worker's ID never
+    /// reached the lead.
+    fn take_refusals(&mut self, store: &dyn Replica) -> SyncResult<Vec<Item>> {
+        let mut out = Vec::new();
+        for r in std::mem::take(&mut self.untold) {
+            let answer = !r.damaged && self.answered.insert(r.doc.clone());
+            let doc = r.doc.clone();
+            out.push(Item::Refused {
                 doc: r.doc,
                 reason: truncate(r.reason, envelope::MAX_REASON_BYTES),
-            })
-            .collect()
+            });
+            if answer && store.heads(&doc).is_ok_and(|h| !h.is_empty()) {
+                // Not the old lineage of a cell this side waits on.
+                if let item @ Item::Whole { .. } = self.whole(store, doc)? {
+                    out.push(item);
+                }
+            }
+        }
+        Ok(out)
     }
 }
 

@@ -14,7 +14,7 @@ use automerge::ChangeHash;
 use std::collections::{BTreeMap, BTreeSet};
 
 const MAGIC: &[u8; 4] = b"SLNH";
-const VERSION: u8 = 2;
+const VERSION: u8 = 3;
 /// Bounds for reading back: far above anything a session holds.
 const MAX_DOCS: usize = 1_000_000;
 const MAX_STATE_BYTES: usize = 64 << 20;
@@ -92,6 +92,7 @@ impl Session {
         put_refusals(&mut w, &s.refused_by_peer);
         w.u8(u8::from(self.owe_done));
         put_refusals(&mut w, &self.untold);
+        put_strs(&mut w, self.answered.iter());
         w.uint(self.parked.len() as u64);
         for (doc, changes) in &self.parked {
             w.str(doc).uint(changes.len() as u64);
@@ -191,6 +192,7 @@ fn read_session(trust: Trust, bytes: &[u8]) -> Result<Session, WireError> {
     };
     s.owe_done = flag(&mut r, "closing owed")?;
     s.untold = get_refusals(&mut r)?;
+    s.answered = get_strs(&mut r)?.into_iter().collect();
     let n = r.len("documents with waiting changes", MAX_DOCS)?;
     for _ in 0..n {
         let doc = r.str("document id", MAX_TEXT)?.to_string();
