@@ -194,6 +194,10 @@ pub struct Absorbed {
     /// call's sender. The sync session that brought them offers them again
     /// with what it receives next, on whichever process serves it.
     pub waiting: bool,
+    /// The replica wrote a change of its own in the same write (a layout
+    /// migration, or a lead's phone giving way on a crossed resident ID):
+    /// the peer lacks it, so the session must send it on.
+    pub wrote: bool,
 }
 
 /// Whether `doc` holds changes automerge queued for a missing dependency.

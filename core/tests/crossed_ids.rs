@@ -368,3 +368,33 @@ fn two_lead_phones_yielding_at_once_are_not_refused_by_the_hub() {
         }
     }
 }
+
+/// The write a lead's phone makes to give way happens while it takes in
+/// the hub's changes; the session must carry it to the hub before it ends.
+/// Before, a session that asked the hub only for its new changes ended
+/// with the yield still on the phone, and a worker who synced after it
+/// held a cell the hub had moved past (the convergence property test found
+/// it, with both devices recording the same ID).
+#[test]
+fn a_leads_yield_reaches_the_hub_in_the_session_that_brought_the_other_id() {
+    for worker_value in [LEAD_ID, WORKER_ID] {
+        let (c, member) = with_member();
+        let id = |v: &str| [MemberEdit::IdNumber(Some(resident_id(v)))];
+        c.lead.edit_member(&member, &id(LEAD_ID)).unwrap();
+        c.worker.edit_member(&member, &id(worker_value)).unwrap();
+        settle(&c, &c.lead);
+        settle(&c, &c.worker);
+        let stats = sync_local(&c.lead, &c.hub).unwrap();
+        assert!(stats.docs_received > 0, "{stats:?}");
+        assert!(
+            stats.refused.is_empty() && stats.refused_by_peer.is_empty(),
+            "{stats:?}"
+        );
+        assert_eq!(
+            c.lead.heads(&c.cell).unwrap(),
+            c.hub.heads(&c.cell).unwrap(),
+            "the yield stayed on the lead's phone ({worker_value})"
+        );
+        assert!(c.hub.conflicts(&c.cell).unwrap().is_empty());
+    }
+}

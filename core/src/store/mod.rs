@@ -1154,6 +1154,7 @@ impl Inner {
             Ok(None) => Ok(Absorbed {
                 changed: false,
                 waiting,
+                wrote: false,
             }),
             Ok(Some(touched)) => {
                 let mut entry = self
@@ -1183,6 +1184,7 @@ impl Inner {
                 Ok(Absorbed {
                     changed: true,
                     waiting,
+                    wrote: migrated || yielded,
                 })
             }
         }

@@ -1276,6 +1276,12 @@ impl Session {
                 }
                 if absorbed.waiting {
                     self.park(doc, offered)?;
+                } else if absorbed.wrote {
+                    // This side wrote on top of them (a migration, a
+                    // yielded resident ID): the peer lacks that, so what
+                    // this side holds is not shared. Sync the cell on, so
+                    // the peer has it by the end of this session.
+                    self.active.insert(doc.clone());
                 } else if let Some(heads) = store.settled_heads(doc)? {
                     // With nothing left waiting for a dependency, this side
                     // now holds everything the sender had: both share it.

@@ -364,6 +364,7 @@ impl PgStorage {
                 return Ok(Absorbed {
                     changed: false,
                     waiting,
+                    wrote: false,
                 })
             }
             Err(e) => {
@@ -379,9 +380,11 @@ impl PgStorage {
                 loaded.version = version;
                 loaded.heads = heads;
                 loaded.rows = Some(rows);
+                // The hub neither migrates nor yields on a peer's changes.
                 Ok(Absorbed {
                     changed: true,
                     waiting,
+                    wrote: false,
                 })
             }
             Err(e) => {
