@@ -1242,7 +1242,8 @@ impl Session {
             }
             Item::Whole { doc, bytes } => {
                 let names_cell = self.peer.as_ref().is_some_and(|p| p.scope.names_cell(doc));
-                if store.merge_from(bytes, sender, names_cell)?.1 {
+                let changed = store.merge_from(bytes, sender, names_cell)?.1;
+                if changed {
                     self.received.insert(doc.clone());
                 }
                 // The sender holds at least what it sent: record that as
@@ -1259,7 +1260,12 @@ impl Session {
                 ours.sort();
                 let mut sent = heads.clone();
                 sent.sort();
-                if ours != sent {
+                // After the peer refused ours in this session, only what
+                // its copy changed here (a resident ID given way) can make
+                // ours go through: sending the same again would be refused
+                // again.
+                let refused = self.stats.refused_by_peer.iter().any(|r| r.doc == *doc);
+                if ours != sent && (changed || !refused) {
                     self.active.insert(doc.clone());
                 }
                 let state = self.state(store, doc)?;
@@ -1296,11 +1302,14 @@ impl Session {
                 self.pushed.remove(doc);
                 self.parked.remove(doc);
                 self.states.insert(doc.clone(), State::new());
-                self.stats.refused_by_peer.push(Refusal {
-                    doc: doc.clone(),
-                    reason: reason.clone(),
-                    damaged: false,
-                });
+                // One entry per cell: the figures name what was refused.
+                if !self.stats.refused_by_peer.iter().any(|r| r.doc == *doc) {
+                    self.stats.refused_by_peer.push(Refusal {
+                        doc: doc.clone(),
+                        reason: reason.clone(),
+                        damaged: false,
+                    });
+                }
             }
             Item::Want { .. } | Item::Since { .. } => {}
         }
@@ -1326,7 +1335,9 @@ impl Session {
             reason,
             damaged,
         };
-        self.stats.refused.push(refusal.clone());
+        if !self.stats.refused.iter().any(|r| r.doc == refusal.doc) {
+            self.stats.refused.push(refusal.clone());
+        }
         self.untold.push(refusal);
     }
 
