@@ -242,6 +242,7 @@ pub fn check(role: Role, touches: &[Touch]) -> Result<(), RuleError> {
 
 /// What applying changes did to `doc`, from `before` to its current heads,
 /// as a set of effects on the cell's parts.
+///
 /// `arrived` lists the changes the merge brought in when a patch touched a
 /// resident ID ([`touches_resident_id`]); it may be empty otherwise.
 pub fn touches<D: ReadDoc>(
